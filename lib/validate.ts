@@ -1,0 +1,219 @@
+/**
+ * Argument checking, written once. Every public entry point calls these helpers,
+ * so every message has one voice: `<argument>: expected <what>, got <value>`.
+ * They only read; callers check everything before they mutate anything.
+ */
+import { ErrorCodes, makeError } from './errors';
+import { Tensor, isTensor, dtypeOf } from './tensor';
+
+/** Short, safe description of any value for an error message. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'boolean' || typeof value === 'symbol') return String(value);
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return `an Array(${value.length})`;
+  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name}(${(value as { length?: number }).length ?? value.byteLength})`;
+  return `an object (${Object.prototype.toString.call(value).slice(8, -1)})`;
+}
+
+export interface NumberRule {
+  /** Smallest allowed value. */
+  min?: number;
+  /** Largest allowed value. */
+  max?: number;
+  /** min is excluded (value > min). */
+  minExclusive?: boolean;
+  /** max is excluded (value < max). */
+  maxExclusive?: boolean;
+  /** Must be an integer. */
+  integer?: boolean;
+  /** Infinity allowed (NaN never is). */
+  allowInfinity?: boolean;
+}
+
+function rangeText(rule: NumberRule): string {
+  const parts: string[] = [];
+  if (rule.integer) parts.push('an integer');
+  else parts.push(rule.allowInfinity ? 'a number' : 'a finite number');
+  if (rule.min !== undefined && rule.max !== undefined) {
+    parts.push(`in ${rule.minExclusive ? '(' : '['}${rule.min}, ${rule.max}${rule.maxExclusive ? ')' : ']'}`);
+  } else if (rule.min !== undefined) {
+    parts.push(rule.minExclusive ? `> ${rule.min}` : `>= ${rule.min}`);
+  } else if (rule.max !== undefined) {
+    parts.push(rule.maxExclusive ? `< ${rule.max}` : `<= ${rule.max}`);
+  }
+  return parts.join(' ');
+}
+
+/** Checks that `value` is a number obeying `rule`; returns it. */
+export function checkNumber(name: string, value: unknown, rule: NumberRule = {}): number {
+  if (typeof value !== 'number') {
+    throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}: expected ${rangeText(rule)}, got ${describe(value)}`);
+  }
+  const bad =
+    Number.isNaN(value) ||
+    (!rule.allowInfinity && !Number.isFinite(value)) ||
+    (rule.integer && !Number.isInteger(value)) ||
+    (rule.min !== undefined && (rule.minExclusive ? !(value > rule.min) : !(value >= rule.min))) ||
+    (rule.max !== undefined && (rule.maxExclusive ? !(value < rule.max) : !(value <= rule.max)));
+  if (bad) {
+    throw makeError(
+      Number.isFinite(value) || rule.allowInfinity ? ErrorCodes.OUT_OF_RANGE : ErrorCodes.NON_FINITE,
+      `${name}: expected ${rangeText(rule)}, got ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
+export function checkBoolean(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') {
+    throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}: expected a boolean, got ${describe(value)}`);
+  }
+  return value;
+}
+
+export function checkString<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    const code = typeof value === 'string' ? ErrorCodes.INVALID_ARG_VALUE : ErrorCodes.INVALID_ARG_TYPE;
+    throw makeError(code, `${name}: expected one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${describe(value)}`);
+  }
+  return value as T;
+}
+
+export function checkFunction<F extends (...args: never[]) => unknown>(name: string, value: unknown): F {
+  if (typeof value !== 'function') {
+    throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}: expected a function, got ${describe(value)}`);
+  }
+  return value as F;
+}
+
+export function checkObject(name: string, value: unknown): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}: expected a plain object, got ${describe(value)}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Options objects: undefined means {}; unknown keys are rejected (a typo must not pass silently). */
+export function checkOptions(name: string, value: unknown, known: readonly string[]): Record<string, unknown> {
+  if (value === undefined) return {};
+  const obj = checkObject(name, value);
+  for (const key of Object.keys(obj)) {
+    if (!known.includes(key)) {
+      throw makeError(
+        ErrorCodes.INVALID_ARG_VALUE,
+        `${name}: unknown option ${JSON.stringify(key)} (expected one of ${known.join(', ')})`,
+      );
+    }
+  }
+  return obj;
+}
+
+export function checkArray(name: string, value: unknown): unknown[] {
+  if (!Array.isArray(value)) {
+    throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}: expected an Array, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** A Float32Array or Float64Array whose buffer is still attached. */
+export function checkTensor(name: string, value: unknown): Tensor {
+  if (!isTensor(value)) {
+    throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}: expected a Float32Array or Float64Array, got ${describe(value)}`);
+  }
+  if (isDetached(value)) {
+    throw makeError(ErrorCodes.DETACHED_BUFFER, `${name}: its ArrayBuffer is detached (transferred to another thread?)`);
+  }
+  return value;
+}
+
+/**
+ * A typed array is detached when its ArrayBuffer was transferred (postMessage) or detached.
+ * Node 20 has no `ArrayBuffer.prototype.detached`, so for the one ambiguous case (both lengths
+ * zero, which an honest empty array also has) we ask the engine: constructing a view over a
+ * detached buffer throws.
+ */
+export function isDetached(t: ArrayBufferView): boolean {
+  if (t.byteLength !== 0 || t.buffer.byteLength !== 0) return false;
+  try {
+    new Uint8Array(t.buffer);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/** A non-empty list of tensors that all share one dtype. */
+export function checkTensorList(name: string, value: unknown, opts: { allowEmpty?: boolean } = {}): Tensor[] {
+  const list = checkArray(name, value);
+  if (list.length === 0 && !opts.allowEmpty) {
+    throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${name}: expected at least one tensor, got an empty Array`);
+  }
+  const tensors = list.map((t, i) => checkTensor(`${name}[${i}]`, t));
+  checkSameDtype(name, tensors);
+  return tensors;
+}
+
+export function checkSameDtype(name: string, tensors: readonly Tensor[]): void {
+  if (tensors.length === 0) return;
+  const first = dtypeOf(tensors[0]);
+  for (let i = 1; i < tensors.length; i++) {
+    if (dtypeOf(tensors[i]) !== first) {
+      throw makeError(
+        ErrorCodes.DTYPE_MISMATCH,
+        `${name}[${i}]: expected a ${first === 'float32' ? 'Float32Array' : 'Float64Array'} like ${name}[0], got ${describe(tensors[i])}`,
+      );
+    }
+  }
+}
+
+/** `other` must match `ref` in dtype and length. */
+export function checkLike(name: string, other: Tensor, refName: string, ref: Tensor): void {
+  if (dtypeOf(other) !== dtypeOf(ref)) {
+    throw makeError(
+      ErrorCodes.DTYPE_MISMATCH,
+      `${name}: expected a ${ref.constructor.name} like ${refName}, got ${describe(other)}`,
+    );
+  }
+  if (other.length !== ref.length) {
+    throw makeError(
+      ErrorCodes.SHAPE_MISMATCH,
+      `${name}: expected length ${ref.length} like ${refName}, got length ${other.length}`,
+    );
+  }
+}
+
+/** Two views overlap in memory when they share a buffer and their byte ranges intersect. */
+export function overlaps(a: Tensor, b: Tensor): boolean {
+  if (a.buffer !== b.buffer) return false;
+  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+}
+
+/** No two tensors of the list may share memory (the same param twice, or two overlapping views). */
+export function checkNoOverlap(name: string, tensors: readonly Tensor[]): void {
+  // Sort by buffer identity is not possible; group by buffer with a Map, then check ranges inside a group.
+  const byBuffer = new Map<ArrayBufferLike, number[]>();
+  tensors.forEach((t, i) => {
+    const list = byBuffer.get(t.buffer);
+    if (list) list.push(i);
+    else byBuffer.set(t.buffer, [i]);
+  });
+  for (const indices of byBuffer.values()) {
+    if (indices.length < 2) continue;
+    indices.sort((x, y) => tensors[x].byteOffset - tensors[y].byteOffset);
+    for (let k = 1; k < indices.length; k++) {
+      const prev = tensors[indices[k - 1]];
+      const cur = tensors[indices[k]];
+      if (cur.byteOffset < prev.byteOffset + prev.byteLength && cur.byteLength > 0 && prev.byteLength > 0) {
+        throw makeError(
+          ErrorCodes.INVALID_ARG_VALUE,
+          `${name}[${indices[k]}]: shares memory with ${name}[${indices[k - 1]}] (the same buffer twice?)`,
+        );
+      }
+    }
+  }
+}
