@@ -80,6 +80,6 @@ export function isFusedOptimError(err: unknown): err is FusedOptimError {
   return (
     err instanceof Error &&
     typeof (err as { code?: unknown }).code === 'string' &&
-    Object.values(ErrorCodes).includes((err as { code: ErrorCode }).code)
+    (Object.values(ErrorCodes) as string[]).includes((err as unknown as { code: string }).code)
   );
 }

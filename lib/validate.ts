@@ -147,14 +147,18 @@ export function isDetached(t: ArrayBufferView): boolean {
   }
 }
 
-/** A non-empty list of tensors that all share one dtype. */
-export function checkTensorList(name: string, value: unknown, opts: { allowEmpty?: boolean } = {}): Tensor[] {
+/** A list of tensors: non-empty and of one dtype unless the options allow otherwise. */
+export function checkTensorList(
+  name: string,
+  value: unknown,
+  opts: { allowEmpty?: boolean; mixedDtypes?: boolean } = {},
+): Tensor[] {
   const list = checkArray(name, value);
   if (list.length === 0 && !opts.allowEmpty) {
     throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${name}: expected at least one tensor, got an empty Array`);
   }
   const tensors = list.map((t, i) => checkTensor(`${name}[${i}]`, t));
-  checkSameDtype(name, tensors);
+  if (!opts.mixedDtypes) checkSameDtype(name, tensors);
   return tensors;
 }
 

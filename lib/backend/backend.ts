@@ -1,0 +1,23 @@
+/**
+ * The kernel interface both backends implement: the native addon and the
+ * plain-TypeScript reference. Optimizers, clipping and accumulation call only
+ * this; which backend runs is a constructor option.
+ */
+import type { ReduceKind, UpdateKind } from '../kernels';
+import type { Tensor } from '../tensor';
+
+export type BackendName = 'native' | 'js';
+
+export interface Backend {
+  readonly name: BackendName;
+  /**
+   * Runs one elementwise kernel over a batch: `buffers` holds, for each tensor,
+   * its `slots` buffers in order (param, grad, state...), all of one dtype.
+   */
+  update(kind: UpdateKind, buffers: readonly Tensor[], scalars: Float64Array, threads: number): void;
+  /** The same, off the calling thread; the buffers must not be touched until it settles. */
+  updateAsync(kind: UpdateKind, buffers: readonly Tensor[], scalars: Float64Array, threads: number): Promise<void>;
+  /** Σx², Σ|x|, max|x|, Σ|x|^p or the non-finite flag over all elements of all tensors. */
+  reduce(kind: ReduceKind, tensors: readonly Tensor[], p: number, threads: number): number;
+  reduceAsync(kind: ReduceKind, tensors: readonly Tensor[], p: number, threads: number): Promise<number>;
+}

@@ -1,0 +1,64 @@
+/**
+ * The JavaScript backend: every kernel in plain TypeScript with the semantics
+ * (and rounding) of the native one. It is the oracle of the tests and the
+ * baseline of the benchmark; it ignores the thread count.
+ */
+import { ErrorCodes, makeError } from '../../errors';
+import { UPDATE_KERNELS, UpdateKind } from '../../kernels';
+import type { Tensor } from '../../tensor';
+import type { Backend } from '../backend';
+import { adagrad } from './adagrad';
+import { adamAmsgrad, adamPlain } from './adam';
+import { accumulate, clamp, scale } from './elementwise';
+import { reduce } from './reduce';
+import { rmspropCentered, rmspropCenteredMomentum, rmspropMomentum, rmspropPlain } from './rmsprop';
+import { JsKernel, roundFor } from './round';
+import { sgdMomentum, sgdNesterov, sgdPlain } from './sgd';
+
+const KERNELS: Record<UpdateKind, JsKernel> = {
+  [UpdateKind.Sgd]: sgdPlain,
+  [UpdateKind.SgdMomentum]: sgdMomentum,
+  [UpdateKind.SgdNesterov]: sgdNesterov,
+  [UpdateKind.Adagrad]: adagrad,
+  [UpdateKind.RMSprop]: rmspropPlain,
+  [UpdateKind.RMSpropCentered]: rmspropCentered,
+  [UpdateKind.RMSpropMomentum]: rmspropMomentum,
+  [UpdateKind.RMSpropCenteredMomentum]: rmspropCenteredMomentum,
+  [UpdateKind.Adam]: adamPlain,
+  [UpdateKind.AdamAmsgrad]: adamAmsgrad,
+  [UpdateKind.Accumulate]: accumulate,
+  [UpdateKind.Scale]: scale,
+  [UpdateKind.Clamp]: clamp,
+};
+
+/** The same structural checks the addon makes (native/args.cc), so both backends reject the same calls. */
+function checkBatch(kind: UpdateKind, buffers: readonly Tensor[], scalars: Float64Array): void {
+  const { slots, scalarCount } = UPDATE_KERNELS[kind];
+  if (buffers.length % slots !== 0) {
+    throw makeError(ErrorCodes.SHAPE_MISMATCH, `buffers: expected a multiple of ${slots} buffers, got ${buffers.length}`);
+  }
+  if (!(scalars instanceof Float64Array) || scalars.length !== scalarCount) {
+    throw makeError(ErrorCodes.SHAPE_MISMATCH, `scalars: expected a Float64Array of ${scalarCount} values`);
+  }
+  for (let i = 0; i < buffers.length; i++) {
+    const head = buffers[i - (i % slots)];
+    if (buffers[i].length !== head.length || buffers[i].constructor !== buffers[0].constructor) {
+      throw makeError(ErrorCodes.SHAPE_MISMATCH, `buffers[${i}]: expected a ${head.constructor.name} of length ${head.length}`);
+    }
+  }
+}
+
+function update(kind: UpdateKind, buffers: readonly Tensor[], scalars: Float64Array): void {
+  checkBatch(kind, buffers, scalars);
+  const { slots } = UPDATE_KERNELS[kind];
+  const kernel = KERNELS[kind];
+  for (let base = 0; base < buffers.length; base += slots) kernel(roundFor(buffers[base]), scalars, buffers, base);
+}
+
+export const jsBackend: Backend = {
+  name: 'js',
+  update: (kind, buffers, scalars) => update(kind, buffers, scalars),
+  updateAsync: async (kind, buffers, scalars) => update(kind, buffers, scalars),
+  reduce: (kind, tensors, p) => reduce(kind, tensors, p),
+  reduceAsync: async (kind, tensors, p) => reduce(kind, tensors, p),
+};

@@ -1,0 +1,24 @@
+/**
+ * The JavaScript kernels compute in doubles; a float32 kernel in C++ rounds to
+ * float after every operation. Wrapping every operation in `r` (Math.fround for
+ * float32 tensors, the identity for float64) makes the JavaScript reference
+ * round exactly where C++ does, so the two backends agree bit for bit:
+ * +, −, ×, ÷ and √ of floats computed in double and rounded once to float give
+ * the correctly rounded float result (double has more than 2·24 + 2 bits).
+ */
+import type { Tensor } from '../../tensor';
+
+export type Round = (x: number) => number;
+
+const identity: Round = (x) => x;
+
+export function roundFor(t: Tensor): Round {
+  return t instanceof Float32Array ? Math.fround : identity;
+}
+
+/**
+ * A JavaScript kernel: updates the tensor whose buffers start at
+ * `buffers[base]` (param, grad, state... as in native/kernels/*.h), with the
+ * scalars laid out as the C++ kernel documents them.
+ */
+export type JsKernel = (r: Round, s: Float64Array, buffers: readonly Tensor[], base: number) => void;

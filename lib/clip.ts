@@ -1,0 +1,147 @@
+/**
+ * Gradient clipping and gradient utilities (torch.nn.utils.clip_grad_norm_,
+ * clip_grad_value_, and the accumulation the textbook's exercises need). Each
+ * is one native call over all tensors; `backend: 'js'` runs the reference.
+ */
+import { Backend, BackendName, getBackend } from './backend';
+import { ErrorCodes, makeError } from './errors';
+import { ReduceKind, UpdateKind } from './kernels';
+import { byDtype, clipCoefficient, normPlan, totalNorm, totalNormAsync } from './norm';
+import { Tensor } from './tensor';
+import { getNumThreads } from './threads';
+import { checkBoolean, checkLike, checkNoOverlap, checkNumber, checkOptions, checkTensorList } from './validate';
+
+export interface UtilityOptions {
+  /** 'native' (default) or 'js'. */
+  backend?: BackendName;
+}
+
+export interface ClipGradNormOptions extends UtilityOptions {
+  /** Any p > 0, or Infinity. Default 2. */
+  normType?: number;
+  /** Throw ERR_NON_FINITE (changing nothing) if the total norm is NaN or infinite. Default false. */
+  errorIfNonfinite?: boolean;
+}
+
+function gradList(fn: string, grads: unknown): Tensor[] {
+  const list = checkTensorList(`${fn}: grads`, grads, { allowEmpty: true, mixedDtypes: true });
+  checkNoOverlap(`${fn}: grads`, list);
+  return list;
+}
+
+interface ClipCall {
+  backend: Backend;
+  list: Tensor[];
+  plan: ReturnType<typeof normPlan>;
+  maxNorm: number;
+  errorIfNonfinite: boolean;
+}
+
+function planClip(fn: string, grads: unknown, maxNorm: unknown, options: unknown): ClipCall {
+  const opts = checkOptions(`${fn}: options`, options, ['normType', 'errorIfNonfinite', 'backend']);
+  const list = gradList(fn, grads);
+  return {
+    list,
+    maxNorm: checkNumber(`${fn}: maxNorm`, maxNorm, { min: 0, allowInfinity: true }),
+    plan: normPlan(`${fn}: options.normType`, opts.normType ?? 2),
+    errorIfNonfinite: opts.errorIfNonfinite === undefined ? false : checkBoolean(`${fn}: options.errorIfNonfinite`, opts.errorIfNonfinite),
+    backend: getBackend(opts.backend, `${fn}: options.backend`),
+  };
+}
+
+function clipScale(fn: string, call: ClipCall, norm: number): number {
+  if (call.errorIfNonfinite && !Number.isFinite(norm)) {
+    throw makeError(
+      ErrorCodes.NON_FINITE,
+      `${fn}: the total norm of order ${call.plan.p} of the gradients is ${norm}; nothing was changed ` +
+        `(errorIfNonfinite: false clips anyway, as PyTorch does)`,
+    );
+  }
+  return clipCoefficient(call.maxNorm, norm);
+}
+
+/**
+ * Scales the gradients in place so that their global norm is at most maxNorm
+ * (factor min(1, maxNorm / (norm + 1e-6))) and returns the norm before
+ * clipping. One read pass for the norm, one read-write pass only when clipping
+ * is needed. To clip inside an optimizer's own pass, use
+ * `opt.step(grads, { maxGradNorm })` instead.
+ */
+export function clipGradNorm(grads: readonly Tensor[], maxNorm: number, options?: ClipGradNormOptions): number {
+  const fn = 'clipGradNorm';
+  const call = planClip(fn, grads, maxNorm, options);
+  const threads = getNumThreads();
+  const norm = totalNorm(call.backend, call.list, call.plan, threads);
+  const scale = clipScale(fn, call, norm);
+  if (scale < 1 || scale !== scale) {
+    for (const list of byDtype(call.list)) call.backend.update(UpdateKind.Scale, list, Float64Array.of(scale), threads);
+  }
+  return norm;
+}
+
+/** clipGradNorm on libuv's thread pool; the gradients must not be touched until it settles. */
+export async function clipGradNormAsync(grads: readonly Tensor[], maxNorm: number, options?: ClipGradNormOptions): Promise<number> {
+  const fn = 'clipGradNormAsync';
+  const call = planClip(fn, grads, maxNorm, options);
+  const threads = getNumThreads();
+  const norm = await totalNormAsync(call.backend, call.list, call.plan, threads);
+  const scale = clipScale(fn, call, norm);
+  if (scale < 1 || scale !== scale) {
+    for (const list of byDtype(call.list)) await call.backend.updateAsync(UpdateKind.Scale, list, Float64Array.of(scale), threads);
+  }
+  return norm;
+}
+
+/** The global norm of all gradients, as if they were one vector (no scaling). */
+export function getTotalNorm(grads: readonly Tensor[], normType = 2, options?: UtilityOptions): number {
+  const fn = 'getTotalNorm';
+  const opts = checkOptions(`${fn}: options`, options, ['backend']);
+  const list = checkTensorList(`${fn}: grads`, grads, { allowEmpty: true, mixedDtypes: true });
+  const plan = normPlan(`${fn}: normType`, normType);
+  return totalNorm(getBackend(opts.backend, `${fn}: options.backend`), list, plan, getNumThreads());
+}
+
+/** Clamps every gradient element to [-clipValue, clipValue] in place (NaN stays NaN). */
+export function clipGradValue(grads: readonly Tensor[], clipValue: number, options?: UtilityOptions): void {
+  const fn = 'clipGradValue';
+  const opts = checkOptions(`${fn}: options`, options, ['backend']);
+  const list = gradList(fn, grads);
+  const limit = checkNumber(`${fn}: clipValue`, clipValue, { min: 0, allowInfinity: true });
+  const backend = getBackend(opts.backend, `${fn}: options.backend`);
+  const threads = getNumThreads();
+  for (const part of byDtype(list)) backend.update(UpdateKind.Clamp, part, Float64Array.of(-limit, limit), threads);
+}
+
+/**
+ * acc[i] += scale · grads[i] for every tensor, in one call: gradient
+ * accumulation over micro-batches, and averaging across workers.
+ */
+export function accumulateGrads(acc: readonly Tensor[], grads: readonly Tensor[], scale = 1, options?: UtilityOptions): void {
+  const fn = 'accumulateGrads';
+  const opts = checkOptions(`${fn}: options`, options, ['backend']);
+  const accList = checkTensorList(`${fn}: acc`, acc, { allowEmpty: true, mixedDtypes: true });
+  const gradsList = checkTensorList(`${fn}: grads`, grads, { allowEmpty: true, mixedDtypes: true });
+  if (gradsList.length !== accList.length) {
+    throw makeError(ErrorCodes.SHAPE_MISMATCH, `${fn}: grads: expected ${accList.length} tensors like acc, got ${gradsList.length}`);
+  }
+  gradsList.forEach((g, i) => checkLike(`${fn}: grads[${i}]`, g, `acc[${i}]`, accList[i]));
+  // An accumulator that is also read as a gradient (or twice) would be counted wrongly.
+  checkNoOverlap(`${fn}: acc followed by grads`, [...accList, ...gradsList]);
+  const factor = checkNumber(`${fn}: scale`, scale);
+  const backend = getBackend(opts.backend, `${fn}: options.backend`);
+  const threads = getNumThreads();
+  for (const dtype of [Float32Array, Float64Array]) {
+    const pairs = accList.flatMap((a, i) => (a instanceof dtype ? [a, gradsList[i]] : []));
+    if (pairs.length > 0) backend.update(UpdateKind.Accumulate, pairs, Float64Array.of(factor), threads);
+  }
+}
+
+/** True if any element of any tensor is NaN or ±Infinity (one read pass; stops early). */
+export function hasNonFinite(tensors: readonly Tensor[], options?: UtilityOptions): boolean {
+  const fn = 'hasNonFinite';
+  const opts = checkOptions(`${fn}: options`, options, ['backend']);
+  const list = checkTensorList(`${fn}: tensors`, tensors, { allowEmpty: true, mixedDtypes: true });
+  const backend = getBackend(opts.backend, `${fn}: options.backend`);
+  const threads = getNumThreads();
+  return byDtype(list).some((part) => backend.reduce(ReduceKind.NonFinite, part, 0, threads) !== 0);
+}

@@ -1,0 +1,30 @@
+/** fusedoptim's public API. */
+export { Optimizer } from './optim/optimizer';
+export type {
+  Grads,
+  OptimizerOptions,
+  OptimizerStateDict,
+  ParamGroup,
+  ParamGroupInput,
+  ParamState,
+  ParamsInput,
+  StepOptions,
+  StepResult,
+} from './optim/optimizer';
+export { SGD } from './optim/sgd';
+export type { SGDOptions } from './optim/sgd';
+export { Adagrad, AdaGrad } from './optim/adagrad';
+export type { AdagradOptions } from './optim/adagrad';
+export { RMSprop } from './optim/rmsprop';
+export type { RMSpropOptions } from './optim/rmsprop';
+export { Adam, AdamW } from './optim/adam';
+export type { AdamOptions } from './optim/adam';
+export { clipGradNorm, clipGradNormAsync, clipGradValue, getTotalNorm, accumulateGrads, hasNonFinite } from './clip';
+export type { ClipGradNormOptions, UtilityOptions } from './clip';
+export { setNumThreads, getNumThreads } from './threads';
+export { alignedFloat32, alignedFloat64 } from './tensor';
+export type { Tensor, DType } from './tensor';
+export { ErrorCodes, FusedOptimTypeError, FusedOptimRangeError, isFusedOptimError } from './errors';
+export type { ErrorCode, FusedOptimError } from './errors';
+export type { BackendName } from './backend';
+export { addonInfo } from './info';

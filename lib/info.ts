@@ -1,0 +1,17 @@
+/** What the native side runs on this machine, for logs, benchmarks and bug reports. */
+import { AddonInfo, loadAddon } from './native';
+
+export interface BuildInfo {
+  /** The instruction set whose kernels were chosen at load: 'avx512', 'avx2' or 'baseline'. */
+  isa: string;
+  /** Whether the addon was built with OpenMP (without it every kernel runs on one thread). */
+  openmp: boolean;
+  /** OpenMP's default team size (OMP_NUM_THREADS, else the cores). */
+  defaultThreads: number;
+}
+
+/** Throws ERR_ADDON_NOT_LOADED when the addon is missing. */
+export function addonInfo(): BuildInfo {
+  const info: AddonInfo = loadAddon().info();
+  return { isa: info.isa, openmp: info.openmp, defaultThreads: info.defaultThreads };
+}

@@ -1,0 +1,515 @@
+/**
+ * What every optimizer shares (PyTorch's torch/optim/optimizer.py): param
+ * groups whose keys override the defaults, per-param state, stateDict /
+ * loadStateDict that refer to params by index, and the step pipeline:
+ *
+ *   validate everything → [global norm: one read pass] → init state →
+ *   one kernel call per group (per distinct step count) over all its tensors.
+ *
+ * A subclass only declares its hyper-parameters, its state buffers, which
+ * kernel runs, and the per-step scalars (see OptimizerSpec); the arithmetic
+ * lives in the kernels (native/kernels/*.h and lib/backend/js/*.ts).
+ */
+import { Backend, BackendName, getBackend } from '../backend';
+import { ErrorCodes, makeError } from '../errors';
+import { UPDATE_KERNELS, UpdateKind } from '../kernels';
+import { NormPlan, clipCoefficient, normPlan, totalNorm, totalNormAsync } from '../norm';
+import { Tensor, zerosLike } from '../tensor';
+import { getNumThreads } from '../threads';
+import {
+  checkArray,
+  checkBoolean,
+  checkLike,
+  checkNumber,
+  checkObject,
+  checkOptions,
+  checkTensor,
+  checkTensorList,
+  describe,
+  checkNoOverlap,
+  overlaps,
+} from '../validate';
+import { OptionRules } from './options';
+
+/** A param group: its params and its hyper-parameters (writable: schedulers change `lr`). */
+export type ParamGroup<O> = O & { params: Tensor[]; [extra: string]: unknown };
+
+/** What a user passes for a group: params plus any overrides of the defaults. */
+export type ParamGroupInput<O> = { params: readonly Tensor[] } & Partial<O>;
+
+export type ParamsInput<O> = readonly Tensor[] | readonly ParamGroupInput<O>[];
+
+/** Per-param state: the step count and the buffers, under PyTorch's names in camelCase. */
+export interface ParamState {
+  step?: number;
+  [buffer: string]: Tensor | number | undefined;
+}
+
+/** The gradients of a step: one per param of every group, in order; null skips that param (PyTorch's `grad is None`). */
+export type Grads = ReadonlyArray<Tensor | null>;
+
+export interface StepOptions {
+  /** Multiplies every gradient inside the step's own pass (averaging, loss scaling). Default 1. */
+  gradScale?: number;
+  /** Clip by global norm inside the step: one extra read of the gradients, no extra write. */
+  maxGradNorm?: number;
+  /** The norm for maxGradNorm (any p > 0, or Infinity). Default 2. */
+  normType?: number;
+  /** With maxGradNorm: throw ERR_NON_FINITE (and change nothing) if the norm is NaN or infinite. */
+  errorIfNonfinite?: boolean;
+  /** Compute the norm and, if it is NaN or infinite, change nothing and report `skipped: true`. */
+  skipIfNonfinite?: boolean;
+}
+
+export interface StepResult {
+  /** The global norm of the (scaled) gradients, when the step computed it (maxGradNorm or skipIfNonfinite). */
+  gradNorm: number | undefined;
+  /** True when skipIfNonfinite found a non-finite gradient and the step changed nothing. */
+  skipped: boolean;
+}
+
+/** A snapshot of an optimizer (PyTorch's state_dict): plain data, params referred to by index. */
+export interface OptimizerStateDict {
+  state: Record<number, Record<string, Tensor | number>>;
+  paramGroups: Array<Record<string, unknown> & { params: number[] }>;
+}
+
+export interface OptimizerSpec<O> {
+  /** The class name, for messages and checkpoints. */
+  readonly name: string;
+  readonly options: OptionRules<O>;
+  /** Checks that involve several hyper-parameters (Nesterov needs momentum, ...). */
+  checkGroup?(group: O, where: string): void;
+  /** The state buffers a param of this group carries, in the kernel's slot order. */
+  stateBuffers(group: O): readonly string[];
+  /** The value a new state buffer starts at (0 unless said otherwise). */
+  initialValue?(buffer: string, group: O): number;
+  kernel(group: O): UpdateKind;
+  /**
+   * Writes the kernel's scalars for this group: `step` is the param's step count
+   * after this step, `fresh` says the state buffers were created by this step.
+   */
+  scalars(group: O, step: number, fresh: boolean, gradScale: number, out: Float64Array): void;
+}
+
+export interface OptimizerOptions {
+  /** Which kernels run the step: 'native' (default) or 'js' (the reference, for tests and baselines). */
+  backend?: BackendName;
+}
+
+/** One kernel call of a step. */
+interface KernelCall {
+  kind: UpdateKind;
+  buffers: Tensor[];
+  scalars: Float64Array;
+}
+
+/** A validated step, before anything is changed. */
+interface StepPlan {
+  /** Global index of each param that has a gradient, per group. */
+  active: number[][];
+  grads: Grads;
+  gradScale: number;
+  norm: NormPlan | null;
+  maxGradNorm: number | undefined;
+  errorIfNonfinite: boolean;
+  skipIfNonfinite: boolean;
+}
+
+const STEP_OPTIONS = ['gradScale', 'maxGradNorm', 'normType', 'errorIfNonfinite', 'skipIfNonfinite'] as const;
+
+export abstract class Optimizer<O extends { lr: number }> {
+  /** The param groups; each holds its params and hyper-parameters. */
+  readonly paramGroups: ParamGroup<O>[] = [];
+  /** state[i]: the state of the i-th param (counting through all groups in order); {} until its first step. */
+  readonly state: ParamState[] = [];
+  readonly defaults: Readonly<O>;
+  /** The kernels in use: 'native' or 'js'. */
+  readonly backend: BackendName;
+
+  private readonly spec: OptimizerSpec<O>;
+  private readonly kernels: Backend;
+  /** Every param in global order, and which group it is in. */
+  private readonly params: Tensor[] = [];
+  /** Param indices by ArrayBuffer: the alias check of a step looks up only the params that share a gradient's buffer. */
+  private readonly paramsByBuffer = new Map<ArrayBufferLike, number[]>();
+  private inFlight = false;
+
+  protected constructor(spec: OptimizerSpec<O>, params: ParamsInput<O>, options: Partial<O> & OptimizerOptions | undefined) {
+    this.spec = spec;
+    const optionNames = Object.keys(spec.options);
+    const opts = checkOptions(`${spec.name}: options`, options, [...optionNames, 'backend']);
+    this.kernels = getBackend(opts.backend ?? 'native', `${spec.name}: options.backend`);
+    this.backend = this.kernels.name;
+    this.defaults = this.resolveGroup(opts, null, `${spec.name}: options`);
+
+    const list = checkArray(`${spec.name}: params`, params);
+    if (list.length === 0) {
+      throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${spec.name}: params: expected at least one tensor or param group, got an empty Array`);
+    }
+    // A plain list of tensors is one group; otherwise every entry is a group.
+    const flat = list.every((p) => p instanceof Float32Array || p instanceof Float64Array);
+    // Validate every group before adding any, so a bad group leaves nothing half-built.
+    const resolved = flat
+      ? [this.checkGroupInput({ params: list }, `${spec.name}`, `${spec.name}: params`)]
+      : list.map((g, i) => this.checkGroupInput(g, `${spec.name}: params[${i}]`));
+    checkNoOverlap(`${spec.name}: params`, resolved.flatMap((g) => g.params));
+    for (const group of resolved) this.addResolvedGroup(group);
+  }
+
+  /** Adds a param group (PyTorch's add_param_group): its keys override the defaults. */
+  addParamGroup(group: ParamGroupInput<O>): void {
+    this.assertIdle('addParamGroup');
+    const resolved = this.checkGroupInput(group, `${this.spec.name}: addParamGroup: group`);
+    checkNoOverlap(`${this.spec.name}: params`, [...this.params, ...resolved.params]);
+    this.addResolvedGroup(resolved);
+  }
+
+  /** The learning rate of group 0. */
+  get lr(): number {
+    return this.paramGroups[0].lr;
+  }
+
+  /** Sets the learning rate of every group. */
+  set lr(value: number) {
+    this.assertIdle('lr');
+    const lr = checkNumber(`${this.spec.name}: lr`, value, { min: 0 });
+    for (const group of this.paramGroups) group.lr = lr;
+  }
+
+  /** The number of params in all groups. */
+  get paramCount(): number {
+    return this.params.length;
+  }
+
+  /**
+   * One optimizer step over every param that has a gradient. Validates
+   * everything first: a call that throws has changed nothing.
+   */
+  step(grads: Grads, options?: StepOptions): StepResult {
+    this.assertIdle('step');
+    const plan = this.planStep(grads, options);
+    const threads = getNumThreads();
+    const gradNorm = plan.norm ? totalNorm(this.kernels, this.presentGrads(plan), plan.norm, threads) * Math.abs(plan.gradScale) : undefined;
+    const scale = this.effectiveScale(plan, gradNorm);
+    if (scale === null) return { gradNorm, skipped: true };
+    for (const call of this.commitStep(plan, scale)) this.kernels.update(call.kind, call.buffers, call.scalars, threads);
+    return { gradNorm, skipped: false };
+  }
+
+  /**
+   * The same step on libuv's thread pool, so the event loop keeps running.
+   * Until the promise settles the optimizer rejects other calls with
+   * ERR_STEP_IN_FLIGHT, and the caller must not write into the params or grads.
+   * The result is bit-identical to step().
+   */
+  async stepAsync(grads: Grads, options?: StepOptions): Promise<StepResult> {
+    this.assertIdle('stepAsync');
+    const plan = this.planStep(grads, options);
+    const threads = getNumThreads();
+    this.inFlight = true;
+    try {
+      const gradNorm = plan.norm
+        ? (await totalNormAsync(this.kernels, this.presentGrads(plan), plan.norm, threads)) * Math.abs(plan.gradScale)
+        : undefined;
+      const scale = this.effectiveScale(plan, gradNorm);
+      if (scale === null) return { gradNorm, skipped: true };
+      for (const call of this.commitStep(plan, scale)) {
+        await this.kernels.updateAsync(call.kind, call.buffers, call.scalars, threads);
+      }
+      return { gradNorm, skipped: false };
+    } finally {
+      this.inFlight = false;
+    }
+  }
+
+  /** True while a stepAsync is running. */
+  get busy(): boolean {
+    return this.inFlight;
+  }
+
+  /** Fills every gradient buffer with zeros (nulls are skipped). */
+  zeroGrad(grads: Grads): void {
+    const list = checkArray(`${this.spec.name}: zeroGrad: grads`, grads);
+    const tensors = list.map((g, i) => (g === null ? null : checkTensor(`${this.spec.name}: zeroGrad: grads[${i}]`, g)));
+    for (const g of tensors) g?.fill(0);
+  }
+
+  /** A snapshot: every group's hyper-parameters (params as indices) and a copy of every state buffer. */
+  stateDict(): OptimizerStateDict {
+    let index = 0;
+    const paramGroups = this.paramGroups.map((group) => {
+      const out: Record<string, unknown> = {};
+      for (const [key, value] of Object.entries(group)) {
+        if (key !== 'params') out[key] = Array.isArray(value) ? [...value] : value;
+      }
+      out.params = group.params.map(() => index++);
+      return out as Record<string, unknown> & { params: number[] };
+    });
+    const state: OptimizerStateDict['state'] = {};
+    this.state.forEach((entry, i) => {
+      const keys = Object.keys(entry);
+      if (keys.length === 0) return;
+      const copy: Record<string, Tensor | number> = {};
+      for (const key of keys) {
+        const value = entry[key]!;
+        copy[key] = typeof value === 'number' ? value : (value.slice() as Tensor);
+      }
+      state[i] = copy;
+    });
+    return { state, paramGroups };
+  }
+
+  /**
+   * Restores a snapshot taken by stateDict() of an optimizer of the same class
+   * over params of the same shapes. Checks every count, dtype, length and
+   * hyper-parameter first; a call that throws has changed nothing. The params
+   * themselves are not touched (as in PyTorch); the buffers are copied.
+   */
+  loadStateDict(stateDict: OptimizerStateDict): void {
+    this.assertIdle('loadStateDict');
+    const where = `${this.spec.name}: loadStateDict`;
+    const mismatch = (msg: string) => makeError(ErrorCodes.STATE_DICT_MISMATCH, `${where}: ${msg}`);
+    const sd = checkObject(`${where}: stateDict`, stateDict);
+    const savedGroups = checkArray(`${where}: stateDict.paramGroups`, sd.paramGroups);
+    if (savedGroups.length !== this.paramGroups.length) {
+      throw mismatch(`stateDict.paramGroups has ${savedGroups.length} groups, the optimizer ${this.paramGroups.length}`);
+    }
+    // 1. Hyper-parameters of every group, and the param indices.
+    let index = 0;
+    const newGroups = savedGroups.map((raw, gi) => {
+      const name = `${where}: stateDict.paramGroups[${gi}]`;
+      const saved = checkObject(name, raw);
+      const indices = checkArray(`${name}.params`, saved.params);
+      const live = this.paramGroups[gi].params;
+      if (indices.length !== live.length) {
+        throw mismatch(`stateDict.paramGroups[${gi}].params has ${indices.length} params, the optimizer's group ${live.length}`);
+      }
+      indices.forEach((value, k) => checkNumber(`${name}.params[${k}]`, value, { integer: true, min: index + k, max: index + k }));
+      index += live.length;
+      const hyper = this.resolveGroup(saved, null, name, true);
+      const extras: Record<string, unknown> = {};
+      for (const [key, value] of Object.entries(saved)) {
+        if (key !== 'params' && !(key in this.spec.options)) extras[key] = checkExtra(`${name}.${key}`, value);
+      }
+      return { hyper, extras };
+    });
+    // 2. State of every param: only known buffers, the param's dtype and length, an integer step.
+    const savedState = checkObject(`${where}: stateDict.state`, sd.state);
+    const newState: ParamState[] = this.state.map(() => ({}));
+    for (const [key, raw] of Object.entries(savedState)) {
+      const i = Number(key);
+      if (!Number.isInteger(i) || i < 0 || i >= this.params.length) {
+        throw mismatch(`stateDict.state has an entry for param ${JSON.stringify(key)}, the optimizer has params 0..${this.params.length - 1}`);
+      }
+      const name = `${where}: stateDict.state[${i}]`;
+      const entry = checkObject(name, raw);
+      const group = newGroups[this.groupOf(i)].hyper;
+      const allowed = this.spec.stateBuffers(group);
+      const restored: ParamState = {};
+      for (const [buffer, value] of Object.entries(entry)) {
+        if (buffer === 'step') {
+          restored.step = checkNumber(`${name}.step`, value, { integer: true, min: 0 });
+        } else if (allowed.includes(buffer)) {
+          const t = checkTensor(`${name}.${buffer}`, value);
+          checkLike(`${name}.${buffer}`, t, `params[${i}]`, this.params[i]);
+          const copy = zerosLike(this.params[i]);
+          copy.set(t);
+          restored[buffer] = copy;
+        } else {
+          throw mismatch(`${name} has a buffer ${JSON.stringify(buffer)}; expected step${allowed.map((b) => ', ' + b).join('')}`);
+        }
+      }
+      newState[i] = restored;
+    }
+    // 3. Nothing threw: apply.
+    newGroups.forEach(({ hyper, extras }, gi) => {
+      const group = this.paramGroups[gi] as Record<string, unknown>;
+      for (const key of Object.keys(group)) if (key !== 'params' && !(key in this.spec.options)) delete group[key];
+      Object.assign(group, hyper, extras);
+    });
+    newState.forEach((entry, i) => {
+      this.state[i] = entry;
+    });
+  }
+
+  // ---- internals -------------------------------------------------------
+
+  private assertIdle(what: string): void {
+    if (this.inFlight) {
+      throw makeError(
+        ErrorCodes.STEP_IN_FLIGHT,
+        `${this.spec.name}: ${what}: an asynchronous step is still running on this optimizer; await it first`,
+      );
+    }
+  }
+
+  /** Every option of O, from `source` where given, else from `base` (the defaults), else the rule's default. */
+  private resolveGroup(source: Record<string, unknown>, base: Readonly<O> | null, where: string, complete = false): O {
+    const out: Record<string, unknown> = {};
+    for (const [key, rule] of Object.entries(this.spec.options) as [string, OptionRules<O>[keyof O]][]) {
+      if (source[key] !== undefined) out[key] = rule.check(`${where}.${key}`, source[key]);
+      else if (complete) throw makeError(ErrorCodes.STATE_DICT_MISMATCH, `${where}: missing the hyper-parameter ${key}`);
+      else out[key] = rule.copy(base ? (base as Record<string, never>)[key] : rule.default);
+    }
+    this.spec.checkGroup?.(out as O, where);
+    return out as O;
+  }
+
+  private checkGroupInput(input: unknown, where: string, paramsName = `${where}.params`): ParamGroup<O> {
+    const raw = checkObject(where, input);
+    checkOptions(where, raw, ['params', ...Object.keys(this.spec.options)]);
+    const params = checkTensorList(paramsName, raw.params);
+    const hyper = this.resolveGroup(raw, this.defaults, where);
+    return { ...hyper, params: [...params] } as ParamGroup<O>;
+  }
+
+  private addResolvedGroup(group: ParamGroup<O>): void {
+    this.paramGroups.push(group);
+    for (const p of group.params) {
+      const indices = this.paramsByBuffer.get(p.buffer);
+      if (indices) indices.push(this.params.length);
+      else this.paramsByBuffer.set(p.buffer, [this.params.length]);
+      this.params.push(p);
+      this.state.push({});
+    }
+  }
+
+  private groupOf(index: number): number {
+    let start = 0;
+    for (let g = 0; g < this.paramGroups.length; g++) {
+      start += this.paramGroups[g].params.length;
+      if (index < start) return g;
+    }
+    return this.paramGroups.length - 1;
+  }
+
+  /** Validates a step's arguments and the current hyper-parameters; changes nothing. */
+  private planStep(grads: Grads, options: StepOptions | undefined): StepPlan {
+    const name = this.spec.name;
+    const opts = checkOptions(`${name}: step: options`, options, STEP_OPTIONS);
+    const gradScale = opts.gradScale === undefined ? 1 : checkNumber(`${name}: step: options.gradScale`, opts.gradScale);
+    const maxGradNorm =
+      opts.maxGradNorm === undefined ? undefined : checkNumber(`${name}: step: options.maxGradNorm`, opts.maxGradNorm, { min: 0, allowInfinity: true });
+    const errorIfNonfinite = opts.errorIfNonfinite === undefined ? false : checkBoolean(`${name}: step: options.errorIfNonfinite`, opts.errorIfNonfinite);
+    const skipIfNonfinite = opts.skipIfNonfinite === undefined ? false : checkBoolean(`${name}: step: options.skipIfNonfinite`, opts.skipIfNonfinite);
+    const wantsNorm = maxGradNorm !== undefined || skipIfNonfinite || errorIfNonfinite;
+    const norm = wantsNorm ? normPlan(`${name}: step: options.normType`, opts.normType ?? 2) : null;
+    if (!wantsNorm && opts.normType !== undefined) normPlan(`${name}: step: options.normType`, opts.normType);
+
+    const list = checkArray(`${name}: step: grads`, grads);
+    if (list.length !== this.params.length) {
+      throw makeError(
+        ErrorCodes.SHAPE_MISMATCH,
+        `${name}: step: grads: expected ${this.params.length} gradients (one per param, null to skip), got ${list.length}`,
+      );
+    }
+    const active: number[][] = [];
+    let i = 0;
+    for (const group of this.paramGroups) {
+      // Schedulers and users write hyper-parameters between steps: check them here too.
+      this.resolveGroup(group as Record<string, unknown>, this.defaults, `${name}: paramGroups[${active.length}]`);
+      const indices: number[] = [];
+      for (let k = 0; k < group.params.length; k++, i++) {
+        const g = list[i];
+        if (g === null) continue;
+        const grad = checkTensor(`${name}: step: grads[${i}]`, g);
+        checkLike(`${name}: step: grads[${i}]`, grad, `params[${i}]`, this.params[i]);
+        indices.push(i);
+      }
+      active.push(indices);
+    }
+    this.checkGradsDoNotAlias(list as Grads);
+    return { active, grads: list as Grads, gradScale, norm, maxGradNorm, errorIfNonfinite, skipIfNonfinite };
+  }
+
+  /** A gradient must not share memory with any param (the same buffer passed as both, say). */
+  private checkGradsDoNotAlias(grads: Grads): void {
+    for (let i = 0; i < grads.length; i++) {
+      const g = grads[i];
+      if (g === null) continue;
+      for (const j of this.paramsByBuffer.get(g.buffer) ?? []) {
+        if (overlaps(this.params[j], g)) {
+          throw makeError(
+            ErrorCodes.INVALID_ARG_VALUE,
+            `${this.spec.name}: step: grads[${i}]: shares memory with params[${j}]; a gradient needs its own buffer`,
+          );
+        }
+      }
+    }
+  }
+
+  private presentGrads(plan: StepPlan): Tensor[] {
+    return plan.active.flat().map((i) => plan.grads[i]!);
+  }
+
+  /** The scale the kernels apply, or null to skip the step; throws ERR_NON_FINITE when asked to. */
+  private effectiveScale(plan: StepPlan, gradNorm: number | undefined): number | null {
+    if (gradNorm === undefined) return plan.gradScale;
+    if (!Number.isFinite(gradNorm)) {
+      if (plan.errorIfNonfinite) {
+        throw makeError(
+          ErrorCodes.NON_FINITE,
+          `${this.spec.name}: step: the total norm of order ${plan.norm!.p} of the gradients is ${gradNorm}; nothing was changed`,
+        );
+      }
+      if (plan.skipIfNonfinite) return null;
+    }
+    return plan.maxGradNorm === undefined ? plan.gradScale : plan.gradScale * clipCoefficient(plan.maxGradNorm, gradNorm);
+  }
+
+  /** Creates missing state, advances step counts and lists the kernel calls. The first mutation of a step. */
+  private commitStep(plan: StepPlan, gradScale: number): KernelCall[] {
+    const calls: KernelCall[] = [];
+    plan.active.forEach((indices, gi) => {
+      if (indices.length === 0) return;
+      const group = this.paramGroups[gi] as O;
+      const buffers = this.spec.stateBuffers(group);
+      const kind = this.spec.kernel(group);
+      // Params of a group usually share their step count; those that do not
+      // (a param skipped with a null gradient earlier) get a call of their own.
+      const batches = new Map<string, { step: number; fresh: boolean; tensors: Tensor[] }>();
+      for (const i of indices) {
+        const state = this.state[i];
+        let fresh = false;
+        for (const b of buffers) {
+          if (state[b] === undefined) {
+            const t = zerosLike(this.params[i]);
+            const init = this.spec.initialValue?.(b, group) ?? 0;
+            if (init !== 0) t.fill(init);
+            state[b] = t;
+            fresh = true;
+          }
+        }
+        const step = (state.step ?? 0) + 1;
+        state.step = step;
+        const key = `${step}:${fresh}`;
+        let batch = batches.get(key);
+        if (!batch) batches.set(key, (batch = { step, fresh, tensors: [] }));
+        batch.tensors.push(this.params[i], plan.grads[i]!);
+        for (const b of buffers) batch.tensors.push(state[b] as Tensor);
+      }
+      for (const batch of batches.values()) {
+        const scalars = new Float64Array(UPDATE_KERNELS[kind].scalarCount);
+        this.spec.scalars(group, batch.step, batch.fresh, gradScale, scalars);
+        calls.push({ kind, buffers: batch.tensors, scalars });
+      }
+    });
+    return calls;
+  }
+}
+
+/** Extra group keys (a scheduler's initialLr, ...) must be plain JSON-like data. */
+function checkExtra(name: string, value: unknown): unknown {
+  const ok = (v: unknown): boolean =>
+    v === null ||
+    typeof v === 'string' ||
+    typeof v === 'boolean' ||
+    (typeof v === 'number' && !Number.isNaN(v)) ||
+    (Array.isArray(v) && v.every(ok));
+  if (!ok(value)) {
+    throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}: expected a number, string, boolean or an Array of them, got ${describe(value)}`);
+  }
+  return Array.isArray(value) ? JSON.parse(JSON.stringify(value)) : value;
+}
+

@@ -1,0 +1,46 @@
+/**
+ * How an optimizer declares its hyper-parameters: a default and a check for
+ * each, so the base class can validate defaults, group overrides, values set
+ * by schedulers and values loaded from a state dict in one way.
+ */
+import { ErrorCodes, makeError } from '../errors';
+import { NumberRule, checkArray, checkBoolean, checkNumber, describe } from '../validate';
+
+export interface OptionRule<T> {
+  readonly default: T;
+  /** Returns the value if it is valid, throws a TypeError/RangeError naming `name` otherwise. */
+  check(name: string, value: unknown): T;
+  /** A copy safe to hand out or store (arrays are copied). */
+  copy(value: T): T;
+}
+
+export function numberOption(defaultValue: number, rule: NumberRule): OptionRule<number> {
+  return { default: defaultValue, check: (name, value) => checkNumber(name, value, rule), copy: (v) => v };
+}
+
+export function booleanOption(defaultValue: boolean): OptionRule<boolean> {
+  return { default: defaultValue, check: checkBoolean, copy: (v) => v };
+}
+
+/** Adam's (β₁, β₂): two numbers in [0, 1). */
+export function betasOption(defaultValue: [number, number]): OptionRule<[number, number]> {
+  return {
+    default: defaultValue,
+    check(name, value) {
+      const list = checkArray(name, value);
+      if (list.length !== 2) {
+        throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${name}: expected [beta1, beta2], got ${describe(value)}`);
+      }
+      return [
+        checkNumber(`${name}[0]`, list[0], { min: 0, max: 1, maxExclusive: true }),
+        checkNumber(`${name}[1]`, list[1], { min: 0, max: 1, maxExclusive: true }),
+      ];
+    },
+    copy: (v) => [v[0], v[1]],
+  };
+}
+
+/** The learning rate: every optimizer has one. */
+export const lrOption = (defaultValue: number): OptionRule<number> => numberOption(defaultValue, { min: 0 });
+
+export type OptionRules<O> = { readonly [K in keyof O]: OptionRule<O[K]> };

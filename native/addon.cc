@@ -1,0 +1,66 @@
+// Registers the addon's functions; nothing else. lib/native.ts declares the
+// same surface as a TypeScript interface.
+//
+// The addon keeps no mutable global state (the kernel table is a constant of
+// the process), so it is context-aware: it loads in the main thread and in any
+// number of worker_threads at once.
+#include <napi.h>
+
+#include <cstdint>
+
+#include "args.h"
+#include "kernel_table.h"
+#include "reduce_call.h"
+#include "update_call.h"
+
+namespace fusedoptim {
+
+// info(): what this build and this CPU run: the instruction set chosen, OpenMP,
+// the default team size, and the kernel table (checked against lib/native.ts).
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const KernelTable& table = kernels();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("isa", table.isa);
+  out.Set("openmp", has_openmp());
+  out.Set("defaultThreads", default_thread_count());
+  out.Set("reduceBlock", double(kReduceBlock));
+  out.Set("reduceLanes", kReduceLanes);
+  Napi::Array rows = Napi::Array::New(env, kUpdateKindCount);
+  for (int k = 0; k < kUpdateKindCount; ++k) {
+    Napi::Object row = Napi::Object::New(env);
+    row.Set("name", table.update[k].name);
+    row.Set("slots", table.update[k].slots);
+    row.Set("scalarCount", table.update[k].scalar_count);
+    rows.Set(uint32_t(k), row);
+  }
+  out.Set("updateKernels", rows);
+  return out;
+}
+
+// alignmentOffset(arrayBuffer, alignment): bytes from the buffer's start to its
+// first address that is a multiple of `alignment` (JavaScript cannot see addresses).
+Napi::Value AlignmentOffset(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  if (!info[0].IsArrayBuffer()) throw_type_error(env, "ERR_INVALID_ARG_TYPE", "buffer: expected an ArrayBuffer");
+  const int alignment = read_int(env, info[1], 1, 4096, "alignment");
+  const auto address = reinterpret_cast<std::uintptr_t>(info[0].As<Napi::ArrayBuffer>().Data());
+  const std::uintptr_t misalignment = address % std::uintptr_t(alignment);
+  return Napi::Number::New(env, double(misalignment == 0 ? 0 : std::uintptr_t(alignment) - misalignment));
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("update", Napi::Function::New(env, Update, "update"));
+  exports.Set("updateAsync", Napi::Function::New(env, UpdateAsync, "updateAsync"));
+  exports.Set("reduce", Napi::Function::New(env, Reduce, "reduce"));
+  exports.Set("reduceAsync", Napi::Function::New(env, ReduceAsync, "reduceAsync"));
+  exports.Set("info", Napi::Function::New(env, Info, "info"));
+  exports.Set("alignmentOffset", Napi::Function::New(env, AlignmentOffset, "alignmentOffset"));
+  return exports;
+}
+
+}  // namespace fusedoptim
+
+static Napi::Object InitFusedoptim(Napi::Env env, Napi::Object exports) { return fusedoptim::Init(env, exports); }
+
+NODE_API_MODULE(fusedoptim, InitFusedoptim)

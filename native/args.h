@@ -1,0 +1,48 @@
+// Reading and checking arguments at the Node-API boundary. The TypeScript side
+// validates first and gives the friendlier messages; this is the second line,
+// there because a native addon must never trust its caller: every element type
+// and length is read from the typed arrays themselves, never from numbers
+// passed alongside them, and anything wrong becomes a JavaScript exception
+// with a stable `code`, never a crash.
+#pragma once
+#include <napi.h>
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "tensor_batch.h"
+
+namespace fusedoptim {
+
+// Throws a JavaScript TypeError or RangeError carrying `code`.
+[[noreturn]] void throw_type_error(Napi::Env env, const char* code, const std::string& message);
+[[noreturn]] void throw_range_error(Napi::Env env, const char* code, const std::string& message);
+
+// The buffers of a batch resolved to raw pointers, and the storage that a
+// TensorBatch view points into.
+struct ResolvedBatch {
+  std::vector<void*> buffers;
+  std::vector<std::size_t> lengths;
+  std::vector<std::size_t> element_prefix;
+  int slots = 0;
+  bool is_double = false;
+
+  TensorBatch view() const;
+};
+
+// Reads `value` as a flat Array of Float32Arrays or Float64Arrays (all of one
+// type): buffer s of tensor t at index t * slots + s, the `slots` buffers of a
+// tensor of equal length. Throws on anything else, including detached buffers.
+ResolvedBatch read_batch(Napi::Env env, const Napi::Value& value, int slots, const char* name);
+
+// A Float64Array of exactly `count` elements.
+const double* read_scalars(Napi::Env env, const Napi::Value& value, int count, const char* name);
+
+// An integer in [min, max].
+int read_int(Napi::Env env, const Napi::Value& value, int min, int max, const char* name);
+
+// A number (any double, NaN rejected).
+double read_number(Napi::Env env, const Napi::Value& value, const char* name);
+
+}  // namespace fusedoptim

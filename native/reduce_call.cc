@@ -1,0 +1,66 @@
+#include "reduce_call.h"
+
+#include <vector>
+
+#include "args.h"
+#include "async_call.h"
+#include "kernel_table.h"
+
+namespace fusedoptim {
+
+namespace {
+
+constexpr int kMaxThreads = 1024;
+
+struct ReduceJob {
+  ReduceFn fn = nullptr;
+  ResolvedBatch batch;
+  std::vector<std::size_t> block_prefix;
+  std::vector<double> block_results;
+  double p = 2.0;
+  int threads = 1;
+  double value = 0.0;
+
+  void run() {
+    ReduceScratch scratch;
+    scratch.block_prefix = block_prefix.data();
+    scratch.block_results = block_results.data();
+    scratch.block_count = block_results.size();
+    value = fn(batch.view(), p, threads, scratch);
+  }
+  Napi::Value result(Napi::Env env) const { return Napi::Number::New(env, value); }
+};
+
+ReduceJob read_job(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const int kind = read_int(env, info[0], 0, kReduceKindCount - 1, "kind");
+  ReduceJob job;
+  job.batch = read_batch(env, info[1], 1, "tensors");
+  job.p = read_number(env, info[2], "p");
+  job.threads = read_int(env, info[3], 1, kMaxThreads, "threads");
+  job.fn = kernels().reduce[kind][job.batch.is_double ? 1 : 0];
+  // Fixed blocks per tensor: where each tensor's blocks start in the result array.
+  const std::size_t count = job.batch.lengths.size();
+  job.block_prefix.resize(count + 1);
+  job.block_prefix[0] = 0;
+  for (std::size_t t = 0; t < count; ++t) {
+    job.block_prefix[t + 1] = job.block_prefix[t] + (job.batch.lengths[t] + kReduceBlock - 1) / kReduceBlock;
+  }
+  job.block_results.resize(job.block_prefix[count]);
+  return job;
+}
+
+}  // namespace
+
+Napi::Value Reduce(const Napi::CallbackInfo& info) {
+  ReduceJob job = read_job(info);
+  job.run();
+  return job.result(info.Env());
+}
+
+Napi::Value ReduceAsync(const Napi::CallbackInfo& info) {
+  ReduceJob job = read_job(info);
+  return AsyncCall<ReduceJob>::start(info.Env(), std::move(job), info[1].As<Napi::Array>());
+}
+
+}  // namespace fusedoptim
