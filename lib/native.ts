@@ -57,7 +57,8 @@ export function loadAddon(): Addon {
   if (!loadError) {
     try {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
-      const candidate = require('bindings')({ bindings: 'fusedoptim', module_root: moduleRoot() }) as Addon;
+      // bindings finds the package root from this file, whether it runs from lib/ (ts-node) or dist/lib/.
+      const candidate = require('bindings')('fusedoptim') as Addon;
       checkInterface(candidate);
       addon = candidate;
       return addon;
@@ -80,11 +81,4 @@ export function optionalAddon(): Addon | null {
   } catch {
     return null;
   }
-}
-
-/** The package root, whether this file runs from lib/ (ts-node) or dist/ (compiled). */
-function moduleRoot(): string {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const path = require('path') as typeof import('path');
-  return path.resolve(__dirname, '..');
 }
