@@ -16,7 +16,7 @@ interface Reference {
   optimizers: Array<{ name: string; args_explicit: Record<string, unknown>; final_loss: number; losses: number[]; loss_after_step: Record<string, number> }>;
 }
 
-const ref: Reference = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'seed_quadratic.json'), 'utf8'));
+const ref: Reference = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'data', 'reference', 'seed_quadratic.json'), 'utf8'));
 const rows = ref.A.length;
 const cols = ref.A[0].length;
 
