@@ -30,6 +30,9 @@
         "cflags": ["-fopenmp"],
         "ldflags": ["-fopenmp"]
       }],
+      ["OS=='linux' and openmp!='true'", {
+        "cflags": ["-fopenmp-simd"]
+      }],
       ["OS=='mac'", {
         "xcode_settings": {
           "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
