@@ -72,6 +72,7 @@
         "native/args.cc",
         "native/dispatch.cc",
         "native/reduce_call.cc",
+        "native/thread_probe.cc",
         "native/update_call.cc"
       ],
       "conditions": [

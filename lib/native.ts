@@ -26,6 +26,16 @@ export interface Addon {
   reduceAsync(kind: ReduceKind, tensors: readonly Tensor[], p: number, threads: number): Promise<number>;
   info(): AddonInfo;
   alignmentOffset(buffer: ArrayBuffer, alignment: number): number;
+  /** Diagnostic: runs the kernels' work splitting over a fake batch of `elements` and reports the OS threads that ran it. */
+  threadProbe(elements: number, threads: number): ThreadProbeResult;
+}
+
+/** What threadProbe saw: segments handed out, distinct OS threads that ran them, the OpenMP team size, and whether the caller was one of them. */
+export interface ThreadProbeResult {
+  readonly segments: number;
+  readonly threadsUsed: number;
+  readonly team: number;
+  readonly callerRan: boolean;
 }
 
 let addon: Addon | null = null;

@@ -11,6 +11,7 @@
 #include "args.h"
 #include "kernel_table.h"
 #include "reduce_call.h"
+#include "thread_probe.h"
 #include "update_call.h"
 
 namespace fusedoptim {
@@ -56,6 +57,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("reduceAsync", Napi::Function::New(env, ReduceAsync, "reduceAsync"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("alignmentOffset", Napi::Function::New(env, AlignmentOffset, "alignmentOffset"));
+  exports.Set("threadProbe", Napi::Function::New(env, ThreadProbe, "threadProbe"));
   return exports;
 }
 
