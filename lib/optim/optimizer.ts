@@ -105,9 +105,15 @@ interface KernelCall {
 }
 
 /** A validated step, before anything is changed. */
-interface StepPlan {
+interface StepPlan<O> {
   /** Global index of each param that has a gradient, per group. */
   active: number[][];
+  /**
+   * Each group's hyper-parameters as validated when the step was planned: the
+   * kernels use these, so an edit of paramGroups while a stepAsync is in flight
+   * (which nothing can prevent) takes effect at the next step, never half-way.
+   */
+  hyper: O[];
   grads: Grads;
   gradScale: number;
   norm: NormPlan | null;
@@ -199,9 +205,15 @@ export abstract class Optimizer<O extends { lr: number }> {
 
   /**
    * The same step on libuv's thread pool, so the event loop keeps running.
-   * Until the promise settles the optimizer rejects other calls with
-   * ERR_STEP_IN_FLIGHT, and the caller must not write into the params or grads.
    * The result is bit-identical to step().
+   *
+   * Until the promise settles: step, stepAsync, zeroGrad, stateDict,
+   * loadStateDict, addParamGroup and the lr setter throw ERR_STEP_IN_FLIGHT;
+   * the caller must not write into (or transfer) the params, grads or state
+   * buffers, nor read the params expecting either the old or the new values.
+   * Direct edits of paramGroups cannot be prevented: they take effect at the
+   * next step, because the step uses the hyper-parameters it validated when it
+   * was called.
    */
   async stepAsync(grads: Grads, options?: StepOptions): Promise<StepResult> {
     this.assertIdle('stepAsync');
@@ -228,15 +240,25 @@ export abstract class Optimizer<O extends { lr: number }> {
     return this.inFlight;
   }
 
-  /** Fills every gradient buffer with zeros (nulls are skipped). */
+  /**
+   * Fills every gradient buffer with zeros (nulls are skipped). Rejected with
+   * ERR_STEP_IN_FLIGHT while a stepAsync runs: the kernels are still reading the
+   * gradients, and zeroing them then would silently change that step.
+   */
   zeroGrad(grads: Grads): void {
+    this.assertIdle('zeroGrad');
     const list = checkArray(`${this.spec.name}: zeroGrad: grads`, grads);
     const tensors = list.map((g, i) => (g === null ? null : checkTensor(`${this.spec.name}: zeroGrad: grads[${i}]`, g)));
     for (const g of tensors) g?.fill(0);
   }
 
-  /** A snapshot: every group's hyper-parameters (params as indices) and a copy of every state buffer. */
+  /**
+   * A snapshot: every group's hyper-parameters (params as indices) and a copy of
+   * every state buffer. Rejected with ERR_STEP_IN_FLIGHT while a stepAsync runs:
+   * the kernels are writing the state, so a copy then would be torn.
+   */
   stateDict(): OptimizerStateDict {
+    this.assertIdle('stateDict');
     let index = 0;
     const paramGroups = this.paramGroups.map((group) => {
       const out: Record<string, unknown> = {};
@@ -385,7 +407,7 @@ export abstract class Optimizer<O extends { lr: number }> {
   }
 
   /** Validates a step's arguments and the current hyper-parameters; changes nothing. */
-  private planStep(grads: Grads, options: StepOptions | undefined): StepPlan {
+  private planStep(grads: Grads, options: StepOptions | undefined): StepPlan<O> {
     const name = this.spec.name;
     const opts = checkOptions(`${name}: step: options`, options, STEP_OPTIONS);
     const gradScale = opts.gradScale === undefined ? 1 : checkNumber(`${name}: step: options.gradScale`, opts.gradScale);
@@ -405,22 +427,36 @@ export abstract class Optimizer<O extends { lr: number }> {
       );
     }
     const active: number[][] = [];
+    const hyper: O[] = [];
     let i = 0;
     for (const group of this.paramGroups) {
       // Schedulers and users write hyper-parameters between steps: check them here too.
-      this.resolveGroup(group as Record<string, unknown>, this.defaults, `${name}: paramGroups[${active.length}]`);
+      hyper.push(this.resolveGroup(group as Record<string, unknown>, this.defaults, `${name}: paramGroups[${active.length}]`));
       const indices: number[] = [];
       for (let k = 0; k < group.params.length; k++, i++) {
         const g = list[i];
         if (g === null) continue;
         const grad = checkTensor(`${name}: step: grads[${i}]`, g);
+        this.checkAttached(i);
         checkLike(`${name}: step: grads[${i}]`, grad, `params[${i}]`, this.params[i]);
         indices.push(i);
       }
       active.push(indices);
     }
     this.checkGradsDoNotAlias(list as Grads);
-    return { active, grads: list as Grads, gradScale, norm, maxGradNorm, errorIfNonfinite, skipIfNonfinite };
+    return { active, hyper, grads: list as Grads, gradScale, norm, maxGradNorm, errorIfNonfinite, skipIfNonfinite };
+  }
+
+  /**
+   * A param or state buffer whose ArrayBuffer was transferred (postMessage to a
+   * worker) is detached: say so, before anything changes, rather than report a
+   * length mismatch or fail in the kernel after the step counts have advanced.
+   */
+  private checkAttached(i: number): void {
+    checkTensor(`${this.spec.name}: step: params[${i}]`, this.params[i]);
+    for (const [key, value] of Object.entries(this.state[i])) {
+      if (typeof value !== 'number' && value !== undefined) checkTensor(`${this.spec.name}: step: state[${i}].${key}`, value);
+    }
   }
 
   /** A gradient must not share memory with any param (the same buffer passed as both, say). */
@@ -439,12 +475,12 @@ export abstract class Optimizer<O extends { lr: number }> {
     }
   }
 
-  private presentGrads(plan: StepPlan): Tensor[] {
+  private presentGrads(plan: StepPlan<O>): Tensor[] {
     return plan.active.flat().map((i) => plan.grads[i]!);
   }
 
   /** The scale the kernels apply, or null to skip the step; throws ERR_NON_FINITE when asked to. */
-  private effectiveScale(plan: StepPlan, gradNorm: number | undefined): number | null {
+  private effectiveScale(plan: StepPlan<O>, gradNorm: number | undefined): number | null {
     if (gradNorm === undefined) return plan.gradScale;
     if (!Number.isFinite(gradNorm)) {
       if (plan.errorIfNonfinite) {
@@ -459,11 +495,11 @@ export abstract class Optimizer<O extends { lr: number }> {
   }
 
   /** Creates missing state, advances step counts and lists the kernel calls. The first mutation of a step. */
-  private commitStep(plan: StepPlan, gradScale: number): KernelCall[] {
+  private commitStep(plan: StepPlan<O>, gradScale: number): KernelCall[] {
     const calls: KernelCall[] = [];
     plan.active.forEach((indices, gi) => {
       if (indices.length === 0) return;
-      const group = this.paramGroups[gi] as O;
+      const group = plan.hyper[gi];
       const buffers = this.spec.stateBuffers(group);
       const kind = this.spec.kernel(group);
       // Params of a group usually share their step count; those that do not
