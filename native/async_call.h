@@ -3,7 +3,9 @@
 // The pattern is sharp's: everything the kernel needs is resolved on the main
 // thread into a Job (raw pointers, lengths, a copy of the scalars), the JS
 // objects that own the memory are kept alive by the worker (a private Array
-// holding every typed array, set on the worker's receiver), the arithmetic runs
+// holding every typed array, behind a persistent reference the worker owns;
+// the (env, name) AsyncWorker constructor has no receiver object to hang it
+// on: Receiver().Set() there is a fatal error), the arithmetic runs
 // in Execute() on a pool thread, and the Promise is settled back on the main
 // thread. A Job is any type with `void run()` and
 // `Napi::Value result(Napi::Env) const`.
@@ -25,7 +27,7 @@ class AsyncCall final : public Napi::AsyncWorker {
     const uint32_t n = owners.Length();
     Napi::Array kept = Napi::Array::New(env, n);
     for (uint32_t i = 0; i < n; ++i) kept.Set(i, owners.Get(i));
-    worker->Receiver().Set("buffers", kept);
+    worker->owners_ = Napi::Persistent(Napi::Object(kept));
     Napi::Promise promise = worker->deferred_.Promise();
     worker->Queue();
     return promise;
@@ -42,6 +44,8 @@ class AsyncCall final : public Napi::AsyncWorker {
 
   Job job_;
   Napi::Promise::Deferred deferred_;
+  // Released when the worker is deleted, on the main thread, after the Promise settles.
+  Napi::ObjectReference owners_;
 };
 
 }  // namespace fusedoptim
