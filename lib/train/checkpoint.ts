@@ -1,0 +1,507 @@
+/**
+ * Training checkpoints: one safetensors file that holds everything a run needs
+ * to continue exactly where it stopped, readable by any safetensors reader.
+ *
+ * Tensors:
+ *   param.<i>            the model's i-th parameter, in its shape (model.paramShapes) or flat
+ *   optim.<i>.<buffer>   the optimizer's state buffer of param i (optim.3.expAvg, optim.3.expAvgSq, ...)
+ *
+ * Metadata (safetensors metadata is string to string):
+ *   format      "fusedoptim.checkpoint"
+ *   version     "1" (CHECKPOINT_VERSION)
+ *   checksum    "sha256:<hex>" over every tensor (name, dtype, shape, bytes) and every other
+ *               metadata entry, so a flipped bit anywhere is detected, not trained on
+ *   params      JSON { count, names? }
+ *   optimizer   JSON { class, paramGroups, state: { "<i>": { step } } }   (when saved with one)
+ *   scheduler   JSON { class, state }                                       (when saved with one)
+ *   progress    JSON TrainingProgress: epoch, position within it, global step, best validation loss
+ *   history     JSON History (non-finite numbers as "NaN" / "Infinity" strings)
+ *   extra       JSON: anything the caller adds (a job's configuration: seed, sizes, ...)
+ *
+ * Nothing in the file is code, and nothing is evaluated: the header and every metadata value
+ * are parsed as JSON and checked field by field.
+ *
+ * saveCheckpoint writes atomically and durably (lib/train/atomic.ts). loadCheckpoint checks the
+ * whole file, then that it fits the live model, optimizer and scheduler, and only then changes
+ * them: a call that throws leaves all three exactly as they were. Errors:
+ *   ERR_CHECKPOINT_CORRUPT   the file is truncated, damaged, or not a checkpoint this version reads
+ *   ERR_CHECKPOINT_MISMATCH  a sound checkpoint that does not fit the objects it is loaded into
+ */
+import { createHash } from 'crypto';
+import * as fs from 'fs';
+import { ErrorCodes, isFusedOptimError, makeError } from '../errors';
+import { Optimizer, OptimizerStateDict } from '../optim/optimizer';
+import { Tensor, dtypeOf } from '../tensor';
+import { checkObject, checkOptions, checkTensor, describe } from '../validate';
+import { writeFileAtomic, writeFileAtomicSync } from './atomic';
+import { History, checkHistory, parseNumbers, stringifyNumbers } from './history';
+import { TensorRead, TensorToWrite, encodeSafetensors, parseSafetensors } from './safetensors';
+
+export const CHECKPOINT_FORMAT = 'fusedoptim.checkpoint';
+export const CHECKPOINT_VERSION = 1;
+
+/** What a checkpoint needs of a model: its parameters, and optionally their shapes and names. */
+export interface CheckpointModel {
+  readonly params: readonly Tensor[];
+  /** Shapes aligned with params (saved as the tensors' shapes; checked on load). Default: flat. */
+  readonly paramShapes?: readonly (readonly number[])[];
+  /** Names aligned with params (saved for readers such as `fusedoptim inspect`). */
+  readonly paramNames?: readonly string[];
+}
+
+/** Any optimizer of this library. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyOptimizer = Optimizer<any>;
+
+/** What a checkpoint needs of a scheduler: JSON-serialisable state in and out. */
+export interface CheckpointScheduler {
+  stateDict(): unknown;
+  loadStateDict(stateDict: unknown): void;
+  /**
+   * Optional: checks a state dict without changing anything and returns what applies it (the
+   * schedulers of lib/schedulers have it). Without it, loadCheckpoint loads the scheduler last
+   * and, if that throws, puts the optimizer back as it was.
+   */
+  checkStateDict?(stateDict: unknown, path: string): () => void;
+}
+
+/** Where a training run stands: what the loop needs, besides the objects' state, to continue exactly. */
+export interface TrainingProgress {
+  /** The epoch in progress (0-based); equals the number of epochs whose validation is done. */
+  epoch: number;
+  /** Micro-batches of that epoch already consumed (a resumed epoch skips them). */
+  batchInEpoch: number;
+  /** Optimizer steps taken (skipped non-finite steps included). */
+  globalStep: number;
+  /** The lowest validation loss so far, or null before the first validation. */
+  bestValLoss: number | null;
+  /** Sum and count of the finite step losses of the epoch in progress (its mean train loss so far). */
+  epochLossSum: number;
+  epochLossCount: number;
+}
+
+export interface CheckpointContents {
+  model: CheckpointModel;
+  optimizer?: AnyOptimizer | null;
+  scheduler?: CheckpointScheduler | null;
+  progress?: TrainingProgress | null;
+  history?: History | null;
+  /** Any JSON data to keep with the checkpoint (a job's configuration). */
+  extra?: Record<string, unknown>;
+}
+
+/** A checkpoint read and checked, not applied to anything. */
+export interface Checkpoint {
+  version: number;
+  /** The params in order, with their saved shapes. */
+  params: TensorRead[];
+  paramNames: string[] | null;
+  optimizer: { class: string; stateDict: OptimizerStateDict } | null;
+  scheduler: { class: string; state: unknown } | null;
+  progress: TrainingProgress | null;
+  history: History | null;
+  extra: Record<string, unknown>;
+  /** Every tensor of the file, by name. */
+  tensors: Map<string, TensorRead>;
+  /** The raw metadata strings. */
+  metadata: Record<string, string>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Saving
+// ---------------------------------------------------------------------------------------------
+
+/** Writes a checkpoint atomically and durably; blocks until it is on disk. */
+export function saveCheckpoint(path: string, contents: CheckpointContents): void {
+  writeFileAtomicSync(path, encodeCheckpoint(contents));
+}
+
+/**
+ * saveCheckpoint without blocking the event loop. The tensors are written from their own memory:
+ * nothing may change them (no optimizer step) until the promise settles.
+ */
+export async function saveCheckpointAsync(path: string, contents: CheckpointContents): Promise<void> {
+  await writeFileAtomic(path, encodeCheckpoint(contents));
+}
+
+/** The file's bytes, as chunks (views of the tensors, not copies, on little-endian hosts). */
+export function encodeCheckpoint(contents: CheckpointContents): Buffer[] {
+  const c = checkOptions('checkpoint', contents, ['model', 'optimizer', 'scheduler', 'progress', 'history', 'extra']);
+  const model = checkModel('checkpoint.model', c.model);
+  const tensors = new Map<string, TensorToWrite>();
+  model.params.forEach((p, i) => tensors.set(`param.${i}`, { data: p, shape: model.shapes[i] }));
+
+  const metadata: Record<string, string> = {
+    format: CHECKPOINT_FORMAT,
+    version: String(CHECKPOINT_VERSION),
+    params: JSON.stringify(model.names ? { count: model.params.length, names: model.names } : { count: model.params.length }),
+  };
+  const optimizer = c.optimizer as AnyOptimizer | null | undefined;
+  if (optimizer) {
+    if (!(optimizer instanceof Optimizer)) {
+      throw makeError(ErrorCodes.INVALID_ARG_TYPE, `checkpoint.optimizer: expected an Optimizer, got ${describe(optimizer)}`);
+    }
+    const sd = optimizer.stateDict();
+    const scalars: Record<string, Record<string, number>> = {};
+    for (const [index, entry] of Object.entries(sd.state)) {
+      const i = Number(index);
+      for (const [key, value] of Object.entries(entry)) {
+        if (typeof value === 'number') (scalars[index] ??= {})[key] = value;
+        else tensors.set(`optim.${i}.${key}`, { data: value, shape: model.shapes[i] ?? [value.length] });
+      }
+    }
+    metadata.optimizer = JSON.stringify({ class: optimizer.constructor.name, paramGroups: sd.paramGroups, state: scalars });
+  }
+  const scheduler = c.scheduler as CheckpointScheduler | null | undefined;
+  if (scheduler) metadata.scheduler = JSON.stringify({ class: scheduler.constructor.name, state: scheduler.stateDict() });
+  if (c.progress) metadata.progress = stringifyNumbers(checkProgress('checkpoint.progress', c.progress, ErrorCodes.INVALID_ARG_VALUE));
+  if (c.history) metadata.history = stringifyNumbers(c.history);
+  if (c.extra !== undefined) metadata.extra = JSON.stringify(checkObject('checkpoint.extra', c.extra));
+
+  metadata.checksum = checksum(
+    [...tensors].map(([name, t]) => ({ name, dtype: t.data instanceof Float32Array ? 'F32' : 'F64', shape: t.shape, data: t.data })),
+    metadata,
+  );
+  return encodeSafetensors(tensors, metadata);
+}
+
+interface CheckedModel {
+  params: readonly Tensor[];
+  shapes: number[][];
+  /** False when the model gave no paramShapes (the shapes are then [length]). */
+  explicitShapes: boolean;
+  names: string[] | null;
+}
+
+function checkModel(name: string, value: unknown): CheckedModel {
+  const model = checkObject(name, value);
+  if (!Array.isArray(model.params)) {
+    throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}.params: expected an Array of Float32Array or Float64Array, got ${describe(model.params)}`);
+  }
+  const params = model.params.map((p, i) => checkTensor(`${name}.params[${i}]`, p));
+  const shapes = params.map((p, i) => {
+    if (model.paramShapes === undefined) return [p.length];
+    const shape = (model.paramShapes as unknown[])[i];
+    const ok = Array.isArray(shape) && shape.every((d) => Number.isSafeInteger(d) && d >= 0);
+    if (!ok || (shape as number[]).reduce((a, b) => a * b, 1) !== p.length) {
+      throw makeError(ErrorCodes.SHAPE_MISMATCH, `${name}.paramShapes[${i}]: expected a shape of ${p.length} elements, got ${describe(shape)}`);
+    }
+    return (shape as number[]).slice();
+  });
+  let names: string[] | null = null;
+  if (model.paramNames !== undefined) {
+    const list = model.paramNames as unknown[];
+    if (!Array.isArray(list) || list.length !== params.length || !list.every((n) => typeof n === 'string')) {
+      throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${name}.paramNames: expected ${params.length} strings, got ${describe(list)}`);
+    }
+    names = list.slice() as string[];
+  }
+  return { params, shapes, explicitShapes: model.paramShapes !== undefined, names };
+}
+
+/**
+ * sha256 over the tensors (in name order: name, dtype, shape, little-endian bytes) and the
+ * metadata (in key order, the checksum itself excluded). Independent of the file's layout, so
+ * the reader recomputes it from what it parsed.
+ */
+function checksum(tensors: { name: string; dtype: string; shape: readonly number[]; data: Tensor }[], metadata: Record<string, string>): string {
+  const hash = createHash('sha256');
+  const field = (text: string) => hash.update(`${text.length}:${text}`);
+  for (const t of [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    field(t.name);
+    field(t.dtype);
+    field(JSON.stringify(t.shape));
+    // The checksum is of the little-endian bytes, as in the file; a big-endian host swaps a copy.
+    const bytes = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    hash.update(HOST_IS_LITTLE_ENDIAN ? bytes : swapped(bytes, t.data.BYTES_PER_ELEMENT));
+  }
+  for (const key of Object.keys(metadata).sort()) {
+    if (key === 'checksum') continue;
+    field(key);
+    field(metadata[key]);
+  }
+  return `sha256:${hash.digest('hex')}`;
+}
+
+const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function swapped(bytes: Buffer, itemSize: number): Buffer {
+  const copy = Buffer.from(bytes);
+  for (let i = 0; i < copy.length; i += itemSize) copy.subarray(i, i + itemSize).reverse();
+  return copy;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+// ---------------------------------------------------------------------------------------------
+
+function corrupt(message: string): Error {
+  return makeError(ErrorCodes.CHECKPOINT_CORRUPT, `checkpoint: ${message}`);
+}
+
+function mismatch(message: string): Error {
+  return makeError(ErrorCodes.CHECKPOINT_MISMATCH, `checkpoint: ${message}`);
+}
+
+/**
+ * Reads a checkpoint file (or its bytes) and checks all of it: the safetensors structure, the
+ * checksum, the format and version, every metadata value, and that the tensors are exactly the
+ * params and optimizer buffers the metadata describes. Applies it to nothing.
+ * Throws ERR_CHECKPOINT_CORRUPT naming the first problem.
+ */
+export function readCheckpoint(source: string | Uint8Array): Checkpoint {
+  const bytes = typeof source === 'string' ? readFile(source) : source;
+  const file = parseSafetensors(bytes);
+  const { metadata, tensors } = file;
+
+  if (metadata.format !== CHECKPOINT_FORMAT) {
+    throw corrupt(`not a fusedoptim checkpoint (metadata "format" is ${describe(metadata.format)}, expected ${JSON.stringify(CHECKPOINT_FORMAT)})`);
+  }
+  const version = Number(metadata.version);
+  if (!/^[1-9][0-9]*$/.test(metadata.version ?? '')) throw corrupt(`metadata "version" is ${describe(metadata.version)}, expected a positive integer`);
+  if (version !== CHECKPOINT_VERSION) {
+    throw corrupt(`format version ${version} is not one this fusedoptim reads (it reads version ${CHECKPOINT_VERSION})`);
+  }
+  const expectedSum = checksum(
+    [...tensors].map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape, data: t.data })),
+    metadata,
+  );
+  if (metadata.checksum !== expectedSum) {
+    throw corrupt(`checksum mismatch: the file says ${describe(metadata.checksum)}, its contents hash to ${expectedSum} (damaged file?)`);
+  }
+  const known = ['format', 'version', 'checksum', 'params', 'optimizer', 'scheduler', 'progress', 'history', 'extra'];
+  for (const key of Object.keys(metadata)) if (!known.includes(key)) throw corrupt(`unknown metadata key ${JSON.stringify(key)}`);
+
+  const paramsMeta = jsonObject('params', metadata.params);
+  const count = paramsMeta.count;
+  if (!Number.isSafeInteger(count) || (count as number) < 0) throw corrupt(`metadata params.count: expected an integer >= 0, got ${describe(count)}`);
+  const params: TensorRead[] = [];
+  for (let i = 0; i < (count as number); i++) {
+    const t = tensors.get(`param.${i}`);
+    if (!t) throw corrupt(`the metadata says ${count} params, but there is no tensor param.${i}`);
+    params.push(t);
+  }
+  let paramNames: string[] | null = null;
+  if (paramsMeta.names !== undefined) {
+    const names = paramsMeta.names;
+    if (!Array.isArray(names) || names.length !== params.length || !names.every((n) => typeof n === 'string')) {
+      throw corrupt(`metadata params.names: expected ${params.length} strings`);
+    }
+    paramNames = names as string[];
+  }
+
+  const optimizer = metadata.optimizer === undefined ? null : readOptimizer(jsonObject('optimizer', metadata.optimizer), tensors, params);
+  // Every tensor must be a param or a buffer the optimizer metadata accounts for.
+  for (const name of tensors.keys()) {
+    const isParam = /^param\.(0|[1-9][0-9]*)$/.test(name) && Number(name.slice(6)) < params.length;
+    const isBuffer = optimizer !== null && optimizerTensorNames(optimizer.stateDict).has(name);
+    if (!isParam && !isBuffer) throw corrupt(`unexpected tensor ${JSON.stringify(name)} (not a param of the metadata, nor an optimizer buffer)`);
+  }
+
+  let scheduler: Checkpoint['scheduler'] = null;
+  if (metadata.scheduler !== undefined) {
+    const s = jsonObject('scheduler', metadata.scheduler);
+    if (typeof s.class !== 'string' || !('state' in s)) throw corrupt('metadata scheduler: expected { class, state }');
+    scheduler = { class: s.class, state: s.state };
+  }
+  const progress =
+    metadata.progress === undefined ? null : checkProgress('checkpoint: metadata progress', parseJson('progress', metadata.progress, parseNumbers), ErrorCodes.CHECKPOINT_CORRUPT);
+  let history: History | null = null;
+  if (metadata.history !== undefined) {
+    const raw = parseJson('history', metadata.history, parseNumbers);
+    const steps = progress ? progress.globalStep : lengthOf(raw, 'trainLoss');
+    const epochs = progress ? progress.epoch : lengthOf(raw, 'valLoss');
+    history = checkHistory('checkpoint: metadata history', raw, steps, epochs);
+  }
+  const extra = metadata.extra === undefined ? {} : jsonObject('extra', metadata.extra);
+  return { version, params, paramNames, optimizer, scheduler, progress, history, extra, tensors, metadata };
+}
+
+function readFile(path: string): Uint8Array {
+  try {
+    return fs.readFileSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw makeError(
+      code === 'ENOENT' ? ErrorCodes.INVALID_ARG_VALUE : ErrorCodes.CHECKPOINT_CORRUPT,
+      `checkpoint: cannot read ${JSON.stringify(path)}: ${(err as Error).message}`,
+    );
+  }
+}
+
+function parseJson(key: string, text: string, parse: (text: string) => unknown = JSON.parse): unknown {
+  try {
+    return parse(text);
+  } catch (err) {
+    throw corrupt(`metadata ${key} is not valid JSON (${(err as Error).message})`);
+  }
+}
+
+function jsonObject(key: string, text: string | undefined): Record<string, unknown> {
+  if (text === undefined) throw corrupt(`metadata has no ${JSON.stringify(key)} entry`);
+  const value = parseJson(key, text);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw corrupt(`metadata ${key}: expected a JSON object, got ${describe(value)}`);
+  return value as Record<string, unknown>;
+}
+
+function lengthOf(raw: unknown, key: string): number {
+  const list = (raw as Record<string, unknown> | null)?.[key];
+  return Array.isArray(list) ? list.length : 0;
+}
+
+const BUFFER_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Rebuilds the optimizer's state dict from its metadata and its optim.<i>.<buffer> tensors. */
+function readOptimizer(meta: Record<string, unknown>, tensors: Map<string, TensorRead>, params: TensorRead[]): Checkpoint['optimizer'] {
+  if (typeof meta.class !== 'string') throw corrupt(`metadata optimizer.class: expected a string, got ${describe(meta.class)}`);
+  if (!Array.isArray(meta.paramGroups)) throw corrupt(`metadata optimizer.paramGroups: expected an array, got ${describe(meta.paramGroups)}`);
+  const scalars = meta.state;
+  if (typeof scalars !== 'object' || scalars === null || Array.isArray(scalars)) throw corrupt('metadata optimizer.state: expected an object');
+  const state: Record<number, Record<string, Tensor | number>> = {};
+  const entry = (i: number) => (state[i] ??= {});
+  for (const [index, values] of Object.entries(scalars as Record<string, unknown>)) {
+    const i = Number(index);
+    if (!/^(0|[1-9][0-9]*)$/.test(index) || i >= params.length) throw corrupt(`metadata optimizer.state has an entry for param ${JSON.stringify(index)}, the checkpoint has params 0..${params.length - 1}`);
+    if (typeof values !== 'object' || values === null || Array.isArray(values)) throw corrupt(`metadata optimizer.state.${index}: expected an object`);
+    for (const [key, value] of Object.entries(values as Record<string, unknown>)) {
+      if (typeof value !== 'number' || !BUFFER_NAME.test(key)) throw corrupt(`metadata optimizer.state.${index}.${key}: expected a number`);
+      entry(i)[key] = value;
+    }
+  }
+  for (const [name, t] of tensors) {
+    const match = /^optim\.(0|[1-9][0-9]*)\.(.+)$/.exec(name);
+    if (!match) continue;
+    const i = Number(match[1]);
+    const buffer = match[2];
+    if (i >= params.length || !BUFFER_NAME.test(buffer)) throw corrupt(`tensor ${JSON.stringify(name)} names no param of the checkpoint`);
+    const param = params[i];
+    if (t.dtype !== param.dtype || t.data.length !== param.data.length) {
+      throw corrupt(`tensor ${JSON.stringify(name)} is ${t.dtype}[${t.data.length}], its param param.${i} ${param.dtype}[${param.data.length}]`);
+    }
+    if (buffer in entry(i)) throw corrupt(`param ${i}'s optimizer state has ${JSON.stringify(buffer)} both as a number and as a tensor`);
+    entry(i)[buffer] = t.data;
+  }
+  return { class: meta.class, stateDict: { state, paramGroups: meta.paramGroups as OptimizerStateDict['paramGroups'] } };
+}
+
+function optimizerTensorNames(sd: OptimizerStateDict): Set<string> {
+  const names = new Set<string>();
+  for (const [i, entry] of Object.entries(sd.state)) {
+    for (const [key, value] of Object.entries(entry)) if (typeof value !== 'number') names.add(`optim.${i}.${key}`);
+  }
+  return names;
+}
+
+/** Checks a TrainingProgress: one written by the caller (code ERR_INVALID_ARG_VALUE) or read from a file (ERR_CHECKPOINT_CORRUPT). */
+function checkProgress(name: string, value: unknown, code: typeof ErrorCodes.CHECKPOINT_CORRUPT | typeof ErrorCodes.INVALID_ARG_VALUE): TrainingProgress {
+  const fail = (msg: string) => makeError(code, `${name}${msg}`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw fail(`: expected an object, got ${describe(value)}`);
+  const p = value as Record<string, unknown>;
+  const keys = ['epoch', 'batchInEpoch', 'globalStep', 'bestValLoss', 'epochLossSum', 'epochLossCount'];
+  for (const key of Object.keys(p)) if (!keys.includes(key)) throw fail(`: unknown field ${JSON.stringify(key)}`);
+  const count = (key: string): number => {
+    const v = p[key];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw fail(`.${key}: expected an integer >= 0, got ${describe(v)}`);
+    return v;
+  };
+  const bestValLoss = p.bestValLoss;
+  if (bestValLoss !== null && typeof bestValLoss !== 'number') throw fail(`.bestValLoss: expected a number or null, got ${describe(bestValLoss)}`);
+  if (typeof p.epochLossSum !== 'number' || !Number.isFinite(p.epochLossSum)) throw fail(`.epochLossSum: expected a finite number, got ${describe(p.epochLossSum)}`);
+  return {
+    epoch: count('epoch'),
+    batchInEpoch: count('batchInEpoch'),
+    globalStep: count('globalStep'),
+    bestValLoss,
+    epochLossSum: p.epochLossSum,
+    epochLossCount: count('epochLossCount'),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading into live objects
+// ---------------------------------------------------------------------------------------------
+
+export interface LoadTargets {
+  model: CheckpointModel;
+  /** Loaded when given; the checkpoint must then hold optimizer state of the same class. */
+  optimizer?: AnyOptimizer | null;
+  /** Loaded when given; the checkpoint must then hold scheduler state of the same class. */
+  scheduler?: CheckpointScheduler | null;
+}
+
+/**
+ * Reads a checkpoint and loads it into the model's params (copied into the live buffers) and,
+ * when given, the optimizer and the scheduler. Checks everything first (readCheckpoint, then
+ * that every tensor fits the model and the optimizer, and the classes and state dicts of both);
+ * a call that throws has changed none of them. Returns the checkpoint (progress, history, extra).
+ */
+export function loadCheckpoint(source: string | Uint8Array, targets: LoadTargets): Checkpoint {
+  const t = checkOptions('targets', targets, ['model', 'optimizer', 'scheduler']);
+  const model = checkModel('targets.model', t.model);
+  const optimizer = (t.optimizer ?? null) as AnyOptimizer | null;
+  const scheduler = (t.scheduler ?? null) as CheckpointScheduler | null;
+  if (optimizer !== null && !(optimizer instanceof Optimizer)) {
+    throw makeError(ErrorCodes.INVALID_ARG_TYPE, `targets.optimizer: expected an Optimizer, got ${describe(optimizer)}`);
+  }
+  const ck = readCheckpoint(source);
+
+  // 1. The params: count, dtype, shape.
+  if (ck.params.length !== model.params.length) throw mismatch(`it has ${ck.params.length} params, the model ${model.params.length}`);
+  ck.params.forEach((saved, i) => {
+    const live = model.params[i];
+    const liveDtype = dtypeOf(live) === 'float32' ? 'F32' : 'F64';
+    if (saved.dtype !== liveDtype) throw mismatch(`param.${i} is ${saved.dtype}, the model's params[${i}] is ${liveDtype}`);
+    // Without paramShapes the model only says how many elements a param has.
+    const liveShape = model.shapes[i];
+    const sameShape = model.explicitShapes
+      ? saved.shape.length === liveShape.length && saved.shape.every((d, k) => d === liveShape[k])
+      : saved.data.length === live.length;
+    if (!sameShape) throw mismatch(`param.${i} has shape [${saved.shape.join(', ')}], the model's params[${i}] [${liveShape.join(', ')}]`);
+  });
+
+  // 2. The classes, and the scheduler's state (checked without changing anything, when it can be).
+  if (optimizer !== null) {
+    if (ck.optimizer === null) throw mismatch('it holds no optimizer state, but an optimizer was given to load it into');
+    if (ck.optimizer.class !== optimizer.constructor.name) {
+      throw mismatch(`it holds the state of a ${ck.optimizer.class} optimizer, not of a ${optimizer.constructor.name}`);
+    }
+  }
+  let applyScheduler: (() => void) | null = null;
+  if (scheduler !== null) {
+    if (ck.scheduler === null) throw mismatch('it holds no scheduler state, but a scheduler was given to load it into');
+    if (ck.scheduler.class !== scheduler.constructor.name) {
+      throw mismatch(`it holds the state of a ${ck.scheduler.class} scheduler, not of a ${scheduler.constructor.name}`);
+    }
+    if (typeof scheduler.checkStateDict === 'function') {
+      const state = ck.scheduler.state;
+      applyScheduler = asMismatch('scheduler', () => scheduler.checkStateDict!(state, 'checkpoint: scheduler'));
+    }
+  }
+
+  // 3. Apply. The optimizer checks its whole state dict before it changes anything.
+  const before = optimizer !== null && scheduler !== null && applyScheduler === null ? optimizer.stateDict() : null;
+  if (optimizer !== null) asMismatch('optimizer', () => optimizer.loadStateDict(ck.optimizer!.stateDict));
+  if (scheduler !== null) {
+    if (applyScheduler !== null) applyScheduler();
+    else {
+      try {
+        asMismatch('scheduler', () => scheduler.loadStateDict(ck.scheduler!.state));
+      } catch (err) {
+        if (before !== null) optimizer!.loadStateDict(before);
+        throw err;
+      }
+    }
+  }
+  ck.params.forEach((saved, i) => model.params[i].set(saved.data));
+  return ck;
+}
+
+/** Runs `fn`; a library error it throws (a state dict that does not fit) becomes ERR_CHECKPOINT_MISMATCH. */
+function asMismatch<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (isFusedOptimError(err) && err.code !== ErrorCodes.STEP_IN_FLIGHT) throw mismatch(`${what}: ${err.message}`);
+    throw err;
+  }
+}

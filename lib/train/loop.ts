@@ -1,0 +1,569 @@
+/**
+ * The training loop: the textbook's loop as a library function.
+ *
+ *   for each epoch:
+ *     for each batch (each group of `accumulationSteps` micro-batches):
+ *       loss, grads = model.forwardBackward(batch)       (grads summed over the micro-batches)
+ *       optimizer.step(grads, { gradScale: 1/k, maxGradNorm, skipIfNonfinite })
+ *       scheduler.step()                                  (the lr schedule is per optimizer step)
+ *       log loss, lr, grad norm; maybe checkpoint; maybe stop
+ *     validation loss (and metrics); checkpoint when it improved
+ *
+ * Defaults: AdamW + WarmupCosineScheduler + clipping by global norm fused into the step.
+ *
+ * Exact resume: everything the loop's future depends on is in its checkpoints: the params, the
+ * optimizer's state and step counts, the scheduler's state, the history, the best validation
+ * loss, the epoch and how many of its batches were consumed. Resuming re-creates the epoch's
+ * data (the same iterable, or the same `(epoch) => iterable`) and skips the consumed batches,
+ * so a run stopped at any step and resumed in a new process ends bit-identical to one that
+ * never stopped, provided the data of an epoch is a function of the epoch alone.
+ */
+import { accumulateGrads } from '../clip';
+import { ErrorCodes, makeError } from '../errors';
+import { AdamW } from '../optim/adam';
+import { Optimizer, StepResult } from '../optim/optimizer';
+import { WarmupCosineScheduler } from '../schedulers';
+import { Tensor, zerosLike } from '../tensor';
+import { checkBoolean, checkFunction, checkNumber, checkObject, checkOptions, checkString, checkTensor, describe } from '../validate';
+import {
+  AnyOptimizer,
+  CheckpointModel,
+  CheckpointScheduler,
+  TrainingProgress,
+  loadCheckpoint,
+  saveCheckpoint,
+  saveCheckpointAsync,
+} from './checkpoint';
+import { History, cloneHistory, emptyHistory } from './history';
+import { ProgressMode, ProgressReporter, formatNumber } from './progress';
+
+/** What forwardBackward returns: the batch's mean loss and its gradients, aligned with params. */
+export interface LossAndGrads {
+  loss: number;
+  grads: readonly Tensor[];
+}
+
+/**
+ * The model interface. `params` are updated in place by the optimizer; forwardBackward must
+ * compute the gradients of the batch's mean loss with respect to them (into buffers it owns, that
+ * are not the params); forward computes the mean loss without gradients. Both may be async.
+ * train() / eval(), when present, are called before training and before validation.
+ */
+export interface TrainModel<B> extends CheckpointModel {
+  forwardBackward(batch: B): LossAndGrads | Promise<LossAndGrads>;
+  forward(batch: B): number | Promise<number>;
+  train?(): void;
+  eval?(): void;
+}
+
+/**
+ * Batches: any iterable or async iterable (an Array is re-iterated each epoch; a generator object
+ * only yields once, so pass a function), or a function of the epoch (0-based) that returns one.
+ */
+export type DataSource<B> = Iterable<B> | AsyncIterable<B> | ((epoch: number) => Iterable<B> | AsyncIterable<B>);
+
+/** What a callback returns to stop training: false or 'stop' (anything else continues). */
+export type CallbackResult = void | boolean | 'stop' | undefined;
+
+export interface StepInfo {
+  /** Optimizer steps taken, this one included (1-based). */
+  globalStep: number;
+  epoch: number;
+  loss: number;
+  /** The lr this step used (param group 0). */
+  lr: number;
+  gradNorm: number;
+  /** The gradients were non-finite and the step changed nothing. */
+  skipped: boolean;
+}
+
+export interface EpochInfo {
+  epoch: number;
+  globalStep: number;
+  trainLoss: number;
+  valLoss: number;
+  metrics: Record<string, number>;
+  /** The validation loss is the lowest so far (the best checkpoint was written, if configured). */
+  improved: boolean;
+  history: History;
+}
+
+export type StopReason = 'completed' | 'maxSteps' | 'callback' | 'aborted';
+
+export interface TrainResult {
+  history: History;
+  stopReason: StopReason;
+  /** Where training stands: pass `resumeFrom` a checkpoint of it to continue. */
+  progress: TrainingProgress;
+  bestValLoss: number | null;
+  optimizer: AnyOptimizer;
+  scheduler: CheckpointScheduler | null;
+  /** Wall-clock seconds of this call. */
+  seconds: number;
+}
+
+/** A scheduler the loop can drive: step() after every optimizer step, and checkpointable state. */
+export interface TrainScheduler extends CheckpointScheduler {
+  step(): void;
+}
+
+export interface TrainConfig<B> {
+  /** The optimizer (over model.params, in order). Default: AdamW({ lr: peakLr, betas, eps, weightDecay }). */
+  optimizer?: AnyOptimizer;
+  /** The scheduler, stepped once per optimizer step; null for none. Default: WarmupCosineScheduler({ warmupSteps, totalSteps, minLr }). */
+  scheduler?: TrainScheduler | null;
+  /** The default AdamW's lr, the peak of the default schedule. Default 1e-3. */
+  peakLr?: number;
+  betas?: [number, number];
+  eps?: number;
+  /** The default AdamW's decoupled weight decay. Default 0.01. */
+  weightDecay?: number;
+  /** The default schedule's linear warmup, in optimizer steps. Default: 5% of totalSteps. */
+  warmupSteps?: number;
+  /** The default schedule's length in optimizer steps. Default: maxSteps, or epochs × stepsPerEpoch. */
+  totalSteps?: number;
+  /** The default schedule's final lr. Default 0. */
+  minLr?: number;
+  /** Clip the global 2-norm of each step's gradients to this (inside the step). Default 1; Infinity turns clipping off. */
+  maxGradNorm?: number;
+  /** Default 1. */
+  epochs?: number;
+  /** Stop after this many optimizer steps in all (counting those before a resume). */
+  maxSteps?: number;
+  /** Micro-batches per optimizer step (gradient accumulation). Default 1. */
+  accumulationSteps?: number;
+  /** Optimizer steps per epoch, when the data cannot say (for the default totalSteps and the progress bar). */
+  stepsPerEpoch?: number;
+  /** Validation metrics besides the loss, computed after each epoch: e.g. (model) => ({ accuracy: ... }). */
+  evaluate?: (model: TrainModel<B>, epoch: number) => Record<string, number> | Promise<Record<string, number>>;
+  /** Write a checkpoint here whenever the validation loss improves (the best model). */
+  checkpointPath?: string;
+  /** Write a checkpoint here at the end of every epoch, every `checkpointEvery` steps, and when training stops (the resume point). */
+  lastCheckpointPath?: string;
+  /** Also checkpoint to lastCheckpointPath every this many optimizer steps. */
+  checkpointEvery?: number;
+  /** Continue from this checkpoint (written by this loop): params, optimizer, scheduler, history, position. */
+  resumeFrom?: string;
+  /** JSON data stored in every checkpoint (a job's configuration). */
+  extra?: Record<string, unknown>;
+  /** Called after every optimizer step; return false or 'stop' to stop training (after checkpointing). */
+  onStep?: (info: StepInfo) => CallbackResult | Promise<CallbackResult>;
+  /** Called after every epoch's validation; return false or 'stop' to stop training. */
+  onEpoch?: (info: EpochInfo) => CallbackResult | Promise<CallbackResult>;
+  /** Stops training after the current optimizer step, writing lastCheckpointPath first. */
+  signal?: AbortSignal;
+  /** Run optimizer steps with stepAsync (on libuv's thread pool), so the event loop stays responsive. */
+  async?: boolean;
+  /** A line every logEvery steps in 'log' mode. Default 10. */
+  logEvery?: number;
+  /** Default 'auto': a bar on a TTY, log lines otherwise. */
+  progress?: ProgressMode;
+  /** Print nothing (same as progress: 'none'). */
+  quiet?: boolean;
+  /** Where progress goes; default process.stdout. */
+  output?: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+const CONFIG_KEYS = [
+  'optimizer', 'scheduler', 'peakLr', 'betas', 'eps', 'weightDecay', 'warmupSteps', 'totalSteps', 'minLr', 'maxGradNorm',
+  'epochs', 'maxSteps', 'accumulationSteps', 'stepsPerEpoch', 'evaluate', 'checkpointPath', 'lastCheckpointPath',
+  'checkpointEvery', 'resumeFrom', 'extra', 'onStep', 'onEpoch', 'signal', 'async', 'logEvery', 'progress', 'quiet', 'output',
+] as const;
+
+/** Options that configure the default AdamW, and the default schedule: meaningless next to instances. */
+const OPTIMIZER_KEYS = ['peakLr', 'betas', 'eps', 'weightDecay'] as const;
+const SCHEDULE_KEYS = ['warmupSteps', 'totalSteps', 'minLr'] as const;
+
+/** The default schedule's warmup, as a fraction of its length. */
+const DEFAULT_WARMUP_FRACTION = 0.05;
+
+/**
+ * Trains `model` on `trainData`, validating on `valData` (null for none) after every epoch.
+ * Resolves with the history and why training stopped; rejects, having changed nothing it had not
+ * already committed to, on invalid arguments or when the model or data throw.
+ */
+export async function train<B>(
+  model: TrainModel<B>,
+  trainData: DataSource<B>,
+  valData: DataSource<B> | null,
+  config: TrainConfig<B> = {},
+): Promise<TrainResult> {
+  const started = performance.now();
+  const run = setUp(model, trainData, valData, config);
+  const { cfg, optimizer, scheduler, reporter } = run;
+  const { history } = run;
+  // Replaced (not edited) at each epoch's end; checkpoints copy it.
+  let { progress } = run;
+
+  const checkpointContents = () => ({ model, optimizer, scheduler, progress: { ...progress }, history, extra: cfg.extra });
+  const writeCheckpoint = async (path: string) => {
+    if (cfg.async) await saveCheckpointAsync(path, checkpointContents());
+    else saveCheckpoint(path, checkpointContents());
+  };
+  const stopHere = async (reason: StopReason): Promise<TrainResult> => {
+    if (cfg.lastCheckpointPath !== undefined) await writeCheckpoint(cfg.lastCheckpointPath);
+    if (reason !== 'completed') reporter.message(`training stopped (${reason}) after step ${progress.globalStep}`);
+    reporter.close();
+    return {
+      history: cloneHistory(history),
+      stopReason: reason,
+      progress: { ...progress },
+      bestValLoss: progress.bestValLoss,
+      optimizer,
+      scheduler,
+      seconds: (performance.now() - started) / 1000,
+    };
+  };
+
+  if (cfg.signal?.aborted) return stopHere('aborted');
+  if (cfg.maxSteps !== undefined && progress.globalStep >= cfg.maxSteps) return stopHere('maxSteps');
+
+  const k = cfg.accumulationSteps;
+  // The accumulators are allocated once: each optimizer step of k micro-batches sums into them.
+  const accumulators = k > 1 ? model.params.map((p) => zerosLike(p)) : null;
+  const stepOptions = (micro: number) => ({
+    gradScale: 1 / micro,
+    maxGradNorm: Number.isFinite(cfg.maxGradNorm) ? cfg.maxGradNorm : undefined,
+    skipIfNonfinite: true,
+  });
+
+  for (; progress.epoch < cfg.epochs; ) {
+    const epoch = progress.epoch;
+    model.train?.();
+    const batches = iterate(cfg.trainSource(epoch), `trainData (epoch ${epoch})`);
+    reporter.epochStart(epoch, cfg.stepsPerEpochFor(epoch), Math.ceil(progress.batchInEpoch / k), progress.globalStep);
+
+    let consumed = 0;
+    let micro = 0;
+    let lossSum = 0;
+    let stop: StopReason | null = null;
+    let grads: readonly Tensor[] = [];
+
+    /** One optimizer step over the `micro` micro-batches since the last one. */
+    const optimizerStep = async (): Promise<StopReason | null> => {
+      const lr = optimizer.lr;
+      const stepGrads = accumulators ?? grads;
+      const result: StepResult = cfg.async
+        ? await optimizer.stepAsync(stepGrads, stepOptions(micro))
+        : optimizer.step(stepGrads, stepOptions(micro));
+      const loss = lossSum / micro;
+      micro = 0;
+      lossSum = 0;
+      progress.globalStep++;
+      progress.batchInEpoch = consumed;
+      history.trainLoss.push(loss);
+      history.learningRate.push(lr);
+      history.gradNorm.push(result.gradNorm ?? NaN);
+      if (result.skipped) history.skippedSteps.push(progress.globalStep);
+      else if (Number.isFinite(loss)) {
+        progress.epochLossSum += loss;
+        progress.epochLossCount++;
+      }
+      scheduler?.step();
+      const info: StepInfo = { globalStep: progress.globalStep, epoch, loss, lr, gradNorm: result.gradNorm ?? NaN, skipped: result.skipped };
+      reporter.step(info);
+      if (cfg.onStep && isStop(await cfg.onStep(info))) return 'callback';
+      // Without async steps nothing else would yield to the event loop, and an abort (a timer, a
+      // signal handler) could never be seen: give it a turn.
+      if (cfg.signal && !cfg.async) await new Promise((resolve) => setImmediate(resolve));
+      if (cfg.signal?.aborted) return 'aborted';
+      if (cfg.maxSteps !== undefined && progress.globalStep >= cfg.maxSteps) return 'maxSteps';
+      if (cfg.checkpointEvery !== undefined && progress.globalStep % cfg.checkpointEvery === 0) {
+        await writeCheckpoint(cfg.lastCheckpointPath!);
+      }
+      return null;
+    };
+
+    for await (const batch of batches) {
+      // A resumed epoch skips the batches it had consumed before the checkpoint.
+      if (consumed < progress.batchInEpoch) {
+        consumed++;
+        continue;
+      }
+      const out = checkLossAndGrads(await model.forwardBackward(batch), model.params, consumed, epoch);
+      consumed++;
+      lossSum += out.loss;
+      grads = out.grads;
+      if (accumulators) {
+        if (micro === 0) for (const a of accumulators) a.fill(0);
+        accumulateGrads(accumulators, out.grads);
+      }
+      micro++;
+      if (micro === k) {
+        stop = await optimizerStep();
+        if (stop) break;
+      }
+    }
+    if (consumed < progress.batchInEpoch) {
+      throw makeError(
+        ErrorCodes.CHECKPOINT_MISMATCH,
+        `train: epoch ${epoch} has ${consumed} batches, but the checkpoint resumed from had consumed ${progress.batchInEpoch} of it`,
+      );
+    }
+    // The last, partial group of micro-batches of an epoch still makes a step (averaged over its size).
+    if (!stop && micro > 0) stop = await optimizerStep();
+    if (stop) return stopHere(stop);
+
+    // Validation.
+    model.eval?.();
+    const valLoss = cfg.valSource ? await meanLoss(model, iterate(cfg.valSource(epoch), `valData (epoch ${epoch})`)) : NaN;
+    const metrics = cfg.evaluate ? checkMetrics(await cfg.evaluate(model, epoch), history, epoch) : {};
+    model.train?.();
+    const trainLoss = progress.epochLossCount > 0 ? progress.epochLossSum / progress.epochLossCount : NaN;
+    history.epochTrainLoss.push(trainLoss);
+    history.valLoss.push(valLoss);
+    for (const [name, value] of Object.entries(metrics)) (history.valMetrics[name] ??= []).push(value);
+    history.epochEndStep.push(progress.globalStep);
+    const improved = Number.isFinite(valLoss) && (progress.bestValLoss === null || valLoss < progress.bestValLoss);
+    progress = {
+      epoch: epoch + 1,
+      batchInEpoch: 0,
+      globalStep: progress.globalStep,
+      bestValLoss: improved ? valLoss : progress.bestValLoss,
+      epochLossSum: 0,
+      epochLossCount: 0,
+    };
+    if (improved && cfg.checkpointPath !== undefined) await writeCheckpoint(cfg.checkpointPath);
+    if (cfg.lastCheckpointPath !== undefined) await writeCheckpoint(cfg.lastCheckpointPath);
+    const metricText = Object.entries(metrics).map(([name, v]) => ` | val ${name} ${formatNumber(v)}`).join('');
+    reporter.epochEnd(
+      `epoch ${epoch + 1}/${cfg.epochs} | train loss ${formatNumber(trainLoss)} | val loss ${formatNumber(valLoss)}${metricText}` +
+        `${improved ? ' (best)' : ''} | ${reporter.epochSeconds.toFixed(2)} s`,
+    );
+    if (cfg.onEpoch) {
+      const info: EpochInfo = { epoch, globalStep: progress.globalStep, trainLoss, valLoss, metrics, improved, history: cloneHistory(history) };
+      if (isStop(await cfg.onEpoch(info))) return stopHere('callback');
+    }
+    if (cfg.signal?.aborted) return stopHere('aborted');
+  }
+  return stopHere('completed');
+}
+
+function isStop(result: CallbackResult): boolean {
+  return result === false || result === 'stop';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Set-up: arguments, defaults, resume
+// ---------------------------------------------------------------------------------------------
+
+interface Resolved<B> {
+  epochs: number;
+  maxSteps: number | undefined;
+  accumulationSteps: number;
+  maxGradNorm: number;
+  checkpointPath: string | undefined;
+  lastCheckpointPath: string | undefined;
+  checkpointEvery: number | undefined;
+  extra: Record<string, unknown> | undefined;
+  evaluate: TrainConfig<B>['evaluate'];
+  onStep: TrainConfig<B>['onStep'];
+  onEpoch: TrainConfig<B>['onEpoch'];
+  signal: AbortSignal | undefined;
+  async: boolean;
+  trainSource: (epoch: number) => Iterable<B> | AsyncIterable<B>;
+  valSource: ((epoch: number) => Iterable<B> | AsyncIterable<B>) | null;
+  /** Optimizer steps in an epoch, when known. */
+  stepsPerEpochFor: (epoch: number) => number | null;
+}
+
+interface Run<B> {
+  cfg: Resolved<B>;
+  optimizer: AnyOptimizer;
+  scheduler: TrainScheduler | null;
+  reporter: ProgressReporter;
+  progress: TrainingProgress;
+  history: History;
+}
+
+function setUp<B>(model: TrainModel<B>, trainData: DataSource<B>, valData: DataSource<B> | null, config: TrainConfig<B>): Run<B> {
+  const m = checkObject('train: model', model);
+  if (!Array.isArray(m.params) || m.params.length === 0) {
+    throw makeError(ErrorCodes.INVALID_ARG_TYPE, `train: model.params: expected a non-empty Array of Float32Array or Float64Array, got ${describe(m.params)}`);
+  }
+  m.params.forEach((p, i) => checkTensor(`train: model.params[${i}]`, p));
+  checkFunction('train: model.forwardBackward', m.forwardBackward);
+  checkFunction('train: model.forward', m.forward);
+  for (const hook of ['train', 'eval']) if (m[hook] !== undefined) checkFunction(`train: model.${hook}`, m[hook]);
+
+  const c = checkOptions('train: config', config, CONFIG_KEYS) as TrainConfig<B>;
+  const positiveInt = (key: keyof TrainConfig<B>, fallback?: number): number | undefined =>
+    c[key] === undefined ? fallback : checkNumber(`train: config.${key}`, c[key], { integer: true, min: 1 });
+  const optionalFn = <F>(key: keyof TrainConfig<B>): F | undefined =>
+    c[key] === undefined ? undefined : (checkFunction(`train: config.${key}`, c[key]) as unknown as F);
+  const path = (key: keyof TrainConfig<B>): string | undefined => {
+    if (c[key] === undefined) return undefined;
+    if (typeof c[key] !== 'string' || (c[key] as string).length === 0) {
+      throw makeError(ErrorCodes.INVALID_ARG_TYPE, `train: config.${key}: expected a non-empty path string, got ${describe(c[key])}`);
+    }
+    return c[key] as string;
+  };
+
+  const epochs = positiveInt('epochs', 1)!;
+  const maxSteps = positiveInt('maxSteps');
+  const accumulationSteps = positiveInt('accumulationSteps', 1)!;
+  const checkpointEvery = positiveInt('checkpointEvery');
+  const stepsPerEpoch = positiveInt('stepsPerEpoch');
+  const logEvery = positiveInt('logEvery', 10)!;
+  const maxGradNorm = c.maxGradNorm === undefined ? 1 : checkNumber('train: config.maxGradNorm', c.maxGradNorm, { min: 0, minExclusive: true, allowInfinity: true });
+  const lastCheckpointPath = path('lastCheckpointPath');
+  if (checkpointEvery !== undefined && lastCheckpointPath === undefined) {
+    throw makeError(ErrorCodes.INVALID_ARG_VALUE, 'train: config.checkpointEvery: needs config.lastCheckpointPath, the file it writes');
+  }
+  const quiet = c.quiet === undefined ? false : checkBoolean('train: config.quiet', c.quiet);
+  const mode = quiet ? 'none' : c.progress === undefined ? 'auto' : checkString('train: config.progress', c.progress, ['auto', 'bar', 'log', 'none'] as const);
+  if (c.signal !== undefined && !(c.signal instanceof AbortSignal)) {
+    throw makeError(ErrorCodes.INVALID_ARG_TYPE, `train: config.signal: expected an AbortSignal, got ${describe(c.signal)}`);
+  }
+
+  const trainSource = dataSource('train: trainData', trainData);
+  const valSource = valData === null ? null : dataSource('train: valData', valData);
+  // Steps per epoch: given, or from the length of an Array (or anything with a length).
+  const length = typeof trainData === 'function' ? undefined : (trainData as { length?: unknown }).length;
+  const knownLength = typeof length === 'number' ? length : null;
+  const stepsPerEpochFor = (): number | null => stepsPerEpoch ?? (knownLength === null ? null : Math.ceil(knownLength / accumulationSteps));
+
+  // The optimizer: given, or the default AdamW over the model's params.
+  let optimizer: AnyOptimizer;
+  if (c.optimizer !== undefined) {
+    if (!(c.optimizer instanceof Optimizer)) throw makeError(ErrorCodes.INVALID_ARG_TYPE, `train: config.optimizer: expected an Optimizer, got ${describe(c.optimizer)}`);
+    for (const key of OPTIMIZER_KEYS) {
+      if (c[key] !== undefined) throw makeError(ErrorCodes.INVALID_ARG_VALUE, `train: config.${key}: configures the default AdamW; set it on config.optimizer instead`);
+    }
+    optimizer = c.optimizer;
+    const optimizerParams = optimizer.paramGroups.flatMap((g) => g.params);
+    const same = optimizerParams.length === m.params.length && optimizerParams.every((p, i) => p === (m.params as Tensor[])[i]);
+    if (!same) {
+      throw makeError(ErrorCodes.INVALID_ARG_VALUE, 'train: config.optimizer: must hold exactly model.params, in the same order (its gradients are matched by position)');
+    }
+  } else {
+    optimizer = new AdamW(m.params as Tensor[], {
+      lr: c.peakLr ?? 1e-3,
+      ...(c.betas !== undefined && { betas: c.betas }),
+      ...(c.eps !== undefined && { eps: c.eps }),
+      weightDecay: c.weightDecay ?? 0.01,
+    });
+  }
+
+  // The scheduler: given, none (null), or the default warmup-cosine.
+  let scheduler: TrainScheduler | null;
+  if (c.scheduler !== undefined) {
+    for (const key of SCHEDULE_KEYS) {
+      if (c[key] !== undefined) throw makeError(ErrorCodes.INVALID_ARG_VALUE, `train: config.${key}: configures the default schedule; configure config.scheduler instead`);
+    }
+    if (c.scheduler !== null) {
+      const s = checkObject('train: config.scheduler', c.scheduler);
+      for (const fn of ['step', 'stateDict', 'loadStateDict']) checkFunction(`train: config.scheduler.${fn}`, s[fn]);
+    }
+    scheduler = c.scheduler;
+  } else {
+    const perEpoch = stepsPerEpochFor();
+    const totalSteps =
+      c.totalSteps !== undefined
+        ? checkNumber('train: config.totalSteps', c.totalSteps, { integer: true, min: 1 })
+        : maxSteps ?? (perEpoch === null ? undefined : perEpoch * epochs);
+    if (totalSteps === undefined) {
+      throw makeError(
+        ErrorCodes.INVALID_ARG_VALUE,
+        'train: config.totalSteps: the default schedule needs its length; give totalSteps, maxSteps or stepsPerEpoch (trainData has no length)',
+      );
+    }
+    const warmupSteps = c.warmupSteps ?? Math.floor(totalSteps * DEFAULT_WARMUP_FRACTION);
+    scheduler = new WarmupCosineScheduler(optimizer, { warmupSteps, totalSteps, minLr: c.minLr ?? 0 });
+  }
+
+  const cfg: Resolved<B> = {
+    epochs,
+    maxSteps,
+    accumulationSteps,
+    maxGradNorm,
+    checkpointPath: path('checkpointPath'),
+    lastCheckpointPath,
+    checkpointEvery,
+    extra: c.extra === undefined ? undefined : checkObject('train: config.extra', c.extra),
+    evaluate: optionalFn('evaluate'),
+    onStep: optionalFn('onStep'),
+    onEpoch: optionalFn('onEpoch'),
+    signal: c.signal,
+    async: c.async === undefined ? false : checkBoolean('train: config.async', c.async),
+    trainSource,
+    valSource,
+    stepsPerEpochFor,
+  };
+
+  let progress: TrainingProgress = { epoch: 0, batchInEpoch: 0, globalStep: 0, bestValLoss: null, epochLossSum: 0, epochLossCount: 0 };
+  let history = emptyHistory();
+  const resumeFrom = path('resumeFrom');
+  if (resumeFrom !== undefined) {
+    // Everything is checked before anything is loaded (see loadCheckpoint).
+    const ck = loadCheckpoint(resumeFrom, { model: model, optimizer, scheduler });
+    if (ck.progress === null || ck.history === null) {
+      throw makeError(ErrorCodes.CHECKPOINT_MISMATCH, `train: config.resumeFrom: ${resumeFrom} holds no training progress (not written by train)`);
+    }
+    progress = ck.progress;
+    history = ck.history;
+  }
+  const reporter = new ProgressReporter({ mode, logEvery, epochs, stream: c.output });
+  return { cfg, optimizer, scheduler, reporter, progress, history };
+}
+
+function dataSource<B>(name: string, data: DataSource<B>): (epoch: number) => Iterable<B> | AsyncIterable<B> {
+  if (typeof data === 'function') return data;
+  if (isIterable(data)) return () => data;
+  throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}: expected an iterable, an async iterable or a function (epoch) => iterable, got ${describe(data)}`);
+}
+
+function isIterable(value: unknown): value is Iterable<unknown> | AsyncIterable<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    (typeof (value as Iterable<unknown>)[Symbol.iterator] === 'function' || typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function')
+  );
+}
+
+function iterate<B>(value: Iterable<B> | AsyncIterable<B>, name: string): Iterable<B> | AsyncIterable<B> {
+  if (!isIterable(value)) {
+    throw makeError(ErrorCodes.INVALID_ARG_TYPE, `train: ${name}: the data function returned ${describe(value)}, expected an iterable or async iterable`);
+  }
+  return value as Iterable<B> | AsyncIterable<B>;
+}
+
+/** The model's output must be a loss and one gradient per param, like it. */
+function checkLossAndGrads(out: unknown, params: readonly Tensor[], batch: number, epoch: number): LossAndGrads {
+  const where = `train: model.forwardBackward (epoch ${epoch}, batch ${batch})`;
+  const o = checkObject(`${where}: result`, out);
+  if (typeof o.loss !== 'number') throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${where}: loss: expected a number, got ${describe(o.loss)}`);
+  if (!Array.isArray(o.grads) || o.grads.length !== params.length) {
+    throw makeError(ErrorCodes.SHAPE_MISMATCH, `${where}: grads: expected ${params.length} gradients (one per param), got ${describe(o.grads)}`);
+  }
+  return o as unknown as LossAndGrads;
+}
+
+/** The mean loss over the validation batches, each weighted by its `size` when it has one. */
+async function meanLoss<B>(model: TrainModel<B>, batches: Iterable<B> | AsyncIterable<B>): Promise<number> {
+  let total = 0;
+  let weight = 0;
+  for await (const batch of batches) {
+    const loss = await model.forward(batch);
+    if (typeof loss !== 'number') throw makeError(ErrorCodes.INVALID_ARG_TYPE, `train: model.forward: expected a number, got ${describe(loss)}`);
+    const size = (batch as { size?: unknown })?.size;
+    const w = typeof size === 'number' && size > 0 ? size : 1;
+    total += loss * w;
+    weight += w;
+  }
+  return weight > 0 ? total / weight : NaN;
+}
+
+/** evaluate() must return numbers, under the same names every epoch. */
+function checkMetrics(value: unknown, history: History, epoch: number): Record<string, number> {
+  const metrics = checkObject(`train: config.evaluate (epoch ${epoch}): result`, value);
+  for (const [name, v] of Object.entries(metrics)) {
+    if (typeof v !== 'number') throw makeError(ErrorCodes.INVALID_ARG_TYPE, `train: config.evaluate (epoch ${epoch}): ${name}: expected a number, got ${describe(v)}`);
+  }
+  const before = Object.keys(history.valMetrics).sort().join(', ');
+  const now = Object.keys(metrics).sort().join(', ');
+  if (history.valLoss.length > 0 && before !== now) {
+    throw makeError(ErrorCodes.INVALID_ARG_VALUE, `train: config.evaluate (epoch ${epoch}): returned metrics [${now}], earlier epochs [${before}]`);
+  }
+  return metrics as Record<string, number>;
+}
