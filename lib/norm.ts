@@ -66,8 +66,12 @@ export async function totalNormAsync(
   return finish(plan, total);
 }
 
-/** PyTorch's clip coefficient: min(1, maxNorm / (norm + 1e-6)). */
+/**
+ * PyTorch's clip coefficient: torch.clamp(maxNorm / (norm + 1e-6), max=1).
+ * A NaN norm (or ∞/∞) gives NaN, not 1: clamp propagates NaN, so PyTorch
+ * multiplies every gradient by NaN rather than leaving them unclipped.
+ */
 export function clipCoefficient(maxNorm: number, norm: number): number {
   const coef = maxNorm / (norm + 1e-6);
-  return coef < 1 ? coef : 1;
+  return coef > 1 ? 1 : coef;
 }
