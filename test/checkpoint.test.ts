@@ -1,0 +1,301 @@
+/**
+ * Checkpoints (lib/train/checkpoint.ts): the round trip, the file is plain safetensors, and every
+ * kind of damaged or mismatched file is refused with a clear error and changes nothing live.
+ */
+import { expect } from 'chai';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Adam, AdamW, SGD } from '../lib';
+import { ErrorCodes } from '../lib/errors';
+import { CosineAnnealingLR, WarmupCosineScheduler } from '../lib/schedulers';
+import { CHECKPOINT_VERSION, encodeCheckpoint, loadCheckpoint, readCheckpoint, saveCheckpoint } from '../lib/train/checkpoint';
+import { parseSafetensors, encodeSafetensors } from '../lib/train/safetensors';
+import { expectAllBitIdentical } from './helpers/bits';
+import { expectError } from './helpers/errors';
+import { expectUnchanged, snapshotOptimizer } from './helpers/snapshot';
+import { LinearModel, batchesOf, regressionData } from './helpers/tiny-model';
+
+const data = regressionData(24, 3);
+
+/** A model, AdamW and warmup-cosine after a few steps: state in every part. */
+function trained(seed = 1) {
+  const model = new LinearModel(seed);
+  const optimizer = new AdamW(model.params, { lr: 0.1 });
+  const scheduler = new WarmupCosineScheduler(optimizer, { warmupSteps: 2, totalSteps: 10 });
+  for (const batch of batchesOf(data, 6)) {
+    optimizer.step(model.forwardBackward(batch).grads);
+    scheduler.step();
+  }
+  return { model, optimizer, scheduler };
+}
+
+const progress = { epoch: 1, batchInEpoch: 2, globalStep: 4, bestValLoss: 0.25, epochLossSum: 0.5, epochLossCount: 2 };
+const history = {
+  trainLoss: [1, 0.5, NaN, 0.25],
+  learningRate: [0, 0.05, 0.1, 0.09],
+  gradNorm: [2, 1, Infinity, 0.5],
+  skippedSteps: [3],
+  epochTrainLoss: [0.75],
+  valLoss: [0.25],
+  valMetrics: { accuracy: [0.5] },
+  epochEndStep: [2],
+};
+
+function tempFile(name = 'ck.safetensors'): string {
+  return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-ck-')), name);
+}
+
+function bytesOfFile(parts: Buffer[]): Buffer {
+  return Buffer.concat(parts);
+}
+
+/** A fresh, differently initialised set of live objects, and a snapshot to prove they did not change. */
+function live(seed = 9) {
+  const model = new LinearModel(seed);
+  const optimizer = new AdamW(model.params, { lr: 0.1 });
+  const scheduler = new WarmupCosineScheduler(optimizer, { warmupSteps: 2, totalSteps: 10 });
+  optimizer.step(model.forwardBackward(batchesOf(data, 6)[0]).grads);
+  scheduler.step();
+  const snap = snapshotOptimizer(optimizer);
+  const schedulerState = JSON.stringify(scheduler.stateDict());
+  const expectUntouched = (what: string) => {
+    expectUnchanged(optimizer, snap, what);
+    expect(JSON.stringify(scheduler.stateDict()), `${what}: scheduler`).to.equal(schedulerState);
+  };
+  return { targets: { model, optimizer, scheduler }, model, optimizer, scheduler, expectUntouched };
+}
+
+describe('checkpoints', () => {
+  it('round trip: params, optimizer state and step counts, scheduler, progress, history and extra', () => {
+    const src = trained();
+    const file = tempFile();
+    saveCheckpoint(file, { ...src, progress, history, extra: { seed: 7, sizes: [3, 1] } });
+    const dst = live();
+    const ck = loadCheckpoint(file, dst.targets);
+    expectAllBitIdentical(dst.model.params, src.model.params, 'params');
+    const a = src.optimizer.stateDict();
+    const b = dst.optimizer.stateDict();
+    expect(b.paramGroups).to.deep.equal(a.paramGroups);
+    for (const i of [0, 1]) {
+      expect(b.state[i].step).to.equal(a.state[i].step);
+      expectAllBitIdentical([b.state[i].expAvg, b.state[i].expAvgSq] as Float64Array[], [a.state[i].expAvg, a.state[i].expAvgSq] as Float64Array[], `state[${i}]`);
+    }
+    expect(dst.scheduler.stateDict()).to.deep.equal(src.scheduler.stateDict());
+    expect(dst.optimizer.lr).to.equal(src.optimizer.lr);
+    expect(ck.progress).to.deep.equal(progress);
+    expect(ck.history).to.deep.equal(history); // NaN and Infinity survive
+    expect(ck.extra).to.deep.equal({ seed: 7, sizes: [3, 1] });
+    expect(ck.paramNames).to.deep.equal(['weight', 'bias']);
+    // The next steps of both agree bit for bit.
+    for (const s of [src, dst]) {
+      s.optimizer.step(s.model.forwardBackward(batchesOf(data, 6)[1]).grads);
+      s.scheduler.step();
+    }
+    expectAllBitIdentical(dst.model.params, src.model.params, 'params after one more step');
+  });
+
+  it('is a plain safetensors file: stable tensor names, shapes, string metadata', () => {
+    const src = trained();
+    const file = tempFile();
+    saveCheckpoint(file, { ...src, progress, history });
+    const bytes = fs.readFileSync(file);
+    const parsed = parseSafetensors(bytes);
+    expect([...parsed.tensors.keys()].sort()).to.deep.equal(['optim.0.expAvg', 'optim.0.expAvgSq', 'optim.1.expAvg', 'optim.1.expAvgSq', 'param.0', 'param.1']);
+    expect(parsed.tensors.get('param.0')!.shape).to.deep.equal([3]);
+    expect(parsed.tensors.get('optim.1.expAvg')!.dtype).to.equal('F64');
+    expect(Object.keys(parsed.metadata).sort()).to.deep.equal(['checksum', 'format', 'history', 'optimizer', 'params', 'progress', 'scheduler', 'version']);
+    expect(parsed.metadata.format).to.equal('fusedoptim.checkpoint');
+    expect(parsed.metadata.version).to.equal(String(CHECKPOINT_VERSION));
+    expect(JSON.parse(parsed.metadata.optimizer).class).to.equal('AdamW');
+    expect(JSON.parse(parsed.metadata.optimizer).state).to.deep.equal({ 0: { step: 4 }, 1: { step: 4 } });
+    expect(JSON.parse(parsed.metadata.scheduler).class).to.equal('WarmupCosineScheduler');
+    // The header length prefix is little-endian and the header is JSON, as the specification says.
+    const n = Number(bytes.readBigUInt64LE(0));
+    expect(() => JSON.parse(bytes.subarray(8, 8 + n).toString('utf8'))).not.to.throw();
+    // Writing the same state twice gives the same bytes (no timestamps): runs can be compared by file.
+    expect(bytesOfFile(encodeCheckpoint({ ...src, progress, history }))).to.deep.equal(bytes);
+  });
+
+  it('the write is atomic: no temporary file is left, and a failed write leaves the old checkpoint', () => {
+    const src = trained();
+    const file = tempFile();
+    saveCheckpoint(file, src);
+    const before = fs.readFileSync(file);
+    expect(fs.readdirSync(path.dirname(file))).to.deep.equal([path.basename(file)]);
+    expect(() => saveCheckpoint(file, { ...src, extra: 5 as never })).to.throw(TypeError);
+    expect(fs.readFileSync(file)).to.deep.equal(before);
+    expect(fs.readdirSync(path.dirname(file))).to.deep.equal([path.basename(file)]);
+  });
+
+  it('loads only the weights when given only the model', () => {
+    const src = trained();
+    const file = tempFile();
+    saveCheckpoint(file, src);
+    const model = new LinearModel(5);
+    loadCheckpoint(file, { model });
+    expectAllBitIdentical(model.params, src.model.params, 'params');
+  });
+
+  describe('damaged files: ERR_CHECKPOINT_CORRUPT, nothing changed', () => {
+    const src = trained();
+    const good = bytesOfFile(encodeCheckpoint({ ...src, progress, history }));
+    const headerEnd = 8 + Number(good.readBigUInt64LE(0));
+
+    function expectCorrupt(bytes: Uint8Array, what: string, mention?: string | RegExp): void {
+      const target = live();
+      const before = target.model.params.map((p) => p.slice());
+      expectError(() => loadCheckpoint(bytes, target.targets), { type: RangeError, code: ErrorCodes.CHECKPOINT_CORRUPT, mentions: mention ? [mention] : [] }, what);
+      expectAllBitIdentical(target.model.params, before, `${what}: params`);
+      target.expectUntouched(what);
+    }
+
+    it('truncated at every offset of the header and at many of the data', () => {
+      const offsets = new Set<number>();
+      for (let i = 0; i < headerEnd + 16; i++) offsets.add(i);
+      for (let i = headerEnd; i < good.length; i += 7) offsets.add(i);
+      offsets.add(good.length - 1);
+      for (const n of offsets) expectCorrupt(good.subarray(0, n), `truncated to ${n} bytes`);
+    });
+
+    it('any byte of the header or the data flipped', () => {
+      for (let i = 0; i < good.length; i++) {
+        for (const mask of i < headerEnd ? [0x01, 0x80] : [0x01]) {
+          const bad = Buffer.from(good);
+          bad[i] ^= mask;
+          expectCorrupt(bad, `byte ${i} ^ 0x${mask.toString(16)}`);
+        }
+      }
+    });
+
+    it('offsets out of range, overlapping, or leaving a gap', () => {
+      const header = JSON.parse(good.subarray(8, headerEnd).toString('utf8'));
+      const data = good.subarray(headerEnd);
+      const withHeader = (h: unknown) => {
+        const json = Buffer.from(JSON.stringify(h));
+        const prefix = Buffer.alloc(8);
+        prefix.writeBigUInt64LE(BigInt(json.length));
+        return Buffer.concat([prefix, json, data]);
+      };
+      const first = Object.keys(header).find((k) => k !== '__metadata__')!;
+      for (const offsets of [[0, data.length + 8], [data.length, data.length + 8], [-8, 0], [8, 0]]) {
+        const h = structuredClone(header);
+        h[first].data_offsets = offsets;
+        expectCorrupt(withHeader(h), `data_offsets ${JSON.stringify(offsets)}`, /data_offsets|overlap|belong to no tensor|needs/);
+      }
+      const h = structuredClone(header);
+      h[first].shape = [2];
+      expectCorrupt(withHeader(h), 'shape not matching the byte range', 'needs');
+    });
+
+    it('not a checkpoint, an unknown version, a bad checksum, unknown tensors, bad metadata JSON', () => {
+      const tensors = new Map([['param.0', { data: new Float64Array(3), shape: [3] }]]);
+      expectCorrupt(Buffer.concat(encodeSafetensors(tensors, {})), 'plain safetensors', 'not a fusedoptim checkpoint');
+      const parsed = parseSafetensors(good);
+      const rewrite = (metadata: Record<string, string>, extraTensors: [string, { data: Float64Array; shape: number[] }][] = []) =>
+        Buffer.concat(
+          encodeSafetensors(
+            new Map([...[...parsed.tensors].map(([name, t]) => [name, { data: t.data, shape: t.shape }] as const), ...extraTensors]),
+            metadata,
+          ),
+        );
+      expectCorrupt(rewrite({ ...parsed.metadata, version: '2' }), 'version 2', 'format version 2');
+      expectCorrupt(rewrite({ ...parsed.metadata, version: 'one' }), 'version "one"', 'version');
+      expectCorrupt(rewrite({ ...parsed.metadata, progress: '{"epoch":1}' }), 'edited metadata', 'checksum');
+      expectCorrupt(rewrite(parsed.metadata, [['stray', { data: new Float64Array(1), shape: [1] }]]), 'an extra tensor', 'checksum');
+      const { checksum: _dropped, ...noChecksum } = parsed.metadata;
+      expectCorrupt(rewrite(noChecksum), 'no checksum', 'checksum');
+    });
+
+    it('a missing file', () => {
+      const target = live();
+      expectError(() => loadCheckpoint(path.join(os.tmpdir(), 'no-such-fusedoptim-checkpoint'), target.targets), {
+        type: RangeError,
+        code: ErrorCodes.INVALID_ARG_VALUE,
+        mentions: ['cannot read'],
+      });
+    });
+  });
+
+  describe('sound files that do not fit: ERR_CHECKPOINT_MISMATCH, nothing changed', () => {
+    const src = trained();
+    const file = tempFile();
+    saveCheckpoint(file, { ...src, progress, history });
+
+    function expectMismatch(targets: Parameters<typeof loadCheckpoint>[1], what: string, mention: string, check: () => void = () => undefined): void {
+      const before = targets.model.params.map((p) => p.slice());
+      expectError(() => loadCheckpoint(file, targets), { type: RangeError, code: ErrorCodes.CHECKPOINT_MISMATCH, mentions: [mention] }, what);
+      expectAllBitIdentical(targets.model.params as Float64Array[], before as Float64Array[], `${what}: params`);
+      check();
+    }
+
+    it('a param of another shape, dtype or count', () => {
+      const t = live();
+      expectMismatch({ ...t.targets, model: { params: t.model.params, paramShapes: [[3, 1], [1]] } }, 'shape', 'shape [3]', () => t.expectUntouched('shape'));
+      expectMismatch({ model: { params: [new Float32Array(3), new Float32Array(1)] } }, 'dtype', 'param.0 is F64');
+      expectMismatch({ model: { params: [new Float64Array(3)] } }, 'count', 'it has 2 params, the model 1');
+      expectMismatch({ model: { params: [new Float64Array(4), new Float64Array(1)] } }, 'length', 'param.0 has shape [3]');
+    });
+
+    it('another optimizer class, or optimizer hyper-parameters that do not fit', () => {
+      const model = new LinearModel(4);
+      const sgd = new SGD(model.params, { lr: 0.1 });
+      const snap = snapshotOptimizer(sgd);
+      expectMismatch({ model, optimizer: sgd }, 'SGD', 'state of a AdamW optimizer, not of a SGD', () => expectUnchanged(sgd, snap));
+      const adam = new Adam(model.params, { lr: 0.1 });
+      expectMismatch({ model, optimizer: adam }, 'Adam', 'not of a Adam');
+      const twoGroups = new AdamW([{ params: [model.params[0]] }, { params: [model.params[1]] }], { lr: 0.1 });
+      expectMismatch({ model, optimizer: twoGroups }, 'two groups', 'optimizer: AdamW: loadStateDict');
+    });
+
+    it('another scheduler class, or a scheduler state that does not fit: the optimizer is not loaded either', () => {
+      const t = live();
+      const cosine = new CosineAnnealingLR(t.optimizer, { TMax: 10 });
+      const cosineState = JSON.stringify(cosine.stateDict());
+      const snap = snapshotOptimizer(t.optimizer);
+      expectMismatch({ model: t.model, optimizer: t.optimizer, scheduler: cosine }, 'class', 'WarmupCosineScheduler scheduler, not of a CosineAnnealingLR', () =>
+        expectUnchanged(t.optimizer, snap),
+      );
+      expect(JSON.stringify(cosine.stateDict())).to.equal(cosineState);
+    });
+
+    it('a scheduler without checkStateDict that refuses the state: the optimizer is put back', () => {
+      const t = live();
+      const snap = snapshotOptimizer(t.optimizer);
+      class WarmupCosineScheduler {
+        stateDict() {
+          return {};
+        }
+        loadStateDict() {
+          throw Object.assign(new RangeError('nope'), { code: ErrorCodes.STATE_DICT_MISMATCH });
+        }
+      }
+      expectMismatch({ model: t.model, optimizer: t.optimizer, scheduler: new WarmupCosineScheduler() }, 'refused', 'scheduler: nope', () =>
+        expectUnchanged(t.optimizer, snap),
+      );
+    });
+
+    it('no optimizer or scheduler state in the file, but objects to load it into', () => {
+      const weightsOnly = tempFile();
+      saveCheckpoint(weightsOnly, { model: src.model });
+      const t = live();
+      expect(() => loadCheckpoint(weightsOnly, t.targets)).to.throw(RangeError, 'no optimizer state');
+      t.expectUntouched('weights only');
+    });
+  });
+
+  it('readCheckpoint checks without loading; bad arguments are TypeErrors', () => {
+    const src = trained();
+    const file = tempFile();
+    saveCheckpoint(file, { ...src, progress, history });
+    const ck = readCheckpoint(file);
+    expect(ck.params.map((p) => p.shape)).to.deep.equal([[3], [1]]);
+    expect(ck.optimizer!.class).to.equal('AdamW');
+    expectError(() => saveCheckpoint(file, { model: { params: [new Float64Array(2), 'x' as never] } }), {
+      type: TypeError,
+      code: ErrorCodes.INVALID_ARG_TYPE,
+      mentions: ['checkpoint.model.params[1]'],
+    });
+    expectError(() => loadCheckpoint(file, { model: src.model, optimizer: {} as never }), { type: TypeError, code: ErrorCodes.INVALID_ARG_TYPE, mentions: ['targets.optimizer'] });
+  });
+});
