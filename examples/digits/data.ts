@@ -12,6 +12,7 @@ import * as path from 'path';
 import { gunzipSync } from 'zlib';
 import { ErrorCodes, makeError } from '../../lib/errors';
 import { checkBoolean, checkNumber, checkOptions, describe } from '../../lib/validate';
+import { findPackageFile } from '../package_files';
 import { createRng, mixSeed, shuffleInPlace } from './rng';
 
 export const DIGITS_FEATURES = 64;
@@ -36,21 +37,10 @@ const DATA_FILE = path.join('data', 'digits', 'digits.csv.gz');
 
 /**
  * Where the data file is: `data/digits/digits.csv.gz` in the nearest ancestor directory of this
- * module that has one. Searching upwards, rather than a fixed `../..`, finds the repository's copy
- * both from examples/digits/ (run by ts-node) and from a compiled copy at any depth (dist/...).
+ * module that has one, so it is found from examples/digits/ (ts-node) and from dist/ alike.
  */
 export function findDigitsFile(from: string = __dirname): string {
-  const tried: string[] = [];
-  for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
-    const candidate = path.join(dir, DATA_FILE);
-    if (fs.existsSync(candidate)) return candidate;
-    tried.push(candidate);
-    if (path.dirname(dir) === dir) break;
-  }
-  throw makeError(
-    ErrorCodes.INVALID_ARG_VALUE,
-    `digits data set not found: no ${DATA_FILE} in ${from} or any directory above it (looked for ${tried[0]} ...)`,
-  );
+  return findPackageFile(DATA_FILE, from);
 }
 
 /** Loads and checks the data set; pixels are scaled to [0, 1]. */
