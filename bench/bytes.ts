@@ -1,0 +1,51 @@
+/**
+ * The bytes a kernel must move per parameter: the floor of its memory
+ * traffic, from which the benchmark derives an effective bandwidth
+ * (bytes/param ÷ ns/param = GB/s). Counted in elements of the tensor's dtype
+ * (4 bytes for float32, 8 for float64): every buffer the kernel reads once,
+ * plus every buffer it writes once. A buffer that is read and written counts
+ * twice (it crosses the memory bus both ways).
+ *
+ * | workload        | reads                 | writes        | elements | float32 B | float64 B |
+ * |-----------------|-----------------------|---------------|---------:|----------:|----------:|
+ * | sgd             | param, grad           | param         |        3 |        12 |        24 |
+ * | sgd-momentum    | param, grad, buf      | param, buf    |        5 |        20 |        40 |
+ * | nesterov        | param, grad, buf      | param, buf    |        5 |        20 |        40 |
+ * | adagrad         | param, grad, sum      | param, sum    |        5 |        20 |        40 |
+ * | rmsprop         | param, grad, sq       | param, sq     |        5 |        20 |        40 |
+ * | adam / adamw    | param, grad, m, v     | param, m, v   |        7 |        28 |        56 |
+ * | global-norm     | grad                  | –             |        1 |         4 |         8 |
+ * | clip+adam       | grad; param, grad, m, v | param, m, v |        8 |        32 |        64 |
+ * | probe-inplace   | a, b                  | a             |        3 |        12 |        24 |
+ * | probe-read      | b                     | –             |        1 |         4 |         8 |
+ *
+ * clip+adam is the fused step `opt.step(grads, { maxGradNorm })`: one read
+ * pass over the gradients for the norm, then Adam's own pass with the clip
+ * factor folded into the gradient scale, so one element more than Adam.
+ */
+
+/** Elements moved per parameter, by workload id (see the table above). */
+export const ELEMENTS_MOVED: Readonly<Record<string, number>> = {
+  sgd: 3,
+  'sgd-momentum': 5,
+  nesterov: 5,
+  adagrad: 5,
+  rmsprop: 5,
+  adam: 7,
+  adamw: 7,
+  'global-norm': 1,
+  'clip+adam': 8,
+  'probe-inplace': 3,
+  'probe-read': 1,
+};
+
+export function bytesPerElement(dtype: 'float32' | 'float64'): number {
+  return dtype === 'float32' ? 4 : 8;
+}
+
+/** Bytes per parameter that `workload` must move at `dtype`. */
+export function bytesPerParam(workload: string, dtype: 'float32' | 'float64'): number {
+  const elements = ELEMENTS_MOVED[workload];
+  if (elements === undefined) throw new Error(`bench: no byte count for workload ${JSON.stringify(workload)}`);
+  return elements * bytesPerElement(dtype);
+}

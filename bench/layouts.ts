@@ -1,0 +1,37 @@
+/**
+ * How a size's parameters are cut into tensors. "one" is one flat tensor;
+ * "1000" is a thousand tensors of size/1000 (a real model's layer list, and
+ * the test of the multi-tensor path: one parallel region for all of them;
+ * skipped below 16 elements per tensor);
+ * "100x1K" is the small model: a hundred tensors of 1024, whatever the size.
+ */
+import { alignedFloat32, alignedFloat64, Tensor } from '../lib/tensor';
+
+export type Dtype = 'float32' | 'float64';
+export type LayoutId = 'one' | '1000' | '100x1K';
+export const LAYOUT_IDS: readonly LayoutId[] = ['one', '1000', '100x1K'];
+
+/** Tensor lengths for a layout at a nominal size, or null when the layout makes no sense there. */
+export function tensorLengths(layout: LayoutId, size: number): number[] | null {
+  switch (layout) {
+    case 'one':
+      return [size];
+    case '1000': {
+      const each = Math.floor(size / 1000);
+      return each >= 16 ? new Array<number>(1000).fill(each) : null;
+    }
+    case '100x1K':
+      return new Array<number>(100).fill(1024);
+  }
+}
+
+/** A deterministic spread of values in [-1, 1) (a multiplicative hash of the index): no state, no RNG dependency. */
+function fill(t: Tensor, salt: number): Tensor {
+  for (let i = 0; i < t.length; i++) t[i] = (((Math.imul(i + salt, 0x9e3779b1) >>> 8) & 0xffff) / 0x8000 - 1) * 0.5;
+  return t;
+}
+
+/** 64-byte aligned tensors of the given lengths, filled with small values (never subnormal, never zero everywhere). */
+export function makeTensors(dtype: Dtype, lengths: readonly number[], salt: number): Tensor[] {
+  return lengths.map((n, k) => fill(dtype === 'float32' ? alignedFloat32(n) : alignedFloat64(n), salt + k * 7919));
+}

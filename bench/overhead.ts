@@ -1,0 +1,62 @@
+/**
+ * The fixed cost of a call, where the arithmetic is nothing: one tensor of 16
+ * floats through opt.step (argument checks, state lookup, the Node-API call),
+ * beside the bare addon call that is its floor. Small models and services
+ * doing many small steps live here.
+ */
+import { loadAddon } from '../lib/native';
+import { Adam } from '../lib/optim/adam';
+import { SGD } from '../lib/optim/sgd';
+import { setNumThreads, getNumThreads } from '../lib/threads';
+import { UPDATE_KERNELS, UpdateKind } from '../lib/kernels';
+import type { Tensor } from '../lib/tensor';
+import { makeTensors } from './layouts';
+import { Member, RepPolicy, measureInterleaved } from './measure';
+import type { BackendLabel, OverheadRow } from './results';
+import { summarize } from './stats';
+
+interface Case {
+  id: string;
+  label: string;
+  backend: BackendLabel;
+  run: () => void;
+}
+
+function cases(): Case[] {
+  const lengths = [16];
+  const params = makeTensors('float32', lengths, 1);
+  const grads: Tensor[] = makeTensors('float32', lengths, 2);
+  const adam = new Adam(params);
+  const adamJs = new Adam(params, { backend: 'js' });
+  const sgd = new SGD(params, { lr: 1e-3 });
+  const clipped = new Adam(params);
+  // The floor: the same Adam kernel called on the addon directly, with buffers and scalars prepared once.
+  const addon = loadAddon();
+  const state = makeTensors('float32', [16, 16], 3);
+  const buffers = [params[0], grads[0], state[0], state[1]];
+  const scalars = new Float64Array(UPDATE_KERNELS[UpdateKind.Adam].scalarCount);
+  scalars.set([1, 0, 1, 0.9, 0.1, 0.999, 0.001, 1, 1e-8, 1e-3]);
+  return [
+    { id: 'adam', label: 'Adam, 1 tensor of 16, opt.step', backend: 'native', run: () => adam.step(grads) },
+    { id: 'sgd', label: 'SGD, 1 tensor of 16, opt.step', backend: 'native', run: () => sgd.step(grads) },
+    { id: 'clip', label: 'Adam + clip, 1 tensor of 16, opt.step', backend: 'native', run: () => clipped.step(grads, { maxGradNorm: 1 }) },
+    { id: 'addon', label: 'Adam kernel, 1 tensor of 16, bare addon.update', backend: 'native', run: () => addon.update(UpdateKind.Adam, buffers, scalars, 1) },
+    { id: 'adam-js', label: 'Adam, 1 tensor of 16, opt.step', backend: 'js', run: () => adamJs.step(grads) },
+  ];
+}
+
+export function runOverhead(policy: RepPolicy): OverheadRow[] {
+  const previous = getNumThreads();
+  setNumThreads(1);
+  try {
+    const list = cases();
+    const members: Member[] = list.map((c) => ({ id: c.id, run: c.run }));
+    const samples = measureInterleaved(members, { ...policy, minRepNs: 1_000_000, warmupCalls: Math.max(policy.warmupCalls, 2000) });
+    return list.map((c) => {
+      const s = summarize(samples.get(c.id)!.perCallNs);
+      return { case: c.label, backend: c.backend, reps: s.n, ns: s.median, p10Ns: s.p10, p90Ns: s.p90 };
+    });
+  } finally {
+    setNumThreads(previous);
+  }
+}

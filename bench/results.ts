@@ -1,0 +1,72 @@
+/** The shape of a benchmark result: what the JSON holds and what the tables and the chart are made from. */
+import type { MachineInfo } from './machine';
+import type { Dtype, LayoutId } from './layouts';
+
+export type BackendLabel = 'native' | 'js' | 'tfjs-cpu' | 'tfjs-wasm' | 'pytorch';
+
+export interface TimingRow {
+  /** A workload id (workloads.ts) or 'probe-inplace' / 'probe-read'. */
+  workload: string;
+  label: string;
+  dtype: Dtype;
+  layout: LayoutId;
+  /** Total parameters over all tensors. */
+  params: number;
+  tensors: number;
+  backend: BackendLabel;
+  threads: number;
+  reps: number;
+  /** Median nanoseconds per call (one step over all tensors). */
+  stepNs: number;
+  /** Median, 10th and 90th percentile nanoseconds per parameter. */
+  nsPerParam: number;
+  p10NsPerParam: number;
+  p90NsPerParam: number;
+  /** (p90 − p10) / median. */
+  spread: number;
+  /** bytes.ts's bytes per parameter. */
+  bytesPerParam: number;
+  /** bytesPerParam / nsPerParam. */
+  gbPerSecond: number;
+  /** gbPerSecond over the in-place probe's, measured in the same interleaved group (same size, dtype, layout, threads). */
+  ofProbe: number | null;
+  /** The same over the read-only probe. */
+  ofReadProbe: number | null;
+  /** For native rows: the JavaScript backend's median over this one (same group). For peer rows: this over fusedoptim native (same group). */
+  ratio: number | null;
+}
+
+export interface OverheadRow {
+  case: string;
+  backend: BackendLabel;
+  reps: number;
+  /** Median nanoseconds per call, and the 10th/90th percentiles. */
+  ns: number;
+  p10Ns: number;
+  p90Ns: number;
+}
+
+export interface MemoryRow {
+  workload: string;
+  label: string;
+  params: number;
+  dtype: Dtype;
+  steps: number;
+  /** Growth over `steps` steps after a garbage collection at both ends, in bytes. */
+  rssGrowth: number;
+  externalGrowth: number;
+  /** Optimizer state bytes per parameter. */
+  stateBytesPerParam: number;
+}
+
+export interface BenchResult {
+  schema: 'fusedoptim-bench/1';
+  machine: MachineInfo;
+  argv: string[];
+  rows: TimingRow[];
+  overhead: OverheadRow[];
+  memory: MemoryRow[];
+  /** Why something was not measured (a missing peer, a skipped layout). */
+  notes: string[];
+  durationSeconds: number;
+}

@@ -1,0 +1,76 @@
+/**
+ * What the benchmark times: each workload is one public call of the library,
+ * exactly as a user makes it (argument checks included), over a list of
+ * params and their gradients, on the backend asked for.
+ */
+import { getTotalNorm } from '../lib/clip';
+import { Adagrad } from '../lib/optim/adagrad';
+import { Adam, AdamW } from '../lib/optim/adam';
+import type { Optimizer, StepOptions } from '../lib/optim/optimizer';
+import { RMSprop } from '../lib/optim/rmsprop';
+import { SGD } from '../lib/optim/sgd';
+import type { BackendName } from '../lib/backend';
+import type { Tensor } from '../lib/tensor';
+
+export interface PreparedWorkload {
+  /** One step (or one norm) over all the tensors. */
+  step: () => void;
+  /** Bytes of optimizer state held for these params (0 for the norm). */
+  stateBytes: () => number;
+}
+
+export interface Workload {
+  /** Stable id, used in flags, JSON and bytes.ts. */
+  id: string;
+  /** Human-readable name for tables. */
+  label: string;
+  prepare(backend: BackendName, params: Tensor[], grads: Tensor[]): PreparedWorkload;
+}
+
+type AnyOptimizer = Optimizer<{ lr: number }>;
+
+function stateBytesOf(opt: AnyOptimizer): number {
+  let bytes = 0;
+  for (const entry of opt.state) {
+    for (const value of Object.values(entry)) if (typeof value === 'object' && value !== null) bytes += value.byteLength;
+  }
+  return bytes;
+}
+
+/** A workload that is one optimizer's step. */
+function optimizerWorkload(
+  id: string,
+  label: string,
+  make: (params: Tensor[], backend: BackendName) => AnyOptimizer,
+  stepOptions?: StepOptions,
+): Workload {
+  return {
+    id,
+    label,
+    prepare(backend, params, grads) {
+      const opt = make(params, backend);
+      return {
+        step: stepOptions ? () => opt.step(grads, stepOptions) : () => opt.step(grads),
+        stateBytes: () => stateBytesOf(opt),
+      };
+    },
+  };
+}
+
+export const WORKLOADS: readonly Workload[] = [
+  optimizerWorkload('sgd', 'SGD', (p, backend) => new SGD(p, { lr: 1e-3, backend })),
+  optimizerWorkload('sgd-momentum', 'SGD momentum 0.9', (p, backend) => new SGD(p, { lr: 1e-3, momentum: 0.9, backend })),
+  optimizerWorkload('nesterov', 'SGD Nesterov 0.9', (p, backend) => new SGD(p, { lr: 1e-3, momentum: 0.9, nesterov: true, backend })),
+  optimizerWorkload('adagrad', 'Adagrad', (p, backend) => new Adagrad(p, { backend })),
+  optimizerWorkload('rmsprop', 'RMSprop', (p, backend) => new RMSprop(p, { backend })),
+  optimizerWorkload('adam', 'Adam', (p, backend) => new Adam(p, { backend })),
+  optimizerWorkload('adamw', 'AdamW', (p, backend) => new AdamW(p, { backend })),
+  {
+    id: 'global-norm',
+    label: 'global 2-norm',
+    prepare: (backend, _params, grads) => ({ step: () => void getTotalNorm(grads, 2, { backend }), stateBytes: () => 0 }),
+  },
+  optimizerWorkload('clip+adam', 'Adam + clip (fused)', (p, backend) => new Adam(p, { backend }), { maxGradNorm: 1 }),
+];
+
+export const WORKLOAD_IDS = WORKLOADS.map((w) => w.id);
