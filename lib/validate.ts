@@ -202,6 +202,9 @@ export function checkNoOverlap(name: string, tensors: readonly Tensor[]): void {
   // Sort by buffer identity is not possible; group by buffer with a Map, then check ranges inside a group.
   const byBuffer = new Map<ArrayBufferLike, number[]>();
   tensors.forEach((t, i) => {
+    // An empty view shares no memory. Left in, it could sit between two views that
+    // do overlap once sorted, and the neighbour-only check below would miss them.
+    if (t.byteLength === 0) return;
     const list = byBuffer.get(t.buffer);
     if (list) list.push(i);
     else byBuffer.set(t.buffer, [i]);
@@ -212,7 +215,7 @@ export function checkNoOverlap(name: string, tensors: readonly Tensor[]): void {
     for (let k = 1; k < indices.length; k++) {
       const prev = tensors[indices[k - 1]];
       const cur = tensors[indices[k]];
-      if (cur.byteOffset < prev.byteOffset + prev.byteLength && cur.byteLength > 0 && prev.byteLength > 0) {
+      if (cur.byteOffset < prev.byteOffset + prev.byteLength) {
         throw makeError(
           ErrorCodes.INVALID_ARG_VALUE,
           `${name}[${indices[k]}]: shares memory with ${name}[${indices[k - 1]}] (the same buffer twice?)`,
