@@ -126,7 +126,8 @@ export function accumulateGrads(acc: readonly Tensor[], grads: readonly Tensor[]
   }
   gradsList.forEach((g, i) => checkLike(`${fn}: grads[${i}]`, g, `acc[${i}]`, accList[i]));
   // An accumulator that is also read as a gradient (or twice) would be counted wrongly.
-  checkNoOverlap(`${fn}: acc followed by grads`, [...accList, ...gradsList]);
+  const n = accList.length;
+  checkNoOverlap(fn, [...accList, ...gradsList], (i) => (i < n ? `${fn}: acc[${i}]` : `${fn}: grads[${i - n}]`));
   const factor = checkNumber(`${fn}: scale`, scale);
   const backend = getBackend(opts.backend, `${fn}: options.backend`);
   const threads = getNumThreads();

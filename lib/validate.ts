@@ -197,8 +197,11 @@ export function overlaps(a: Tensor, b: Tensor): boolean {
   return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
 }
 
-/** No two tensors of the list may share memory (the same param twice, or two overlapping views). */
-export function checkNoOverlap(name: string, tensors: readonly Tensor[]): void {
+/**
+ * No two tensors of the list may share memory (the same param twice, or two overlapping views).
+ * `label` names the i-th tensor in the message, for a list joined from several arguments.
+ */
+export function checkNoOverlap(name: string, tensors: readonly Tensor[], label = (i: number): string => `${name}[${i}]`): void {
   // Sort by buffer identity is not possible; group by buffer with a Map, then check ranges inside a group.
   const byBuffer = new Map<ArrayBufferLike, number[]>();
   tensors.forEach((t, i) => {
@@ -218,7 +221,7 @@ export function checkNoOverlap(name: string, tensors: readonly Tensor[]): void {
       if (cur.byteOffset < prev.byteOffset + prev.byteLength) {
         throw makeError(
           ErrorCodes.INVALID_ARG_VALUE,
-          `${name}[${indices[k]}]: shares memory with ${name}[${indices[k - 1]}] (the same buffer twice?)`,
+          `${label(indices[k])}: shares memory with ${label(indices[k - 1])} (the same buffer twice?)`,
         );
       }
     }
