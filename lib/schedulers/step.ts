@@ -1,0 +1,84 @@
+/**
+ * Step decay: the lr drops by a factor at fixed steps.
+ */
+import { COUNT, FieldReader, POSITIVE } from './fields';
+import { LRScheduler, ResumeOptions, SchedulableOptimizer } from './scheduler';
+
+export interface StepLROptions extends ResumeOptions {
+  /** Period of the decay, in steps (integer >= 1). */
+  stepSize: number;
+  /** Multiplicative factor of the decay (> 0). Default 0.1. */
+  gamma?: number;
+}
+
+type StepLRSettings = { stepSize: number; gamma: number };
+
+/**
+ * Multiplies the lr by gamma every stepSize steps (PyTorch's StepLR):
+ *
+ *   lr_t = lr_{t-1} · gamma   if t > 0 and t mod stepSize = 0,   else lr_{t-1}
+ *
+ * which, with nothing else changing the lr, is lr_t = baseLr · gamma^⌊t / stepSize⌋.
+ */
+export class StepLR extends LRScheduler<StepLRSettings> {
+  constructor(optimizer: SchedulableOptimizer, options: StepLROptions) {
+    super('StepLR', optimizer, FieldReader.forOptions('StepLR', options, ['stepSize', 'gamma', 'lastEpoch']));
+    this.initialStep();
+  }
+
+  protected readSettings(fields: FieldReader): StepLRSettings {
+    return { stepSize: fields.number('stepSize', COUNT), gamma: fields.number('gamma', POSITIVE, 0.1) };
+  }
+
+  protected override computeLr(epoch: number): number[] {
+    const { stepSize, gamma } = this.settings;
+    const decays = epoch !== 0 && epoch % stepSize === 0;
+    return this.optimizer.paramGroups.map((group) => (decays ? group.lr * gamma : group.lr));
+  }
+
+  protected override closedFormLr(epoch: number): number[] {
+    const { stepSize, gamma } = this.settings;
+    return this.baseLrs.map((base) => base * gamma ** Math.floor(epoch / stepSize));
+  }
+}
+
+export interface MultiStepLROptions extends ResumeOptions {
+  /** The steps at which the lr decays: strictly increasing integers >= 0. */
+  milestones: number[];
+  /** Multiplicative factor of each decay (> 0). Default 0.1. */
+  gamma?: number;
+}
+
+type MultiStepLRSettings = { milestones: number[]; gamma: number };
+
+/**
+ * Multiplies the lr by gamma at each milestone (PyTorch's MultiStepLR):
+ *
+ *   lr_t = lr_{t-1} · gamma   if t is a milestone,   else lr_{t-1}
+ *
+ * which, with nothing else changing the lr, is lr_t = baseLr · gamma^(number of milestones <= t).
+ * Milestones must be strictly increasing: PyTorch counts a repeated milestone
+ * twice, which is better said with gamma.
+ */
+export class MultiStepLR extends LRScheduler<MultiStepLRSettings> {
+  constructor(optimizer: SchedulableOptimizer, options: MultiStepLROptions) {
+    super('MultiStepLR', optimizer, FieldReader.forOptions('MultiStepLR', options, ['milestones', 'gamma', 'lastEpoch']));
+    this.initialStep();
+  }
+
+  protected readSettings(fields: FieldReader): MultiStepLRSettings {
+    return { milestones: fields.increasingIntegers('milestones', { min: 0 }), gamma: fields.number('gamma', POSITIVE, 0.1) };
+  }
+
+  protected override computeLr(epoch: number): number[] {
+    const { milestones, gamma } = this.settings;
+    const decays = milestones.includes(epoch);
+    return this.optimizer.paramGroups.map((group) => (decays ? group.lr * gamma : group.lr));
+  }
+
+  protected override closedFormLr(epoch: number): number[] {
+    const { milestones, gamma } = this.settings;
+    const passed = milestones.filter((milestone) => milestone <= epoch).length;
+    return this.baseLrs.map((base) => base * gamma ** passed);
+  }
+}
