@@ -1,0 +1,24 @@
+/** Learning-rate schedulers: PyTorch's torch.optim.lr_scheduler, and the textbook's two. */
+export { LRScheduler } from './scheduler';
+export type { ParamGroup, ResumeOptions, SchedulableOptimizer } from './scheduler';
+export type { JsonObject, JsonValue, SchedulerStateDict } from './state_dict';
+export { StepLR, MultiStepLR } from './step';
+export type { StepLROptions, MultiStepLROptions } from './step';
+export { ConstantLR, LinearLR } from './factor';
+export type { ConstantLROptions, LinearLROptions } from './factor';
+export { ExponentialLR, PolynomialLR } from './decay';
+export type { ExponentialLROptions, PolynomialLROptions } from './decay';
+export { CosineAnnealingLR, CosineAnnealingWarmRestarts } from './cosine';
+export type { CosineAnnealingLROptions, CosineAnnealingWarmRestartsOptions } from './cosine';
+export { LambdaLR, MultiplicativeLR } from './lambda';
+export type { LrLambda, LrLambdaOptions } from './lambda';
+export { SequentialLR, ChainedScheduler } from './composite';
+export type { SequentialLROptions } from './composite';
+export { ReduceLROnPlateau } from './plateau';
+export type { PlateauMode, ReduceLROnPlateauOptions, ThresholdMode } from './plateau';
+export { CyclicLR } from './cyclic';
+export type { CyclicLROptions, CyclicMode, CyclicScaleFn, CyclicScaleMode } from './cyclic';
+export { OneCycleLR } from './one_cycle';
+export type { AnnealStrategy, OneCycleLROptions } from './one_cycle';
+export { WarmupCosineScheduler, StepScheduler } from './textbook';
+export type { StepSchedulerOptions, WarmupCosineSchedulerOptions } from './textbook';
