@@ -1,0 +1,108 @@
+/**
+ * The textbook's optimizer comparison: minimise 0.5·‖Ax − b‖² from x = 0 for 1000 steps in
+ * float64 with each of its seven configurations, on the A and b its NumPy code drew
+ * (data/reference/seed_quadratic.json, which also holds the losses that code produced).
+ *
+ * The textbook's definitions (the JSON's notes): losses[k] is the loss after k steps, evaluated
+ * before step k + 1; final loss = losses[999]; gap = final loss − optimal loss.
+ */
+import * as fs from 'fs';
+import { Adagrad, Adam, AdamW, RMSprop, SGD } from '../../lib';
+import { Optimizer } from '../../lib/optim/optimizer';
+import { findPackageFile } from '../package_files';
+
+export interface QuadraticReference {
+  A: number[][];
+  b: number[];
+  optimal_loss: number;
+  num_steps: number;
+  notes: string[];
+  optimizers: Array<{ name: string; final_loss: number; gap: number; losses: number[] }>;
+}
+
+export function loadQuadraticReference(file = findPackageFile('data/reference/seed_quadratic.json')): QuadraticReference {
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as QuadraticReference;
+}
+
+/** The seven configurations in this library's API (the textbook's RMSprop `beta` is PyTorch's `alpha`). */
+export const TEXTBOOK_CONFIGS: Record<string, (x: Float64Array) => Optimizer<{ lr: number }>> = {
+  SGD: (x) => new SGD([x], { lr: 0.01 }),
+  Momentum: (x) => new SGD([x], { lr: 0.01, momentum: 0.9 }),
+  Nesterov: (x) => new SGD([x], { lr: 0.01, momentum: 0.9, nesterov: true }),
+  AdaGrad: (x) => new Adagrad([x], { lr: 0.1, eps: 1e-8 }),
+  RMSprop: (x) => new RMSprop([x], { lr: 0.01, alpha: 0.9, eps: 1e-8 }),
+  Adam: (x) => new Adam([x], { lr: 0.1, betas: [0.9, 0.999], eps: 1e-8 }),
+  AdamW: (x) => new AdamW([x], { lr: 0.1, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01 }),
+};
+
+/** 0.5·‖Ax − b‖² and its gradient Aᵀ(Ax − b), in float64. */
+export class LeastSquares {
+  constructor(
+    readonly A: number[][],
+    readonly b: number[],
+  ) {}
+
+  get dimension(): number {
+    return this.A[0].length;
+  }
+
+  private residual(x: Float64Array): Float64Array {
+    const r = new Float64Array(this.A.length);
+    for (let i = 0; i < this.A.length; i++) {
+      let s = 0;
+      for (let j = 0; j < x.length; j++) s += this.A[i][j] * x[j];
+      r[i] = s - this.b[i];
+    }
+    return r;
+  }
+
+  loss(x: Float64Array): number {
+    let s = 0;
+    for (const v of this.residual(x)) s += v * v;
+    return 0.5 * s;
+  }
+
+  gradient(x: Float64Array, out: Float64Array): void {
+    const r = this.residual(x);
+    for (let j = 0; j < x.length; j++) {
+      let s = 0;
+      for (let i = 0; i < this.A.length; i++) s += this.A[i][j] * r[i];
+      out[j] = s;
+    }
+  }
+}
+
+export interface QuadraticRow {
+  name: string;
+  /** losses[k]: after k steps, k = 0..steps-1. */
+  losses: number[];
+  finalLoss: number;
+  gap: number;
+  reference: { finalLoss: number; gap: number; losses: number[] };
+}
+
+/** Runs every configuration the way the textbook's loop does: record the loss, then step. */
+export function runQuadraticComparison(ref: QuadraticReference = loadQuadraticReference()): QuadraticRow[] {
+  const problem = new LeastSquares(ref.A, ref.b);
+  return ref.optimizers.map((expected) => {
+    const make = TEXTBOOK_CONFIGS[expected.name];
+    if (!make) throw new Error(`seed_quadratic.json: unknown configuration ${JSON.stringify(expected.name)}`);
+    const x = new Float64Array(problem.dimension);
+    const grad = new Float64Array(problem.dimension);
+    const opt = make(x);
+    const losses: number[] = [];
+    for (let step = 0; step < ref.num_steps; step++) {
+      losses.push(problem.loss(x));
+      problem.gradient(x, grad);
+      opt.step([grad]);
+    }
+    const finalLoss = losses[losses.length - 1];
+    return {
+      name: expected.name,
+      losses,
+      finalLoss,
+      gap: finalLoss - ref.optimal_loss,
+      reference: { finalLoss: expected.final_loss, gap: expected.gap, losses: expected.losses },
+    };
+  });
+}

@@ -1,0 +1,85 @@
+/**
+ * The `fusedoptim` command (bin/fusedoptim.js runs the compiled copy of this file):
+ *
+ *   fusedoptim train      the digits job (npm start)
+ *   fusedoptim compare    the textbook's optimizer comparison (npm run compare)
+ *   fusedoptim inspect    what a checkpoint holds
+ *   fusedoptim bench      the benchmark (bench/main.ts)
+ *
+ * Exit status: 0 success, 1 an error (its message, with its code, on stderr), 2 a usage mistake,
+ * 130 a training run stopped by Ctrl-C (after writing its checkpoint).
+ */
+import * as path from 'path';
+import { isFusedOptimError } from '../errors';
+import { UsageError, helpText, parseArgs } from './args';
+import { compareCommand } from './compare';
+import { inspectCommand } from './inspect';
+import { CliIo, Command, processIo } from './io';
+import { trainCommand } from './train';
+
+const COMMANDS: Record<string, Command> = { train: trainCommand, compare: compareCommand, inspect: inspectCommand };
+
+const USAGE = `usage: fusedoptim <command> [options]
+
+commands:
+  train              train an MLP on the handwritten digits (npm start)
+  compare            the textbook's optimizer comparison and the schedule exercise (npm run compare)
+  inspect <file>     print a checkpoint's tensors, shapes, dtypes and metadata
+  bench              benchmark the fused kernels (npm run bench)
+
+Run \`fusedoptim <command> --help\` for a command's options.
+`;
+
+export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    (name === undefined ? io.stderr : io.stdout).write(USAGE);
+    return name === undefined ? 2 : 0;
+  }
+  if (name === 'bench') return runBench(rest, io);
+  const command = COMMANDS[name];
+  if (!command) {
+    io.stderr.write(`fusedoptim: unknown command ${JSON.stringify(name)}\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    const args = parseArgs(command.spec, rest);
+    if (args.help) {
+      io.stdout.write(helpText(command.spec));
+      return 0;
+    }
+    return await command.run(args.flags, args.positionals, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`fusedoptim ${name}: ${err.message}\nRun \`fusedoptim ${name} --help\` for its options.\n`);
+      return 2;
+    }
+    const e = err as NodeJS.ErrnoException;
+    if (isFusedOptimError(err) || (e && typeof e.code === 'string' && typeof e.syscall === 'string')) {
+      // Expected failures (a corrupt checkpoint, a missing file, a bad setting) get one line, not a stack.
+      io.stderr.write(`fusedoptim ${name}: ${e.message} [${e.code}]\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+/** `bench` lives in bench/main.ts (its own engineer and release cycle); it is loaded only when asked for. */
+async function runBench(argv: string[], io: CliIo): Promise<number> {
+  const entry = path.join(__dirname, '..', '..', 'bench', 'main');
+  let bench: { runBench?: (argv: string[]) => Promise<number> };
+  try {
+    bench = require(entry);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && String((err as Error).message).includes(entry)) {
+      io.stderr.write('fusedoptim bench: the benchmark is not part of this build (bench/main is missing)\n');
+      return 1;
+    }
+    throw err;
+  }
+  if (typeof bench.runBench !== 'function') {
+    io.stderr.write('fusedoptim bench: bench/main does not export runBench(argv)\n');
+    return 1;
+  }
+  return bench.runBench(argv);
+}
