@@ -120,7 +120,7 @@ export interface TrainConfig<B> {
   weightDecay?: number;
   /** The default schedule's linear warmup, in optimizer steps. Default: 5% of totalSteps. */
   warmupSteps?: number;
-  /** The default schedule's length in optimizer steps. Default: maxSteps, or epochs × stepsPerEpoch. */
+  /** The default schedule's length in optimizer steps. Default: epochs × stepsPerEpoch when known, else maxSteps. */
   totalSteps?: number;
   /** The default schedule's final lr. Default 0. */
   minLr?: number;
@@ -461,7 +461,8 @@ function setUp<B>(model: TrainModel<B>, trainData: DataSource<B>, valData: DataS
     const totalSteps =
       c.totalSteps !== undefined
         ? checkNumber('train: config.totalSteps', c.totalSteps, { integer: true, min: 1 })
-        : maxSteps ?? (perEpoch === null ? undefined : perEpoch * epochs);
+        : // Not maxSteps first: a run stopped early by maxSteps (to be resumed) must follow the same schedule.
+          perEpoch !== null ? perEpoch * epochs : maxSteps;
     if (totalSteps === undefined) {
       throw makeError(
         ErrorCodes.INVALID_ARG_VALUE,
