@@ -67,7 +67,8 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
       flags[name] = true;
       continue;
     }
-    const raw = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
+    // `--epochs --seed 1` is a forgotten value, not the value "--seed".
+    const raw = eq >= 0 ? arg.slice(eq + 1) : argv[i + 1]?.startsWith('--') ? undefined : argv[++i];
     if (raw === undefined) throw new UsageError(`--${name} needs a value (${flag.placeholder ?? flag.kind})`);
     flags[name] = convert(flag, raw);
   }
