@@ -28,3 +28,24 @@ export { ErrorCodes, FusedOptimTypeError, FusedOptimRangeError, isFusedOptimErro
 export type { ErrorCode, FusedOptimError } from './errors';
 export type { BackendName } from './backend';
 export { addonInfo } from './info';
+export { train, saveCheckpoint, saveCheckpointAsync, loadCheckpoint, readCheckpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from './train';
+export type {
+  CallbackResult,
+  Checkpoint,
+  CheckpointContents,
+  CheckpointModel,
+  CheckpointScheduler,
+  DataSource,
+  EpochInfo,
+  History,
+  LoadTargets,
+  LossAndGrads,
+  ProgressMode,
+  StepInfo,
+  StopReason,
+  TrainConfig,
+  TrainModel,
+  TrainResult,
+  TrainScheduler,
+  TrainingProgress,
+} from './train';
