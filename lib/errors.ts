@@ -29,10 +29,6 @@ export const ErrorCodes = {
   CHECKPOINT_MISMATCH: 'ERR_CHECKPOINT_MISMATCH',
   /** The native addon could not be loaded (not built, or built for another Node). */
   ADDON_NOT_LOADED: 'ERR_ADDON_NOT_LOADED',
-  /** An operation that needs a capability this build lacks. */
-  UNSUPPORTED: 'ERR_UNSUPPORTED',
-  /** Training was stopped by an AbortSignal. */
-  ABORTED: 'ERR_ABORTED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -67,7 +63,6 @@ const TYPE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCodes.DTYPE_MISMATCH,
   ErrorCodes.DETACHED_BUFFER,
   ErrorCodes.ADDON_NOT_LOADED,
-  ErrorCodes.UNSUPPORTED,
 ]);
 
 /** Builds the error of the right class for a code: the one place that decides TypeError vs RangeError. */
