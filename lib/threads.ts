@@ -9,6 +9,7 @@ import { checkNumber } from './validate';
 
 const MAX_THREADS = 1024;
 let chosen: number | null = null;
+let openmpDefault: number | null = null;
 
 /** Sets the number of threads native kernels use (1..1024). */
 export function setNumThreads(n: number): void {
@@ -18,6 +19,12 @@ export function setNumThreads(n: number): void {
 /** The number of threads native kernels use: setNumThreads' value, else OpenMP's default (OMP_NUM_THREADS, else the core count). */
 export function getNumThreads(): number {
   if (chosen !== null) return chosen;
-  const addon = optionalAddon();
-  return addon ? Math.max(1, Math.min(MAX_THREADS, addon.info().defaultThreads)) : 1;
+  // OpenMP reads OMP_NUM_THREADS once, at start-up: the default is a constant of
+  // the process, and asking the addon for it (info() builds an object) cost
+  // more than a small step's whole kernel call.
+  if (openmpDefault === null) {
+    const addon = optionalAddon();
+    openmpDefault = addon ? Math.max(1, Math.min(MAX_THREADS, addon.info().defaultThreads)) : 1;
+  }
+  return openmpDefault;
 }

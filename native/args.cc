@@ -40,6 +40,12 @@ TensorBatch ResolvedBatch::view() const {
 }
 
 ResolvedBatch read_batch(Napi::Env env, const Napi::Value& value, int slots, const char* name) {
+  ResolvedBatch out;
+  read_batch_into(env, value, slots, name, out);
+  return out;
+}
+
+void read_batch_into(Napi::Env env, const Napi::Value& value, int slots, const char* name, ResolvedBatch& out) {
   if (!value.IsArray()) {
     throw_type_error(env, "ERR_INVALID_ARG_TYPE", std::string(name) + ": expected an Array of Float32Array or Float64Array");
   }
@@ -50,7 +56,6 @@ ResolvedBatch read_batch(Napi::Env env, const Napi::Value& value, int slots, con
                       std::string(name) + ": expected a multiple of " + std::to_string(slots) + " buffers, got " +
                           std::to_string(count));
   }
-  ResolvedBatch out;
   out.slots = slots;
   out.buffers.resize(count);
   out.lengths.resize(count / std::size_t(slots));
@@ -61,18 +66,16 @@ ResolvedBatch read_batch(Napi::Env env, const Napi::Value& value, int slots, con
   for (std::size_t i = 0; i < count; ++i) {
     napi_value item;
     if (napi_get_element(env, list, uint32_t(i), &item) != napi_ok) throw Napi::Error::New(env);
-    bool is_typed = false;
-    napi_is_typedarray(env, item, &is_typed);
-    if (!is_typed) {
-      throw_type_error(env, "ERR_INVALID_ARG_TYPE", element(name, i) + ": expected a Float32Array or Float64Array");
-    }
+    // napi_get_typedarray_info answers napi_invalid_arg for anything that is not a
+    // typed array: one call checks the type and reads the view (this loop runs
+    // for every buffer of every step).
     napi_typedarray_type type;
     std::size_t length = 0;
     void* data = nullptr;
     napi_value arraybuffer;
     std::size_t byte_offset = 0;
     if (napi_get_typedarray_info(env, item, &type, &length, &data, &arraybuffer, &byte_offset) != napi_ok) {
-      throw Napi::Error::New(env);
+      throw_type_error(env, "ERR_INVALID_ARG_TYPE", element(name, i) + ": expected a Float32Array or Float64Array");
     }
     if (type != napi_float32_array && type != napi_float64_array) {
       throw_type_error(env, "ERR_INVALID_ARG_TYPE", element(name, i) + ": expected a Float32Array or Float64Array");
@@ -104,20 +107,21 @@ ResolvedBatch read_batch(Napi::Env env, const Napi::Value& value, int slots, con
     out.buffers[i] = data;
   }
   out.is_double = first_type == napi_float64_array;
-  return out;
 }
 
 const double* read_scalars(Napi::Env env, const Napi::Value& value, int count, const char* name) {
-  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+  // One napi_get_typedarray_info call (the Napi:: accessors would make three).
+  napi_typedarray_type type;
+  std::size_t length = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, value, &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_float64_array) {
     throw_type_error(env, "ERR_INVALID_ARG_TYPE", std::string(name) + ": expected a Float64Array");
   }
-  const Napi::Float64Array scalars = value.As<Napi::Float64Array>();
-  if (scalars.ElementLength() != std::size_t(count)) {
+  if (length != std::size_t(count)) {
     throw_range_error(env, "ERR_SHAPE_MISMATCH",
-                      std::string(name) + ": expected " + std::to_string(count) + " values, got " +
-                          std::to_string(scalars.ElementLength()));
+                      std::string(name) + ": expected " + std::to_string(count) + " values, got " + std::to_string(length));
   }
-  return scalars.Data();
+  return static_cast<const double*>(data);
 }
 
 int read_int(Napi::Env env, const Napi::Value& value, int min, int max, const char* name) {

@@ -35,6 +35,9 @@ struct ResolvedBatch {
 // type): buffer s of tensor t at index t * slots + s, the `slots` buffers of a
 // tensor of equal length. Throws on anything else, including detached buffers.
 ResolvedBatch read_batch(Napi::Env env, const Napi::Value& value, int slots, const char* name);
+// The same into `out`, whose vectors keep their capacity: a synchronous call
+// reuses one per thread and allocates nothing once warm.
+void read_batch_into(Napi::Env env, const Napi::Value& value, int slots, const char* name, ResolvedBatch& out);
 
 // A Float64Array of exactly `count` elements.
 const double* read_scalars(Napi::Env env, const Napi::Value& value, int count, const char* name);

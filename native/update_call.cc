@@ -32,7 +32,10 @@ const UpdateKernel& read_kernel(const Napi::CallbackInfo& info) {
 Napi::Value Update(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   const UpdateKernel& kernel = read_kernel(info);
-  const ResolvedBatch batch = read_batch(env, info[1], kernel.slots, "buffers");
+  // One per thread (the main thread and each worker_thread): its vectors keep
+  // their capacity, so a warm synchronous step allocates nothing.
+  thread_local ResolvedBatch batch;
+  read_batch_into(env, info[1], kernel.slots, "buffers", batch);
   const double* scalars = read_scalars(env, info[2], kernel.scalar_count, "scalars");
   const int threads = read_int(env, info[3], 1, kMaxThreads, "threads");
   kernel.run[batch.is_double ? 1 : 0](batch.view(), scalars, threads);

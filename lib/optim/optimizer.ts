@@ -140,6 +140,14 @@ export abstract class Optimizer<O extends { lr: number }> {
   /** Param indices by ArrayBuffer: the alias check of a step looks up only the params that share a gradient's buffer. */
   private readonly paramsByBuffer = new Map<ArrayBufferLike, number[]>();
   private inFlight = false;
+  /**
+   * Per group, the raw hyper-parameter values last validated and what they
+   * resolved to: a step re-validates a group only when a value changed (a
+   * scheduler writing lr), so the checks stay and cost a comparison.
+   */
+  private readonly validated: Array<{ raw: unknown[]; hyper: O } | undefined> = [];
+  /** Per group, the flat buffer list and scalars of its last uniform kernel call, refilled in place by the next (no allocation per step). */
+  private readonly callCache: Array<{ tensors: Tensor[]; scalars: Float64Array } | undefined> = [];
 
   protected constructor(spec: OptimizerSpec<O>, params: ParamsInput<O>, options: Partial<O> & OptimizerOptions | undefined) {
     this.spec = spec;
@@ -431,14 +439,23 @@ export abstract class Optimizer<O extends { lr: number }> {
     let i = 0;
     for (const group of this.paramGroups) {
       // Schedulers and users write hyper-parameters between steps: check them here too.
-      hyper.push(this.resolveGroup(group as Record<string, unknown>, this.defaults, `${name}: paramGroups[${active.length}]`));
+      hyper.push(this.checkedHyper(active.length));
       const indices: number[] = [];
       for (let k = 0; k < group.params.length; k++, i++) {
         const g = list[i];
         if (g === null) continue;
-        const grad = checkTensor(`${name}: step: grads[${i}]`, g);
-        this.checkAttached(i);
-        checkLike(`${name}: step: grads[${i}]`, grad, `params[${i}]`, this.params[i]);
+        const param = this.params[i];
+        // The common case in a few comparisons: a typed array of the param's own
+        // type and (non-zero, so attached) length. Anything else gets the full
+        // checks and their messages.
+        const plain = (g instanceof Float32Array || g instanceof Float64Array) && g.constructor === param.constructor && g.length === param.length && g.length !== 0;
+        if (!plain) {
+          const grad = checkTensor(`${name}: step: grads[${i}]`, g);
+          this.checkAttached(i);
+          checkLike(`${name}: step: grads[${i}]`, grad, `params[${i}]`, param);
+        } else {
+          this.checkAttached(i);
+        }
         indices.push(i);
       }
       active.push(indices);
@@ -453,10 +470,29 @@ export abstract class Optimizer<O extends { lr: number }> {
    * length mismatch or fail in the kernel after the step counts have advanced.
    */
   private checkAttached(i: number): void {
+    // A detached view has length 0: only a zero length needs the full check.
+    const state = this.state[i];
+    let suspect = this.params[i].length === 0;
+    for (const key in state) {
+      const value = state[key];
+      if (typeof value === 'object' && value.length === 0) suspect = true;
+    }
+    if (!suspect) return;
     checkTensor(`${this.spec.name}: step: params[${i}]`, this.params[i]);
     for (const [key, value] of Object.entries(this.state[i])) {
       if (typeof value !== 'number' && value !== undefined) checkTensor(`${this.spec.name}: step: state[${i}].${key}`, value);
     }
+  }
+
+  /** Group `gi`'s hyper-parameters, validated (resolveGroup) unless every value is the one validated last time. */
+  private checkedHyper(gi: number): O {
+    const group = this.paramGroups[gi] as Record<string, unknown>;
+    const keys = Object.keys(this.spec.options);
+    const cached = this.validated[gi];
+    if (cached && keys.every((key, k) => sameValue(group[key], cached.raw[k]))) return cached.hyper;
+    const hyper = this.resolveGroup(group, this.defaults, `${this.spec.name}: paramGroups[${gi}]`);
+    this.validated[gi] = { raw: keys.map((key) => (Array.isArray(group[key]) ? [...(group[key] as unknown[])] : group[key])), hyper };
+    return hyper;
   }
 
   /** A gradient must not share memory with any param (the same buffer passed as both, say). */
@@ -502,6 +538,11 @@ export abstract class Optimizer<O extends { lr: number }> {
       const group = plan.hyper[gi];
       const buffers = this.spec.stateBuffers(group);
       const kind = this.spec.kernel(group);
+      const step = this.commonStep(indices, buffers);
+      if (step !== null) {
+        calls.push(this.uniformCall(gi, kind, group, indices, buffers, plan.grads, step + 1, gradScale));
+        return;
+      }
       // Params of a group usually share their step count; those that do not
       // (a param skipped with a null gradient earlier) get a call of their own.
       const batches = new Map<string, { step: number; fresh: boolean; tensors: Tensor[] }>();
@@ -533,6 +574,55 @@ export abstract class Optimizer<O extends { lr: number }> {
     });
     return calls;
   }
+
+  /** The step count every param of `indices` shares, if all of them already have all their state buffers; else null. */
+  private commonStep(indices: readonly number[], buffers: readonly string[]): number | null {
+    const step = this.state[indices[0]].step;
+    if (step === undefined) return null;
+    for (const i of indices) {
+      const state = this.state[i];
+      if (state.step !== step) return null;
+      for (const b of buffers) if (state[b] === undefined) return null;
+    }
+    return step;
+  }
+
+  /** The kernel call of a group whose params share a step count and have their state: the cached arrays, refilled. */
+  private uniformCall(
+    gi: number,
+    kind: UpdateKind,
+    group: O,
+    indices: readonly number[],
+    buffers: readonly string[],
+    grads: Grads,
+    step: number,
+    gradScale: number,
+  ): KernelCall {
+    const scalarCount = UPDATE_KERNELS[kind].scalarCount;
+    let cache = this.callCache[gi];
+    if (!cache || cache.scalars.length !== scalarCount) cache = this.callCache[gi] = { tensors: [], scalars: new Float64Array(scalarCount) };
+    const tensors = cache.tensors;
+    tensors.length = indices.length * (2 + buffers.length);
+    let k = 0;
+    for (const i of indices) {
+      const state = this.state[i];
+      state.step = step;
+      tensors[k++] = this.params[i];
+      tensors[k++] = grads[i]!;
+      for (const b of buffers) tensors[k++] = state[b] as Tensor;
+    }
+    cache.scalars.fill(0);
+    this.spec.scalars(group, step, false, gradScale, cache.scalars);
+    return { kind, buffers: tensors, scalars: cache.scalars };
+  }
+}
+
+/** Equal as hyper-parameter values: the same number, boolean or string, or arrays of equal elements. */
+function sameValue(value: unknown, validated: unknown): boolean {
+  if (!Array.isArray(validated)) return Object.is(value, validated);
+  if (!Array.isArray(value) || value.length !== validated.length) return false;
+  for (let i = 0; i < value.length; i++) if (!Object.is(value[i], validated[i])) return false;
+  return true;
 }
 
 /** Extra group keys (a scheduler's initialLr, ...) must be plain JSON-like data. */
