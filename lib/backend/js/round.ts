@@ -10,10 +10,14 @@ import type { Tensor } from '../../tensor';
 
 export type Round = (x: number) => number;
 
-const identity: Round = (x) => x;
+function makeRound(single: boolean): Round {
+  return (x) => (single ? Math.fround(x) : x);
+}
+const toFloat32 = makeRound(true);
+const toFloat64 = makeRound(false);
 
 export function roundFor(t: Tensor): Round {
-  return t instanceof Float32Array ? Math.fround : identity;
+  return t instanceof Float32Array ? toFloat32 : toFloat64;
 }
 
 /**
