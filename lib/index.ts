@@ -19,6 +19,54 @@ export { RMSprop } from './optim/rmsprop';
 export type { RMSpropOptions } from './optim/rmsprop';
 export { Adam, AdamW } from './optim/adam';
 export type { AdamOptions } from './optim/adam';
+export {
+  LRScheduler,
+  StepLR,
+  MultiStepLR,
+  ConstantLR,
+  LinearLR,
+  ExponentialLR,
+  PolynomialLR,
+  CosineAnnealingLR,
+  CosineAnnealingWarmRestarts,
+  LambdaLR,
+  MultiplicativeLR,
+  SequentialLR,
+  ChainedScheduler,
+  ReduceLROnPlateau,
+  CyclicLR,
+  OneCycleLR,
+  WarmupCosineScheduler,
+  StepScheduler,
+} from './schedulers';
+export type {
+  ParamGroup as SchedulerParamGroup,
+  ResumeOptions,
+  SchedulableOptimizer,
+  SchedulerStateDict,
+  StepLROptions,
+  MultiStepLROptions,
+  ConstantLROptions,
+  LinearLROptions,
+  ExponentialLROptions,
+  PolynomialLROptions,
+  CosineAnnealingLROptions,
+  CosineAnnealingWarmRestartsOptions,
+  LrLambda,
+  LrLambdaOptions,
+  SequentialLROptions,
+  PlateauMode,
+  ReduceLROnPlateauOptions,
+  ThresholdMode,
+  CyclicLROptions,
+  CyclicMode,
+  CyclicScaleFn,
+  CyclicScaleMode,
+  AnnealStrategy,
+  OneCycleLROptions,
+  StepSchedulerOptions,
+  WarmupCosineSchedulerOptions,
+} from './schedulers';
 export { clipGradNorm, clipGradNormAsync, clipGradValue, getTotalNorm, accumulateGrads, hasNonFinite } from './clip';
 export type { ClipGradNormOptions, UtilityOptions } from './clip';
 export { setNumThreads, getNumThreads } from './threads';
