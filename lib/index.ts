@@ -78,6 +78,7 @@ export type { BackendName } from './backend';
 export { addonInfo } from './info';
 export { train, saveCheckpoint, saveCheckpointAsync, loadCheckpoint, readCheckpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from './train';
 export type {
+  AbortSignalLike,
   CallbackResult,
   Checkpoint,
   CheckpointContents,
@@ -91,6 +92,7 @@ export type {
   ProgressMode,
   StepInfo,
   StopReason,
+  TextOutput,
   TrainConfig,
   TrainModel,
   TrainResult,

@@ -46,7 +46,7 @@ function tempFile(name = 'ck.safetensors'): string {
   return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-ck-')), name);
 }
 
-function bytesOfFile(parts: Buffer[]): Buffer {
+function bytesOfFile(parts: Uint8Array[]): Buffer {
   return Buffer.concat(parts);
 }
 

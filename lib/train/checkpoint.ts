@@ -125,7 +125,7 @@ export async function saveCheckpointAsync(path: string, contents: CheckpointCont
 }
 
 /** The file's bytes, as chunks (views of the tensors, not copies, on little-endian hosts). */
-export function encodeCheckpoint(contents: CheckpointContents): Buffer[] {
+export function encodeCheckpoint(contents: CheckpointContents): Uint8Array[] {
   const c = checkOptions('checkpoint', contents, ['model', 'optimizer', 'scheduler', 'progress', 'history', 'extra']);
   const model = checkModel('checkpoint.model', c.model);
   const tensors = new Map<string, TensorToWrite>();

@@ -1,6 +1,7 @@
 /** The training API: the loop, checkpoints, and the pieces they are built from. */
 export { train } from './loop';
 export type {
+  AbortSignalLike,
   CallbackResult,
   DataSource,
   EpochInfo,
@@ -16,7 +17,7 @@ export { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, loadCheckpoint, readCheckpoint, 
 export type { Checkpoint, CheckpointContents, CheckpointModel, CheckpointScheduler, LoadTargets, TrainingProgress } from './checkpoint';
 export { emptyHistory } from './history';
 export type { History } from './history';
-export type { ProgressMode } from './progress';
+export type { ProgressMode, TextOutput } from './progress';
 export { encodeSafetensors, parseSafetensors } from './safetensors';
 export type { ParsedSafetensors, SafetensorsDtype, TensorRead, TensorToWrite } from './safetensors';
 export { writeFileAtomic, writeFileAtomicSync } from './atomic';

@@ -35,7 +35,7 @@ import {
   saveCheckpointAsync,
 } from './checkpoint';
 import { History, cloneHistory, emptyHistory } from './history';
-import { ProgressMode, ProgressReporter, formatNumber } from './progress';
+import { ProgressMode, ProgressReporter, TextOutput, formatNumber } from './progress';
 
 /** What forwardBackward returns: the batch's mean loss and its gradients, aligned with params. */
 export interface LossAndGrads {
@@ -102,6 +102,11 @@ export interface TrainResult {
   seconds: number;
 }
 
+/** What the loop reads of an AbortSignal (declared structurally: the public types need no DOM or Node typings). */
+export interface AbortSignalLike {
+  readonly aborted: boolean;
+}
+
 /** A scheduler the loop can drive: step() after every optimizer step, and checkpointable state. */
 export interface TrainScheduler extends CheckpointScheduler {
   step(): void;
@@ -150,8 +155,8 @@ export interface TrainConfig<B> {
   onStep?: (info: StepInfo) => CallbackResult | Promise<CallbackResult>;
   /** Called after every epoch's validation; return false or 'stop' to stop training. */
   onEpoch?: (info: EpochInfo) => CallbackResult | Promise<CallbackResult>;
-  /** Stops training after the current optimizer step, writing lastCheckpointPath first. */
-  signal?: AbortSignal;
+  /** An AbortSignal: stops training after the current optimizer step, writing lastCheckpointPath first. */
+  signal?: AbortSignalLike;
   /** Run optimizer steps with stepAsync (on libuv's thread pool), so the event loop stays responsive. */
   async?: boolean;
   /** A line every logEvery steps in 'log' mode. Default 10. */
@@ -161,7 +166,7 @@ export interface TrainConfig<B> {
   /** Print nothing (same as progress: 'none'). */
   quiet?: boolean;
   /** Where progress goes; default process.stdout. */
-  output?: NodeJS.WritableStream & { isTTY?: boolean };
+  output?: TextOutput;
 }
 
 const CONFIG_KEYS = [
@@ -359,7 +364,7 @@ interface Resolved<B> {
   evaluate: TrainConfig<B>['evaluate'];
   onStep: TrainConfig<B>['onStep'];
   onEpoch: TrainConfig<B>['onEpoch'];
-  signal: AbortSignal | undefined;
+  signal: AbortSignalLike | undefined;
   async: boolean;
   trainSource: (epoch: number) => Iterable<B> | AsyncIterable<B>;
   valSource: ((epoch: number) => Iterable<B> | AsyncIterable<B>) | null;
@@ -412,7 +417,7 @@ function setUp<B>(model: TrainModel<B>, trainData: DataSource<B>, valData: DataS
   }
   const quiet = c.quiet === undefined ? false : checkBoolean('train: config.quiet', c.quiet);
   const mode = quiet ? 'none' : c.progress === undefined ? 'auto' : checkString('train: config.progress', c.progress, ['auto', 'bar', 'log', 'none'] as const);
-  if (c.signal !== undefined && !(c.signal instanceof AbortSignal)) {
+  if (c.signal !== undefined && (typeof c.signal !== 'object' || c.signal === null || typeof c.signal.aborted !== 'boolean')) {
     throw makeError(ErrorCodes.INVALID_ARG_TYPE, `train: config.signal: expected an AbortSignal, got ${describe(c.signal)}`);
   }
 

@@ -12,6 +12,16 @@ import { SingleBar } from 'cli-progress';
 
 export type ProgressMode = 'auto' | 'bar' | 'log' | 'none';
 
+/**
+ * Where progress is written: process.stdout, or any stream with write(). Declared structurally
+ * so the public types need no @types/node.
+ */
+export interface TextOutput {
+  write(text: string): unknown;
+  /** A bar is drawn only on a TTY (in mode 'auto'). */
+  isTTY?: boolean;
+}
+
 export interface ProgressOptions {
   mode: ProgressMode;
   /** Log a line every this many optimizer steps (mode 'log'). */
@@ -19,7 +29,7 @@ export interface ProgressOptions {
   /** The number of epochs of the run, for "epoch 3/20". */
   epochs: number;
   /** Where to write; default process.stdout. */
-  stream?: NodeJS.WritableStream & { isTTY?: boolean };
+  stream?: TextOutput;
 }
 
 export interface StepReport {
@@ -40,7 +50,7 @@ export function formatNumber(v: number): string {
 }
 
 export class ProgressReporter {
-  private readonly stream: NodeJS.WritableStream & { isTTY?: boolean };
+  private readonly stream: TextOutput;
   private readonly mode: ProgressMode;
   private readonly logEvery: number;
   private readonly epochs: number;
@@ -66,7 +76,8 @@ export class ProgressReporter {
     const useBar = this.mode === 'bar' || (this.mode === 'auto' && this.stream.isTTY === true);
     if (!useBar || steps === null) return;
     this.bar = new SingleBar({
-      stream: this.stream,
+      // cli-progress writes with write() and, on a TTY, moves the cursor with the stream's own methods.
+      stream: this.stream as NodeJS.WritableStream,
       format: `epoch ${epoch + 1}/${this.epochs} [{bar}] {value}/{total} | loss {loss} | lr {lr} | grad norm {gradNorm} | {rate} steps/s | ETA {eta_formatted}`,
       barsize: 24,
       hideCursor: true,

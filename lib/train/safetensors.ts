@@ -94,7 +94,8 @@ export interface ParsedSafetensors {
 export function encodeSafetensors(
   tensors: ReadonlyMap<string, TensorToWrite> | Readonly<Record<string, TensorToWrite>>,
   metadata: Readonly<Record<string, string>> = {},
-): Buffer[] {
+  // Declared as Uint8Array (each chunk is a Buffer) so the public types need no @types/node.
+): Uint8Array[] {
   const entries = tensorEntries(tensors);
   checkMetadataToWrite(metadata);
 
