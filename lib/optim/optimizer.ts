@@ -161,8 +161,10 @@ export abstract class Optimizer<O extends { lr: number }> {
     if (list.length === 0) {
       throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${spec.name}: params: expected at least one tensor or param group, got an empty Array`);
     }
-    // A plain list of tensors is one group; otherwise every entry is a group.
-    const flat = list.every((p) => p instanceof Float32Array || p instanceof Float64Array);
+    // As in PyTorch, the first entry decides: a list of param groups starts with
+    // a group (a plain object), anything else is a list of tensors (one group),
+    // so a stray non-tensor is reported as that, at its own index.
+    const flat = !isGroupLike(list[0]);
     // Validate every group before adding any, so a bad group leaves nothing half-built.
     const resolved = flat
       ? [this.checkGroupInput({ params: list }, `${spec.name}`, `${spec.name}: params`)]
@@ -387,6 +389,9 @@ export abstract class Optimizer<O extends { lr: number }> {
   }
 
   private checkGroupInput(input: unknown, where: string, paramsName = `${where}.params`): ParamGroup<O> {
+    if (!isGroupLike(input)) {
+      throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${where}: expected a param group { params, ...options }, got ${describe(input)}`);
+    }
     const raw = checkObject(where, input);
     checkOptions(where, raw, ['params', ...Object.keys(this.spec.options)]);
     const params = checkTensorList(paramsName, raw.params);
@@ -623,6 +628,11 @@ function sameValue(value: unknown, validated: unknown): boolean {
   if (!Array.isArray(value) || value.length !== validated.length) return false;
   for (let i = 0; i < value.length; i++) if (!Object.is(value[i], validated[i])) return false;
   return true;
+}
+
+/** A param group is a plain object; arrays and typed arrays (which are objects too) are not. */
+function isGroupLike(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value);
 }
 
 /** Extra group keys (a scheduler's initialLr, ...) must be plain JSON-like data. */
