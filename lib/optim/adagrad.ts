@@ -24,6 +24,7 @@ const spec: OptimizerSpec<AdagradOptions> = {
     maximize: booleanOption(false),
   },
   stateBuffers: () => ['sum'],
+  buffers: ['sum'],
   initialValue: (_buffer, g) => g.initialAccumulatorValue,
   kernel: () => UpdateKind.Adagrad,
   scalars(g, step, _fresh, gradScale, out) {

@@ -29,6 +29,7 @@ function adamSpec(name: string, decoupled: boolean, weightDecay: number): Optimi
       maximize: booleanOption(false),
     },
     stateBuffers: (g) => (g.amsgrad ? ['expAvg', 'expAvgSq', 'maxExpAvgSq'] : ['expAvg', 'expAvgSq']),
+    buffers: ['expAvg', 'expAvgSq', 'maxExpAvgSq'],
     kernel: (g) => (g.amsgrad ? UpdateKind.AdamAmsgrad : UpdateKind.Adam),
     scalars(g, step, _fresh, gradScale, out) {
       const [beta1, beta2] = g.betas;

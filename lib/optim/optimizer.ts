@@ -82,6 +82,12 @@ export interface OptimizerSpec<O> {
   checkGroup?(group: O, where: string): void;
   /** The state buffers a param of this group carries, in the kernel's slot order. */
   stateBuffers(group: O): readonly string[];
+  /**
+   * Every state buffer this optimizer may create under any options. A param
+   * keeps a buffer when the option that needed it is switched off (momentum → 0,
+   * amsgrad → false), so a state dict may hold any of these, whatever its groups say.
+   */
+  readonly buffers: readonly string[];
   /** The value a new state buffer starts at (0 unless said otherwise). */
   initialValue?(buffer: string, group: O): number;
   kernel(group: O): UpdateKind;
@@ -336,8 +342,7 @@ export abstract class Optimizer<O extends { lr: number }> {
       }
       const name = `${where}: stateDict.state[${i}]`;
       const entry = checkObject(name, raw);
-      const group = newGroups[this.groupOf(i)].hyper;
-      const allowed = this.spec.stateBuffers(group);
+      const allowed = this.spec.buffers;
       const restored: ParamState = {};
       for (const [buffer, value] of Object.entries(entry)) {
         if (buffer === 'step') {
@@ -349,8 +354,13 @@ export abstract class Optimizer<O extends { lr: number }> {
           copy.set(t);
           restored[buffer] = copy;
         } else {
-          throw mismatch(`${name} has a buffer ${JSON.stringify(buffer)}; expected step${allowed.map((b) => ', ' + b).join('')}`);
+          throw mismatch(`stateDict.state[${i}] has a buffer ${JSON.stringify(buffer)}; expected step${allowed.map((b) => ', ' + b).join('')}`);
         }
+      }
+      // A step creates its buffers and its count together: buffers without a count
+      // would restart the bias corrections (and SGD's first-step copy) at step 1.
+      if (restored.step === undefined && Object.keys(restored).length > 0) {
+        throw mismatch(`stateDict.state[${i}] has state buffers but no step count`);
       }
       newState[i] = restored;
     }

@@ -32,6 +32,7 @@ const spec: OptimizerSpec<RMSpropOptions> = {
   },
   // In the kernel's slot order: square_avg, [grad_avg], [momentum_buffer].
   stateBuffers: (g) => ['squareAvg', ...(g.centered ? ['gradAvg'] : []), ...(g.momentum > 0 ? ['momentumBuffer'] : [])],
+  buffers: ['squareAvg', 'gradAvg', 'momentumBuffer'],
   kernel: (g) => KERNELS[g.centered ? 1 : 0][g.momentum > 0 ? 1 : 0],
   scalars(g, _step, _fresh, gradScale, out) {
     out[0] = g.maximize ? -gradScale : gradScale;

@@ -32,6 +32,7 @@ const spec: OptimizerSpec<SGDOptions> = {
     }
   },
   stateBuffers: (g) => (g.momentum !== 0 ? ['momentumBuffer'] : []),
+  buffers: ['momentumBuffer'],
   kernel: (g) => (g.momentum === 0 ? UpdateKind.Sgd : g.nesterov ? UpdateKind.SgdNesterov : UpdateKind.SgdMomentum),
   scalars(g, _step, fresh, gradScale, out) {
     out[0] = g.maximize ? -gradScale : gradScale;
