@@ -8,6 +8,7 @@
  */
 import * as fs from 'fs';
 import { Adagrad, Adam, AdamW, RMSprop, SGD } from '../../lib';
+import type { BackendName } from '../../lib';
 import { Optimizer } from '../../lib/optim/optimizer';
 import { findPackageFile } from '../package_files';
 
@@ -25,14 +26,14 @@ export function loadQuadraticReference(file = findPackageFile('data/reference/se
 }
 
 /** The seven configurations in this library's API (the textbook's RMSprop `beta` is PyTorch's `alpha`). */
-export const TEXTBOOK_CONFIGS: Record<string, (x: Float64Array) => Optimizer<{ lr: number }>> = {
-  SGD: (x) => new SGD([x], { lr: 0.01 }),
-  Momentum: (x) => new SGD([x], { lr: 0.01, momentum: 0.9 }),
-  Nesterov: (x) => new SGD([x], { lr: 0.01, momentum: 0.9, nesterov: true }),
-  AdaGrad: (x) => new Adagrad([x], { lr: 0.1, eps: 1e-8 }),
-  RMSprop: (x) => new RMSprop([x], { lr: 0.01, alpha: 0.9, eps: 1e-8 }),
-  Adam: (x) => new Adam([x], { lr: 0.1, betas: [0.9, 0.999], eps: 1e-8 }),
-  AdamW: (x) => new AdamW([x], { lr: 0.1, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01 }),
+export const TEXTBOOK_CONFIGS: Record<string, (x: Float64Array, backend?: BackendName) => Optimizer<{ lr: number }>> = {
+  SGD: (x, backend) => new SGD([x], { lr: 0.01, backend }),
+  Momentum: (x, backend) => new SGD([x], { lr: 0.01, momentum: 0.9, backend }),
+  Nesterov: (x, backend) => new SGD([x], { lr: 0.01, momentum: 0.9, nesterov: true, backend }),
+  AdaGrad: (x, backend) => new Adagrad([x], { lr: 0.1, eps: 1e-8, backend }),
+  RMSprop: (x, backend) => new RMSprop([x], { lr: 0.01, alpha: 0.9, eps: 1e-8, backend }),
+  Adam: (x, backend) => new Adam([x], { lr: 0.1, betas: [0.9, 0.999], eps: 1e-8, backend }),
+  AdamW: (x, backend) => new AdamW([x], { lr: 0.1, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01, backend }),
 };
 
 /** 0.5·‖Ax − b‖² and its gradient Aᵀ(Ax − b), in float64. */
