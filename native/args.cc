@@ -39,13 +39,48 @@ TensorBatch ResolvedBatch::view() const {
   return b;
 }
 
-ResolvedBatch read_batch(Napi::Env env, const Napi::Value& value, int slots, const char* name) {
+ResolvedBatch read_batch(Napi::Env env, const Napi::Value& value, int slots, const char* name, Napi::Array* owners) {
   ResolvedBatch out;
-  read_batch_into(env, value, slots, name, out);
+  read_batch_into(env, value, slots, name, out, owners);
   return out;
 }
 
-void read_batch_into(Napi::Env env, const Napi::Value& value, int slots, const char* name, ResolvedBatch& out) {
+namespace {
+
+[[noreturn]] void throw_not_a_tensor(Napi::Env env, const char* name, std::size_t i) {
+  throw_type_error(env, "ERR_INVALID_ARG_TYPE", element(name, i) + ": expected a Float32Array or Float64Array");
+}
+
+// The elements of a batch, fetched before any of them is resolved. The vector
+// is a per-thread spare that keeps its capacity between calls (a warm step
+// allocates nothing); a call that starts while another is still fetching
+// (re-entered from a getter) finds the spare taken and uses a vector of its own.
+class FetchedItems {
+ public:
+  FetchedItems() {
+    items_.swap(spare());
+    items_.clear();
+  }
+  ~FetchedItems() {
+    items_.clear();
+    if (items_.capacity() > spare().capacity()) items_.swap(spare());
+  }
+  FetchedItems(const FetchedItems&) = delete;
+  FetchedItems& operator=(const FetchedItems&) = delete;
+  std::vector<napi_value>& items() { return items_; }
+
+ private:
+  static std::vector<napi_value>& spare() {
+    thread_local std::vector<napi_value> vector;
+    return vector;
+  }
+  std::vector<napi_value> items_;
+};
+
+}  // namespace
+
+void read_batch_into(Napi::Env env, const Napi::Value& value, int slots, const char* name, ResolvedBatch& out,
+                     Napi::Array* owners) {
   if (!value.IsArray()) {
     throw_type_error(env, "ERR_INVALID_ARG_TYPE", std::string(name) + ": expected an Array of Float32Array or Float64Array");
   }
@@ -56,30 +91,29 @@ void read_batch_into(Napi::Env env, const Napi::Value& value, int slots, const c
                       std::string(name) + ": expected a multiple of " + std::to_string(slots) + " buffers, got " +
                           std::to_string(count));
   }
-  out.slots = slots;
-  out.buffers.resize(count);
-  out.lengths.resize(count / std::size_t(slots));
-  out.element_prefix.resize(out.lengths.size() + 1);
-  out.element_prefix[0] = 0;
 
+  // 1. Fetch every element and check its type. Reading an element can run
+  //    JavaScript (an index getter, or one on Array.prototype for a hole), and
+  //    that code may detach a buffer fetched before it or call the addon again
+  //    (which reuses `out`), so nothing is resolved to a pointer until every
+  //    element is in hand. An element's type cannot change afterwards; its
+  //    length and memory can, which is why they are read in step 2. Nothing is
+  //    allocated from `count` itself: a sparse Array of length 2^32 - 2 fails
+  //    at its first hole.
+  FetchedItems fetched;
+  std::vector<napi_value>& items = fetched.items();
   napi_typedarray_type first_type = napi_float32_array;
   for (std::size_t i = 0; i < count; ++i) {
     napi_value item;
     if (napi_get_element(env, list, uint32_t(i), &item) != napi_ok) throw Napi::Error::New(env);
-    // napi_get_typedarray_info answers napi_invalid_arg for anything that is not a
-    // typed array: one call checks the type and reads the view (this loop runs
-    // for every buffer of every step).
+    // napi_get_typedarray_info answers napi_invalid_arg for anything that is not
+    // a typed array: one call checks the type (this loop runs for every buffer of
+    // every step).
     napi_typedarray_type type;
-    std::size_t length = 0;
-    void* data = nullptr;
-    napi_value arraybuffer;
-    std::size_t byte_offset = 0;
-    if (napi_get_typedarray_info(env, item, &type, &length, &data, &arraybuffer, &byte_offset) != napi_ok) {
-      throw_type_error(env, "ERR_INVALID_ARG_TYPE", element(name, i) + ": expected a Float32Array or Float64Array");
+    if (napi_get_typedarray_info(env, item, &type, nullptr, nullptr, nullptr, nullptr) != napi_ok) {
+      throw_not_a_tensor(env, name, i);
     }
-    if (type != napi_float32_array && type != napi_float64_array) {
-      throw_type_error(env, "ERR_INVALID_ARG_TYPE", element(name, i) + ": expected a Float32Array or Float64Array");
-    }
+    if (type != napi_float32_array && type != napi_float64_array) throw_not_a_tensor(env, name, i);
     if (i == 0) {
       first_type = type;
     } else if (type != first_type) {
@@ -87,6 +121,25 @@ void read_batch_into(Napi::Env env, const Napi::Value& value, int slots, const c
                        element(name, i) + ": expected a " +
                            (first_type == napi_float32_array ? "Float32Array" : "Float64Array") + " like " +
                            element(name, 0));
+    }
+    items.push_back(item);
+  }
+
+  // 2. Resolve them. No JavaScript runs from here until the kernel has its
+  //    pointers: every length, detached flag and address read here holds.
+  out.slots = slots;
+  out.buffers.resize(count);
+  out.lengths.resize(count / std::size_t(slots));
+  out.element_prefix.resize(out.lengths.size() + 1);
+  out.element_prefix[0] = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    napi_typedarray_type type;
+    std::size_t length = 0;
+    void* data = nullptr;
+    napi_value arraybuffer;
+    std::size_t byte_offset = 0;
+    if (napi_get_typedarray_info(env, items[i], &type, &length, &data, &arraybuffer, &byte_offset) != napi_ok) {
+      throw_not_a_tensor(env, name, i);
     }
     if (length == 0) {
       bool detached = false;
@@ -107,6 +160,16 @@ void read_batch_into(Napi::Env env, const Napi::Value& value, int slots, const c
     out.buffers[i] = data;
   }
   out.is_double = first_type == napi_float64_array;
+
+  // 3. For an asynchronous call: the very objects resolved above, in a new Array
+  //    (reading the caller's Array again could run a getter that hands out others).
+  if (owners != nullptr) {
+    Napi::Array kept = Napi::Array::New(env, count);
+    for (std::size_t i = 0; i < count; ++i) {
+      if (napi_set_element(env, kept, uint32_t(i), items[i]) != napi_ok) throw Napi::Error::New(env);
+    }
+    *owners = kept;
+  }
 }
 
 const double* read_scalars(Napi::Env env, const Napi::Value& value, int count, const char* name) {

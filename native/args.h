@@ -34,10 +34,16 @@ struct ResolvedBatch {
 // Reads `value` as a flat Array of Float32Arrays or Float64Arrays (all of one
 // type): buffer s of tensor t at index t * slots + s, the `slots` buffers of a
 // tensor of equal length. Throws on anything else, including detached buffers.
-ResolvedBatch read_batch(Napi::Env env, const Napi::Value& value, int slots, const char* name);
+// Each element is read exactly once, and all of them before any is resolved, so
+// a getter cannot detach or swap a buffer after it was checked, nor spoil `out`
+// by calling the addon again. `owners`, if given, receives a new Array of the
+// typed arrays resolved: what an asynchronous call must keep alive.
+ResolvedBatch read_batch(Napi::Env env, const Napi::Value& value, int slots, const char* name,
+                         Napi::Array* owners = nullptr);
 // The same into `out`, whose vectors keep their capacity: a synchronous call
 // reuses one per thread and allocates nothing once warm.
-void read_batch_into(Napi::Env env, const Napi::Value& value, int slots, const char* name, ResolvedBatch& out);
+void read_batch_into(Napi::Env env, const Napi::Value& value, int slots, const char* name, ResolvedBatch& out,
+                     Napi::Array* owners = nullptr);
 
 // A Float64Array of exactly `count` elements.
 const double* read_scalars(Napi::Env env, const Napi::Value& value, int count, const char* name);

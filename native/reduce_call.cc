@@ -31,11 +31,12 @@ struct ReduceJob {
   Napi::Value result(Napi::Env env) const { return Napi::Number::New(env, value); }
 };
 
-ReduceJob read_job(const Napi::CallbackInfo& info) {
+// `owners`, if given, receives the typed arrays the job points into (see read_batch).
+ReduceJob read_job(const Napi::CallbackInfo& info, Napi::Array* owners = nullptr) {
   const Napi::Env env = info.Env();
   const int kind = read_int(env, info[0], 0, kReduceKindCount - 1, "kind");
   ReduceJob job;
-  job.batch = read_batch(env, info[1], 1, "tensors");
+  job.batch = read_batch(env, info[1], 1, "tensors", owners);
   job.p = read_number(env, info[2], "p");
   job.threads = read_int(env, info[3], 1, kMaxThreads, "threads");
   job.fn = kernels().reduce[kind][job.batch.is_double ? 1 : 0];
@@ -59,8 +60,9 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ReduceAsync(const Napi::CallbackInfo& info) {
-  ReduceJob job = read_job(info);
-  return AsyncCall<ReduceJob>::start(info.Env(), std::move(job), info[1].As<Napi::Array>());
+  Napi::Array owners;
+  ReduceJob job = read_job(info, &owners);
+  return AsyncCall<ReduceJob>::start(info.Env(), std::move(job), owners);
 }
 
 }  // namespace fusedoptim

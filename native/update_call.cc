@@ -46,12 +46,13 @@ Napi::Value UpdateAsync(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   const UpdateKernel& kernel = read_kernel(info);
   UpdateJob job;
-  job.batch = read_batch(env, info[1], kernel.slots, "buffers");
+  Napi::Array owners;
+  job.batch = read_batch(env, info[1], kernel.slots, "buffers", &owners);
   const double* scalars = read_scalars(env, info[2], kernel.scalar_count, "scalars");
   job.scalars.assign(scalars, scalars + kernel.scalar_count);
   job.threads = read_int(env, info[3], 1, kMaxThreads, "threads");
   job.fn = kernel.run[job.batch.is_double ? 1 : 0];
-  return AsyncCall<UpdateJob>::start(env, std::move(job), info[1].As<Napi::Array>());
+  return AsyncCall<UpdateJob>::start(env, std::move(job), owners);
 }
 
 }  // namespace fusedoptim
