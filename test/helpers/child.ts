@@ -1,0 +1,62 @@
+/**
+ * Running code in a separate Node process: for inputs that might crash or
+ * abort the process (a test that survives them proves nothing if it died with
+ * them), and for settings fixed at load such as FUSEDOPTIM_ISA.
+ *
+ * The script is CommonJS JavaScript run from the repository root with
+ * ts-node's require hook, so it can `require('./lib')` and
+ * `require('./test/helpers/bits')` straight from the TypeScript sources.
+ */
+import { spawnSync } from 'child_process';
+import * as path from 'path';
+
+/** The repository root (the directory holding package.json). */
+export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+
+export interface ChildResult {
+  /** The exit code, or null if a signal ended the process. */
+  status: number | null;
+  /** The signal that ended the process (SIGSEGV, SIGABRT, ...), or null. */
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ChildOptions {
+  /** Variables added to (or, when undefined, removed from) this process's environment. */
+  env?: Record<string, string | undefined>;
+  /** Kill the child after this long (default 60 s). */
+  timeoutMs?: number;
+  /** Extra node flags, e.g. ['--expose-gc']. */
+  nodeFlags?: string[];
+  /**
+   * Caps the child's virtual memory (ulimit -v, in MiB; POSIX shells only), so
+   * an input that makes the addon try to allocate tens of gigabytes fails in
+   * the child instead of pushing the whole machine into swap or the OOM killer.
+   */
+  memoryLimitMiB?: number;
+}
+
+/** Runs `script` in a new Node process and waits for it. */
+export function runNodeChild(script: string, options: ChildOptions = {}): ChildResult {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const [key, value] of Object.entries(options.env ?? {})) {
+    if (value === undefined) delete env[key];
+    else env[key] = value;
+  }
+  // Type-checking is the main test run's job; the child only needs the code.
+  const args = [...(options.nodeFlags ?? []), '-r', 'ts-node/register/transpile-only', '-e', script];
+  const spawnOptions = { cwd: REPO_ROOT, env, encoding: 'utf8' as const, timeout: options.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 };
+  const result =
+    options.memoryLimitMiB === undefined
+      ? spawnSync(process.execPath, args, spawnOptions)
+      : spawnSync('/bin/sh', ['-c', `ulimit -v ${Math.floor(options.memoryLimitMiB * 1024)} && exec "$0" "$@"`, process.execPath, ...args], spawnOptions);
+  if (result.error) throw result.error;
+  return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** A one-line account of how a child ended, for assertion messages. */
+export function describeExit(r: ChildResult): string {
+  const how = r.signal ? `killed by ${r.signal}` : `exit code ${r.status}`;
+  return `${how}; stderr: ${r.stderr.trim().slice(-2000) || '(empty)'}`;
+}

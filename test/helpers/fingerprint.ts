@@ -1,0 +1,35 @@
+/**
+ * A short training run reduced to one hash: every kernel variant, both dtypes,
+ * odd tensor lengths, and a clip-by-norm fused into each step (so the norm
+ * reductions count too). Two processes (another FUSEDOPTIM_ISA, another thread
+ * count) or two backends that print the same fingerprints computed the same
+ * bits.
+ */
+import type { BackendName } from '../../lib/backend';
+import type { DType } from '../../lib/tensor';
+import { hashTensors } from './bits';
+import { kernelVariants, makeOptimizer, paramsOf, resultTensors, variantLabel } from './optimizers';
+import { randomTensors } from './random';
+import { SyntheticLoss } from './synthetic';
+
+export const FINGERPRINT_LENGTHS = [1, 7, 1000, 100003];
+const STEPS = 8;
+/** Below the gradients' typical norm, so most steps really clip. */
+const MAX_GRAD_NORM = 500;
+
+/** label → SHA-256 of the final params, state and the gradient norm of every step. */
+export function trainingFingerprints(backend: BackendName): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const dtype of ['float32', 'float64'] as DType[]) {
+    const loss = new SyntheticLoss(dtype, FINGERPRINT_LENGTHS, 100);
+    for (const variant of kernelVariants()) {
+      const opt = makeOptimizer(variant.optimizer, randomTensors(dtype, FINGERPRINT_LENGTHS, 101), variant.options, backend);
+      const norms = new Float64Array(STEPS);
+      for (let step = 1; step <= STEPS; step++) {
+        norms[step - 1] = opt.step(loss.grads(paramsOf(opt), step), { maxGradNorm: MAX_GRAD_NORM }).gradNorm ?? NaN;
+      }
+      out[`${variantLabel(variant)} ${dtype}`] = hashTensors([...resultTensors(opt), norms]);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,159 @@
+/**
+ * Optimizer test fixtures: every optimizer by name, the combinations of its
+ * options worth testing, and a bit-exact comparison of two optimizers' params
+ * and state.
+ */
+import { expect } from 'chai';
+import { Adagrad, Adam, AdamW, RMSprop, SGD } from '../../lib';
+import type { BackendName } from '../../lib/backend';
+import type { Optimizer } from '../../lib/optim/optimizer';
+import type { Tensor } from '../../lib/tensor';
+import { expectBitIdentical } from './bits';
+
+export type AnyOptimizer = Optimizer<{ lr: number }>;
+export type OptimizerName = 'SGD' | 'Adagrad' | 'RMSprop' | 'Adam' | 'AdamW';
+export type Options = Record<string, unknown>;
+/** What the constructors accept: a list of tensors or of param groups. */
+export type ParamsArg = readonly Tensor[] | ReadonlyArray<Options & { params: readonly Tensor[] }>;
+
+type Constructor = new (params: never, options?: never) => AnyOptimizer;
+const CONSTRUCTORS: Record<OptimizerName, Constructor> = {
+  SGD: SGD as unknown as Constructor,
+  Adagrad: Adagrad as unknown as Constructor,
+  RMSprop: RMSprop as unknown as Constructor,
+  Adam: Adam as unknown as Constructor,
+  AdamW: AdamW as unknown as Constructor,
+};
+
+export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['SGD', 'Adagrad', 'RMSprop', 'Adam', 'AdamW'];
+
+/** `new <name>(params, { ...options, backend })`, without the caller spelling out five constructors. */
+export function makeOptimizer(name: OptimizerName, params: ParamsArg, options: Options = {}, backend?: BackendName): AnyOptimizer {
+  const Ctor = CONSTRUCTORS[name] as unknown as new (p: ParamsArg, o: Options) => AnyOptimizer;
+  return new Ctor(params, backend === undefined ? options : { ...options, backend });
+}
+
+/** Every combination of the listed values: cartesian({a: [1, 2], b: [x]}) → [{a: 1, b: x}, {a: 2, b: x}]. */
+export function cartesian(axes: Record<string, readonly unknown[]>): Options[] {
+  let out: Options[] = [{}];
+  for (const [key, values] of Object.entries(axes)) {
+    out = out.flatMap((partial) => values.map((v) => ({ ...partial, [key]: v })));
+  }
+  return out;
+}
+
+export interface Variant {
+  optimizer: OptimizerName;
+  options: Options;
+}
+
+export function variantLabel(v: Variant): string {
+  return `${v.optimizer} ${JSON.stringify(v.options)}`;
+}
+
+/**
+ * Every option of every optimizer, each at its default and at least one other
+ * value, in all combinations (invalid ones, like Nesterov without momentum,
+ * left out). Learning rates are large enough that the params really move.
+ */
+export function allVariants(): Variant[] {
+  const sgd = cartesian({
+    lr: [0.01],
+    momentum: [0, 0.9],
+    dampening: [0, 0.3],
+    nesterov: [false, true],
+    weightDecay: [0, 0.01],
+    maximize: [false, true],
+  }).filter((o) => !o.nesterov || (o.momentum !== 0 && o.dampening === 0));
+  const adagrad = cartesian({
+    lr: [0.05],
+    lrDecay: [0, 0.05],
+    weightDecay: [0, 0.01],
+    initialAccumulatorValue: [0, 0.1],
+    eps: [1e-10, 1e-3],
+    maximize: [false, true],
+  });
+  const rmsprop = cartesian({
+    lr: [0.01],
+    alpha: [0.9, 0.99],
+    eps: [1e-8, 1e-3],
+    weightDecay: [0, 0.01],
+    momentum: [0, 0.9],
+    centered: [false, true],
+    maximize: [false, true],
+  });
+  const adam = cartesian({
+    lr: [0.01],
+    betas: [
+      [0.9, 0.999],
+      [0.8, 0.95],
+    ],
+    eps: [1e-8, 1e-4],
+    weightDecay: [0, 0.05],
+    amsgrad: [false, true],
+    maximize: [false, true],
+  });
+  return [
+    ...sgd.map((options) => ({ optimizer: 'SGD' as const, options })),
+    ...adagrad.map((options) => ({ optimizer: 'Adagrad' as const, options })),
+    ...rmsprop.map((options) => ({ optimizer: 'RMSprop' as const, options })),
+    ...adam.map((options) => ({ optimizer: 'Adam' as const, options })),
+    ...adam.map((options) => ({ optimizer: 'AdamW' as const, options })),
+  ];
+}
+
+/** One variant per kernel the optimizers can select, every term of its formula switched on. */
+export function kernelVariants(): Variant[] {
+  return [
+    { optimizer: 'SGD', options: { lr: 0.01, weightDecay: 0.01, maximize: true } },
+    { optimizer: 'SGD', options: { lr: 0.01, momentum: 0.9, dampening: 0.1, weightDecay: 0.01 } },
+    { optimizer: 'SGD', options: { lr: 0.01, momentum: 0.9, nesterov: true, weightDecay: 0.01 } },
+    { optimizer: 'Adagrad', options: { lr: 0.05, lrDecay: 0.01, weightDecay: 0.01, initialAccumulatorValue: 0.1 } },
+    { optimizer: 'RMSprop', options: { lr: 0.01, weightDecay: 0.01 } },
+    { optimizer: 'RMSprop', options: { lr: 0.01, centered: true, maximize: true } },
+    { optimizer: 'RMSprop', options: { lr: 0.01, momentum: 0.9 } },
+    { optimizer: 'RMSprop', options: { lr: 0.01, centered: true, momentum: 0.9, weightDecay: 0.01 } },
+    { optimizer: 'Adam', options: { lr: 0.01, weightDecay: 0.01 } },
+    { optimizer: 'Adam', options: { lr: 0.01, amsgrad: true, maximize: true } },
+    { optimizer: 'AdamW', options: { lr: 0.01, weightDecay: 0.1, amsgrad: true } },
+  ];
+}
+
+/** Every param of every group, in the optimizer's global order. */
+export function paramsOf(opt: AnyOptimizer): Tensor[] {
+  return opt.paramGroups.flatMap((g) => g.params);
+}
+
+/** Every param and every state buffer, in a fixed order: what "the same result" means for a hash or a comparison. */
+export function resultTensors(opt: AnyOptimizer): Tensor[] {
+  const out = paramsOf(opt);
+  for (const entry of opt.state) {
+    for (const key of Object.keys(entry).sort()) {
+      const v = entry[key];
+      if (v !== undefined && typeof v !== 'number') out.push(v);
+    }
+  }
+  return out;
+}
+
+/** Asserts bit-identical params, the same state keys and step counts, and bit-identical state buffers. */
+export function expectSameOptimizer(actual: AnyOptimizer, expected: AnyOptimizer, label: string): void {
+  const a = paramsOf(actual);
+  const e = paramsOf(expected);
+  expect(a.length, `${label}: param count`).to.equal(e.length);
+  a.forEach((p, i) => expectBitIdentical(p, e[i], `${label}: params[${i}]`));
+  expect(actual.state.length, `${label}: state length`).to.equal(expected.state.length);
+  actual.state.forEach((entry, i) => {
+    const other = expected.state[i];
+    expect(Object.keys(entry).sort(), `${label}: state[${i}] keys`).to.deep.equal(Object.keys(other).sort());
+    for (const key of Object.keys(entry)) {
+      const v = entry[key];
+      const w = other[key];
+      if (typeof v === 'number' || typeof w === 'number' || v === undefined || w === undefined) {
+        expect(v, `${label}: state[${i}].${key}`).to.equal(w);
+      } else {
+        expectBitIdentical(v, w, `${label}: state[${i}].${key}`);
+      }
+    }
+  });
+}
