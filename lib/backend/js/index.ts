@@ -40,10 +40,20 @@ function checkBatch(kind: UpdateKind, buffers: readonly Tensor[], scalars: Float
   if (!(scalars instanceof Float64Array) || scalars.length !== scalarCount) {
     throw makeError(ErrorCodes.SHAPE_MISMATCH, `scalars: expected a Float64Array of ${scalarCount} values`);
   }
+  // By element type, as the addon reads it (a subclass of Float32Array is a
+  // Float32Array), never by constructor identity.
+  const double = buffers.length > 0 && buffers[0] instanceof Float64Array;
   for (let i = 0; i < buffers.length; i++) {
-    const head = buffers[i - (i % slots)];
-    if (buffers[i].length !== head.length || buffers[i].constructor !== buffers[0].constructor) {
-      throw makeError(ErrorCodes.SHAPE_MISMATCH, `buffers[${i}]: expected a ${head.constructor.name} of length ${head.length}`);
+    const b = buffers[i];
+    if (!(b instanceof Float32Array || b instanceof Float64Array)) {
+      throw makeError(ErrorCodes.INVALID_ARG_TYPE, `buffers[${i}]: expected a Float32Array or Float64Array`);
+    }
+    if (b instanceof Float64Array !== double) {
+      throw makeError(ErrorCodes.DTYPE_MISMATCH, `buffers[${i}]: expected a ${double ? 'Float64Array' : 'Float32Array'} like buffers[0]`);
+    }
+    const head = i - (i % slots);
+    if (b.length !== buffers[head].length) {
+      throw makeError(ErrorCodes.SHAPE_MISMATCH, `buffers[${i}]: expected length ${buffers[head].length} like buffers[${head}], got ${b.length}`);
     }
   }
 }
