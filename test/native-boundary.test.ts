@@ -163,6 +163,37 @@ describe('native boundary: reduce / reduceAsync with garbage', () => {
   }
 });
 
+describe('native boundary: the JavaScript backend makes the same structural checks', () => {
+  // Both backends sit behind one interface; a call the addon refuses must not run in JS.
+  const cases: Array<[string, unknown[], ExpectedError]> = [
+    ['a non-tensor', [new Float32Array(3), [1, 2, 3]], type(INVALID_ARG_TYPE, 'buffers[1]')],
+    ['an Int32Array', [new Float32Array(3), new Int32Array(3)], type(INVALID_ARG_TYPE, 'buffers[1]')],
+    ['mixed dtypes', [new Float32Array(3), new Float64Array(3)], type(DTYPE_MISMATCH, 'buffers[1]', 'Float32Array')],
+    ['mismatched lengths', [new Float64Array(3), new Float64Array(2)], range(SHAPE_MISMATCH, 'buffers[1]', 'length 3', 'got 2')],
+    ['a count that is not a multiple of the slots', [new Float64Array(3)], range(SHAPE_MISMATCH, 'buffers')],
+  ];
+  for (const [what, buffers, expected] of cases) {
+    it(what, async () => {
+      const { jsBackend } = await import('../lib/backend/js');
+      const scalars = new Float64Array([1, 0, 0.5, 0, 0, 0]);
+      expectError(() => addon.update(UpdateKind.Sgd, buffers as Tensor[], scalars, 1), expected, 'native');
+      expectError(() => jsBackend.update(UpdateKind.Sgd, buffers as Tensor[], scalars, 1), expected, 'js');
+    });
+  }
+
+  it('a subclass of Float32Array is a Float32Array to both', async () => {
+    const { jsBackend } = await import('../lib/backend/js');
+    class Weights extends Float32Array {}
+    const scalars = new Float64Array([1, 0, 0.5, 0, 0, 0]);
+    const a = new Weights([1, 2]);
+    const b = new Weights([1, 2]);
+    addon.update(UpdateKind.Sgd, [a, new Float32Array([1, 1])], scalars, 1);
+    jsBackend.update(UpdateKind.Sgd, [b, new Float32Array([1, 1])], scalars, 1);
+    expect(Array.from(a)).to.deep.equal([0.5, 1.5]);
+    expect(Array.from(b)).to.deep.equal([0.5, 1.5]);
+  });
+});
+
 describe('native boundary: alignmentOffset and info', () => {
   it('alignmentOffset rejects what is not an ArrayBuffer or a sane alignment', () => {
     const buf = new ArrayBuffer(128);

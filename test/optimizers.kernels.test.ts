@@ -260,6 +260,26 @@ describe('optimizers: null gradients skip a param', () => {
   });
 });
 
+describe('optimizers: subclasses of Float32Array/Float64Array are tensors of that dtype', () => {
+  class Weights32 extends Float32Array {}
+  class Weights64 extends Float64Array {}
+  for (const variant of kernelVariants()) {
+    it(`${variantLabel(variant)}: native and js agree on subclass params with plain gradients`, () => {
+      const make = (backend: 'native' | 'js') =>
+        makeOptimizer(variant.optimizer, [{ params: [new Weights32([1, -2, 3])] }, { params: [new Weights64([0.5, 4])] }], variant.options, backend);
+      const native = make('native');
+      const js = make('js');
+      for (let step = 1; step <= 3; step++) {
+        const grads = [new Float32Array([0.5, step, -1]), new Float64Array([-step, 0.25])];
+        native.step(grads);
+        js.step(grads);
+      }
+      expectSameOptimizer(native, js, variantLabel(variant));
+      expect(native.state[0].step).to.equal(3);
+    });
+  }
+});
+
 describe('optimizers: zeroGrad', () => {
   it('fills every gradient with zeros and skips nulls', () => {
     const p = [new Float32Array(3), new Float64Array(2)];
