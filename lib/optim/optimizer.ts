@@ -145,6 +145,12 @@ export abstract class Optimizer<O extends { lr: number }> {
   private readonly params: Tensor[] = [];
   /** Param indices by ArrayBuffer: the alias check of a step looks up only the params that share a gradient's buffer. */
   private readonly paramsByBuffer = new Map<ArrayBufferLike, number[]>();
+  /**
+   * Every state tensor by its ArrayBuffer (each has one of its own), so a step
+   * can refuse a gradient that is one: the kernels would read it while writing it,
+   * on another thread if it belongs to another param.
+   */
+  private readonly stateByBuffer = new Map<ArrayBufferLike, { index: number; key: string; tensor: Tensor }>();
   private inFlight = false;
   /**
    * Per group, the raw hyper-parameter values last validated and what they
@@ -370,8 +376,10 @@ export abstract class Optimizer<O extends { lr: number }> {
       for (const key of Object.keys(group)) if (key !== 'params' && !(key in this.spec.options)) delete group[key];
       Object.assign(group, hyper, extras);
     });
+    this.stateByBuffer.clear();
     newState.forEach((entry, i) => {
       this.state[i] = entry;
+      for (const [key, value] of Object.entries(entry)) if (typeof value === 'object') this.registerState(i, key, value);
     });
   }
 
@@ -523,7 +531,18 @@ export abstract class Optimizer<O extends { lr: number }> {
           );
         }
       }
+      const owner = this.stateByBuffer.get(g.buffer);
+      if (owner && overlaps(owner.tensor, g)) {
+        throw makeError(
+          ErrorCodes.INVALID_ARG_VALUE,
+          `${this.spec.name}: step: grads[${i}]: shares memory with state[${owner.index}].${owner.key}; a gradient needs its own buffer`,
+        );
+      }
     }
+  }
+
+  private registerState(index: number, key: string, tensor: Tensor): void {
+    this.stateByBuffer.set(tensor.buffer, { index, key, tensor });
   }
 
   private presentGrads(plan: StepPlan<O>): Tensor[] {
@@ -570,6 +589,7 @@ export abstract class Optimizer<O extends { lr: number }> {
             const init = this.spec.initialValue?.(b, group) ?? 0;
             if (init !== 0) t.fill(init);
             state[b] = t;
+            this.registerState(i, b, t);
             fresh = true;
           }
         }
