@@ -137,6 +137,22 @@ describe('optimizers: bad input to step() is rejected and changes nothing', () =
         expectRejected(opt, () => opt.step(g), range(INVALID_ARG_VALUE, 'grads[0]', 'params[0]', 'shares memory'));
       });
 
+      it("a gradient that is one of the optimizer's own state buffers (its param's or another's)", () => {
+        const { opt, grads } = trained(name);
+        const key = Object.keys(opt.state[1]).find((k) => k !== 'step')!;
+        const g: Tensor[] = grads();
+        g[1] = opt.state[1][key] as Tensor;
+        expectRejected(opt, () => opt.step(g), range(INVALID_ARG_VALUE, 'grads[1]', `state[1].${key}`));
+        // Another param's state: two params of one length, the gradient of the first is the second's state.
+        const twins = makeOptimizer(name, [new Float64Array([1, 2]), new Float64Array([3, 4])], FULL_OPTIONS[name]);
+        twins.step([new Float64Array([1, 1]), new Float64Array([1, 1])]);
+        // Through a state dict too: the loaded buffers are the ones checked.
+        twins.loadStateDict(twins.stateDict());
+        const other = twins.state[1][key] as Tensor;
+        expectRejected(twins, () => twins.step([other, new Float64Array(2)]), range(INVALID_ARG_VALUE, 'grads[0]', `state[1].${key}`));
+        expectRejected(twins, () => twins.step([other.subarray(1), new Float64Array(2)]), range(SHAPE_MISMATCH, 'grads[0]'));
+      });
+
       it('a gradient that overlaps another param', () => {
         // Params 0 and 1 are views of one buffer; grad 0 is a view over the start of param 1.
         const [p0, p1, g0] = viewsOfOneBuffer('float32', [
