@@ -40,7 +40,7 @@ export interface DigitsConfig {
   validationFraction: number;
 }
 
-/** Tuned to pass 95% validation accuracy with margin in a few seconds on 2 cores (docs/training.md has the numbers). */
+/** Tuned to pass 95% validation accuracy with margin in a few seconds on 2 cores (the README section on npm start has the numbers). */
 export const DEFAULT_DIGITS_CONFIG: Readonly<DigitsConfig> = Object.freeze({
   seed: 0,
   epochs: 20,

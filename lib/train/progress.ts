@@ -9,6 +9,7 @@
  * Epoch summaries (train and validation loss, metrics) are printed in both 'bar' and 'log'.
  */
 import { SingleBar } from 'cli-progress';
+import type { StepInfo } from './loop';
 
 export type ProgressMode = 'auto' | 'bar' | 'log' | 'none';
 
@@ -32,14 +33,6 @@ export interface ProgressOptions {
   stream?: TextOutput;
 }
 
-export interface StepReport {
-  globalStep: number;
-  epoch: number;
-  loss: number;
-  lr: number;
-  gradNorm: number;
-  skipped: boolean;
-}
 
 /** Short numbers for a status line: 4 significant digits, exponent form when small or large. */
 export function formatNumber(v: number): string {
@@ -89,7 +82,7 @@ export class ProgressReporter {
     this.bar.start(steps, done, { loss: '-', lr: '-', gradNorm: '-', rate: '-' });
   }
 
-  step(report: StepReport): void {
+  step(report: StepInfo): void {
     if (this.mode === 'none') return;
     this.stepsThisEpoch++;
     const now = performance.now();
