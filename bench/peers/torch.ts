@@ -55,11 +55,20 @@ for threads in cfg["threads"]:
 print(json.dumps(out))
 `;
 
+/** The Python that runs the PyTorch side: FUSEDOPTIM_PYTHON, else python3 on PATH (e.g. /usr/bin/python3 for Debian's python3-torch). */
+function pythonCommand(): string {
+  return process.env.FUSEDOPTIM_PYTHON || 'python3';
+}
+
 export function runTorch(opts: BenchOptions, suiteRows: readonly TimingRow[], log: (line: string) => void): { rows: TimingRow[]; notes: string[] } {
-  const probe = spawnSync('python3', ['-c', 'import torch'], { encoding: 'utf8' });
+  const python = pythonCommand();
+  const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) {
     const why = probe.error ? probe.error.message : (probe.stderr.trim().split('\n').pop() ?? `exit code ${probe.status}`);
-    return { rows: [], notes: [`PyTorch skipped: \`python3 -c "import torch"\` failed (${why}). On Debian: apt install python3-torch.`] };
+    return {
+      rows: [],
+      notes: [`PyTorch skipped: \`${python} -c "import torch"\` failed (${why}). On Debian: apt install python3-torch, and FUSEDOPTIM_PYTHON=/usr/bin/python3 if python3 on PATH is another Python.`],
+    };
   }
   const workloads = TORCH_WORKLOADS.filter((w) => opts.workloads.includes(w));
   log(`peers: pytorch ${workloads.join(', ')}`);
@@ -73,7 +82,7 @@ export function runTorch(opts: BenchOptions, suiteRows: readonly TimingRow[], lo
     budget_ns: opts.budgetSeconds * 1e9,
     min_rep_ns: 200_000,
   };
-  const run = spawnSync('python3', ['-c', SCRIPT, JSON.stringify(config)], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const run = spawnSync(python, ['-c', SCRIPT, JSON.stringify(config)], { encoding: 'utf8', maxBuffer: 64 << 20 });
   if (run.error || run.status !== 0) {
     return { rows: [], notes: [`PyTorch failed: ${run.error?.message ?? run.stderr.trim().split('\n').pop()}`] };
   }
