@@ -15,12 +15,50 @@ const root = path.join(__dirname, '..');
 const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
 const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]).filter((code) => code.includes("from 'fusedoptim'"));
 
-/** What the README leaves to the reader, defined so the examples can run. */
-const READER_SUPPLIED = `
-function backward(...tensors: Float32Array[]): void {
-  for (const t of tensors.slice(tensors.length / 2)) for (let i = 0; i < t.length; i++) t[i] = Math.sin(i) * 1e-2;
-}
+/**
+ * What the README leaves to the reader, defined so the examples can run: each
+ * is prepended only when a block uses the name without defining it. The model
+ * is the digits MLP of examples/, small.
+ */
+const digits = (root: string) => `
+import { createMlp as __createMlp } from ${JSON.stringify(path.join(root, 'examples/digits/mlp'))};
+import { epochBatches as __epochBatches, loadDigits as __loadDigits, splitTrainValidation as __split } from ${JSON.stringify(path.join(root, 'examples/digits/data'))};
+const __digits = __split(__loadDigits(), { seed: 0 });
 `;
+const READER_SUPPLIED: Record<string, { needs?: string[]; code: (root: string) => string }> = {
+  __digits: { code: digits },
+  model: { needs: ['__digits'], code: () => 'const model = __createMlp({ sizes: [64, 16, 10], seed: 0 });\n' },
+  batchesOf: { needs: ['__digits'], code: () => 'const batchesOf = (epoch: number) => __epochBatches(__digits.train, { batchSize: 32, seed: 0, epoch });\n' },
+  validationSet: { needs: ['__digits'], code: () => 'const validationSet = __digits.validation;\n' },
+  batches: { needs: ['batchesOf'], code: () => 'const batches = [...batchesOf(0)].slice(0, 5);\n' },
+  params: { code: () => 'const params = [new Float32Array(1000).fill(0.5), new Float32Array(10)];\n' },
+  grads: { needs: ['params'], code: () => 'const grads = params.map((p) => p.map((_, i) => Math.sin(i) * 1e-2));\n' },
+  backward: {
+    code: () => 'function backward(...t: Float32Array[]): void { for (const g of t.slice(t.length / 2)) for (let i = 0; i < g.length; i++) g[i] = Math.sin(i) * 1e-2; }\n',
+  },
+  publishWeightsForServing: { code: () => 'function publishWeightsForServing(_params: unknown): void {}\n' },
+  skipBatch: { code: () => 'function skipBatch(): void {}\n' },
+};
+
+/** The block, with the reader's definitions first and everything but the imports inside an async main. */
+function runnable(code: string): string {
+  const defined = (name: string) => new RegExp(`(const|let|function|class)\\s+${name}\\b`).test(code);
+  const used = (name: string) => new RegExp(`\\b${name}\\b`).test(code);
+  const chosen: string[] = [];
+  const add = (name: string) => {
+    if (chosen.includes(name)) return;
+    for (const dep of READER_SUPPLIED[name].needs ?? []) add(dep);
+    chosen.push(name);
+  };
+  for (const name of Object.keys(READER_SUPPLIED)) if (!name.startsWith('__') && used(name) && !defined(name)) add(name);
+  const lines = code.split('\n');
+  const imports = lines.filter((l) => /^import /.test(l));
+  const body = lines.filter((l) => !/^import /.test(l));
+  const prelude = chosen.map((name) => READER_SUPPLIED[name].code(root));
+  const preludeImports = prelude.join('').split('\n').filter((l) => /^import /.test(l));
+  const preludeBody = prelude.join('').split('\n').filter((l) => !/^import /.test(l));
+  return [...imports, ...preludeImports, 'async function main(): Promise<void> {', ...preludeBody, ...body, '}', 'main().catch((err) => { console.error(err); process.exit(1); });', ''].join('\n');
+}
 
 describe('README examples', () => {
   it('has examples to run', () => {
@@ -33,8 +71,7 @@ describe('README examples', () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-readme-'));
       try {
         const file = path.join(dir, `example${i + 1}.ts`);
-        const uses = (name: string) => new RegExp(`\\b${name}\\(`).test(code) && !new RegExp(`function ${name}\\b`).test(code);
-        fs.writeFileSync(file, code + (uses('backward') ? READER_SUPPLIED : ''));
+        fs.writeFileSync(file, runnable(code));
         // Resolve 'fusedoptim' to this checkout, as an installed package would be.
         fs.mkdirSync(path.join(dir, 'node_modules'));
         fs.symlinkSync(root, path.join(dir, 'node_modules', 'fusedoptim'), 'dir');

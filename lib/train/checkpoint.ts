@@ -29,6 +29,7 @@
  */
 import { createHash } from 'crypto';
 import * as fs from 'fs';
+import { dirname } from 'path';
 import { ErrorCodes, isFusedOptimError, makeError } from '../errors';
 import { Optimizer, OptimizerStateDict } from '../optim/optimizer';
 import { Tensor, dtypeOf } from '../tensor';
@@ -111,9 +112,14 @@ export interface Checkpoint {
 // Saving
 // ---------------------------------------------------------------------------------------------
 
-/** Writes a checkpoint atomically and durably; blocks until it is on disk. */
+/**
+ * Writes a checkpoint atomically and durably; blocks until it is on disk. Missing parent
+ * directories are created (a run folder is usually new), after the contents are checked.
+ */
 export function saveCheckpoint(path: string, contents: CheckpointContents): void {
-  writeFileAtomicSync(path, encodeCheckpoint(contents));
+  const chunks = encodeCheckpoint(contents);
+  fs.mkdirSync(dirname(path), { recursive: true });
+  writeFileAtomicSync(path, chunks);
 }
 
 /**
@@ -121,7 +127,9 @@ export function saveCheckpoint(path: string, contents: CheckpointContents): void
  * nothing may change them (no optimizer step) until the promise settles.
  */
 export async function saveCheckpointAsync(path: string, contents: CheckpointContents): Promise<void> {
-  await writeFileAtomic(path, encodeCheckpoint(contents));
+  const chunks = encodeCheckpoint(contents);
+  await fs.promises.mkdir(dirname(path), { recursive: true });
+  await writeFileAtomic(path, chunks);
 }
 
 /** The file's bytes, as chunks (views of the tensors, not copies, on little-endian hosts). */

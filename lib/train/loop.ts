@@ -112,7 +112,8 @@ export interface TrainScheduler extends CheckpointScheduler {
   step(): void;
 }
 
-export interface TrainConfig<B> {
+/** `M` is the model's own type, so callbacks such as `evaluate` see its methods (`accuracy`, ...). */
+export interface TrainConfig<B, M extends TrainModel<B> = TrainModel<B>> {
   /** The optimizer (over model.params, in order). Default: AdamW({ lr: peakLr, betas, eps, weightDecay }). */
   optimizer?: AnyOptimizer;
   /** The scheduler, stepped once per optimizer step; null for none. Default: WarmupCosineScheduler({ warmupSteps, totalSteps, minLr }). */
@@ -140,7 +141,7 @@ export interface TrainConfig<B> {
   /** Optimizer steps per epoch, when the data cannot say (for the default totalSteps and the progress bar). */
   stepsPerEpoch?: number;
   /** Validation metrics besides the loss, computed after each epoch: e.g. (model) => ({ accuracy: ... }). */
-  evaluate?: (model: TrainModel<B>, epoch: number) => Record<string, number> | Promise<Record<string, number>>;
+  evaluate?: (model: M, epoch: number) => Record<string, number> | Promise<Record<string, number>>;
   /** Write a checkpoint here whenever the validation loss improves (the best model). */
   checkpointPath?: string;
   /** Write a checkpoint here at the end of every epoch, every `checkpointEvery` steps, and when training stops (the resume point). */
@@ -187,14 +188,15 @@ const DEFAULT_WARMUP_FRACTION = 0.05;
  * Resolves with the history and why training stopped; rejects, having changed nothing it had not
  * already committed to, on invalid arguments or when the model or data throw.
  */
-export async function train<B>(
-  model: TrainModel<B>,
+export async function train<B, M extends TrainModel<B> = TrainModel<B>>(
+  model: M,
   trainData: DataSource<B>,
   valData: DataSource<B> | null,
-  config: TrainConfig<B> = {},
+  config: TrainConfig<B, M> = {},
 ): Promise<TrainResult> {
   const started = performance.now();
-  const run = setUp(model, trainData, valData, config);
+  // Inside the loop the model is only a TrainModel; `evaluate` is handed back the same object, of type M.
+  const run = setUp(model, trainData, valData, config as TrainConfig<B>);
   const { cfg, optimizer, scheduler, reporter } = run;
   const { history } = run;
   // Replaced (not edited) at each epoch's end; checkpoints copy it.
