@@ -11,30 +11,13 @@ import { Adam, ErrorCodes, SGD, alignedFloat32, clipGradNorm, clipGradNormAsync,
 import { UpdateKind } from '../lib/kernels';
 import { loadAddon } from '../lib/native';
 import type { DType, StepOptions, Tensor } from '../lib';
-import {
-  OPTIMIZER_CASES,
-  expectBitIdentical,
-  findCase,
-  makeGrads,
-  makeParams,
-  snapshot,
-} from './support/optimizer-cases';
+import { expectAllBitIdentical } from './helpers/bits';
+import { expectFailure } from './helpers/errors';
+import { OPTIMIZER_CASES, caseGrads, caseParams, copyResultTensors, findCase } from './helpers/optimizers';
 
 const SEED = 6;
 const STEPS = 3;
 const DTYPES: DType[] = ['float32', 'float64'];
-
-/** Rejects (or throws) with the given code. */
-async function expectCode(run: () => unknown, code: string): Promise<void> {
-  let caught: unknown;
-  try {
-    await run();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught, `expected an error with code ${code}`).to.be.instanceOf(Error);
-  expect((caught as { code?: string }).code).to.equal(code);
-}
 
 describe('stepAsync', () => {
   const variants: Array<{ label: string; options: StepOptions }> = [
@@ -49,10 +32,10 @@ describe('stepAsync', () => {
       for (const dtype of DTYPES) {
         for (const { label, options } of variants) {
           it(`${c.name}, ${dtype}, ${label}`, async () => {
-            const syncOpt = c.make(makeParams(dtype, SEED));
-            const asyncOpt = c.make(makeParams(dtype, SEED));
+            const syncOpt = c.make(caseParams(dtype, SEED));
+            const asyncOpt = c.make(caseParams(dtype, SEED));
             for (let s = 0; s < STEPS; s++) {
-              const grads = makeGrads(syncOpt.paramGroups[0].params, SEED, s);
+              const grads = caseGrads(syncOpt.paramGroups[0].params, SEED, s);
               // A param without a gradient in the middle step: its step count falls
               // behind, so later steps make two kernel calls for the group.
               const withGap = s === 1 ? grads.map((g, i) => (i === 2 ? null : g)) : grads;
@@ -60,7 +43,7 @@ describe('stepAsync', () => {
               const b = await asyncOpt.stepAsync(withGap.map((g) => (g === null ? null : (g.slice() as Tensor))), options);
               expect(b).to.deep.equal(a);
             }
-            expectBitIdentical(snapshot(asyncOpt), snapshot(syncOpt), `${c.name} ${dtype} ${label}`);
+            expectAllBitIdentical(copyResultTensors(asyncOpt), copyResultTensors(syncOpt), `${c.name} ${dtype} ${label}`);
           });
         }
       }
@@ -68,24 +51,24 @@ describe('stepAsync', () => {
   });
 
   it('skips the step like step() when skipIfNonfinite finds a NaN', async () => {
-    const opt = findCase('Adam').make(makeParams('float32', SEED));
-    const before = snapshot(opt);
-    const grads = makeGrads(opt.paramGroups[0].params, SEED, 0);
+    const opt = findCase('Adam').make(caseParams('float32', SEED));
+    const before = copyResultTensors(opt);
+    const grads = caseGrads(opt.paramGroups[0].params, SEED, 0);
     grads[3][12345] = NaN;
     const result = await opt.stepAsync(grads, { skipIfNonfinite: true });
     expect(result.skipped).to.equal(true);
     expect(result.gradNorm).to.be.NaN;
-    expectBitIdentical(snapshot(opt), before, 'skipped step');
+    expectAllBitIdentical(copyResultTensors(opt), before, 'skipped step');
     expect(opt.busy).to.equal(false);
   });
 
   it('rejects ERR_NON_FINITE with errorIfNonfinite, changes nothing, and frees the optimizer', async () => {
-    const opt = findCase('AdamW').make(makeParams('float64', SEED));
-    const before = snapshot(opt);
-    const grads = makeGrads(opt.paramGroups[0].params, SEED, 0);
+    const opt = findCase('AdamW').make(caseParams('float64', SEED));
+    const before = copyResultTensors(opt);
+    const grads = caseGrads(opt.paramGroups[0].params, SEED, 0);
     grads[0][0] = Infinity;
-    await expectCode(() => opt.stepAsync(grads, { maxGradNorm: 1, errorIfNonfinite: true }), ErrorCodes.NON_FINITE);
-    expectBitIdentical(snapshot(opt), before, 'rejected step');
+    await expectFailure(() => opt.stepAsync(grads, { maxGradNorm: 1, errorIfNonfinite: true }), { type: RangeError, code: ErrorCodes.NON_FINITE });
+    expectAllBitIdentical(copyResultTensors(opt), before, 'rejected step');
     expect(opt.state.every((s) => s.step === undefined)).to.equal(true);
     expect(opt.busy).to.equal(false);
     grads[0][0] = 0;
@@ -94,23 +77,23 @@ describe('stepAsync', () => {
   });
 
   it('rejects invalid arguments without ever becoming busy', async () => {
-    const opt = findCase('SGD').make(makeParams('float32', SEED));
+    const opt = findCase('SGD').make(caseParams('float32', SEED));
     const promise = opt.stepAsync([new Float32Array(1)]);
     expect(opt.busy).to.equal(false);
-    await expectCode(() => promise, ErrorCodes.SHAPE_MISMATCH);
-    await expectCode(() => opt.stepAsync(makeGrads(opt.paramGroups[0].params, SEED, 0), { maxGradNorm: -1 }), ErrorCodes.OUT_OF_RANGE);
+    await expectFailure(() => promise, { type: RangeError, code: ErrorCodes.SHAPE_MISMATCH });
+    await expectFailure(() => opt.stepAsync(caseGrads(opt.paramGroups[0].params, SEED, 0), { maxGradNorm: -1 }), { type: RangeError, code: ErrorCodes.OUT_OF_RANGE });
   });
 });
 
 describe('exclusive use while a step is in flight', () => {
   it('every other call on the optimizer throws or rejects ERR_STEP_IN_FLIGHT and changes nothing', async () => {
     const c = findCase('Adam');
-    const opt = c.make(makeParams('float32', SEED));
-    const reference = c.make(makeParams('float32', SEED));
-    const grads = makeGrads(opt.paramGroups[0].params, SEED, 0);
+    const opt = c.make(caseParams('float32', SEED));
+    const reference = c.make(caseParams('float32', SEED));
+    const grads = caseGrads(opt.paramGroups[0].params, SEED, 0);
     reference.step(grads);
     const saved = reference.stateDict();
-    const zeros = makeParams('float32', SEED).map((p) => new Float32Array(p.length) as Tensor);
+    const zeros = caseParams('float32', SEED).map((p) => new Float32Array(p.length) as Tensor);
 
     const inFlight = opt.stepAsync(grads);
     expect(opt.busy).to.equal(true);
@@ -129,41 +112,33 @@ describe('exclusive use while a step is in flight', () => {
       ],
     ];
     for (const [what, attempt] of attempts) {
-      let caught: unknown;
-      try {
-        await attempt();
-      } catch (err) {
-        caught = err;
-      }
-      expect(caught, what).to.be.instanceOf(Error);
-      expect((caught as { code?: string }).code, what).to.equal(ErrorCodes.STEP_IN_FLIGHT);
-      expect((caught as Error).message, what).to.match(/asynchronous step is still running/);
+      await expectFailure(attempt, { type: RangeError, code: ErrorCodes.STEP_IN_FLIGHT, mentions: [/asynchronous step is still running/] }, what);
     }
     await inFlight;
     expect(opt.busy).to.equal(false);
     // Exactly one step happened, with the original lr, and no group was added.
     expect(opt.paramGroups).to.have.length(1);
     expect(opt.lr).to.equal(reference.lr);
-    expectBitIdentical(snapshot(opt), snapshot(reference), 'after the rejected calls');
+    expectAllBitIdentical(copyResultTensors(opt), copyResultTensors(reference), 'after the rejected calls');
     expect(opt.state.map((s) => s.step)).to.deep.equal(reference.state.map((s) => s.step));
     // The zeroGrad that was refused did not zero anything.
     expect(zeros.every((z) => z.every((x) => x === 0))).to.equal(true);
     // And the optimizer is usable again.
     opt.step(grads);
     reference.step(grads);
-    expectBitIdentical(snapshot(opt), snapshot(reference), 'a step after the flight');
+    expectAllBitIdentical(copyResultTensors(opt), copyResultTensors(reference), 'a step after the flight');
   });
 
   it('two stepAsync calls started together: the second rejects, the first completes', async () => {
-    const opt = findCase('SGD momentum').make(makeParams('float64', SEED));
-    const reference = findCase('SGD momentum').make(makeParams('float64', SEED));
-    const grads = makeGrads(opt.paramGroups[0].params, SEED, 0);
+    const opt = findCase('SGD momentum').make(caseParams('float64', SEED));
+    const reference = findCase('SGD momentum').make(caseParams('float64', SEED));
+    const grads = caseGrads(opt.paramGroups[0].params, SEED, 0);
     const results = await Promise.allSettled([opt.stepAsync(grads), opt.stepAsync(grads)]);
     expect(results[0].status).to.equal('fulfilled');
     expect(results[1].status).to.equal('rejected');
     expect(((results[1] as PromiseRejectedResult).reason as { code: string }).code).to.equal(ErrorCodes.STEP_IN_FLIGHT);
     reference.step(grads);
-    expectBitIdentical(snapshot(opt), snapshot(reference), 'after two racing calls');
+    expectAllBitIdentical(copyResultTensors(opt), copyResultTensors(reference), 'after two racing calls');
   });
 
   it('an edit of paramGroups during the flight takes effect at the next step, not half-way', async () => {
@@ -220,13 +195,13 @@ describe('the buffers of an asynchronous kernel call', () => {
 describe('clipGradNormAsync', () => {
   for (const dtype of DTYPES) {
     it(`equals clipGradNorm bit for bit (${dtype})`, async () => {
-      const a = makeGrads(makeParams(dtype, SEED), SEED, 0);
+      const a = caseGrads(caseParams(dtype, SEED), SEED, 0);
       const b = a.map((g) => g.slice() as Tensor);
       for (const normType of [2, 1, 3, Infinity]) {
         const n1 = clipGradNorm(a, 0.75, { normType });
         const n2 = await clipGradNormAsync(b, 0.75, { normType });
         expect(Object.is(n1, n2), `norm of order ${normType}`).to.equal(true);
-        expectBitIdentical(b, a, `clipped gradients, order ${normType}`);
+        expectAllBitIdentical(b, a, `clipped gradients, order ${normType}`);
       }
     });
   }

@@ -12,7 +12,7 @@ import * as path from 'path';
 import { addonInfo, clipGradNorm, clipGradNormAsync, getNumThreads, setNumThreads } from '../lib';
 import type { Tensor } from '../lib';
 import { Addon, loadAddon } from '../lib/native';
-import { OPTIMIZER_CASES, makeGrads, makeParams } from './support/optimizer-cases';
+import { OPTIMIZER_CASES, caseGrads, caseParams } from './helpers/optimizers';
 
 /** Far above the size at which the kernels open a parallel region, for any team. */
 const LARGE = 1 << 24;
@@ -82,8 +82,8 @@ describe('thread control', () => {
       setNumThreads(1);
       const threads = await recordThreadArguments(async () => {
         for (const c of OPTIMIZER_CASES) {
-          const opt = c.make(makeParams('float32', SEED));
-          const grads = makeGrads(opt.paramGroups[0].params, SEED, 0);
+          const opt = c.make(caseParams('float32', SEED));
+          const grads = caseGrads(opt.paramGroups[0].params, SEED, 0);
           opt.step(grads, { maxGradNorm: 1 });
           await opt.stepAsync(grads, { maxGradNorm: 1 });
           clipGradNorm(grads, 0.1);
@@ -98,8 +98,8 @@ describe('thread control', () => {
 
     it('changes the value passed with the next call', async () => {
       setNumThreads(3);
-      const opt = OPTIMIZER_CASES[0].make(makeParams('float64', SEED));
-      const grads = makeGrads(opt.paramGroups[0].params, SEED, 0);
+      const opt = OPTIMIZER_CASES[0].make(caseParams('float64', SEED));
+      const grads = caseGrads(opt.paramGroups[0].params, SEED, 0);
       expect(await recordThreadArguments(() => opt.step(grads))).to.deep.equal([3]);
       setNumThreads(1);
       expect(await recordThreadArguments(() => opt.stepAsync(grads))).to.deep.equal([1]);

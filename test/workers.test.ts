@@ -12,7 +12,10 @@ import { Adam, ErrorCodes, SGD, alignedFloat32, getNumThreads, setNumThreads } f
 import type { DType, Tensor } from '../lib';
 import { UpdateKind } from '../lib/kernels';
 import { loadAddon } from '../lib/native';
-import { expectBitIdentical, findCase, makeGrads, makeParams, snapshot } from './support/optimizer-cases';
+import { expectAllBitIdentical } from './helpers/bits';
+import { detach } from './helpers/buffers';
+import { caseGrads, caseParams, copyResultTensors, findCase } from './helpers/optimizers';
+import { runCaseSteps } from './workers/case-steps';
 import type { WorkerJob } from './workers/step-worker';
 
 const WORKER = path.join(__dirname, 'workers', 'step-worker.ts');
@@ -37,21 +40,6 @@ function inWorker<T>(job: WorkerJob, transfer: ArrayBuffer[] = []): Promise<T> {
   });
 }
 
-/** The main thread's run of the job a 'steps' worker does. */
-async function stepsHere(caseName: string, dtype: DType, steps: number): Promise<Tensor[]> {
-  const opt = findCase(caseName).make(makeParams(dtype, SEED));
-  for (let s = 0; s < steps; s++) {
-    const grads = makeGrads(opt.paramGroups[0].params, SEED, s);
-    if (s % 2 === 0) await opt.stepAsync(grads, { maxGradNorm: 0.5 });
-    else opt.step(grads, { maxGradNorm: 0.5 });
-  }
-  return snapshot(opt);
-}
-
-function detach(buffer: ArrayBufferLike): void {
-  structuredClone(buffer, { transfer: [buffer as ArrayBuffer] });
-}
-
 describe('worker_threads', function () {
   this.timeout(120_000);
 
@@ -66,9 +54,9 @@ describe('worker_threads', function () {
     // Two threads each: four OpenMP teams from four workers, plus the main thread's, at once.
     const fromWorkers = jobs.map((j) => inWorker<Tensor[]>({ kind: 'steps', ...j, seed: SEED, steps, threads: 2 }));
     const here: Tensor[][] = [];
-    for (const j of jobs) here.push(await stepsHere(j.caseName, j.dtype, steps));
+    for (const j of jobs) here.push(await runCaseSteps(j.caseName, j.dtype, SEED, steps));
     const results = await Promise.all(fromWorkers);
-    results.forEach((result, i) => expectBitIdentical(result, here[i], `${jobs[i].caseName} in worker ${i}`));
+    results.forEach((result, i) => expectAllBitIdentical(result, here[i], `${jobs[i].caseName} in worker ${i}`));
   });
 
   it('each worker has its own thread setting, and 1 runs on one OS thread there too', async () => {
@@ -94,13 +82,13 @@ describe('worker_threads', function () {
     const make = () =>
       lengths.map((n, i) => {
         const t = alignedFloat32(n);
-        t.set(makeParams('float32', SEED, [n])[0]);
+        t.set(caseParams('float32', SEED, [n])[0]);
         return t;
       });
     const params = make();
     const expected = make();
     // Shaped after `expected`, which stays attached while `params` travels.
-    const grads = (step: number) => makeGrads(expected, SEED, step) as Float32Array[];
+    const grads = (step: number) => caseGrads(expected, SEED, step) as Float32Array[];
     const opt = new Adam(params, { lr: 0.01 });
     const reference = new Adam(expected, { lr: 0.01 });
     opt.step(grads(0));
@@ -124,35 +112,35 @@ describe('worker_threads', function () {
       expect(p.byteOffset).to.equal(offsets[i]);
       expect(loadAddon().alignmentOffset(p.buffer as ArrayBuffer, 64)).to.equal(offsets[i]);
     });
-    expectBitIdentical(back, expected, 'params after the worker’s step');
+    expectAllBitIdentical(back, expected, 'params after the worker’s step');
 
     // A new optimizer over them, with the old one's state, continues exactly.
     const resumed = new Adam(back, { lr: 0.01 });
     resumed.loadStateDict(opt.stateDict());
     await resumed.stepAsync(grads(2));
     reference.step(grads(2));
-    expectBitIdentical(snapshot(resumed), snapshot(reference), 'after resuming on the returned buffers');
+    expectAllBitIdentical(copyResultTensors(resumed), copyResultTensors(reference), 'after resuming on the returned buffers');
   });
 
   describe('a detached buffer', () => {
     it('as a gradient: step throws and stepAsync rejects ERR_DETACHED_BUFFER naming it; nothing changes', async () => {
-      const opt = findCase('Adam').make(makeParams('float32', SEED));
-      const grads = makeGrads(opt.paramGroups[0].params, SEED, 0);
-      detach(grads[1].buffer);
-      const before = snapshot(opt);
+      const opt = findCase('Adam').make(caseParams('float32', SEED));
+      const grads = caseGrads(opt.paramGroups[0].params, SEED, 0);
+      detach(grads[1]);
+      const before = copyResultTensors(opt);
       expect(() => opt.step(grads)).to.throw(TypeError, /grads\[1\]: its ArrayBuffer is detached/).with.property('code', ErrorCodes.DETACHED_BUFFER);
       let caught: (Error & { code?: string }) | undefined;
       await opt.stepAsync(grads).catch((err) => (caught = err));
       expect(caught?.code).to.equal(ErrorCodes.DETACHED_BUFFER);
-      expectBitIdentical(snapshot(opt), before, 'after the refused steps');
+      expectAllBitIdentical(copyResultTensors(opt), before, 'after the refused steps');
       expect(opt.state.every((s) => s.step === undefined)).to.equal(true);
     });
 
     it('as a state buffer: the step refuses before advancing any step count', () => {
-      const opt = findCase('Adam').make(makeParams('float64', SEED));
-      const grads = makeGrads(opt.paramGroups[0].params, SEED, 0);
+      const opt = findCase('Adam').make(caseParams('float64', SEED));
+      const grads = caseGrads(opt.paramGroups[0].params, SEED, 0);
       opt.step(grads);
-      detach((opt.state[2].expAvgSq as Tensor).buffer);
+      detach(opt.state[2].expAvgSq as Tensor);
       expect(() => opt.step(grads)).to.throw(TypeError, /state\[2\]\.expAvgSq/).with.property('code', ErrorCodes.DETACHED_BUFFER);
       expect(opt.state.map((s) => s.step)).to.deep.equal([1, 1, 1, 1]);
     });
@@ -161,7 +149,7 @@ describe('worker_threads', function () {
       const addon = loadAddon();
       const a = new Float32Array(8);
       const b = new Float32Array(8);
-      detach(b.buffer);
+      detach(b);
       for (const call of [
         () => addon.update(UpdateKind.Accumulate, [a, b], Float64Array.of(1), 1),
         () => addon.updateAsync(UpdateKind.Accumulate, [a, b], Float64Array.of(1), 1),

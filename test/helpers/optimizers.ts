@@ -1,14 +1,15 @@
 /**
  * Optimizer test fixtures: every optimizer by name, the combinations of its
- * options worth testing, and a bit-exact comparison of two optimizers' params
- * and state.
+ * options worth testing, named cases with seeded params and gradients, and a
+ * bit-exact comparison of two optimizers' params and state.
  */
 import { expect } from 'chai';
 import { Adagrad, Adam, AdamW, RMSprop, SGD } from '../../lib';
 import type { BackendName } from '../../lib/backend';
 import type { Optimizer } from '../../lib/optim/optimizer';
-import type { Tensor } from '../../lib/tensor';
+import type { DType, Tensor } from '../../lib/tensor';
 import { expectBitIdentical } from './bits';
+import { cloneTensors, mixSeed, randomTensors, randomTensorsLike } from './random';
 
 export type AnyOptimizer = Optimizer<{ lr: number }>;
 export type OptimizerName = 'SGD' | 'Adagrad' | 'RMSprop' | 'Adam' | 'AdamW';
@@ -119,6 +120,60 @@ export function kernelVariants(): Variant[] {
   ];
 }
 
+/** A variant with a name, by which a test picks it, or a worker_thread that was sent the name through workerData. */
+export interface OptimizerCase extends Variant {
+  readonly name: string;
+  make(params: readonly Tensor[]): AnyOptimizer;
+}
+
+function optimizerCase(name: string, optimizer: OptimizerName, options: Options): OptimizerCase {
+  return { name, optimizer, options, make: (params) => makeOptimizer(optimizer, params, options) };
+}
+
+/**
+ * The service-embedding tests' cases (stepAsync, worker_threads, thread
+ * control): like kernelVariants(), one per kernel the optimizers can select
+ * with hyper-parameters that exercise every term, but with the values those
+ * tests were written with (larger learning rates for SGD and Adagrad, maximize
+ * on other kernels).
+ */
+export const OPTIMIZER_CASES: readonly OptimizerCase[] = [
+  optimizerCase('SGD', 'SGD', { lr: 0.05, weightDecay: 0.01 }),
+  optimizerCase('SGD momentum', 'SGD', { lr: 0.05, momentum: 0.9, dampening: 0.1, weightDecay: 0.01 }),
+  optimizerCase('SGD nesterov', 'SGD', { lr: 0.05, momentum: 0.9, nesterov: true, maximize: true }),
+  optimizerCase('Adagrad', 'Adagrad', { lr: 0.1, lrDecay: 0.01, weightDecay: 0.01, initialAccumulatorValue: 0.1 }),
+  optimizerCase('RMSprop', 'RMSprop', { lr: 0.01, weightDecay: 0.01 }),
+  optimizerCase('RMSprop centered', 'RMSprop', { lr: 0.01, centered: true }),
+  optimizerCase('RMSprop momentum', 'RMSprop', { lr: 0.01, momentum: 0.9 }),
+  optimizerCase('RMSprop centered momentum', 'RMSprop', { lr: 0.01, centered: true, momentum: 0.9, maximize: true }),
+  optimizerCase('Adam', 'Adam', { lr: 0.01, weightDecay: 0.01 }),
+  optimizerCase('Adam amsgrad', 'Adam', { lr: 0.01, amsgrad: true }),
+  optimizerCase('AdamW', 'AdamW', { lr: 0.01, weightDecay: 0.1 }),
+];
+
+export function findCase(name: string): OptimizerCase {
+  const found = OPTIMIZER_CASES.find((c) => c.name === name);
+  if (!found) throw new Error(`no optimizer case called ${name}`);
+  return found;
+}
+
+/**
+ * The cases' param lengths: odd sizes (vector tails), one below and one above
+ * the size at which the kernels open a parallel region, so both the
+ * single-thread and the multi-thread paths run.
+ */
+export const CASE_LENGTHS: readonly number[] = [1, 37, 1000, 70_001];
+
+/** A case's params: normal deviates, a pure function of the seed. */
+export function caseParams(dtype: DType, seed: number, lengths: readonly number[] = CASE_LENGTHS): Tensor[] {
+  return randomTensors(dtype, lengths, seed);
+}
+
+/** The gradients of step `step` for `params` (dtypes and lengths alike): half-scale normal deviates, a pure function of (seed, step). */
+export function caseGrads(params: readonly Tensor[], seed: number, step: number): Tensor[] {
+  return randomTensorsLike(params, mixSeed(seed, step), 0.5);
+}
+
 /** Every param of every group, in the optimizer's global order. */
 export function paramsOf(opt: AnyOptimizer): Tensor[] {
   return opt.paramGroups.flatMap((g) => g.params);
@@ -134,6 +189,11 @@ export function resultTensors(opt: AnyOptimizer): Tensor[] {
     }
   }
   return out;
+}
+
+/** Copies of resultTensors(opt): the result as it is now, which later steps do not change. */
+export function copyResultTensors(opt: AnyOptimizer): Tensor[] {
+  return cloneTensors(resultTensors(opt));
 }
 
 /** Asserts bit-identical params, the same state keys and step counts, and bit-identical state buffers. */

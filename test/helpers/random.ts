@@ -4,6 +4,7 @@
  * handed the same numbers. Built on the project's xoshiro128** generator.
  */
 import { createRng, mixSeed } from '../../examples/digits/rng';
+import { dtypeOf } from '../../lib/tensor';
 import type { DType, Tensor } from '../../lib/tensor';
 
 export { createRng, mixSeed };
@@ -25,6 +26,11 @@ export function randomTensor(dtype: DType, length: number, seed: number, scale =
 /** One random tensor per length, each from its own seed derived from `seed`. */
 export function randomTensors(dtype: DType, lengths: readonly number[], seed: number, scale = 1): Tensor[] {
   return lengths.map((n, i) => randomTensor(dtype, n, mixSeed(seed, i), scale));
+}
+
+/** One random tensor per tensor of `like`, of its dtype and length, each from its own seed derived from `seed`. */
+export function randomTensorsLike(like: readonly Tensor[], seed: number, scale = 1): Tensor[] {
+  return like.map((t, i) => randomTensor(dtypeOf(t), t.length, mixSeed(seed, i), scale));
 }
 
 /** Copies of the tensors (same dtypes and lengths, own buffers). */

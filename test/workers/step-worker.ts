@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'worker_threads';
 import { SGD, getNumThreads, setNumThreads } from '../../lib';
 import type { DType, Tensor } from '../../lib';
 import { loadAddon } from '../../lib/native';
-import { findCase, makeGrads, makeParams, snapshot } from '../support/optimizer-cases';
+import { runCaseSteps } from './case-steps';
 
 export type WorkerJob =
   /** Run `steps` steps of an optimizer case (alternating step and stepAsync) and send back every buffer. */
@@ -21,13 +21,7 @@ async function run(job: WorkerJob): Promise<{ result: unknown; transfer: ArrayBu
   switch (job.kind) {
     case 'steps': {
       setNumThreads(job.threads);
-      const opt = findCase(job.caseName).make(makeParams(job.dtype, job.seed));
-      for (let s = 0; s < job.steps; s++) {
-        const grads = makeGrads(opt.paramGroups[0].params, job.seed, s);
-        if (s % 2 === 0) await opt.stepAsync(grads, { maxGradNorm: 0.5 });
-        else opt.step(grads, { maxGradNorm: 0.5 });
-      }
-      const buffers = snapshot(opt);
+      const buffers = await runCaseSteps(job.caseName, job.dtype, job.seed, job.steps);
       return { result: buffers, transfer: buffers.map((b) => b.buffer as ArrayBuffer) };
     }
     case 'sgd-on-transferred': {
