@@ -11,6 +11,7 @@ import * as path from 'path';
 import { DEFAULT_DIGITS_CONFIG, digitsSetup } from '../examples/digits/job';
 import { readCheckpoint } from '../lib/train/checkpoint';
 import { TrainConfig, train } from '../lib/train/loop';
+import { expectAllBitIdentical } from './helpers/bits';
 import { REPO_ROOT } from './helpers/child';
 import { runChildJob } from './fixtures/resume-child';
 import { LinearModel, RegressionBatch, epochData, regressionData } from './helpers/tiny-model';
@@ -152,7 +153,7 @@ describe('exact resume', () => {
   it('the digits job setup is a function of its configuration alone', () => {
     const a = digitsSetup({ ...DEFAULT_DIGITS_CONFIG, hidden: [16] });
     const b = digitsSetup({ ...DEFAULT_DIGITS_CONFIG, hidden: [16] });
-    a.model.params.forEach((p, i) => expect(Buffer.from(p.buffer, p.byteOffset, p.byteLength)).to.deep.equal(Buffer.from(b.model.params[i].buffer, b.model.params[i].byteOffset, b.model.params[i].byteLength)));
+    expectAllBitIdentical(a.model.params, b.model.params, 'initial params');
     expect([...a.trainBatches(3)][0].y).to.deep.equal([...b.trainBatches(3)][0].y);
   });
 });

@@ -5,6 +5,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { ErrorCodes } from '../lib/errors';
 import { MAX_HEADER_BYTES, TensorToWrite, encodeSafetensors, parseSafetensors } from '../lib/train/safetensors';
+import { expectBitIdentical } from './helpers/bits';
+import { expectError } from './helpers/errors';
 
 /** The whole file as one Buffer (the encoder returns chunks for writev). */
 function encodeToBuffer(tensors: Record<string, TensorToWrite> | Map<string, TensorToWrite>, metadata?: Record<string, string>): Buffer {
@@ -27,15 +29,7 @@ function f32Bytes(values: number[]): Buffer {
 
 /** Expects parseSafetensors to reject `bytes` as corrupt, with a message matching `pattern`. */
 function expectCorrupt(bytes: Uint8Array, pattern?: RegExp): void {
-  let thrown: unknown;
-  try {
-    parseSafetensors(bytes);
-  } catch (err) {
-    thrown = err;
-  }
-  expect(thrown, 'parseSafetensors should have thrown').to.be.instanceOf(RangeError);
-  expect((thrown as { code?: string }).code).to.equal(ErrorCodes.CHECKPOINT_CORRUPT);
-  if (pattern) expect((thrown as Error).message).to.match(pattern);
+  expectError(() => parseSafetensors(bytes), { type: RangeError, code: ErrorCodes.CHECKPOINT_CORRUPT, mentions: pattern ? [pattern] : [] }, 'parseSafetensors');
 }
 
 /** Parses or rejects as corrupt; anything else (a SyntaxError, a crash) fails the test. */
@@ -48,10 +42,6 @@ function parsesOrCorrupt(bytes: Uint8Array): 'parsed' | 'corrupt' {
     expect((err as { code?: string }).code, (err as Error).message).to.equal(ErrorCodes.CHECKPOINT_CORRUPT);
     return 'corrupt';
   }
-}
-
-function sameBits(a: Float32Array | Float64Array, b: Float32Array | Float64Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
 /** A small file with two tensors and metadata, used by the corruption tests. */
@@ -88,7 +78,7 @@ describe('safetensors', () => {
         expect(read.dtype, name).to.equal(tensor.data instanceof Float32Array ? 'F32' : 'F64');
         expect(read.shape, name).to.deep.equal(tensor.shape);
         expect(read.data.constructor, name).to.equal(tensor.data.constructor);
-        expect(sameBits(read.data, tensor.data), name).to.equal(true);
+        expectBitIdentical(read.data, tensor.data, name);
       }
     });
 

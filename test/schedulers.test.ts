@@ -26,6 +26,7 @@ import {
   StepScheduler,
   WarmupCosineScheduler,
 } from '../lib/schedulers';
+import { expectError } from './helpers/errors';
 
 type FakeOptimizer = SchedulableOptimizer;
 
@@ -124,16 +125,7 @@ function expectRejected(
   message: string | RegExp,
 ): void {
   const before = structuredClone(optimizer.paramGroups);
-  let thrown: unknown;
-  try {
-    construct(optimizer);
-  } catch (err) {
-    thrown = err;
-  }
-  expect(thrown, 'it throws').to.be.instanceOf(type);
-  expect((thrown as { code?: string }).code).to.equal(code);
-  if (typeof message === 'string') expect((thrown as Error).message).to.contain(message);
-  else expect((thrown as Error).message).to.match(message);
+  expectError(() => construct(optimizer), { type, code, mentions: [message] }, 'the constructor');
   expect(optimizer.paramGroups, 'the groups are untouched').to.deep.equal(before);
 }
 
@@ -483,15 +475,7 @@ describe('schedulers', () => {
         ['not a state dict', 'StepLR: loadStateDict: stateDict'],
       ] as const;
       for (const [sd, message] of bad) {
-        let thrown: unknown;
-        try {
-          s.loadStateDict(sd);
-        } catch (err) {
-          thrown = err;
-        }
-        expect(thrown).to.be.instanceOf(RangeError);
-        expect((thrown as { code: string }).code).to.equal('ERR_STATE_DICT_MISMATCH');
-        expect((thrown as Error).message).to.contain(message);
+        expectError(() => s.loadStateDict(sd), { type: RangeError, code: 'ERR_STATE_DICT_MISMATCH', mentions: [message] }, 'loadStateDict');
         expect(s.stateDict()).to.deep.equal(before.sd);
         expect(opt.paramGroups).to.deep.equal(before.groups);
       }
@@ -646,15 +630,7 @@ describe('schedulers', () => {
       const s = new OneCycleLR(opt, { maxLr: 0.1, totalSteps: 10 });
       for (let i = 0; i < 10; i++) s.step();
       const before = { groups: structuredClone(opt.paramGroups), lastLr: s.getLastLr() };
-      let thrown: unknown;
-      try {
-        s.step();
-      } catch (err) {
-        thrown = err;
-      }
-      expect(thrown).to.be.instanceOf(RangeError);
-      expect((thrown as { code: string }).code).to.equal('ERR_OUT_OF_RANGE');
-      expect((thrown as Error).message).to.contain('totalSteps = 10');
+      expectError(() => s.step(), { type: RangeError, code: 'ERR_OUT_OF_RANGE', mentions: ['totalSteps = 10'] }, 'step');
       expect(s.lastEpoch).to.equal(10);
       expect(s.getLastLr()).to.deep.equal(before.lastLr);
       expect(opt.paramGroups).to.deep.equal(before.groups);
