@@ -25,11 +25,6 @@ function tensorOf(dtype: DType, values: readonly number[]): Tensor {
   return t;
 }
 
-/** Every tensor filled with the same value, so "unchanged" is easy to see. */
-function filledWith(value: number, list: readonly Tensor[]): void {
-  for (const t of list) if (t.length > 0) t.fill(value);
-}
-
 function detached(): Float32Array {
   const t = new Float32Array(4);
   detach(t);

@@ -28,7 +28,7 @@ import { cloneTensors, randomTensors } from './helpers/random';
 import { expectUnchanged, snapshotOptimizer } from './helpers/snapshot';
 import { SyntheticLoss } from './helpers/synthetic';
 
-const { STATE_DICT_MISMATCH, OUT_OF_RANGE, NON_FINITE, INVALID_ARG_TYPE, INVALID_ARG_VALUE, DTYPE_MISMATCH, SHAPE_MISMATCH, DETACHED_BUFFER } =
+const { STATE_DICT_MISMATCH, OUT_OF_RANGE, NON_FINITE, INVALID_ARG_TYPE, DTYPE_MISMATCH, SHAPE_MISMATCH, DETACHED_BUFFER } =
   ErrorCodes;
 const type = (code: string, ...mentions: Array<string | RegExp>): ExpectedError => ({ type: TypeError, code, mentions });
 const range = (code: string, ...mentions: Array<string | RegExp>): ExpectedError => ({ type: RangeError, code, mentions });

@@ -33,14 +33,12 @@ export class LinearModel implements TrainModel<RegressionBatch> {
   }
 
   forwardBackward(batch: RegressionBatch): { loss: number; grads: Float64Array[] } {
-    const [w, b] = this.params;
     const [dw, db] = this.grads;
     dw.fill(0);
     db.fill(0);
     let loss = 0;
     for (let r = 0; r < batch.size; r++) {
-      let e = b[0] - batch.y[r];
-      for (let j = 0; j < FEATURES; j++) e += batch.x[r * FEATURES + j] * w[j];
+      const e = this.residual(batch, r);
       loss += 0.5 * e * e;
       for (let j = 0; j < FEATURES; j++) dw[j] += e * batch.x[r * FEATURES + j];
       db[0] += e;
@@ -55,14 +53,20 @@ export class LinearModel implements TrainModel<RegressionBatch> {
   }
 
   forward(batch: RegressionBatch): number {
-    const [w, b] = this.params;
     let loss = 0;
     for (let r = 0; r < batch.size; r++) {
-      let e = b[0] - batch.y[r];
-      for (let j = 0; j < FEATURES; j++) e += batch.x[r * FEATURES + j] * w[j];
+      const e = this.residual(batch, r);
       loss += 0.5 * e * e;
     }
     return loss / batch.size;
+  }
+
+  /** e_r = x_r · w + b − y_r, summed from b − y_r so forward and forwardBackward round alike. */
+  private residual(batch: RegressionBatch, r: number): number {
+    const [w, b] = this.params;
+    let e = b[0] - batch.y[r];
+    for (let j = 0; j < FEATURES; j++) e += batch.x[r * FEATURES + j] * w[j];
+    return e;
   }
 
   train(): void {
