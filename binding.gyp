@@ -71,6 +71,7 @@
         "native/addon.cc",
         "native/args.cc",
         "native/dispatch.cc",
+        "native/plan.cc",
         "native/reduce_call.cc",
         "native/thread_probe.cc",
         "native/update_call.cc"

@@ -22,12 +22,21 @@ export interface AddonInfo {
 export interface Addon {
   update(kind: UpdateKind, buffers: readonly Tensor[], scalars: Float64Array, threads: number): void;
   updateAsync(kind: UpdateKind, buffers: readonly Tensor[], scalars: Float64Array, threads: number): Promise<void>;
+  /** Resolves and checks `buffers` as update() would, once; keeps them alive until the plan is collected. */
+  createPlan(kind: UpdateKind, buffers: readonly Tensor[]): NativePlan;
+  /** update() over a plan's buffers; refuses (ERR_DETACHED_BUFFER, ERR_SHAPE_MISMATCH) if one was detached or resized since. */
+  updatePlanned(plan: NativePlan, scalars: Float64Array, threads: number): void;
   reduce(kind: ReduceKind, tensors: readonly Tensor[], p: number, threads: number): number;
   reduceAsync(kind: ReduceKind, tensors: readonly Tensor[], p: number, threads: number): Promise<number>;
   info(): AddonInfo;
   alignmentOffset(buffer: ArrayBuffer, alignment: number): number;
   /** Diagnostic: runs the kernels' work splitting over a fake batch of `elements` and reports the OS threads that ran it. */
   threadProbe(elements: number, threads: number): ThreadProbeResult;
+}
+
+/** An opaque handle made by createPlan (a type-tagged External: nothing else is accepted as one). */
+export interface NativePlan {
+  readonly __nativePlan: never;
 }
 
 /** What threadProbe saw: segments handed out, distinct OS threads that ran them, the OpenMP team size, and whether the caller was one of them. */

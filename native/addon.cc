@@ -10,6 +10,7 @@
 
 #include "args.h"
 #include "kernel_table.h"
+#include "plan.h"
 #include "reduce_call.h"
 #include "thread_probe.h"
 #include "update_call.h"
@@ -53,6 +54,8 @@ Napi::Value AlignmentOffset(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("update", Napi::Function::New(env, Update, "update"));
   exports.Set("updateAsync", Napi::Function::New(env, UpdateAsync, "updateAsync"));
+  exports.Set("createPlan", Napi::Function::New(env, CreatePlan, "createPlan"));
+  exports.Set("updatePlanned", Napi::Function::New(env, UpdatePlanned, "updatePlanned"));
   exports.Set("reduce", Napi::Function::New(env, Reduce, "reduce"));
   exports.Set("reduceAsync", Napi::Function::New(env, ReduceAsync, "reduceAsync"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));

@@ -8,6 +8,14 @@ import type { Tensor } from '../tensor';
 
 export type BackendName = 'native' | 'js';
 
+/**
+ * The buffers of an update resolved once (createPlan) for calls that reuse the
+ * very same typed arrays. Opaque; a plan belongs to the backend that made it.
+ */
+export interface UpdatePlan {
+  readonly __updatePlan: never;
+}
+
 export interface Backend {
   readonly name: BackendName;
   /**
@@ -17,6 +25,17 @@ export interface Backend {
   update(kind: UpdateKind, buffers: readonly Tensor[], scalars: Float64Array, threads: number): void;
   /** The same, off the calling thread; the buffers must not be touched until it settles. */
   updateAsync(kind: UpdateKind, buffers: readonly Tensor[], scalars: Float64Array, threads: number): Promise<void>;
+  /**
+   * Checks `buffers` as update() does and keeps them for updatePlanned(). The
+   * caller must not change the list afterwards (the plan holds its own copy).
+   */
+  createPlan(kind: UpdateKind, buffers: readonly Tensor[]): UpdatePlan;
+  /**
+   * update() over a plan's buffers. Throws ERR_DETACHED_BUFFER (or
+   * ERR_SHAPE_MISMATCH for a resized buffer) without writing anything if a
+   * buffer changed since the plan was made.
+   */
+  updatePlanned(plan: UpdatePlan, scalars: Float64Array, threads: number): void;
   /** Σx², Σ|x|, max|x|, Σ|x|^p or the non-finite flag over all elements of all tensors. */
   reduce(kind: ReduceKind, tensors: readonly Tensor[], p: number, threads: number): number;
   reduceAsync(kind: ReduceKind, tensors: readonly Tensor[], p: number, threads: number): Promise<number>;

@@ -4,7 +4,7 @@ import type { Backend, BackendName } from './backend';
 import { jsBackend } from './js';
 import { nativeBackend } from './native';
 
-export type { Backend, BackendName } from './backend';
+export type { Backend, BackendName, UpdatePlan } from './backend';
 
 export const BACKEND_NAMES: readonly BackendName[] = ['native', 'js'];
 

@@ -1,6 +1,7 @@
 /** The native backend: the addon's fused multi-threaded kernels. */
 import { loadAddon } from '../native';
-import type { Backend } from './backend';
+import type { NativePlan } from '../native';
+import type { Backend, UpdatePlan } from './backend';
 
 let instance: Backend | null = null;
 
@@ -12,6 +13,9 @@ export function nativeBackend(): Backend {
     name: 'native',
     update: (kind, buffers, scalars, threads) => addon.update(kind, buffers, scalars, threads),
     updateAsync: (kind, buffers, scalars, threads) => addon.updateAsync(kind, buffers, scalars, threads),
+    // The addon type-tags its plans and refuses anything else, the JS backend's included.
+    createPlan: (kind, buffers) => addon.createPlan(kind, buffers) as unknown as UpdatePlan,
+    updatePlanned: (plan, scalars, threads) => addon.updatePlanned(plan as unknown as NativePlan, scalars, threads),
     reduce: (kind, tensors, p, threads) => addon.reduce(kind, tensors, p, threads),
     reduceAsync: (kind, tensors, p, threads) => addon.reduceAsync(kind, tensors, p, threads),
   };

@@ -6,7 +6,8 @@
 import { ErrorCodes, makeError } from '../../errors';
 import { UPDATE_KERNELS, UpdateKind } from '../../kernels';
 import type { Tensor } from '../../tensor';
-import type { Backend } from '../backend';
+import { isDetached } from '../../validate';
+import type { Backend, UpdatePlan } from '../backend';
 import { adagrad } from './adagrad';
 import { adamAmsgrad, adamPlain } from './adam';
 import { accumulate, clamp, scale } from './elementwise';
@@ -65,10 +66,45 @@ function update(kind: UpdateKind, buffers: readonly Tensor[], scalars: Float64Ar
   for (let base = 0; base < buffers.length; base += slots) kernel(roundFor(buffers[base]), scalars, buffers, base);
 }
 
+function checkAttached(name: string, t: Tensor): void {
+  if (isDetached(t)) throw makeError(ErrorCodes.DETACHED_BUFFER, `${name}: its ArrayBuffer is detached`);
+}
+
+/** The JS backend's plan: the checked list and each tensor's length, which a detached or resized buffer no longer has. */
+class JsPlan {
+  constructor(
+    readonly kind: UpdateKind,
+    readonly buffers: readonly Tensor[],
+    readonly lengths: readonly number[],
+  ) {}
+}
+
+function createPlan(kind: UpdateKind, buffers: readonly Tensor[]): UpdatePlan {
+  const kinds = Object.keys(KERNELS).length;
+  if (!Number.isInteger(kind) || kind < 0 || kind >= kinds) throw makeError(ErrorCodes.OUT_OF_RANGE, `kind: expected an integer in [0, ${kinds - 1}]`);
+  checkBatch(kind, buffers, new Float64Array(UPDATE_KERNELS[kind].scalarCount));
+  for (let i = 0; i < buffers.length; i++) checkAttached(`buffers[${i}]`, buffers[i]);
+  return new JsPlan(kind, [...buffers], buffers.map((b) => b.length)) as unknown as UpdatePlan;
+}
+
+function updatePlanned(plan: UpdatePlan, scalars: Float64Array): void {
+  if (!(plan instanceof JsPlan)) throw makeError(ErrorCodes.INVALID_ARG_TYPE, 'plan: expected a plan made by createPlan');
+  const { kind, buffers, lengths } = plan;
+  for (let i = 0; i < buffers.length; i++) {
+    if (buffers[i].length !== lengths[i]) {
+      checkAttached(`plan: buffers[${i}]`, buffers[i]);
+      throw makeError(ErrorCodes.SHAPE_MISMATCH, `plan: buffers[${i}]: expected length ${lengths[i]} as when the plan was made, got ${buffers[i].length}`);
+    }
+  }
+  update(kind, buffers, scalars);
+}
+
 export const jsBackend: Backend = {
   name: 'js',
   update: (kind, buffers, scalars) => update(kind, buffers, scalars),
   updateAsync: async (kind, buffers, scalars) => update(kind, buffers, scalars),
+  createPlan,
+  updatePlanned: (plan, scalars) => updatePlanned(plan, scalars),
   reduce: (kind, tensors, p) => reduce(kind, tensors, p),
   reduceAsync: async (kind, tensors, p) => reduce(kind, tensors, p),
 };

@@ -1,0 +1,16 @@
+// A planned update: the buffers of a kernel call resolved once and reused by
+// every step whose buffers are the very same typed arrays (an optimizer's
+// params, gradients and state usually are, step after step).
+#pragma once
+#include <napi.h>
+
+namespace fusedoptim {
+
+// createPlan(kind, buffers): checks `buffers` exactly as update() does, keeps
+// every typed array alive and returns an opaque, type-tagged plan.
+Napi::Value CreatePlan(const Napi::CallbackInfo& info);
+// updatePlanned(plan, scalars, threads): update(kind, buffers, scalars, threads)
+// over the plan's buffers, after checking that none was detached or resized.
+Napi::Value UpdatePlanned(const Napi::CallbackInfo& info);
+
+}  // namespace fusedoptim
