@@ -10,7 +10,7 @@
  * kernel runs, and the per-step scalars (see OptimizerSpec); the arithmetic
  * lives in the kernels (native/kernels/*.h and lib/backend/js/*.ts).
  */
-import { Backend, BackendName, getBackend } from '../backend';
+import { Backend, BackendName, UpdatePlan, getBackend } from '../backend';
 import { ErrorCodes, makeError } from '../errors';
 import { UPDATE_KERNELS, UpdateKind } from '../kernels';
 import { NormPlan, clipCoefficient, normPlan, totalNorm, totalNormAsync } from '../norm';
@@ -128,6 +128,32 @@ interface StepPlan<O> {
   skipIfNonfinite: boolean;
 }
 
+/**
+ * A group's kernel call as the last synchronous step made it, for a step over
+ * the very same typed arrays (see Optimizer.runPlanned).
+ */
+interface PlannedCall<O> {
+  gi: number;
+  kind: UpdateKind;
+  /** The state buffer names of the group, in slot order. */
+  buffers: readonly string[];
+  /** Global indices of the params in the call, in order. */
+  indices: number[];
+  /** The call's flat buffer list: param, grad, state... per param. */
+  tensors: Tensor[];
+  /** Each param's length then: every buffer of the param must still have it. */
+  lengths: number[];
+  scalars: Float64Array;
+  /** The backend's plan over `tensors`, made when a second step reuses them. */
+  plan: UpdatePlan | null;
+}
+
+/** The kernel calls of a plain synchronous step (no options) and the gradients it was given. */
+interface PlannedStep<O> {
+  grads: Array<Tensor | null>;
+  calls: PlannedCall<O>[];
+}
+
 const STEP_OPTIONS = ['gradScale', 'maxGradNorm', 'normType', 'errorIfNonfinite', 'skipIfNonfinite'] as const;
 
 export abstract class Optimizer<O extends { lr: number }> {
@@ -160,6 +186,13 @@ export abstract class Optimizer<O extends { lr: number }> {
   private readonly validated: Array<{ raw: unknown[]; hyper: O } | undefined> = [];
   /** Per group, the flat buffer list and scalars of its last uniform kernel call, refilled in place by the next (no allocation per step). */
   private readonly callCache: Array<{ tensors: Tensor[]; scalars: Float64Array } | undefined> = [];
+  /**
+   * The calls of the last plain synchronous step, if every group's params shared
+   * their step count: the next step given the same gradient tensors runs them
+   * through backend plans without resolving or re-checking what cannot have
+   * changed (see runPlanned). Null after anything that replaces state or params.
+   */
+  private planned: PlannedStep<O> | null = null;
 
   protected constructor(spec: OptimizerSpec<O>, params: ParamsInput<O>, options: Partial<O> & OptimizerOptions | undefined) {
     this.spec = spec;
@@ -191,6 +224,7 @@ export abstract class Optimizer<O extends { lr: number }> {
     const resolved = this.checkGroupInput(group, `${this.spec.name}: addParamGroup: group`);
     checkNoOverlap(`${this.spec.name}: params`, [...this.params, ...resolved.params]);
     this.addResolvedGroup(resolved);
+    this.planned = null;
   }
 
   /** The learning rate of group 0. */
@@ -216,12 +250,15 @@ export abstract class Optimizer<O extends { lr: number }> {
    */
   step(grads: Grads, options?: StepOptions): StepResult {
     this.assertIdle('step');
+    if (options === undefined && this.planned !== null && this.runPlanned(this.planned, grads)) return { gradNorm: undefined, skipped: false };
+    this.planned = null;
     const plan = this.planStep(grads, options);
     const threads = getNumThreads();
     const gradNorm = plan.norm ? totalNorm(this.kernels, this.presentGrads(plan), plan.norm, threads) * Math.abs(plan.gradScale) : undefined;
     const scale = this.effectiveScale(plan, gradNorm);
     if (scale === null) return { gradNorm, skipped: true };
     for (const call of this.commitStep(plan, scale)) this.kernels.update(call.kind, call.buffers, call.scalars, threads);
+    if (options === undefined) this.planned = this.plannedFrom(plan);
     return { gradNorm, skipped: false };
   }
 
@@ -377,6 +414,7 @@ export abstract class Optimizer<O extends { lr: number }> {
       Object.assign(group, hyper, extras);
     });
     this.stateByBuffer.clear();
+    this.planned = null;
     newState.forEach((entry, i) => {
       this.state[i] = entry;
       for (const [key, value] of Object.entries(entry)) if (typeof value === 'object') this.registerState(i, key, value);
@@ -610,6 +648,84 @@ export abstract class Optimizer<O extends { lr: number }> {
     return calls;
   }
 
+  /**
+   * The calls of the plain step just run, for the next one with the same
+   * gradients; null if a group's params do not share their step count.
+   */
+  private plannedFrom(plan: StepPlan<O>): PlannedStep<O> | null {
+    const calls: PlannedCall<O>[] = [];
+    for (let gi = 0; gi < plan.active.length; gi++) {
+      const indices = plan.active[gi];
+      if (indices.length === 0) continue;
+      const hyper = plan.hyper[gi];
+      const buffers = this.spec.stateBuffers(hyper);
+      if (this.commonStep(indices, buffers) === null) return null;
+      const kind = this.spec.kernel(hyper);
+      const tensors: Tensor[] = [];
+      for (const i of indices) {
+        tensors.push(this.params[i], plan.grads[i]!);
+        for (const b of buffers) tensors.push(this.state[i][b] as Tensor);
+      }
+      const lengths = indices.map((i) => this.params[i].length);
+      calls.push({ gi, kind, buffers, indices: [...indices], tensors, lengths, scalars: new Float64Array(UPDATE_KERNELS[kind].scalarCount), plan: null });
+    }
+    return { grads: [...plan.grads], calls };
+  }
+
+  /**
+   * A plain step (no options) over the same gradient tensors as the planned one,
+   * through the backend's plans; false, having changed nothing, if anything
+   * differs from the plan, and the full pipeline runs instead.
+   *
+   * What it checks, and why that is every check of planStep: the gradients are
+   * the very tensors planStep accepted last time (type, dtype and aliasing with
+   * params and state cannot change for the same objects), every state buffer is
+   * the one planned and every param shares one step count, every buffer still
+   * has its planned length (a detached view has length 0; a view of a resized
+   * buffer changes length), and each group's hyper-parameters are re-validated
+   * as planStep does (checkedHyper: throws just as it would, before anything
+   * changes). Nothing runs between these checks and the synchronous kernel
+   * calls, and the backend checks each buffer's length again itself.
+   */
+  private runPlanned(planned: PlannedStep<O>, grads: Grads): boolean {
+    if (!Array.isArray(grads) || grads.length !== planned.grads.length) return false;
+    for (let i = 0; i < grads.length; i++) if (grads[i] !== planned.grads[i]) return false;
+    const calls = planned.calls;
+    let c = 0;
+    for (let gi = 0; gi < this.paramGroups.length; gi++) {
+      const hyper = this.checkedHyper(gi);
+      if (c === calls.length || calls[c].gi !== gi) continue;
+      const call = calls[c++];
+      if (this.spec.kernel(hyper) !== call.kind || !sameNames(this.spec.stateBuffers(hyper), call.buffers)) return false;
+      if (!this.planStillHolds(call)) return false;
+      call.scalars.fill(0);
+      this.spec.scalars(hyper, (this.state[call.indices[0]].step as number) + 1, false, 1, call.scalars);
+    }
+    for (const call of calls) if (call.plan === null) call.plan = this.kernels.createPlan(call.kind, call.tensors);
+    const threads = getNumThreads();
+    for (const call of calls) this.kernels.updatePlanned(call.plan!, call.scalars, threads);
+    for (const call of calls) {
+      const step = (this.state[call.indices[0]].step as number) + 1;
+      for (const i of call.indices) this.state[i].step = step;
+    }
+    return true;
+  }
+
+  /** Every state buffer of the call is the planned one, every param shares the step count, every buffer has its planned length. */
+  private planStillHolds(call: PlannedCall<O>): boolean {
+    const { indices, buffers, tensors, lengths } = call;
+    const step = this.state[indices[0]].step;
+    const width = 2 + buffers.length;
+    for (let t = 0, k = 0; t < indices.length; t++, k += width) {
+      const state = this.state[indices[t]];
+      if (state.step !== step) return false;
+      for (let b = 0; b < buffers.length; b++) if (state[buffers[b]] !== tensors[k + 2 + b]) return false;
+      const length = lengths[t];
+      for (let j = k; j < k + width; j++) if (tensors[j].length !== length) return false;
+    }
+    return true;
+  }
+
   /** The step count every param of `indices` shares, if all of them already have all their state buffers; else null. */
   private commonStep(indices: readonly number[], buffers: readonly string[]): number | null {
     const step = this.state[indices[0]].step;
@@ -650,6 +766,12 @@ export abstract class Optimizer<O extends { lr: number }> {
     this.spec.scalars(group, step, false, gradScale, cache.scalars);
     return { kind, buffers: tensors, scalars: cache.scalars };
   }
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Equal as hyper-parameter values: the same number, boolean or string, or arrays of equal elements. */
