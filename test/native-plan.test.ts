@@ -253,6 +253,45 @@ describe('optimizer steps through plans', () => {
     }, 12);
   });
 
+  it('step options as a training loop passes them (gradScale, maxGradNorm, skipIfNonfinite): bit-identical to the JS backend', () => {
+    const norms: Record<string, Array<number | undefined>> = { native: [], js: [] };
+    const skipped: Record<string, boolean[]> = { native: [], js: [] };
+    agree((backend) => {
+      const params = [random(16, 27, false), random(65, 28, false)];
+      const grads = [random(16, 29, false), random(65, 30, false)];
+      const opt = new Adam(params, { lr: 0.01, weightDecay: 0.1, backend });
+      return {
+        step: (k) => {
+          grads.forEach((g, i) => g.forEach((_, j) => (g[j] = Math.fround(3 * Math.cos(0.37 * j * (k + 2) + i)))));
+          if (k === 4) grads[1][7] = NaN;
+          const result = opt.step(grads, { gradScale: 1 / (k + 1), maxGradNorm: 2, skipIfNonfinite: true, ...(k === 6 ? { normType: 1 } : {}) });
+          norms[backend].push(result.gradNorm);
+          skipped[backend].push(result.skipped);
+        },
+        tensors: () => [...params, ...(opt.state.flatMap((s) => [s.expAvg, s.expAvgSq]) as Tensor[])],
+      };
+    }, 9);
+    expect(norms.native).to.deep.equal(norms.js);
+    expect(skipped.native).to.deep.equal([false, false, false, false, true, false, false, false, false]);
+  });
+
+  for (const backend of ['native', 'js'] as const) {
+    it(`${backend}: errorIfNonfinite between planned steps throws and changes nothing`, () => {
+      const params = [random(16, 31, false)];
+      const grads = [random(16, 32, false)];
+      const opt = new Adam(params, { backend });
+      opt.step(grads, { maxGradNorm: 1, errorIfNonfinite: true });
+      opt.step(grads, { maxGradNorm: 1, errorIfNonfinite: true });
+      const before = bits(params[0]);
+      grads[0][3] = Infinity;
+      expectError(() => opt.step(grads, { maxGradNorm: 1, errorIfNonfinite: true }), range(ErrorCodes.NON_FINITE, 'nothing was changed'));
+      expect(bits(params[0])).to.equal(before);
+      expect(opt.state[0].step).to.equal(2);
+      expectError(() => opt.step(grads, { gradScale: 'x' as never }), type(INVALID_ARG_TYPE, 'options.gradScale'));
+      expect(opt.state[0].step).to.equal(2);
+    });
+  }
+
   it('a state buffer replaced by the user is the one the next step updates', () => {
     agree((backend) => {
       const params = [random(8, 11, false)];

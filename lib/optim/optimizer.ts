@@ -110,8 +110,20 @@ interface KernelCall {
   scalars: Float64Array;
 }
 
+/** A step's options, validated. */
+interface CheckedStepOptions {
+  gradScale: number;
+  norm: NormPlan | null;
+  maxGradNorm: number | undefined;
+  errorIfNonfinite: boolean;
+  skipIfNonfinite: boolean;
+}
+
+/** What step(grads) without options means. */
+const PLAIN_STEP: CheckedStepOptions = { gradScale: 1, norm: null, maxGradNorm: undefined, errorIfNonfinite: false, skipIfNonfinite: false };
+
 /** A validated step, before anything is changed. */
-interface StepPlan<O> {
+interface StepPlan<O> extends CheckedStepOptions {
   /** Global index of each param that has a gradient, per group. */
   active: number[][];
   /**
@@ -121,11 +133,6 @@ interface StepPlan<O> {
    */
   hyper: O[];
   grads: Grads;
-  gradScale: number;
-  norm: NormPlan | null;
-  maxGradNorm: number | undefined;
-  errorIfNonfinite: boolean;
-  skipIfNonfinite: boolean;
 }
 
 /**
@@ -134,6 +141,8 @@ interface StepPlan<O> {
  */
 interface PlannedCall<O> {
   gi: number;
+  /** The group's hyper-parameters as the step that uses the plan validated them. */
+  hyper: O;
   kind: UpdateKind;
   /** The state buffer names of the group, in slot order. */
   buffers: readonly string[];
@@ -148,9 +157,11 @@ interface PlannedCall<O> {
   plan: UpdatePlan | null;
 }
 
-/** The kernel calls of a plain synchronous step (no options) and the gradients it was given. */
+/** The kernel calls of a synchronous step and the gradients it was given. */
 interface PlannedStep<O> {
   grads: Array<Tensor | null>;
+  /** The gradients that are not null, in kernel-call order: what a global norm reads. */
+  present: Tensor[];
   calls: PlannedCall<O>[];
 }
 
@@ -187,10 +198,10 @@ export abstract class Optimizer<O extends { lr: number }> {
   /** Per group, the flat buffer list and scalars of its last uniform kernel call, refilled in place by the next (no allocation per step). */
   private readonly callCache: Array<{ tensors: Tensor[]; scalars: Float64Array } | undefined> = [];
   /**
-   * The calls of the last plain synchronous step, if every group's params shared
+   * The calls of the last synchronous step, if every group's params shared
    * their step count: the next step given the same gradient tensors runs them
    * through backend plans without resolving or re-checking what cannot have
-   * changed (see runPlanned). Null after anything that replaces state or params.
+   * changed (see plannedStillHolds). Null after anything that replaces state or params.
    */
   private planned: PlannedStep<O> | null = null;
 
@@ -250,15 +261,23 @@ export abstract class Optimizer<O extends { lr: number }> {
    */
   step(grads: Grads, options?: StepOptions): StepResult {
     this.assertIdle('step');
-    if (options === undefined && this.planned !== null && this.runPlanned(this.planned, grads)) return { gradNorm: undefined, skipped: false };
-    this.planned = null;
-    const plan = this.planStep(grads, options);
+    const opts = this.checkStepOptions(options);
     const threads = getNumThreads();
+    const planned = this.planned;
+    if (planned !== null && this.plannedStillHolds(planned, grads)) {
+      const gradNorm = opts.norm ? totalNorm(this.kernels, planned.present, opts.norm, threads) * Math.abs(opts.gradScale) : undefined;
+      const scale = this.effectiveScale(opts, gradNorm);
+      if (scale === null) return { gradNorm, skipped: true };
+      this.runPlanned(planned, scale, threads);
+      return { gradNorm, skipped: false };
+    }
+    this.planned = null;
+    const plan = this.planStep(grads, opts);
     const gradNorm = plan.norm ? totalNorm(this.kernels, this.presentGrads(plan), plan.norm, threads) * Math.abs(plan.gradScale) : undefined;
     const scale = this.effectiveScale(plan, gradNorm);
     if (scale === null) return { gradNorm, skipped: true };
     for (const call of this.commitStep(plan, scale)) this.kernels.update(call.kind, call.buffers, call.scalars, threads);
-    if (options === undefined) this.planned = this.plannedFrom(plan);
+    this.planned = this.plannedFrom(plan);
     return { gradNorm, skipped: false };
   }
 
@@ -276,7 +295,7 @@ export abstract class Optimizer<O extends { lr: number }> {
    */
   async stepAsync(grads: Grads, options?: StepOptions): Promise<StepResult> {
     this.assertIdle('stepAsync');
-    const plan = this.planStep(grads, options);
+    const plan = this.planStep(grads, this.checkStepOptions(options));
     const threads = getNumThreads();
     this.inFlight = true;
     try {
@@ -475,8 +494,9 @@ export abstract class Optimizer<O extends { lr: number }> {
     return this.paramGroups.length - 1;
   }
 
-  /** Validates a step's arguments and the current hyper-parameters; changes nothing. */
-  private planStep(grads: Grads, options: StepOptions | undefined): StepPlan<O> {
+  /** Validates a step's options (the first check of a step); changes nothing. */
+  private checkStepOptions(options: StepOptions | undefined): CheckedStepOptions {
+    if (options === undefined) return PLAIN_STEP;
     const name = this.spec.name;
     const opts = checkOptions(`${name}: step: options`, options, STEP_OPTIONS);
     const gradScale = opts.gradScale === undefined ? 1 : checkNumber(`${name}: step: options.gradScale`, opts.gradScale);
@@ -487,7 +507,12 @@ export abstract class Optimizer<O extends { lr: number }> {
     const wantsNorm = maxGradNorm !== undefined || skipIfNonfinite || errorIfNonfinite;
     const norm = wantsNorm ? normPlan(`${name}: step: options.normType`, opts.normType ?? 2) : null;
     if (!wantsNorm && opts.normType !== undefined) normPlan(`${name}: step: options.normType`, opts.normType);
+    return { gradScale, norm, maxGradNorm, errorIfNonfinite, skipIfNonfinite };
+  }
 
+  /** Validates a step's gradients and the current hyper-parameters, after its options; changes nothing. */
+  private planStep(grads: Grads, opts: CheckedStepOptions): StepPlan<O> {
+    const name = this.spec.name;
     const list = checkArray(`${name}: step: grads`, grads);
     if (list.length !== this.params.length) {
       throw makeError(
@@ -522,7 +547,7 @@ export abstract class Optimizer<O extends { lr: number }> {
       active.push(indices);
     }
     this.checkGradsDoNotAlias(list as Grads);
-    return { active, hyper, grads: list as Grads, gradScale, norm, maxGradNorm, errorIfNonfinite, skipIfNonfinite };
+    return { ...opts, active, hyper, grads: list as Grads };
   }
 
   /**
@@ -588,7 +613,7 @@ export abstract class Optimizer<O extends { lr: number }> {
   }
 
   /** The scale the kernels apply, or null to skip the step; throws ERR_NON_FINITE when asked to. */
-  private effectiveScale(plan: StepPlan<O>, gradNorm: number | undefined): number | null {
+  private effectiveScale(plan: CheckedStepOptions, gradNorm: number | undefined): number | null {
     if (gradNorm === undefined) return plan.gradScale;
     if (!Number.isFinite(gradNorm)) {
       if (plan.errorIfNonfinite) {
@@ -667,15 +692,15 @@ export abstract class Optimizer<O extends { lr: number }> {
         for (const b of buffers) tensors.push(this.state[i][b] as Tensor);
       }
       const lengths = indices.map((i) => this.params[i].length);
-      calls.push({ gi, kind, buffers, indices: [...indices], tensors, lengths, scalars: new Float64Array(UPDATE_KERNELS[kind].scalarCount), plan: null });
+      calls.push({ gi, hyper, kind, buffers, indices: [...indices], tensors, lengths, scalars: new Float64Array(UPDATE_KERNELS[kind].scalarCount), plan: null });
     }
-    return { grads: [...plan.grads], calls };
+    return { grads: [...plan.grads], present: this.presentGrads(plan), calls };
   }
 
   /**
-   * A plain step (no options) over the same gradient tensors as the planned one,
-   * through the backend's plans; false, having changed nothing, if anything
-   * differs from the plan, and the full pipeline runs instead.
+   * Whether a step given `grads` can run the planned calls: false, having
+   * changed nothing, if anything differs from the plan, and the full pipeline
+   * runs instead.
    *
    * What it checks, and why that is every check of planStep: the gradients are
    * the very tensors planStep accepted last time (type, dtype and aliasing with
@@ -684,10 +709,11 @@ export abstract class Optimizer<O extends { lr: number }> {
    * has its planned length (a detached view has length 0; a view of a resized
    * buffer changes length), and each group's hyper-parameters are re-validated
    * as planStep does (checkedHyper: throws just as it would, before anything
-   * changes). Nothing runs between these checks and the synchronous kernel
-   * calls, and the backend checks each buffer's length again itself.
+   * changes). Nothing but the step's own norm reduction runs between these
+   * checks and the synchronous kernel calls, and the backend checks each
+   * buffer's length and address again itself.
    */
-  private runPlanned(planned: PlannedStep<O>, grads: Grads): boolean {
+  private plannedStillHolds(planned: PlannedStep<O>, grads: Grads): boolean {
     if (!Array.isArray(grads) || grads.length !== planned.grads.length) return false;
     for (let i = 0; i < grads.length; i++) if (grads[i] !== planned.grads[i]) return false;
     const calls = planned.calls;
@@ -697,22 +723,29 @@ export abstract class Optimizer<O extends { lr: number }> {
       if (c === calls.length || calls[c].gi !== gi) continue;
       const call = calls[c++];
       if (this.spec.kernel(hyper) !== call.kind || !sameNames(this.spec.stateBuffers(hyper), call.buffers)) return false;
-      if (!this.planStillHolds(call)) return false;
-      call.scalars.fill(0);
-      this.spec.scalars(hyper, (this.state[call.indices[0]].step as number) + 1, false, 1, call.scalars);
+      if (!this.callStillHolds(call)) return false;
+      call.hyper = hyper;
     }
-    for (const call of calls) if (call.plan === null) call.plan = this.kernels.createPlan(call.kind, call.tensors);
-    const threads = getNumThreads();
+    return true;
+  }
+
+  /** Runs the planned calls (after plannedStillHolds) with the kernels' gradient scale `gradScale`, then advances the step counts. */
+  private runPlanned(planned: PlannedStep<O>, gradScale: number, threads: number): void {
+    const calls = planned.calls;
+    for (const call of calls) {
+      call.scalars.fill(0);
+      this.spec.scalars(call.hyper, (this.state[call.indices[0]].step as number) + 1, false, gradScale, call.scalars);
+      if (call.plan === null) call.plan = this.kernels.createPlan(call.kind, call.tensors);
+    }
     for (const call of calls) this.kernels.updatePlanned(call.plan!, call.scalars, threads);
     for (const call of calls) {
       const step = (this.state[call.indices[0]].step as number) + 1;
       for (const i of call.indices) this.state[i].step = step;
     }
-    return true;
   }
 
   /** Every state buffer of the call is the planned one, every param shares the step count, every buffer has its planned length. */
-  private planStillHolds(call: PlannedCall<O>): boolean {
+  private callStillHolds(call: PlannedCall<O>): boolean {
     const { indices, buffers, tensors, lengths } = call;
     const step = this.state[indices[0]].step;
     const width = 2 + buffers.length;
