@@ -5,9 +5,9 @@
 // What can still change between two calls is the state of those typed arrays:
 // an ArrayBuffer may be transferred (detached: its memory belongs to another
 // thread, or is freed) or, if resizable, shrink or grow. So every call reads
-// each buffer's length and address again (two cheap Node-API calls, where
+// each buffer's length again (two cheap Node-API calls, where
 // update() needs three per buffer and the element fetches of an Array) and
-// refuses to run if any differs from the plan's. Nothing else is read: the
+// refuses to run if any differs from the plan's (see check_unchanged). Nothing else is read: the
 // call takes no Array, so no getter or other JavaScript can run between that
 // check and the kernel.
 #include "plan.h"
@@ -42,34 +42,42 @@ class Plan {
   ResolvedBatch& batch() { return batch_; }
   std::vector<napi_ref>& refs() { return refs_; }
 
-  // Throws unless every buffer still has the length and address it had when
-  // the plan was made.
+  // Throws unless every buffer still has the length it had when the plan was
+  // made. The length alone says the memory is still there and still the same:
+  // a detached view has length 0, and V8 never moves the memory of an
+  // ArrayBuffer that stays attached (a resizable one grows and shrinks in
+  // place, and a view past its end has length 0). A zero-length buffer is
+  // never read or written. Asking only for the length also spares the call
+  // the handle of each ArrayBuffer.
   void check_unchanged(Napi::Env env) const {
     for (std::size_t i = 0; i < refs_.size(); ++i) {
       napi_value value;
       std::size_t length = 0;
-      void* data = nullptr;
       if (napi_get_reference_value(env, refs_[i], &value) != napi_ok || value == nullptr ||
-          napi_get_typedarray_info(env, value, nullptr, &length, &data, nullptr, nullptr) != napi_ok) {
+          napi_get_typedarray_info(env, value, nullptr, &length, nullptr, nullptr, nullptr) != napi_ok) {
         throw Napi::Error::New(env, "plan: a buffer could not be read");
       }
       const std::size_t expected = batch_.lengths[i / std::size_t(batch_.slots)];
-      if (length == expected && data == batch_.buffers[i]) continue;
-      const std::string name = "plan: buffers[" + std::to_string(i) + "]";
-      if (length == 0) {
-        napi_value arraybuffer;
-        bool detached = false;
-        napi_get_typedarray_info(env, value, nullptr, nullptr, nullptr, &arraybuffer, nullptr);
-        napi_is_detached_arraybuffer(env, arraybuffer, &detached);
-        if (detached) throw_type_error(env, "ERR_DETACHED_BUFFER", name + ": its ArrayBuffer is detached");
-      }
-      throw_range_error(env, "ERR_SHAPE_MISMATCH",
-                        name + ": expected length " + std::to_string(expected) + " as when the plan was made, got " +
-                            std::to_string(length) + (data == batch_.buffers[i] ? "" : " at another address"));
+      if (length != expected) throw_changed(env, value, i, expected, length);
     }
   }
 
  private:
+  [[noreturn]] static void throw_changed(Napi::Env env, napi_value value, std::size_t i, std::size_t expected,
+                                         std::size_t length) {
+    const std::string name = "plan: buffers[" + std::to_string(i) + "]";
+    if (length == 0) {
+      napi_value arraybuffer;
+      bool detached = false;
+      napi_get_typedarray_info(env, value, nullptr, nullptr, nullptr, &arraybuffer, nullptr);
+      napi_is_detached_arraybuffer(env, arraybuffer, &detached);
+      if (detached) throw_type_error(env, "ERR_DETACHED_BUFFER", name + ": its ArrayBuffer is detached");
+    }
+    throw_range_error(env, "ERR_SHAPE_MISMATCH",
+                      name + ": expected length " + std::to_string(expected) + " as when the plan was made, got " +
+                          std::to_string(length));
+  }
+
   napi_env env_;
   const UpdateKernel& kernel_;
   ResolvedBatch batch_;
