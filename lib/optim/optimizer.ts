@@ -195,6 +195,8 @@ export abstract class Optimizer<O extends { lr: number }> {
    * scheduler writing lr), so the checks stay and cost a comparison.
    */
   private readonly validated: Array<{ raw: unknown[]; hyper: O } | undefined> = [];
+  /** The names of the hyper-parameters (Object.keys of the option rules), listed once: every step compares them. */
+  private readonly optionKeys: readonly string[];
   /** Per group, the flat buffer list and scalars of its last uniform kernel call, refilled in place by the next (no allocation per step). */
   private readonly callCache: Array<{ tensors: Tensor[]; scalars: Float64Array } | undefined> = [];
   /**
@@ -208,6 +210,7 @@ export abstract class Optimizer<O extends { lr: number }> {
   protected constructor(spec: OptimizerSpec<O>, params: ParamsInput<O>, options: Partial<O> & OptimizerOptions | undefined) {
     this.spec = spec;
     const optionNames = Object.keys(spec.options);
+    this.optionKeys = optionNames;
     const opts = checkOptions(`${spec.name}: options`, options, [...optionNames, 'backend']);
     this.kernels = getBackend(opts.backend ?? 'native', `${spec.name}: options.backend`);
     this.backend = this.kernels.name;
@@ -573,9 +576,9 @@ export abstract class Optimizer<O extends { lr: number }> {
   /** Group `gi`'s hyper-parameters, validated (resolveGroup) unless every value is the one validated last time. */
   private checkedHyper(gi: number): O {
     const group = this.paramGroups[gi] as Record<string, unknown>;
-    const keys = Object.keys(this.spec.options);
+    const keys = this.optionKeys;
     const cached = this.validated[gi];
-    if (cached && keys.every((key, k) => sameValue(group[key], cached.raw[k]))) return cached.hyper;
+    if (cached && sameValues(group, keys, cached.raw)) return cached.hyper;
     const hyper = this.resolveGroup(group, this.defaults, `${this.spec.name}: paramGroups[${gi}]`);
     this.validated[gi] = { raw: keys.map((key) => (Array.isArray(group[key]) ? [...(group[key] as unknown[])] : group[key])), hyper };
     return hyper;
@@ -804,6 +807,12 @@ export abstract class Optimizer<O extends { lr: number }> {
 function sameNames(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Whether every `keys[k]` of `group` is sameValue as `validated[k]` (a loop, not every(): this runs per group per step). */
+function sameValues(group: Record<string, unknown>, keys: readonly string[], validated: readonly unknown[]): boolean {
+  for (let k = 0; k < keys.length; k++) if (!sameValue(group[keys[k]], validated[k])) return false;
   return true;
 }
 
