@@ -6,6 +6,13 @@
  *   validate everything → [global norm: one read pass] → init state →
  *   one kernel call per group (per distinct step count) over all its tensors.
  *
+ * A synchronous step given the same tensors as the last one (the usual
+ * training loop) skips the per-tensor work: the backend's plan holds the
+ * resolved buffers (native/plan.cc) and only what can change between steps is
+ * checked (plannedStillHolds). stepAsync always takes the full path: its
+ * buffers are kept alive per call by the async worker, and an asynchronous
+ * step is never small enough for the saving to show.
+ *
  * A subclass only declares its hyper-parameters, its state buffers, which
  * kernel runs, and the per-step scalars (see OptimizerSpec); the arithmetic
  * lives in the kernels (native/kernels/*.h and lib/backend/js/*.ts).
