@@ -13,7 +13,6 @@ import v8 from 'v8';
 import vm from 'vm';
 import { Adam, RMSprop, SGD } from '../lib';
 import { getBackend } from '../lib/backend';
-import type { UpdatePlan } from '../lib/backend';
 import { ErrorCodes } from '../lib/errors';
 import { UPDATE_KERNELS, UpdateKind } from '../lib/kernels';
 import { loadAddon } from '../lib/native';

@@ -495,15 +495,6 @@ export abstract class Optimizer<O extends { lr: number }> {
     }
   }
 
-  private groupOf(index: number): number {
-    let start = 0;
-    for (let g = 0; g < this.paramGroups.length; g++) {
-      start += this.paramGroups[g].params.length;
-      if (index < start) return g;
-    }
-    return this.paramGroups.length - 1;
-  }
-
   /** Validates a step's options (the first check of a step); changes nothing. */
   private checkStepOptions(options: StepOptions | undefined): CheckedStepOptions {
     if (options === undefined) return PLAIN_STEP;
