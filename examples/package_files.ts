@@ -22,3 +22,9 @@ export function findPackageFile(relative: string, from: string = __dirname): str
     `${relative} not found in ${from} or any directory above it (looked for ${tried[0]} ...)`,
   );
 }
+
+/** A path as a person would like to read it: relative to the working directory when inside it, else absolute. */
+export function displayPath(file: string): string {
+  const relative = path.relative(process.cwd(), file);
+  return relative.startsWith('..') || path.isAbsolute(relative) ? path.resolve(file) : relative;
+}

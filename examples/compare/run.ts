@@ -14,6 +14,7 @@ import { stringifyNumbers } from '../../lib/train/history';
 import { LineChart, multiPanelSvg } from '../../lib/train/plot';
 import { QuadraticRow, loadQuadraticReference, runQuadraticComparison } from './least_squares';
 import { ScheduleRun, runScheduleComparison } from './schedules';
+import { displayPath } from '../package_files';
 
 export interface CompareOptions {
   /** Default runs/compare. */
@@ -72,7 +73,7 @@ export async function runCompare(options: CompareOptions = {}): Promise<CompareR
   );
   files.push(json);
   say();
-  say(`wrote ${files.map((f) => path.relative(process.cwd(), f)).join(', ')}`);
+  say(`wrote ${files.map(displayPath).join(', ')}`);
   return { quadratic: rows, schedules, files };
 }
 

@@ -23,6 +23,7 @@ import { ProgressMode } from '../../lib/train/progress';
 import { checkNumber, checkObject, checkOptions, describe } from '../../lib/validate';
 import { DIGITS_CLASSES, DIGITS_FEATURES, Examples, batchesPerEpoch, epochBatches, loadDigits, splitTrainValidation } from './data';
 import { Mlp, createMlp } from './mlp';
+import { displayPath } from '../package_files';
 
 /** Everything that decides the result of a run; stored in its checkpoints. */
 export interface DigitsConfig {
@@ -202,7 +203,7 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
       `in ${result.seconds.toFixed(1)} s: best val loss ${fmt(result.bestValLoss ?? NaN)} (epoch ${bestEpoch + 1}, ` +
       `accuracy ${percent(summary.bestValAccuracy)}), final val accuracy ${percent(summary.finalValAccuracy)}`,
   );
-  say(`wrote ${[files.best, files.last, files.historyJson, files.historySvg].map((f) => path.relative(process.cwd(), f)).join(', ')}`);
+  say(`wrote ${[files.best, files.last, files.historyJson, files.historySvg].map(displayPath).join(', ')}`);
   return { runDir, config, result, finalValAccuracy: summary.finalValAccuracy, bestValAccuracy: summary.bestValAccuracy, files };
 }
 
