@@ -16,6 +16,11 @@ export interface UtilityOptions {
   backend?: BackendName;
 }
 
+export interface TotalNormOptions extends UtilityOptions {
+  /** Throw ERR_NON_FINITE if the norm is NaN or infinite (PyTorch's get_total_norm). Default false. */
+  errorIfNonfinite?: boolean;
+}
+
 export interface ClipGradNormOptions extends UtilityOptions {
   /** Any p > 0, or Infinity. Default 2. */
   normType?: number;
@@ -92,13 +97,19 @@ export async function clipGradNormAsync(grads: readonly Tensor[], maxNorm: numbe
   return norm;
 }
 
-/** The global norm of all gradients, as if they were one vector (no scaling). */
-export function getTotalNorm(grads: readonly Tensor[], normType = 2, options?: UtilityOptions): number {
+/** The global norm of all gradients, as if they were one vector (no scaling): PyTorch's get_total_norm. */
+export function getTotalNorm(grads: readonly Tensor[], normType = 2, options?: TotalNormOptions): number {
   const fn = 'getTotalNorm';
-  const opts = checkOptions(`${fn}: options`, options, ['backend']);
+  const opts = checkOptions(`${fn}: options`, options, ['errorIfNonfinite', 'backend']);
   const list = checkTensorList(`${fn}: grads`, grads, { allowEmpty: true, mixedDtypes: true });
   const plan = normPlan(`${fn}: normType`, normType);
-  return totalNorm(getBackend(opts.backend, `${fn}: options.backend`), list, plan, getNumThreads());
+  const errorIfNonfinite =
+    opts.errorIfNonfinite === undefined ? false : checkBoolean(`${fn}: options.errorIfNonfinite`, opts.errorIfNonfinite);
+  const norm = totalNorm(getBackend(opts.backend, `${fn}: options.backend`), list, plan, getNumThreads());
+  if (errorIfNonfinite && !Number.isFinite(norm)) {
+    throw makeError(ErrorCodes.NON_FINITE, `${fn}: the total norm of order ${plan.p} of the gradients is ${norm}`);
+  }
+  return norm;
 }
 
 /** Clamps every gradient element to [-clipValue, clipValue] in place (NaN stays NaN). */

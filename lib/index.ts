@@ -68,7 +68,7 @@ export type {
   WarmupCosineSchedulerOptions,
 } from './schedulers';
 export { clipGradNorm, clipGradNormAsync, clipGradValue, getTotalNorm, accumulateGrads, hasNonFinite } from './clip';
-export type { ClipGradNormOptions, UtilityOptions } from './clip';
+export type { ClipGradNormOptions, TotalNormOptions, UtilityOptions } from './clip';
 export { setNumThreads, getNumThreads } from './threads';
 export { alignedFloat32, alignedFloat64 } from './tensor';
 export type { Tensor, DType } from './tensor';

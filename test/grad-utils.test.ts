@@ -70,6 +70,29 @@ describe('getTotalNorm', () => {
         expect(getTotalNorm(grads, 0.5, { backend })).to.be.closeTo((Math.sqrt(3) + 2 + Math.sqrt(12)) ** 2, 1e-12 * 60);
       });
 
+      it('errorIfNonfinite: a NaN or infinite norm throws ERR_NON_FINITE; finite norms and the default pass', () => {
+        for (const bad of [NaN, Infinity, -Infinity]) {
+          const grads = [tensorOf('float32', [1, bad, 2])];
+          expect(getTotalNorm(grads, 2, { backend })).to.satisfy((n: number) => !Number.isFinite(n));
+          expectRejected({
+            what: `a norm of ${bad}`,
+            call: () => getTotalNorm(grads, 2, { backend, errorIfNonfinite: true }),
+            error: RangeError,
+            code: ErrorCodes.NON_FINITE,
+            message: /^getTotalNorm: the total norm of order 2/,
+            untouched: grads,
+          });
+        }
+        expect(getTotalNorm([tensorOf('float64', [6, 8])], 2, { backend, errorIfNonfinite: true })).to.equal(10);
+        expectRejected({
+          what: 'a non-boolean errorIfNonfinite',
+          call: () => getTotalNorm([tensorOf('float64', [1])], 2, { backend, errorIfNonfinite: 'yes' as never }),
+          error: TypeError,
+          code: ErrorCodes.INVALID_ARG_TYPE,
+          message: /^getTotalNorm: options\.errorIfNonfinite/,
+        });
+      });
+
       it('defaults to the 2-norm', () => {
         expect(getTotalNorm([tensorOf('float64', [6, 8])], undefined, { backend })).to.equal(10);
         if (backend === 'native') expect(getTotalNorm([tensorOf('float64', [6, 8])])).to.equal(10);
