@@ -11,7 +11,17 @@ export interface StepLROptions extends ResumeOptions {
   gamma?: number;
 }
 
-type StepLRSettings = { stepSize: number; gamma: number };
+/** The settings of a step decay (StepLR, and the textbook's StepScheduler). */
+export type StepDecaySettings = { stepSize: number; gamma: number };
+
+export function readStepDecay(fields: FieldReader): StepDecaySettings {
+  return { stepSize: fields.number('stepSize', COUNT), gamma: fields.number('gamma', POSITIVE, 0.1) };
+}
+
+/** baseLr · gamma^⌊t / stepSize⌋ for every group. */
+export function stepDecayLr(baseLrs: readonly number[], { stepSize, gamma }: StepDecaySettings, t: number): number[] {
+  return baseLrs.map((base) => base * gamma ** Math.floor(t / stepSize));
+}
 
 /**
  * Multiplies the lr by gamma every stepSize steps (PyTorch's StepLR):
@@ -20,14 +30,14 @@ type StepLRSettings = { stepSize: number; gamma: number };
  *
  * which, with nothing else changing the lr, is lr_t = baseLr · gamma^⌊t / stepSize⌋.
  */
-export class StepLR extends LRScheduler<StepLRSettings> {
+export class StepLR extends LRScheduler<StepDecaySettings> {
   constructor(optimizer: SchedulableOptimizer, options: StepLROptions) {
     super('StepLR', optimizer, FieldReader.forOptions('StepLR', options, ['stepSize', 'gamma', 'lastEpoch']));
     this.initialStep();
   }
 
-  protected readSettings(fields: FieldReader): StepLRSettings {
-    return { stepSize: fields.number('stepSize', COUNT), gamma: fields.number('gamma', POSITIVE, 0.1) };
+  protected readSettings(fields: FieldReader): StepDecaySettings {
+    return readStepDecay(fields);
   }
 
   protected override computeLr(epoch: number): number[] {
@@ -37,8 +47,7 @@ export class StepLR extends LRScheduler<StepLRSettings> {
   }
 
   protected override closedFormLr(epoch: number): number[] {
-    const { stepSize, gamma } = this.settings;
-    return this.baseLrs.map((base) => base * gamma ** Math.floor(epoch / stepSize));
+    return stepDecayLr(this.baseLrs, this.settings, epoch);
   }
 }
 

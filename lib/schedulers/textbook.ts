@@ -8,8 +8,9 @@
  * already sets the lr of step 0 (0 for a warmup).
  */
 import { cosineAnneal } from './anneal';
-import { COUNT, FieldReader, NON_NEGATIVE, POSITIVE } from './fields';
+import { COUNT, FieldReader, NON_NEGATIVE } from './fields';
 import { LRScheduler, ResumeOptions, SchedulableOptimizer } from './scheduler';
+import { StepDecaySettings, StepLROptions, readStepDecay, stepDecayLr } from './step';
 
 export interface WarmupCosineSchedulerOptions extends ResumeOptions {
   /** Steps of linear warmup from 0 up to the base lr (integer >= 0, at most totalSteps). 0: start at the peak. */
@@ -64,14 +65,8 @@ export class WarmupCosineScheduler extends LRScheduler<WarmupCosineSettings> {
   }
 }
 
-export interface StepSchedulerOptions extends ResumeOptions {
-  /** Period of the decay, in steps (integer >= 1). */
-  stepSize: number;
-  /** Multiplicative factor of the decay (> 0). Default 0.1. */
-  gamma?: number;
-}
-
-type StepSchedulerSettings = { stepSize: number; gamma: number };
+/** The textbook's StepScheduler takes StepLR's options. */
+export type StepSchedulerOptions = StepLROptions;
 
 /**
  * Step decay (the textbook's StepScheduler):
@@ -82,18 +77,17 @@ type StepSchedulerSettings = { stepSize: number; gamma: number };
  * from the base lr at every step rather than from the current lr, so it does
  * not compose with other schedulers in a ChainedScheduler.
  */
-export class StepScheduler extends LRScheduler<StepSchedulerSettings> {
+export class StepScheduler extends LRScheduler<StepDecaySettings> {
   constructor(optimizer: SchedulableOptimizer, options: StepSchedulerOptions) {
     super('StepScheduler', optimizer, FieldReader.forOptions('StepScheduler', options, ['stepSize', 'gamma', 'lastEpoch']));
     this.initialStep();
   }
 
-  protected readSettings(fields: FieldReader): StepSchedulerSettings {
-    return { stepSize: fields.number('stepSize', COUNT), gamma: fields.number('gamma', POSITIVE, 0.1) };
+  protected readSettings(fields: FieldReader): StepDecaySettings {
+    return readStepDecay(fields);
   }
 
   protected override computeLr(s: number): number[] {
-    const { stepSize, gamma } = this.settings;
-    return this.baseLrs.map((baseLr) => baseLr * gamma ** Math.floor(s / stepSize));
+    return stepDecayLr(this.baseLrs, this.settings, s);
   }
 }
