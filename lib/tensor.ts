@@ -13,6 +13,49 @@ export function isTensor(value: unknown): value is Tensor {
   return value instanceof Float32Array || value instanceof Float64Array;
 }
 
+/**
+ * The element types optimizer state may be stored in. bfloat16 has no typed
+ * array of its own: its 16-bit patterns are stored in a Uint16Array (the upper
+ * half of the float32 with the same sign, exponent and leading mantissa bits).
+ */
+export type StateDType = 'float32' | 'float64' | 'bfloat16' | 'uint8';
+
+/** A state buffer: a typed array of one of the StateDTypes. */
+export type StateArray = Float32Array | Float64Array | Uint16Array | Uint8Array;
+
+export const STATE_DTYPES: readonly StateDType[] = ['float32', 'float64', 'bfloat16', 'uint8'];
+
+/** The StateDType of a typed array, or null if it is none (by element type: a subclass of Float32Array is float32). */
+export function stateDtypeOf(value: unknown): StateDType | null {
+  if (value instanceof Float32Array) return 'float32';
+  if (value instanceof Float64Array) return 'float64';
+  if (value instanceof Uint16Array) return 'bfloat16';
+  if (value instanceof Uint8Array) return 'uint8';
+  return null;
+}
+
+/** The typed array that holds each StateDType, by name, for messages. */
+export const STATE_ARRAY_NAMES: Readonly<Record<StateDType, string>> = {
+  float32: 'Float32Array',
+  float64: 'Float64Array',
+  bfloat16: 'Uint16Array (bfloat16)',
+  uint8: 'Uint8Array',
+};
+
+/** A new zero-filled state buffer of `dtype` and `length` elements, 64-byte aligned. */
+export function allocState(dtype: StateDType, length: number): StateArray {
+  switch (dtype) {
+    case 'float32':
+      return alignedFloat32(length);
+    case 'float64':
+      return alignedFloat64(length);
+    case 'bfloat16':
+      return alignedView(length, 2, (b, o, n) => new Uint16Array(b, o, n));
+    case 'uint8':
+      return alignedView(length, 1, (b, o, n) => new Uint8Array(b, o, n));
+  }
+}
+
 /** A new zero-filled tensor of the same dtype as `like`, of `length` elements (64-byte aligned). */
 export function zerosLike(like: Tensor, length = like.length): Tensor {
   return like instanceof Float32Array ? alignedFloat32(length) : alignedFloat64(length);

@@ -3,14 +3,17 @@
  * kind of damaged or mismatched file is refused with a clear error and changes nothing live.
  */
 import { expect } from 'chai';
+import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Adam, AdamW, SGD } from '../lib';
 import { ErrorCodes } from '../lib/errors';
+import type { OptimizerStateDict } from '../lib/optim/optimizer';
 import { CosineAnnealingLR, WarmupCosineScheduler } from '../lib/schedulers';
+import type { StateArray } from '../lib/tensor';
 import { CHECKPOINT_VERSION, encodeCheckpoint, loadCheckpoint, readCheckpoint, saveCheckpoint } from '../lib/train/checkpoint';
-import { parseSafetensors, encodeSafetensors } from '../lib/train/safetensors';
+import { TensorToWrite, parseSafetensors, encodeSafetensors } from '../lib/train/safetensors';
 import { expectAllBitIdentical } from './helpers/bits';
 import { expectError } from './helpers/errors';
 import { expectUnchanged, snapshotOptimizer } from './helpers/snapshot';
@@ -281,6 +284,149 @@ describe('checkpoints', () => {
       const t = live();
       expect(() => loadCheckpoint(weightsOnly, t.targets)).to.throw(RangeError, 'no optimizer state');
       t.expectUntouched('weights only');
+    });
+  });
+
+  describe('optimizer state of any state dtype and length (BF16, U8, one scale per block, ...)', () => {
+    type State = Record<number, Record<string, StateArray | number>>;
+
+    /**
+     * A model and an AdamW whose stateDict() is replaced by `state`: the checkpoint only reads
+     * stateDict(), and readCheckpoint does not call loadStateDict, so the buffers need not fit
+     * AdamW's own schema. (The js backend: nothing here needs the addon.)
+     */
+    function withState(state: State) {
+      const model = { params: [Float64Array.from([0.25, -0.5, 1]), new Float64Array([2])], paramShapes: [[3, 1], [1, 1]], paramNames: ['weight', 'bias'] };
+      const optimizer = new AdamW(model.params, { lr: 0.1, backend: 'js' });
+      const sd = { state, paramGroups: optimizer.stateDict().paramGroups };
+      optimizer.stateDict = () => sd as unknown as OptimizerStateDict;
+      return { model, optimizer };
+    }
+
+    const state = (): State => ({
+      0: {
+        step: 3,
+        muProduct: 0.875,
+        expAvg: Uint16Array.from([0x3f80, 0xc040, 0x7fc1]), // bfloat16 1, -3, a NaN with a payload; the param's length
+        scales: Uint8Array.from([0, 1, 127, 128, 255]), // another length
+      },
+      1: {
+        step: 3,
+        muProduct: -1.5e-7,
+        expAvgSq: Uint8Array.from([7]), // the param's length, so the param's shape
+        absmax: Float32Array.from([0.5, -0, NaN]),
+        blocks: new Uint16Array(0),
+      },
+    });
+
+    /** The checksum as the header comment of lib/train/checkpoint.ts defines it (little-endian hosts). */
+    function checksumOf(tensors: ReadonlyMap<string, { dtype: string; shape: readonly number[]; data: StateArray }>, metadata: Record<string, string>): string {
+      const hash = createHash('sha256');
+      const field = (text: string) => hash.update(`${text.length}:${text}`);
+      for (const name of [...tensors.keys()].sort()) {
+        const t = tensors.get(name)!;
+        field(name);
+        field(t.dtype);
+        field(JSON.stringify(t.shape));
+        hash.update(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+      }
+      for (const key of Object.keys(metadata).sort()) {
+        if (key === 'checksum') continue;
+        field(key);
+        field(metadata[key]);
+      }
+      return `sha256:${hash.digest('hex')}`;
+    }
+
+    function expectSameBytes(actual: StateArray | number, expected: StateArray | number, label: string): void {
+      if (typeof expected === 'number') {
+        expect(actual, label).to.equal(expected);
+        return;
+      }
+      const a = actual as StateArray;
+      expect(a.constructor, `${label}: type`).to.equal(expected.constructor);
+      expect(a.length, `${label}: length`).to.equal(expected.length);
+      expect(Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength)), `${label}: bytes`).to.equal(true);
+    }
+
+    it('round-trips through saveCheckpoint and readCheckpoint with the same bits, dtypes, shapes and numbers', () => {
+      const file = tempFile();
+      const saved = state();
+      saveCheckpoint(file, withState(saved));
+      const ck = readCheckpoint(file);
+      expect(ck.optimizer!.class).to.equal('AdamW');
+      const read = ck.optimizer!.stateDict.state as unknown as State;
+      expect(Object.keys(read)).to.deep.equal(['0', '1']);
+      for (const i of [0, 1]) {
+        expect(Object.keys(read[i]).sort(), `state[${i}] keys`).to.deep.equal(Object.keys(saved[i]).sort());
+        for (const [key, value] of Object.entries(saved[i])) expectSameBytes(read[i][key], value, `state[${i}].${key}`);
+      }
+      const header = (name: string) => ({ dtype: ck.tensors.get(name)!.dtype, shape: ck.tensors.get(name)!.shape });
+      expect(header('optim.0.expAvg')).to.deep.equal({ dtype: 'BF16', shape: [3, 1] });
+      expect(header('optim.0.scales')).to.deep.equal({ dtype: 'U8', shape: [5] });
+      expect(header('optim.1.expAvgSq')).to.deep.equal({ dtype: 'U8', shape: [1, 1] });
+      expect(header('optim.1.absmax')).to.deep.equal({ dtype: 'F32', shape: [3] });
+      expect(header('optim.1.blocks')).to.deep.equal({ dtype: 'BF16', shape: [0] });
+      expect(JSON.parse(ck.metadata.optimizer).state).to.deep.equal({ 0: { step: 3, muProduct: 0.875 }, 1: { step: 3, muProduct: -1.5e-7 } });
+      expect(ck.params.map((p) => p.dtype)).to.deep.equal(['F64', 'F64']);
+    });
+
+    it('hashes the real dtype names (BF16, U8) into the checksum', function () {
+      if (os.endianness() !== 'LE') this.skip();
+      const parsed = parseSafetensors(bytesOfFile(encodeCheckpoint(withState(state()))));
+      expect(parsed.metadata.checksum).to.equal(checksumOf(parsed.tensors, parsed.metadata));
+    });
+
+    it('a flipped byte of such a file is still detected', () => {
+      const good = bytesOfFile(encodeCheckpoint(withState(state())));
+      const headerEnd = 8 + Number(good.readBigUInt64LE(0));
+      expect(readCheckpoint(good).optimizer).not.to.equal(null);
+      for (let i = 0; i < good.length; i++) {
+        const bad = Buffer.from(good);
+        bad[i] ^= 0x01;
+        // In the data section only the checksum can tell; in the header any check may.
+        const mentions = i >= headerEnd ? ['checksum'] : [];
+        expectError(() => readCheckpoint(bad), { type: RangeError, code: ErrorCodes.CHECKPOINT_CORRUPT, mentions }, `byte ${i} ^ 0x01`);
+      }
+    });
+
+    it('readCheckpoint leaves the buffers\' dtypes and lengths to the optimizer, but a param must be F32 or F64', function () {
+      if (os.endianness() !== 'LE') this.skip();
+      const parsed = parseSafetensors(bytesOfFile(encodeCheckpoint(withState(state()))));
+      const rewrite = (replace: Record<string, TensorToWrite & { dtype: string }>) => {
+        const tensors = new Map([...parsed.tensors].map(([name, t]) => [name, replace[name] ?? t] as const));
+        const metadata = { ...parsed.metadata, checksum: checksumOf(tensors, parsed.metadata) };
+        return bytesOfFile(encodeSafetensors(new Map([...tensors].map(([name, t]) => [name, { data: t.data, shape: t.shape }])), metadata));
+      };
+      // A state buffer of another dtype and length than before (and than its param): read as it is.
+      const ck = readCheckpoint(rewrite({ 'optim.0.expAvg': { dtype: 'U8', data: Uint8Array.from([1, 2, 3, 4]), shape: [2, 2] } }));
+      expectSameBytes((ck.optimizer!.stateDict.state as unknown as State)[0].expAvg, Uint8Array.from([1, 2, 3, 4]), 'optim.0.expAvg');
+      // A param that is not F32 or F64: not a checkpoint of this library.
+      expectError(() => readCheckpoint(rewrite({ 'param.1': { dtype: 'BF16', data: Uint16Array.from([0x3f80]), shape: [1, 1] } })), {
+        type: RangeError,
+        code: ErrorCodes.CHECKPOINT_CORRUPT,
+        mentions: ['param.1 is BF16'],
+      });
+      expectError(() => readCheckpoint(rewrite({ 'param.0': { dtype: 'U8', data: Uint8Array.from([1, 2, 3]), shape: [3, 1] } })), {
+        type: RangeError,
+        code: ErrorCodes.CHECKPOINT_CORRUPT,
+        mentions: ['param.0 is U8'],
+      });
+      // The other structural checks stand: a buffer of no param, a number that is also a tensor.
+      const stray = new Map([...parsed.tensors, ['optim.2.expAvg', { dtype: 'U8', data: Uint8Array.from([1]), shape: [1] }]]);
+      const strayMetadata = { ...parsed.metadata, checksum: checksumOf(stray, parsed.metadata) };
+      expectError(() => readCheckpoint(bytesOfFile(encodeSafetensors(new Map([...stray].map(([n, t]) => [n, { data: t.data, shape: t.shape }])), strayMetadata))), {
+        type: RangeError,
+        code: ErrorCodes.CHECKPOINT_CORRUPT,
+        mentions: ['"optim.2.expAvg" names no param'],
+      });
+      const both = new Map([...parsed.tensors, ['optim.0.muProduct', { dtype: 'BF16', data: Uint16Array.from([1]), shape: [1] }]]);
+      const bothMetadata = { ...parsed.metadata, checksum: checksumOf(both, parsed.metadata) };
+      expectError(() => readCheckpoint(bytesOfFile(encodeSafetensors(new Map([...both].map(([n, t]) => [n, { data: t.data, shape: t.shape }])), bothMetadata))), {
+        type: RangeError,
+        code: ErrorCodes.CHECKPOINT_CORRUPT,
+        mentions: ['"muProduct" both as a number and as a tensor'],
+      });
     });
   });
 

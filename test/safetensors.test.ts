@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ErrorCodes } from '../lib/errors';
+import type { StateArray, Tensor } from '../lib/tensor';
 import { MAX_HEADER_BYTES, TensorToWrite, encodeSafetensors, parseSafetensors } from '../lib/train/safetensors';
 import { expectBitIdentical } from './helpers/bits';
 import { expectError } from './helpers/errors';
@@ -25,6 +26,23 @@ function f32Bytes(values: number[]): Buffer {
   const b = Buffer.alloc(values.length * 4);
   values.forEach((v, i) => b.writeFloatLE(v, i * 4));
   return b;
+}
+
+/** Asserts the same typed array type, length and bytes (expectBitIdentical, for every state dtype). */
+function expectSameBytes(actual: StateArray, expected: StateArray, label: string): void {
+  expect(actual.constructor, `${label}: type`).to.equal(expected.constructor);
+  expect(actual.length, `${label}: length`).to.equal(expected.length);
+  const bytes = (t: StateArray) => Buffer.from(t.buffer, t.byteOffset, t.byteLength);
+  expect(bytes(actual).equals(bytes(expected)), `${label}: bytes`).to.equal(true);
+}
+
+/** bfloat16 bit patterns of odd length: 1, -3, -0, +Infinity, a NaN with a payload, the smallest subnormal, 0xffff. */
+const BF16_PATTERNS = [0x3f80, 0xc040, 0x8000, 0x7f80, 0x7fc1, 0x0001, 0xffff];
+
+/** The header of an encoded file, parsed, and where its data section starts. */
+function headerOf(bytes: Buffer): { header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>; dataStart: number } {
+  const n = Number(bytes.readBigUInt64LE(0));
+  return { header: JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')), dataStart: 8 + n };
 }
 
 /** Expects parseSafetensors to reject `bytes` as corrupt, with a message matching `pattern`. */
@@ -78,7 +96,7 @@ describe('safetensors', () => {
         expect(read.dtype, name).to.equal(tensor.data instanceof Float32Array ? 'F32' : 'F64');
         expect(read.shape, name).to.deep.equal(tensor.shape);
         expect(read.data.constructor, name).to.equal(tensor.data.constructor);
-        expectBitIdentical(read.data, tensor.data, name);
+        expectBitIdentical(read.data as Tensor, tensor.data as Tensor, name);
       }
     });
 
@@ -114,6 +132,46 @@ describe('safetensors', () => {
         expect(w.byteOffset % 4).to.equal(0);
         expect(b.byteOffset % 8).to.equal(0);
       }
+    });
+
+    it('returns BF16 and U8 tensors of odd lengths byte for byte, beside F64 and F32 ones, at any input alignment', () => {
+      const bf16 = Uint16Array.from(BF16_PATTERNS);
+      const u8 = Uint8Array.from([0, 1, 127, 128, 255]);
+      const tensors = new Map<string, TensorToWrite>([
+        ['scales', { data: u8, shape: [5] }],
+        ['moments', { data: bf16, shape: [7, 1] }],
+        ['weight', { data: Float32Array.from([1.5, -0, NaN]), shape: [3] }],
+        ['exp_avg_sq', { data: Float64Array.from([Math.PI, -1e-300, Infinity]), shape: [1, 3] }],
+        ['empty_bf16', { data: new Uint16Array(0), shape: [0] }],
+        ['one_u8', { data: Uint8Array.from([42]), shape: [] }],
+        // A Buffer is a Uint8Array: written as U8, read back as a plain Uint8Array.
+        ['buffer', { data: Buffer.from([9, 8, 7]), shape: [3] }],
+      ]);
+      const file = encodeToBuffer(tensors, { k: 'v' });
+      const expectedDtypes: Record<string, string> = {
+        scales: 'U8', moments: 'BF16', weight: 'F32', exp_avg_sq: 'F64', empty_bf16: 'BF16', one_u8: 'U8', buffer: 'U8',
+      };
+      for (let shift = 0; shift < 8; shift++) {
+        const host = Buffer.alloc(file.length + shift);
+        file.copy(host, shift);
+        const parsed = parseSafetensors(host.subarray(shift));
+        expect(parsed.metadata).to.deep.equal({ k: 'v' });
+        expect([...parsed.tensors.keys()].sort()).to.deep.equal([...tensors.keys()].sort());
+        for (const [name, tensor] of tensors) {
+          const read = parsed.tensors.get(name)!;
+          const what = `${name}, shift ${shift}`;
+          expect(read.dtype, what).to.equal(expectedDtypes[name]);
+          expect(read.shape, what).to.deep.equal(tensor.shape);
+          const expected = name === 'buffer' ? Uint8Array.from(tensor.data as Uint8Array) : tensor.data;
+          expectSameBytes(read.data, expected, what);
+          expect(read.data.byteOffset % read.data.BYTES_PER_ELEMENT, what).to.equal(0);
+        }
+      }
+      // Fresh copies, not views of the file.
+      const parsed = parseSafetensors(file);
+      file.fill(0, Number(file.readBigUInt64LE(0)) + 8);
+      expect(Array.from(parsed.tensors.get('moments')!.data)).to.deep.equal(BF16_PATTERNS);
+      expect(Array.from(parsed.tensors.get('scales')!.data)).to.deep.equal([0, 1, 127, 128, 255]);
     });
   });
 
@@ -158,6 +216,35 @@ describe('safetensors', () => {
       expect(bytes.readFloatLE(8 + n + 20)).to.equal(4);
     });
 
+    it('records BF16 and U8 with their data_offsets, laid out F64, F32, BF16, U8 so every tensor is aligned to its element size', () => {
+      const bytes = encodeToBuffer({
+        u: { data: Uint8Array.from([1, 2, 3]), shape: [3] },
+        b: { data: Uint16Array.from([0x3f80, 0xc040, 0x7fc1]), shape: [3] },
+        f: { data: new Float32Array([5]), shape: [1] },
+        b2: { data: Uint16Array.from([0x1234]), shape: [1, 1] },
+        d: { data: new Float64Array([6]), shape: [] },
+        u2: { data: Uint8Array.from([0xfe]), shape: [1] },
+      });
+      const { header, dataStart } = headerOf(bytes);
+      expect(Object.keys(header)).to.deep.equal(['d', 'f', 'b', 'b2', 'u', 'u2']);
+      expect(header).to.deep.equal({
+        d: { dtype: 'F64', shape: [], data_offsets: [0, 8] },
+        f: { dtype: 'F32', shape: [1], data_offsets: [8, 12] },
+        b: { dtype: 'BF16', shape: [3], data_offsets: [12, 18] },
+        b2: { dtype: 'BF16', shape: [1, 1], data_offsets: [18, 20] },
+        u: { dtype: 'U8', shape: [3], data_offsets: [20, 23] },
+        u2: { dtype: 'U8', shape: [1], data_offsets: [23, 24] },
+      });
+      const sizes: Record<string, number> = { F64: 8, F32: 4, BF16: 2, U8: 1 };
+      expect(dataStart % 8).to.equal(0);
+      for (const [name, entry] of Object.entries(header)) expect(entry.data_offsets[0] % sizes[entry.dtype], name).to.equal(0);
+      // The BF16 patterns are stored little-endian, as the specification says.
+      expect([0, 1, 2].map((k) => bytes.readUInt16LE(dataStart + 12 + 2 * k))).to.deep.equal([0x3f80, 0xc040, 0x7fc1]);
+      expect(bytes.readUInt16LE(dataStart + 18)).to.equal(0x1234);
+      expect([...bytes.subarray(dataStart + 20)]).to.deep.equal([1, 2, 3, 0xfe]);
+      expect(bytes.length).to.equal(dataStart + 24);
+    });
+
     it('returns views of the tensors, not copies (on little-endian hosts)', function () {
       if (os.endianness() !== 'LE') this.skip();
       const data = new Float64Array(1000).fill(1);
@@ -178,8 +265,15 @@ describe('safetensors', () => {
       typeOrRange(() => encodeSafetensors({ a: { data: new Float32Array(0), shape: [-1] } }), ErrorCodes.OUT_OF_RANGE);
       typeOrRange(() => encodeSafetensors({ a: { data: new Float32Array(1), shape: [0.5, 2] } }), ErrorCodes.OUT_OF_RANGE);
     });
-    it('rejects data that is not a Float32Array or Float64Array', () => {
+    it('rejects data that is not a Float32Array, Float64Array, Uint16Array or Uint8Array', () => {
       typeOrRange(() => encodeSafetensors({ a: { data: [1, 2] as never, shape: [2] } }), ErrorCodes.INVALID_ARG_TYPE);
+      for (const data of [new Int32Array(2), new Int16Array(2), new Uint32Array(2), new Uint8ClampedArray(2), new Int8Array(2)]) {
+        expectError(
+          () => encodeSafetensors({ a: { data: data as never, shape: [2] } }),
+          { type: TypeError, code: ErrorCodes.INVALID_ARG_TYPE, mentions: ['tensors["a"].data', 'Uint16Array (bfloat16) or Uint8Array', data.constructor.name] },
+          data.constructor.name,
+        );
+      }
     });
     it('rejects the reserved name __metadata__ and non-string metadata values', () => {
       typeOrRange(() => encodeSafetensors({ __metadata__: { data: new Float32Array(1), shape: [1] } }), ErrorCodes.INVALID_ARG_VALUE);
@@ -273,6 +367,10 @@ describe('safetensors', () => {
       ['a dtype that is not a string', one('"dtype":4,"shape":[2],"data_offsets":[0,8]'), /unknown dtype 4/],
       ['a lower-case dtype', one('"dtype":"f32","shape":[2],"data_offsets":[0,8]'), /unknown dtype "f32"/],
       ['a valid but unsupported dtype', one('"dtype":"I64","shape":[1],"data_offsets":[0,8]'), /I64 is valid safetensors but not supported/],
+      ['an I32 tensor', one('"dtype":"I32","shape":[2],"data_offsets":[0,8]'), /I32 is valid safetensors but not supported here \(fusedoptim reads F32, F64, BF16 and U8\)/],
+      ['an F16 tensor', one('"dtype":"F16","shape":[4],"data_offsets":[0,8]'), /F16 is valid safetensors but not supported here \(fusedoptim reads F32, F64, BF16 and U8\)/],
+      ['a U16 tensor (not BF16, although held the same way)', one('"dtype":"U16","shape":[4],"data_offsets":[0,8]'), /U16 is valid safetensors but not supported/],
+      ['a BOOL tensor', one('"dtype":"BOOL","shape":[8],"data_offsets":[0,8]'), /BOOL is valid safetensors but not supported/],
       ['a negative dimension', one('"dtype":"F32","shape":[-2],"data_offsets":[0,8]'), /shape must be an array of non-negative integers/],
       ['a fractional dimension', one('"dtype":"F32","shape":[1.5],"data_offsets":[0,8]'), /non-negative integers/],
       ['a dimension that is a string', one('"dtype":"F32","shape":["2"],"data_offsets":[0,8]'), /non-negative integers/],
@@ -286,6 +384,10 @@ describe('safetensors', () => {
       ['an end before the begin', one('"dtype":"F32","shape":[0],"data_offsets":[8,0]'), /end before they begin/],
       ['an end past the data', one('"dtype":"F32","shape":[4],"data_offsets":[0,16]'), /run past the end of the 8-byte data section/],
       ['a byte length that does not match the shape', one('"dtype":"F64","shape":[2],"data_offsets":[0,8]'), /shape \[2\] of F64 needs 16 bytes, but data_offsets \[0, 8\] hold 8/],
+      ['a BF16 span that is not 2 bytes per element', one('"dtype":"BF16","shape":[3],"data_offsets":[0,8]'), /shape \[3\] of BF16 needs 6 bytes, but data_offsets \[0, 8\] hold 8/],
+      ['a BF16 span of an odd byte count', one('"dtype":"BF16","shape":[3],"data_offsets":[0,7]', 7), /shape \[3\] of BF16 needs 6 bytes, but data_offsets \[0, 7\] hold 7/],
+      ['a BF16 span of one element per byte', one('"dtype":"BF16","shape":[8],"data_offsets":[0,8]'), /shape \[8\] of BF16 needs 16 bytes/],
+      ['a U8 span that is not 1 byte per element', one('"dtype":"U8","shape":[2,3],"data_offsets":[0,8]'), /shape \[2, 3\] of U8 needs 6 bytes, but data_offsets \[0, 8\] hold 8/],
       ['a hole at the start', one('"dtype":"F32","shape":[1],"data_offsets":[4,8]'), /bytes \[0, 4\) of the data section belong to no tensor/],
       ['trailing bytes', one('"dtype":"F32","shape":[1],"data_offsets":[0,4]'), /4 trailing bytes/],
       [
@@ -367,6 +469,76 @@ print(json.dumps(out))
         expect(parsed.tensors.get('a')!.shape).to.deep.equal([2, 3]);
         expect(Array.from(parsed.tensors.get('a')!.data)).to.deep.equal([0, 1, 2, 3, 4, 5]);
         expect(Array.from(parsed.tensors.get('b')!.data)).to.deep.equal([0.1, 0.2]);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('Python reads our BF16 and U8 tensors with the same bits, and we read its U8', function () {
+      if (!hasPythonSafetensors) {
+        console.log('      (skipped: python3 with the safetensors package is not installed on this machine)');
+        this.skip();
+      }
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-st-'));
+      try {
+        const ours = path.join(dir, 'ours.safetensors');
+        const theirs = path.join(dir, 'theirs.safetensors');
+        const u8 = [0, 1, 127, 128, 255];
+        fs.writeFileSync(
+          ours,
+          encodeToBuffer({
+            u: { data: Uint8Array.from(u8), shape: [5] },
+            b: { data: Uint16Array.from(BF16_PATTERNS), shape: [7, 1] },
+            f: { data: new Float32Array([0.5]), shape: [1] },
+            d: { data: new Float64Array([Math.E, 2, 3]), shape: [3] },
+          }),
+        );
+        // numpy has no bfloat16: when safe_open cannot hand a BF16 tensor to numpy, its bits are
+        // read from the file's bytes at the offsets of the header safe_open accepted.
+        const script = `
+import sys, json, struct, numpy as np
+from safetensors import safe_open
+from safetensors.numpy import save_file
+path = sys.argv[1]
+raw = open(path, "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+header = json.loads(raw[8:8 + n])
+out = {}
+with safe_open(path, framework="np") as f:
+    for k in f.keys():
+        dtype = f.get_slice(k).get_dtype()
+        shape = list(f.get_slice(k).get_shape())
+        if dtype == "BF16":
+            try:
+                bits = f.get_tensor(k).view(np.uint16)
+                source = "safe_open"
+            except TypeError:
+                begin, end = header[k]["data_offsets"]
+                bits = np.frombuffer(raw[8 + n + begin:8 + n + end], dtype="<u2")
+                source = "file bytes"
+            values = (bits.astype(np.uint32) << 16).view(np.float32)
+            out[k] = {"dtype": dtype, "shape": shape, "bits": bits.ravel().tolist(), "finite": [float(v) for v in values.ravel()[:2]], "source": source}
+        else:
+            t = f.get_tensor(k)
+            out[k] = {"dtype": dtype, "numpy": str(t.dtype), "shape": shape, "values": t.ravel().tolist()}
+save_file({"q": np.array([[3, 0], [255, 17]], dtype=np.uint8)}, sys.argv[2])
+print(json.dumps(out))
+`;
+        const run = spawnSync('python3', ['-c', script, ours, theirs], { encoding: 'utf8' });
+        expect(run.status, run.stderr).to.equal(0);
+        const seen = JSON.parse(run.stdout);
+        expect(seen.b.dtype).to.equal('BF16');
+        expect(seen.b.shape).to.deep.equal([7, 1]);
+        expect(seen.b.bits).to.deep.equal(BF16_PATTERNS);
+        expect(seen.b.finite).to.deep.equal([1, -3]); // the upper halves of float32 1 and -3
+        expect(seen.u).to.deep.equal({ dtype: 'U8', numpy: 'uint8', shape: [5], values: u8 });
+        expect(seen.f).to.deep.equal({ dtype: 'F32', numpy: 'float32', shape: [1], values: [0.5] });
+        expect(seen.d).to.deep.equal({ dtype: 'F64', numpy: 'float64', shape: [3], values: [Math.E, 2, 3] });
+
+        const q = parseSafetensors(fs.readFileSync(theirs)).tensors.get('q')!;
+        expect(q.dtype).to.equal('U8');
+        expect(q.shape).to.deep.equal([2, 2]);
+        expectSameBytes(q.data, Uint8Array.from([3, 0, 255, 17]), 'q');
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }

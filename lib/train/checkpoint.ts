@@ -3,8 +3,13 @@
  * to continue exactly where it stopped, readable by any safetensors reader.
  *
  * Tensors:
- *   param.<i>            the model's i-th parameter, in its shape (model.paramShapes) or flat
- *   optim.<i>.<buffer>   the optimizer's state buffer of param i (optim.3.expAvg, optim.3.expAvgSq, ...)
+ *   param.<i>            the model's i-th parameter (F32 or F64), in its shape (model.paramShapes) or flat
+ *   optim.<i>.<buffer>   the optimizer's state buffer of param i (optim.3.expAvg, optim.3.expAvgSq, ...):
+ *                        F32, F64, BF16 (raw bits, a Uint16Array) or U8, of any length; in the
+ *                        param's shape when it has the param's length, else flat. The reader
+ *                        checks their names (param index in range, not also a number); their
+ *                        dtypes and lengths are the optimizer's to check (its loadStateDict,
+ *                        against its schema: ERR_CHECKPOINT_MISMATCH when loading)
  *
  * Metadata (safetensors metadata is string to string):
  *   format      "fusedoptim.checkpoint"
@@ -12,7 +17,9 @@
  *   checksum    "sha256:<hex>" over every tensor (name, dtype, shape, bytes) and every other
  *               metadata entry, so a flipped bit anywhere is detected, not trained on
  *   params      JSON { count, names? }
- *   optimizer   JSON { class, paramGroups, state: { "<i>": { step } } }   (when saved with one)
+ *   optimizer   JSON { class, paramGroups, state: { "<i>": { step, ... } } }   (when saved with one;
+ *               the per-param numbers of the state dict, its typed arrays being tensors;
+ *               NaN and ±Infinity written as the strings "NaN", "Infinity", "-Infinity")
  *   scheduler   JSON { class, state }                                       (when saved with one)
  *   progress    JSON TrainingProgress: epoch, position within it, global step, best validation loss
  *   history     JSON History (non-finite numbers as "NaN" / "Infinity" strings)
@@ -32,11 +39,11 @@ import * as fs from 'fs';
 import { dirname } from 'path';
 import { ErrorCodes, isFusedOptimError, makeError } from '../errors';
 import { Optimizer, OptimizerStateDict } from '../optim/optimizer';
-import { Tensor, dtypeOf } from '../tensor';
+import { StateArray, Tensor } from '../tensor';
 import { checkObject, checkOptions, checkTensor, describe } from '../validate';
 import { writeFileAtomic, writeFileAtomicSync } from './atomic';
 import { History, checkHistory, parseNumbers, stringifyNumbers } from './history';
-import { TensorRead, TensorToWrite, encodeSafetensors, parseSafetensors } from './safetensors';
+import { TensorRead, TensorToWrite, encodeSafetensors, parseSafetensors, safetensorsDtypeOf } from './safetensors';
 
 export const CHECKPOINT_FORMAT = 'fusedoptim.checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -150,12 +157,19 @@ export function encodeCheckpoint(contents: CheckpointContents): Uint8Array[] {
       throw makeError(ErrorCodes.INVALID_ARG_TYPE, `checkpoint.optimizer: expected an Optimizer, got ${describe(optimizer)}`);
     }
     const sd = optimizer.stateDict();
-    const scalars: Record<string, Record<string, number>> = {};
+    const scalars: Record<string, Record<string, number | string>> = {};
     for (const [index, entry] of Object.entries(sd.state)) {
       const i = Number(index);
       for (const [key, value] of Object.entries(entry)) {
-        if (typeof value === 'number') (scalars[index] ??= {})[key] = value;
-        else tensors.set(`optim.${i}.${key}`, { data: value, shape: model.shapes[i] ?? [value.length] });
+        // JSON has no NaN or ±Infinity: a per-param number that is one is written as its name.
+        if (typeof value === 'number') (scalars[index] ??= {})[key] = Number.isFinite(value) ? value : String(value);
+        else {
+          // A buffer of its param's length (Adam's moments) keeps the param's shape; any other
+          // (one scale per block, ...) is saved flat.
+          const data = value as StateArray;
+          const shape = i < model.params.length && data.length === model.params[i].length ? model.shapes[i] : [data.length];
+          tensors.set(`optim.${i}.${key}`, { data, shape });
+        }
       }
     }
     metadata.optimizer = JSON.stringify({ class: optimizer.constructor.name, paramGroups: sd.paramGroups, state: scalars });
@@ -167,7 +181,7 @@ export function encodeCheckpoint(contents: CheckpointContents): Uint8Array[] {
   if (c.extra !== undefined) metadata.extra = JSON.stringify(checkObject('checkpoint.extra', c.extra));
 
   metadata.checksum = checksum(
-    [...tensors].map(([name, t]) => ({ name, dtype: t.data instanceof Float32Array ? 'F32' : 'F64', shape: t.shape, data: t.data })),
+    [...tensors].map(([name, t]) => ({ name, dtype: safetensorsDtypeOf(t.data, `checkpoint: ${name}`), shape: t.shape, data: t.data })),
     metadata,
   );
   return encodeSafetensors(tensors, metadata);
@@ -212,7 +226,7 @@ function checkModel(name: string, value: unknown): CheckedModel {
  * metadata (in key order, the checksum itself excluded). Independent of the file's layout, so
  * the reader recomputes it from what it parsed.
  */
-function checksum(tensors: { name: string; dtype: string; shape: readonly number[]; data: Tensor }[], metadata: Record<string, string>): string {
+function checksum(tensors: { name: string; dtype: string; shape: readonly number[]; data: StateArray }[], metadata: Record<string, string>): string {
   const hash = createHash('sha256');
   const field = (text: string) => hash.update(`${text.length}:${text}`);
   for (const t of [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
@@ -287,6 +301,8 @@ export function readCheckpoint(source: string | Uint8Array): Checkpoint {
   for (let i = 0; i < (count as number); i++) {
     const t = tensors.get(`param.${i}`);
     if (!t) throw corrupt(`the metadata says ${count} params, but there is no tensor param.${i}`);
+    // The reader also decodes BF16 and U8 (optimizer state), but a param is a Float32Array or a Float64Array.
+    if (t.dtype !== 'F32' && t.dtype !== 'F64') throw corrupt(`tensor param.${i} is ${t.dtype}, a param must be F32 or F64`);
     params.push(t);
   }
   let paramNames: string[] | null = null;
@@ -357,6 +373,9 @@ function lengthOf(raw: unknown, key: string): number {
   return Array.isArray(list) ? list.length : 0;
 }
 
+/** How the optimizer's per-param numbers that JSON cannot hold are written. */
+const NON_FINITE_NUMBERS: Readonly<Record<string, number>> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity };
+
 const BUFFER_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Rebuilds the optimizer's state dict from its metadata and its optim.<i>.<buffer> tensors. */
@@ -365,15 +384,16 @@ function readOptimizer(meta: Record<string, unknown>, tensors: Map<string, Tenso
   if (!Array.isArray(meta.paramGroups)) throw corrupt(`metadata optimizer.paramGroups: expected an array, got ${describe(meta.paramGroups)}`);
   const scalars = meta.state;
   if (typeof scalars !== 'object' || scalars === null || Array.isArray(scalars)) throw corrupt('metadata optimizer.state: expected an object');
-  const state: Record<number, Record<string, Tensor | number>> = {};
+  const state: Record<number, Record<string, StateArray | number>> = {};
   const entry = (i: number) => (state[i] ??= {});
   for (const [index, values] of Object.entries(scalars as Record<string, unknown>)) {
     const i = Number(index);
     if (!/^(0|[1-9][0-9]*)$/.test(index) || i >= params.length) throw corrupt(`metadata optimizer.state has an entry for param ${JSON.stringify(index)}, the checkpoint has params 0..${params.length - 1}`);
     if (typeof values !== 'object' || values === null || Array.isArray(values)) throw corrupt(`metadata optimizer.state.${index}: expected an object`);
     for (const [key, value] of Object.entries(values as Record<string, unknown>)) {
-      if (typeof value !== 'number' || !BUFFER_NAME.test(key)) throw corrupt(`metadata optimizer.state.${index}.${key}: expected a number`);
-      entry(i)[key] = value;
+      const number = typeof value === 'string' && Object.hasOwn(NON_FINITE_NUMBERS, value) ? NON_FINITE_NUMBERS[value] : value;
+      if (typeof number !== 'number' || !BUFFER_NAME.test(key)) throw corrupt(`metadata optimizer.state.${index}.${key}: expected a number`);
+      entry(i)[key] = number;
     }
   }
   for (const [name, t] of tensors) {
@@ -382,14 +402,11 @@ function readOptimizer(meta: Record<string, unknown>, tensors: Map<string, Tenso
     const i = Number(match[1]);
     const buffer = match[2];
     if (i >= params.length || !BUFFER_NAME.test(buffer)) throw corrupt(`tensor ${JSON.stringify(name)} names no param of the checkpoint`);
-    const param = params[i];
-    if (t.dtype !== param.dtype || t.data.length !== param.data.length) {
-      throw corrupt(`tensor ${JSON.stringify(name)} is ${t.dtype}[${t.data.length}], its param param.${i} ${param.dtype}[${param.data.length}]`);
-    }
+    // Any dtype and length: the optimizer's loadStateDict checks each buffer against its schema.
     if (buffer in entry(i)) throw corrupt(`param ${i}'s optimizer state has ${JSON.stringify(buffer)} both as a number and as a tensor`);
     entry(i)[buffer] = t.data;
   }
-  return { class: meta.class, stateDict: { state, paramGroups: meta.paramGroups as OptimizerStateDict['paramGroups'] } };
+  return { class: meta.class, stateDict: { state: state as OptimizerStateDict['state'], paramGroups: meta.paramGroups as OptimizerStateDict['paramGroups'] } };
 }
 
 function optimizerTensorNames(sd: OptimizerStateDict): Set<string> {
@@ -457,7 +474,7 @@ export function loadCheckpoint(source: string | Uint8Array, targets: LoadTargets
   if (ck.params.length !== model.params.length) throw mismatch(`it has ${ck.params.length} params, the model ${model.params.length}`);
   ck.params.forEach((saved, i) => {
     const live = model.params[i];
-    const liveDtype = dtypeOf(live) === 'float32' ? 'F32' : 'F64';
+    const liveDtype = safetensorsDtypeOf(live);
     if (saved.dtype !== liveDtype) throw mismatch(`param.${i} is ${saved.dtype}, the model's params[${i}] is ${liveDtype}`);
     // Without paramShapes the model only says how many elements a param has.
     const liveShape = model.shapes[i];

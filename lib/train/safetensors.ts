@@ -12,16 +12,19 @@
  *              [begin, end) relative to the start of the data section; the tensors are
  *              contiguous, do not overlap and cover the data section exactly.
  *
+ * Tensors of four dtypes are written and read: F32 (Float32Array), F64 (Float64Array), BF16 (the
+ * raw 16-bit patterns, in a Uint16Array) and U8 (Uint8Array); see safetensorsDtypeOf.
+ *
  * The reader treats the file as hostile: every number in the header is checked before it is
  * used, and every problem is reported as one ERR_CHECKPOINT_CORRUPT error naming what is wrong
  * and where. It never returns a view into the file: tensors are copied into fresh aligned
  * typed arrays, so a file's bytes may sit at any offset of any buffer.
  */
 import { ErrorCodes, makeError } from '../errors';
-import { Tensor, alignedFloat32, alignedFloat64 } from '../tensor';
-import { checkArray, checkNumber, checkObject, checkTensor, describe } from '../validate';
+import { StateArray, StateDType, allocState, stateDtypeOf } from '../tensor';
+import { checkArray, checkNumber, checkObject, describe, isDetached } from '../validate';
 
-/** Element sizes, in bytes, of every dtype the format defines. Only F32 and F64 are decoded. */
+/** Element sizes, in bytes, of every dtype the format defines. Only F32, F64, BF16 and U8 are decoded. */
 const DTYPE_SIZES: Readonly<Record<string, number>> = {
   BOOL: 1,
   U8: 1,
@@ -40,8 +43,25 @@ const DTYPE_SIZES: Readonly<Record<string, number>> = {
   F64: 8,
 };
 
-/** The dtypes this library reads into typed arrays. */
-export type SafetensorsDtype = 'F32' | 'F64';
+/** The dtypes this library writes from and reads into typed arrays. */
+export type SafetensorsDtype = 'F32' | 'F64' | 'BF16' | 'U8';
+
+/** Each StateDType's safetensors dtype, and back: the one mapping the writer, the reader and the checkpoint checksum use. */
+const SAFETENSORS_DTYPES: Readonly<Record<StateDType, SafetensorsDtype>> = { float32: 'F32', float64: 'F64', bfloat16: 'BF16', uint8: 'U8' };
+const STATE_DTYPES_BY_NAME: Readonly<Record<SafetensorsDtype, StateDType>> = { F32: 'float32', F64: 'float64', BF16: 'bfloat16', U8: 'uint8' };
+
+/**
+ * The safetensors dtype a typed array is written as: Float32Array → F32, Float64Array → F64,
+ * Uint16Array → BF16 (its elements are taken as bfloat16 bit patterns), Uint8Array → U8.
+ * Throws ERR_INVALID_ARG_TYPE for anything else, naming the value `name`.
+ */
+export function safetensorsDtypeOf(data: StateArray, name = 'data'): SafetensorsDtype {
+  const dtype = stateDtypeOf(data);
+  if (dtype === null) {
+    throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}: expected a Float32Array, Float64Array, Uint16Array (bfloat16) or Uint8Array, got ${describe(data)}`);
+  }
+  return SAFETENSORS_DTYPES[dtype];
+}
 
 /** The header may be at most this long (the limit of the reference implementation: it bounds JSON parsing). */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -56,7 +76,8 @@ const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] ===
 
 /** A tensor to write: its flat elements and the shape they have (product(shape) === data.length). */
 export interface TensorToWrite {
-  data: Tensor;
+  /** The dtype follows the typed array (safetensorsDtypeOf): a Uint16Array is written as BF16. */
+  data: StateArray;
   shape: readonly number[];
 }
 
@@ -64,7 +85,8 @@ export interface TensorToWrite {
 export interface TensorRead {
   dtype: SafetensorsDtype;
   shape: number[];
-  data: Float32Array | Float64Array;
+  /** Float32Array for F32, Float64Array for F64, Uint16Array (raw bfloat16 bits) for BF16, Uint8Array for U8. */
+  data: StateArray;
 }
 
 export interface ParsedSafetensors {
@@ -87,7 +109,7 @@ export interface ParsedSafetensors {
  * a checkpoint of a large model costs no extra memory; the price is that the chunks must be
  * written before the tensors are next modified (an optimizer step in between would tear the file).
  *
- * Tensors are laid out by decreasing element size (F64 before F32), then in the order given, so
+ * Tensors are laid out by decreasing element size (F64, F32, BF16, U8), then in the order given, so
  * every tensor starts at an offset that is a multiple of its element size, as the reference
  * writer does.
  */
@@ -110,7 +132,7 @@ export function encodeSafetensors(
   let offset = 0;
   for (const { name, tensor } of ordered) {
     const end = offset + tensor.data.byteLength;
-    const dtype = tensor.data instanceof Float32Array ? 'F32' : 'F64';
+    const dtype = safetensorsDtypeOf(tensor.data);
     pairs.push([name, { dtype, shape: [...tensor.shape], data_offsets: [offset, end] }]);
     offset = end;
   }
@@ -147,7 +169,7 @@ function tensorEntries(
       throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${where}: the name ${METADATA_KEY} is reserved for metadata`);
     }
     const entry = checkObject(where, value);
-    const data = checkTensor(`${where}.data`, entry.data);
+    const data = checkData(`${where}.data`, entry.data);
     const shape = checkArray(`${where}.shape`, entry.shape).map((d, i) =>
       checkNumber(`${where}.shape[${i}]`, d, { integer: true, min: 0 }),
     );
@@ -162,6 +184,16 @@ function tensorEntries(
   });
 }
 
+/** A tensor's data to write: one of the four typed arrays (safetensorsDtypeOf), not detached. */
+function checkData(name: string, value: unknown): StateArray {
+  const data = value as StateArray;
+  safetensorsDtypeOf(data, name);
+  if (isDetached(data)) {
+    throw makeError(ErrorCodes.DETACHED_BUFFER, `${name}: its ArrayBuffer is detached (transferred to another thread?)`);
+  }
+  return data;
+}
+
 function checkMetadataToWrite(metadata: unknown): void {
   for (const [key, value] of Object.entries(checkObject('metadata', metadata))) {
     if (typeof value !== 'string') {
@@ -174,15 +206,15 @@ function checkMetadataToWrite(metadata: unknown): void {
 }
 
 /** The tensor's bytes in little-endian order: a view on little-endian hosts, a swapped copy elsewhere. */
-function littleEndianBytes(data: Tensor): Buffer {
+function littleEndianBytes(data: StateArray): Buffer {
   const view = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  if (HOST_IS_LITTLE_ENDIAN) return view;
+  if (HOST_IS_LITTLE_ENDIAN || data.BYTES_PER_ELEMENT === 1) return view;
   const copy = Buffer.from(view);
   reverseEachElement(copy, data.BYTES_PER_ELEMENT);
   return copy;
 }
 
-/** Converts between little- and big-endian in place. */
+/** Converts between little- and big-endian in place (elements of 2, 4 or 8 bytes; 1-byte ones are left as they are). */
 function reverseEachElement(bytes: Uint8Array, itemSize: number): void {
   for (let i = 0; i < bytes.length; i += itemSize) bytes.subarray(i, i + itemSize).reverse();
 }
@@ -208,8 +240,8 @@ interface TensorEntry {
  * Parses a whole safetensors file. Checks everything the format requires (and that the header
  * has no duplicate keys, which JSON.parse would silently resolve to the last one) and throws
  * ERR_CHECKPOINT_CORRUPT (a RangeError) naming the first problem found. Tensors of dtypes other
- * than F32 and F64 are valid safetensors but are rejected with the same code: this library cannot
- * hold them, so such a file is not one of its checkpoints.
+ * than F32, F64, BF16 and U8 are valid safetensors but are rejected with the same code: this
+ * library cannot hold them, so such a file is not one of its checkpoints.
  */
 export function parseSafetensors(bytes: Uint8Array): ParsedSafetensors {
   if (!(bytes instanceof Uint8Array)) {
@@ -359,8 +391,8 @@ function checkEntry(name: string, value: unknown, dataLength: number): TensorEnt
       `${where}: shape [${shape.join(', ')}] of ${dtype} needs ${expected} bytes, but data_offsets [${begin}, ${end}] hold ${end - begin}`,
     );
   }
-  if (dtype !== 'F32' && dtype !== 'F64') {
-    throw corrupt(`${where}: dtype ${dtype} is valid safetensors but not supported here (fusedoptim reads F32 and F64)`);
+  if (!Object.hasOwn(STATE_DTYPES_BY_NAME, dtype)) {
+    throw corrupt(`${where}: dtype ${dtype} is valid safetensors but not supported here (fusedoptim reads F32, F64, BF16 and U8)`);
   }
   return { name, dtype, shape: shape as number[], begin, end };
 }
@@ -396,13 +428,13 @@ function checkLayout(entries: TensorEntry[], dataLength: number): void {
 }
 
 /** Copies little-endian elements from anywhere in the file into a fresh aligned typed array. */
-function decode(entry: TensorEntry, source: Uint8Array): Float32Array | Float64Array {
+function decode(entry: TensorEntry, source: Uint8Array): StateArray {
   const itemSize = DTYPE_SIZES[entry.dtype];
   const elements = source.length / itemSize;
-  const target = entry.dtype === 'F32' ? alignedFloat32(elements) : alignedFloat64(elements);
+  const target = allocState(STATE_DTYPES_BY_NAME[entry.dtype as SafetensorsDtype], elements);
   // A byte copy does not care how the source is aligned; typed-array views of the file would.
   const targetBytes = new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
   targetBytes.set(source);
-  if (!HOST_IS_LITTLE_ENDIAN) reverseEachElement(targetBytes, itemSize);
+  if (!HOST_IS_LITTLE_ENDIAN && itemSize > 1) reverseEachElement(targetBytes, itemSize);
   return target;
 }
