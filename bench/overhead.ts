@@ -4,11 +4,12 @@
  * beside the bare addon call that is its floor. Small models and services
  * doing many small steps live here.
  */
-import { loadAddon } from '../lib/native';
+import { loadAddon, nativeKernelIndex } from '../lib/native';
 import { Adam } from '../lib/optim/adam';
 import { SGD } from '../lib/optim/sgd';
 import { setNumThreads, getNumThreads } from '../lib/threads';
-import { UPDATE_KERNELS, UpdateKind } from '../lib/kernels';
+import { adamKernel } from '../lib/backend/js/adam';
+import { scalarArray } from '../lib/backend/kernel';
 import type { Tensor } from '../lib/tensor';
 import { makeTensors } from './layouts';
 import { Member, RepPolicy, measureInterleaved } from './measure';
@@ -34,13 +35,15 @@ function cases(): Case[] {
   const addon = loadAddon();
   const state = makeTensors('float32', [16, 16], 3);
   const buffers = [params[0], grads[0], state[0], state[1]];
-  const scalars = new Float64Array(UPDATE_KERNELS[UpdateKind.Adam].scalarCount);
-  scalars.set([1, 0, 1, 0.9, 0.1, 0.999, 0.001, 1, 1e-8, 1e-3]);
+  const scalars = scalarArray(adamKernel, {
+    gradScale: 1, l2: 0, decay: 1, beta1: 0.9, oneMinusBeta1: 0.1, beta2: 0.999, oneMinusBeta2: 0.001, biasCorrection2Sqrt: 1, eps: 1e-8, stepSize: 1e-3,
+  });
+  const adamRow = nativeKernelIndex(adamKernel);
   return [
     { id: 'adam', label: 'Adam, 1 tensor of 16, opt.step', backend: 'native', run: () => adam.step(grads) },
     { id: 'sgd', label: 'SGD, 1 tensor of 16, opt.step', backend: 'native', run: () => sgd.step(grads) },
     { id: 'clip', label: 'Adam + clip, 1 tensor of 16, opt.step', backend: 'native', run: () => clipped.step(grads, { maxGradNorm: 1 }) },
-    { id: 'addon', label: 'Adam kernel, 1 tensor of 16, bare addon.update', backend: 'native', run: () => addon.update(UpdateKind.Adam, buffers, scalars, 1) },
+    { id: 'addon', label: 'Adam kernel, 1 tensor of 16, bare addon.update', backend: 'native', run: () => addon.update(adamRow, buffers, scalars, 1) },
     { id: 'adam-js', label: 'Adam, 1 tensor of 16, opt.step', backend: 'js', run: () => adamJs.step(grads) },
   ];
 }

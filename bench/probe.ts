@@ -7,8 +7,9 @@
  * Called directly on the addon: no TypeScript checks, no allocation per call,
  * the cheapest pass over the memory the library can make.
  */
-import { ReduceKind, UpdateKind } from '../lib/kernels';
-import { loadAddon } from '../lib/native';
+import { accumulateKernel } from '../lib/backend/js/elementwise';
+import { ReduceKind } from '../lib/kernels';
+import { loadAddon, nativeKernelIndex } from '../lib/native';
 import type { Tensor } from '../lib/tensor';
 
 export interface Probe {
@@ -24,8 +25,9 @@ export function makeProbe(a: readonly Tensor[], b: readonly Tensor[]): Probe {
   // A small factor keeps `a` bounded however many times the probe runs.
   const factor = Float64Array.of(1e-6);
   const inputs = [...b];
+  const accumulate = nativeKernelIndex(accumulateKernel);
   return {
-    inPlace: (threads) => addon.update(UpdateKind.Accumulate, pairs, factor, threads),
+    inPlace: (threads) => addon.update(accumulate, pairs, factor, threads),
     readOnly: (threads) => void addon.reduce(ReduceKind.SumAbs, inputs, 1, threads),
   };
 }

@@ -4,9 +4,11 @@
  * is one native call over all tensors; `backend: 'js'` runs the reference.
  */
 import { Backend, BackendName, getBackend } from './backend';
+import { accumulateKernel, clampKernel, scaleKernel } from './backend/js/elementwise';
 import { ErrorCodes, makeError } from './errors';
-import { ReduceKind, UpdateKind } from './kernels';
-import { byDtype, clipCoefficient, normPlan, totalNorm, totalNormAsync } from './norm';
+import { ReduceKind } from './kernels';
+import { NormPartial, NormType, byDtype, checkNormType, clipScale, normOf, partialOf } from './norm';
+import { Pipeline, call, runAsync, runSync } from './pipeline';
 import { Tensor } from './tensor';
 import { getNumThreads } from './threads';
 import { checkBoolean, checkLike, checkNoOverlap, checkNumber, checkOptions, checkTensorList } from './validate';
@@ -34,35 +36,27 @@ function gradList(fn: string, grads: unknown): Tensor[] {
   return list;
 }
 
-interface ClipCall {
-  backend: Backend;
-  list: Tensor[];
-  plan: ReturnType<typeof normPlan>;
-  maxNorm: number;
-  errorIfNonfinite: boolean;
-}
-
-function planClip(fn: string, grads: unknown, maxNorm: unknown, options: unknown): ClipCall {
+/** clip_grad_norm_: the norm, then (only if it clips) one scaling pass. Validates everything before the first backend call. */
+function* clipGradNormPipeline(fn: string, grads: unknown, maxNorm: unknown, options: unknown): Pipeline<number> {
   const opts = checkOptions(`${fn}: options`, options, ['normType', 'errorIfNonfinite', 'backend']);
   const list = gradList(fn, grads);
-  return {
-    list,
-    maxNorm: checkNumber(`${fn}: maxNorm`, maxNorm, { min: 0, allowInfinity: true }),
-    plan: normPlan(`${fn}: options.normType`, opts.normType ?? 2),
-    errorIfNonfinite: opts.errorIfNonfinite === undefined ? false : checkBoolean(`${fn}: options.errorIfNonfinite`, opts.errorIfNonfinite),
-    backend: getBackend(opts.backend, `${fn}: options.backend`),
-  };
-}
-
-function clipScale(fn: string, call: ClipCall, norm: number): number {
-  if (call.errorIfNonfinite && !Number.isFinite(norm)) {
-    throw makeError(
-      ErrorCodes.NON_FINITE,
-      `${fn}: the total norm of order ${call.plan.p} of the gradients is ${norm}; nothing was changed ` +
-        `(errorIfNonfinite: false clips anyway, as PyTorch does)`,
-    );
+  const limit = checkNumber(`${fn}: maxNorm`, maxNorm, { min: 0, allowInfinity: true });
+  const type = checkNormType(`${fn}: options.normType`, opts.normType ?? 2);
+  const errorIfNonfinite = opts.errorIfNonfinite === undefined ? false : checkBoolean(`${fn}: options.errorIfNonfinite`, opts.errorIfNonfinite);
+  const backend = getBackend(opts.backend, `${fn}: options.backend`);
+  const threads = getNumThreads();
+  const norm = yield* normOf(backend, list, type, threads);
+  const scale = clipScale(norm, limit, type.p, { errorIfNonfinite }, fn)!;
+  if (scale < 1 || scale !== scale) {
+    for (const part of byDtype(list)) {
+      const scalars = Float64Array.of(scale);
+      yield* call({
+        sync: () => backend.update(scaleKernel, part, scalars, threads),
+        async: () => backend.updateAsync(scaleKernel, part, scalars, threads),
+      });
+    }
   }
-  return clipCoefficient(call.maxNorm, norm);
+  return norm;
 }
 
 /**
@@ -73,44 +67,53 @@ function clipScale(fn: string, call: ClipCall, norm: number): number {
  * `opt.step(grads, { maxGradNorm })` instead.
  */
 export function clipGradNorm(grads: readonly Tensor[], maxNorm: number, options?: ClipGradNormOptions): number {
-  const fn = 'clipGradNorm';
-  const call = planClip(fn, grads, maxNorm, options);
-  const threads = getNumThreads();
-  const norm = totalNorm(call.backend, call.list, call.plan, threads);
-  const scale = clipScale(fn, call, norm);
-  if (scale < 1 || scale !== scale) {
-    for (const list of byDtype(call.list)) call.backend.update(UpdateKind.Scale, list, Float64Array.of(scale), threads);
-  }
-  return norm;
+  return runSync(clipGradNormPipeline('clipGradNorm', grads, maxNorm, options));
 }
 
 /** clipGradNorm on libuv's thread pool; the gradients must not be touched until it settles. */
 export async function clipGradNormAsync(grads: readonly Tensor[], maxNorm: number, options?: ClipGradNormOptions): Promise<number> {
-  const fn = 'clipGradNormAsync';
-  const call = planClip(fn, grads, maxNorm, options);
-  const threads = getNumThreads();
-  const norm = await totalNormAsync(call.backend, call.list, call.plan, threads);
-  const scale = clipScale(fn, call, norm);
-  if (scale < 1 || scale !== scale) {
-    for (const list of byDtype(call.list)) await call.backend.updateAsync(UpdateKind.Scale, list, Float64Array.of(scale), threads);
-  }
-  return norm;
+  return runAsync(clipGradNormPipeline('clipGradNormAsync', grads, maxNorm, options));
+}
+
+interface NormCall {
+  list: Tensor[];
+  type: NormType;
+  backend: Backend;
+  errorIfNonfinite: boolean;
+}
+
+function checkNormCall(fn: string, grads: unknown, normType: unknown, options: unknown): NormCall {
+  const opts = checkOptions(`${fn}: options`, options, ['errorIfNonfinite', 'backend']);
+  const list = checkTensorList(`${fn}: grads`, grads, { allowEmpty: true, mixedDtypes: true });
+  const type = checkNormType(`${fn}: normType`, normType);
+  const errorIfNonfinite = opts.errorIfNonfinite === undefined ? false : checkBoolean(`${fn}: options.errorIfNonfinite`, opts.errorIfNonfinite);
+  return { list, type, backend: getBackend(opts.backend, `${fn}: options.backend`), errorIfNonfinite };
 }
 
 /** The global norm of all gradients, as if they were one vector (no scaling): PyTorch's get_total_norm. */
 export function getTotalNorm(grads: readonly Tensor[], normType = 2, options?: TotalNormOptions): number {
   const fn = 'getTotalNorm';
-  const opts = checkOptions(`${fn}: options`, options, ['errorIfNonfinite', 'backend']);
-  const list = checkTensorList(`${fn}: grads`, grads, { allowEmpty: true, mixedDtypes: true });
-  const plan = normPlan(`${fn}: normType`, normType);
-  const errorIfNonfinite =
-    opts.errorIfNonfinite === undefined ? false : checkBoolean(`${fn}: options.errorIfNonfinite`, opts.errorIfNonfinite);
-  const norm = totalNorm(getBackend(opts.backend, `${fn}: options.backend`), list, plan, getNumThreads());
-  if (errorIfNonfinite && !Number.isFinite(norm)) {
-    throw makeError(ErrorCodes.NON_FINITE, `${fn}: the total norm of order ${plan.p} of the gradients is ${norm}`);
-  }
+  const c = checkNormCall(fn, grads, normType, options);
+  const norm = runSync(normOf(c.backend, c.list, c.type, getNumThreads()));
+  clipScale(norm, undefined, c.type.p, { errorIfNonfinite: c.errorIfNonfinite }, fn);
   return norm;
 }
+
+/**
+ * The first stage of getTotalNorm: the norm of these gradients before its
+ * root (Σx² for the 2-norm, ...). Partials of disjoint lists combine with
+ * mergeNormPartials (in a fixed order: the same bits on every process) and
+ * finishNorm gives the norm; for one list, finishNorm(gradNormPartial(g, p))
+ * is getTotalNorm(g, p) bit for bit. Data-parallel training sums each rank's
+ * partial across processes before finishing it.
+ */
+export function gradNormPartial(grads: readonly Tensor[], normType = 2, options?: UtilityOptions): NormPartial {
+  const c = checkNormCall('gradNormPartial', grads, normType, options);
+  return runSync(partialOf(c.backend, c.list, c.type, getNumThreads()));
+}
+
+export { finishNorm, mergeNormPartials } from './norm';
+export type { NormPartial } from './norm';
 
 /** Clamps every gradient element to [-clipValue, clipValue] in place (NaN stays NaN). */
 export function clipGradValue(grads: readonly Tensor[], clipValue: number, options?: UtilityOptions): void {
@@ -120,7 +123,7 @@ export function clipGradValue(grads: readonly Tensor[], clipValue: number, optio
   const limit = checkNumber(`${fn}: clipValue`, clipValue, { min: 0, allowInfinity: true });
   const backend = getBackend(opts.backend, `${fn}: options.backend`);
   const threads = getNumThreads();
-  for (const part of byDtype(list)) backend.update(UpdateKind.Clamp, part, Float64Array.of(-limit, limit), threads);
+  for (const part of byDtype(list)) backend.update(clampKernel, part, Float64Array.of(-limit, limit), threads);
 }
 
 /**
@@ -144,7 +147,7 @@ export function accumulateGrads(acc: readonly Tensor[], grads: readonly Tensor[]
   const threads = getNumThreads();
   for (const dtype of [Float32Array, Float64Array]) {
     const pairs = accList.flatMap((a, i) => (a instanceof dtype ? [a, gradsList[i]] : []));
-    if (pairs.length > 0) backend.update(UpdateKind.Accumulate, pairs, Float64Array.of(factor), threads);
+    if (pairs.length > 0) backend.update(accumulateKernel, pairs, Float64Array.of(factor), threads);
   }
 }
 

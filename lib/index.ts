@@ -10,6 +10,10 @@ export type {
   ParamsInput,
   StepOptions,
   StepResult,
+  StepPreHook,
+  StepPreHookResult,
+  StepPostHook,
+  HookHandle,
 } from './optim/optimizer';
 export { SGD } from './optim/sgd';
 export type { SGDOptions } from './optim/sgd';
@@ -19,6 +23,8 @@ export { RMSprop } from './optim/rmsprop';
 export type { RMSpropOptions } from './optim/rmsprop';
 export { Adam, AdamW } from './optim/adam';
 export type { AdamOptions } from './optim/adam';
+export { Lion } from './optim/lion';
+export type { LionOptions } from './optim/lion';
 export {
   LRScheduler,
   StepLR,
@@ -67,11 +73,21 @@ export type {
   StepSchedulerOptions,
   WarmupCosineSchedulerOptions,
 } from './schedulers';
-export { clipGradNorm, clipGradNormAsync, clipGradValue, getTotalNorm, accumulateGrads, hasNonFinite } from './clip';
-export type { ClipGradNormOptions, TotalNormOptions, UtilityOptions } from './clip';
+export {
+  clipGradNorm,
+  clipGradNormAsync,
+  clipGradValue,
+  getTotalNorm,
+  gradNormPartial,
+  mergeNormPartials,
+  finishNorm,
+  accumulateGrads,
+  hasNonFinite,
+} from './clip';
+export type { ClipGradNormOptions, NormPartial, TotalNormOptions, UtilityOptions } from './clip';
 export { setNumThreads, getNumThreads } from './threads';
 export { alignedFloat32, alignedFloat64 } from './tensor';
-export type { Tensor, DType } from './tensor';
+export type { Tensor, DType, StateArray, StateDType } from './tensor';
 export { ErrorCodes, FusedOptimTypeError, FusedOptimRangeError, isFusedOptimError } from './errors';
 export type { ErrorCode, FusedOptimError } from './errors';
 export type { BackendName } from './backend';

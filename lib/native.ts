@@ -3,8 +3,9 @@
  * touches the untyped binding.
  */
 import { ErrorCodes, makeError } from './errors';
-import { REDUCE_BLOCK, REDUCE_LANES, UPDATE_KERNELS, UpdateKind, ReduceKind } from './kernels';
-import type { Tensor } from './tensor';
+import { KernelDef, snakeCase } from './backend/kernel';
+import { REDUCE_BLOCK, REDUCE_LANES, ReduceKind } from './kernels';
+import type { StateArray, Tensor } from './tensor';
 
 export interface AddonInfo {
   /** The instruction set whose kernels were chosen at load: 'avx512', 'avx2' or 'baseline'. */
@@ -15,15 +16,26 @@ export interface AddonInfo {
   readonly defaultThreads: number;
   readonly reduceBlock: number;
   readonly reduceLanes: number;
-  readonly updateKernels: ReadonlyArray<{ name: string; slots: number; scalarCount: number }>;
+  readonly updateKernels: ReadonlyArray<NativeKernelRow>;
+}
+
+/** A row of the addon's kernel table (native/kernel_table.h). */
+export interface NativeKernelRow {
+  readonly name: string;
+  readonly slots: number;
+  readonly stateSlots: number;
+  /** Scalar names, snake_case, in order. */
+  readonly scalars: readonly string[];
+  readonly variants: ReadonlyArray<{ param: string; state: string }>;
 }
 
 /** The raw addon surface (native/addon.cc). */
 export interface Addon {
-  update(kind: UpdateKind, buffers: readonly Tensor[], scalars: Float64Array, threads: number): void;
-  updateAsync(kind: UpdateKind, buffers: readonly Tensor[], scalars: Float64Array, threads: number): Promise<void>;
+  /** Runs row `kernel` of the kernel table (see nativeKernelIndex). */
+  update(kernel: number, buffers: readonly StateArray[], scalars: Float64Array, threads: number): void;
+  updateAsync(kernel: number, buffers: readonly StateArray[], scalars: Float64Array, threads: number): Promise<void>;
   /** Resolves and checks `buffers` as update() would, once; keeps them alive until the plan is collected. */
-  createPlan(kind: UpdateKind, buffers: readonly Tensor[]): NativePlan;
+  createPlan(kernel: number, buffers: readonly StateArray[]): NativePlan;
   /** update() over a plan's buffers; refuses (ERR_DETACHED_BUFFER, ERR_SHAPE_MISMATCH) if one was detached or resized since. */
   updatePlanned(plan: NativePlan, scalars: Float64Array, threads: number): void;
   reduce(kind: ReduceKind, tensors: readonly Tensor[], p: number, threads: number): number;
@@ -52,18 +64,40 @@ let loadError: Error | null = null;
 
 function checkInterface(candidate: Addon): void {
   const info = candidate.info();
-  const mismatch = (what: string): never => {
-    throw new Error(`the addon's kernel table does not match lib/kernels.ts (${what}); rebuild it`);
-  };
-  if (info.reduceBlock !== REDUCE_BLOCK || info.reduceLanes !== REDUCE_LANES) mismatch('reduction blocks');
-  const expected = Object.entries(UPDATE_KERNELS);
-  if (info.updateKernels.length !== expected.length) mismatch('kernel count');
-  for (const [kind, shape] of expected) {
-    const row = info.updateKernels[Number(kind)];
-    if (!row || row.name !== shape.name || row.slots !== shape.slots || row.scalarCount !== shape.scalarCount) {
-      mismatch(`kernel ${kind} (${shape.name})`);
-    }
+  if (info.reduceBlock !== REDUCE_BLOCK || info.reduceLanes !== REDUCE_LANES) {
+    throw new Error(`the addon's reduction blocks do not match lib/kernels.ts; rebuild it`);
   }
+}
+
+const kernelIndices = new WeakMap<KernelDef, number>();
+
+/**
+ * The addon's row for `kernel`: found by name the first time, after checking
+ * that the row has the kernel's slots, scalar names (in order) and element
+ * type combinations, so the two sides cannot drift apart silently.
+ */
+export function nativeKernelIndex(kernel: KernelDef): number {
+  const known = kernelIndices.get(kernel);
+  if (known !== undefined) return known;
+  const rows = loadAddon().info().updateKernels;
+  const index = rows.findIndex((row) => row.name === kernel.name);
+  const row = rows[index];
+  const variants = (kernel.variants ?? []).map((v) => `${v.param}/${v.state}`).join(',');
+  const mismatch =
+    index < 0
+      ? 'it has no such kernel'
+      : row.slots !== kernel.slots || row.stateSlots !== kernel.stateSlots
+        ? `slots ${row.slots} (${row.stateSlots} state) against ${kernel.slots} (${kernel.stateSlots})`
+        : row.scalars.join(',') !== kernel.scalars.map(snakeCase).join(',')
+          ? `scalars [${row.scalars.join(', ')}] against [${kernel.scalars.map(snakeCase).join(', ')}]`
+          : row.variants.map((v) => `${v.param}/${v.state}`).join(',') !== variants
+            ? `element types ${row.variants.map((v) => `${v.param}/${v.state}`).join(', ')} against ${variants}`
+            : null;
+  if (mismatch !== null) {
+    throw makeError(ErrorCodes.ADDON_NOT_LOADED, `fusedoptim: the addon's kernel ${JSON.stringify(kernel.name)} does not match its TypeScript declaration: ${mismatch}; rebuild the addon`);
+  }
+  kernelIndices.set(kernel, index);
+  return index;
 }
 
 /**

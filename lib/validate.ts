@@ -4,7 +4,9 @@
  * They only read; callers check everything before they mutate anything.
  */
 import { ErrorCodes, makeError } from './errors';
-import { Tensor, isTensor, dtypeOf } from './tensor';
+import type { KernelDef } from './backend/kernel';
+import { hasVariant } from './backend/kernel';
+import { STATE_ARRAY_NAMES, StateArray, Tensor, isTensor, dtypeOf, stateDtypeOf } from './tensor';
 
 /** Short, safe description of any value for an error message. */
 export function describe(value: unknown): string {
@@ -131,6 +133,74 @@ export function checkTensor(name: string, value: unknown): Tensor {
   return value;
 }
 
+/** A typed array of one of the state element types (Float32Array, Float64Array, Uint16Array, Uint8Array), attached. */
+export function checkStateArray(name: string, value: unknown): StateArray {
+  if (stateDtypeOf(value) === null) {
+    throw makeError(
+      ErrorCodes.INVALID_ARG_TYPE,
+      `${name}: expected a Float32Array, Float64Array, Uint16Array (bfloat16) or Uint8Array, got ${describe(value)}`,
+    );
+  }
+  const array = value as StateArray;
+  if (isDetached(array)) {
+    throw makeError(ErrorCodes.DETACHED_BUFFER, `${name}: its ArrayBuffer is detached (transferred to another thread?)`);
+  }
+  return array;
+}
+
+/**
+ * A kernel call's buffers, checked as the addon checks them (native/args.cc is
+ * the safety net behind this): `kernel.slots` buffers per tensor, params and
+ * gradients Float32Array or Float64Array of one type, state of one state type,
+ * a combination the kernel has, every buffer of a tensor as long as its param.
+ */
+export function checkKernelBuffers(kernel: KernelDef, buffers: unknown, name = 'buffers'): StateArray[] {
+  const list = checkArray(name, buffers);
+  const { slots, stateSlots } = kernel;
+  if (list.length % slots !== 0) {
+    throw makeError(ErrorCodes.SHAPE_MISMATCH, `${name}: expected a multiple of ${slots} buffers, got ${list.length}`);
+  }
+  const firstState = slots - stateSlots;
+  const out = list.map((b, i) => (i % slots < firstState ? checkTensor(`${name}[${i}]`, b) : checkStateArray(`${name}[${i}]`, b)));
+  for (let i = 0; i < out.length; i++) {
+    const head = i < firstState ? 0 : firstState; // the buffer that fixes this slot's element type
+    if (i !== head) checkSameType(`${name}[${i}]`, out[i], `${name}[${head}]`, out[head]);
+    const param = i - (i % slots);
+    if (i !== param) checkSameLength(`${name}[${i}]`, out[i], `${name}[${param}]`, out[param]);
+  }
+  if (out.length > 0) {
+    const param = dtypeOf(out[0] as Tensor);
+    const state = stateSlots > 0 ? stateDtypeOf(out[firstState])! : param;
+    if (!hasVariant(kernel, param, state)) {
+      throw makeError(ErrorCodes.DTYPE_MISMATCH, `${name}: the ${kernel.name} kernel has no variant for ${param} params with ${state} state`);
+    }
+  }
+  return out;
+}
+
+/** A kernel call's scalars: a Float64Array with one value per named scalar of the kernel. */
+export function checkKernelScalars(kernel: KernelDef, scalars: unknown, name = 'scalars'): Float64Array {
+  if (!(scalars instanceof Float64Array) || scalars.length !== kernel.scalars.length) {
+    throw makeError(ErrorCodes.SHAPE_MISMATCH, `${name}: expected a Float64Array of ${kernel.scalars.length} values, got ${describe(scalars)}`);
+  }
+  return scalars;
+}
+
+/** `value` must have the element type of `ref`. */
+export function checkSameType(name: string, value: StateArray, refName: string, ref: StateArray): void {
+  const expected = stateDtypeOf(ref)!;
+  if (stateDtypeOf(value) !== expected) {
+    throw makeError(ErrorCodes.DTYPE_MISMATCH, `${name}: expected a ${STATE_ARRAY_NAMES[expected]} like ${refName}, got ${describe(value)}`);
+  }
+}
+
+/** `value` must have the length of `ref`. */
+export function checkSameLength(name: string, value: StateArray, refName: string, ref: StateArray): void {
+  if (value.length !== ref.length) {
+    throw makeError(ErrorCodes.SHAPE_MISMATCH, `${name}: expected length ${ref.length} like ${refName}, got length ${value.length}`);
+  }
+}
+
 /**
  * A typed array is detached when its ArrayBuffer was transferred (postMessage) or detached.
  * Node 20 has no `ArrayBuffer.prototype.detached`, so for the one ambiguous case (both lengths
@@ -175,24 +245,14 @@ export function checkSameDtype(name: string, tensors: readonly Tensor[]): void {
   }
 }
 
-/** `other` must match `ref` in dtype and length. */
-export function checkLike(name: string, other: Tensor, refName: string, ref: Tensor): void {
-  if (dtypeOf(other) !== dtypeOf(ref)) {
-    throw makeError(
-      ErrorCodes.DTYPE_MISMATCH,
-      `${name}: expected a ${ref.constructor.name} like ${refName}, got ${describe(other)}`,
-    );
-  }
-  if (other.length !== ref.length) {
-    throw makeError(
-      ErrorCodes.SHAPE_MISMATCH,
-      `${name}: expected length ${ref.length} like ${refName}, got length ${other.length}`,
-    );
-  }
+/** `other` must match `ref` in element type and length. */
+export function checkLike(name: string, other: StateArray, refName: string, ref: StateArray): void {
+  checkSameType(name, other, refName, ref);
+  checkSameLength(name, other, refName, ref);
 }
 
 /** Two views overlap in memory when they share a buffer and their byte ranges intersect. */
-export function overlaps(a: Tensor, b: Tensor): boolean {
+export function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
   if (a.buffer !== b.buffer) return false;
   return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
 }

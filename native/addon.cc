@@ -18,7 +18,8 @@
 namespace fusedoptim {
 
 // info(): what this build and this CPU run: the instruction set chosen, OpenMP,
-// the default team size, and the kernel table (checked against lib/native.ts).
+// the default team size, and the kernel table: each kernel's name, slots, scalar names and
+// (param, state) element types, which lib/backend/kernel.ts checks.
 Napi::Value Info(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   const KernelTable& table = kernels();
@@ -28,12 +29,24 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   out.Set("defaultThreads", default_thread_count());
   out.Set("reduceBlock", double(kReduceBlock));
   out.Set("reduceLanes", kReduceLanes);
-  Napi::Array rows = Napi::Array::New(env, kUpdateKindCount);
-  for (int k = 0; k < kUpdateKindCount; ++k) {
+  Napi::Array rows = Napi::Array::New(env, table.update_count);
+  for (int k = 0; k < table.update_count; ++k) {
+    const UpdateKernel& kernel = table.update[k];
     Napi::Object row = Napi::Object::New(env);
-    row.Set("name", table.update[k].name);
-    row.Set("slots", table.update[k].slots);
-    row.Set("scalarCount", table.update[k].scalar_count);
+    row.Set("name", kernel.name);
+    row.Set("slots", kernel.slots);
+    row.Set("stateSlots", kernel.state_slots);
+    Napi::Array scalars = Napi::Array::New(env, kernel.scalar_count);
+    for (int s = 0; s < kernel.scalar_count; ++s) scalars.Set(uint32_t(s), kernel.scalar_names[s]);
+    row.Set("scalars", scalars);
+    Napi::Array variants = Napi::Array::New(env, kernel.variant_count);
+    for (int v = 0; v < kernel.variant_count; ++v) {
+      Napi::Object pair = Napi::Object::New(env);
+      pair.Set("param", dtype_name(kernel.variants[v].param));
+      pair.Set("state", dtype_name(kernel.variants[v].state));
+      variants.Set(uint32_t(v), pair);
+    }
+    row.Set("variants", variants);
     rows.Set(uint32_t(k), row);
   }
   out.Set("updateKernels", rows);

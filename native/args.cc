@@ -39,9 +39,10 @@ TensorBatch ResolvedBatch::view() const {
   return b;
 }
 
-ResolvedBatch read_batch(Napi::Env env, const Napi::Value& value, int slots, const char* name, Napi::Array* owners) {
+ResolvedBatch read_batch(Napi::Env env, const Napi::Value& value, BatchLayout layout, const char* name,
+                         Napi::Array* owners) {
   ResolvedBatch out;
-  read_batch_into(env, value, slots, name, out, owners);
+  read_batch_into(env, value, layout, name, out, owners);
   return out;
 }
 
@@ -49,6 +50,32 @@ namespace {
 
 [[noreturn]] void throw_not_a_tensor(Napi::Env env, const char* name, std::size_t i) {
   throw_type_error(env, "ERR_INVALID_ARG_TYPE", element(name, i) + ": expected a Float32Array or Float64Array");
+}
+
+[[noreturn]] void throw_not_state(Napi::Env env, const char* name, std::size_t i) {
+  throw_type_error(env, "ERR_INVALID_ARG_TYPE",
+                   element(name, i) + ": expected a Float32Array, Float64Array, Uint16Array (bfloat16) or Uint8Array");
+}
+
+// The DType a typed array holds, if it is one of ours.
+bool dtype_of(napi_typedarray_type type, DType* out) {
+  switch (type) {
+    case napi_float32_array: *out = DType::kFloat32; return true;
+    case napi_float64_array: *out = DType::kFloat64; return true;
+    case napi_uint16_array: *out = DType::kBFloat16; return true;
+    case napi_uint8_array: *out = DType::kUint8; return true;
+    default: return false;
+  }
+}
+
+const char* array_name(DType t) {
+  switch (t) {
+    case DType::kFloat32: return "Float32Array";
+    case DType::kFloat64: return "Float64Array";
+    case DType::kBFloat16: return "Uint16Array";
+    case DType::kUint8: return "Uint8Array";
+  }
+  return "?";
 }
 
 // The elements of a batch, fetched before any of them is resolved. The vector
@@ -79,14 +106,16 @@ class FetchedItems {
 
 }  // namespace
 
-void read_batch_into(Napi::Env env, const Napi::Value& value, int slots, const char* name, ResolvedBatch& out,
-                     Napi::Array* owners) {
+void read_batch_into(Napi::Env env, const Napi::Value& value, BatchLayout layout, const char* name,
+                     ResolvedBatch& out, Napi::Array* owners) {
+  const int slots = layout.slots;
   if (!value.IsArray()) {
     throw_type_error(env, "ERR_INVALID_ARG_TYPE", std::string(name) + ": expected an Array of Float32Array or Float64Array");
   }
   const Napi::Array list = value.As<Napi::Array>();
   const std::size_t count = list.Length();
-  if (slots <= 0 || slots > kMaxSlots || count % std::size_t(slots) != 0) {
+  if (slots <= 0 || slots > kMaxSlots || layout.state_slots < 0 || layout.state_slots >= slots ||
+      count % std::size_t(slots) != 0) {
     throw_range_error(env, "ERR_SHAPE_MISMATCH",
                       std::string(name) + ": expected a multiple of " + std::to_string(slots) + " buffers, got " +
                           std::to_string(count));
@@ -102,7 +131,10 @@ void read_batch_into(Napi::Env env, const Napi::Value& value, int slots, const c
   //    at its first hole.
   FetchedItems fetched;
   std::vector<napi_value>& items = fetched.items();
-  napi_typedarray_type first_type = napi_float32_array;
+  // The first param slot fixes the params' type, the first state slot the state's.
+  const std::size_t first_state = std::size_t(slots - layout.state_slots);
+  DType param_dtype = DType::kFloat32;
+  DType state_dtype = DType::kFloat32;
   for (std::size_t i = 0; i < count; ++i) {
     napi_value item;
     if (napi_get_element(env, list, uint32_t(i), &item) != napi_ok) throw Napi::Error::New(env);
@@ -110,20 +142,25 @@ void read_batch_into(Napi::Env env, const Napi::Value& value, int slots, const c
     // a typed array: one call checks the type (this loop runs for every buffer of
     // every step).
     napi_typedarray_type type;
-    if (napi_get_typedarray_info(env, item, &type, nullptr, nullptr, nullptr, nullptr) != napi_ok) {
+    DType dtype;
+    const bool is_state = i % std::size_t(slots) >= first_state;
+    if (napi_get_typedarray_info(env, item, &type, nullptr, nullptr, nullptr, nullptr) != napi_ok ||
+        !dtype_of(type, &dtype)) {
+      if (is_state) throw_not_state(env, name, i);
       throw_not_a_tensor(env, name, i);
     }
-    if (type != napi_float32_array && type != napi_float64_array) throw_not_a_tensor(env, name, i);
-    if (i == 0) {
-      first_type = type;
-    } else if (type != first_type) {
+    if (!is_state && dtype != DType::kFloat32 && dtype != DType::kFloat64) throw_not_a_tensor(env, name, i);
+    const std::size_t head = is_state ? first_state : 0;  // the slot that fixes this one's type
+    DType& expected = is_state ? state_dtype : param_dtype;
+    if (i == head) {
+      expected = dtype;
+    } else if (dtype != expected) {
       throw_type_error(env, "ERR_DTYPE_MISMATCH",
-                       element(name, i) + ": expected a " +
-                           (first_type == napi_float32_array ? "Float32Array" : "Float64Array") + " like " +
-                           element(name, 0));
+                       element(name, i) + ": expected a " + array_name(expected) + " like " + element(name, head));
     }
     items.push_back(item);
   }
+  if (layout.state_slots == 0) state_dtype = param_dtype;
 
   // 2. Resolve them. No JavaScript runs from here until the kernel has its
   //    pointers: every length, detached flag and address read here holds.
@@ -159,7 +196,8 @@ void read_batch_into(Napi::Env env, const Napi::Value& value, int slots, const c
     }
     out.buffers[i] = data;
   }
-  out.is_double = first_type == napi_float64_array;
+  out.param_dtype = param_dtype;
+  out.state_dtype = state_dtype;
 
   // 3. For an asynchronous call: the very objects resolved above, in a new Array
   //    (reading the caller's Array again could run a getter that hands out others).
@@ -186,6 +224,8 @@ const double* read_scalars(Napi::Env env, const Napi::Value& value, int count, c
   }
   return static_cast<const double*>(data);
 }
+
+int read_threads(Napi::Env env, const Napi::Value& value) { return read_int(env, value, 1, kMaxThreads, "threads"); }
 
 int read_int(Napi::Env env, const Napi::Value& value, int min, int max, const char* name) {
   if (!value.IsNumber()) throw_type_error(env, "ERR_INVALID_ARG_TYPE", std::string(name) + ": expected an integer");

@@ -11,9 +11,13 @@
 #include <string>
 #include <vector>
 
+#include "dtype.h"
 #include "tensor_batch.h"
 
 namespace fusedoptim {
+
+// The most threads a call may ask for.
+constexpr int kMaxThreads = 1024;
 
 // Throws a JavaScript TypeError or RangeError carrying `code`.
 [[noreturn]] void throw_type_error(Napi::Env env, const char* code, const std::string& message);
@@ -26,27 +30,46 @@ struct ResolvedBatch {
   std::vector<std::size_t> lengths;
   std::vector<std::size_t> element_prefix;
   int slots = 0;
-  bool is_double = false;
+  // The element type of the params and gradients (the first slots of each
+  // tensor), and of the state (its last `state_slots`); the param's when there
+  // is no state.
+  DType param_dtype = DType::kFloat32;
+  DType state_dtype = DType::kFloat32;
+
+  bool is_double() const { return param_dtype == DType::kFloat64; }
 
   TensorBatch view() const;
 };
 
-// Reads `value` as a flat Array of Float32Arrays or Float64Arrays (all of one
-// type): buffer s of tensor t at index t * slots + s, the `slots` buffers of a
-// tensor of equal length. Throws on anything else, including detached buffers.
-// Each element is read exactly once, and all of them before any is resolved, so
-// a getter cannot detach or swap a buffer after it was checked, nor spoil `out`
-// by calling the addon again. `owners`, if given, receives a new Array of the
-// typed arrays resolved: what an asynchronous call must keep alive.
-ResolvedBatch read_batch(Napi::Env env, const Napi::Value& value, int slots, const char* name,
+// How a batch is laid out: `slots` buffers per tensor, the last `state_slots`
+// of them state.
+struct BatchLayout {
+  int slots = 1;
+  int state_slots = 0;
+};
+
+// Reads `value` as a flat Array of typed arrays: buffer s of tensor t at index
+// t * slots + s, the `slots` buffers of a tensor of equal length. The param
+// and gradient slots hold Float32Arrays or Float64Arrays, all of one type; the
+// state slots Float32Array, Float64Array, Uint16Array (bfloat16) or
+// Uint8Array, all of one type. Throws on anything else, including detached
+// buffers. Each element is read exactly once, and all of them before any is
+// resolved, so a getter cannot detach or swap a buffer after it was checked,
+// nor spoil `out` by calling the addon again. `owners`, if given, receives a
+// new Array of the typed arrays resolved: what an asynchronous call must keep
+// alive.
+ResolvedBatch read_batch(Napi::Env env, const Napi::Value& value, BatchLayout layout, const char* name,
                          Napi::Array* owners = nullptr);
 // The same into `out`, whose vectors keep their capacity: a synchronous call
 // reuses one per thread and allocates nothing once warm.
-void read_batch_into(Napi::Env env, const Napi::Value& value, int slots, const char* name, ResolvedBatch& out,
-                     Napi::Array* owners = nullptr);
+void read_batch_into(Napi::Env env, const Napi::Value& value, BatchLayout layout, const char* name,
+                     ResolvedBatch& out, Napi::Array* owners = nullptr);
 
 // A Float64Array of exactly `count` elements.
 const double* read_scalars(Napi::Env env, const Napi::Value& value, int count, const char* name);
+
+// A thread count in [1, kMaxThreads].
+int read_threads(Napi::Env env, const Napi::Value& value);
 
 // An integer in [min, max].
 int read_int(Napi::Env env, const Napi::Value& value, int min, int max, const char* name);

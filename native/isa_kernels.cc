@@ -2,10 +2,14 @@
 // (binding.gyp: kernels_avx512, kernels_avx2, kernels_baseline), each time with
 // FUSEDOPTIM_ISA naming the namespace and the matching -m flags, so the same
 // source becomes three sets of machine code; dispatch.cc picks one at load.
+//
+// Registering a kernel is one row below (and its header included): the row
+// takes its slots and scalar names from the kernel itself.
 #include "kernel_table.h"
 #include "kernels/adagrad.h"
 #include "kernels/adam.h"
 #include "kernels/elementwise.h"
+#include "kernels/lion.h"
 #include "kernels/norm.h"
 #include "kernels/rmsprop.h"
 #include "kernels/sgd.h"
@@ -19,49 +23,63 @@ FUSEDOPTIM_KERNELS_BEGIN
 
 namespace {
 
-// One table row: a kernel template instantiated for float and double.
-template <template <typename> class Kernel>
-constexpr UpdateKernel row(const char* name, int scalar_count) {
-  return UpdateKernel{name, Kernel<float>::kSlots, scalar_count,
-                      {&apply_update<Kernel<float>, float>, &apply_update<Kernel<double>, double>}};
+template <template <typename, typename> class Kernel, typename P, typename S>
+constexpr KernelVariant variant() {
+  return KernelVariant{DTypeOf<P>::value, DTypeOf<S>::value, &apply_update<Kernel<P, S>, P, S>};
 }
 
-template <typename T> using SgdPlain = Sgd<T, SgdMomentum::kNone>;
-template <typename T> using SgdHeavyBall = Sgd<T, SgdMomentum::kHeavyBall>;
-template <typename T> using SgdNesterov = Sgd<T, SgdMomentum::kNesterov>;
-template <typename T> using RMSpropPlain = RMSprop<T, false, false>;
-template <typename T> using RMSpropCentered = RMSprop<T, true, false>;
-template <typename T> using RMSpropMomentum = RMSprop<T, false, true>;
-template <typename T> using RMSpropCenteredMomentum = RMSprop<T, true, true>;
-template <typename T> using AdamPlain = Adam<T, false>;
-template <typename T> using AdamAmsgrad = Adam<T, true>;
+// A row whose state has the param's element type: float32 and float64.
+template <template <typename, typename> class Kernel>
+constexpr UpdateKernel row(const char* name) {
+  using Shape = Kernel<float, float>;
+  return UpdateKernel{name,
+                      Shape::kSlots,
+                      Shape::kStateSlots,
+                      Shape::Scalars::kCount,
+                      Shape::Scalars::kNames,
+                      2,
+                      {variant<Kernel, float, float>(), variant<Kernel, double, double>()}};
+}
+
+template <typename P, typename S> using SgdPlain = Sgd<P, S, SgdMomentum::kNone>;
+template <typename P, typename S> using SgdHeavyBall = Sgd<P, S, SgdMomentum::kHeavyBall>;
+template <typename P, typename S> using SgdNesterov = Sgd<P, S, SgdMomentum::kNesterov>;
+template <typename P, typename S> using RMSpropPlain = RMSprop<P, S, false, false>;
+template <typename P, typename S> using RMSpropCentered = RMSprop<P, S, true, false>;
+template <typename P, typename S> using RMSpropMomentum = RMSprop<P, S, false, true>;
+template <typename P, typename S> using RMSpropCenteredMomentum = RMSprop<P, S, true, true>;
+template <typename P, typename S> using AdamPlain = Adam<P, S, false>;
+template <typename P, typename S> using AdamAmsgrad = Adam<P, S, true>;
 
 template <ReduceKind K>
 constexpr ReduceFn reduce_float() { return &apply_reduce<float, K>; }
 template <ReduceKind K>
 constexpr ReduceFn reduce_double() { return &apply_reduce<double, K>; }
 
+const UpdateKernel kUpdateKernels[] = {
+    row<SgdPlain>("sgd"),
+    row<SgdHeavyBall>("sgd_momentum"),
+    row<SgdNesterov>("sgd_nesterov"),
+    row<Adagrad>("adagrad"),
+    row<RMSpropPlain>("rmsprop"),
+    row<RMSpropCentered>("rmsprop_centered"),
+    row<RMSpropMomentum>("rmsprop_momentum"),
+    row<RMSpropCenteredMomentum>("rmsprop_centered_momentum"),
+    row<AdamPlain>("adam"),
+    row<AdamAmsgrad>("adam_amsgrad"),
+    row<Lion>("lion"),
+    row<Accumulate>("accumulate"),
+    row<Scale>("scale"),
+    row<Clamp>("clamp"),
+};
+
 }  // namespace
 
 const KernelTable& kernel_table() {
-  // Order and scalar counts follow UpdateKind; lib/native.ts checks them at load.
   static const KernelTable table = {
       FUSEDOPTIM_STRINGIFY(FUSEDOPTIM_ISA),
-      {
-          row<SgdPlain>("sgd", 6),
-          row<SgdHeavyBall>("sgd_momentum", 6),
-          row<SgdNesterov>("sgd_nesterov", 6),
-          row<Adagrad>("adagrad", 4),
-          row<RMSpropPlain>("rmsprop", 7),
-          row<RMSpropCentered>("rmsprop_centered", 7),
-          row<RMSpropMomentum>("rmsprop_momentum", 7),
-          row<RMSpropCenteredMomentum>("rmsprop_centered_momentum", 7),
-          row<AdamPlain>("adam", 10),
-          row<AdamAmsgrad>("adam_amsgrad", 10),
-          row<Accumulate>("accumulate", 1),
-          row<Scale>("scale", 1),
-          row<Clamp>("clamp", 2),
-      },
+      kUpdateKernels,
+      int(sizeof(kUpdateKernels) / sizeof(kUpdateKernels[0])),
       {
           {reduce_float<ReduceKind::kSumSquares>(), reduce_double<ReduceKind::kSumSquares>()},
           {reduce_float<ReduceKind::kSumAbs>(), reduce_double<ReduceKind::kSumAbs>()},

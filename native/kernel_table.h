@@ -1,44 +1,57 @@
 // The interface between the Node-API side and the kernels: one table of
 // function pointers per instruction set, chosen once when the addon loads.
+//
+// An update kernel is a template over the param's element type P and the
+// state's element type S (DeepSpeed's create_invoker<c10::BFloat16, float>
+// pattern); its row lists the (P, S) combinations it is instantiated for, and
+// a call runs the variant that matches its buffers' types. The rows are
+// addressed by index; lib/backend/kernel.ts finds each kernel by name and
+// checks its slots and scalar names when it first uses it.
 #pragma once
+#include "dtype.h"
 #include "reduce_kind.h"
 #include "tensor_batch.h"
 
 namespace fusedoptim {
 
-// Elementwise multi-tensor kernels. The numeric values are part of the addon's
-// interface: lib/native.ts declares the same list and checks it at load.
-enum class UpdateKind : int {
-  kSgd = 0,
-  kSgdMomentum = 1,
-  kSgdNesterov = 2,
-  kAdagrad = 3,
-  kRMSprop = 4,
-  kRMSpropCentered = 5,
-  kRMSpropMomentum = 6,
-  kRMSpropCenteredMomentum = 7,
-  kAdam = 8,
-  kAdamAmsgrad = 9,
-  kAccumulate = 10,
-  kScale = 11,
-  kClamp = 12,
-};
-constexpr int kUpdateKindCount = 13;
-
 using UpdateFn = void (*)(const TensorBatch& batch, const double* scalars, int threads);
 using ReduceFn = double (*)(const TensorBatch& batch, double p, int threads, const ReduceScratch& scratch);
 
+// One instantiation of a kernel: for params (and gradients) of type `param`
+// and state of type `state`.
+struct KernelVariant {
+  DType param;
+  DType state;
+  UpdateFn run;
+};
+constexpr int kMaxVariants = 8;
+
 struct UpdateKernel {
   const char* name;
-  int slots;         // buffers per tensor
-  int scalar_count;  // length of the scalars array
-  UpdateFn run[2];   // [0]: float, [1]: double
+  // Buffers per tensor: the first `slots - state_slots` have the param's
+  // element type (param, grad), the last `state_slots` the state's.
+  int slots;
+  int state_slots;
+  // The scalars, by name, in the order the Float64Array holds them.
+  int scalar_count;
+  const char* const* scalar_names;
+  int variant_count;
+  KernelVariant variants[kMaxVariants];
+
+  // The variant for these element types, or nullptr.
+  const KernelVariant* find(DType param, DType state) const {
+    for (int v = 0; v < variant_count; ++v) {
+      if (variants[v].param == param && variants[v].state == state) return &variants[v];
+    }
+    return nullptr;
+  }
 };
 
 struct KernelTable {
   const char* isa;
-  UpdateKernel update[kUpdateKindCount];
-  ReduceFn reduce[kReduceKindCount][2];
+  const UpdateKernel* update;
+  int update_count;
+  ReduceFn reduce[kReduceKindCount][2];  // [kind][0: float, 1: double]
 };
 
 // The table for the best instruction set this CPU supports (or the one named by

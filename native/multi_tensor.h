@@ -79,13 +79,18 @@ inline void for_each_segment(const TensorBatch& b, int threads, Segment segment)
 #endif
 }
 
-// Runs Kernel::update over every tensor of the batch.
-template <class Kernel, typename T>
+// Runs Kernel::update over every tensor of the batch: params and gradients of
+// element type P, state of element type S (Kernel's last kStateSlots buffers).
+template <class Kernel, typename P, typename S>
 void apply_update(const TensorBatch& b, const double* raw_scalars, int threads) {
   const typename Kernel::Scalars scalars(raw_scalars);
+  constexpr int kFirstState = Kernel::kSlots - Kernel::kStateSlots;
   for_each_segment(b, threads, [&](std::size_t t, std::size_t begin, std::size_t end) {
-    T* buffers[kMaxSlots];
-    for (int s = 0; s < Kernel::kSlots; ++s) buffers[s] = static_cast<T*>(b.buffers[t * b.slots + s]) + begin;
+    void* buffers[kMaxSlots];
+    for (int s = 0; s < Kernel::kSlots; ++s) {
+      char* base = static_cast<char*>(b.buffers[t * b.slots + s]);
+      buffers[s] = base + begin * (s < kFirstState ? sizeof(P) : sizeof(S));
+    }
     Kernel::update(scalars, buffers, end - begin);
   });
 }

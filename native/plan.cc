@@ -18,12 +18,11 @@
 
 #include "args.h"
 #include "kernel_table.h"
+#include "update_call.h"
 
 namespace fusedoptim {
 
 namespace {
-
-constexpr int kMaxThreads = 1024;
 
 // Marks an External as one of our plans: anything else passed as `plan` (an
 // External of another addon, a plain object) is refused instead of misread.
@@ -40,6 +39,7 @@ class Plan {
 
   const UpdateKernel& kernel() const { return kernel_; }
   ResolvedBatch& batch() { return batch_; }
+  UpdateFn run = nullptr;  // the kernel's variant for the batch's element types
   std::vector<napi_ref>& refs() { return refs_; }
 
   // Throws unless every buffer still has the length it had when the plan was
@@ -98,10 +98,10 @@ Plan& read_plan(Napi::Env env, const Napi::Value& value) {
 
 Napi::Value CreatePlan(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
-  const int kind = read_int(env, info[0], 0, kUpdateKindCount - 1, "kind");
-  auto plan = std::make_unique<Plan>(env, kernels().update[kind]);
+  auto plan = std::make_unique<Plan>(env, read_kernel(env, info[0]));
   Napi::Array owners;
-  read_batch_into(env, info[1], plan->kernel().slots, "buffers", plan->batch(), &owners);
+  read_batch_into(env, info[1], layout_of(plan->kernel()), "buffers", plan->batch(), &owners);
+  plan->run = variant_for(env, plan->kernel(), plan->batch());
   // `owners` is the addon's own Array of the typed arrays just resolved: reading
   // it runs no JavaScript.
   const uint32_t count = owners.Length();
@@ -121,9 +121,9 @@ Napi::Value UpdatePlanned(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   Plan& plan = read_plan(env, info[0]);
   const double* scalars = read_scalars(env, info[1], plan.kernel().scalar_count, "scalars");
-  const int threads = read_int(env, info[2], 1, kMaxThreads, "threads");
+  const int threads = read_threads(env, info[2]);
   plan.check_unchanged(env);
-  plan.kernel().run[plan.batch().is_double ? 1 : 0](plan.batch().view(), scalars, threads);
+  plan.run(plan.batch().view(), scalars, threads);
   return env.Undefined();
 }
 

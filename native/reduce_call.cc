@@ -10,8 +10,6 @@ namespace fusedoptim {
 
 namespace {
 
-constexpr int kMaxThreads = 1024;
-
 struct ReduceJob {
   ReduceFn fn = nullptr;
   ResolvedBatch batch;
@@ -37,10 +35,10 @@ struct ReduceJob {
 void read_job_into(const Napi::CallbackInfo& info, ReduceJob& job, Napi::Array* owners = nullptr) {
   const Napi::Env env = info.Env();
   const int kind = read_int(env, info[0], 0, kReduceKindCount - 1, "kind");
-  read_batch_into(env, info[1], 1, "tensors", job.batch, owners);
+  read_batch_into(env, info[1], BatchLayout{1, 0}, "tensors", job.batch, owners);
   job.p = read_number(env, info[2], "p");
-  job.threads = read_int(env, info[3], 1, kMaxThreads, "threads");
-  job.fn = kernels().reduce[kind][job.batch.is_double ? 1 : 0];
+  job.threads = read_threads(env, info[3]);
+  job.fn = kernels().reduce[kind][job.batch.is_double() ? 1 : 0];
   // Fixed blocks per tensor: where each tensor's blocks start in the result array.
   const std::size_t count = job.batch.lengths.size();
   job.block_prefix.resize(count + 1);

@@ -32,7 +32,6 @@ namespace fusedoptim {
 
 namespace {
 
-constexpr int kMaxThreads = 1024;  // as update_call.cc and reduce_call.cc
 // Enough to exercise any team on any machine, small enough that the fake batch costs nothing.
 constexpr double kMaxElements = double(1ull << 40);
 
@@ -83,7 +82,7 @@ Napi::Value ThreadProbe(const Napi::CallbackInfo& info) {
   if (!(elements >= 0 && elements <= kMaxElements) || double(std::size_t(elements)) != elements) {
     throw_range_error(env, "ERR_OUT_OF_RANGE", "elements: expected an integer in [0, 2^40]");
   }
-  const int threads = read_int(env, info[1], 1, kMaxThreads, "threads");
+  const int threads = read_threads(env, info[1]);
   const Observation seen = observe(std::size_t(elements), threads);
   Napi::Object out = Napi::Object::New(env);
   out.Set("segments", double(seen.segments));

@@ -8,12 +8,13 @@ import { monitorEventLoopDelay } from 'perf_hooks';
 import { setFlagsFromString } from 'v8';
 import { runInNewContext } from 'vm';
 import { Adam, ErrorCodes, SGD, alignedFloat32, clipGradNorm, clipGradNormAsync, getNumThreads } from '../lib';
-import { UpdateKind } from '../lib/kernels';
 import { loadAddon } from '../lib/native';
 import type { DType, StepOptions, Tensor } from '../lib';
 import { expectAllBitIdentical } from './helpers/bits';
 import { expectFailure } from './helpers/errors';
 import { OPTIMIZER_CASES, caseGrads, caseParams, copyResultTensors, findCase } from './helpers/optimizers';
+import { accumulateKernel } from '../lib/backend/js/elementwise';
+import { row } from './helpers/kernels';
 
 const SEED = 6;
 const STEPS = 3;
@@ -169,7 +170,7 @@ describe('the buffers of an asynchronous kernel call', () => {
     const start = (): { done: Promise<void>; refs: WeakRef<Float32Array>[] } => {
       const param = new Float32Array(1000).fill(1);
       const grad = new Float32Array(1000).fill(1);
-      const done = loadAddon().updateAsync(UpdateKind.Accumulate, [param, grad], Float64Array.of(2), 1);
+      const done = loadAddon().updateAsync(row(accumulateKernel), [param, grad], Float64Array.of(2), 1);
       return { done, refs: [new WeakRef(param), new WeakRef(grad)] };
     };
     const { done, refs } = start();

@@ -18,10 +18,12 @@ import {
   setNumThreads,
 } from '../lib';
 import type { ErrorCode } from '../lib';
-import { UpdateKind } from '../lib/kernels';
 import { loadAddon } from '../lib/native';
 import { detach } from './helpers/buffers';
 import { expectFailure } from './helpers/errors';
+import { sgdKernel } from '../lib/backend/js/sgd';
+import { accumulateKernel } from '../lib/backend/js/elementwise';
+import { row } from './helpers/kernels';
 
 const p = () => [new Float32Array(4).fill(1)];
 const g = () => [new Float32Array(4).fill(0.5)];
@@ -154,13 +156,13 @@ describe('error codes', () => {
   describe('the native boundary (a second line behind the TypeScript checks)', () => {
     const addon = loadAddon();
     const cases: Array<[string, () => unknown, string]> = [
-      ['a non-array batch', () => addon.update(UpdateKind.Sgd, 'x' as never, new Float64Array(6), 1), ErrorCodes.INVALID_ARG_TYPE],
-      ['an Int32Array in the batch', () => addon.update(UpdateKind.Accumulate, [new Float32Array(2), new Int32Array(2) as never], Float64Array.of(1), 1), ErrorCodes.INVALID_ARG_TYPE],
-      ['buffers of unequal length', () => addon.update(UpdateKind.Accumulate, [new Float32Array(2), new Float32Array(3)], Float64Array.of(1), 1), ErrorCodes.SHAPE_MISMATCH],
-      ['a batch that is not a multiple of the slots', () => addon.update(UpdateKind.Accumulate, [new Float32Array(2)], Float64Array.of(1), 1), ErrorCodes.SHAPE_MISMATCH],
-      ['mixed dtypes', () => addon.updateAsync(UpdateKind.Accumulate, [new Float32Array(2), new Float64Array(2)], Float64Array.of(1), 1), ErrorCodes.DTYPE_MISMATCH],
-      ['scalars of the wrong count', () => addon.update(UpdateKind.Accumulate, [new Float32Array(2), new Float32Array(2)], Float64Array.of(1, 2), 1), ErrorCodes.SHAPE_MISMATCH],
-      ['an unknown kernel', () => addon.update(99 as UpdateKind, [], new Float64Array(0), 1), ErrorCodes.OUT_OF_RANGE],
+      ['a non-array batch', () => addon.update(row(sgdKernel), 'x' as never, new Float64Array(6), 1), ErrorCodes.INVALID_ARG_TYPE],
+      ['an Int32Array in the batch', () => addon.update(row(accumulateKernel), [new Float32Array(2), new Int32Array(2) as never], Float64Array.of(1), 1), ErrorCodes.INVALID_ARG_TYPE],
+      ['buffers of unequal length', () => addon.update(row(accumulateKernel), [new Float32Array(2), new Float32Array(3)], Float64Array.of(1), 1), ErrorCodes.SHAPE_MISMATCH],
+      ['a batch that is not a multiple of the slots', () => addon.update(row(accumulateKernel), [new Float32Array(2)], Float64Array.of(1), 1), ErrorCodes.SHAPE_MISMATCH],
+      ['mixed dtypes', () => addon.updateAsync(row(accumulateKernel), [new Float32Array(2), new Float64Array(2)], Float64Array.of(1), 1), ErrorCodes.DTYPE_MISMATCH],
+      ['scalars of the wrong count', () => addon.update(row(accumulateKernel), [new Float32Array(2), new Float32Array(2)], Float64Array.of(1, 2), 1), ErrorCodes.SHAPE_MISMATCH],
+      ['an unknown kernel', () => addon.update(99, [], new Float64Array(0), 1), ErrorCodes.OUT_OF_RANGE],
       ['0 threads', () => addon.reduce(0, [new Float32Array(2)], 2, 0), ErrorCodes.OUT_OF_RANGE],
       ['a NaN norm order', () => addon.reduceAsync(0, [new Float32Array(2)], NaN, 1), ErrorCodes.OUT_OF_RANGE],
     ];

@@ -14,12 +14,14 @@ import vm from 'vm';
 import { Adam, RMSprop, SGD } from '../lib';
 import { getBackend } from '../lib/backend';
 import { ErrorCodes } from '../lib/errors';
-import { UPDATE_KERNELS, UpdateKind } from '../lib/kernels';
+
 import { loadAddon } from '../lib/native';
 import type { NativePlan } from '../lib/native';
 import type { Tensor } from '../lib/tensor';
 import { detach } from './helpers/buffers';
 import { ExpectedError, expectError } from './helpers/errors';
+import { sgdKernel } from '../lib/backend/js/sgd';
+import { ALL_KERNELS, row } from './helpers/kernels';
 
 const addon = loadAddon();
 const { INVALID_ARG_TYPE, OUT_OF_RANGE, SHAPE_MISMATCH, DTYPE_MISMATCH, DETACHED_BUFFER } = ErrorCodes;
@@ -53,14 +55,14 @@ function random(n: number, seed: number, double: boolean): Tensor {
 
 describe('native plan: createPlan with garbage', () => {
   const cases: Array<[string, () => unknown, ExpectedError]> = [
-    ['kind -1', () => addon.createPlan(-1 as UpdateKind, sgdBuffers().buffers), range(OUT_OF_RANGE, 'kind')],
-    ['kind "0"', () => addon.createPlan('0' as never, sgdBuffers().buffers), type(INVALID_ARG_TYPE, 'kind')],
-    ['buffers undefined', () => addon.createPlan(UpdateKind.Sgd, undefined as never), type(INVALID_ARG_TYPE, 'buffers')],
-    ['an Array of numbers', () => addon.createPlan(UpdateKind.Sgd, [1, 2] as never), type(INVALID_ARG_TYPE, 'buffers[0]')],
-    ['a buffer count that is not a multiple of the slots', () => addon.createPlan(UpdateKind.Sgd, sgdBuffers().buffers.slice(1)), range(SHAPE_MISMATCH, 'buffers')],
-    ['a grad shorter than its param', () => addon.createPlan(UpdateKind.Sgd, [new Float32Array(3), new Float32Array(2)]), range(SHAPE_MISMATCH, 'buffers[1]')],
-    ['mixed dtypes', () => addon.createPlan(UpdateKind.Sgd, [new Float32Array(3), new Float64Array(3)]), type(DTYPE_MISMATCH, 'buffers[1]')],
-    ['a detached param', () => { const b = sgdBuffers().buffers; detach(b[2]); return addon.createPlan(UpdateKind.Sgd, b); }, type(DETACHED_BUFFER, 'buffers[2]')],
+    ['kind -1', () => addon.createPlan(-1, sgdBuffers().buffers), range(OUT_OF_RANGE, 'kernel')],
+    ['kind "0"', () => addon.createPlan('0' as never, sgdBuffers().buffers), type(INVALID_ARG_TYPE, 'kernel')],
+    ['buffers undefined', () => addon.createPlan(row(sgdKernel), undefined as never), type(INVALID_ARG_TYPE, 'buffers')],
+    ['an Array of numbers', () => addon.createPlan(row(sgdKernel), [1, 2] as never), type(INVALID_ARG_TYPE, 'buffers[0]')],
+    ['a buffer count that is not a multiple of the slots', () => addon.createPlan(row(sgdKernel), sgdBuffers().buffers.slice(1)), range(SHAPE_MISMATCH, 'buffers')],
+    ['a grad shorter than its param', () => addon.createPlan(row(sgdKernel), [new Float32Array(3), new Float32Array(2)]), range(SHAPE_MISMATCH, 'buffers[1]')],
+    ['mixed dtypes', () => addon.createPlan(row(sgdKernel), [new Float32Array(3), new Float64Array(3)]), type(DTYPE_MISMATCH, 'buffers[1]')],
+    ['a detached param', () => { const b = sgdBuffers().buffers; detach(b[2]); return addon.createPlan(row(sgdKernel), b); }, type(DETACHED_BUFFER, 'buffers[2]')],
   ];
   for (const [what, call, expected] of cases) it(what, () => expectError(call, expected, `createPlan with ${what}`));
 });
@@ -73,7 +75,7 @@ describe('native plan: updatePlanned with garbage', () => {
     ['a plain object', {}],
     ['a Float32Array', new Float32Array(3)],
     ['a function', () => 0],
-    ['a plan of the JS backend', getBackend('js').createPlan(UpdateKind.Sgd, sgdBuffers().buffers)],
+    ['a plan of the JS backend', getBackend('js').createPlan(sgdKernel, sgdBuffers().buffers)],
   ];
   for (const [what, plan] of notPlans) {
     it(`plan ${what}`, () => {
@@ -91,14 +93,14 @@ describe('native plan: updatePlanned with garbage', () => {
   for (const [what, scalars, threads, expected] of argCases) {
     it(what, () => {
       const c = sgdBuffers();
-      const plan = addon.createPlan(UpdateKind.Sgd, c.buffers);
+      const plan = addon.createPlan(row(sgdKernel), c.buffers);
       expectError(() => addon.updatePlanned(plan, scalars as Float64Array, threads as number), expected);
       expect(Array.from(c.params[0])).to.deep.equal([1, 2, 3]);
     });
   }
 
   it('a plan of the native backend is refused by the JS backend', () => {
-    const plan = getBackend('native').createPlan(UpdateKind.Sgd, sgdBuffers().buffers);
+    const plan = getBackend('native').createPlan(sgdKernel, sgdBuffers().buffers);
     expectError(() => getBackend('js').updatePlanned(plan, sgdBuffers().scalars, 1), type(INVALID_ARG_TYPE, 'plan'));
   });
 });
@@ -109,7 +111,7 @@ for (const backendName of ['native', 'js'] as const) {
 
     it('runs the kernel, again and again, over the buffers it was made with', () => {
       const c = sgdBuffers();
-      const plan = backend.createPlan(UpdateKind.Sgd, c.buffers);
+      const plan = backend.createPlan(sgdKernel, c.buffers);
       backend.updatePlanned(plan, c.scalars, 1);
       backend.updatePlanned(plan, c.scalars, 1);
       expect(Array.from(c.params[0])).to.deep.equal([0, 1, 2]);
@@ -118,7 +120,7 @@ for (const backendName of ['native', 'js'] as const) {
 
     it('holds its own copy of the list: changing the caller\'s Array changes nothing', () => {
       const c = sgdBuffers();
-      const plan = backend.createPlan(UpdateKind.Sgd, c.buffers);
+      const plan = backend.createPlan(sgdKernel, c.buffers);
       c.buffers[0] = new Float32Array(3);
       c.buffers.length = 0;
       backend.updatePlanned(plan, c.scalars, 1);
@@ -127,7 +129,7 @@ for (const backendName of ['native', 'js'] as const) {
 
     it('a param detached after the plan was made: ERR_DETACHED_BUFFER, nothing written', () => {
       const c = sgdBuffers();
-      const plan = backend.createPlan(UpdateKind.Sgd, c.buffers);
+      const plan = backend.createPlan(sgdKernel, c.buffers);
       const moved = new Float32Array(detach(c.params[1]));
       expectError(() => backend.updatePlanned(plan, c.scalars, 1), type(DETACHED_BUFFER, 'buffers[2]'));
       expect(Array.from(c.params[0])).to.deep.equal([1, 2, 3]);
@@ -136,7 +138,7 @@ for (const backendName of ['native', 'js'] as const) {
 
     it('a grad detached after the plan was made: ERR_DETACHED_BUFFER, nothing written', () => {
       const c = sgdBuffers();
-      const plan = backend.createPlan(UpdateKind.Sgd, c.buffers);
+      const plan = backend.createPlan(sgdKernel, c.buffers);
       detach(c.grads[0]);
       expectError(() => backend.updatePlanned(plan, c.scalars, 1), type(DETACHED_BUFFER, 'buffers[1]'));
       expect(Array.from(c.params[0])).to.deep.equal([1, 2, 3]);
@@ -151,15 +153,15 @@ for (const backendName of ['native', 'js'] as const) {
       const param = new Float32Array(buffer); // tracks the buffer's length
       param.set([1, 2, 3]);
       const grad = new Float32Array([1, 1, 1]);
-      const plan = backend.createPlan(UpdateKind.Sgd, [param, grad]);
+      const plan = backend.createPlan(sgdKernel, [param, grad]);
       buffer.resize(8);
       expectError(() => backend.updatePlanned(plan, sgdBuffers().scalars, 1), range(SHAPE_MISMATCH, 'buffers[0]', 'length 3', 'got 2'));
       expect(Array.from(param)).to.deep.equal([1, 2]);
     });
 
     it('is bit-identical to update() for every kernel kind and both dtypes', () => {
-      for (const [kindKey, shape] of Object.entries(UPDATE_KERNELS)) {
-        const kind = Number(kindKey) as UpdateKind;
+      for (const kind of ALL_KERNELS) {
+        const shape = { name: kind.name, slots: kind.slots, scalarCount: kind.scalars.length };
         for (const double of [false, true]) {
           const make = () => Array.from({ length: shape.slots * 3 }, (_, i) => random(37 + (Math.floor(i / shape.slots) * 11), 7 * i + 1, double));
           const a = make();
@@ -179,7 +181,7 @@ for (const backendName of ['native', 'js'] as const) {
       const plan = (() => {
         const c = sgdBuffers();
         c.buffers.forEach((t) => weak.push(new WeakRef(t)));
-        return backend.createPlan(UpdateKind.Sgd, c.buffers);
+        return backend.createPlan(sgdKernel, c.buffers);
       })();
       gc();
       backend.updatePlanned(plan, sgdBuffers().scalars, 1);
@@ -196,7 +198,7 @@ describe('native plan: lifetime', () => {
     for (let i = 0; i < 2000; i++) {
       const buffers = [new Float64Array(1000), new Float64Array(1000)];
       if (i === 0) weak = new WeakRef(buffers[0]);
-      addon.updatePlanned(addon.createPlan(UpdateKind.Sgd, buffers), new Float64Array(6), 1);
+      addon.updatePlanned(addon.createPlan(row(sgdKernel), buffers), new Float64Array(6), 1);
     }
     // A plan's finalizer releases its references; the next collection can then take the buffers.
     for (let i = 0; i < 4 && weak!.deref() !== undefined; i++) gc();

@@ -15,6 +15,7 @@ import { expectBitIdentical, firstBitDifference } from './helpers/bits';
 import {
   AnyOptimizer,
   OPTIMIZER_NAMES,
+  OptimizerName,
   Options,
   Variant,
   allVariants,
@@ -118,12 +119,13 @@ describe('optimizers: gradScale', () => {
 
 describe('optimizers: param groups with their own hyper-parameters and dtypes', () => {
   /** Three groups: float32 with the base options, float64 with overrides, float32 with other overrides. */
-  const GROUP_OVERRIDES: Record<string, [Options, Options, Options]> = {
+  const GROUP_OVERRIDES: Record<OptimizerName, [Options, Options, Options]> = {
     SGD: [{ lr: 0.01, momentum: 0.9 }, { lr: 0.003, weightDecay: 0.1, dampening: 0.2 }, { nesterov: true, maximize: true }],
     Adagrad: [{ lr: 0.05 }, { lr: 0.01, lrDecay: 0.1, initialAccumulatorValue: 0.5 }, { weightDecay: 0.01, eps: 1e-3 }],
     RMSprop: [{ lr: 0.01 }, { lr: 0.002, centered: true, alpha: 0.99 }, { momentum: 0.9, weightDecay: 0.01 }],
     Adam: [{ lr: 0.01 }, { lr: 0.003, betas: [0.8, 0.95], amsgrad: true }, { weightDecay: 0.1, maximize: true }],
     AdamW: [{ lr: 0.01 }, { lr: 0.003, weightDecay: 0.5, eps: 1e-4 }, { amsgrad: true, weightDecay: 0 }],
+    Lion: [{ lr: 0.01 }, { lr: 0.003, betas: [0.8, 0.95], weightDecay: 0.1 }, { weightDecay: 0.3, maximize: true }],
   };
   const groupDtypes: DType[] = ['float32', 'float64', 'float32'];
   const groupLengths = [

@@ -28,7 +28,7 @@ import { cloneTensors, randomTensors } from './helpers/random';
 import { expectUnchanged, snapshotOptimizer } from './helpers/snapshot';
 import { SyntheticLoss } from './helpers/synthetic';
 
-const { STATE_DICT_MISMATCH, OUT_OF_RANGE, NON_FINITE, INVALID_ARG_TYPE, DTYPE_MISMATCH, SHAPE_MISMATCH, DETACHED_BUFFER } =
+const { STATE_DICT_MISMATCH, OUT_OF_RANGE, NON_FINITE, INVALID_ARG_TYPE, DETACHED_BUFFER } =
   ErrorCodes;
 const type = (code: string, ...mentions: Array<string | RegExp>): ExpectedError => ({ type: TypeError, code, mentions });
 const range = (code: string, ...mentions: Array<string | RegExp>): ExpectedError => ({ type: RangeError, code, mentions });
@@ -218,6 +218,7 @@ describe('optimizers: loadStateDict rejects every mismatch and changes nothing',
       RMSprop: { lr: 0.01, centered: true, momentum: 0.9 },
       Adam: { lr: 0.01, amsgrad: true },
       AdamW: { lr: 0.01 },
+      Lion: { lr: 0.01, weightDecay: 0.1 },
     };
     const variant: Variant = { optimizer: name, options: options[name] };
     const loss = new SyntheticLoss('float32', LENGTHS, 70);
@@ -235,8 +236,8 @@ describe('optimizers: loadStateDict rejects every mismatch and changes nothing',
     ['a param fewer in a group', (sd) => { sd.paramGroups[0].params = [0]; }, range(STATE_DICT_MISMATCH, 'paramGroups[0].params', '1 params', '2')],
     ['params out of order', (sd) => { sd.paramGroups[0].params = [1, 0]; }, range(OUT_OF_RANGE, 'paramGroups[0].params[0]')],
     ['a params entry that is not a number', (sd) => { any(sd.paramGroups[1]).params = ['2']; }, type(INVALID_ARG_TYPE, 'paramGroups[1].params[0]')],
-    ['a state buffer of the wrong dtype', (sd) => { any(sd.state[0]).expAvg = new Float64Array(7); }, type(DTYPE_MISMATCH, 'state[0].expAvg', 'Float32Array')],
-    ['a state buffer of the wrong length', (sd) => { any(sd.state[1]).expAvgSq = new Float32Array(999); }, range(SHAPE_MISMATCH, 'state[1].expAvgSq', 'length 1000')],
+    ['a state buffer of the wrong dtype', (sd) => { any(sd.state[0]).expAvg = new Float64Array(7); }, range(STATE_DICT_MISMATCH, 'state[0].expAvg', 'Float32Array')],
+    ['a state buffer of the wrong length', (sd) => { any(sd.state[1]).expAvgSq = new Float32Array(999); }, range(STATE_DICT_MISMATCH, 'state[1].expAvgSq', 'length 1000')],
     ['a state buffer that is not a tensor', (sd) => { any(sd.state[2]).expAvg = [0]; }, type(INVALID_ARG_TYPE, 'state[2].expAvg')],
     ['a detached state buffer', (sd) => { detach(sd.state[0].expAvg as Tensor); }, type(DETACHED_BUFFER, 'state[0].expAvg')],
     ['an unknown buffer', (sd) => { any(sd.state[0]).momentumBuffer = new Float32Array(7); }, range(STATE_DICT_MISMATCH, 'state[0]', '"momentumBuffer"')],

@@ -35,6 +35,7 @@ const FULL_OPTIONS: Record<OptimizerName, Options> = {
   RMSprop: { lr: 0.01, centered: true, momentum: 0.9 },
   Adam: { lr: 0.01, amsgrad: true },
   AdamW: { lr: 0.01, amsgrad: true },
+  Lion: { lr: 0.01, weightDecay: 0.1 },
 };
 
 const LENGTHS = [3, 5, 1];
@@ -173,6 +174,7 @@ describe('optimizers: bad input to step() is rejected and changes nothing', () =
           [0, { lr: '0.1' }, type(INVALID_ARG_TYPE, 'paramGroups[0].lr')],
           [0, { maximize: 'yes' }, type(INVALID_ARG_TYPE, 'paramGroups[0].maximize', 'boolean')],
         ];
+        if (name === 'Lion') edits.push([1, { betas: [1, 0.99] }, range(OUT_OF_RANGE, 'paramGroups[1].betas[0]')]);
         if (name === 'Adam' || name === 'AdamW') {
           edits.push([0, { betas: [0.9, 1] }, range(OUT_OF_RANGE, 'paramGroups[0].betas[1]')]);
           edits.push([1, { eps: -1e-8 }, range(OUT_OF_RANGE, 'paramGroups[1].eps')]);
@@ -198,7 +200,7 @@ describe('optimizers: bad input to step() is rejected and changes nothing', () =
       });
 
       it('an in-place edit of betas is seen too', () => {
-        if (name !== 'Adam' && name !== 'AdamW') return;
+        if (name !== 'Adam' && name !== 'AdamW' && name !== 'Lion') return;
         const { opt, grads } = trained(name);
         const betas = opt.paramGroups[0].betas as unknown as number[];
         betas[0] = 1;
@@ -302,6 +304,15 @@ describe('optimizers: bad constructor arguments', () => {
     ['RMSprop', { eps: -1 }, range(OUT_OF_RANGE, 'options.eps')],
     ['RMSprop', { momentum: -0.5 }, range(OUT_OF_RANGE, 'options.momentum')],
     ['RMSprop', { centered: 0 }, type(INVALID_ARG_TYPE, 'options.centered')],
+  );
+  HYPER.push(
+    ['Lion', { betas: [1, 0.99] }, range(OUT_OF_RANGE, 'options.betas[0]', '1')],
+    ['Lion', { betas: [0.9, 1] }, range(OUT_OF_RANGE, 'options.betas[1]')],
+    ['Lion', { betas: [0.9, -0.5] }, range(OUT_OF_RANGE, 'options.betas[1]')],
+    ['Lion', { betas: [NaN, 0.99] }, range(NON_FINITE, 'options.betas[0]')],
+    ['Lion', { betas: [0.9] }, range(INVALID_ARG_VALUE, 'options.betas')],
+    ['Lion', { betas: '0.9' }, type(INVALID_ARG_TYPE, 'options.betas')],
+    ['Lion', { eps: 1e-8 }, range(INVALID_ARG_VALUE, 'options', '"eps"')],
   );
   for (const name of ['Adam', 'AdamW'] as const) {
     HYPER.push(

@@ -9,14 +9,15 @@ import { expect } from 'chai';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { Adam, ErrorCodes, SGD, alignedFloat32, getNumThreads, setNumThreads } from '../lib';
-import type { DType, Tensor } from '../lib';
-import { UpdateKind } from '../lib/kernels';
+import type { DType, StateArray, Tensor } from '../lib';
 import { loadAddon } from '../lib/native';
 import { expectAllBitIdentical } from './helpers/bits';
 import { detach } from './helpers/buffers';
 import { caseGrads, caseParams, copyResultTensors, findCase } from './helpers/optimizers';
 import { runCaseSteps } from './workers/case-steps';
 import type { WorkerJob } from './workers/step-worker';
+import { accumulateKernel } from '../lib/backend/js/elementwise';
+import { row } from './helpers/kernels';
 
 const WORKER = path.join(__dirname, 'workers', 'step-worker.ts');
 const SEED = 17;
@@ -52,8 +53,8 @@ describe('worker_threads', function () {
     ];
     const steps = 4;
     // Two threads each: four OpenMP teams from four workers, plus the main thread's, at once.
-    const fromWorkers = jobs.map((j) => inWorker<Tensor[]>({ kind: 'steps', ...j, seed: SEED, steps, threads: 2 }));
-    const here: Tensor[][] = [];
+    const fromWorkers = jobs.map((j) => inWorker<StateArray[]>({ kind: 'steps', ...j, seed: SEED, steps, threads: 2 }));
+    const here: StateArray[][] = [];
     for (const j of jobs) here.push(await runCaseSteps(j.caseName, j.dtype, SEED, steps));
     const results = await Promise.all(fromWorkers);
     results.forEach((result, i) => expectAllBitIdentical(result, here[i], `${jobs[i].caseName} in worker ${i}`));
@@ -151,8 +152,8 @@ describe('worker_threads', function () {
       const b = new Float32Array(8);
       detach(b);
       for (const call of [
-        () => addon.update(UpdateKind.Accumulate, [a, b], Float64Array.of(1), 1),
-        () => addon.updateAsync(UpdateKind.Accumulate, [a, b], Float64Array.of(1), 1),
+        () => addon.update(row(accumulateKernel), [a, b], Float64Array.of(1), 1),
+        () => addon.updateAsync(row(accumulateKernel), [a, b], Float64Array.of(1), 1),
         () => addon.reduceAsync(0, [b], 2, 1),
       ]) {
         expect(call).to.throw(TypeError, /buffers\[1\]|tensors\[0\]/).with.property('code', ErrorCodes.DETACHED_BUFFER);

@@ -3,14 +3,16 @@
  * plain-TypeScript reference. Optimizers, clipping and accumulation call only
  * this; which backend runs is a constructor option.
  */
-import type { ReduceKind, UpdateKind } from '../kernels';
-import type { Tensor } from '../tensor';
+import type { ReduceKind } from '../kernels';
+import type { StateArray, Tensor } from '../tensor';
+import type { KernelDef } from './kernel';
 
 export type BackendName = 'native' | 'js';
 
 /**
- * The buffers of an update resolved once (createPlan) for calls that reuse the
- * very same typed arrays. Opaque; a plan belongs to the backend that made it.
+ * An update kernel's buffers resolved once (createPlan), for calls that reuse
+ * the very same typed arrays: the one thing called a plan. Opaque; a plan
+ * belongs to the backend that made it.
  */
 export interface UpdatePlan {
   readonly __updatePlan: never;
@@ -20,23 +22,24 @@ export interface Backend {
   readonly name: BackendName;
   /**
    * Runs one elementwise kernel over a batch: `buffers` holds, for each tensor,
-   * its `slots` buffers in order (param, grad, state...), all of one dtype.
+   * its `kernel.slots` buffers in order (param, grad, state...), params and
+   * grads of one element type, state of one (a combination the kernel has).
    */
-  update(kind: UpdateKind, buffers: readonly Tensor[], scalars: Float64Array, threads: number): void;
+  update(kernel: KernelDef, buffers: readonly StateArray[], scalars: Float64Array, threads: number): void;
   /** The same, off the calling thread; the buffers must not be touched until it settles. */
-  updateAsync(kind: UpdateKind, buffers: readonly Tensor[], scalars: Float64Array, threads: number): Promise<void>;
+  updateAsync(kernel: KernelDef, buffers: readonly StateArray[], scalars: Float64Array, threads: number): Promise<void>;
   /**
    * Checks `buffers` as update() does and keeps them for updatePlanned(). The
    * caller must not change the list afterwards (the plan holds its own copy).
    */
-  createPlan(kind: UpdateKind, buffers: readonly Tensor[]): UpdatePlan;
+  createPlan(kernel: KernelDef, buffers: readonly StateArray[]): UpdatePlan;
   /**
    * update() over a plan's buffers. Throws ERR_DETACHED_BUFFER (or
    * ERR_SHAPE_MISMATCH for a resized buffer) without writing anything if a
    * buffer changed since the plan was made.
    */
   updatePlanned(plan: UpdatePlan, scalars: Float64Array, threads: number): void;
-  /** Σx², Σ|x|, max|x|, Σ|x|^p or the non-finite flag over all elements of all tensors. */
+  /** Σx², Σ|x|, max|x|, Σ|x|^p or the non-finite flag over all elements of all tensors (one dtype). */
   reduce(kind: ReduceKind, tensors: readonly Tensor[], p: number, threads: number): number;
   reduceAsync(kind: ReduceKind, tensors: readonly Tensor[], p: number, threads: number): Promise<number>;
 }

@@ -1,5 +1,5 @@
 /** The native backend: the addon's fused multi-threaded kernels. */
-import { loadAddon } from '../native';
+import { loadAddon, nativeKernelIndex } from '../native';
 import type { NativePlan } from '../native';
 import type { Backend, UpdatePlan } from './backend';
 
@@ -11,10 +11,10 @@ export function nativeBackend(): Backend {
   const addon = loadAddon();
   instance = {
     name: 'native',
-    update: (kind, buffers, scalars, threads) => addon.update(kind, buffers, scalars, threads),
-    updateAsync: (kind, buffers, scalars, threads) => addon.updateAsync(kind, buffers, scalars, threads),
+    update: (kernel, buffers, scalars, threads) => addon.update(nativeKernelIndex(kernel), buffers, scalars, threads),
+    updateAsync: (kernel, buffers, scalars, threads) => addon.updateAsync(nativeKernelIndex(kernel), buffers, scalars, threads),
     // The addon type-tags its plans and refuses anything else, the JS backend's included.
-    createPlan: (kind, buffers) => addon.createPlan(kind, buffers) as unknown as UpdatePlan,
+    createPlan: (kernel, buffers) => addon.createPlan(nativeKernelIndex(kernel), buffers) as unknown as UpdatePlan,
     updatePlanned: (plan, scalars, threads) => addon.updatePlanned(plan as unknown as NativePlan, scalars, threads),
     reduce: (kind, tensors, p, threads) => addon.reduce(kind, tensors, p, threads),
     reduceAsync: (kind, tensors, p, threads) => addon.reduceAsync(kind, tensors, p, threads),

@@ -1,7 +1,8 @@
 /** Adagrad (torch.optim.Adagrad); the arithmetic is in native/kernels/adagrad.h. */
-import { UpdateKind } from '../kernels';
+import { adagradKernel } from '../backend/js/adagrad';
 import { booleanOption, lrOption, numberOption } from './options';
-import { Optimizer, OptimizerOptions, OptimizerSpec, ParamsInput } from './optimizer';
+import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
+import type { OptimizerSpec } from './spec';
 
 export type AdagradOptions = {
   lr: number;
@@ -23,16 +24,14 @@ const spec: OptimizerSpec<AdagradOptions> = {
     eps: numberOption(1e-8, { min: 0 }),
     maximize: booleanOption(false),
   },
-  stateBuffers: () => ['sum'],
-  buffers: ['sum'],
-  initialValue: (_buffer, g) => g.initialAccumulatorValue,
-  kernel: () => UpdateKind.Adagrad,
-  scalars(g, step, _fresh, gradScale, out) {
-    out[0] = g.maximize ? -gradScale : gradScale;
-    out[1] = g.weightDecay;
-    out[2] = g.lr / (1 + (step - 1) * g.lrDecay);
-    out[3] = g.eps;
-  },
+  state: (g) => ({ buffers: [{ name: 'sum', dtype: 'param', initial: g.initialAccumulatorValue }], scalars: [] }),
+  kernel: () => ({ kernel: adagradKernel, buffers: ['sum'] }),
+  scalars: (g, { step, gradScale }) => ({
+    gradScale: g.maximize ? -gradScale : gradScale,
+    weightDecay: g.weightDecay,
+    clr: g.lr / (1 + (step - 1) * g.lrDecay),
+    eps: g.eps,
+  }),
 };
 
 export class Adagrad extends Optimizer<AdagradOptions> {

@@ -4,9 +4,10 @@
  * (native/kernels/adam.h): Adam passes λ as the L2 coefficient and a decay
  * factor of 1; AdamW passes 0 and 1 − γλ.
  */
-import { UpdateKind } from '../kernels';
+import { adamAmsgradKernel, adamKernel } from '../backend/js/adam';
 import { betasOption, booleanOption, lrOption, numberOption } from './options';
-import { Optimizer, OptimizerOptions, OptimizerSpec, ParamsInput } from './optimizer';
+import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
+import type { OptimizerSpec } from './spec';
 
 export type AdamOptions = {
   lr: number;
@@ -28,23 +29,34 @@ function adamSpec(name: string, decoupled: boolean, weightDecay: number): Optimi
       amsgrad: booleanOption(false),
       maximize: booleanOption(false),
     },
-    stateBuffers: (g) => (g.amsgrad ? ['expAvg', 'expAvgSq', 'maxExpAvgSq'] : ['expAvg', 'expAvgSq']),
-    buffers: ['expAvg', 'expAvgSq', 'maxExpAvgSq'],
-    kernel: (g) => (g.amsgrad ? UpdateKind.AdamAmsgrad : UpdateKind.Adam),
-    scalars(g, step, _fresh, gradScale, out) {
+    state: () => ({
+      buffers: [
+        { name: 'expAvg', dtype: 'param' },
+        { name: 'expAvgSq', dtype: 'param' },
+        { name: 'maxExpAvgSq', dtype: 'param' },
+      ],
+      scalars: [],
+    }),
+    kernel: (g) =>
+      g.amsgrad
+        ? { kernel: adamAmsgradKernel, buffers: ['expAvg', 'expAvgSq', 'maxExpAvgSq'] }
+        : { kernel: adamKernel, buffers: ['expAvg', 'expAvgSq'] },
+    scalars(g, { step, gradScale }) {
       const [beta1, beta2] = g.betas;
       const biasCorrection1 = 1 - Math.pow(beta1, step);
       const biasCorrection2 = 1 - Math.pow(beta2, step);
-      out[0] = g.maximize ? -gradScale : gradScale;
-      out[1] = decoupled ? 0 : g.weightDecay;
-      out[2] = decoupled ? 1 - g.lr * g.weightDecay : 1;
-      out[3] = beta1;
-      out[4] = 1 - beta1;
-      out[5] = beta2;
-      out[6] = 1 - beta2;
-      out[7] = Math.sqrt(biasCorrection2);
-      out[8] = g.eps;
-      out[9] = g.lr / biasCorrection1;
+      return {
+        gradScale: g.maximize ? -gradScale : gradScale,
+        l2: decoupled ? 0 : g.weightDecay,
+        decay: decoupled ? 1 - g.lr * g.weightDecay : 1,
+        beta1,
+        oneMinusBeta1: 1 - beta1,
+        beta2,
+        oneMinusBeta2: 1 - beta2,
+        biasCorrection2Sqrt: Math.sqrt(biasCorrection2),
+        eps: g.eps,
+        stepSize: g.lr / biasCorrection1,
+      };
     },
   };
 }

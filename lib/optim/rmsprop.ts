@@ -1,7 +1,8 @@
 /** RMSprop (torch.optim.RMSprop); the arithmetic is in native/kernels/rmsprop.h. */
-import { UpdateKind } from '../kernels';
+import { rmspropCenteredKernel, rmspropCenteredMomentumKernel, rmspropKernel, rmspropMomentumKernel } from '../backend/js/rmsprop';
 import { booleanOption, lrOption, numberOption } from './options';
-import { Optimizer, OptimizerOptions, OptimizerSpec, ParamsInput } from './optimizer';
+import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
+import type { OptimizerSpec } from './spec';
 
 export type RMSpropOptions = {
   lr: number;
@@ -15,8 +16,8 @@ export type RMSpropOptions = {
 };
 
 const KERNELS = [
-  [UpdateKind.RMSprop, UpdateKind.RMSpropMomentum],
-  [UpdateKind.RMSpropCentered, UpdateKind.RMSpropCenteredMomentum],
+  [rmspropKernel, rmspropMomentumKernel],
+  [rmspropCenteredKernel, rmspropCenteredMomentumKernel],
 ] as const;
 
 const spec: OptimizerSpec<RMSpropOptions> = {
@@ -30,19 +31,28 @@ const spec: OptimizerSpec<RMSpropOptions> = {
     centered: booleanOption(false),
     maximize: booleanOption(false),
   },
+  state: () => ({
+    buffers: [
+      { name: 'squareAvg', dtype: 'param' },
+      { name: 'gradAvg', dtype: 'param' },
+      { name: 'momentumBuffer', dtype: 'param' },
+    ],
+    scalars: [],
+  }),
   // In the kernel's slot order: square_avg, [grad_avg], [momentum_buffer].
-  stateBuffers: (g) => ['squareAvg', ...(g.centered ? ['gradAvg'] : []), ...(g.momentum > 0 ? ['momentumBuffer'] : [])],
-  buffers: ['squareAvg', 'gradAvg', 'momentumBuffer'],
-  kernel: (g) => KERNELS[g.centered ? 1 : 0][g.momentum > 0 ? 1 : 0],
-  scalars(g, _step, _fresh, gradScale, out) {
-    out[0] = g.maximize ? -gradScale : gradScale;
-    out[1] = g.weightDecay;
-    out[2] = g.alpha;
-    out[3] = 1 - g.alpha;
-    out[4] = g.eps;
-    out[5] = g.lr;
-    out[6] = g.momentum;
-  },
+  kernel: (g) => ({
+    kernel: KERNELS[g.centered ? 1 : 0][g.momentum > 0 ? 1 : 0],
+    buffers: ['squareAvg', ...(g.centered ? ['gradAvg'] : []), ...(g.momentum > 0 ? ['momentumBuffer'] : [])],
+  }),
+  scalars: (g, { gradScale }) => ({
+    gradScale: g.maximize ? -gradScale : gradScale,
+    weightDecay: g.weightDecay,
+    alpha: g.alpha,
+    oneMinusAlpha: 1 - g.alpha,
+    eps: g.eps,
+    lr: g.lr,
+    momentum: g.momentum,
+  }),
 };
 
 export class RMSprop extends Optimizer<RMSpropOptions> {

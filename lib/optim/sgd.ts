@@ -1,8 +1,9 @@
 /** Stochastic gradient descent with momentum (torch.optim.SGD); the arithmetic is in native/kernels/sgd.h. */
+import { sgdKernel, sgdMomentumKernel, sgdNesterovKernel } from '../backend/js/sgd';
 import { ErrorCodes, makeError } from '../errors';
-import { UpdateKind } from '../kernels';
 import { booleanOption, lrOption, numberOption } from './options';
-import { Optimizer, OptimizerOptions, OptimizerSpec, ParamsInput } from './optimizer';
+import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
+import type { OptimizerSpec } from './spec';
 
 export type SGDOptions = {
   lr: number;
@@ -31,18 +32,20 @@ const spec: OptimizerSpec<SGDOptions> = {
       );
     }
   },
-  stateBuffers: (g) => (g.momentum !== 0 ? ['momentumBuffer'] : []),
-  buffers: ['momentumBuffer'],
-  kernel: (g) => (g.momentum === 0 ? UpdateKind.Sgd : g.nesterov ? UpdateKind.SgdNesterov : UpdateKind.SgdMomentum),
-  scalars(g, _step, fresh, gradScale, out) {
-    out[0] = g.maximize ? -gradScale : gradScale;
-    out[1] = g.weightDecay;
-    out[2] = g.lr;
-    out[3] = g.momentum;
+  state: () => ({ buffers: [{ name: 'momentumBuffer', dtype: 'param' }], scalars: [] }),
+  kernel: (g) =>
+    g.momentum === 0
+      ? { kernel: sgdKernel, buffers: [] }
+      : { kernel: g.nesterov ? sgdNesterovKernel : sgdMomentumKernel, buffers: ['momentumBuffer'] },
+  scalars: (g, { fresh, gradScale }) => ({
+    gradScale: g.maximize ? -gradScale : gradScale,
+    weightDecay: g.weightDecay,
+    lr: g.lr,
+    momentum: g.momentum,
     // A new momentum buffer starts as the gradient itself (b ← 0·b + 1·g), then b ← μb + (1 − τ)g.
-    out[4] = fresh ? 0 : g.momentum;
-    out[5] = fresh ? 1 : 1 - g.dampening;
-  },
+    bufferDecay: fresh ? 0 : g.momentum,
+    gradWeight: fresh ? 1 : 1 - g.dampening,
+  }),
 };
 
 export class SGD extends Optimizer<SGDOptions> {

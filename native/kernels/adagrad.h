@@ -8,29 +8,28 @@
 #include <cmath>
 #include <cstddef>
 #include "kernel_namespace.h"
+#include "scalars.h"
 
 FUSEDOPTIM_KERNELS_BEGIN
 
-template <typename T>
+template <typename P, typename S>
 struct Adagrad {
-  // Buffers per tensor: param, grad, sum.
+  using T = P;
+  // Buffers per tensor: param, grad, then the state: sum.
   static constexpr int kSlots = 3;
+  static constexpr int kStateSlots = 1;
 
-  // scalars: [grad_scale, weight_decay, clr, eps]
-  struct Scalars {
-    T grad_scale, weight_decay, clr, eps;
-    explicit Scalars(const double* s) : grad_scale(T(s[0])), weight_decay(T(s[1])), clr(T(s[2])), eps(T(s[3])) {}
-  };
+  FUSEDOPTIM_SCALARS(T, grad_scale, weight_decay, clr, eps);
 
-  static void update(const Scalars& s, T* const* buf, std::size_t n) {
-    T* __restrict param = buf[0];
-    const T* __restrict grad = buf[1];
-    T* __restrict sum = buf[2];
+  static void update(const Scalars& s, void* const* buf, std::size_t n) {
+    P* __restrict param = static_cast<P*>(buf[0]);
+    const P* __restrict grad = static_cast<const P*>(buf[1]);
+    S* __restrict sum = static_cast<S*>(buf[2]);
 #pragma omp simd
     for (std::size_t i = 0; i < n; ++i) {
       const T g = grad[i] * s.grad_scale + s.weight_decay * param[i];
-      const T acc = sum[i] + g * g;
-      sum[i] = acc;
+      const T acc = T(sum[i]) + g * g;
+      sum[i] = S(acc);
       const T std_dev = std::sqrt(acc) + s.eps;
       param[i] = param[i] - s.clr * (g / std_dev);
     }

@@ -15,42 +15,40 @@
 #include <cstddef>
 #include "kernel_namespace.h"
 #include "scalar_math.h"
+#include "scalars.h"
 
 FUSEDOPTIM_KERNELS_BEGIN
 
-template <typename T, bool kAmsgrad>
+// P: the param's (and gradient's) element type, in which the arithmetic runs;
+// S: the state's.
+template <typename P, typename S, bool kAmsgrad>
 struct Adam {
-  // Buffers per tensor: param, grad, exp_avg, exp_avg_sq, [max_exp_avg_sq].
+  using T = P;
+  // Buffers per tensor: param, grad, then the state: exp_avg, exp_avg_sq, [max_exp_avg_sq].
   static constexpr int kSlots = kAmsgrad ? 5 : 4;
+  static constexpr int kStateSlots = kSlots - 2;
 
-  // scalars: [grad_scale, l2, decay, beta1, one_minus_beta1, beta2, one_minus_beta2,
-  //           bias_correction2_sqrt, eps, step_size]
-  struct Scalars {
-    T grad_scale, l2, decay, beta1, one_minus_beta1, beta2, one_minus_beta2, bias_correction2_sqrt, eps, step_size;
-    explicit Scalars(const double* s)
-        : grad_scale(T(s[0])), l2(T(s[1])), decay(T(s[2])), beta1(T(s[3])), one_minus_beta1(T(s[4])),
-          beta2(T(s[5])), one_minus_beta2(T(s[6])), bias_correction2_sqrt(T(s[7])), eps(T(s[8])),
-          step_size(T(s[9])) {}
-  };
+  FUSEDOPTIM_SCALARS(T, grad_scale, l2, decay, beta1, one_minus_beta1, beta2, one_minus_beta2,
+                     bias_correction2_sqrt, eps, step_size);
 
-  static void update(const Scalars& s, T* const* buf, std::size_t n) {
-    T* __restrict param = buf[0];
-    const T* __restrict grad = buf[1];
-    T* __restrict exp_avg = buf[2];
-    T* __restrict exp_avg_sq = buf[3];
-    T* __restrict max_exp_avg_sq = kAmsgrad ? buf[4] : nullptr;
+  static void update(const Scalars& s, void* const* buf, std::size_t n) {
+    P* __restrict param = static_cast<P*>(buf[0]);
+    const P* __restrict grad = static_cast<const P*>(buf[1]);
+    S* __restrict exp_avg = static_cast<S*>(buf[2]);
+    S* __restrict exp_avg_sq = static_cast<S*>(buf[3]);
+    S* __restrict max_exp_avg_sq = kAmsgrad ? static_cast<S*>(buf[4]) : nullptr;
 #pragma omp simd
     for (std::size_t i = 0; i < n; ++i) {
       const T g = grad[i] * s.grad_scale + s.l2 * param[i];
       const T p = param[i] * s.decay;
-      const T m = s.beta1 * exp_avg[i] + s.one_minus_beta1 * g;
-      const T v = s.beta2 * exp_avg_sq[i] + s.one_minus_beta2 * g * g;
-      exp_avg[i] = m;
-      exp_avg_sq[i] = v;
+      const T m = s.beta1 * T(exp_avg[i]) + s.one_minus_beta1 * g;
+      const T v = s.beta2 * T(exp_avg_sq[i]) + s.one_minus_beta2 * g * g;
+      exp_avg[i] = S(m);
+      exp_avg_sq[i] = S(v);
       T v_hat = v;
       if (kAmsgrad) {
-        v_hat = max_nan(v, max_exp_avg_sq[i]);
-        max_exp_avg_sq[i] = v_hat;
+        v_hat = max_nan(v, T(max_exp_avg_sq[i]));
+        max_exp_avg_sq[i] = S(v_hat);
       }
       const T denom = std::sqrt(v_hat) / s.bias_correction2_sqrt + s.eps;
       param[i] = p - s.step_size * (m / denom);

@@ -10,44 +10,41 @@
 #include <cmath>
 #include <cstddef>
 #include "kernel_namespace.h"
+#include "scalars.h"
 
 FUSEDOPTIM_KERNELS_BEGIN
 
-template <typename T, bool kCentered, bool kMomentum>
+template <typename P, typename S, bool kCentered, bool kMomentum>
 struct RMSprop {
-  // Buffers per tensor: param, grad, square_avg, [grad_avg], [momentum_buffer].
+  using T = P;
+  // Buffers per tensor: param, grad, then the state: square_avg, [grad_avg], [momentum_buffer].
   static constexpr int kSlots = 3 + (kCentered ? 1 : 0) + (kMomentum ? 1 : 0);
+  static constexpr int kStateSlots = kSlots - 2;
 
-  // scalars: [grad_scale, weight_decay, alpha, one_minus_alpha, eps, lr, momentum]
-  struct Scalars {
-    T grad_scale, weight_decay, alpha, one_minus_alpha, eps, lr, momentum;
-    explicit Scalars(const double* s)
-        : grad_scale(T(s[0])), weight_decay(T(s[1])), alpha(T(s[2])), one_minus_alpha(T(s[3])), eps(T(s[4])),
-          lr(T(s[5])), momentum(T(s[6])) {}
-  };
+  FUSEDOPTIM_SCALARS(T, grad_scale, weight_decay, alpha, one_minus_alpha, eps, lr, momentum);
 
-  static void update(const Scalars& s, T* const* buf, std::size_t n) {
-    T* __restrict param = buf[0];
-    const T* __restrict grad = buf[1];
-    T* __restrict square_avg = buf[2];
-    T* __restrict grad_avg = kCentered ? buf[3] : nullptr;
-    T* __restrict momentum_buffer = kMomentum ? buf[kCentered ? 4 : 3] : nullptr;
+  static void update(const Scalars& s, void* const* buf, std::size_t n) {
+    P* __restrict param = static_cast<P*>(buf[0]);
+    const P* __restrict grad = static_cast<const P*>(buf[1]);
+    S* __restrict square_avg = static_cast<S*>(buf[2]);
+    S* __restrict grad_avg = kCentered ? static_cast<S*>(buf[3]) : nullptr;
+    S* __restrict momentum_buffer = kMomentum ? static_cast<S*>(buf[kCentered ? 4 : 3]) : nullptr;
 #pragma omp simd
     for (std::size_t i = 0; i < n; ++i) {
       const T g = grad[i] * s.grad_scale + s.weight_decay * param[i];
-      const T v = s.alpha * square_avg[i] + s.one_minus_alpha * g * g;
-      square_avg[i] = v;
+      const T v = s.alpha * T(square_avg[i]) + s.one_minus_alpha * g * g;
+      square_avg[i] = S(v);
       T avg;
       if (kCentered) {
-        const T mean = s.alpha * grad_avg[i] + s.one_minus_alpha * g;
-        grad_avg[i] = mean;
+        const T mean = s.alpha * T(grad_avg[i]) + s.one_minus_alpha * g;
+        grad_avg[i] = S(mean);
         avg = std::sqrt(v - mean * mean) + s.eps;
       } else {
         avg = std::sqrt(v) + s.eps;
       }
       if (kMomentum) {
-        const T b = s.momentum * momentum_buffer[i] + g / avg;
-        momentum_buffer[i] = b;
+        const T b = s.momentum * T(momentum_buffer[i]) + g / avg;
+        momentum_buffer[i] = S(b);
         param[i] = param[i] - s.lr * b;
       } else {
         param[i] = param[i] - s.lr * (g / avg);

@@ -6,7 +6,10 @@
  */
 import { createHash } from 'crypto';
 import { expect } from 'chai';
-import type { DType, Tensor } from '../../lib/tensor';
+import type { DType, StateArray } from '../../lib/tensor';
+
+/** Any buffer the library keeps: float tensors and compact state (bfloat16 bits, uint8 codes). */
+type Tensor = StateArray;
 
 /** The raw bytes of a tensor's elements (a view, not a copy). */
 export function bytesOf(t: Tensor): Uint8Array {
@@ -26,6 +29,11 @@ export function firstBitDifference(a: Tensor, b: Tensor): number {
   if (a.constructor !== b.constructor || a.length !== b.length) return 0;
   if (a.length === 0) return -1; // also covers detached views, which cannot be viewed again
   // Compare 32-bit words (BigInt comparisons of float64 bits would be an order of magnitude slower).
+  // Integer arrays (bfloat16 bit patterns, uint8 codes) compare by value: equal values ⇔ equal bits.
+  if (a.BYTES_PER_ELEMENT < 4) {
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
+    return -1;
+  }
   const x = wordsOf(a);
   const y = wordsOf(b);
   const wordsPerElement = a.BYTES_PER_ELEMENT / 4;

@@ -4,15 +4,15 @@
  * bit-exact comparison of two optimizers' params and state.
  */
 import { expect } from 'chai';
-import { Adagrad, Adam, AdamW, RMSprop, SGD } from '../../lib';
+import { Adagrad, Adam, AdamW, Lion, RMSprop, SGD } from '../../lib';
 import type { BackendName } from '../../lib/backend';
 import type { Optimizer } from '../../lib/optim/optimizer';
-import type { DType, Tensor } from '../../lib/tensor';
+import type { DType, StateArray, Tensor } from '../../lib/tensor';
 import { expectBitIdentical } from './bits';
-import { cloneTensors, mixSeed, randomTensors, randomTensorsLike } from './random';
+import { mixSeed, randomTensors, randomTensorsLike } from './random';
 
 export type AnyOptimizer = Optimizer<{ lr: number }>;
-export type OptimizerName = 'SGD' | 'Adagrad' | 'RMSprop' | 'Adam' | 'AdamW';
+export type OptimizerName = 'SGD' | 'Adagrad' | 'RMSprop' | 'Adam' | 'AdamW' | 'Lion';
 export type Options = Record<string, unknown>;
 /** What the constructors accept: a list of tensors or of param groups. */
 export type ParamsArg = readonly Tensor[] | ReadonlyArray<Options & { params: readonly Tensor[] }>;
@@ -24,9 +24,10 @@ const CONSTRUCTORS: Record<OptimizerName, Constructor> = {
   RMSprop: RMSprop as unknown as Constructor,
   Adam: Adam as unknown as Constructor,
   AdamW: AdamW as unknown as Constructor,
+  Lion: Lion as unknown as Constructor,
 };
 
-export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['SGD', 'Adagrad', 'RMSprop', 'Adam', 'AdamW'];
+export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['SGD', 'Adagrad', 'RMSprop', 'Adam', 'AdamW', 'Lion'];
 
 /** `new <name>(params, { ...options, backend })`, without the caller spelling out five constructors. */
 export function makeOptimizer(name: OptimizerName, params: ParamsArg, options: Options = {}, backend?: BackendName): AnyOptimizer {
@@ -94,12 +95,22 @@ export function allVariants(): Variant[] {
     amsgrad: [false, true],
     maximize: [false, true],
   });
+  const lion = cartesian({
+    lr: [0.01],
+    betas: [
+      [0.9, 0.99],
+      [0.8, 0.95],
+    ],
+    weightDecay: [0, 0.1],
+    maximize: [false, true],
+  });
   return [
     ...sgd.map((options) => ({ optimizer: 'SGD' as const, options })),
     ...adagrad.map((options) => ({ optimizer: 'Adagrad' as const, options })),
     ...rmsprop.map((options) => ({ optimizer: 'RMSprop' as const, options })),
     ...adam.map((options) => ({ optimizer: 'Adam' as const, options })),
     ...adam.map((options) => ({ optimizer: 'AdamW' as const, options })),
+    ...lion.map((options) => ({ optimizer: 'Lion' as const, options })),
   ];
 }
 
@@ -117,6 +128,7 @@ export function kernelVariants(): Variant[] {
     { optimizer: 'Adam', options: { lr: 0.01, weightDecay: 0.01 } },
     { optimizer: 'Adam', options: { lr: 0.01, amsgrad: true, maximize: true } },
     { optimizer: 'AdamW', options: { lr: 0.01, weightDecay: 0.1, amsgrad: true } },
+    { optimizer: 'Lion', options: { lr: 0.01, betas: [0.8, 0.95], weightDecay: 0.1, maximize: true } },
   ];
 }
 
@@ -149,6 +161,7 @@ export const OPTIMIZER_CASES: readonly OptimizerCase[] = [
   optimizerCase('Adam', 'Adam', { lr: 0.01, weightDecay: 0.01 }),
   optimizerCase('Adam amsgrad', 'Adam', { lr: 0.01, amsgrad: true }),
   optimizerCase('AdamW', 'AdamW', { lr: 0.01, weightDecay: 0.1 }),
+  optimizerCase('Lion', 'Lion', { lr: 0.01, betas: [0.8, 0.95], weightDecay: 0.1, maximize: true }),
 ];
 
 export function findCase(name: string): OptimizerCase {
@@ -180,8 +193,8 @@ export function paramsOf(opt: AnyOptimizer): Tensor[] {
 }
 
 /** Every param and every state buffer, in a fixed order: what "the same result" means for a hash or a comparison. */
-export function resultTensors(opt: AnyOptimizer): Tensor[] {
-  const out = paramsOf(opt);
+export function resultTensors(opt: AnyOptimizer): StateArray[] {
+  const out: StateArray[] = paramsOf(opt);
   for (const entry of opt.state) {
     for (const key of Object.keys(entry).sort()) {
       const v = entry[key];
@@ -192,8 +205,8 @@ export function resultTensors(opt: AnyOptimizer): Tensor[] {
 }
 
 /** Copies of resultTensors(opt): the result as it is now, which later steps do not change. */
-export function copyResultTensors(opt: AnyOptimizer): Tensor[] {
-  return cloneTensors(resultTensors(opt));
+export function copyResultTensors(opt: AnyOptimizer): StateArray[] {
+  return resultTensors(opt).map((t) => t.slice());
 }
 
 /** Asserts bit-identical params, the same state keys and step counts, and bit-identical state buffers. */

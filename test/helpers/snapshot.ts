@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import type { Optimizer } from '../../lib/optim/optimizer';
-import type { Tensor } from '../../lib/tensor';
+import type { StateArray as Tensor } from '../../lib/tensor';
 import { expectBitIdentical } from './bits';
 
 type AnyOptimizer = Optimizer<{ lr: number }>;

@@ -4,11 +4,11 @@
  * It depends only on its arguments, so a worker and the main thread that run
  * it with the same ones must produce the same bits.
  */
-import type { DType, Tensor } from '../../lib';
+import type { DType, StateArray } from '../../lib';
 import { caseGrads, caseParams, copyResultTensors, findCase } from '../helpers/optimizers';
 
 /** Runs the steps, alternating stepAsync (even steps) and step (odd ones), each clipping to norm 0.5; resolves with copies of every buffer. */
-export async function runCaseSteps(caseName: string, dtype: DType, seed: number, steps: number): Promise<Tensor[]> {
+export async function runCaseSteps(caseName: string, dtype: DType, seed: number, steps: number): Promise<StateArray[]> {
   const opt = findCase(caseName).make(caseParams(dtype, seed));
   for (let s = 0; s < steps; s++) {
     const grads = caseGrads(opt.paramGroups[0].params, seed, s);

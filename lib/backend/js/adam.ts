@@ -1,13 +1,19 @@
-/** Adam / AdamW, the reference twin of native/kernels/adam.h. */
-import type { JsKernel } from './round';
+/** Adam / AdamW, the reference twin of native/kernels/adam.h (same formula, same order of operations). */
+import { defineKernel } from '../kernel';
+import type { JsKernel } from '../kernel';
 
-function adam(amsgrad: boolean): JsKernel {
+const SCALARS = [
+  'gradScale', 'l2', 'decay', 'beta1', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'biasCorrection2Sqrt', 'eps', 'stepSize',
+] as const;
+type AdamScalar = (typeof SCALARS)[number];
+
+function adam(amsgrad: boolean): JsKernel<AdamScalar> {
   return (r, s, b, base) => {
     const param = b[base], grad = b[base + 1], expAvg = b[base + 2], expAvgSq = b[base + 3];
     const maxExpAvgSq = amsgrad ? b[base + 4] : null;
-    const gradScale = r(s[0]), l2 = r(s[1]), decay = r(s[2]), beta1 = r(s[3]), oneMinusBeta1 = r(s[4]);
-    const beta2 = r(s[5]), oneMinusBeta2 = r(s[6]), biasCorrection2Sqrt = r(s[7]), eps = r(s[8]);
-    const stepSize = r(s[9]);
+    const gradScale = r(s.gradScale), l2 = r(s.l2), decay = r(s.decay), beta1 = r(s.beta1), oneMinusBeta1 = r(s.oneMinusBeta1);
+    const beta2 = r(s.beta2), oneMinusBeta2 = r(s.oneMinusBeta2), biasCorrection2Sqrt = r(s.biasCorrection2Sqrt), eps = r(s.eps);
+    const stepSize = r(s.stepSize);
     for (let i = 0; i < param.length; i++) {
       const g = r(r(grad[i] * gradScale) + r(l2 * param[i]));
       const p = r(param[i] * decay);
@@ -27,5 +33,5 @@ function adam(amsgrad: boolean): JsKernel {
   };
 }
 
-export const adamPlain = adam(false);
-export const adamAmsgrad = adam(true);
+export const adamKernel = defineKernel({ name: 'adam', slots: 4, stateSlots: 2, scalars: SCALARS, reference: adam(false) });
+export const adamAmsgradKernel = defineKernel({ name: 'adam_amsgrad', slots: 5, stateSlots: 3, scalars: SCALARS, reference: adam(true) });

@@ -1,13 +1,16 @@
 /** RMSprop, the reference twin of native/kernels/rmsprop.h. */
-import type { JsKernel } from './round';
+import { defineKernel } from '../kernel';
+import type { JsKernel } from '../kernel';
 
-function rmsprop(centered: boolean, withMomentum: boolean): JsKernel {
+const SCALARS = ['gradScale', 'weightDecay', 'alpha', 'oneMinusAlpha', 'eps', 'lr', 'momentum'] as const;
+
+function rmsprop(centered: boolean, withMomentum: boolean): JsKernel<(typeof SCALARS)[number]> {
   return (r, s, b, base) => {
     const param = b[base], grad = b[base + 1], squareAvg = b[base + 2];
     const gradAvg = centered ? b[base + 3] : null;
     const momentumBuffer = withMomentum ? b[base + (centered ? 4 : 3)] : null;
-    const gradScale = r(s[0]), weightDecay = r(s[1]), alpha = r(s[2]), oneMinusAlpha = r(s[3]);
-    const eps = r(s[4]), lr = r(s[5]), momentum = r(s[6]);
+    const gradScale = r(s.gradScale), weightDecay = r(s.weightDecay), alpha = r(s.alpha), oneMinusAlpha = r(s.oneMinusAlpha);
+    const eps = r(s.eps), lr = r(s.lr), momentum = r(s.momentum);
     for (let i = 0; i < param.length; i++) {
       const g = r(r(grad[i] * gradScale) + r(weightDecay * param[i]));
       const v = r(r(alpha * squareAvg[i]) + r(r(oneMinusAlpha * g) * g));
@@ -31,7 +34,10 @@ function rmsprop(centered: boolean, withMomentum: boolean): JsKernel {
   };
 }
 
-export const rmspropPlain = rmsprop(false, false);
-export const rmspropCentered = rmsprop(true, false);
-export const rmspropMomentum = rmsprop(false, true);
-export const rmspropCenteredMomentum = rmsprop(true, true);
+const kernel = (name: string, centered: boolean, momentum: boolean) =>
+  defineKernel({ name, slots: 3 + Number(centered) + Number(momentum), stateSlots: 1 + Number(centered) + Number(momentum), scalars: SCALARS, reference: rmsprop(centered, momentum) });
+
+export const rmspropKernel = kernel('rmsprop', false, false);
+export const rmspropCenteredKernel = kernel('rmsprop_centered', true, false);
+export const rmspropMomentumKernel = kernel('rmsprop_momentum', false, true);
+export const rmspropCenteredMomentumKernel = kernel('rmsprop_centered_momentum', true, true);

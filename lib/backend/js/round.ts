@@ -6,7 +6,7 @@
  * +, −, ×, ÷ and √ of floats computed in double and rounded once to float give
  * the correctly rounded float result (double has more than 2·24 + 2 bits).
  */
-import type { Tensor } from '../../tensor';
+import type { StateArray } from '../../tensor';
 
 export type Round = (x: number) => number;
 
@@ -16,13 +16,7 @@ function makeRound(single: boolean): Round {
 const toFloat32 = makeRound(true);
 const toFloat64 = makeRound(false);
 
-export function roundFor(t: Tensor): Round {
+/** The rounding of a param's element type (the type the kernels compute in). */
+export function roundFor(t: StateArray): Round {
   return t instanceof Float32Array ? toFloat32 : toFloat64;
 }
-
-/**
- * A JavaScript kernel: updates the tensor whose buffers start at
- * `buffers[base]` (param, grad, state... as in native/kernels/*.h), with the
- * scalars laid out as the C++ kernel documents them.
- */
-export type JsKernel = (r: Round, s: Float64Array, buffers: readonly Tensor[], base: number) => void;

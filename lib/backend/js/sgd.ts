@@ -1,15 +1,18 @@
 /** SGD, the reference twin of native/kernels/sgd.h (same formula, same order of operations). */
-import type { JsKernel } from './round';
+import { defineKernel } from '../kernel';
+import type { JsKernel } from '../kernel';
 
 type Momentum = 'none' | 'heavyBall' | 'nesterov';
 
-function sgd(kind: Momentum): JsKernel {
+const SCALARS = ['gradScale', 'weightDecay', 'lr', 'momentum', 'bufferDecay', 'gradWeight'] as const;
+
+function sgd(kind: Momentum): JsKernel<(typeof SCALARS)[number]> {
   return (r, s, b, base) => {
     const param = b[base];
     const grad = b[base + 1];
     const momentumBuffer = kind === 'none' ? null : b[base + 2];
-    const gradScale = r(s[0]), weightDecay = r(s[1]), lr = r(s[2]), momentum = r(s[3]);
-    const bufferDecay = r(s[4]), gradWeight = r(s[5]);
+    const gradScale = r(s.gradScale), weightDecay = r(s.weightDecay), lr = r(s.lr), momentum = r(s.momentum);
+    const bufferDecay = r(s.bufferDecay), gradWeight = r(s.gradWeight);
     for (let i = 0; i < param.length; i++) {
       let g = r(r(grad[i] * gradScale) + r(weightDecay * param[i]));
       if (momentumBuffer !== null) {
@@ -22,6 +25,6 @@ function sgd(kind: Momentum): JsKernel {
   };
 }
 
-export const sgdPlain = sgd('none');
-export const sgdMomentum = sgd('heavyBall');
-export const sgdNesterov = sgd('nesterov');
+export const sgdKernel = defineKernel({ name: 'sgd', slots: 2, stateSlots: 0, scalars: SCALARS, reference: sgd('none') });
+export const sgdMomentumKernel = defineKernel({ name: 'sgd_momentum', slots: 3, stateSlots: 1, scalars: SCALARS, reference: sgd('heavyBall') });
+export const sgdNesterovKernel = defineKernel({ name: 'sgd_nesterov', slots: 3, stateSlots: 1, scalars: SCALARS, reference: sgd('nesterov') });

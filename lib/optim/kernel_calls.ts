@@ -1,0 +1,107 @@
+/**
+ * Building a step's kernel calls, once per group: create the state a param
+ * lacks (as the schema declares it), advance its step count and per-param
+ * numbers, lay out its buffers in the kernel's slot order, and compute the
+ * kernel's scalars. Params of a group that share their step count and numbers
+ * (the usual case) make one call; the others (a param skipped with a null
+ * gradient earlier) a call per distinct count.
+ */
+import { KernelDef, packScalars } from '../backend/kernel';
+import type { StateArray, Tensor } from '../tensor';
+import type { ParamTable } from './param_table';
+import type { KernelChoice, OptimizerSpec, ParamState, StateSchema } from './spec';
+
+/** One kernel call of a step. */
+export interface KernelCall {
+  kernel: KernelDef;
+  /** Per param: param, grad, state buffers in slot order. */
+  tensors: StateArray[];
+  scalars: Float64Array;
+}
+
+export class KernelCallBuilder<O> {
+  /** Per group, the flat buffer list and scalars of its last uniform call, refilled in place by the next (no allocation per step). */
+  private readonly uniform: Array<{ tensors: StateArray[]; scalars: Float64Array } | undefined> = [];
+
+  constructor(
+    private readonly spec: OptimizerSpec<O>,
+    private readonly table: ParamTable,
+  ) {}
+
+  /** The calls of group `gi` over its params with gradients (`indices`); the first mutation of a step. */
+  commit(gi: number, hyper: O, indices: readonly number[], grads: ReadonlyArray<Tensor | null>, gradScale: number): KernelCall[] {
+    const choice = this.spec.kernel(hyper);
+    const schema = this.spec.state(hyper);
+    if (sharedState(this.table.state, indices, choice.buffers, schema) !== null) {
+      let cache = this.uniform[gi];
+      const count = choice.kernel.scalars.length;
+      if (!cache || cache.scalars.length !== count) cache = this.uniform[gi] = { tensors: [], scalars: new Float64Array(count) };
+      const tensors = cache.tensors;
+      tensors.length = 0;
+      for (const i of indices) {
+        advance(this.spec, hyper, this.table.state[i]);
+        pushTensors(tensors, this.table, i, grads[i]!, choice.buffers);
+      }
+      this.fillScalars(choice, hyper, this.table.state[indices[0]], false, gradScale, cache.scalars);
+      return [{ kernel: choice.kernel, tensors, scalars: cache.scalars }];
+    }
+    const batches = new Map<string, { first: number; fresh: boolean; tensors: StateArray[] }>();
+    for (const i of indices) {
+      const fresh = this.table.ensureState(i, schema, choice.buffers);
+      const state = this.table.state[i];
+      advance(this.spec, hyper, state);
+      const key = `${fresh}:${numbersKey(state, schema)}`;
+      let batch = batches.get(key);
+      if (!batch) batches.set(key, (batch = { first: i, fresh, tensors: [] }));
+      pushTensors(batch.tensors, this.table, i, grads[i]!, choice.buffers);
+    }
+    return [...batches.values()].map((batch) => ({
+      kernel: choice.kernel,
+      tensors: batch.tensors,
+      scalars: this.fillScalars(choice, hyper, this.table.state[batch.first], batch.fresh, gradScale, new Float64Array(choice.kernel.scalars.length)),
+    }));
+  }
+
+  /** Writes the kernel's scalars for params whose state (after this step's advance) is `state`. */
+  fillScalars(choice: KernelChoice<string>, hyper: O, state: ParamState, fresh: boolean, gradScale: number, out: Float64Array): Float64Array {
+    const values = this.spec.scalars(hyper, { step: state.step!, fresh, gradScale, state: state as Readonly<Record<string, number>> });
+    return packScalars(choice.kernel, values, out);
+  }
+}
+
+/** Advances a param's step count, then its per-param numbers. */
+export function advance<O>(spec: OptimizerSpec<O>, hyper: O, state: ParamState): void {
+  const step = (state.step ?? 0) + 1;
+  state.step = step;
+  spec.advance?.(hyper, step, state);
+}
+
+/** param, grad and the state buffers of param i, appended in slot order. */
+export function pushTensors(out: StateArray[], table: ParamTable, i: number, grad: Tensor, buffers: readonly string[]): void {
+  const state = table.state[i];
+  out.push(table.params[i], grad);
+  for (const b of buffers) out.push(state[b] as StateArray);
+}
+
+/**
+ * The step count every param of `indices` shares, if all of them already have
+ * the kernel's buffers and the same per-param numbers; else null.
+ */
+export function sharedState(state: readonly ParamState[], indices: readonly number[], buffers: readonly string[], schema: StateSchema): number | null {
+  const first = state[indices[0]];
+  const step = first.step;
+  if (step === undefined) return null;
+  for (const i of indices) {
+    const s = state[i];
+    if (s.step !== step) return null;
+    for (const b of buffers) if (s[b] === undefined) return null;
+    for (const scalar of schema.scalars) if (!Object.is(s[scalar.name], first[scalar.name])) return null;
+  }
+  return step;
+}
+
+function numbersKey(state: ParamState, schema: StateSchema): string {
+  let key = String(state.step);
+  for (const scalar of schema.scalars) key += `:${state[scalar.name] as number}`;
+  return key;
+}

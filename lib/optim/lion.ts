@@ -1,0 +1,47 @@
+/**
+ * Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"):
+ * the sign of an interpolation between the momentum and the gradient, with
+ * decoupled weight decay; one state buffer (half of Adam's). The arithmetic
+ * is in native/kernels/lion.h. Its update has unit size per element, so its
+ * learning rate is typically 3–10× smaller than AdamW's and its weight decay
+ * 3–10× larger (the paper's advice).
+ */
+import { lionKernel } from '../backend/js/lion';
+import { betasOption, booleanOption, lrOption, numberOption } from './options';
+import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
+import type { OptimizerSpec } from './spec';
+
+export type LionOptions = {
+  lr: number;
+  /** β₁ interpolates the update direction, β₂ the momentum. */
+  betas: [number, number];
+  weightDecay: number;
+  maximize: boolean;
+};
+
+const spec: OptimizerSpec<LionOptions> = {
+  name: 'Lion',
+  options: {
+    lr: lrOption(1e-4),
+    betas: betasOption([0.9, 0.99]),
+    weightDecay: numberOption(0, { min: 0 }),
+    maximize: booleanOption(false),
+  },
+  state: () => ({ buffers: [{ name: 'expAvg', dtype: 'param' }], scalars: [] }),
+  kernel: () => ({ kernel: lionKernel, buffers: ['expAvg'] }),
+  scalars: (g, { gradScale }) => ({
+    gradScale: g.maximize ? -gradScale : gradScale,
+    decay: 1 - g.lr * g.weightDecay,
+    lr: g.lr,
+    beta1: g.betas[0],
+    oneMinusBeta1: 1 - g.betas[0],
+    beta2: g.betas[1],
+    oneMinusBeta2: 1 - g.betas[1],
+  }),
+};
+
+export class Lion extends Optimizer<LionOptions> {
+  constructor(params: ParamsInput<LionOptions>, options?: Partial<LionOptions> & OptimizerOptions) {
+    super(spec, params, options);
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Every param of an optimizer in global order, its state, and the indexes a
+ * step needs to refuse a gradient that aliases a param or a state buffer.
+ */
+import { ErrorCodes, makeError } from '../errors';
+import { StateArray, Tensor, allocState, dtypeOf } from '../tensor';
+import { checkStateArray, checkTensor, overlaps } from '../validate';
+import { ParamState, StateBufferSpec, StateSchema, bufferLength } from './spec';
+
+export class ParamTable {
+  /** Every param in global order. */
+  readonly params: Tensor[] = [];
+  /** state[i]: the state of params[i]; {} until its first step. */
+  readonly state: ParamState[] = [];
+  /** Param indices by ArrayBuffer: the alias check of a step looks up only the params that share a gradient's buffer. */
+  private readonly paramsByBuffer = new Map<ArrayBufferLike, number[]>();
+  /**
+   * Every state buffer by its ArrayBuffer (each has one of its own), so a step
+   * can refuse a gradient that is one: the kernels would read it while writing it,
+   * on another thread if it belongs to another param.
+   */
+  private readonly stateByBuffer = new Map<ArrayBufferLike, { index: number; key: string; array: StateArray }>();
+
+  constructor(private readonly owner: string) {}
+
+  add(param: Tensor): void {
+    const indices = this.paramsByBuffer.get(param.buffer);
+    if (indices) indices.push(this.params.length);
+    else this.paramsByBuffer.set(param.buffer, [this.params.length]);
+    this.params.push(param);
+    this.state.push({});
+  }
+
+  /** Replaces every param's state (loadStateDict, after its checks). */
+  replaceState(state: readonly ParamState[]): void {
+    this.stateByBuffer.clear();
+    state.forEach((entry, i) => {
+      this.state[i] = entry;
+      for (const [key, value] of Object.entries(entry)) if (typeof value === 'object') this.registerState(i, key, value);
+    });
+  }
+
+  /**
+   * Creates the buffers of `names` that param i lacks, as `schema` declares
+   * them, and its per-param numbers on its first step. Returns whether it
+   * created a buffer.
+   */
+  ensureState(i: number, schema: StateSchema, names: readonly string[]): boolean {
+    const state = this.state[i];
+    let fresh = false;
+    for (const name of names) {
+      if (state[name] !== undefined) continue;
+      const spec = schema.buffers.find((b) => b.name === name)!;
+      const array = this.allocate(i, spec);
+      state[name] = array;
+      this.registerState(i, name, array);
+      fresh = true;
+    }
+    if (state.step === undefined) for (const scalar of schema.scalars) state[scalar.name] = scalar.initial;
+    return fresh;
+  }
+
+  /**
+   * A param or state buffer whose ArrayBuffer was transferred (postMessage to a
+   * worker) is detached: say so, before anything changes, rather than report a
+   * length mismatch or fail in the kernel after the step counts have advanced.
+   */
+  checkAttached(i: number): void {
+    // A detached view has length 0: only a zero length needs the full check.
+    const state = this.state[i];
+    let suspect = this.params[i].length === 0;
+    for (const key in state) {
+      const value = state[key];
+      if (typeof value === 'object' && value.length === 0) suspect = true;
+    }
+    if (!suspect) return;
+    checkTensor(`${this.owner}: step: params[${i}]`, this.params[i]);
+    for (const [key, value] of Object.entries(state)) {
+      if (typeof value === 'object') checkStateArray(`${this.owner}: step: state[${i}].${key}`, value);
+    }
+  }
+
+  /** A gradient must not share memory with any param (the same buffer passed as both, say) nor with any state buffer. */
+  checkGradsDoNotAlias(grads: ReadonlyArray<Tensor | null>): void {
+    for (let i = 0; i < grads.length; i++) {
+      const g = grads[i];
+      if (g === null) continue;
+      for (const j of this.paramsByBuffer.get(g.buffer) ?? []) {
+        if (overlaps(this.params[j], g)) {
+          throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${this.owner}: step: grads[${i}]: shares memory with params[${j}]; a gradient needs its own buffer`);
+        }
+      }
+      const owner = this.stateByBuffer.get(g.buffer);
+      if (owner && overlaps(owner.array, g)) {
+        throw makeError(
+          ErrorCodes.INVALID_ARG_VALUE,
+          `${this.owner}: step: grads[${i}]: shares memory with state[${owner.index}].${owner.key}; a gradient needs its own buffer`,
+        );
+      }
+    }
+  }
+
+  private allocate(i: number, spec: StateBufferSpec): StateArray {
+    const param = this.params[i];
+    const array = allocState(spec.dtype === 'param' ? dtypeOf(param) : spec.dtype, bufferLength(spec, param.length));
+    if (spec.initial !== undefined && spec.initial !== 0) array.fill(spec.initial);
+    return array;
+  }
+
+  private registerState(index: number, key: string, array: StateArray): void {
+    this.stateByBuffer.set(array.buffer, { index, key, array });
+  }
+}

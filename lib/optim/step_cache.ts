@@ -1,0 +1,139 @@
+/**
+ * The fast path of a synchronous step given the same gradient tensors as the
+ * last one (the usual training loop): the last step's kernel calls are kept,
+ * each with a backend plan (native/plan.cc: the buffers resolved once), and
+ * only what can change between two steps is checked again.
+ *
+ * What `holds` checks, and why that is every check of a full step: the
+ * gradients are the very tensors the full step accepted (type, dtype and
+ * aliasing with params and state cannot change for the same objects), every
+ * state buffer is the one recorded and every param of a call shares its step
+ * count and per-param numbers, every buffer still has its recorded length (a
+ * detached view has length 0; a view of a resized buffer changes length), and
+ * each group's hyper-parameters are re-validated (throwing just as a full step
+ * would, before anything changes). Nothing but the step's own norm reduction
+ * runs between these checks and the synchronous kernel calls, and the backend
+ * checks each buffer's length itself again.
+ */
+import type { Backend, UpdatePlan } from '../backend';
+import type { StateArray, Tensor } from '../tensor';
+import { KernelCallBuilder, advance, pushTensors, sharedState } from './kernel_calls';
+import type { ParamTable } from './param_table';
+import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
+
+interface CachedCall<O> {
+  gi: number;
+  /** The group's hyper-parameters as the step that uses the cache validated them. */
+  hyper: O;
+  choice: KernelChoice<string>;
+  schema: StateSchema;
+  /** Global indices of the params in the call, in order. */
+  indices: number[];
+  /** The call's flat buffer list (param, grad, state... per param) and each buffer's length then. */
+  tensors: StateArray[];
+  lengths: number[];
+  scalars: Float64Array;
+  /** The backend's plan over `tensors`, made when a second step reuses them. */
+  plan: UpdatePlan | null;
+}
+
+export class StepCache<O> {
+  private grads: Array<Tensor | null> = [];
+  /** The gradients that are not null, in kernel-call order: what a global norm reads. */
+  private present: Tensor[] = [];
+  private calls: CachedCall<O>[] | null = null;
+
+  constructor(
+    private readonly spec: OptimizerSpec<O>,
+    private readonly table: ParamTable,
+    private readonly builder: KernelCallBuilder<O>,
+  ) {}
+
+  /** Forgets the calls (anything that replaces state or params calls this). */
+  clear(): void {
+    this.calls = null;
+  }
+
+  /**
+   * Keeps the calls of the full step just run, for the next one with the same
+   * gradients; keeps nothing if a group's params do not share their state.
+   */
+  record(active: readonly number[][], hyper: readonly O[], grads: ReadonlyArray<Tensor | null>): void {
+    const calls: CachedCall<O>[] = [];
+    for (let gi = 0; gi < active.length; gi++) {
+      const indices = active[gi];
+      if (indices.length === 0) continue;
+      const choice = this.spec.kernel(hyper[gi]);
+      const schema = this.spec.state(hyper[gi]);
+      if (sharedState(this.table.state, indices, choice.buffers, schema) === null) {
+        this.calls = null;
+        return;
+      }
+      const tensors: StateArray[] = [];
+      for (const i of indices) pushTensors(tensors, this.table, i, grads[i]!, choice.buffers);
+      const scalars = new Float64Array(choice.kernel.scalars.length);
+      calls.push({ gi, hyper: hyper[gi], choice, schema, indices: [...indices], tensors, lengths: tensors.map((t) => t.length), scalars, plan: null });
+    }
+    this.grads = [...grads];
+    this.present = active.flat().map((i) => grads[i]!);
+    this.calls = calls;
+  }
+
+  /** The gradients the cached calls read, for the step's norm. */
+  get presentGrads(): readonly Tensor[] {
+    return this.present;
+  }
+
+  /** Whether a step given `grads` can run the cached calls (see the header); false, having changed nothing, if not. */
+  holds(grads: unknown, hyperOf: (gi: number) => O, groupCount: number): boolean {
+    const calls = this.calls;
+    if (calls === null || !Array.isArray(grads) || grads.length !== this.grads.length) return false;
+    for (let i = 0; i < grads.length; i++) if (grads[i] !== this.grads[i]) return false;
+    let c = 0;
+    for (let gi = 0; gi < groupCount; gi++) {
+      const hyper = hyperOf(gi);
+      if (c === calls.length || calls[c].gi !== gi) continue;
+      const call = calls[c++];
+      const choice = this.spec.kernel(hyper);
+      if (choice.kernel !== call.choice.kernel || !sameNames(choice.buffers, call.choice.buffers)) return false;
+      if (!this.callHolds(call)) return false;
+      call.hyper = hyper;
+    }
+    return true;
+  }
+
+  /** Runs the cached calls (after holds) with the gradient scale `gradScale`, then advances the params' state. */
+  run(backend: Backend, gradScale: number, threads: number): void {
+    const calls = this.calls!;
+    for (const call of calls) {
+      const first = this.table.state[call.indices[0]];
+      // The scalars see the state as this step leaves it: advance a copy of the first param's numbers.
+      const next = { ...first } as typeof first;
+      advance(this.spec, call.hyper, next);
+      this.builder.fillScalars(call.choice, call.hyper, next, false, gradScale, call.scalars);
+      if (call.plan === null) call.plan = backend.createPlan(call.choice.kernel, call.tensors);
+    }
+    for (const call of calls) backend.updatePlanned(call.plan!, call.scalars, threads);
+    for (const call of calls) for (const i of call.indices) advance(this.spec, call.hyper, this.table.state[i]);
+  }
+
+  /** Every state buffer of the call is the recorded one, every param shares the state, every buffer has its recorded length. */
+  private callHolds(call: CachedCall<O>): boolean {
+    const { indices, tensors, lengths } = call;
+    const buffers = call.choice.buffers;
+    if (sharedState(this.table.state, indices, buffers, call.schema) === null) return false;
+    const width = 2 + buffers.length;
+    for (let t = 0, k = 0; t < indices.length; t++, k += width) {
+      const state = this.table.state[indices[t]];
+      for (let b = 0; b < buffers.length; b++) if (state[buffers[b]] !== tensors[k + 2 + b]) return false;
+      for (let j = k; j < k + width; j++) if (tensors[j].length !== lengths[j]) return false;
+    }
+    return true;
+  }
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
