@@ -4,8 +4,11 @@
  * the test of the multi-tensor path: one parallel region for all of them;
  * skipped below 16 elements per tensor);
  * "100x1K" is the small model: a hundred tensors of 1024, whatever the size.
+ * A layout's tensors of one role (params, grads, ...) are views of one
+ * ArrayBuffer, each 64-byte aligned, as a model that keeps its parameters and
+ * gradients flat holds them (and as the optimizers allocate their state).
  */
-import { alignedFloat32, alignedFloat64, Tensor } from '../lib/tensor';
+import { Tensor, allocStateSlab } from '../lib/tensor';
 
 export type Dtype = 'float32' | 'float64';
 export type LayoutId = 'one' | '1000' | '100x1K';
@@ -31,7 +34,8 @@ function fill(t: Tensor, salt: number): Tensor {
   return t;
 }
 
-/** 64-byte aligned tensors of the given lengths, filled with small values (never subnormal, never zero everywhere). */
+/** 64-byte aligned tensors of the given lengths, views of one ArrayBuffer, filled with small values (never subnormal, never zero everywhere). */
 export function makeTensors(dtype: Dtype, lengths: readonly number[], salt: number): Tensor[] {
-  return lengths.map((n, k) => fill(dtype === 'float32' ? alignedFloat32(n) : alignedFloat64(n), salt + k * 7919));
+  const tensors = allocStateSlab(lengths.map((length) => ({ dtype, length }))) as Tensor[];
+  return tensors.map((t, k) => fill(t, salt + k * 7919));
 }

@@ -38,6 +38,8 @@ export interface Addon {
   createPlan(kernel: number, buffers: readonly StateArray[]): NativePlan;
   /** update() over a plan's buffers; refuses (ERR_DETACHED_BUFFER, ERR_SHAPE_MISMATCH) if one was detached or resized since. */
   updatePlanned(plan: NativePlan, scalars: Float64Array, threads: number): void;
+  /** reduce() over buffer `slot` (param or grad) of each tensor of a plan, merged into `initial`. */
+  reducePlanned(plan: NativePlan, slot: number, kind: ReduceKind, p: number, threads: number, initial: number): number;
   reduce(kind: ReduceKind, tensors: readonly Tensor[], p: number, threads: number): number;
   reduceAsync(kind: ReduceKind, tensors: readonly Tensor[], p: number, threads: number): Promise<number>;
   info(): AddonInfo;

@@ -41,7 +41,8 @@ export function checkNormType(name: string, normType: unknown): NormType {
   return { kind: ReduceKind.SumPow, p };
 }
 
-function mergeValues(kind: ReduceKind, a: number, b: number): number {
+/** Two reduced values of one reduction combined: a sum, or a max that keeps NaN. */
+export function mergeValues(kind: ReduceKind, a: number, b: number): number {
   if (kind === ReduceKind.MaxAbs) return a !== a || a > b ? a : b;
   return a + b;
 }
@@ -74,7 +75,8 @@ export function finishNorm(partial: NormPartial): number {
   return finishValue({ kind, p }, partial.value);
 }
 
-function finishValue(type: NormType, total: number): number {
+/** The norm from its reduced value: √, the 1/p power, or nothing. */
+export function finishValue(type: NormType, total: number): number {
   switch (type.kind) {
     case ReduceKind.SumSquares:
       return Math.sqrt(total);

@@ -63,6 +63,33 @@ export function zerosLike(like: Tensor, length = like.length): Tensor {
 
 const ALIGNMENT = 64;
 
+const STATE_ARRAYS = {
+  float32: Float32Array,
+  float64: Float64Array,
+  bfloat16: Uint16Array,
+  uint8: Uint8Array,
+} as const;
+
+/**
+ * Zero-filled state buffers of the given types and lengths, carved from one
+ * ArrayBuffer, each starting on a 64-byte boundary. An optimizer allocates a
+ * group's new state this way: one allocation instead of thousands, and a
+ * planned step checks one ArrayBuffer instead of every view (native/plan.cc).
+ * Transferring any of them transfers them all.
+ */
+export function allocStateSlab(items: ReadonlyArray<{ dtype: StateDType; length: number }>): StateArray[] {
+  const offsets: number[] = [];
+  let bytes = 0;
+  for (const { dtype, length } of items) {
+    offsets.push(bytes);
+    bytes += Math.ceil((length * STATE_ARRAYS[dtype].BYTES_PER_ELEMENT) / ALIGNMENT) * ALIGNMENT;
+  }
+  const buffer = new ArrayBuffer(bytes + ALIGNMENT);
+  const addon = optionalAddon();
+  const start = addon ? addon.alignmentOffset(buffer, ALIGNMENT) : 0;
+  return items.map(({ dtype, length }, k) => new STATE_ARRAYS[dtype](buffer, start + offsets[k], length));
+}
+
 /**
  * JavaScript's allocator starts typed arrays 16 bytes off a 64-byte boundary
  * as often as not; SIMD loads and cache lines want 64. We over-allocate by one

@@ -69,6 +69,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("updateAsync", Napi::Function::New(env, UpdateAsync, "updateAsync"));
   exports.Set("createPlan", Napi::Function::New(env, CreatePlan, "createPlan"));
   exports.Set("updatePlanned", Napi::Function::New(env, UpdatePlanned, "updatePlanned"));
+  exports.Set("reducePlanned", Napi::Function::New(env, ReducePlanned, "reducePlanned"));
   exports.Set("reduce", Napi::Function::New(env, Reduce, "reduce"));
   exports.Set("reduceAsync", Napi::Function::New(env, ReduceAsync, "reduceAsync"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));

@@ -15,7 +15,10 @@
 namespace fusedoptim {
 
 using UpdateFn = void (*)(const TensorBatch& batch, const double* scalars, int threads);
-using ReduceFn = double (*)(const TensorBatch& batch, double p, int threads, const ReduceScratch& scratch);
+// A reduction over all elements of the batch's first slot, its block results
+// merged in order into `initial` (0 for a fresh total; a running total
+// continues a reduction over earlier tensors bit for bit).
+using ReduceFn = double (*)(const TensorBatch& batch, double p, int threads, const ReduceScratch& scratch, double initial);
 
 // One instantiation of a kernel: for params (and gradients) of type `param`
 // and state of type `state`.

@@ -36,7 +36,7 @@ void reduce_blocks(const TensorBatch& b, double p, const ReduceScratch& scratch,
 }
 
 template <typename T, ReduceKind K>
-double apply_reduce(const TensorBatch& b, double p, int threads, const ReduceScratch& scratch) {
+double apply_reduce(const TensorBatch& b, double p, int threads, const ReduceScratch& scratch, double initial) {
   volatile int stop_flag = 0;  // benign race: only ever set to 1, read as a hint to skip work
   const int team = team_size(b.total, threads);
   if (team <= 1) {
@@ -54,7 +54,7 @@ double apply_reduce(const TensorBatch& b, double p, int threads, const ReduceScr
     reduce_blocks<T, K>(b, p, scratch, 0, scratch.block_count, &stop_flag);
 #endif
   }
-  double total = 0.0;
+  double total = initial;
   for (std::size_t block = 0; block < scratch.block_count; ++block) {
     total = Reduction<K>::merge(total, scratch.block_results[block]);
   }

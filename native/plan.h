@@ -13,4 +13,9 @@ Napi::Value CreatePlan(const Napi::CallbackInfo& info);
 // over the plan's buffers, after checking that none was detached or resized.
 Napi::Value UpdatePlanned(const Napi::CallbackInfo& info);
 
+// reducePlanned(plan, slot, kind, p, threads, initial): reduce(kind, ...) over
+// buffer `slot` (a param-typed slot: the gradients are slot 1) of every tensor
+// of the plan, merged into `initial` (see ReduceFn), after the same check.
+Napi::Value ReducePlanned(const Napi::CallbackInfo& info);
+
 }  // namespace fusedoptim

@@ -13,19 +13,12 @@ namespace {
 struct ReduceJob {
   ReduceFn fn = nullptr;
   ResolvedBatch batch;
-  std::vector<std::size_t> block_prefix;
-  std::vector<double> block_results;
+  ReduceBlocks blocks;
   double p = 2.0;
   int threads = 1;
   double value = 0.0;
 
-  void run() {
-    ReduceScratch scratch;
-    scratch.block_prefix = block_prefix.data();
-    scratch.block_results = block_results.data();
-    scratch.block_count = block_results.size();
-    value = fn(batch.view(), p, threads, scratch);
-  }
+  void run() { value = fn(batch.view(), p, threads, blocks.scratch(), 0.0); }
   Napi::Value result(Napi::Env env) const { return Napi::Number::New(env, value); }
 };
 
@@ -39,17 +32,29 @@ void read_job_into(const Napi::CallbackInfo& info, ReduceJob& job, Napi::Array* 
   job.p = read_number(env, info[2], "p");
   job.threads = read_threads(env, info[3]);
   job.fn = kernels().reduce[kind][job.batch.is_double() ? 1 : 0];
-  // Fixed blocks per tensor: where each tensor's blocks start in the result array.
-  const std::size_t count = job.batch.lengths.size();
-  job.block_prefix.resize(count + 1);
-  job.block_prefix[0] = 0;
-  for (std::size_t t = 0; t < count; ++t) {
-    job.block_prefix[t + 1] = job.block_prefix[t] + (job.batch.lengths[t] + kReduceBlock - 1) / kReduceBlock;
-  }
-  job.block_results.resize(job.block_prefix[count]);
+  job.blocks.fit(job.batch.lengths);
 }
 
 }  // namespace
+
+void ReduceBlocks::fit(const std::vector<std::size_t>& lengths) {
+  // Fixed blocks per tensor: where each tensor's blocks start in the result array.
+  const std::size_t count = lengths.size();
+  block_prefix.resize(count + 1);
+  block_prefix[0] = 0;
+  for (std::size_t t = 0; t < count; ++t) {
+    block_prefix[t + 1] = block_prefix[t] + (lengths[t] + kReduceBlock - 1) / kReduceBlock;
+  }
+  block_results.resize(block_prefix[count]);
+}
+
+ReduceScratch ReduceBlocks::scratch() {
+  ReduceScratch out;
+  out.block_prefix = block_prefix.data();
+  out.block_results = block_results.data();
+  out.block_count = block_results.size();
+  return out;
+}
 
 Napi::Value Reduce(const Napi::CallbackInfo& info) {
   // One per thread (the main thread and each worker_thread), as in Update: a

@@ -350,7 +350,8 @@ describe('optimizer steps through plans', () => {
       opt.step(grads);
       const before = bits(params[0]);
       detach(opt.state[0].expAvgSq as Tensor);
-      expectError(() => opt.step(grads), type(DETACHED_BUFFER, 'state[0].expAvgSq'));
+      // A group's state is carved from one ArrayBuffer: detaching one buffer detaches them all.
+      expectError(() => opt.step(grads), type(DETACHED_BUFFER, /state\[0\]\.expAvg(Sq)?:/));
       expect(bits(params[0])).to.equal(before);
       expect(opt.state[0].step).to.equal(2);
     });

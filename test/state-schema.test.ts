@@ -6,6 +6,7 @@
  * does not fit the schema refused with ERR_STATE_DICT_MISMATCH, changing
  * nothing.
  */
+import type { ScalarsOf } from '../lib/backend/kernel';
 import { expect } from 'chai';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -27,7 +28,7 @@ const mismatch = (...mentions: Array<string | RegExp>): ExpectedError => ({ type
 
 type ProbeOptions = { lr: number };
 
-const probeSpec: OptimizerSpec<ProbeOptions> = {
+const probeSpec: OptimizerSpec<ProbeOptions, ScalarsOf<typeof sgdKernel>> = {
   name: 'Probe',
   options: { lr: lrOption(0.1) },
   state: () => ({
@@ -41,7 +42,14 @@ const probeSpec: OptimizerSpec<ProbeOptions> = {
   }),
   // Plain SGD, using none of the declared buffers.
   kernel: () => ({ kernel: sgdKernel, buffers: [] }),
-  scalars: (g, { gradScale }) => ({ gradScale, weightDecay: 0, lr: g.lr, momentum: 0, bufferDecay: 0, gradWeight: 1 }),
+  scalars(g, { gradScale }, out) {
+    out.gradScale = gradScale;
+    out.weightDecay = 0;
+    out.lr = g.lr;
+    out.momentum = 0;
+    out.bufferDecay = 0;
+    out.gradWeight = 1;
+  },
 };
 
 class Probe extends Optimizer<ProbeOptions> {

@@ -39,6 +39,13 @@ export interface Backend {
    * buffer changed since the plan was made.
    */
   updatePlanned(plan: UpdatePlan, scalars: Float64Array, threads: number): void;
+  /**
+   * reduce() over buffer `slot` (a param-typed slot: 1 is the gradient) of
+   * every tensor of a plan, its blocks merged in order into `initial`: chained
+   * over plans of one dtype, the same bits as one reduce() over all their
+   * tensors. Checks the plan's buffers as updatePlanned does.
+   */
+  reducePlanned(plan: UpdatePlan, slot: number, kind: ReduceKind, p: number, threads: number, initial: number): number;
   /** Σx², Σ|x|, max|x|, Σ|x|^p or the non-finite flag over all elements of all tensors (one dtype). */
   reduce(kind: ReduceKind, tensors: readonly Tensor[], p: number, threads: number): number;
   reduceAsync(kind: ReduceKind, tensors: readonly Tensor[], p: number, threads: number): Promise<number>;

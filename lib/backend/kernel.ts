@@ -38,6 +38,9 @@ export interface KernelDef<S extends string = string> {
   reference(r: Round, s: KernelScalars<S>, buffers: readonly StateArray[], base: number): void;
 }
 
+/** The scalar names of a kernel (`ScalarsOf<typeof adamKernel>`), for a spec that writes them. */
+export type ScalarsOf<K> = K extends KernelDef<infer S> ? S : never;
+
 /** An instantiation of a kernel: params (and gradients) of one type, state of another. */
 export interface KernelVariant {
   readonly param: DType;
@@ -58,23 +61,48 @@ export function hasVariant(kernel: KernelDef, param: DType, state: StateDType): 
   return (kernel.variants ?? SAME_TYPE_VARIANTS).some((v) => v.param === param && v.state === state);
 }
 
-/** Writes `values` into `out` (of the kernel's scalar count) in the kernel's order. */
-export function packScalars<S extends string>(kernel: KernelDef<S>, values: KernelScalars<S>, out: Float64Array): Float64Array {
-  const names = kernel.scalars;
-  for (let k = 0; k < names.length; k++) out[k] = values[names[k]];
-  return out;
+/**
+ * A kernel's scalars array seen by name: `w.gradScale = x` writes the element
+ * the kernel reads as grad_scale. One accessor per name on a per-kernel
+ * prototype, so a spec's writes are plain, monomorphic property stores and a
+ * step allocates nothing. Every element starts as NaN (`reset`): a scalar a
+ * spec forgets to write poisons the result instead of passing as 0.
+ */
+export type ScalarWriter<S extends string> = { [K in S]: number } & { readonly array: Float64Array; reset(): void };
+
+const writerClasses = new WeakMap<KernelDef, new (array: Float64Array) => ScalarWriter<string>>();
+
+/** A writer over `array` (of the kernel's scalar count; a new one if omitted). */
+export function scalarWriter<S extends string>(kernel: KernelDef<S>, array: Float64Array = new Float64Array(kernel.scalars.length)): ScalarWriter<S> {
+  let Writer = writerClasses.get(kernel as KernelDef);
+  if (Writer === undefined) {
+    class Scalars {
+      constructor(readonly array: Float64Array) {}
+      reset(): void {
+        this.array.fill(NaN);
+      }
+    }
+    kernel.scalars.forEach((name, k) =>
+      Object.defineProperty(Scalars.prototype, name, {
+        get(this: Scalars) {
+          return this.array[k];
+        },
+        set(this: Scalars, value: number) {
+          this.array[k] = value;
+        },
+      }),
+    );
+    Writer = Scalars as unknown as new (array: Float64Array) => ScalarWriter<string>;
+    writerClasses.set(kernel as KernelDef, Writer);
+  }
+  return new Writer(array) as unknown as ScalarWriter<S>;
 }
 
-/** A new Float64Array of `values` in the kernel's order. */
+/** A new Float64Array of `values` in the kernel's order (for tests and benchmarks; steps write through a ScalarWriter). */
 export function scalarArray<S extends string>(kernel: KernelDef<S>, values: KernelScalars<S>): Float64Array {
-  return packScalars(kernel, values, new Float64Array(kernel.scalars.length));
-}
-
-/** The named view of a scalars array (the JavaScript backend's side of packScalars). */
-export function unpackScalars<S extends string>(kernel: KernelDef<S>, scalars: Float64Array): KernelScalars<S> {
-  const out = {} as Record<S, number>;
-  kernel.scalars.forEach((name, k) => (out[name] = scalars[k]));
-  return out;
+  const writer = scalarWriter(kernel);
+  for (const name of kernel.scalars) (writer as unknown as Record<string, number>)[name] = values[name];
+  return writer.array;
 }
 
 /** `gradScale` → `grad_scale`: the addon's spelling of a scalar's name. */

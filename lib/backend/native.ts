@@ -16,6 +16,7 @@ export function nativeBackend(): Backend {
     // The addon type-tags its plans and refuses anything else, the JS backend's included.
     createPlan: (kernel, buffers) => addon.createPlan(nativeKernelIndex(kernel), buffers) as unknown as UpdatePlan,
     updatePlanned: (plan, scalars, threads) => addon.updatePlanned(plan as unknown as NativePlan, scalars, threads),
+    reducePlanned: (plan, slot, kind, p, threads, initial) => addon.reducePlanned(plan as unknown as NativePlan, slot, kind, p, threads, initial),
     reduce: (kind, tensors, p, threads) => addon.reduce(kind, tensors, p, threads),
     reduceAsync: (kind, tensors, p, threads) => addon.reduceAsync(kind, tensors, p, threads),
   };

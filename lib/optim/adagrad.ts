@@ -2,7 +2,8 @@
 import { adagradKernel } from '../backend/js/adagrad';
 import { booleanOption, lrOption, numberOption } from './options';
 import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
-import type { OptimizerSpec } from './spec';
+import type { ScalarsOf } from '../backend/kernel';
+import type { KernelChoice, OptimizerSpec } from './spec';
 
 export type AdagradOptions = {
   lr: number;
@@ -14,7 +15,9 @@ export type AdagradOptions = {
   maximize: boolean;
 };
 
-const spec: OptimizerSpec<AdagradOptions> = {
+const KERNEL: KernelChoice<ScalarsOf<typeof adagradKernel>> = { kernel: adagradKernel, buffers: ['sum'] };
+
+const spec: OptimizerSpec<AdagradOptions, ScalarsOf<typeof adagradKernel>> = {
   name: 'Adagrad',
   options: {
     lr: lrOption(1e-2),
@@ -25,13 +28,13 @@ const spec: OptimizerSpec<AdagradOptions> = {
     maximize: booleanOption(false),
   },
   state: (g) => ({ buffers: [{ name: 'sum', dtype: 'param', initial: g.initialAccumulatorValue }], scalars: [] }),
-  kernel: () => ({ kernel: adagradKernel, buffers: ['sum'] }),
-  scalars: (g, { step, gradScale }) => ({
-    gradScale: g.maximize ? -gradScale : gradScale,
-    weightDecay: g.weightDecay,
-    clr: g.lr / (1 + (step - 1) * g.lrDecay),
-    eps: g.eps,
-  }),
+  kernel: () => KERNEL,
+  scalars(g, { step, gradScale }, out) {
+    out.gradScale = g.maximize ? -gradScale : gradScale;
+    out.weightDecay = g.weightDecay;
+    out.clr = g.lr / (1 + (step - 1) * g.lrDecay);
+    out.eps = g.eps;
+  },
 };
 
 export class Adagrad extends Optimizer<AdagradOptions> {

@@ -7,7 +7,8 @@
 import { adamAmsgradKernel, adamKernel } from '../backend/js/adam';
 import { betasOption, booleanOption, lrOption, numberOption } from './options';
 import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
-import type { OptimizerSpec } from './spec';
+import type { ScalarsOf } from '../backend/kernel';
+import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
 
 export type AdamOptions = {
   lr: number;
@@ -18,7 +19,20 @@ export type AdamOptions = {
   maximize: boolean;
 };
 
-function adamSpec(name: string, decoupled: boolean, weightDecay: number): OptimizerSpec<AdamOptions> {
+// Constants: a step asks for its kernel every time, and allocates nothing.
+const PLAIN: KernelChoice<ScalarsOf<typeof adamKernel>> = { kernel: adamKernel, buffers: ['expAvg', 'expAvgSq'] };
+const AMSGRAD: KernelChoice<ScalarsOf<typeof adamKernel>> = { kernel: adamAmsgradKernel, buffers: ['expAvg', 'expAvgSq', 'maxExpAvgSq'] };
+
+const STATE: StateSchema = {
+  buffers: [
+    { name: 'expAvg', dtype: 'param' },
+    { name: 'expAvgSq', dtype: 'param' },
+    { name: 'maxExpAvgSq', dtype: 'param' },
+  ],
+  scalars: [],
+};
+
+function adamSpec(name: string, decoupled: boolean, weightDecay: number): OptimizerSpec<AdamOptions, ScalarsOf<typeof adamKernel>> {
   return {
     name,
     options: {
@@ -29,34 +43,22 @@ function adamSpec(name: string, decoupled: boolean, weightDecay: number): Optimi
       amsgrad: booleanOption(false),
       maximize: booleanOption(false),
     },
-    state: () => ({
-      buffers: [
-        { name: 'expAvg', dtype: 'param' },
-        { name: 'expAvgSq', dtype: 'param' },
-        { name: 'maxExpAvgSq', dtype: 'param' },
-      ],
-      scalars: [],
-    }),
-    kernel: (g) =>
-      g.amsgrad
-        ? { kernel: adamAmsgradKernel, buffers: ['expAvg', 'expAvgSq', 'maxExpAvgSq'] }
-        : { kernel: adamKernel, buffers: ['expAvg', 'expAvgSq'] },
-    scalars(g, { step, gradScale }) {
+    state: () => STATE,
+    kernel: (g) => (g.amsgrad ? AMSGRAD : PLAIN),
+    scalars(g, { step, gradScale }, out) {
       const [beta1, beta2] = g.betas;
       const biasCorrection1 = 1 - Math.pow(beta1, step);
       const biasCorrection2 = 1 - Math.pow(beta2, step);
-      return {
-        gradScale: g.maximize ? -gradScale : gradScale,
-        l2: decoupled ? 0 : g.weightDecay,
-        decay: decoupled ? 1 - g.lr * g.weightDecay : 1,
-        beta1,
-        oneMinusBeta1: 1 - beta1,
-        beta2,
-        oneMinusBeta2: 1 - beta2,
-        biasCorrection2Sqrt: Math.sqrt(biasCorrection2),
-        eps: g.eps,
-        stepSize: g.lr / biasCorrection1,
-      };
+      out.gradScale = g.maximize ? -gradScale : gradScale;
+      out.l2 = decoupled ? 0 : g.weightDecay;
+      out.decay = decoupled ? 1 - g.lr * g.weightDecay : 1;
+      out.beta1 = beta1;
+      out.oneMinusBeta1 = 1 - beta1;
+      out.beta2 = beta2;
+      out.oneMinusBeta2 = 1 - beta2;
+      out.biasCorrection2Sqrt = Math.sqrt(biasCorrection2);
+      out.eps = g.eps;
+      out.stepSize = g.lr / biasCorrection1;
     },
   };
 }

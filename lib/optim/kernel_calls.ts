@@ -6,10 +6,10 @@
  * (the usual case) make one call; the others (a param skipped with a null
  * gradient earlier) a call per distinct count.
  */
-import { KernelDef, packScalars } from '../backend/kernel';
+import { KernelDef, ScalarWriter, scalarWriter } from '../backend/kernel';
 import type { StateArray, Tensor } from '../tensor';
 import type { ParamTable } from './param_table';
-import type { KernelChoice, OptimizerSpec, ParamState, StateSchema } from './spec';
+import type { OptimizerSpec, ParamState, StateSchema } from './spec';
 
 /** One kernel call of a step. */
 export interface KernelCall {
@@ -21,7 +21,9 @@ export interface KernelCall {
 
 export class KernelCallBuilder<O> {
   /** Per group, the flat buffer list and scalars of its last uniform call, refilled in place by the next (no allocation per step). */
-  private readonly uniform: Array<{ tensors: StateArray[]; scalars: Float64Array } | undefined> = [];
+  private readonly uniform: Array<{ tensors: StateArray[]; scalars: ScalarWriter<string> } | undefined> = [];
+  /** The context handed to spec.scalars, refilled for every call (a step allocates nothing). */
+  private readonly context = { step: 0, fresh: false, gradScale: 1, state: {} as Readonly<Record<string, number>> };
 
   constructor(
     private readonly spec: OptimizerSpec<O>,
@@ -34,20 +36,24 @@ export class KernelCallBuilder<O> {
     const schema = this.spec.state(hyper);
     if (sharedState(this.table.state, indices, choice.buffers, schema) !== null) {
       let cache = this.uniform[gi];
-      const count = choice.kernel.scalars.length;
-      if (!cache || cache.scalars.length !== count) cache = this.uniform[gi] = { tensors: [], scalars: new Float64Array(count) };
+      if (!cache || cache.scalars.array.length !== choice.kernel.scalars.length) {
+        cache = this.uniform[gi] = { tensors: [], scalars: scalarWriter(choice.kernel) };
+      }
       const tensors = cache.tensors;
       tensors.length = 0;
       for (const i of indices) {
         advance(this.spec, hyper, this.table.state[i]);
         pushTensors(tensors, this.table, i, grads[i]!, choice.buffers);
       }
-      this.fillScalars(choice, hyper, this.table.state[indices[0]], false, gradScale, cache.scalars);
-      return [{ kernel: choice.kernel, tensors, scalars: cache.scalars }];
+      const first = this.table.state[indices[0]];
+      this.fillScalars(hyper, first.step!, first, false, gradScale, cache.scalars);
+      return [{ kernel: choice.kernel, tensors, scalars: cache.scalars.array }];
     }
     const batches = new Map<string, { first: number; fresh: boolean; tensors: StateArray[] }>();
-    for (const i of indices) {
-      const fresh = this.table.ensureState(i, schema, choice.buffers);
+    const created = this.table.ensureState(indices, schema, choice.buffers);
+    for (let k = 0; k < indices.length; k++) {
+      const i = indices[k];
+      const fresh = created[k];
       const state = this.table.state[i];
       advance(this.spec, hyper, state);
       const key = `${fresh}:${numbersKey(state, schema)}`;
@@ -58,14 +64,23 @@ export class KernelCallBuilder<O> {
     return [...batches.values()].map((batch) => ({
       kernel: choice.kernel,
       tensors: batch.tensors,
-      scalars: this.fillScalars(choice, hyper, this.table.state[batch.first], batch.fresh, gradScale, new Float64Array(choice.kernel.scalars.length)),
+      scalars: this.fillScalars(hyper, this.table.state[batch.first].step!, this.table.state[batch.first], batch.fresh, gradScale, scalarWriter(choice.kernel)),
     }));
   }
 
-  /** Writes the kernel's scalars for params whose state (after this step's advance) is `state`. */
-  fillScalars(choice: KernelChoice<string>, hyper: O, state: ParamState, fresh: boolean, gradScale: number, out: Float64Array): Float64Array {
-    const values = this.spec.scalars(hyper, { step: state.step!, fresh, gradScale, state: state as Readonly<Record<string, number>> });
-    return packScalars(choice.kernel, values, out);
+  /**
+   * Writes the kernel's scalars for params at step `step` whose per-param
+   * numbers (after this step's advance) are those of `state`; returns the array.
+   */
+  fillScalars(hyper: O, step: number, state: ParamState, fresh: boolean, gradScale: number, out: ScalarWriter<string>): Float64Array {
+    const context = this.context;
+    context.step = step;
+    context.fresh = fresh;
+    context.gradScale = gradScale;
+    context.state = state as Readonly<Record<string, number>>;
+    out.reset();
+    this.spec.scalars(hyper, context, out);
+    return out.array;
   }
 }
 

@@ -9,7 +9,8 @@
 import { lionKernel } from '../backend/js/lion';
 import { betasOption, booleanOption, lrOption, numberOption } from './options';
 import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
-import type { OptimizerSpec } from './spec';
+import type { ScalarsOf } from '../backend/kernel';
+import type { KernelChoice, OptimizerSpec } from './spec';
 
 export type LionOptions = {
   lr: number;
@@ -19,7 +20,9 @@ export type LionOptions = {
   maximize: boolean;
 };
 
-const spec: OptimizerSpec<LionOptions> = {
+const KERNEL: KernelChoice<ScalarsOf<typeof lionKernel>> = { kernel: lionKernel, buffers: ['expAvg'] };
+
+const spec: OptimizerSpec<LionOptions, ScalarsOf<typeof lionKernel>> = {
   name: 'Lion',
   options: {
     lr: lrOption(1e-4),
@@ -28,16 +31,16 @@ const spec: OptimizerSpec<LionOptions> = {
     maximize: booleanOption(false),
   },
   state: () => ({ buffers: [{ name: 'expAvg', dtype: 'param' }], scalars: [] }),
-  kernel: () => ({ kernel: lionKernel, buffers: ['expAvg'] }),
-  scalars: (g, { gradScale }) => ({
-    gradScale: g.maximize ? -gradScale : gradScale,
-    decay: 1 - g.lr * g.weightDecay,
-    lr: g.lr,
-    beta1: g.betas[0],
-    oneMinusBeta1: 1 - g.betas[0],
-    beta2: g.betas[1],
-    oneMinusBeta2: 1 - g.betas[1],
-  }),
+  kernel: () => KERNEL,
+  scalars(g, { gradScale }, out) {
+    out.gradScale = g.maximize ? -gradScale : gradScale;
+    out.decay = 1 - g.lr * g.weightDecay;
+    out.lr = g.lr;
+    out.beta1 = g.betas[0];
+    out.oneMinusBeta1 = 1 - g.betas[0];
+    out.beta2 = g.betas[1];
+    out.oneMinusBeta2 = 1 - g.betas[1];
+  },
 };
 
 export class Lion extends Optimizer<LionOptions> {

@@ -158,7 +158,12 @@ export abstract class Optimizer<O extends { lr: number }> {
    */
   step(grads: Grads, options?: StepOptions): StepResult {
     this.assertIdle('step');
-    return runSync(this.stepPipeline(grads, options, true));
+    const opts = checkStepOptions(this.spec.name, options);
+    // The usual training loop, without hooks: straight to the cached calls.
+    if (this.preHooks.size === 0 && this.cache.holds(grads, this.hyperOfGroup, this.paramGroups.length)) {
+      return this.finished(this.cachedStep(opts));
+    }
+    return runSync(this.stepPipeline(grads, options, opts, true));
   }
 
   /**
@@ -176,11 +181,11 @@ export abstract class Optimizer<O extends { lr: number }> {
   async stepAsync(grads: Grads, options?: StepOptions): Promise<StepResult> {
     this.assertIdle('stepAsync');
     // A call that would be refused is refused before the optimizer becomes busy.
-    checkStepOptions(this.spec.name, options);
+    const opts = checkStepOptions(this.spec.name, options);
     this.checkedStep(grads);
     this.inFlight = true;
     try {
-      return await runAsync(this.stepPipeline(grads, options, false));
+      return await runAsync(this.stepPipeline(grads, options, opts, false));
     } finally {
       this.inFlight = false;
     }
@@ -245,9 +250,8 @@ export abstract class Optimizer<O extends { lr: number }> {
 
   // ---- the step pipeline -------------------------------------------------
 
-  private *stepPipeline(grads: Grads, options: StepOptions | undefined, sync: boolean): Pipeline<StepResult> {
+  private *stepPipeline(grads: Grads, options: StepOptions | undefined, opts: CheckedStepOptions, sync: boolean): Pipeline<StepResult> {
     const name = this.spec.name;
-    let opts = checkStepOptions(name, options);
     if (this.preHooks.size > 0) {
       // Check the step first: a call that would throw runs no hook.
       this.checkedStep(grads);
@@ -262,34 +266,43 @@ export abstract class Optimizer<O extends { lr: number }> {
         if (result.options !== undefined) opts = checkStepOptions(name, (options = result.options));
       }
     }
-    const threads = getNumThreads();
-    let result: StepResult;
-    if (sync && this.cache.holds(grads, (gi) => this.hyperOf(gi), this.paramGroups.length)) {
-      const gradNorm = opts.norm ? runSync(normOf(this.kernels, this.cache.presentGrads, opts.norm, threads)) * Math.abs(opts.gradScale) : undefined;
-      const scale = this.kernelScale(opts, gradNorm);
-      if (scale !== null) this.cache.run(this.kernels, scale, threads);
-      result = { gradNorm, skipped: scale === null };
-    } else {
-      this.cache.clear();
-      const { list, active, hyper } = this.checkedStep(grads);
-      const present = active.flat().map((i) => list[i]!);
-      const gradNorm = opts.norm ? (yield* normOf(this.kernels, present, opts.norm, threads)) * Math.abs(opts.gradScale) : undefined;
-      const scale = this.kernelScale(opts, gradNorm);
-      if (scale !== null) {
-        const calls = active.flatMap((indices, gi) => (indices.length === 0 ? [] : this.builder.commit(gi, hyper[gi], indices, list, scale)));
-        for (const c of calls) {
-          yield* call({
-            sync: () => this.kernels.update(c.kernel, c.tensors, c.scalars, threads),
-            async: () => this.kernels.updateAsync(c.kernel, c.tensors, c.scalars, threads),
-          });
-        }
-        // stepAsync does not keep its calls: its buffers are kept alive per call by
-        // the async worker, and an asynchronous step is never small enough for the saving to show.
-        if (sync) this.cache.record(active, hyper, list);
-      }
-      result = { gradNorm, skipped: scale === null };
+    // (Without hooks, step() asked the cache already.)
+    if (sync && this.preHooks.size > 0 && this.cache.holds(grads, this.hyperOfGroup, this.paramGroups.length)) {
+      return this.finished(this.cachedStep(opts));
     }
-    for (const hook of [...this.postHooks.values()]) hook(this, result);
+    const threads = getNumThreads();
+    this.cache.clear();
+    const { list, active, hyper } = this.checkedStep(grads);
+    const present = active.flat().map((i) => list[i]!);
+    const gradNorm = opts.norm ? (yield* normOf(this.kernels, present, opts.norm, threads)) * Math.abs(opts.gradScale) : undefined;
+    const scale = this.kernelScale(opts, gradNorm);
+    if (scale !== null) {
+      const calls = active.flatMap((indices, gi) => (indices.length === 0 ? [] : this.builder.commit(gi, hyper[gi], indices, list, scale)));
+      for (const c of calls) {
+        yield* call({
+          sync: () => this.kernels.update(c.kernel, c.tensors, c.scalars, threads),
+          async: () => this.kernels.updateAsync(c.kernel, c.tensors, c.scalars, threads),
+        });
+      }
+      // stepAsync does not keep its calls: its buffers are kept alive per call by
+      // the async worker, and an asynchronous step is never small enough for the saving to show.
+      if (sync) this.cache.record(active, hyper, list);
+    }
+    return this.finished({ gradNorm, skipped: scale === null });
+  }
+
+  /** A synchronous step through the cached calls (after cache.holds). */
+  private cachedStep(opts: CheckedStepOptions): StepResult {
+    const threads = getNumThreads();
+    const gradNorm = opts.norm ? this.cache.norm(this.kernels, opts.norm, threads) * Math.abs(opts.gradScale) : undefined;
+    const scale = this.kernelScale(opts, gradNorm);
+    if (scale !== null) this.cache.run(this.kernels, scale, threads);
+    return { gradNorm, skipped: scale === null };
+  }
+
+  /** Runs the post-hooks on a step's result and returns it. */
+  private finished(result: StepResult): StepResult {
+    if (this.postHooks.size > 0) for (const hook of [...this.postHooks.values()]) hook(this, result);
     return result;
   }
 
@@ -304,6 +317,9 @@ export abstract class Optimizer<O extends { lr: number }> {
   private hyperOf(gi: number): O {
     return this.hyper.of(this.paramGroups[gi] as Record<string, unknown>, gi);
   }
+
+  /** hyperOf, bound once (the cache check takes it every step). */
+  private readonly hyperOfGroup = (gi: number): O => this.hyperOf(gi);
 
   /** The scale the kernels apply to the gradients, or null to skip the step; throws ERR_NON_FINITE when asked to. */
   private kernelScale(opts: CheckedStepOptions, gradNorm: number | undefined): number | null {

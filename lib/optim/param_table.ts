@@ -3,7 +3,7 @@
  * step needs to refuse a gradient that aliases a param or a state buffer.
  */
 import { ErrorCodes, makeError } from '../errors';
-import { StateArray, Tensor, allocState, dtypeOf } from '../tensor';
+import { StateArray, Tensor, allocStateSlab, dtypeOf } from '../tensor';
 import { checkStateArray, checkTensor, overlaps } from '../validate';
 import { ParamState, StateBufferSpec, StateSchema, bufferLength } from './spec';
 
@@ -19,7 +19,7 @@ export class ParamTable {
    * can refuse a gradient that is one: the kernels would read it while writing it,
    * on another thread if it belongs to another param.
    */
-  private readonly stateByBuffer = new Map<ArrayBufferLike, { index: number; key: string; array: StateArray }>();
+  private readonly stateByBuffer = new Map<ArrayBufferLike, Array<{ index: number; key: string; array: StateArray }>>();
 
   constructor(private readonly owner: string) {}
 
@@ -41,22 +41,34 @@ export class ParamTable {
   }
 
   /**
-   * Creates the buffers of `names` that param i lacks, as `schema` declares
-   * them, and its per-param numbers on its first step. Returns whether it
-   * created a buffer.
+   * Creates the buffers of `names` that the params of `indices` lack, as
+   * `schema` declares them, all in one ArrayBuffer (allocStateSlab), and
+   * each param's per-param numbers on its first step. Returns, per param,
+   * whether it got a new buffer.
    */
-  ensureState(i: number, schema: StateSchema, names: readonly string[]): boolean {
-    const state = this.state[i];
-    let fresh = false;
-    for (const name of names) {
-      if (state[name] !== undefined) continue;
-      const spec = schema.buffers.find((b) => b.name === name)!;
-      const array = this.allocate(i, spec);
-      state[name] = array;
-      this.registerState(i, name, array);
-      fresh = true;
-    }
-    if (state.step === undefined) for (const scalar of schema.scalars) state[scalar.name] = scalar.initial;
+  ensureState(indices: readonly number[], schema: StateSchema, names: readonly string[]): boolean[] {
+    const missing: Array<{ i: number; spec: StateBufferSpec }> = [];
+    const fresh = indices.map((i) => {
+      const state = this.state[i];
+      let created = false;
+      for (const name of names) {
+        if (state[name] !== undefined) continue;
+        missing.push({ i, spec: schema.buffers.find((b) => b.name === name)! });
+        created = true;
+      }
+      if (state.step === undefined) for (const scalar of schema.scalars) state[scalar.name] = scalar.initial;
+      return created;
+    });
+    if (missing.length === 0) return fresh;
+    const arrays = allocStateSlab(
+      missing.map(({ i, spec }) => ({ dtype: spec.dtype === 'param' ? dtypeOf(this.params[i]) : spec.dtype, length: bufferLength(spec, this.params[i].length) })),
+    );
+    missing.forEach(({ i, spec }, k) => {
+      const array = arrays[k];
+      if (spec.initial !== undefined && spec.initial !== 0) array.fill(spec.initial);
+      this.state[i][spec.name] = array;
+      this.registerState(i, spec.name, array);
+    });
     return fresh;
   }
 
@@ -90,8 +102,8 @@ export class ParamTable {
           throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${this.owner}: step: grads[${i}]: shares memory with params[${j}]; a gradient needs its own buffer`);
         }
       }
-      const owner = this.stateByBuffer.get(g.buffer);
-      if (owner && overlaps(owner.array, g)) {
+      const owner = this.stateByBuffer.get(g.buffer)?.find((entry) => overlaps(entry.array, g));
+      if (owner) {
         throw makeError(
           ErrorCodes.INVALID_ARG_VALUE,
           `${this.owner}: step: grads[${i}]: shares memory with state[${owner.index}].${owner.key}; a gradient needs its own buffer`,
@@ -100,14 +112,9 @@ export class ParamTable {
     }
   }
 
-  private allocate(i: number, spec: StateBufferSpec): StateArray {
-    const param = this.params[i];
-    const array = allocState(spec.dtype === 'param' ? dtypeOf(param) : spec.dtype, bufferLength(spec, param.length));
-    if (spec.initial !== undefined && spec.initial !== 0) array.fill(spec.initial);
-    return array;
-  }
-
   private registerState(index: number, key: string, array: StateArray): void {
-    this.stateByBuffer.set(array.buffer, { index, key, array });
+    const entries = this.stateByBuffer.get(array.buffer);
+    if (entries) entries.push({ index, key, array });
+    else this.stateByBuffer.set(array.buffer, [{ index, key, array }]);
   }
 }

@@ -2,7 +2,8 @@
 import { rmspropCenteredKernel, rmspropCenteredMomentumKernel, rmspropKernel, rmspropMomentumKernel } from '../backend/js/rmsprop';
 import { booleanOption, lrOption, numberOption } from './options';
 import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
-import type { OptimizerSpec } from './spec';
+import type { ScalarsOf } from '../backend/kernel';
+import type { KernelChoice, OptimizerSpec } from './spec';
 
 export type RMSpropOptions = {
   lr: number;
@@ -15,12 +16,21 @@ export type RMSpropOptions = {
   maximize: boolean;
 };
 
-const KERNELS = [
-  [rmspropKernel, rmspropMomentumKernel],
-  [rmspropCenteredKernel, rmspropCenteredMomentumKernel],
-] as const;
+// [centered][momentum], each with its state buffers in the kernel's slot order:
+// square_avg, [grad_avg], [momentum_buffer]. Constants: a step asks for its
+// kernel every time, and allocates nothing.
+const KERNELS: ReadonlyArray<ReadonlyArray<KernelChoice<ScalarsOf<typeof rmspropKernel>>>> = [
+  [
+    { kernel: rmspropKernel, buffers: ['squareAvg'] },
+    { kernel: rmspropMomentumKernel, buffers: ['squareAvg', 'momentumBuffer'] },
+  ],
+  [
+    { kernel: rmspropCenteredKernel, buffers: ['squareAvg', 'gradAvg'] },
+    { kernel: rmspropCenteredMomentumKernel, buffers: ['squareAvg', 'gradAvg', 'momentumBuffer'] },
+  ],
+];
 
-const spec: OptimizerSpec<RMSpropOptions> = {
+const spec: OptimizerSpec<RMSpropOptions, ScalarsOf<typeof rmspropKernel>> = {
   name: 'RMSprop',
   options: {
     lr: lrOption(1e-3),
@@ -39,20 +49,16 @@ const spec: OptimizerSpec<RMSpropOptions> = {
     ],
     scalars: [],
   }),
-  // In the kernel's slot order: square_avg, [grad_avg], [momentum_buffer].
-  kernel: (g) => ({
-    kernel: KERNELS[g.centered ? 1 : 0][g.momentum > 0 ? 1 : 0],
-    buffers: ['squareAvg', ...(g.centered ? ['gradAvg'] : []), ...(g.momentum > 0 ? ['momentumBuffer'] : [])],
-  }),
-  scalars: (g, { gradScale }) => ({
-    gradScale: g.maximize ? -gradScale : gradScale,
-    weightDecay: g.weightDecay,
-    alpha: g.alpha,
-    oneMinusAlpha: 1 - g.alpha,
-    eps: g.eps,
-    lr: g.lr,
-    momentum: g.momentum,
-  }),
+  kernel: (g) => KERNELS[g.centered ? 1 : 0][g.momentum > 0 ? 1 : 0],
+  scalars(g, { gradScale }, out) {
+    out.gradScale = g.maximize ? -gradScale : gradScale;
+    out.weightDecay = g.weightDecay;
+    out.alpha = g.alpha;
+    out.oneMinusAlpha = 1 - g.alpha;
+    out.eps = g.eps;
+    out.lr = g.lr;
+    out.momentum = g.momentum;
+  },
 };
 
 export class RMSprop extends Optimizer<RMSpropOptions> {

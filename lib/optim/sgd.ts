@@ -3,7 +3,8 @@ import { sgdKernel, sgdMomentumKernel, sgdNesterovKernel } from '../backend/js/s
 import { ErrorCodes, makeError } from '../errors';
 import { booleanOption, lrOption, numberOption } from './options';
 import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
-import type { OptimizerSpec } from './spec';
+import type { ScalarsOf } from '../backend/kernel';
+import type { KernelChoice, OptimizerSpec } from './spec';
 
 export type SGDOptions = {
   lr: number;
@@ -14,7 +15,12 @@ export type SGDOptions = {
   maximize: boolean;
 };
 
-const spec: OptimizerSpec<SGDOptions> = {
+// Constants: a step asks for its kernel every time, and allocates nothing.
+const PLAIN: KernelChoice<ScalarsOf<typeof sgdKernel>> = { kernel: sgdKernel, buffers: [] };
+const HEAVY_BALL: KernelChoice<ScalarsOf<typeof sgdKernel>> = { kernel: sgdMomentumKernel, buffers: ['momentumBuffer'] };
+const NESTEROV: KernelChoice<ScalarsOf<typeof sgdKernel>> = { kernel: sgdNesterovKernel, buffers: ['momentumBuffer'] };
+
+const spec: OptimizerSpec<SGDOptions, ScalarsOf<typeof sgdKernel>> = {
   name: 'SGD',
   options: {
     lr: lrOption(1e-3),
@@ -33,19 +39,16 @@ const spec: OptimizerSpec<SGDOptions> = {
     }
   },
   state: () => ({ buffers: [{ name: 'momentumBuffer', dtype: 'param' }], scalars: [] }),
-  kernel: (g) =>
-    g.momentum === 0
-      ? { kernel: sgdKernel, buffers: [] }
-      : { kernel: g.nesterov ? sgdNesterovKernel : sgdMomentumKernel, buffers: ['momentumBuffer'] },
-  scalars: (g, { fresh, gradScale }) => ({
-    gradScale: g.maximize ? -gradScale : gradScale,
-    weightDecay: g.weightDecay,
-    lr: g.lr,
-    momentum: g.momentum,
+  kernel: (g) => (g.momentum === 0 ? PLAIN : g.nesterov ? NESTEROV : HEAVY_BALL),
+  scalars(g, { fresh, gradScale }, out) {
+    out.gradScale = g.maximize ? -gradScale : gradScale;
+    out.weightDecay = g.weightDecay;
+    out.lr = g.lr;
+    out.momentum = g.momentum;
     // A new momentum buffer starts as the gradient itself (b ← 0·b + 1·g), then b ← μb + (1 − τ)g.
-    bufferDecay: fresh ? 0 : g.momentum,
-    gradWeight: fresh ? 1 : 1 - g.dampening,
-  }),
+    out.bufferDecay = fresh ? 0 : g.momentum;
+    out.gradWeight = fresh ? 1 : 1 - g.dampening;
+  },
 };
 
 export class SGD extends Optimizer<SGDOptions> {

@@ -5,7 +5,7 @@
  * everything else from these declarations: allocation, `opt.state[i]`,
  * stateDict / loadStateDict, checkpoints, validation.
  */
-import type { KernelDef, KernelScalars } from '../backend/kernel';
+import type { KernelDef, ScalarWriter } from '../backend/kernel';
 import type { StateArray, StateDType } from '../tensor';
 import type { OptionRules } from './options';
 
@@ -72,8 +72,8 @@ export interface OptimizerSpec<O, S extends string = string> {
    * per param per step, after `step` itself advanced); absent: they never change.
    */
   advance?(group: O, step: number, state: ParamState): void;
-  /** The kernel's scalars for one call. */
-  scalars(group: O, context: ScalarContext): KernelScalars<S>;
+  /** Writes the kernel's scalars for one call, by name (each starts as NaN: write every one). */
+  scalars(group: O, context: ScalarContext, out: ScalarWriter<S>): void;
 }
 
 /** Per-param state: the step count, the per-param numbers and the buffers, under PyTorch's names in camelCase. */

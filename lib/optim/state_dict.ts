@@ -5,7 +5,7 @@
  * and length, every per-param number) before anything changes.
  */
 import { ErrorCodes, makeError } from '../errors';
-import { STATE_ARRAY_NAMES, StateArray, StateDType, Tensor, allocState, dtypeOf, stateDtypeOf } from '../tensor';
+import { STATE_ARRAY_NAMES, StateArray, StateDType, Tensor, allocStateSlab, dtypeOf, stateDtypeOf } from '../tensor';
 import { checkArray, checkNumber, checkObject, checkStateArray, describe } from '../validate';
 import { ParamGroup, checkExtra, resolveGroup } from './param_groups';
 import { OptimizerSpec, ParamState, StateSchema, bufferLength } from './spec';
@@ -100,7 +100,21 @@ export function checkStateDict<O>(
     const entry = checkObject(`${where}: ${label}`, raw);
     state[i] = checkParamState(spec.state(groups[groupOf[i]].hyper), params[i], entry, where, label, mismatch);
   }
+  copyBuffers(state);
   return { groups, state };
+}
+
+/** Replaces every buffer of `state` by a copy, all copies in one ArrayBuffer (see allocStateSlab). */
+function copyBuffers(state: ParamState[]): void {
+  const sources: Array<{ entry: ParamState; key: string; array: StateArray }> = [];
+  for (const entry of state) {
+    for (const [key, value] of Object.entries(entry)) if (typeof value === 'object') sources.push({ entry, key, array: value });
+  }
+  const copies = allocStateSlab(sources.map(({ array }) => ({ dtype: stateDtypeOf(array)!, length: array.length })));
+  sources.forEach(({ entry, key, array }, k) => {
+    copies[k].set(array as never);
+    entry[key] = copies[k];
+  });
 }
 
 function checkParamState(
@@ -133,9 +147,7 @@ function checkParamState(
       throw mismatch(`${label}.${key}: expected a ${STATE_ARRAY_NAMES[dtype]}, got ${describe(array)}`);
     }
     if (array.length !== length) throw mismatch(`${label}.${key}: expected length ${length}, got length ${array.length}`);
-    const copy = allocState(dtype, length);
-    copy.set(array as never);
-    restored[key] = copy;
+    restored[key] = array; // the caller's: replaced by a copy once every entry passed (copyBuffers)
   }
   // A step creates its state and its count together: state without a count
   // would restart the bias corrections (and SGD's first-step copy) at step 1.

@@ -16,10 +16,15 @@
  * checks each buffer's length itself again.
  */
 import type { Backend, UpdatePlan } from '../backend';
+import { ScalarWriter, scalarWriter } from '../backend/kernel';
+import { NormType, finishValue, mergeValues } from '../norm';
 import type { StateArray, Tensor } from '../tensor';
 import { KernelCallBuilder, advance, pushTensors, sharedState } from './kernel_calls';
 import type { ParamTable } from './param_table';
 import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
+
+/** Where every optimizer kernel takes the gradient: param, grad, state... */
+const GRAD_SLOT = 1;
 
 interface CachedCall<O> {
   gi: number;
@@ -32,15 +37,13 @@ interface CachedCall<O> {
   /** The call's flat buffer list (param, grad, state... per param) and each buffer's length then. */
   tensors: StateArray[];
   lengths: number[];
-  scalars: Float64Array;
+  scalars: ScalarWriter<string>;
   /** The backend's plan over `tensors`, made when a second step reuses them. */
   plan: UpdatePlan | null;
 }
 
 export class StepCache<O> {
   private grads: Array<Tensor | null> = [];
-  /** The gradients that are not null, in kernel-call order: what a global norm reads. */
-  private present: Tensor[] = [];
   private calls: CachedCall<O>[] | null = null;
 
   constructor(
@@ -71,17 +74,11 @@ export class StepCache<O> {
       }
       const tensors: StateArray[] = [];
       for (const i of indices) pushTensors(tensors, this.table, i, grads[i]!, choice.buffers);
-      const scalars = new Float64Array(choice.kernel.scalars.length);
+      const scalars = scalarWriter(choice.kernel);
       calls.push({ gi, hyper: hyper[gi], choice, schema, indices: [...indices], tensors, lengths: tensors.map((t) => t.length), scalars, plan: null });
     }
     this.grads = [...grads];
-    this.present = active.flat().map((i) => grads[i]!);
     this.calls = calls;
-  }
-
-  /** The gradients the cached calls read, for the step's norm. */
-  get presentGrads(): readonly Tensor[] {
-    return this.present;
   }
 
   /** Whether a step given `grads` can run the cached calls (see the header); false, having changed nothing, if not. */
@@ -102,19 +99,46 @@ export class StepCache<O> {
     return true;
   }
 
+  /**
+   * The global norm of the cached calls' gradients (after holds), read
+   * through their plans: per element type, each plan's reduction continues
+   * the last one's total, so the bits are those of one reduction over all the
+   * gradients (normOf), without resolving them again.
+   */
+  norm(backend: Backend, type: NormType, threads: number): number {
+    const calls = this.planned(backend);
+    let total = 0;
+    for (const double of [false, true]) {
+      let part: number | null = null;
+      for (const call of calls) {
+        if (call.tensors[0] instanceof Float64Array !== double) continue;
+        part = backend.reducePlanned(call.plan!, GRAD_SLOT, type.kind, type.p, threads, part ?? 0);
+      }
+      if (part !== null) total = mergeValues(type.kind, total, part);
+    }
+    return finishValue(type, total);
+  }
+
   /** Runs the cached calls (after holds) with the gradient scale `gradScale`, then advances the params' state. */
   run(backend: Backend, gradScale: number, threads: number): void {
-    const calls = this.calls!;
+    const calls = this.planned(backend);
     for (const call of calls) {
       const first = this.table.state[call.indices[0]];
-      // The scalars see the state as this step leaves it: advance a copy of the first param's numbers.
-      const next = { ...first } as typeof first;
-      advance(this.spec, call.hyper, next);
-      this.builder.fillScalars(call.choice, call.hyper, next, false, gradScale, call.scalars);
-      if (call.plan === null) call.plan = backend.createPlan(call.choice.kernel, call.tensors);
+      // The scalars see the state as this step leaves it: with per-param numbers
+      // that advance, a copy of the first param's, advanced.
+      let next = first;
+      if (this.spec.advance !== undefined) advance(this.spec, call.hyper, (next = { ...first }));
+      this.builder.fillScalars(call.hyper, first.step! + 1, next, false, gradScale, call.scalars);
     }
-    for (const call of calls) backend.updatePlanned(call.plan!, call.scalars, threads);
+    for (const call of calls) backend.updatePlanned(call.plan!, call.scalars.array, threads);
     for (const call of calls) for (const i of call.indices) advance(this.spec, call.hyper, this.table.state[i]);
+  }
+
+  /** The cached calls, each with its backend plan (made on the first step that reuses them). */
+  private planned(backend: Backend): CachedCall<O>[] {
+    const calls = this.calls!;
+    for (const call of calls) if (call.plan === null) call.plan = backend.createPlan(call.choice.kernel, call.tensors);
+    return calls;
   }
 
   /** Every state buffer of the call is the recorded one, every param shares the state, every buffer has its recorded length. */

@@ -6,15 +6,16 @@
  * public API (lib/validate.ts), so it refuses what the addon refuses.
  */
 import { ErrorCodes, makeError } from '../../errors';
-import type { StateArray } from '../../tensor';
-import { checkKernelBuffers, checkKernelScalars, isDetached } from '../../validate';
+import type { ReduceKind } from '../../kernels';
+import type { StateArray, Tensor } from '../../tensor';
+import { checkKernelBuffers, checkKernelScalars, checkNumber, isDetached } from '../../validate';
 import type { Backend, UpdatePlan } from '../backend';
-import { KernelDef, unpackScalars } from '../kernel';
+import { KernelDef, scalarWriter } from '../kernel';
 import { reduce } from './reduce';
 import { roundFor } from './round';
 
 function run(kernel: KernelDef, buffers: readonly StateArray[], scalars: Float64Array): void {
-  const named = unpackScalars(kernel, scalars);
+  const named = scalarWriter(kernel, scalars); // read by name
   for (let base = 0; base < buffers.length; base += kernel.slots) kernel.reference(roundFor(buffers[base]), named, buffers, base);
 }
 
@@ -37,17 +38,29 @@ function createPlan(kernel: KernelDef, buffers: readonly StateArray[]): UpdatePl
   return new JsPlan(kernel, checked, checked.map((b) => b.length)) as unknown as UpdatePlan;
 }
 
-function updatePlanned(plan: UpdatePlan, scalars: Float64Array): void {
+function checkedPlan(plan: UpdatePlan): JsPlan {
   if (!(plan instanceof JsPlan)) throw makeError(ErrorCodes.INVALID_ARG_TYPE, 'plan: expected a plan made by createPlan');
-  const { kernel, buffers, lengths } = plan;
-  checkKernelScalars(kernel, scalars);
+  const { buffers, lengths } = plan;
   for (let i = 0; i < buffers.length; i++) {
     if (buffers[i].length !== lengths[i]) {
       if (isDetached(buffers[i])) throw makeError(ErrorCodes.DETACHED_BUFFER, `plan: buffers[${i}]: its ArrayBuffer is detached`);
       throw makeError(ErrorCodes.SHAPE_MISMATCH, `plan: buffers[${i}]: expected length ${lengths[i]} as when the plan was made, got ${buffers[i].length}`);
     }
   }
-  run(kernel, buffers, scalars);
+  return plan;
+}
+
+function updatePlanned(plan: UpdatePlan, scalars: Float64Array): void {
+  const { kernel, buffers } = checkedPlan(plan);
+  run(kernel, buffers, checkKernelScalars(kernel, scalars));
+}
+
+function reducePlanned(plan: UpdatePlan, slot: number, kind: ReduceKind, p: number, initial: number): number {
+  const { kernel, buffers } = checkedPlan(plan);
+  checkNumber('slot', slot, { integer: true, min: 0, max: kernel.slots - kernel.stateSlots - 1 });
+  const tensors: Tensor[] = [];
+  for (let base = slot; base < buffers.length; base += kernel.slots) tensors.push(buffers[base] as Tensor);
+  return reduce(kind, tensors, p, initial);
 }
 
 export const jsBackend: Backend = {
@@ -56,6 +69,7 @@ export const jsBackend: Backend = {
   updateAsync: async (kernel, buffers, scalars) => update(kernel, buffers, scalars),
   createPlan,
   updatePlanned: (plan, scalars) => updatePlanned(plan, scalars),
+  reducePlanned: (plan, slot, kind, p, _threads, initial) => reducePlanned(plan, slot, kind, p, initial),
   reduce: (kind, tensors, p) => reduce(kind, tensors, p),
   reduceAsync: async (kind, tensors, p) => reduce(kind, tensors, p),
 };

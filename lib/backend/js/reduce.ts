@@ -39,9 +39,10 @@ function reduceBlock(R: Reduction, x: Tensor, begin: number, n: number, p: numbe
   return lanes[0];
 }
 
-export function reduce(kind: ReduceKind, tensors: readonly Tensor[], p: number): number {
+/** The reduction of every element of `tensors`, its blocks merged in order into `initial` (0 for a fresh total). */
+export function reduce(kind: ReduceKind, tensors: readonly Tensor[], p: number, initial = 0): number {
   const R = REDUCTIONS[kind];
-  let total = 0;
+  let total = initial;
   for (const x of tensors) {
     for (let begin = 0; begin < x.length; begin += REDUCE_BLOCK) {
       const block = reduceBlock(R, x, begin, Math.min(REDUCE_BLOCK, x.length - begin), p);
