@@ -38,6 +38,7 @@ const READER_SUPPLIED: Record<string, { needs?: string[]; code: (root: string) =
   },
   publishWeightsForServing: { code: () => 'function publishWeightsForServing(_params: unknown): void {}\n' },
   skipBatch: { code: () => 'function skipBatch(): void {}\n' },
+  averageAcrossWorkers: { code: () => 'function averageAcrossWorkers(_grads: ReadonlyArray<unknown>): void {}\n' },
 };
 
 /** The block, with the reader's definitions first and everything but the imports inside an async main. */
