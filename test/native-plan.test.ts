@@ -1,7 +1,9 @@
 /**
- * Planned updates (native/plan.cc, the JS backend's JsPlan, Optimizer.runPlanned):
+ * Planned updates (native/plan.cc, the JS backend's JsPlan, the optimizers' step cache):
  * a plan resolves an update's buffers once, and each later call checks only
- * what can change between calls, the length and address of each buffer. The
+ * what can change between calls: that each ArrayBuffer still has its byte
+ * length (the JS backend: each view its length). reducePlanned reads the
+ * gradients of a plan for the fused clip's norm. The
  * addon's entry points are called directly with garbage (TypeError/RangeError
  * with a code, nothing written); a buffer detached or resized after the plan
  * was made is refused on both backends; planned results are bit-identical to
@@ -20,7 +22,8 @@ import type { NativePlan } from '../lib/native';
 import type { Tensor } from '../lib/tensor';
 import { detach } from './helpers/buffers';
 import { ExpectedError, expectError } from './helpers/errors';
-import { sgdKernel } from '../lib/backend/js/sgd';
+import { sgdKernel, sgdMomentumKernel } from '../lib/backend/js/sgd';
+import { ReduceKind } from '../lib/kernels';
 import { ALL_KERNELS, row } from './helpers/kernels';
 
 const addon = loadAddon();
@@ -367,6 +370,83 @@ describe('optimizer steps through plans', () => {
       expectError(() => opt.step(grads), range(OUT_OF_RANGE, 'paramGroups[0].lr'));
       expect(bits(params[0])).to.equal(before);
       expect(opt.state[0].step).to.equal(2);
+    });
+  }
+});
+
+describe('native plan: reducePlanned (the fused clip\'s norm through the plans)', () => {
+  const kinds = [ReduceKind.SumSquares, ReduceKind.SumAbs, ReduceKind.MaxAbs, ReduceKind.SumPow];
+  // Lengths that cross reduction blocks (16384), odd tails.
+  const lengths = [1, 37, 20_000, 70_001];
+
+  for (const backendName of ['native', 'js'] as const) {
+    const backend = getBackend(backendName);
+    for (const double of [false, true]) {
+      it(`${backendName} ${double ? 'float64' : 'float32'}: chained over two plans, the bits of one reduce() over all their gradients`, () => {
+        const tensors = lengths.map((n, k) => random(n, 100 + k, double));
+        const grads = lengths.map((n, k) => random(n, 200 + k, double));
+        const first = backend.createPlan(sgdKernel, [tensors[0], grads[0], tensors[1], grads[1]]);
+        const second = backend.createPlan(sgdKernel, [tensors[2], grads[2], tensors[3], grads[3]]);
+        for (const kind of kinds) {
+          const p = kind === ReduceKind.SumPow ? 3 : 2;
+          const whole = backend.reduce(kind, grads, p, 2);
+          const chained = backend.reducePlanned(second, 1, kind, p, 2, backend.reducePlanned(first, 1, kind, p, 1, 0));
+          expect(Object.is(chained, whole), `kind ${kind}: ${chained} vs ${whole}`).to.equal(true);
+          // Slot 0 reads the params.
+          expect(Object.is(backend.reducePlanned(first, 0, kind, p, 1, 0), backend.reduce(kind, tensors.slice(0, 2), p, 1))).to.equal(true);
+        }
+      });
+    }
+
+    it(`${backendName}: a state slot, a slot past the end, a detached gradient are refused`, () => {
+      const params = [random(8, 1, false)];
+      const grads = [random(8, 2, false)];
+      const momentum = [random(8, 3, false)];
+      const plan = backend.createPlan(sgdMomentumKernel, [params[0], grads[0], momentum[0]]);
+      expectError(() => backend.reducePlanned(plan, 2, ReduceKind.SumSquares, 2, 1, 0), range(OUT_OF_RANGE, 'slot'));
+      expectError(() => backend.reducePlanned(plan, -1, ReduceKind.SumSquares, 2, 1, 0), range(OUT_OF_RANGE, 'slot'));
+      detach(grads[0]);
+      expectError(() => backend.reducePlanned(plan, 1, ReduceKind.SumSquares, 2, 1, 0), type(DETACHED_BUFFER, 'buffers[1]'));
+    });
+  }
+
+  it('the addon refuses garbage: not a plan, kind, p, threads, initial', () => {
+    const c = sgdBuffers();
+    const plan = addon.createPlan(row(sgdKernel), c.buffers);
+    expectError(() => addon.reducePlanned({} as never, 1, ReduceKind.SumSquares, 2, 1, 0), type(INVALID_ARG_TYPE, 'plan'));
+    expectError(() => addon.reducePlanned(plan, 1, 9 as never, 2, 1, 0), range(OUT_OF_RANGE, 'kind'));
+    expectError(() => addon.reducePlanned(plan, 1, ReduceKind.SumPow, NaN, 1, 0), range(OUT_OF_RANGE, 'p'));
+    expectError(() => addon.reducePlanned(plan, 1, ReduceKind.SumSquares, 2, 0, 0), range(OUT_OF_RANGE, 'threads'));
+    expectError(() => addon.reducePlanned(plan, 1, ReduceKind.SumSquares, 2, 1, '0' as never), type(INVALID_ARG_TYPE, 'initial'));
+    expect(addon.reducePlanned(plan, 1, ReduceKind.SumSquares, 2, 1, 0)).to.equal(3 + 12);
+  });
+});
+
+describe('native plan: one check per ArrayBuffer', () => {
+  for (const backendName of ['native', 'js'] as const) {
+    const backend = getBackend(backendName);
+    it(`${backendName}: views of one buffer step like separate buffers; detaching it is refused, nothing written`, () => {
+      const shared = new ArrayBuffer(4 * 64);
+      const params = [new Float32Array(shared, 0, 16), new Float32Array(shared, 64, 16)];
+      const grads = [new Float32Array(shared, 128, 16).fill(1), new Float32Array(shared, 192, 16).fill(2)];
+      const scalars = sgdBuffers().scalars;
+      const plan = backend.createPlan(sgdKernel, [params[0], grads[0], params[1], grads[1]]);
+      backend.updatePlanned(plan, scalars, 1);
+      expect(Array.from(params[1].slice(0, 2))).to.deep.equal([-1, -1]);
+      const copy = structuredClone(shared);
+      structuredClone(shared, { transfer: [shared] });
+      expectError(() => backend.updatePlanned(plan, scalars, 1), type(DETACHED_BUFFER, 'buffers[0]'));
+      expect(copy.byteLength).to.equal(256);
+    });
+
+    it(`${backendName}: a resizable buffer shrunk under a view that keeps its length is refused`, () => {
+      const buffer = new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer)(64, { maxByteLength: 128 });
+      const param = new Float32Array(buffer, 0, 4);
+      const grad = new Float32Array(buffer, 32, 4);
+      const plan = backend.createPlan(sgdKernel, [param, grad]);
+      (buffer as unknown as { resize(n: number): void }).resize(24); // grad is now out of bounds, param still whole
+      expectError(() => backend.updatePlanned(plan, sgdBuffers().scalars, 1), range(SHAPE_MISMATCH));
+      expect(Array.from(param)).to.deep.equal([0, 0, 0, 0]);
     });
   }
 });
