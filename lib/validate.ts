@@ -163,7 +163,7 @@ export function checkKernelBuffers(kernel: KernelDef, buffers: unknown, name = '
   const firstState = slots - stateSlots;
   const out = list.map((b, i) => (i % slots < firstState ? checkTensor(`${name}[${i}]`, b) : checkStateArray(`${name}[${i}]`, b)));
   for (let i = 0; i < out.length; i++) {
-    const head = i < firstState ? 0 : firstState; // the buffer that fixes this slot's element type
+    const head = i % slots < firstState ? 0 : firstState; // the buffer that fixes this slot's element type
     if (i !== head) checkSameType(`${name}[${i}]`, out[i], `${name}[${head}]`, out[head]);
     const param = i - (i % slots);
     if (i !== param) checkSameLength(`${name}[${i}]`, out[i], `${name}[${param}]`, out[param]);

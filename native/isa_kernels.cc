@@ -23,22 +23,37 @@ FUSEDOPTIM_KERNELS_BEGIN
 
 namespace {
 
-template <template <typename, typename> class Kernel, typename P, typename S>
-constexpr KernelVariant variant() {
-  return KernelVariant{DTypeOf<P>::value, DTypeOf<S>::value, &apply_update<Kernel<P, S>, P, S>};
-}
+// A (param type, state type) combination a row instantiates its kernel for.
+template <typename P, typename S>
+struct Types {};
 
-// A row whose state has the param's element type: float32 and float64.
-template <template <typename, typename> class Kernel>
-constexpr UpdateKernel row(const char* name) {
+template <template <typename, typename> class Kernel, typename Pair>
+struct VariantOf;
+template <template <typename, typename> class Kernel, typename P, typename S>
+struct VariantOf<Kernel, Types<P, S>> {
+  static constexpr KernelVariant make() {
+    return KernelVariant{DTypeOf<P>::value, DTypeOf<S>::value, &apply_update<Kernel<P, S>, P, S>};
+  }
+};
+
+// A row instantiated for each of `Pairs` (Types<P, S>...).
+template <template <typename, typename> class Kernel, typename... Pairs>
+constexpr UpdateKernel row_of(const char* name) {
+  static_assert(sizeof...(Pairs) <= kMaxVariants, "raise kMaxVariants");
   using Shape = Kernel<float, float>;
   return UpdateKernel{name,
                       Shape::kSlots,
                       Shape::kStateSlots,
                       Shape::Scalars::kCount,
                       Shape::Scalars::kNames,
-                      2,
-                      {variant<Kernel, float, float>(), variant<Kernel, double, double>()}};
+                      int(sizeof...(Pairs)),
+                      {VariantOf<Kernel, Pairs>::make()...}};
+}
+
+// A row whose state has the param's element type: float32 and float64.
+template <template <typename, typename> class Kernel>
+constexpr UpdateKernel row(const char* name) {
+  return row_of<Kernel, Types<float, float>, Types<double, double>>(name);
 }
 
 template <typename P, typename S> using SgdPlain = Sgd<P, S, SgdMomentum::kNone>;
@@ -65,8 +80,10 @@ const UpdateKernel kUpdateKernels[] = {
     row<RMSpropCentered>("rmsprop_centered"),
     row<RMSpropMomentum>("rmsprop_momentum"),
     row<RMSpropCenteredMomentum>("rmsprop_centered_momentum"),
-    row<AdamPlain>("adam"),
-    row<AdamAmsgrad>("adam_amsgrad"),
+    // Adam also keeps float32 moments for float64 params (half the state, and
+    // the same arithmetic in double).
+    row_of<AdamPlain, Types<float, float>, Types<double, double>, Types<double, float>>("adam"),
+    row_of<AdamAmsgrad, Types<float, float>, Types<double, double>, Types<double, float>>("adam_amsgrad"),
     row<Lion>("lion"),
     row<Accumulate>("accumulate"),
     row<Scale>("scale"),

@@ -9,11 +9,12 @@
  * aliasing with params and state cannot change for the same objects), every
  * state buffer is the one recorded and every param of a call shares its step
  * count and per-param numbers, every buffer still has its recorded length (a
- * detached view has length 0; a view of a resized buffer changes length), and
+ * detached view has length 0; a view of a resized buffer changes length:
+ * checked once per ArrayBuffer, see `memory`), and
  * each group's hyper-parameters are re-validated (throwing just as a full step
  * would, before anything changes). Nothing but the step's own norm reduction
  * runs between these checks and the synchronous kernel calls, and the backend
- * checks each buffer's length itself again.
+ * checks each ArrayBuffer's byte length itself again.
  */
 import type { Backend, UpdatePlan } from '../backend';
 import { ScalarWriter, scalarWriter } from '../backend/kernel';
@@ -34,9 +35,8 @@ interface CachedCall<O> {
   schema: StateSchema;
   /** Global indices of the params in the call, in order. */
   indices: number[];
-  /** The call's flat buffer list (param, grad, state... per param) and each buffer's length then. */
+  /** The call's flat buffer list: param, grad, state... per param. */
   tensors: StateArray[];
-  lengths: number[];
   scalars: ScalarWriter<string>;
   /** The backend's plan over `tensors`, made when a second step reuses them. */
   plan: UpdatePlan | null;
@@ -45,6 +45,13 @@ interface CachedCall<O> {
 export class StepCache<O> {
   private grads: Array<Tensor | null> = [];
   private calls: CachedCall<O>[] | null = null;
+  /**
+   * Every distinct ArrayBuffer the calls view, and its byte length then: a
+   * detached or resized one changes it, and an unchanged one means every view
+   * of it kept its length (a model's flat params, a group's state slab: a few
+   * checks, not one per tensor).
+   */
+  private memory: Array<{ buffer: ArrayBufferLike; byteLength: number }> = [];
 
   constructor(
     private readonly spec: OptimizerSpec<O>,
@@ -75,10 +82,19 @@ export class StepCache<O> {
       const tensors: StateArray[] = [];
       for (const i of indices) pushTensors(tensors, this.table, i, grads[i]!, choice.buffers);
       const scalars = scalarWriter(choice.kernel);
-      calls.push({ gi, hyper: hyper[gi], choice, schema, indices: [...indices], tensors, lengths: tensors.map((t) => t.length), scalars, plan: null });
+      calls.push({ gi, hyper: hyper[gi], choice, schema, indices: [...indices], tensors, scalars, plan: null });
     }
     this.grads = [...grads];
     this.calls = calls;
+    const seen = new Set<ArrayBufferLike>();
+    this.memory = [];
+    for (const call of calls) {
+      for (const t of call.tensors) {
+        if (seen.has(t.buffer)) continue;
+        seen.add(t.buffer);
+        this.memory.push({ buffer: t.buffer, byteLength: t.buffer.byteLength });
+      }
+    }
   }
 
   /** Whether a step given `grads` can run the cached calls (see the header); false, having changed nothing, if not. */
@@ -86,6 +102,7 @@ export class StepCache<O> {
     const calls = this.calls;
     if (calls === null || !Array.isArray(grads) || grads.length !== this.grads.length) return false;
     for (let i = 0; i < grads.length; i++) if (grads[i] !== this.grads[i]) return false;
+    for (const { buffer, byteLength } of this.memory) if (buffer.byteLength !== byteLength) return false;
     let c = 0;
     for (let gi = 0; gi < groupCount; gi++) {
       const hyper = hyperOf(gi);
@@ -141,16 +158,25 @@ export class StepCache<O> {
     return calls;
   }
 
-  /** Every state buffer of the call is the recorded one, every param shares the state, every buffer has its recorded length. */
+  /**
+   * Every param of the call shares the first one's step count and per-param
+   * numbers and every state buffer is the recorded one: one pass (this runs
+   * per param per step; the buffers' lengths were checked per ArrayBuffer).
+   */
   private callHolds(call: CachedCall<O>): boolean {
-    const { indices, tensors, lengths } = call;
+    const { indices, tensors } = call;
     const buffers = call.choice.buffers;
-    if (sharedState(this.table.state, indices, buffers, call.schema) === null) return false;
+    const numbers = call.schema.scalars;
+    const states = this.table.state;
+    const first = states[indices[0]];
+    const step = first.step;
+    if (step === undefined) return false;
     const width = 2 + buffers.length;
     for (let t = 0, k = 0; t < indices.length; t++, k += width) {
-      const state = this.table.state[indices[t]];
+      const state = states[indices[t]];
+      if (state.step !== step) return false;
+      for (let n = 0; n < numbers.length; n++) if (!Object.is(state[numbers[n].name], first[numbers[n].name])) return false;
       for (let b = 0; b < buffers.length; b++) if (state[buffers[b]] !== tensors[k + 2 + b]) return false;
-      for (let j = k; j < k + width; j++) if (tensors[j].length !== lengths[j]) return false;
     }
     return true;
   }

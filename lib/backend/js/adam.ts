@@ -33,5 +33,16 @@ function adam(amsgrad: boolean): JsKernel<AdamScalar> {
   };
 }
 
-export const adamKernel = defineKernel({ name: 'adam', slots: 4, stateSlots: 2, scalars: SCALARS, reference: adam(false) });
-export const adamAmsgradKernel = defineKernel({ name: 'adam_amsgrad', slots: 5, stateSlots: 3, scalars: SCALARS, reference: adam(true) });
+/**
+ * Besides state of the param's type, float32 moments for float64 params: the
+ * arithmetic runs in double as for float64 state, the moments are rounded to
+ * float32 when stored (a Float32Array store rounds as C++'s float(x) does).
+ */
+const VARIANTS = [
+  { param: 'float32', state: 'float32' },
+  { param: 'float64', state: 'float64' },
+  { param: 'float64', state: 'float32' },
+] as const;
+
+export const adamKernel = defineKernel({ name: 'adam', slots: 4, stateSlots: 2, scalars: SCALARS, variants: VARIANTS, reference: adam(false) });
+export const adamAmsgradKernel = defineKernel({ name: 'adam_amsgrad', slots: 5, stateSlots: 3, scalars: SCALARS, variants: VARIANTS, reference: adam(true) });
