@@ -14,6 +14,7 @@
  * | adagrad         | param, grad, sum      | param, sum    |        5 |        20 |        40 |
  * | rmsprop         | param, grad, sq       | param, sq     |        5 |        20 |        40 |
  * | adam / adamw    | param, grad, m, v     | param, m, v   |        7 |        28 |        56 |
+ * | lion            | param, grad, m        | param, m      |        5 |        20 |        40 |
  * | global-norm     | grad                  | –             |        1 |         4 |         8 |
  * | clip+adam       | grad; param, grad, m, v | param, m, v |        8 |        32 |        64 |
  * | probe-inplace   | a, b                  | a             |        3 |        12 |        24 |
@@ -33,6 +34,7 @@ export const ELEMENTS_MOVED: Readonly<Record<string, number>> = {
   rmsprop: 5,
   adam: 7,
   adamw: 7,
+  lion: 5,
   'global-norm': 1,
   'clip+adam': 8,
   'probe-inplace': 3,

@@ -6,6 +6,7 @@
 import { getTotalNorm } from '../lib/clip';
 import { Adagrad } from '../lib/optim/adagrad';
 import { Adam, AdamW } from '../lib/optim/adam';
+import { Lion } from '../lib/optim/lion';
 import type { Optimizer, StepOptions } from '../lib/optim/optimizer';
 import { RMSprop } from '../lib/optim/rmsprop';
 import { SGD } from '../lib/optim/sgd';
@@ -65,6 +66,7 @@ export const WORKLOADS: readonly Workload[] = [
   optimizerWorkload('rmsprop', 'RMSprop', (p, backend) => new RMSprop(p, { backend })),
   optimizerWorkload('adam', 'Adam', (p, backend) => new Adam(p, { backend })),
   optimizerWorkload('adamw', 'AdamW', (p, backend) => new AdamW(p, { backend })),
+  optimizerWorkload('lion', 'Lion', (p, backend) => new Lion(p, { backend })),
   {
     id: 'global-norm',
     label: 'global 2-norm',

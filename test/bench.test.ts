@@ -100,6 +100,7 @@ describe('bench', function () {
       rmsprop: 4,
       adam: 8,
       adamw: 8,
+      lion: 4,
       'global-norm': 0,
       'clip+adam': 8,
     });
