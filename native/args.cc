@@ -227,9 +227,20 @@ const double* read_scalars(Napi::Env env, const Napi::Value& value, int count, c
 
 int read_threads(Napi::Env env, const Napi::Value& value) { return read_int(env, value, 1, kMaxThreads, "threads"); }
 
+namespace {
+
+// The value of a JavaScript number in one Node-API call (it answers
+// napi_number_expected for anything else): these run for every argument of
+// every call, the planned step's included.
+bool number_value(Napi::Env env, const Napi::Value& value, double* out) {
+  return napi_get_value_double(env, value, out) == napi_ok;
+}
+
+}  // namespace
+
 int read_int(Napi::Env env, const Napi::Value& value, int min, int max, const char* name) {
-  if (!value.IsNumber()) throw_type_error(env, "ERR_INVALID_ARG_TYPE", std::string(name) + ": expected an integer");
-  const double x = value.As<Napi::Number>().DoubleValue();
+  double x = 0;
+  if (!number_value(env, value, &x)) throw_type_error(env, "ERR_INVALID_ARG_TYPE", std::string(name) + ": expected an integer");
   if (!(x >= min && x <= max) || std::floor(x) != x) {
     throw_range_error(env, "ERR_OUT_OF_RANGE",
                       std::string(name) + ": expected an integer in [" + std::to_string(min) + ", " +
@@ -239,8 +250,8 @@ int read_int(Napi::Env env, const Napi::Value& value, int min, int max, const ch
 }
 
 double read_number(Napi::Env env, const Napi::Value& value, const char* name) {
-  if (!value.IsNumber()) throw_type_error(env, "ERR_INVALID_ARG_TYPE", std::string(name) + ": expected a number");
-  const double x = value.As<Napi::Number>().DoubleValue();
+  double x = 0;
+  if (!number_value(env, value, &x)) throw_type_error(env, "ERR_INVALID_ARG_TYPE", std::string(name) + ": expected a number");
   if (std::isnan(x)) throw_range_error(env, "ERR_OUT_OF_RANGE", std::string(name) + ": expected a number, got NaN");
   return x;
 }

@@ -431,16 +431,19 @@ describe('safetensors', () => {
   describe('interoperability with Python safetensors', () => {
     const hasPythonSafetensors =
       spawnSync('python3', ['-c', 'import safetensors.numpy'], { encoding: 'utf8' }).status === 0;
-
-    it('Python reads our file, and we read Python\'s', function () {
+    /** Skips the test without Python's safetensors; else a scratch directory and the two files' paths in it. */
+    function pythonScratch(test: Mocha.Context): { dir: string; ours: string; theirs: string } {
       if (!hasPythonSafetensors) {
         console.log('      (skipped: python3 with the safetensors package is not installed on this machine)');
-        this.skip();
+        test.skip();
       }
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-st-'));
+      return { dir, ours: path.join(dir, 'ours.safetensors'), theirs: path.join(dir, 'theirs.safetensors') };
+    }
+
+    it('Python reads our file, and we read Python\'s', function () {
+      const { dir, ours, theirs } = pythonScratch(this);
       try {
-        const ours = path.join(dir, 'ours.safetensors');
-        const theirs = path.join(dir, 'theirs.safetensors');
         fs.writeFileSync(
           ours,
           encodeToBuffer(
@@ -475,14 +478,8 @@ print(json.dumps(out))
     });
 
     it('Python reads our BF16 and U8 tensors with the same bits, and we read its U8', function () {
-      if (!hasPythonSafetensors) {
-        console.log('      (skipped: python3 with the safetensors package is not installed on this machine)');
-        this.skip();
-      }
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-st-'));
+      const { dir, ours, theirs } = pythonScratch(this);
       try {
-        const ours = path.join(dir, 'ours.safetensors');
-        const theirs = path.join(dir, 'theirs.safetensors');
         const u8 = [0, 1, 127, 128, 255];
         fs.writeFileSync(
           ours,
