@@ -22,7 +22,7 @@
  */
 import { ErrorCodes, makeError } from '../errors';
 import { StateArray, StateDType, allocState, stateDtypeOf } from '../tensor';
-import { checkArray, checkNumber, checkObject, describe, isDetached } from '../validate';
+import { checkArray, checkNumber, checkObject, checkStateArray, describe } from '../validate';
 
 /** Element sizes, in bytes, of every dtype the format defines. Only F32, F64, BF16 and U8 are decoded. */
 const DTYPE_SIZES: Readonly<Record<string, number>> = {
@@ -169,7 +169,7 @@ function tensorEntries(
       throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${where}: the name ${METADATA_KEY} is reserved for metadata`);
     }
     const entry = checkObject(where, value);
-    const data = checkData(`${where}.data`, entry.data);
+    const data = checkStateArray(`${where}.data`, entry.data);
     const shape = checkArray(`${where}.shape`, entry.shape).map((d, i) =>
       checkNumber(`${where}.shape[${i}]`, d, { integer: true, min: 0 }),
     );
@@ -182,16 +182,6 @@ function tensorEntries(
     }
     return [name, { data, shape }];
   });
-}
-
-/** A tensor's data to write: one of the four typed arrays (safetensorsDtypeOf), not detached. */
-function checkData(name: string, value: unknown): StateArray {
-  const data = value as StateArray;
-  safetensorsDtypeOf(data, name);
-  if (isDetached(data)) {
-    throw makeError(ErrorCodes.DETACHED_BUFFER, `${name}: its ArrayBuffer is detached (transferred to another thread?)`);
-  }
-  return data;
 }
 
 function checkMetadataToWrite(metadata: unknown): void {
