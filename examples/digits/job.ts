@@ -155,7 +155,7 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
     `${opts.resume ? 'resuming' : 'training'} an MLP ${model.sizes.join('-')} on ${setup.trainSet.size} digits ` +
       `(validating on ${validation.size}): AdamW lr ${config.peakLr} weight decay ${config.weightDecay}, ` +
       `warmup ${config.warmupSteps} steps then cosine to ${config.minLr}, clip ${config.maxGradNorm}, ` +
-      `${config.epochs} epochs of ${setup.stepsPerEpoch} steps, seed ${config.seed} -> ${runDir}`,
+      `${config.epochs} epochs of ${setup.stepsPerEpoch} steps, seed ${config.seed} -> ${displayPath(runDir)}`,
   );
   const result = await train(model, setup.trainBatches, [validation], {
     epochs: config.epochs,
