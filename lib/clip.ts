@@ -7,7 +7,7 @@ import { Backend, BackendName, getBackend } from './backend';
 import { accumulateKernel, clampKernel, scaleKernel } from './backend/js/elementwise';
 import { ErrorCodes, makeError } from './errors';
 import { ReduceKind } from './kernels';
-import { NormPartial, NormType, byDtype, checkNormType, clipScale, normOf, partialOf } from './norm';
+import { NormPartial, NormType, byDtype, checkNormType, clipScale, normOf, partialOf, refuseNonFinite } from './norm';
 import { Pipeline, call, runAsync, runSync } from './pipeline';
 import { Tensor } from './tensor';
 import { getNumThreads } from './threads';
@@ -95,7 +95,7 @@ export function getTotalNorm(grads: readonly Tensor[], normType = 2, options?: T
   const fn = 'getTotalNorm';
   const c = checkNormCall(fn, grads, normType, options);
   const norm = runSync(normOf(c.backend, c.list, c.type, getNumThreads()));
-  clipScale(norm, undefined, c.type.p, { errorIfNonfinite: c.errorIfNonfinite }, fn);
+  if (c.errorIfNonfinite) refuseNonFinite(norm, c.type.p, fn);
   return norm;
 }
 

@@ -139,10 +139,15 @@ export interface NonFinitePolicy {
  */
 export function clipScale(norm: number, maxNorm: number | undefined, normType: number, policy: NonFinitePolicy, what: string): number | null {
   if (!Number.isFinite(norm)) {
-    if (policy.errorIfNonfinite) {
-      throw makeError(ErrorCodes.NON_FINITE, `${what}: the total norm of order ${normType} of the gradients is ${norm}; nothing was changed`);
-    }
+    if (policy.errorIfNonfinite) refuseNonFinite(norm, normType, what);
     if (policy.skipIfNonfinite) return null;
   }
   return maxNorm === undefined ? 1 : clipCoefficient(maxNorm, norm);
+}
+
+/** Throws ERR_NON_FINITE if `norm` is NaN or infinite (errorIfNonfinite), naming `what`. */
+export function refuseNonFinite(norm: number, normType: number, what: string): void {
+  if (!Number.isFinite(norm)) {
+    throw makeError(ErrorCodes.NON_FINITE, `${what}: the total norm of order ${normType} of the gradients is ${norm}; nothing was changed`);
+  }
 }

@@ -23,8 +23,6 @@ export type StateDType = 'float32' | 'float64' | 'bfloat16' | 'uint8';
 /** A state buffer: a typed array of one of the StateDTypes. */
 export type StateArray = Float32Array | Float64Array | Uint16Array | Uint8Array;
 
-export const STATE_DTYPES: readonly StateDType[] = ['float32', 'float64', 'bfloat16', 'uint8'];
-
 /** The StateDType of a typed array, or null if it is none (by element type: a subclass of Float32Array is float32). */
 export function stateDtypeOf(value: unknown): StateDType | null {
   if (value instanceof Float32Array) return 'float32';

@@ -38,6 +38,13 @@ export type { OptimizerSpec, ParamState, StateSchema, StateBufferSpec, StateScal
 export type { OptimizerStateDict } from './state_dict';
 export type { Grads, StepOptions } from './step_checks';
 
+/** A step's gradients and hyper-parameters, checked: per group the params with a gradient, and the validated hyper-parameters. */
+interface CheckedStep<O> {
+  list: Grads;
+  active: number[][];
+  hyper: O[];
+}
+
 export interface StepResult {
   /** The global norm of the (scaled) gradients, when the step computed it (maxGradNorm or skipIfNonfinite). */
   gradNorm: number | undefined;
@@ -163,7 +170,7 @@ export abstract class Optimizer<O extends { lr: number }> {
     if (this.preHooks.size === 0 && this.cache.holds(grads, this.hyperOfGroup, this.paramGroups.length)) {
       return this.finished(this.cachedStep(opts));
     }
-    return runSync(this.stepPipeline(grads, options, opts, true));
+    return runSync(this.stepPipeline(grads, options, opts, true, null));
   }
 
   /**
@@ -182,10 +189,10 @@ export abstract class Optimizer<O extends { lr: number }> {
     this.assertIdle('stepAsync');
     // A call that would be refused is refused before the optimizer becomes busy.
     const opts = checkStepOptions(this.spec.name, options);
-    this.checkedStep(grads);
+    const checked = this.checkedStep(grads);
     this.inFlight = true;
     try {
-      return await runAsync(this.stepPipeline(grads, options, opts, false));
+      return await runAsync(this.stepPipeline(grads, options, opts, false, checked));
     } finally {
       this.inFlight = false;
     }
@@ -250,11 +257,20 @@ export abstract class Optimizer<O extends { lr: number }> {
 
   // ---- the step pipeline -------------------------------------------------
 
-  private *stepPipeline(grads: Grads, options: StepOptions | undefined, opts: CheckedStepOptions, sync: boolean): Pipeline<StepResult> {
+  /** `checked`: the checks of these grads already made (stepAsync's, before it became busy), or null. */
+  private *stepPipeline(
+    grads: Grads,
+    options: StepOptions | undefined,
+    opts: CheckedStepOptions,
+    sync: boolean,
+    checked: CheckedStep<O> | null,
+  ): Pipeline<StepResult> {
     const name = this.spec.name;
     if (this.preHooks.size > 0) {
       // Check the step first: a call that would throw runs no hook.
-      this.checkedStep(grads);
+      if (checked === null) this.checkedStep(grads);
+      // A hook may change anything (the gradients, the hyper-parameters): check again after.
+      checked = null;
       for (const hook of [...this.preHooks.values()]) {
         const returned = hook(this, grads, options);
         const result = isThenable(returned) ? yield* call(awaitOnlyAsync(returned, name)) : returned;
@@ -272,7 +288,7 @@ export abstract class Optimizer<O extends { lr: number }> {
     }
     const threads = getNumThreads();
     this.cache.clear();
-    const { list, active, hyper } = this.checkedStep(grads);
+    const { list, active, hyper } = checked ?? this.checkedStep(grads);
     const present = active.flat().map((i) => list[i]!);
     const gradNorm = opts.norm ? (yield* normOf(this.kernels, present, opts.norm, threads)) * Math.abs(opts.gradScale) : undefined;
     const scale = this.kernelScale(opts, gradNorm);
@@ -307,7 +323,7 @@ export abstract class Optimizer<O extends { lr: number }> {
   }
 
   /** Every check of a step's gradients and hyper-parameters; changes nothing. */
-  private checkedStep(grads: unknown): { list: Grads; active: number[][]; hyper: O[] } {
+  private checkedStep(grads: unknown): CheckedStep<O> {
     // Schedulers and users write hyper-parameters between steps: check them here too.
     const hyper = this.paramGroups.map((_, gi) => this.hyperOf(gi));
     const { list, active } = checkGrads(this.spec.name, this.table, this.paramGroups.map((g) => g.params.length), grads);

@@ -15,9 +15,10 @@ export class ParamTable {
   /** Param indices by ArrayBuffer: the alias check of a step looks up only the params that share a gradient's buffer. */
   private readonly paramsByBuffer = new Map<ArrayBufferLike, number[]>();
   /**
-   * Every state buffer by its ArrayBuffer (each has one of its own), so a step
-   * can refuse a gradient that is one: the kernels would read it while writing it,
-   * on another thread if it belongs to another param.
+   * Every state buffer by its ArrayBuffer (a group's state shares one: see
+   * ensureState), so a step can refuse a gradient that is one: the kernels
+   * would read it while writing it, on another thread if it belongs to
+   * another param.
    */
   private readonly stateByBuffer = new Map<ArrayBufferLike, Array<{ index: number; key: string; array: StateArray }>>();
 
