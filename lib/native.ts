@@ -27,6 +27,8 @@ export interface NativeKernelRow {
   /** Scalar names, snake_case, in order. */
   readonly scalars: readonly string[];
   readonly variants: ReadonlyArray<{ param: string; state: string }>;
+  /** Slot roles, for kernels that are not params then state (8-bit state). */
+  readonly roles?: ReadonlyArray<{ kind: string; size: number }>;
 }
 
 /** The raw addon surface (native/addon.cc). */
@@ -73,6 +75,10 @@ function checkInterface(candidate: Addon): void {
 
 const kernelIndices = new WeakMap<KernelDef, number>();
 
+function rolesKey(roles: ReadonlyArray<{ kind: string; size: number }> | undefined): string {
+  return roles === undefined ? 'plain' : roles.map((r) => `${r.kind}:${r.size}`).join(',');
+}
+
 /**
  * The addon's row for `kernel`: found by name the first time, after checking
  * that the row has the kernel's slots, scalar names (in order) and element
@@ -94,7 +100,9 @@ export function nativeKernelIndex(kernel: KernelDef): number {
           ? `scalars [${row.scalars.join(', ')}] against [${kernel.scalars.map(snakeCase).join(', ')}]`
           : row.variants.map((v) => `${v.param}/${v.state}`).join(',') !== variants
             ? `element types ${row.variants.map((v) => `${v.param}/${v.state}`).join(', ')} against ${variants}`
-            : null;
+            : rolesKey(row.roles) !== rolesKey(kernel.roles)
+              ? `slot roles [${rolesKey(row.roles)}] against [${rolesKey(kernel.roles)}]`
+              : null;
   if (mismatch !== null) {
     throw makeError(ErrorCodes.ADDON_NOT_LOADED, `fusedoptim: the addon's kernel ${JSON.stringify(kernel.name)} does not match its TypeScript declaration: ${mismatch}; rebuild the addon`);
   }

@@ -5,7 +5,7 @@
  */
 import { ErrorCodes, makeError } from './errors';
 import type { KernelDef } from './backend/kernel';
-import { hasVariant } from './backend/kernel';
+import { hasVariant, slotLength, slotRole } from './backend/kernel';
 import { STATE_ARRAY_NAMES, StateArray, Tensor, isTensor, dtypeOf, stateDtypeOf } from './tensor';
 
 /** Short, safe description of any value for an error message. */
@@ -156,21 +156,39 @@ export function checkStateArray(name: string, value: unknown): StateArray {
  */
 export function checkKernelBuffers(kernel: KernelDef, buffers: unknown, name = 'buffers'): StateArray[] {
   const list = checkArray(name, buffers);
-  const { slots, stateSlots } = kernel;
+  const { slots } = kernel;
   if (list.length % slots !== 0) {
     throw makeError(ErrorCodes.SHAPE_MISMATCH, `${name}: expected a multiple of ${slots} buffers, got ${list.length}`);
   }
-  const firstState = slots - stateSlots;
-  const out = list.map((b, i) => (i % slots < firstState ? checkTensor(`${name}[${i}]`, b) : checkStateArray(`${name}[${i}]`, b)));
+  const roles = Array.from({ length: slots }, (_, s) => slotRole(kernel, s));
+  const firstState = roles.findIndex((r) => r.kind === 'state');
+  const out = list.map((b, i) => {
+    const role = roles[i % slots];
+    if (role.kind === 'param') return checkTensor(`${name}[${i}]`, b);
+    if (role.kind === 'state') return checkStateArray(`${name}[${i}]`, b);
+    if (!(b instanceof Float32Array)) {
+      throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}[${i}]: expected a Float32Array ${role.kind === 'blocks' ? 'of block scales' : 'code map'}, got ${describe(b)}`);
+    }
+    return checkStateArray(`${name}[${i}]`, b);
+  });
   for (let i = 0; i < out.length; i++) {
-    const head = i % slots < firstState ? 0 : firstState; // the buffer that fixes this slot's element type
-    if (i !== head) checkSameType(`${name}[${i}]`, out[i], `${name}[${head}]`, out[head]);
+    const role = roles[i % slots];
     const param = i - (i % slots);
-    if (i !== param) checkSameLength(`${name}[${i}]`, out[i], `${name}[${param}]`, out[param]);
+    if (role.kind === 'param' || role.kind === 'state') {
+      const head = role.kind === 'param' ? 0 : firstState; // the buffer that fixes this slot's element type
+      if (i !== head) checkSameType(`${name}[${i}]`, out[i], `${name}[${head}]`, out[head]);
+      if (i !== param) checkSameLength(`${name}[${i}]`, out[i], `${name}[${param}]`, out[param]);
+    } else {
+      const expected = slotLength(role, out[param].length);
+      if (out[i].length !== expected) {
+        const what = role.kind === 'blocks' ? ` (one scale per ${role.size} elements of ${name}[${param}])` : ' (a code map)';
+        throw makeError(ErrorCodes.SHAPE_MISMATCH, `${name}[${i}]: expected length ${expected}${what}, got length ${out[i].length}`);
+      }
+    }
   }
   if (out.length > 0) {
     const param = dtypeOf(out[0] as Tensor);
-    const state = stateSlots > 0 ? stateDtypeOf(out[firstState])! : param;
+    const state = firstState >= 0 ? stateDtypeOf(out[firstState])! : param;
     if (!hasVariant(kernel, param, state)) {
       throw makeError(ErrorCodes.DTYPE_MISMATCH, `${name}: the ${kernel.name} kernel has no variant for ${param} params with ${state} state`);
     }

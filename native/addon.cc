@@ -47,6 +47,19 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
       variants.Set(uint32_t(v), pair);
     }
     row.Set("variants", variants);
+    // Slot roles, for kernels whose slots are not just params then state
+    // (8-bit state: codes, block scales, code maps); absent otherwise.
+    if (kernel.roles != nullptr) {
+      static const char* const kRoleNames[] = {"param", "state", "blocks", "table"};
+      Napi::Array roles = Napi::Array::New(env, kernel.slots);
+      for (int s = 0; s < kernel.slots; ++s) {
+        Napi::Object role = Napi::Object::New(env);
+        role.Set("kind", kRoleNames[int(kernel.roles[s].kind)]);
+        role.Set("size", kernel.roles[s].size);
+        roles.Set(uint32_t(s), role);
+      }
+      row.Set("roles", roles);
+    }
     rows.Set(uint32_t(k), row);
   }
   out.Set("updateKernels", rows);

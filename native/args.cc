@@ -104,6 +104,21 @@ class FetchedItems {
   std::vector<napi_value> items_;
 };
 
+// The role of slot `slot` under `layout`.
+SlotRole role_of(const BatchLayout& layout, int slot) {
+  if (layout.roles != nullptr) return layout.roles[slot];
+  return SlotRole{slot < layout.slots - layout.state_slots ? SlotKind::kParam : SlotKind::kState, 0};
+}
+
+// The length a slot of `role` must have in a tensor of `length` elements.
+std::size_t expected_length(SlotRole role, std::size_t length) {
+  switch (role.kind) {
+    case SlotKind::kBlocks: return (length + std::size_t(role.size) - 1) / std::size_t(role.size);
+    case SlotKind::kTable: return std::size_t(role.size);
+    default: return length;
+  }
+}
+
 }  // namespace
 
 void read_batch_into(Napi::Env env, const Napi::Value& value, BatchLayout layout, const char* name,
@@ -131,8 +146,11 @@ void read_batch_into(Napi::Env env, const Napi::Value& value, BatchLayout layout
   //    at its first hole.
   FetchedItems fetched;
   std::vector<napi_value>& items = fetched.items();
-  // The first param slot fixes the params' type, the first state slot the state's.
-  const std::size_t first_state = std::size_t(slots - layout.state_slots);
+  // Slot 0 fixes the params' type, the first state slot the state's.
+  int first_state_slot = -1;
+  for (int j = 0; j < slots && first_state_slot < 0; ++j) {
+    if (role_of(layout, j).kind == SlotKind::kState) first_state_slot = j;
+  }
   DType param_dtype = DType::kFloat32;
   DType state_dtype = DType::kFloat32;
   for (std::size_t i = 0; i < count; ++i) {
@@ -143,24 +161,40 @@ void read_batch_into(Napi::Env env, const Napi::Value& value, BatchLayout layout
     // every step).
     napi_typedarray_type type;
     DType dtype;
-    const bool is_state = i % std::size_t(slots) >= first_state;
-    if (napi_get_typedarray_info(env, item, &type, nullptr, nullptr, nullptr, nullptr) != napi_ok ||
-        !dtype_of(type, &dtype)) {
-      if (is_state) throw_not_state(env, name, i);
-      throw_not_a_tensor(env, name, i);
+    const int slot = int(i % std::size_t(slots));
+    const SlotKind kind = role_of(layout, slot).kind;
+    const bool typed = napi_get_typedarray_info(env, item, &type, nullptr, nullptr, nullptr, nullptr) == napi_ok &&
+                       dtype_of(type, &dtype);
+    switch (kind) {
+      case SlotKind::kParam:
+        if (!typed || (dtype != DType::kFloat32 && dtype != DType::kFloat64)) throw_not_a_tensor(env, name, i);
+        break;
+      case SlotKind::kState:
+        if (!typed) throw_not_state(env, name, i);
+        break;
+      case SlotKind::kBlocks:
+      case SlotKind::kTable:
+        if (!typed || dtype != DType::kFloat32) {
+          throw_type_error(env, "ERR_INVALID_ARG_TYPE",
+                           element(name, i) + (kind == SlotKind::kBlocks ? ": expected a Float32Array of block scales"
+                                                                         : ": expected a Float32Array code map"));
+        }
+        break;
     }
-    if (!is_state && dtype != DType::kFloat32 && dtype != DType::kFloat64) throw_not_a_tensor(env, name, i);
-    const std::size_t head = is_state ? first_state : 0;  // the slot that fixes this one's type
-    DType& expected = is_state ? state_dtype : param_dtype;
-    if (i == head) {
-      expected = dtype;
-    } else if (dtype != expected) {
-      throw_type_error(env, "ERR_DTYPE_MISMATCH",
-                       element(name, i) + ": expected a " + array_name(expected) + " like " + element(name, head));
+    if (kind == SlotKind::kParam || kind == SlotKind::kState) {
+      const bool is_state = kind == SlotKind::kState;
+      const std::size_t head = is_state ? std::size_t(first_state_slot) : 0;  // the slot that fixes this one's type
+      DType& expected = is_state ? state_dtype : param_dtype;
+      if (i == head) {
+        expected = dtype;
+      } else if (dtype != expected) {
+        throw_type_error(env, "ERR_DTYPE_MISMATCH",
+                         element(name, i) + ": expected a " + array_name(expected) + " like " + element(name, head));
+      }
     }
     items.push_back(item);
   }
-  if (layout.state_slots == 0) state_dtype = param_dtype;
+  if (first_state_slot < 0) state_dtype = param_dtype;
 
   // 2. Resolve them. No JavaScript runs from here until the kernel has its
   //    pointers: every length, detached flag and address read here holds.
@@ -186,13 +220,23 @@ void read_batch_into(Napi::Env env, const Napi::Value& value, BatchLayout layout
       }
     }
     const std::size_t tensor = i / std::size_t(slots);
-    if (i % std::size_t(slots) == 0) {
+    const int slot = int(i % std::size_t(slots));
+    if (slot == 0) {
       out.lengths[tensor] = length;
       out.element_prefix[tensor + 1] = out.element_prefix[tensor] + length;
-    } else if (length != out.lengths[tensor]) {
-      throw_range_error(env, "ERR_SHAPE_MISMATCH",
-                        element(name, i) + ": expected length " + std::to_string(out.lengths[tensor]) + " like " +
-                            element(name, tensor * std::size_t(slots)) + ", got " + std::to_string(length));
+    } else {
+      const SlotRole role = role_of(layout, slot);
+      const std::size_t expected = expected_length(role, out.lengths[tensor]);
+      if (length != expected) {
+        const std::string param = element(name, tensor * std::size_t(slots));
+        const std::string what =
+            role.kind == SlotKind::kBlocks ? " (one scale per " + std::to_string(role.size) + " elements of " + param + ")"
+            : role.kind == SlotKind::kTable ? " (a code map)"
+                                            : " like " + param;
+        throw_range_error(env, "ERR_SHAPE_MISMATCH",
+                          element(name, i) + ": expected length " + std::to_string(expected) + what + ", got " +
+                              std::to_string(length));
+      }
     }
     out.buffers[i] = data;
   }

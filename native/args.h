@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "dtype.h"
+#include "kernel_table.h"
 #include "tensor_batch.h"
 
 namespace fusedoptim {
@@ -42,17 +43,20 @@ struct ResolvedBatch {
 };
 
 // How a batch is laid out: `slots` buffers per tensor, the last `state_slots`
-// of them state.
+// of them state; `roles` (null for that plain layout) gives each slot's role
+// when some have fixed types and lengths of their own (8-bit state).
 struct BatchLayout {
   int slots = 1;
   int state_slots = 0;
+  const SlotRole* roles = nullptr;
 };
 
 // Reads `value` as a flat Array of typed arrays: buffer s of tensor t at index
 // t * slots + s, the `slots` buffers of a tensor of equal length. The param
 // and gradient slots hold Float32Arrays or Float64Arrays, all of one type; the
 // state slots Float32Array, Float64Array, Uint16Array (bfloat16) or
-// Uint8Array, all of one type. Throws on anything else, including detached
+// Uint8Array, all of one type; block-scale and table slots (layout.roles)
+// Float32Arrays of ceil(length / block) and of the table's own length. Throws on anything else, including detached
 // buffers. Each element is read exactly once, and all of them before any is
 // resolved, so a getter cannot detach or swap a buffer after it was checked,
 // nor spoil `out` by calling the addon again. `owners`, if given, receives a

@@ -8,12 +8,15 @@
 #include "kernel_table.h"
 #include "kernels/adagrad.h"
 #include "kernels/adam.h"
+#include "kernels/bfloat16.h"
+#include "kernels/compact_state.h"
 #include "kernels/elementwise.h"
 #include "kernels/lion.h"
 #include "kernels/norm.h"
 #include "kernels/rmsprop.h"
 #include "kernels/sgd.h"
 #include "multi_tensor.h"
+#include "multi_tensor_blocks.h"
 #include "multi_tensor_reduce.h"
 
 #define FUSEDOPTIM_STRINGIFY2(x) #x
@@ -44,6 +47,7 @@ constexpr UpdateKernel row_of(const char* name) {
   return UpdateKernel{name,
                       Shape::kSlots,
                       Shape::kStateSlots,
+                      nullptr,
                       Shape::Scalars::kCount,
                       Shape::Scalars::kNames,
                       int(sizeof...(Pairs)),
@@ -55,6 +59,32 @@ template <template <typename, typename> class Kernel>
 constexpr UpdateKernel row(const char* name) {
   return row_of<Kernel, Types<float, float>, Types<double, double>>(name);
 }
+
+// A row whose state may also be bfloat16 (rounded to nearest even) for float32 params.
+template <template <typename, typename> class Kernel>
+constexpr UpdateKernel row_with_bf16(const char* name) {
+  return row_of<Kernel, Types<float, float>, Types<double, double>, Types<float, bfloat16>>(name);
+}
+
+// A row of Kernel<float, float> run by a compact-state driver (compact_state.h)
+// over float32 params and state stored as S.
+template <template <typename, typename> class Kernel, template <class> class Driver, typename S>
+constexpr UpdateKernel driver_row(const char* name) {
+  using D = Driver<Kernel<float, float>>;
+  return UpdateKernel{name,
+                      D::kSlots,
+                      D::kStateSlots,
+                      D::kRoles,
+                      D::Scalars::kCount,
+                      D::Scalars::kNames,
+                      1,
+                      {KernelVariant{DType::kFloat32, DTypeOf<S>::value, &apply_blocks<D>}}};
+}
+
+// The stochastically rounded bfloat16 and the 8-bit rows of a kernel: "<name>_bf16_sr", "<name>_int8".
+#define FUSEDOPTIM_COMPACT_ROWS(Kernel, name)                          \
+  driver_row<Kernel, StochasticBf16, bfloat16>(name "_bf16_sr"),       \
+      driver_row<Kernel, Blockwise8, std::uint8_t>(name "_int8")
 
 template <typename P, typename S> using SgdPlain = Sgd<P, S, SgdMomentum::kNone>;
 template <typename P, typename S> using SgdHeavyBall = Sgd<P, S, SgdMomentum::kHeavyBall>;
@@ -73,21 +103,31 @@ constexpr ReduceFn reduce_double() { return &apply_reduce<double, K>; }
 
 const UpdateKernel kUpdateKernels[] = {
     row<SgdPlain>("sgd"),
-    row<SgdHeavyBall>("sgd_momentum"),
-    row<SgdNesterov>("sgd_nesterov"),
-    row<Adagrad>("adagrad"),
-    row<RMSpropPlain>("rmsprop"),
-    row<RMSpropCentered>("rmsprop_centered"),
-    row<RMSpropMomentum>("rmsprop_momentum"),
-    row<RMSpropCenteredMomentum>("rmsprop_centered_momentum"),
+    row_with_bf16<SgdHeavyBall>("sgd_momentum"),
+    row_with_bf16<SgdNesterov>("sgd_nesterov"),
+    row_with_bf16<Adagrad>("adagrad"),
+    row_with_bf16<RMSpropPlain>("rmsprop"),
+    row_with_bf16<RMSpropCentered>("rmsprop_centered"),
+    row_with_bf16<RMSpropMomentum>("rmsprop_momentum"),
+    row_with_bf16<RMSpropCenteredMomentum>("rmsprop_centered_momentum"),
     // Adam also keeps float32 moments for float64 params (half the state, and
     // the same arithmetic in double).
-    row_of<AdamPlain, Types<float, float>, Types<double, double>, Types<double, float>>("adam"),
-    row_of<AdamAmsgrad, Types<float, float>, Types<double, double>, Types<double, float>>("adam_amsgrad"),
-    row<Lion>("lion"),
+    row_of<AdamPlain, Types<float, float>, Types<double, double>, Types<double, float>, Types<float, bfloat16>>("adam"),
+    row_of<AdamAmsgrad, Types<float, float>, Types<double, double>, Types<double, float>, Types<float, bfloat16>>("adam_amsgrad"),
+    row_with_bf16<Lion>("lion"),
     row<Accumulate>("accumulate"),
     row<Scale>("scale"),
     row<Clamp>("clamp"),
+    FUSEDOPTIM_COMPACT_ROWS(SgdHeavyBall, "sgd_momentum"),
+    FUSEDOPTIM_COMPACT_ROWS(SgdNesterov, "sgd_nesterov"),
+    FUSEDOPTIM_COMPACT_ROWS(Adagrad, "adagrad"),
+    FUSEDOPTIM_COMPACT_ROWS(RMSpropPlain, "rmsprop"),
+    FUSEDOPTIM_COMPACT_ROWS(RMSpropCentered, "rmsprop_centered"),
+    FUSEDOPTIM_COMPACT_ROWS(RMSpropMomentum, "rmsprop_momentum"),
+    FUSEDOPTIM_COMPACT_ROWS(RMSpropCenteredMomentum, "rmsprop_centered_momentum"),
+    FUSEDOPTIM_COMPACT_ROWS(AdamPlain, "adam"),
+    FUSEDOPTIM_COMPACT_ROWS(AdamAmsgrad, "adam_amsgrad"),
+    FUSEDOPTIM_COMPACT_ROWS(Lion, "lion"),
 };
 
 }  // namespace

@@ -20,6 +20,22 @@ using UpdateFn = void (*)(const TensorBatch& batch, const double* scalars, int t
 // continues a reduction over earlier tensors bit for bit).
 using ReduceFn = double (*)(const TensorBatch& batch, double p, int threads, const ReduceScratch& scratch, double initial);
 
+// What one of a kernel's buffers per tensor is. Most kernels need only the
+// first two (their first `slots - state_slots` buffers are params, the rest
+// state, and `roles` is null); 8-bit state adds a float32 scale per block of
+// the tensor's elements and a float32 code map of fixed length.
+enum class SlotKind : int {
+  kParam = 0,   // the param's element type and length (param, grad)
+  kState = 1,   // the state's element type, the param's length
+  kBlocks = 2,  // float32, one per `size` elements of the param (rounded up)
+  kTable = 3,   // float32, exactly `size` elements, read only
+};
+
+struct SlotRole {
+  SlotKind kind;
+  int size;  // kBlocks: elements per block; kTable: elements; else 0
+};
+
 // One instantiation of a kernel: for params (and gradients) of type `param`
 // and state of type `state`.
 struct KernelVariant {
@@ -35,6 +51,8 @@ struct UpdateKernel {
   // element type (param, grad), the last `state_slots` the state's.
   int slots;
   int state_slots;
+  // Each slot's role, `slots` of them; null for the plain layout above.
+  const SlotRole* roles;
   // The scalars, by name, in the order the Float64Array holds them.
   int scalar_count;
   const char* const* scalar_names;

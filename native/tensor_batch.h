@@ -7,8 +7,9 @@
 namespace fusedoptim {
 
 // The most buffers one tensor carries through a kernel (RMSprop centered with
-// momentum: param, grad, square_avg, grad_avg, momentum_buffer).
-constexpr int kMaxSlots = 5;
+// momentum and 8-bit state: param, grad, then codes, block scales and code
+// map for each of square_avg, grad_avg and momentum_buffer).
+constexpr int kMaxSlots = 11;
 
 // `count` tensors, each with `slots` buffers of equal length: buffer `s` of
 // tensor `t` is buffers[t * slots + s], with lengths[t] elements.

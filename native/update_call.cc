@@ -26,7 +26,7 @@ const UpdateKernel& read_kernel(Napi::Env env, const Napi::Value& value) {
   return table.update[read_int(env, value, 0, table.update_count - 1, "kernel")];
 }
 
-BatchLayout layout_of(const UpdateKernel& kernel) { return BatchLayout{kernel.slots, kernel.state_slots}; }
+BatchLayout layout_of(const UpdateKernel& kernel) { return BatchLayout{kernel.slots, kernel.state_slots, kernel.roles}; }
 
 UpdateFn variant_for(Napi::Env env, const UpdateKernel& kernel, const ResolvedBatch& batch) {
   const KernelVariant* found = kernel.find(batch.param_dtype, batch.state_dtype);

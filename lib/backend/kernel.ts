@@ -34,8 +34,44 @@ export interface KernelDef<S extends string = string> {
    * float32 and float64.
    */
   readonly variants?: ReadonlyArray<KernelVariant>;
+  /**
+   * Each slot's role, when some slots are neither param-like nor state of the
+   * param's length (8-bit state's block scales and code maps: see SlotRole).
+   * Absent: the first `slots - stateSlots` are params, the rest state.
+   */
+  readonly roles?: readonly SlotRole[];
+  /**
+   * Set on the compact-state drivers (js/compact_state.ts), whose references
+   * read and write the stored form themselves; a plain kernel's bfloat16 state
+   * is widened and rounded around its reference by the backend.
+   */
+  readonly driver?: 'bfloat16-sr' | 'int8';
   /** The reference implementation, with the native kernel's rounding (see JsKernel). */
   reference(r: Round, s: KernelScalars<S>, buffers: readonly StateArray[], base: number): void;
+}
+
+/**
+ * What one of a kernel's buffers per tensor is (native/kernel_table.h's SlotRole):
+ * 'param' (the param's type and length: param, grad), 'state' (the state's type,
+ * the param's length), 'blocks' (float32, one per `size` elements of the param,
+ * rounded up), 'table' (float32, exactly `size` elements, read only).
+ */
+export interface SlotRole {
+  readonly kind: 'param' | 'state' | 'blocks' | 'table';
+  readonly size: number;
+}
+
+/** The role of slot `slot` of `kernel`. */
+export function slotRole(kernel: KernelDef, slot: number): SlotRole {
+  if (kernel.roles !== undefined) return kernel.roles[slot];
+  return slot < kernel.slots - kernel.stateSlots ? PARAM_ROLE : STATE_ROLE;
+}
+const PARAM_ROLE: SlotRole = Object.freeze({ kind: 'param', size: 0 });
+const STATE_ROLE: SlotRole = Object.freeze({ kind: 'state', size: 0 });
+
+/** The number of elements slot `role` holds for a param of `length` elements. */
+export function slotLength(role: SlotRole, length: number): number {
+  return role.kind === 'blocks' ? Math.ceil(length / role.size) : role.kind === 'table' ? role.size : length;
 }
 
 /** The scalar names of a kernel (`ScalarsOf<typeof adamKernel>`), for a spec that writes them. */
@@ -51,6 +87,9 @@ const SAME_TYPE_VARIANTS: readonly KernelVariant[] = [
   { param: 'float32', state: 'float32' },
   { param: 'float64', state: 'float64' },
 ];
+
+/** The variants of a kernel whose state may also be bfloat16 (for float32 params): native row_with_bf16. */
+export const VARIANTS_WITH_BF16: readonly KernelVariant[] = Object.freeze([...SAME_TYPE_VARIANTS, { param: 'float32', state: 'bfloat16' }]);
 
 export function defineKernel<const S extends string>(def: KernelDef<S>): KernelDef<S> & { readonly variants: readonly KernelVariant[] } {
   return Object.freeze({ ...def, scalars: Object.freeze([...def.scalars]), variants: def.variants ?? SAME_TYPE_VARIANTS });

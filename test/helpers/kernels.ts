@@ -5,7 +5,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { KernelDef } from '../../lib/backend/kernel';
+import { KernelDef, hasVariant } from '../../lib/backend/kernel';
+import { blockwise8Kernel, stochasticBf16Kernel } from '../../lib/backend/js/compact_state';
 import { nativeKernelIndex } from '../../lib/native';
 
 const JS_DIR = path.join(__dirname, '..', '..', 'lib', 'backend', 'js');
@@ -21,6 +22,18 @@ export const ALL_KERNELS: readonly KernelDef[] = fs
   .sort()
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   .flatMap((f) => Object.values(require(path.join(JS_DIR, f)) as Record<string, unknown>).filter(isKernelDef));
+
+/**
+ * The compact-state drivers of every kernel that has bfloat16 state (the
+ * native table's "<name>_bf16_sr" and "<name>_int8" rows).
+ */
+export const COMPACT_KERNELS: readonly KernelDef[] = ALL_KERNELS.filter((k) => hasVariant(k, 'float32', 'bfloat16')).flatMap((k) => [
+  stochasticBf16Kernel(k),
+  blockwise8Kernel(k),
+]);
+
+/** Every row of the native kernel table. */
+export const TABLE_KERNELS: readonly KernelDef[] = [...ALL_KERNELS, ...COMPACT_KERNELS];
 
 /** The addon's table index of `kernel` (what addon.update takes). */
 export const row = (kernel: KernelDef): number => nativeKernelIndex(kernel);

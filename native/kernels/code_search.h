@@ -1,0 +1,84 @@
+// The nearest code of a sorted 8-bit code map (256 ascending float32 values):
+// the quantization step of 8-bit optimizer state, once per state element per
+// step, so it must cost a few instructions, not a scan.
+//
+// The answer is defined as the JavaScript reference computes it (a binary
+// search): lo = the largest index whose value is <= x (0 if none), then lo + 1
+// if that value is strictly nearer to x than lo's. Here the same answer comes
+// from an index built once per distinct map: the top 12 bits of x's float32
+// pattern (sign, exponent, 3 mantissa bits) select a bucket, the bucket gives
+// the largest code at or below every x in it, and a fixed number of branch-free
+// steps (the most codes any bucket holds) walks up to lo.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include "bfloat16.h"
+#include "kernel_namespace.h"
+
+FUSEDOPTIM_KERNELS_BEGIN
+
+constexpr int kCodes = 256;
+
+struct CodeIndex {
+  // The map, then a NaN sentinel: no x is >= it, so a walk stops at 255.
+  float values[kCodes + 1];
+  // Per bucket of 2^20 float patterns: the largest code <= every x in it.
+  std::uint8_t start[4096];
+  // Walk steps that take start[] to the answer in every bucket.
+  int steps;
+
+  void build(const float* map) {
+    std::memcpy(values, map, sizeof(float) * kCodes);
+    values[kCodes] = std::numeric_limits<float>::quiet_NaN();
+    steps = 0;
+    for (std::uint32_t b = 0; b < 4096; ++b) {
+      const std::uint32_t low = b << 20, high = low | 0xfffffu;
+      const bool negative = (b & 0x800u) != 0;
+      const float least = bits_float(negative ? high : low);
+      const float most = bits_float(negative ? low : high);
+      start[b] = 0;
+      if (least != least) continue;  // NaN patterns: 0, as the reference's search answers NaN
+      int lo = 0;
+      while (lo + 1 < kCodes && values[lo + 1] <= least) ++lo;
+      int hi = lo;
+      while (hi + 1 < kCodes && values[hi + 1] <= most) ++hi;
+      start[b] = std::uint8_t(lo);
+      if (hi - lo > steps) steps = hi - lo;
+    }
+  }
+
+  std::uint8_t nearest(float x) const {
+    int lo = start[float_bits(x) >> 20];
+    for (int k = 0; k < steps; ++k) lo += values[lo + 1] <= x ? 1 : 0;
+    const int up = lo + 1;
+    return std::uint8_t(values[up] - x < x - values[lo] ? up : lo);
+  }
+};
+
+// The index of `map`, built on first sight of its values and kept for the
+// process (a few maps ever exist: the signed and the unsigned one). Lookups
+// compare the 1 KiB of values, so a map edited in place is never served a
+// stale index. No heap: a fixed table; once it is full, `spare` (the caller's)
+// is built and returned.
+inline const CodeIndex& code_index(const float* map, CodeIndex& spare) {
+  static CodeIndex cache[8];
+  static int used = 0;
+  static std::mutex lock;
+  {
+    std::lock_guard<std::mutex> guard(lock);
+    for (int k = 0; k < used; ++k) {
+      if (std::memcmp(cache[k].values, map, sizeof(float) * kCodes) == 0) return cache[k];
+    }
+    if (used < 8) {
+      cache[used].build(map);
+      return cache[used++];
+    }
+  }
+  spare.build(map);
+  return spare;
+}
+
+FUSEDOPTIM_KERNELS_END
