@@ -4,6 +4,7 @@ import { booleanOption, lrOption, numberOption } from './options';
 import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
 import type { ScalarsOf } from '../backend/kernel';
 import type { KernelChoice, OptimizerSpec } from './spec';
+import { STATE_STORAGE_OPTIONS, StateStorageOptions } from './state_storage';
 
 export type AdagradOptions = {
   lr: number;
@@ -13,7 +14,7 @@ export type AdagradOptions = {
   /** 1e-8 (the textbook's); PyTorch's default is 1e-10. */
   eps: number;
   maximize: boolean;
-};
+} & StateStorageOptions;
 
 const KERNEL: KernelChoice<ScalarsOf<typeof adagradKernel>> = { kernel: adagradKernel, buffers: ['sum'] };
 
@@ -26,8 +27,9 @@ const spec: OptimizerSpec<AdagradOptions, ScalarsOf<typeof adagradKernel>> = {
     initialAccumulatorValue: numberOption(0, { min: 0 }),
     eps: numberOption(1e-8, { min: 0 }),
     maximize: booleanOption(false),
+    ...STATE_STORAGE_OPTIONS,
   },
-  state: (g) => ({ buffers: [{ name: 'sum', dtype: 'param', initial: g.initialAccumulatorValue }], scalars: [] }),
+  state: (g) => ({ buffers: [{ name: 'sum', dtype: 'param', initial: g.initialAccumulatorValue, compact: 'unsigned' }], scalars: [] }),
   kernel: () => KERNEL,
   scalars(g, { step, gradScale }, out) {
     out.gradScale = g.maximize ? -gradScale : gradScale;

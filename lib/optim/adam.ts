@@ -9,6 +9,7 @@ import { betasOption, booleanOption, lrOption, numberOption } from './options';
 import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
 import type { ScalarsOf } from '../backend/kernel';
 import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
+import { STATE_STORAGE_OPTIONS, StateStorageOptions } from './state_storage';
 
 export type AdamOptions = {
   lr: number;
@@ -17,7 +18,7 @@ export type AdamOptions = {
   weightDecay: number;
   amsgrad: boolean;
   maximize: boolean;
-};
+} & StateStorageOptions;
 
 // Constants: a step asks for its kernel every time, and allocates nothing.
 const PLAIN: KernelChoice<ScalarsOf<typeof adamKernel>> = { kernel: adamKernel, buffers: ['expAvg', 'expAvgSq'] };
@@ -25,9 +26,9 @@ const AMSGRAD: KernelChoice<ScalarsOf<typeof adamKernel>> = { kernel: adamAmsgra
 
 const STATE: StateSchema = {
   buffers: [
-    { name: 'expAvg', dtype: 'param' },
-    { name: 'expAvgSq', dtype: 'param' },
-    { name: 'maxExpAvgSq', dtype: 'param' },
+    { name: 'expAvg', dtype: 'param', compact: 'signed' },
+    { name: 'expAvgSq', dtype: 'param', compact: 'unsigned' },
+    { name: 'maxExpAvgSq', dtype: 'param', compact: 'unsigned' },
   ],
   scalars: [],
 };
@@ -42,6 +43,7 @@ function adamSpec(name: string, decoupled: boolean, weightDecay: number): Optimi
       weightDecay: numberOption(weightDecay, { min: 0 }),
       amsgrad: booleanOption(false),
       maximize: booleanOption(false),
+      ...STATE_STORAGE_OPTIONS,
     },
     state: () => STATE,
     kernel: (g) => (g.amsgrad ? AMSGRAD : PLAIN),

@@ -4,12 +4,37 @@
  * numbers, lay out its buffers in the kernel's slot order, and compute the
  * kernel's scalars. Params of a group that share their step count and numbers
  * (the usual case) make one call; the others (a param skipped with a null
- * gradient earlier) a call per distinct count.
+ * gradient earlier) a call per distinct count. With 8-bit state, a group's
+ * small params (full-precision state) and large ones (8-bit) are two parts,
+ * each with its own kernel (state_storage.ts).
  */
 import { KernelDef, ScalarWriter, scalarWriter } from '../backend/kernel';
 import type { StateArray, Tensor } from '../tensor';
 import type { ParamTable } from './param_table';
-import type { OptimizerSpec, ParamState, StateSchema } from './spec';
+import type { KernelChoice, OptimizerSpec, ParamState, StateSchema } from './spec';
+import { Storage, roundingKey, storageOf, storedChoice, storedSchema } from './state_storage';
+
+/** The params of a group whose state is stored one way, with the kernel and schema for that storage. */
+export interface GroupPart {
+  storage: Storage;
+  indices: number[];
+  choice: KernelChoice<string>;
+  schema: StateSchema;
+}
+
+/** A group's params (`indices`) split by how their state is stored: one part, or two with 8-bit state. */
+export function groupParts<O>(spec: OptimizerSpec<O>, table: ParamTable, hyper: O, indices: readonly number[]): GroupPart[] {
+  const choice = spec.kernel(hyper);
+  const schema = spec.state(hyper);
+  const parts: GroupPart[] = [];
+  for (const i of indices) {
+    const storage = storageOf(hyper as object, table.params[i].length);
+    let part = parts.find((p) => p.storage === storage);
+    if (part === undefined) parts.push((part = { storage, indices: [], choice: storedChoice(choice, storage), schema: storedSchema(schema, storage) }));
+    part.indices.push(i);
+  }
+  return parts;
+}
 
 /** One kernel call of a step. */
 export interface KernelCall {
@@ -20,8 +45,8 @@ export interface KernelCall {
 }
 
 export class KernelCallBuilder<O> {
-  /** Per group, the flat buffer list and scalars of its last uniform call, refilled in place by the next (no allocation per step). */
-  private readonly uniform: Array<{ tensors: StateArray[]; scalars: ScalarWriter<string> } | undefined> = [];
+  /** Per group and storage, the flat buffer list and scalars of its last uniform call, refilled in place by the next. */
+  private readonly uniform = new Map<string, { tensors: StateArray[]; scalars: ScalarWriter<string> }>();
   /** The context handed to spec.scalars, refilled for every call (a step allocates nothing). */
   private readonly context = { step: 0, fresh: false, gradScale: 1, state: {} as Readonly<Record<string, number>> };
 
@@ -32,12 +57,15 @@ export class KernelCallBuilder<O> {
 
   /** The calls of group `gi` over its params with gradients (`indices`); the first mutation of a step. */
   commit(gi: number, hyper: O, indices: readonly number[], grads: ReadonlyArray<Tensor | null>, gradScale: number): KernelCall[] {
-    const choice = this.spec.kernel(hyper);
-    const schema = this.spec.state(hyper);
+    return groupParts(this.spec, this.table, hyper, indices).flatMap((part) => this.commitPart(gi, hyper, part, grads, gradScale));
+  }
+
+  private commitPart(gi: number, hyper: O, { storage, indices, choice, schema }: GroupPart, grads: ReadonlyArray<Tensor | null>, gradScale: number): KernelCall[] {
     if (sharedState(this.table.state, indices, choice.buffers, schema) !== null) {
-      let cache = this.uniform[gi];
+      const key = `${gi}:${storage}`;
+      let cache = this.uniform.get(key);
       if (!cache || cache.scalars.array.length !== choice.kernel.scalars.length) {
-        cache = this.uniform[gi] = { tensors: [], scalars: scalarWriter(choice.kernel) };
+        this.uniform.set(key, (cache = { tensors: [], scalars: scalarWriter(choice.kernel) }));
       }
       const tensors = cache.tensors;
       tensors.length = 0;
@@ -80,6 +108,8 @@ export class KernelCallBuilder<O> {
     context.state = state as Readonly<Record<string, number>>;
     out.reset();
     this.spec.scalars(hyper, context, out);
+    // A stochastically rounding driver's own scalar (state_storage.ts).
+    if ('roundingSeed' in out) out.roundingSeed = roundingKey((hyper as { roundingSeed: number }).roundingSeed, step);
     return out.array;
   }
 }

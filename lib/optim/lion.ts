@@ -10,7 +10,8 @@ import { lionKernel } from '../backend/js/lion';
 import { betasOption, booleanOption, lrOption, numberOption } from './options';
 import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
 import type { ScalarsOf } from '../backend/kernel';
-import type { KernelChoice, OptimizerSpec } from './spec';
+import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
+import { STATE_STORAGE_OPTIONS, StateStorageOptions } from './state_storage';
 
 export type LionOptions = {
   lr: number;
@@ -18,8 +19,9 @@ export type LionOptions = {
   betas: [number, number];
   weightDecay: number;
   maximize: boolean;
-};
+} & StateStorageOptions;
 
+const STATE: StateSchema = { buffers: [{ name: 'expAvg', dtype: 'param', compact: 'signed' }], scalars: [] };
 const KERNEL: KernelChoice<ScalarsOf<typeof lionKernel>> = { kernel: lionKernel, buffers: ['expAvg'] };
 
 const spec: OptimizerSpec<LionOptions, ScalarsOf<typeof lionKernel>> = {
@@ -29,8 +31,9 @@ const spec: OptimizerSpec<LionOptions, ScalarsOf<typeof lionKernel>> = {
     betas: betasOption([0.9, 0.99]),
     weightDecay: numberOption(0, { min: 0 }),
     maximize: booleanOption(false),
+    ...STATE_STORAGE_OPTIONS,
   },
-  state: () => ({ buffers: [{ name: 'expAvg', dtype: 'param' }], scalars: [] }),
+  state: () => STATE,
   kernel: () => KERNEL,
   scalars(g, { gradScale }, out) {
     out.gradScale = g.maximize ? -gradScale : gradScale;

@@ -32,6 +32,7 @@ import type { OptimizerSpec, ParamState } from './spec';
 import { OptimizerStateDict, checkStateDict, takeStateDict } from './state_dict';
 import { CheckedStepOptions, Grads, StepOptions, checkGrads, checkStepOptions } from './step_checks';
 import { StepCache } from './step_cache';
+import { stateBytes, storageKey } from './state_storage';
 
 export type { ParamGroup, ParamGroupInput, ParamsInput } from './param_groups';
 export type { OptimizerSpec, ParamState, StateSchema, StateBufferSpec, StateScalarSpec, KernelChoice, ScalarContext } from './spec';
@@ -104,6 +105,8 @@ export abstract class Optimizer<O extends { lr: number }> {
   private readonly postHooks = new Map<number, StepPostHook<unknown>>();
   private nextHookId = 0;
   private inFlight = false;
+  /** Per group, its state storage options as added (state_storage.ts): fixed for the group's life. */
+  private readonly storageKeys: string[] = [];
 
   protected constructor(spec: OptimizerSpec<O>, params: ParamsInput<O>, options: (Partial<O> & OptimizerOptions) | undefined) {
     this.spec = spec;
@@ -152,6 +155,15 @@ export abstract class Optimizer<O extends { lr: number }> {
     this.assertIdle('lr');
     const lr = checkNumber(`${this.spec.name}: lr`, value, { min: 0 });
     for (const group of this.paramGroups) group.lr = lr;
+  }
+
+  /**
+   * The bytes of optimizer state held: every state buffer once (see
+   * stateDtype: full-precision Adam holds 8 per float32 param, bfloat16 4,
+   * 8-bit about 2).
+   */
+  stateBytes(): number {
+    return stateBytes(this.state);
   }
 
   /** The number of params in all groups. */
@@ -326,6 +338,15 @@ export abstract class Optimizer<O extends { lr: number }> {
   private checkedStep(grads: unknown): CheckedStep<O> {
     // Schedulers and users write hyper-parameters between steps: check them here too.
     const hyper = this.paramGroups.map((_, gi) => this.hyperOf(gi));
+    hyper.forEach((h, gi) => {
+      if (storageKey(h as object) !== this.storageKeys[gi]) {
+        throw makeError(
+          ErrorCodes.INVALID_ARG_VALUE,
+          `${this.spec.name}: paramGroups[${gi}]: stateDtype, stochasticRounding, roundingSeed and min8bitSize are fixed when a group is added; ` +
+            'to change how state is stored, build a new optimizer and loadStateDict (which converts the state)',
+        );
+      }
+    });
     const { list, active } = checkGrads(this.spec.name, this.table, this.paramGroups.map((g) => g.params.length), grads);
     return { list, active, hyper };
   }
@@ -363,6 +384,7 @@ export abstract class Optimizer<O extends { lr: number }> {
 
   private addResolvedGroup(group: ParamGroup<O>): void {
     this.paramGroups.push(group);
+    this.storageKeys.push(storageKey(group));
     for (const p of group.params) this.table.add(p);
   }
 }

@@ -40,6 +40,21 @@ export function betasOption(defaultValue: [number, number]): OptionRule<[number,
   };
 }
 
+/** One of a fixed set of strings. */
+export function choiceOption<T extends string>(defaultValue: T, values: readonly T[]): OptionRule<T> {
+  return {
+    default: defaultValue,
+    check(name, value) {
+      if (typeof value !== 'string') throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}: expected one of ${values.map((v) => `'${v}'`).join(', ')}, got ${describe(value)}`);
+      if (!(values as readonly string[]).includes(value)) {
+        throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${name}: expected one of ${values.map((v) => `'${v}'`).join(', ')}, got '${value}'`);
+      }
+      return value as T;
+    },
+    copy: (v) => v,
+  };
+}
+
 /** The learning rate: every optimizer has one. */
 export const lrOption = (defaultValue: number): OptionRule<number> => numberOption(defaultValue, { min: 0 });
 

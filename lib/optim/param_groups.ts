@@ -9,6 +9,7 @@ import type { Tensor } from '../tensor';
 import { checkObject, checkOptions, checkTensorList, describe } from '../validate';
 import type { OptionRules } from './options';
 import type { OptimizerSpec } from './spec';
+import { checkStorageParams } from './state_storage';
 
 /** A param group: its params and its hyper-parameters (writable: schedulers change `lr`). */
 export type ParamGroup<O> = O & { params: Tensor[]; [extra: string]: unknown };
@@ -43,6 +44,7 @@ export function checkGroupInput<O>(spec: OptimizerSpec<O>, defaults: Readonly<O>
   checkOptions(where, raw, ['params', ...Object.keys(spec.options)]);
   const params = checkTensorList(paramsName, raw.params);
   const hyper = resolveGroup(spec, raw, defaults, where);
+  checkStorageParams(hyper as object, params, where);
   return { ...hyper, params: [...params] } as ParamGroup<O>;
 }
 

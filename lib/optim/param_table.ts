@@ -61,11 +61,13 @@ export class ParamTable {
       return created;
     });
     if (missing.length === 0) return fresh;
+    const owned = missing.filter(({ spec }) => spec.shared === undefined);
     const arrays = allocStateSlab(
-      missing.map(({ i, spec }) => ({ dtype: spec.dtype === 'param' ? dtypeOf(this.params[i]) : spec.dtype, length: bufferLength(spec, this.params[i].length) })),
+      owned.map(({ i, spec }) => ({ dtype: spec.dtype === 'param' ? dtypeOf(this.params[i]) : spec.dtype, length: bufferLength(spec, this.params[i].length) })),
     );
-    missing.forEach(({ i, spec }, k) => {
-      const array = arrays[k];
+    let next = 0;
+    missing.forEach(({ i, spec }) => {
+      const array = spec.shared ?? arrays[next++];
       if (spec.initial !== undefined && spec.initial !== 0) array.fill(spec.initial);
       this.state[i][spec.name] = array;
       this.registerState(i, spec.name, array);

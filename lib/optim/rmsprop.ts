@@ -3,7 +3,8 @@ import { rmspropCenteredKernel, rmspropCenteredMomentumKernel, rmspropKernel, rm
 import { booleanOption, lrOption, numberOption } from './options';
 import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
 import type { ScalarsOf } from '../backend/kernel';
-import type { KernelChoice, OptimizerSpec } from './spec';
+import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
+import { STATE_STORAGE_OPTIONS, StateStorageOptions } from './state_storage';
 
 export type RMSpropOptions = {
   lr: number;
@@ -14,7 +15,7 @@ export type RMSpropOptions = {
   momentum: number;
   centered: boolean;
   maximize: boolean;
-};
+} & StateStorageOptions;
 
 // [centered][momentum], each with its state buffers in the kernel's slot order:
 // square_avg, [grad_avg], [momentum_buffer]. Constants: a step asks for its
@@ -30,6 +31,15 @@ const KERNELS: ReadonlyArray<ReadonlyArray<KernelChoice<ScalarsOf<typeof rmsprop
   ],
 ];
 
+const STATE: StateSchema = {
+    buffers: [
+      { name: 'squareAvg', dtype: 'param', compact: 'unsigned' },
+      { name: 'gradAvg', dtype: 'param', compact: 'signed' },
+      { name: 'momentumBuffer', dtype: 'param', compact: 'signed' },
+    ],
+    scalars: [],
+  };
+
 const spec: OptimizerSpec<RMSpropOptions, ScalarsOf<typeof rmspropKernel>> = {
   name: 'RMSprop',
   options: {
@@ -40,15 +50,9 @@ const spec: OptimizerSpec<RMSpropOptions, ScalarsOf<typeof rmspropKernel>> = {
     momentum: numberOption(0, { min: 0 }),
     centered: booleanOption(false),
     maximize: booleanOption(false),
+    ...STATE_STORAGE_OPTIONS,
   },
-  state: () => ({
-    buffers: [
-      { name: 'squareAvg', dtype: 'param' },
-      { name: 'gradAvg', dtype: 'param' },
-      { name: 'momentumBuffer', dtype: 'param' },
-    ],
-    scalars: [],
-  }),
+  state: () => STATE,
   kernel: (g) => KERNELS[g.centered ? 1 : 0][g.momentum > 0 ? 1 : 0],
   scalars(g, { gradScale }, out) {
     out.gradScale = g.maximize ? -gradScale : gradScale;

@@ -4,7 +4,8 @@ import { ErrorCodes, makeError } from '../errors';
 import { booleanOption, lrOption, numberOption } from './options';
 import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
 import type { ScalarsOf } from '../backend/kernel';
-import type { KernelChoice, OptimizerSpec } from './spec';
+import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
+import { STATE_STORAGE_OPTIONS, StateStorageOptions } from './state_storage';
 
 export type SGDOptions = {
   lr: number;
@@ -13,8 +14,9 @@ export type SGDOptions = {
   weightDecay: number;
   nesterov: boolean;
   maximize: boolean;
-};
+} & StateStorageOptions;
 
+const STATE: StateSchema = { buffers: [{ name: 'momentumBuffer', dtype: 'param', compact: 'signed' }], scalars: [] };
 // Constants: a step asks for its kernel every time, and allocates nothing.
 const PLAIN: KernelChoice<ScalarsOf<typeof sgdKernel>> = { kernel: sgdKernel, buffers: [] };
 const HEAVY_BALL: KernelChoice<ScalarsOf<typeof sgdKernel>> = { kernel: sgdMomentumKernel, buffers: ['momentumBuffer'] };
@@ -29,6 +31,7 @@ const spec: OptimizerSpec<SGDOptions, ScalarsOf<typeof sgdKernel>> = {
     weightDecay: numberOption(0, { min: 0 }),
     nesterov: booleanOption(false),
     maximize: booleanOption(false),
+    ...STATE_STORAGE_OPTIONS,
   },
   checkGroup(g, where) {
     if (g.nesterov && (g.momentum <= 0 || g.dampening !== 0)) {
@@ -38,7 +41,7 @@ const spec: OptimizerSpec<SGDOptions, ScalarsOf<typeof sgdKernel>> = {
       );
     }
   },
-  state: () => ({ buffers: [{ name: 'momentumBuffer', dtype: 'param' }], scalars: [] }),
+  state: () => STATE,
   kernel: (g) => (g.momentum === 0 ? PLAIN : g.nesterov ? NESTEROV : HEAVY_BALL),
   scalars(g, { fresh, gradScale }, out) {
     out.gradScale = g.maximize ? -gradScale : gradScale;

@@ -17,8 +17,18 @@ export interface StateBufferSpec {
   readonly dtype: 'param' | StateDType;
   /** Elements: the param's (default), or one per block of this many of the param's elements (rounded up). */
   readonly blockSize?: number;
+  /** Elements regardless of the param (a code map's 256). */
+  readonly length?: number;
   /** The value a new buffer is filled with (default 0). */
   readonly initial?: number;
+  /** One array every param's state refers to instead of a buffer of its own (the code maps of 8-bit state). */
+  readonly shared?: Float32Array;
+  /**
+   * A moment that `stateDtype` may store compactly (state_storage.ts), and the
+   * code map it takes as 8 bits: 'signed' for one that changes sign (a first
+   * moment, momentum), 'unsigned' for one that does not (a mean of squares).
+   */
+  readonly compact?: 'signed' | 'unsigned';
 }
 
 /** A per-param number besides the step count (NAdam's muProduct, ASGD's eta and mu). */
@@ -84,5 +94,6 @@ export interface ParamState {
 
 /** The number of elements of `buffer` for a param of `paramLength` elements. */
 export function bufferLength(buffer: StateBufferSpec, paramLength: number): number {
+  if (buffer.length !== undefined) return buffer.length;
   return buffer.blockSize === undefined ? paramLength : Math.ceil(paramLength / buffer.blockSize);
 }

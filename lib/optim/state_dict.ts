@@ -9,6 +9,7 @@ import { STATE_ARRAY_NAMES, StateArray, StateDType, Tensor, allocStateSlab, dtyp
 import { checkArray, checkNumber, checkObject, checkStateArray, describe } from '../validate';
 import { ParamGroup, checkExtra, resolveGroup } from './param_groups';
 import { OptimizerSpec, ParamState, StateSchema, bufferLength } from './spec';
+import { convertLoadedEntry, storageOf, storedSchema, withStorageOf } from './state_storage';
 
 /** A snapshot of an optimizer: plain data, params referred to by index. */
 export interface OptimizerStateDict {
@@ -81,7 +82,8 @@ export function checkStateDict<O>(
     indices.forEach((value, k) => checkNumber(`${name}.params[${k}]`, value, { integer: true, min: index + k, max: index + k }));
     for (let k = 0; k < live.length; k++) groupOf.push(gi);
     index += live.length;
-    const hyper = resolveGroup(spec, saved, null, name, true);
+    // The live group's state storage stays (state_storage.ts): the state below is converted to it.
+    const hyper = resolveGroup(spec, withStorageOf(saved, paramGroups[gi]), null, name, true);
     const extras: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(saved)) {
       if (key !== 'params' && !(key in spec.options)) extras[key] = checkExtra(`${name}.${key}`, value);
@@ -98,7 +100,11 @@ export function checkStateDict<O>(
     }
     const label = `stateDict.state[${i}]`;
     const entry = checkObject(`${where}: ${label}`, raw);
-    state[i] = checkParamState(spec.state(groups[groupOf[i]].hyper), params[i], entry, where, label, mismatch);
+    const hyper = groups[groupOf[i]].hyper;
+    const schema = spec.state(hyper);
+    const storage = storageOf(hyper as object, params[i].length);
+    const converted = convertLoadedEntry(where, schema, storage, params[i], entry, label, mismatch);
+    state[i] = checkParamState(storedSchema(schema, storage), params[i], converted, where, label, mismatch);
   }
   copyBuffers(state);
   return { groups, state };

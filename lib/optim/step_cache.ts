@@ -20,9 +20,10 @@ import type { Backend, UpdatePlan } from '../backend';
 import { ScalarWriter, scalarWriter } from '../backend/kernel';
 import { NormType, finishValue, mergeValues } from '../norm';
 import type { StateArray, Tensor } from '../tensor';
-import { KernelCallBuilder, advance, pushTensors, sharedState } from './kernel_calls';
+import { KernelCallBuilder, advance, groupParts, pushTensors, sharedState } from './kernel_calls';
 import type { ParamTable } from './param_table';
 import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
+import { Storage, storageKey, storedChoice } from './state_storage';
 
 /** Where every optimizer kernel takes the gradient: param, grad, state... */
 const GRAD_SLOT = 1;
@@ -31,6 +32,9 @@ interface CachedCall<O> {
   gi: number;
   /** The group's hyper-parameters as the step that uses the cache validated them. */
   hyper: O;
+  /** How the call's params store their state, and the group's storage options then (state_storage.ts). */
+  storage: Storage;
+  storageKey: string;
   choice: KernelChoice<string>;
   schema: StateSchema;
   /** Global indices of the params in the call, in order. */
@@ -71,18 +75,17 @@ export class StepCache<O> {
   record(active: readonly number[][], hyper: readonly O[], grads: ReadonlyArray<Tensor | null>): void {
     const calls: CachedCall<O>[] = [];
     for (let gi = 0; gi < active.length; gi++) {
-      const indices = active[gi];
-      if (indices.length === 0) continue;
-      const choice = this.spec.kernel(hyper[gi]);
-      const schema = this.spec.state(hyper[gi]);
-      if (sharedState(this.table.state, indices, choice.buffers, schema) === null) {
-        this.calls = null;
-        return;
+      if (active[gi].length === 0) continue;
+      for (const { storage, indices, choice, schema } of groupParts(this.spec, this.table, hyper[gi], active[gi])) {
+        if (sharedState(this.table.state, indices, choice.buffers, schema) === null) {
+          this.calls = null;
+          return;
+        }
+        const tensors: StateArray[] = [];
+        for (const i of indices) pushTensors(tensors, this.table, i, grads[i]!, choice.buffers);
+        const scalars = scalarWriter(choice.kernel);
+        calls.push({ gi, hyper: hyper[gi], storage, storageKey: storageKey(hyper[gi] as object), choice, schema, indices, tensors, scalars, plan: null });
       }
-      const tensors: StateArray[] = [];
-      for (const i of indices) pushTensors(tensors, this.table, i, grads[i]!, choice.buffers);
-      const scalars = scalarWriter(choice.kernel);
-      calls.push({ gi, hyper: hyper[gi], choice, schema, indices: [...indices], tensors, scalars, plan: null });
     }
     this.grads = [...grads];
     this.calls = calls;
@@ -106,12 +109,15 @@ export class StepCache<O> {
     let c = 0;
     for (let gi = 0; gi < groupCount; gi++) {
       const hyper = hyperOf(gi);
-      if (c === calls.length || calls[c].gi !== gi) continue;
-      const call = calls[c++];
-      const choice = this.spec.kernel(hyper);
-      if (choice.kernel !== call.choice.kernel || !sameNames(choice.buffers, call.choice.buffers)) return false;
-      if (!this.callHolds(call)) return false;
-      call.hyper = hyper;
+      for (; c < calls.length && calls[c].gi === gi; c++) {
+        const call = calls[c];
+        // Storage options that changed: the full step refuses them (or, without state, reshapes the calls).
+        if (call.storageKey !== '' && storageKey(hyper as object) !== call.storageKey) return false;
+        const choice = storedChoice(this.spec.kernel(hyper), call.storage);
+        if (choice.kernel !== call.choice.kernel || !sameNames(choice.buffers, call.choice.buffers)) return false;
+        if (!this.callHolds(call)) return false;
+        call.hyper = hyper;
+      }
     }
     return true;
   }
