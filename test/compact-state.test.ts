@@ -76,7 +76,7 @@ const OPTIMIZERS: Array<[string, Ctor, Record<string, unknown>]> = [
   ['Lion', Lion as unknown as Ctor, { lr: 0.001, weightDecay: 0.1 }],
   ['SGD momentum', SGD as unknown as Ctor, { lr: 0.01, momentum: 0.9, dampening: 0.1 }],
   ['SGD nesterov', SGD as unknown as Ctor, { lr: 0.01, momentum: 0.9, nesterov: true }],
-  ['RMSprop centered momentum', RMSprop as unknown as Ctor, { lr: 0.01, centered: true, momentum: 0.5 }],
+  ['RMSprop momentum', RMSprop as unknown as Ctor, { lr: 0.01, momentum: 0.5 }],
   ['RMSprop', RMSprop as unknown as Ctor, { lr: 0.01 }],
   ['Adagrad', Adagrad as unknown as Ctor, { lr: 0.01, initialAccumulatorValue: 0.1 }],
 ];
@@ -437,6 +437,12 @@ describe('compact state: bad input is refused and changes nothing', () => {
       const opt = new Adam([new Float32Array(3)], { stateDtype: stateDtype as never });
       expectError(() => opt.addParamGroup({ params: [new Float64Array(2)] }), type(ErrorCodes.DTYPE_MISMATCH, 'params[0]'));
       expect(opt.paramGroups).to.have.length(1);
+    }
+  });
+
+  it('centered RMSprop with compact state (its v − mean² would lose its sign to rounding)', () => {
+    for (const stateDtype of ['bfloat16', 'int8'] as const) {
+      expectError(() => new RMSprop([new Float32Array(3)], { centered: true, stateDtype }), range(ErrorCodes.INVALID_ARG_VALUE, 'stateDtype', 'centered'));
     }
   });
 

@@ -1,5 +1,6 @@
 /** RMSprop (torch.optim.RMSprop); the arithmetic is in native/kernels/rmsprop.h. */
 import { rmspropCenteredKernel, rmspropCenteredMomentumKernel, rmspropKernel, rmspropMomentumKernel } from '../backend/js/rmsprop';
+import { ErrorCodes, makeError } from '../errors';
 import { booleanOption, lrOption, numberOption } from './options';
 import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
 import type { ScalarsOf } from '../backend/kernel';
@@ -51,6 +52,14 @@ const spec: OptimizerSpec<RMSpropOptions, ScalarsOf<typeof rmspropKernel>> = {
     centered: booleanOption(false),
     maximize: booleanOption(false),
     ...STATE_STORAGE_OPTIONS,
+  },
+  checkGroup(g, where) {
+    // v − mean² of compact moments loses its sign to their rounding when the
+    // variance is small against the mean, and the step takes its square root
+    // (bitsandbytes refuses 8-bit centered RMSprop for the same reason).
+    if (g.centered && g.stateDtype !== 'float32') {
+      throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${where}.stateDtype: centered RMSprop needs full-precision state ('float32'), got '${g.stateDtype}'`);
+    }
   },
   state: () => STATE,
   kernel: (g) => KERNELS[g.centered ? 1 : 0][g.momentum > 0 ? 1 : 0],

@@ -14,7 +14,6 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#include <mutex>
 #include "bfloat16.h"
 #include "kernel_namespace.h"
 
@@ -66,17 +65,22 @@ struct CodeIndex {
 inline const CodeIndex& code_index(const float* map, CodeIndex& spare) {
   static CodeIndex cache[8];
   static int used = 0;
-  static std::mutex lock;
-  {
-    std::lock_guard<std::mutex> guard(lock);
-    for (int k = 0; k < used; ++k) {
-      if (std::memcmp(cache[k].values, map, sizeof(float) * kCodes) == 0) return cache[k];
-    }
-    if (used < 8) {
-      cache[used].build(map);
-      return cache[used++];
-    }
+  // A spin lock from compiler builtins, not std::mutex: nothing here may throw
+  // or instantiate a std:: template (see kernel_namespace.h), and the lock is
+  // held for a 1 KiB comparison, or once per map for a build.
+  static bool locked = false;
+  while (__atomic_test_and_set(&locked, __ATOMIC_ACQUIRE)) {
   }
+  const CodeIndex* found = nullptr;
+  for (int k = 0; k < used && found == nullptr; ++k) {
+    if (std::memcmp(cache[k].values, map, sizeof(float) * kCodes) == 0) found = &cache[k];
+  }
+  if (found == nullptr && used < 8) {
+    cache[used].build(map);
+    found = &cache[used++];
+  }
+  __atomic_clear(&locked, __ATOMIC_RELEASE);
+  if (found != nullptr) return *found;
   spare.build(map);
   return spare;
 }

@@ -31,5 +31,29 @@ export function trainingFingerprints(backend: BackendName): Record<string, strin
       out[`${variantLabel(variant)} ${dtype}`] = hashTensors([...resultTensors(opt), norms]);
     }
   }
+  // Compact state (float32 params only): bfloat16 rounded to nearest and
+  // stochastically, and 8-bit (the two longest tensors; the others keep float32).
+  const loss = new SyntheticLoss('float32', FINGERPRINT_LENGTHS, 100);
+  for (const variant of kernelVariants()) {
+    if (!COMPACT_FINGERPRINTS.has(variantLabel(variant))) continue;
+    for (const storage of COMPACT_STORAGES) {
+      const opt = makeOptimizer(variant.optimizer, randomTensors('float32', FINGERPRINT_LENGTHS, 101), { ...variant.options, ...storage }, backend);
+      for (let step = 1; step <= STEPS; step++) opt.step(loss.grads(paramsOf(opt), step), { maxGradNorm: MAX_GRAD_NORM });
+      out[`${variantLabel(variant)} float32 ${JSON.stringify(storage)}`] = hashTensors(resultTensors(opt));
+    }
+  }
   return out;
 }
+
+const COMPACT_STORAGES = [
+  { stateDtype: 'bfloat16' },
+  { stateDtype: 'bfloat16', stochasticRounding: true, roundingSeed: 99 },
+  { stateDtype: 'int8', min8bitSize: 1000 },
+];
+/** One variant per kernel with every kind of state slot (labels of kernelVariants()). */
+const COMPACT_FINGERPRINTS = new Set(
+  kernelVariants()
+    .filter((v) => v.optimizer !== 'SGD' || (v.options as { momentum?: number }).momentum)
+    .filter((v) => !(v.options as { centered?: boolean }).centered) // needs full-precision state
+    .map(variantLabel),
+);
