@@ -22,7 +22,7 @@ describe('textbook least-squares reference (seed_quadratic.json)', () => {
     for (const backend of ['native', 'js'] as const) {
       it(`${expected.name} (${backend}) reaches the NumPy losses`, () => {
         const x = new Float64Array(problem.dimension);
-        const opt = TEXTBOOK_CONFIGS[expected.name](x, backend);
+        const opt = TEXTBOOK_CONFIGS[expected.name](x, { backend });
         expect(opt.backend).to.equal(backend);
         const grad = new Float64Array(problem.dimension);
         const losses: number[] = [];

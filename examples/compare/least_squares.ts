@@ -9,6 +9,8 @@
 import * as fs from 'fs';
 import { Adagrad, Adam, AdamW, RMSprop, SGD } from '../../lib';
 import type { BackendName } from '../../lib';
+import type { StateDtypeOption } from '../../lib/optim/state_storage';
+import type { Tensor } from '../../lib/tensor';
 import { Optimizer } from '../../lib/optim/optimizer';
 import { findPackageFile } from '../package_files';
 
@@ -25,15 +27,22 @@ export function loadQuadraticReference(file = findPackageFile('data/reference/se
   return JSON.parse(fs.readFileSync(file, 'utf8')) as QuadraticReference;
 }
 
+/** Options every configuration passes through: the backend, and how the state is stored. */
+export interface ConfigExtras {
+  backend?: BackendName;
+  stateDtype?: StateDtypeOption;
+  min8bitSize?: number;
+}
+
 /** The seven configurations in this library's API (the textbook's RMSprop `beta` is PyTorch's `alpha`). */
-export const TEXTBOOK_CONFIGS: Record<string, (x: Float64Array, backend?: BackendName) => Optimizer<{ lr: number }>> = {
-  SGD: (x, backend) => new SGD([x], { lr: 0.01, backend }),
-  Momentum: (x, backend) => new SGD([x], { lr: 0.01, momentum: 0.9, backend }),
-  Nesterov: (x, backend) => new SGD([x], { lr: 0.01, momentum: 0.9, nesterov: true, backend }),
-  AdaGrad: (x, backend) => new Adagrad([x], { lr: 0.1, eps: 1e-8, backend }),
-  RMSprop: (x, backend) => new RMSprop([x], { lr: 0.01, alpha: 0.9, eps: 1e-8, backend }),
-  Adam: (x, backend) => new Adam([x], { lr: 0.1, betas: [0.9, 0.999], eps: 1e-8, backend }),
-  AdamW: (x, backend) => new AdamW([x], { lr: 0.1, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01, backend }),
+export const TEXTBOOK_CONFIGS: Record<string, (x: Tensor, extras?: ConfigExtras) => Optimizer<{ lr: number }>> = {
+  SGD: (x, extras) => new SGD([x], { lr: 0.01, ...extras }),
+  Momentum: (x, extras) => new SGD([x], { lr: 0.01, momentum: 0.9, ...extras }),
+  Nesterov: (x, extras) => new SGD([x], { lr: 0.01, momentum: 0.9, nesterov: true, ...extras }),
+  AdaGrad: (x, extras) => new Adagrad([x], { lr: 0.1, eps: 1e-8, ...extras }),
+  RMSprop: (x, extras) => new RMSprop([x], { lr: 0.01, alpha: 0.9, eps: 1e-8, ...extras }),
+  Adam: (x, extras) => new Adam([x], { lr: 0.1, betas: [0.9, 0.999], eps: 1e-8, ...extras }),
+  AdamW: (x, extras) => new AdamW([x], { lr: 0.1, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01, ...extras }),
 };
 
 /** 0.5·‖Ax − b‖² and its gradient Aᵀ(Ax − b), in float64. */
@@ -105,5 +114,42 @@ export function runQuadraticComparison(ref: QuadraticReference = loadQuadraticRe
       gap: finalLoss - ref.optimal_loss,
       reference: { finalLoss: expected.final_loss, gap: expected.gap, losses: expected.losses },
     };
+  });
+}
+
+/** One configuration's final loss with float32 params and each way of storing its state. */
+export interface StateDtypeRow {
+  name: string;
+  /** Final loss (after steps − 1 steps, as the table's) per state dtype. */
+  finalLoss: Record<StateDtypeOption, number>;
+}
+
+/**
+ * The seven configurations with float32 params and float32, bfloat16 and
+ * 8-bit state (every tensor 8-bit: min8bitSize 0, the problem's x being
+ * tiny), from x = 0 for `ref.num_steps` steps: what compact state costs in
+ * final loss. The loss is computed in float64 from the float32 params.
+ */
+export function runStateDtypeComparison(ref: QuadraticReference = loadQuadraticReference()): StateDtypeRow[] {
+  const problem = new LeastSquares(ref.A, ref.b);
+  return ref.optimizers.map(({ name }) => {
+    const finalLoss = {} as Record<StateDtypeOption, number>;
+    for (const stateDtype of ['float32', 'bfloat16', 'int8'] as const) {
+      const x = new Float32Array(problem.dimension);
+      const wide = new Float64Array(problem.dimension);
+      const gradient = new Float64Array(problem.dimension);
+      const grad = new Float32Array(problem.dimension);
+      const opt = TEXTBOOK_CONFIGS[name](x, { stateDtype, min8bitSize: 0 });
+      let loss = NaN;
+      for (let step = 0; step < ref.num_steps; step++) {
+        wide.set(x);
+        loss = problem.loss(wide);
+        problem.gradient(wide, gradient);
+        grad.set(gradient);
+        opt.step([grad]);
+      }
+      finalLoss[stateDtype] = loss;
+    }
+    return { name, finalLoss };
   });
 }

@@ -12,7 +12,8 @@ import * as path from 'path';
 import { writeFileAtomic } from '../../lib/train/atomic';
 import { stringifyNumbers } from '../../lib/train/history';
 import { LineChart, multiPanelSvg } from '../../lib/train/plot';
-import { QuadraticRow, loadQuadraticReference, runQuadraticComparison } from './least_squares';
+import { QuadraticRow, StateDtypeRow, loadQuadraticReference, runQuadraticComparison, runStateDtypeComparison } from './least_squares';
+import type { StateDtypeOption } from '../../lib/optim/state_storage';
 import { ScheduleRun, runScheduleComparison } from './schedules';
 import { displayPath } from '../package_files';
 
@@ -23,11 +24,14 @@ export interface CompareOptions {
   skipSchedules?: boolean;
   epochs?: number;
   seed?: number;
+  /** How AdamW stores its moments in the digits schedule runs. Default 'float32'. */
+  stateDtype?: StateDtypeOption;
   output?: NodeJS.WritableStream;
 }
 
 export interface CompareResult {
   quadratic: QuadraticRow[];
+  stateDtypes: StateDtypeRow[];
   schedules: ScheduleRun[] | null;
   files: string[];
 }
@@ -45,6 +49,11 @@ export async function runCompare(options: CompareOptions = {}): Promise<CompareR
   say('final loss = loss after 999 steps, gap = final loss - optimal loss (the textbook\'s definitions)');
   say();
   say(quadraticTable(rows));
+  const stateDtypes = runStateDtypeComparison(ref);
+  say();
+  say('The same with float32 params, the state stored as float32, bfloat16 or 8 bits (stateDtype; every tensor 8-bit):');
+  say();
+  say(stateDtypeTable(stateDtypes));
   const quadraticSvg = path.join(outDir, 'quadratic.svg');
   await writeFileAtomic(quadraticSvg, quadraticChart(rows, ref.optimal_loss));
   files.push(quadraticSvg);
@@ -52,8 +61,9 @@ export async function runCompare(options: CompareOptions = {}): Promise<CompareR
   let schedules: ScheduleRun[] | null = null;
   if (!options.skipSchedules) {
     say();
-    say('Exercise 3: cosine annealing vs cosine with warm restarts, digits MLP, AdamW (same seed, data order and epochs)');
-    schedules = await runScheduleComparison({ epochs: options.epochs, seed: options.seed });
+    const state = options.stateDtype !== undefined && options.stateDtype !== 'float32' ? `, ${options.stateDtype} state` : '';
+    say(`Exercise 3: cosine annealing vs cosine with warm restarts, digits MLP, AdamW${state} (same seed, data order and epochs)`);
+    schedules = await runScheduleComparison({ epochs: options.epochs, seed: options.seed, stateDtype: options.stateDtype });
     say();
     say(scheduleTable(schedules));
     const schedulesSvg = path.join(outDir, 'schedules.svg');
@@ -66,6 +76,7 @@ export async function runCompare(options: CompareOptions = {}): Promise<CompareR
     stringifyNumbers(
       {
         quadratic: rows.map((r) => ({ name: r.name, finalLoss: r.finalLoss, gap: r.gap, textbookFinalLoss: r.reference.finalLoss, textbookGap: r.reference.gap })),
+        stateDtypes,
         schedules: schedules?.map(({ history: _h, ...summary }) => summary) ?? null,
       },
       1,
@@ -74,7 +85,7 @@ export async function runCompare(options: CompareOptions = {}): Promise<CompareR
   files.push(json);
   say();
   say(`wrote ${files.map(displayPath).join(', ')}`);
-  return { quadratic: rows, schedules, files };
+  return { quadratic: rows, stateDtypes, schedules, files };
 }
 
 function table(header: string[], body: string[][]): string {
@@ -96,6 +107,14 @@ export function quadraticTable(rows: QuadraticRow[]): string {
       exp(r.reference.gap),
       exp(Math.abs(r.finalLoss - r.reference.finalLoss) / r.reference.finalLoss),
     ]),
+  );
+}
+
+export function stateDtypeTable(rows: StateDtypeRow[]): string {
+  const relative = (r: StateDtypeRow, d: 'bfloat16' | 'int8') => exp((r.finalLoss[d] - r.finalLoss.float32) / r.finalLoss.float32);
+  return table(
+    ['optimizer', 'float32 state', 'bfloat16 state', 'int8 state', 'bfloat16 vs float32', 'int8 vs float32'],
+    rows.map((r) => [r.name, exp(r.finalLoss.float32), exp(r.finalLoss.bfloat16), exp(r.finalLoss.int8), relative(r, 'bfloat16'), relative(r, 'int8')]),
   );
 }
 

@@ -9,6 +9,7 @@
  *              so with 14 epochs the last cycle ends exactly at the end of training
  */
 import { AdamW } from '../../lib/optim/adam';
+import type { StateDtypeOption } from '../../lib/optim/state_storage';
 import { CosineAnnealingLR, CosineAnnealingWarmRestarts } from '../../lib/schedulers';
 import { History } from '../../lib/train/history';
 import { TrainScheduler, train } from '../../lib/train/loop';
@@ -28,6 +29,8 @@ export interface ScheduleComparisonOptions {
   /** Default 14: cycles of 2 + 4 + 8 epochs. */
   epochs?: number;
   seed?: number;
+  /** How AdamW stores its moments. Default 'float32'. */
+  stateDtype?: StateDtypeOption;
   /** Epochs in the first restart cycle. Default 2. */
   firstCycleEpochs?: number;
 }
@@ -38,6 +41,7 @@ export async function runScheduleComparison(options: ScheduleComparisonOptions =
     hidden: [...DEFAULT_DIGITS_CONFIG.hidden],
     epochs: options.epochs ?? 14,
     seed: options.seed ?? DEFAULT_DIGITS_CONFIG.seed,
+    stateDtype: options.stateDtype ?? DEFAULT_DIGITS_CONFIG.stateDtype,
   };
   const firstCycle = options.firstCycleEpochs ?? 2;
   const schedules: Array<[string, (opt: AdamW, stepsPerEpoch: number) => TrainScheduler]> = [
@@ -48,7 +52,7 @@ export async function runScheduleComparison(options: ScheduleComparisonOptions =
   for (const [name, makeScheduler] of schedules) {
     const setup = digitsSetup(config);
     const { model, validation } = setup;
-    const optimizer = new AdamW(model.params, { lr: config.peakLr, weightDecay: config.weightDecay });
+    const optimizer = new AdamW(model.params, { lr: config.peakLr, weightDecay: config.weightDecay, stateDtype: config.stateDtype });
     const result = await train(model, setup.trainBatches, [validation], {
       optimizer,
       scheduler: makeScheduler(optimizer, setup.stepsPerEpoch),

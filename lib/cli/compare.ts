@@ -1,4 +1,5 @@
 /** `fusedoptim compare` (`npm run compare`): the textbook's optimizer table and the schedule comparison. */
+import { STATE_STORAGE_OPTIONS } from '../optim/state_storage';
 import { CliIo, Command } from './io';
 
 export const compareCommand: Command = {
@@ -12,7 +13,8 @@ export const compareCommand: Command = {
       { name: 'out', kind: 'string', placeholder: 'dir', help: 'output folder', defaultText: 'runs/compare' },
       { name: 'epochs', kind: 'integer', placeholder: 'n', help: 'epochs of each digits run', defaultText: '14' },
       { name: 'seed', kind: 'integer', placeholder: 'n', help: 'seed of the digits runs', defaultText: '0' },
-      { name: 'skip-schedules', kind: 'boolean', help: 'only the least-squares table' },
+      { name: 'skip-schedules', kind: 'boolean', help: 'only the least-squares tables' },
+      { name: 'state-dtype', kind: 'string', placeholder: 'float32|bfloat16|int8', help: "how the digits runs' AdamW stores its moments", defaultText: 'float32' },
     ],
   },
 
@@ -23,6 +25,7 @@ export const compareCommand: Command = {
       epochs: flags.epochs as number | undefined,
       seed: flags.seed as number | undefined,
       skipSchedules: flags['skip-schedules'] === true,
+      ...(flags['state-dtype'] !== undefined && { stateDtype: STATE_STORAGE_OPTIONS.stateDtype.check('--state-dtype', flags['state-dtype']) }),
       output: io.stdout,
     });
     return 0;

@@ -24,6 +24,7 @@ export const trainCommand: Command = {
       { name: 'warmup-steps', kind: 'integer', placeholder: 'n', help: 'linear warmup steps', defaultText: '45' },
       { name: 'min-lr', kind: 'number', placeholder: 'x', help: 'lr at the end of the cosine', defaultText: '1e-5' },
       { name: 'max-grad-norm', kind: 'number', placeholder: 'x', help: 'clip the global gradient norm to this', defaultText: '1' },
+      { name: 'state-dtype', kind: 'string', placeholder: 'float32|bfloat16|int8', help: "how AdamW stores its moments", defaultText: 'float32' },
       { name: 'max-steps', kind: 'integer', placeholder: 'n', help: 'stop after n optimizer steps in all (resumable)' },
       { name: 'checkpoint-every', kind: 'integer', placeholder: 'n', help: 'also write last.safetensors every n steps' },
       { name: 'threads', kind: 'integer', placeholder: 'n', help: 'threads of the optimizer kernels', defaultText: 'all cores' },
@@ -47,6 +48,7 @@ export const trainCommand: Command = {
     set('warmupSteps', 'warmup-steps');
     set('minLr', 'min-lr');
     set('maxGradNorm', 'max-grad-norm');
+    set('stateDtype', 'state-dtype');
     if (flags.hidden !== undefined) {
       const widths = String(flags.hidden).split(',').map(Number);
       if (!widths.every((w) => Number.isInteger(w) && w > 0)) throw new UsageError(`--hidden: expected widths like 128,64, got ${JSON.stringify(flags.hidden)}`);

@@ -21,6 +21,7 @@
 import { accumulateGrads } from '../clip';
 import { ErrorCodes, makeError } from '../errors';
 import { AdamW } from '../optim/adam';
+import type { StateDtypeOption } from '../optim/state_storage';
 import { Optimizer, StepResult } from '../optim/optimizer';
 import { WarmupCosineScheduler } from '../schedulers';
 import { Tensor, zerosLike } from '../tensor';
@@ -124,6 +125,8 @@ export interface TrainConfig<B, M extends TrainModel<B> = TrainModel<B>> {
   eps?: number;
   /** The default AdamW's decoupled weight decay. Default 0.01. */
   weightDecay?: number;
+  /** How the default AdamW stores its moments (see Adam's stateDtype). Default 'float32'. */
+  stateDtype?: StateDtypeOption;
   /** The default schedule's linear warmup, in optimizer steps. Default: 5% of totalSteps. */
   warmupSteps?: number;
   /** The default schedule's length in optimizer steps. Default: epochs × stepsPerEpoch when known, else maxSteps. */
@@ -171,13 +174,13 @@ export interface TrainConfig<B, M extends TrainModel<B> = TrainModel<B>> {
 }
 
 const CONFIG_KEYS = [
-  'optimizer', 'scheduler', 'peakLr', 'betas', 'eps', 'weightDecay', 'warmupSteps', 'totalSteps', 'minLr', 'maxGradNorm',
+  'optimizer', 'scheduler', 'peakLr', 'betas', 'eps', 'weightDecay', 'stateDtype', 'warmupSteps', 'totalSteps', 'minLr', 'maxGradNorm',
   'epochs', 'maxSteps', 'accumulationSteps', 'stepsPerEpoch', 'evaluate', 'checkpointPath', 'lastCheckpointPath',
   'checkpointEvery', 'resumeFrom', 'extra', 'onStep', 'onEpoch', 'signal', 'async', 'logEvery', 'progress', 'quiet', 'output',
 ] as const;
 
 /** Options that configure the default AdamW, and the default schedule: meaningless next to instances. */
-const OPTIMIZER_KEYS = ['peakLr', 'betas', 'eps', 'weightDecay'] as const;
+const OPTIMIZER_KEYS = ['peakLr', 'betas', 'eps', 'weightDecay', 'stateDtype'] as const;
 const SCHEDULE_KEYS = ['warmupSteps', 'totalSteps', 'minLr'] as const;
 
 /** The default schedule's warmup, as a fraction of its length. */
@@ -449,6 +452,7 @@ function setUp<B>(model: TrainModel<B>, trainData: DataSource<B>, valData: DataS
       ...(c.betas !== undefined && { betas: c.betas }),
       ...(c.eps !== undefined && { eps: c.eps }),
       weightDecay: c.weightDecay ?? 0.01,
+      ...(c.stateDtype !== undefined && { stateDtype: c.stateDtype }),
     });
   }
 
