@@ -25,6 +25,29 @@
  * factor folded into the gradient scale, so one element more than Adam.
  */
 
+/**
+ * Compact optimizer state (float32 params only) is counted in bytes: the
+ * param (read and written) and gradient as above, plus per moment 2 bytes
+ * each way for bfloat16, or 1 byte each way and a float32 absmax per 256
+ * elements each way for 8 bits (stochastic rounding moves what round to
+ * nearest moves).
+ *
+ * | workload                  | param + grad | moments          | bytes/param |
+ * |---------------------------|-------------:|------------------|------------:|
+ * | adam-bf16, adam-bf16-sr   |           12 | 2 × (2 + 2)      |          20 |
+ * | adam-int8                 |           12 | 2 × (1 + 1 + 8/256) |  16.0625 |
+ * | lion-bf16, lion-bf16-sr   |           12 | 2 + 2            |          16 |
+ * | lion-int8                 |           12 | 1 + 1 + 8/256    |     14.03125 |
+ */
+export const COMPACT_BYTES_MOVED: Readonly<Record<string, number>> = {
+  'adam-bf16': 20,
+  'adam-bf16-sr': 20,
+  'adam-int8': 12 + 2 * (2 + 8 / 256),
+  'lion-bf16': 16,
+  'lion-bf16-sr': 16,
+  'lion-int8': 12 + 2 + 8 / 256,
+};
+
 /** Elements moved per parameter, by workload id (see the table above). */
 export const ELEMENTS_MOVED: Readonly<Record<string, number>> = {
   sgd: 3,
@@ -47,6 +70,11 @@ export function bytesPerElement(dtype: 'float32' | 'float64'): number {
 
 /** Bytes per parameter that `workload` must move at `dtype`. */
 export function bytesPerParam(workload: string, dtype: 'float32' | 'float64'): number {
+  const compact = COMPACT_BYTES_MOVED[workload];
+  if (compact !== undefined) {
+    if (dtype !== 'float32') throw new Error(`bench: ${workload} runs on float32 params only`);
+    return compact;
+  }
   const elements = ELEMENTS_MOVED[workload];
   if (elements === undefined) throw new Error(`bench: no byte count for workload ${JSON.stringify(workload)}`);
   return elements * bytesPerElement(dtype);

@@ -167,6 +167,7 @@ function runGroup(
     // Probe samples pooled over the workloads of this group, per probe and thread count.
     const pooled = new Map<string, number[]>();
     for (const workload of workloads) {
+      if (workload.float32Only && group.dtype !== 'float32') continue;
       progress(`${group.dtype} ${group.layout} ${group.params} params: ${workload.id}`);
       const result = timeWorkload(group, workload, params, grads, probe, opts);
       rows.push(...result.rows);

@@ -12,6 +12,7 @@ import { RMSprop } from '../lib/optim/rmsprop';
 import { SGD } from '../lib/optim/sgd';
 import type { BackendName } from '../lib/backend';
 import type { Tensor } from '../lib/tensor';
+import type { StateStorageOptions } from '../lib/optim/state_storage';
 
 export interface PreparedWorkload {
   /** One step (or one norm) over all the tensors. */
@@ -26,16 +27,14 @@ export interface Workload {
   /** Human-readable name for tables. */
   label: string;
   prepare(backend: BackendName, params: Tensor[], grads: Tensor[]): PreparedWorkload;
+  /** Runs on float32 params only (compact optimizer state). */
+  float32Only?: boolean;
 }
 
 type AnyOptimizer = Optimizer<{ lr: number }>;
 
 function stateBytesOf(opt: AnyOptimizer): number {
-  let bytes = 0;
-  for (const entry of opt.state) {
-    for (const value of Object.values(entry)) if (typeof value === 'object' && value !== null) bytes += value.byteLength;
-  }
-  return bytes;
+  return opt.stateBytes();
 }
 
 /** A workload that is one optimizer's step. */
@@ -44,10 +43,12 @@ function optimizerWorkload(
   label: string,
   make: (params: Tensor[], backend: BackendName) => AnyOptimizer,
   stepOptions?: StepOptions,
+  float32Only = false,
 ): Workload {
   return {
     id,
     label,
+    float32Only,
     prepare(backend, params, grads) {
       const opt = make(params, backend);
       return {
@@ -73,6 +74,18 @@ export const WORKLOADS: readonly Workload[] = [
     prepare: (backend, _params, grads) => ({ step: () => void getTotalNorm(grads, 2, { backend }), stateBytes: () => 0 }),
   },
   optimizerWorkload('clip+adam', 'Adam + clip (fused)', (p, backend) => new Adam(p, { backend }), { maxGradNorm: 1 }),
+  // Compact state (stateDtype; float32 params only).
+  ...compactWorkloads('adam', 'Adam', (p, backend, state) => new Adam(p, { backend, ...state })),
+  ...compactWorkloads('lion', 'Lion', (p, backend, state) => new Lion(p, { backend, ...state })),
 ];
+
+/** bfloat16 (rounded to nearest and stochastically) and 8-bit state variants of a workload. */
+function compactWorkloads(id: string, label: string, make: (params: Tensor[], backend: BackendName, state: Partial<StateStorageOptions>) => AnyOptimizer): Workload[] {
+  return [
+    optimizerWorkload(`${id}-bf16`, `${label}, bfloat16 state`, (p, b) => make(p, b, { stateDtype: 'bfloat16' }), undefined, true),
+    optimizerWorkload(`${id}-bf16-sr`, `${label}, bfloat16 state, stochastic rounding`, (p, b) => make(p, b, { stateDtype: 'bfloat16', stochasticRounding: true }), undefined, true),
+    optimizerWorkload(`${id}-int8`, `${label}, 8-bit state`, (p, b) => make(p, b, { stateDtype: 'int8' }), undefined, true),
+  ];
+}
 
 export const WORKLOAD_IDS = WORKLOADS.map((w) => w.id);

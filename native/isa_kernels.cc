@@ -8,7 +8,6 @@
 #include "kernel_table.h"
 #include "kernels/adagrad.h"
 #include "kernels/adam.h"
-#include "kernels/bfloat16.h"
 #include "kernels/compact_state.h"
 #include "kernels/elementwise.h"
 #include "kernels/lion.h"
@@ -60,12 +59,6 @@ constexpr UpdateKernel row(const char* name) {
   return row_of<Kernel, Types<float, float>, Types<double, double>>(name);
 }
 
-// A row whose state may also be bfloat16 (rounded to nearest even) for float32 params.
-template <template <typename, typename> class Kernel>
-constexpr UpdateKernel row_with_bf16(const char* name) {
-  return row_of<Kernel, Types<float, float>, Types<double, double>, Types<float, bfloat16>>(name);
-}
-
 // A row of Kernel<float, float> run by a compact-state driver (compact_state.h)
 // over float32 params and state stored as S.
 template <template <typename, typename> class Kernel, template <class> class Driver, typename S>
@@ -81,9 +74,11 @@ constexpr UpdateKernel driver_row(const char* name) {
                       {KernelVariant{DType::kFloat32, DTypeOf<S>::value, &apply_blocks<D>}}};
 }
 
-// The stochastically rounded bfloat16 and the 8-bit rows of a kernel: "<name>_bf16_sr", "<name>_int8".
+// The compact-state rows of a kernel: bfloat16 rounded to nearest and
+// stochastically, and 8-bit: "<name>_bf16", "<name>_bf16_sr", "<name>_int8".
 #define FUSEDOPTIM_COMPACT_ROWS(Kernel, name)                          \
-  driver_row<Kernel, StochasticBf16, bfloat16>(name "_bf16_sr"),       \
+  driver_row<Kernel, NearestBf16, std::uint16_t>(name "_bf16"),        \
+      driver_row<Kernel, StochasticBf16, std::uint16_t>(name "_bf16_sr"), \
       driver_row<Kernel, Blockwise8, std::uint8_t>(name "_int8")
 
 template <typename P, typename S> using SgdPlain = Sgd<P, S, SgdMomentum::kNone>;
@@ -103,18 +98,18 @@ constexpr ReduceFn reduce_double() { return &apply_reduce<double, K>; }
 
 const UpdateKernel kUpdateKernels[] = {
     row<SgdPlain>("sgd"),
-    row_with_bf16<SgdHeavyBall>("sgd_momentum"),
-    row_with_bf16<SgdNesterov>("sgd_nesterov"),
-    row_with_bf16<Adagrad>("adagrad"),
-    row_with_bf16<RMSpropPlain>("rmsprop"),
-    row_with_bf16<RMSpropCentered>("rmsprop_centered"),
-    row_with_bf16<RMSpropMomentum>("rmsprop_momentum"),
-    row_with_bf16<RMSpropCenteredMomentum>("rmsprop_centered_momentum"),
+    row<SgdHeavyBall>("sgd_momentum"),
+    row<SgdNesterov>("sgd_nesterov"),
+    row<Adagrad>("adagrad"),
+    row<RMSpropPlain>("rmsprop"),
+    row<RMSpropCentered>("rmsprop_centered"),
+    row<RMSpropMomentum>("rmsprop_momentum"),
+    row<RMSpropCenteredMomentum>("rmsprop_centered_momentum"),
     // Adam also keeps float32 moments for float64 params (half the state, and
     // the same arithmetic in double).
-    row_of<AdamPlain, Types<float, float>, Types<double, double>, Types<double, float>, Types<float, bfloat16>>("adam"),
-    row_of<AdamAmsgrad, Types<float, float>, Types<double, double>, Types<double, float>, Types<float, bfloat16>>("adam_amsgrad"),
-    row_with_bf16<Lion>("lion"),
+    row_of<AdamPlain, Types<float, float>, Types<double, double>, Types<double, float>>("adam"),
+    row_of<AdamAmsgrad, Types<float, float>, Types<double, double>, Types<double, float>>("adam_amsgrad"),
+    row<Lion>("lion"),
     row<Accumulate>("accumulate"),
     row<Scale>("scale"),
     row<Clamp>("clamp"),

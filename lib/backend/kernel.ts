@@ -41,11 +41,10 @@ export interface KernelDef<S extends string = string> {
    */
   readonly roles?: readonly SlotRole[];
   /**
-   * Set on the compact-state drivers (js/compact_state.ts), whose references
-   * read and write the stored form themselves; a plain kernel's bfloat16 state
-   * is widened and rounded around its reference by the backend.
+   * Set on the compact-state drivers (js/compact_state.ts): how they store the
+   * state of the kernel they drive.
    */
-  readonly driver?: 'bfloat16-sr' | 'int8';
+  readonly driver?: 'bfloat16' | 'bfloat16-sr' | 'int8';
   /** The reference implementation, with the native kernel's rounding (see JsKernel). */
   reference(r: Round, s: KernelScalars<S>, buffers: readonly StateArray[], base: number): void;
 }
@@ -87,9 +86,6 @@ const SAME_TYPE_VARIANTS: readonly KernelVariant[] = [
   { param: 'float32', state: 'float32' },
   { param: 'float64', state: 'float64' },
 ];
-
-/** The variants of a kernel whose state may also be bfloat16 (for float32 params): native row_with_bf16. */
-export const VARIANTS_WITH_BF16: readonly KernelVariant[] = Object.freeze([...SAME_TYPE_VARIANTS, { param: 'float32', state: 'bfloat16' }]);
 
 export function defineKernel<const S extends string>(def: KernelDef<S>): KernelDef<S> & { readonly variants: readonly KernelVariant[] } {
   return Object.freeze({ ...def, scalars: Object.freeze([...def.scalars]), variants: def.variants ?? SAME_TYPE_VARIANTS });

@@ -21,7 +21,7 @@
  * kernel choice that storage turns the optimizer's own into, and the
  * conversion of a loaded state dict into the live optimizer's storage.
  */
-import { COMPACT_BLOCK, blockwise8Kernel, dequantizeBlocks, mix32, nearestCode, quantizeBlocks, stochasticBf16Kernel } from '../backend/js/compact_state';
+import { COMPACT_BLOCK, blockwise8Kernel, dequantizeBlocks, mix32, nearestBf16Kernel, nearestCode, quantizeBlocks, stochasticBf16Kernel } from '../backend/js/compact_state';
 import { storeBf16Nearest, widenBf16 } from '../backend/js/bfloat16';
 import { ErrorCodes, makeError } from '../errors';
 import { StateArray, Tensor, dtypeOf } from '../tensor';
@@ -140,16 +140,18 @@ const choices = new WeakMap<KernelChoice<string>, Map<Storage, KernelChoice<stri
 
 /** The kernel and slot buffers that run `choice` over state stored as `storage` (constants: a step allocates nothing). */
 export function storedChoice(choice: KernelChoice<string>, storage: Storage): KernelChoice<string> {
-  // bfloat16 rounded to nearest is the kernel's own variant; a kernel without state (SGD without momentum) has nothing to store.
-  if (storage === 'full' || storage === 'bfloat16' || choice.buffers.length === 0) return choice;
+  // A kernel without state (SGD without momentum) has nothing to store.
+  if (storage === 'full' || choice.buffers.length === 0) return choice;
   let byStorage = choices.get(choice);
   if (byStorage === undefined) choices.set(choice, (byStorage = new Map()));
   let stored = byStorage.get(storage);
   if (stored === undefined) {
     stored =
-      storage === 'bfloat16-sr'
-        ? { kernel: stochasticBf16Kernel(choice.kernel), buffers: choice.buffers }
-        : { kernel: blockwise8Kernel(choice.kernel), buffers: choice.buffers.flatMap((b) => [b, absmaxName(b), codeMapName(b)]) };
+      storage === 'bfloat16'
+        ? { kernel: nearestBf16Kernel(choice.kernel), buffers: choice.buffers }
+        : storage === 'bfloat16-sr'
+          ? { kernel: stochasticBf16Kernel(choice.kernel), buffers: choice.buffers }
+          : { kernel: blockwise8Kernel(choice.kernel), buffers: choice.buffers.flatMap((b) => [b, absmaxName(b), codeMapName(b)]) };
     byStorage.set(storage, stored);
   }
   return stored;

@@ -1,13 +1,9 @@
 // bfloat16 state: the upper 16 bits of a float32 (sign, the 8 exponent bits,
-// the 7 leading mantissa bits), stored in a Uint16Array.
-//
-// A kernel computes in float and meets its bf16 state only through the two
-// conversions its code already spells for any state type S: `T(state[i])`
-// widens exactly (the 16 bits shifted up), `S(value)` rounds to nearest, ties
-// to even, as torchao's bf16 optimizers and PyTorch's .to(torch.bfloat16)
-// round. NaN stays NaN (quieted, sign kept) instead of rounding into an
-// infinity. Stochastic rounding (compact_state.h) rounds differently and is a
-// driver of its own.
+// the 7 leading mantissa bits), stored in a Uint16Array. Widening is exact
+// (the 16 bits shifted up); storing rounds to nearest, ties to even (as
+// torchao's bf16 optimizers and PyTorch's .to(torch.bfloat16) round), or
+// stochastically. NaN stays NaN (quieted, sign kept) instead of rounding into
+// an infinity. The drivers of compact_state.h use these.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -45,18 +41,11 @@ inline std::uint16_t bf16_round_stochastic(float x, std::uint32_t noise) {
   return std::uint16_t(bits_are_nan(u) ? ((u >> 16) | 0x0040u) : rounded);
 }
 
-struct bfloat16 {
-  std::uint16_t bits;
-
-  bfloat16() = default;
-  explicit bfloat16(float x) : bits(bf16_round_nearest(x)) {}
-  explicit operator float() const { return bits_float(std::uint32_t(bits) << 16); }
-};
-static_assert(sizeof(bfloat16) == 2, "bfloat16 is stored in a Uint16Array");
+inline float bf16_widen(std::uint16_t bits) { return bits_float(std::uint32_t(bits) << 16); }
 
 FUSEDOPTIM_KERNELS_END
 
 namespace fusedoptim {
-template <> struct DTypeOf<FUSEDOPTIM_ISA::bfloat16> { static constexpr DType value = DType::kBFloat16; };
+template <> struct DTypeOf<std::uint16_t> { static constexpr DType value = DType::kBFloat16; };
 template <> struct DTypeOf<std::uint8_t> { static constexpr DType value = DType::kUint8; };
 }  // namespace fusedoptim

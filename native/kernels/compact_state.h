@@ -5,13 +5,16 @@
 // would full-precision state, and the scratch is stored back compactly, all
 // in the same pass over memory.
 //
+//   NearestBf16<K>     bfloat16 state rounded to nearest even.
 //   StochasticBf16<K>  bfloat16 state rounded stochastically: up with the
 //                      probability of the discarded fraction, so the rounding
 //                      errors average out over steps instead of stalling
-//                      small updates (round-to-nearest bfloat16 needs no
-//                      driver: it is K<float, bfloat16>, see bfloat16.h).
-//                      The random bits are a hash of (seed, tensor, slot,
-//                      element): the same for any thread count.
+//                      small updates. The random bits are a hash of (seed,
+//                      tensor, slot, element): the same for any thread count.
+//                      (Widening into float32 scratch, rather than a
+//                      Kernel<float, bfloat16> that converts element by
+//                      element, keeps every loop vectorised: measured 5x
+//                      faster at 16M params.)
 //   Blockwise8<K>      8-bit state as in Dettmers et al., "8-bit Optimizers
 //                      via Block-wise Quantization" (2022) and bitsandbytes:
 //                      per state slot a code per element, a float32 absmax
@@ -23,6 +26,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 #include "../kernel_table.h"
 #include "bfloat16.h"
@@ -63,8 +67,16 @@ struct ScalarsWith<KernelScalars, Extra, std::index_sequence<I...>> {
   explicit ScalarsWith(const double* raw) : kernel(raw), extra(raw[KernelScalars::kCount]) {}
 };
 
-template <class Kernel>
-struct StochasticBf16 {
+// No scalars besides the kernel's (round to nearest draws no random bits).
+template <class KernelScalars>
+struct ScalarsOnly : KernelScalars {
+  explicit ScalarsOnly(const double* raw) : KernelScalars(raw), kernel(*this) {}
+  const KernelScalars& kernel;
+  static constexpr double extra = 0;
+};
+
+template <class Kernel, bool kStochastic>
+struct Bf16State {
   static constexpr std::size_t kBlock = kCompactBlock;
   static constexpr int kSlots = Kernel::kSlots;
   static constexpr int kStateSlots = Kernel::kStateSlots;
@@ -73,7 +85,8 @@ struct StochasticBf16 {
   struct Seed {
     static constexpr const char* kName = "rounding_seed";
   };
-  using Scalars = ScalarsWith<typename Kernel::Scalars, Seed>;
+  using Scalars = typename std::conditional<kStochastic, ScalarsWith<typename Kernel::Scalars, Seed>,
+                                            ScalarsOnly<typename Kernel::Scalars>>::type;
 
   static void update_blocks(const Scalars& s, void* const* buf, std::size_t tensor, std::size_t n, std::size_t first,
                             std::size_t last) {
@@ -87,21 +100,29 @@ struct StochasticBf16 {
       for (int k = 0; k < kStateSlots; ++k) {
         const std::uint16_t* stored = static_cast<const std::uint16_t*>(buf[kFirstState + k]) + begin;
 #pragma omp simd
-        for (std::size_t i = 0; i < m; ++i) work[k][i] = bits_float(std::uint32_t(stored[i]) << 16);
+        for (std::size_t i = 0; i < m; ++i) work[k][i] = bf16_widen(stored[i]);
         args[kFirstState + k] = work[k];
       }
       Kernel::update(s.kernel, args, m);
       for (int k = 0; k < kStateSlots; ++k) {
         std::uint16_t* stored = static_cast<std::uint16_t*>(buf[kFirstState + k]) + begin;
-        const std::uint32_t key = noise_key(seed, tensor, k);
+        if (kStochastic) {
+          const std::uint32_t key = noise_key(seed, tensor, k);
 #pragma omp simd
-        for (std::size_t i = 0; i < m; ++i) {
-          stored[i] = bf16_round_stochastic(work[k][i], mix32(key ^ std::uint32_t(begin + i)));
+          for (std::size_t i = 0; i < m; ++i) {
+            stored[i] = bf16_round_stochastic(work[k][i], mix32(key ^ std::uint32_t(begin + i)));
+          }
+        } else {
+#pragma omp simd
+          for (std::size_t i = 0; i < m; ++i) stored[i] = bf16_round_nearest(work[k][i]);
         }
       }
     }
   }
 };
+
+template <class Kernel> using NearestBf16 = Bf16State<Kernel, false>;
+template <class Kernel> using StochasticBf16 = Bf16State<Kernel, true>;
 
 template <int kFirstState, int kStates>
 struct Blockwise8Roles {
@@ -133,9 +154,8 @@ struct Blockwise8 {
 
   static void update_blocks(const Scalars& s, void* const* buf, std::size_t, std::size_t n, std::size_t first,
                             std::size_t last) {
-    CodeIndex spare[kStates];
     const CodeIndex* index[kStates];
-    for (int k = 0; k < kStates; ++k) index[k] = &code_index(map_of(buf, k), spare[k]);
+    for (int k = 0; k < kStates; ++k) index[k] = code_index(map_of(buf, k));
     alignas(64) float work[kStates][kBlock];
     for (std::size_t block = first; block < last; ++block) {
       const std::size_t begin = block * kBlock;
@@ -155,8 +175,13 @@ struct Blockwise8 {
         for (std::size_t i = 0; i < m; ++i) absmax = max_nan(abs_value(work[k][i]), absmax);
         absmax_of(buf, k)[block] = absmax;
         std::uint8_t* codes = codes_of(buf, k) + begin;
-        const CodeIndex& search = *index[k];
-        for (std::size_t i = 0; i < m; ++i) codes[i] = search.nearest(absmax == 0.0f ? 0.0f : work[k][i] / absmax);
+        const CodeIndex* search = index[k];
+        if (search != nullptr) {
+          for (std::size_t i = 0; i < m; ++i) codes[i] = search->nearest(absmax == 0.0f ? 0.0f : work[k][i] / absmax);
+        } else {
+          const float* map = map_of(buf, k);
+          for (std::size_t i = 0; i < m; ++i) codes[i] = nearest_code_search(map, absmax == 0.0f ? 0.0f : work[k][i] / absmax);
+        }
       }
     }
   }

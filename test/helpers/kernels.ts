@@ -5,8 +5,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { KernelDef, hasVariant } from '../../lib/backend/kernel';
-import { blockwise8Kernel, stochasticBf16Kernel } from '../../lib/backend/js/compact_state';
+import type { KernelDef } from '../../lib/backend/kernel';
+import { blockwise8Kernel, nearestBf16Kernel, stochasticBf16Kernel } from '../../lib/backend/js/compact_state';
 import { nativeKernelIndex } from '../../lib/native';
 
 const JS_DIR = path.join(__dirname, '..', '..', 'lib', 'backend', 'js');
@@ -24,10 +24,11 @@ export const ALL_KERNELS: readonly KernelDef[] = fs
   .flatMap((f) => Object.values(require(path.join(JS_DIR, f)) as Record<string, unknown>).filter(isKernelDef));
 
 /**
- * The compact-state drivers of every kernel that has bfloat16 state (the
- * native table's "<name>_bf16_sr" and "<name>_int8" rows).
+ * The compact-state drivers of every kernel with state (the native table's
+ * "<name>_bf16", "<name>_bf16_sr" and "<name>_int8" rows).
  */
-export const COMPACT_KERNELS: readonly KernelDef[] = ALL_KERNELS.filter((k) => hasVariant(k, 'float32', 'bfloat16')).flatMap((k) => [
+export const COMPACT_KERNELS: readonly KernelDef[] = ALL_KERNELS.filter((k) => k.stateSlots > 0).flatMap((k) => [
+  nearestBf16Kernel(k),
   stochasticBf16Kernel(k),
   blockwise8Kernel(k),
 ]);

@@ -1,12 +1,12 @@
 /** Adagrad, the reference twin of native/kernels/adagrad.h. */
-import { VARIANTS_WITH_BF16, defineKernel } from '../kernel';
+import { defineKernel } from '../kernel';
 
 export const adagradKernel = defineKernel({
   name: 'adagrad',
   slots: 3,
   stateSlots: 1,
   scalars: ['gradScale', 'weightDecay', 'clr', 'eps'],
-  variants: VARIANTS_WITH_BF16,
+ 
   reference(r, s, b, base) {
     const param = b[base], grad = b[base + 1], sum = b[base + 2];
     const gradScale = r(s.gradScale), weightDecay = r(s.weightDecay), clr = r(s.clr), eps = r(s.eps);

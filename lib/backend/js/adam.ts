@@ -36,14 +36,12 @@ function adam(amsgrad: boolean): JsKernel<AdamScalar> {
 /**
  * Besides state of the param's type, float32 moments for float64 params: the
  * arithmetic runs in double as for float64 state, the moments are rounded to
- * float32 when stored (a Float32Array store rounds as C++'s float(x) does);
- * and bfloat16 moments for float32 params (see compact_state.ts).
+ * float32 when stored (a Float32Array store rounds as C++'s float(x) does).
  */
 const VARIANTS = [
   { param: 'float32', state: 'float32' },
   { param: 'float64', state: 'float64' },
   { param: 'float64', state: 'float32' },
-  { param: 'float32', state: 'bfloat16' },
 ] as const;
 
 export const adamKernel = defineKernel({ name: 'adam', slots: 4, stateSlots: 2, scalars: SCALARS, variants: VARIANTS, reference: adam(false) });

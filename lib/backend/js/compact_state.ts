@@ -5,19 +5,16 @@
  * kernels are elementwise, so widening a whole tensor here gives the bits the
  * native driver gets block by block.
  *
+ *   nearestBf16Kernel(k)     "<k>_bf16": bfloat16 state, rounded to nearest even.
  *   stochasticBf16Kernel(k)  "<k>_bf16_sr": bfloat16 state, rounded
  *                            stochastically with a hash of (seed, tensor,
  *                            slot, element) as the random bits.
  *   blockwise8Kernel(k)      "<k>_int8": per state slot 8-bit codes, a float32
  *                            absmax per block of 256 and a 256-value code map.
- *
- * A plain kernel with bfloat16 state rounded to nearest needs no driver: the
- * backend widens and rounds around it (withBf16State).
  */
 import type { StateArray } from '../../tensor';
-import { KernelDef, KernelScalars, SlotRole, defineKernel } from '../kernel';
+import { KernelDef, SlotRole, defineKernel } from '../kernel';
 import { bf16RoundStochastic, storeBf16, storeBf16Nearest, widenBf16 } from './bfloat16';
-import type { Round } from './round';
 
 /** Elements per block: one absmax per block of 8-bit state; the unit of work either way. */
 export const COMPACT_BLOCK = 256;
@@ -79,46 +76,49 @@ export function dequantizeBlocks(codes: Uint8Array, absmax: Float32Array, map: F
   return out;
 }
 
-/**
- * Runs plain kernel `kernel` over tensor `base` of `buffers` whose state is
- * bfloat16, rounding to nearest even when it stores (native Kernel<float, bfloat16>).
- */
-export function withBf16State(kernel: KernelDef, r: Round, s: KernelScalars<string>, buffers: readonly StateArray[], base: number): void {
-  const first = kernel.slots - kernel.stateSlots;
-  const local = buffers.slice(base, base + kernel.slots);
-  for (let k = first; k < kernel.slots; k++) local[k] = widenBf16(buffers[base + k] as Uint16Array);
-  kernel.reference(r, s, local, 0);
-  for (let k = first; k < kernel.slots; k++) storeBf16Nearest(local[k] as Float32Array, buffers[base + k] as Uint16Array);
-}
-
+const nearest = new WeakMap<KernelDef, KernelDef>();
 const stochastic = new WeakMap<KernelDef, KernelDef>();
 const blockwise = new WeakMap<KernelDef, KernelDef>();
 
-/** The stochastic-rounding bfloat16 driver of `kernel` (one KernelDef per kernel). */
+/** The bfloat16 driver of `kernel`, rounding to nearest even (one KernelDef per kernel). */
+export function nearestBf16Kernel(kernel: KernelDef): KernelDef {
+  return bf16Kernel(kernel, false, nearest);
+}
+
+/** The bfloat16 driver of `kernel`, rounding stochastically (one KernelDef per kernel). */
 export function stochasticBf16Kernel(kernel: KernelDef): KernelDef {
-  let def = stochastic.get(kernel);
+  return bf16Kernel(kernel, true, stochastic);
+}
+
+function bf16Kernel(kernel: KernelDef, stochasticRounding: boolean, memo: WeakMap<KernelDef, KernelDef>): KernelDef {
+  let def = memo.get(kernel);
   if (def !== undefined) return def;
   const first = kernel.slots - kernel.stateSlots;
   def = defineKernel({
-    name: `${kernel.name}_bf16_sr`,
+    name: `${kernel.name}_bf16${stochasticRounding ? '_sr' : ''}`,
     slots: kernel.slots,
     stateSlots: kernel.stateSlots,
-    scalars: [...kernel.scalars, 'roundingSeed'],
+    scalars: stochasticRounding ? [...kernel.scalars, 'roundingSeed'] : kernel.scalars,
     variants: [{ param: 'float32', state: 'bfloat16' }],
-    driver: 'bfloat16-sr',
+    driver: stochasticRounding ? 'bfloat16-sr' : 'bfloat16',
     reference(r, s, buffers, base) {
       const tensor = base / kernel.slots;
-      const seed = s.roundingSeed >>> 0;
       const local = buffers.slice(base, base + kernel.slots);
       for (let k = first; k < kernel.slots; k++) local[k] = widenBf16(buffers[base + k] as Uint16Array);
       kernel.reference(r, s, local, 0);
       for (let k = first; k < kernel.slots; k++) {
-        const key = noiseKey(seed, tensor, k - first);
-        storeBf16(local[k] as Float32Array, buffers[base + k] as Uint16Array, (bits, i) => bf16RoundStochastic(bits, mix32((key ^ i) >>> 0)));
+        const values = local[k] as Float32Array;
+        const stored = buffers[base + k] as Uint16Array;
+        if (!stochasticRounding) {
+          storeBf16Nearest(values, stored);
+          continue;
+        }
+        const key = noiseKey((s as Record<string, number>).roundingSeed >>> 0, tensor, k - first);
+        storeBf16(values, stored, (bits, i) => bf16RoundStochastic(bits, mix32((key ^ i) >>> 0)));
       }
     },
   });
-  stochastic.set(kernel, def);
+  memo.set(kernel, def);
   return def;
 }
 

@@ -11,18 +11,12 @@ import type { StateArray, Tensor } from '../../tensor';
 import { checkKernelBuffers, checkKernelScalars, checkNumber, isDetached } from '../../validate';
 import type { Backend, UpdatePlan } from '../backend';
 import { KernelDef, scalarWriter } from '../kernel';
-import { withBf16State } from './compact_state';
 import { reduce } from './reduce';
 import { roundFor } from './round';
 
 function run(kernel: KernelDef, buffers: readonly StateArray[], scalars: Float64Array): void {
   const named = scalarWriter(kernel, scalars); // read by name
-  // bfloat16 state of a plain kernel: widened around its reference, rounded to nearest when stored.
-  const bf16 = kernel.driver === undefined && kernel.stateSlots > 0 && buffers[kernel.slots - kernel.stateSlots] instanceof Uint16Array;
-  for (let base = 0; base < buffers.length; base += kernel.slots) {
-    if (bf16) withBf16State(kernel, roundFor(buffers[base]), named, buffers, base);
-    else kernel.reference(roundFor(buffers[base]), named, buffers, base);
-  }
+  for (let base = 0; base < buffers.length; base += kernel.slots) kernel.reference(roundFor(buffers[base]), named, buffers, base);
 }
 
 function update(kernel: KernelDef, buffers: readonly StateArray[], scalars: Float64Array): void {

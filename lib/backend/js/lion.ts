@@ -1,11 +1,11 @@
 /** Lion, the reference twin of native/kernels/lion.h (same formula, same order of operations). */
-import { VARIANTS_WITH_BF16, defineKernel } from '../kernel';
+import { defineKernel } from '../kernel';
 
 export const lionKernel = defineKernel({
   name: 'lion',
   slots: 3,
   stateSlots: 1,
-  variants: VARIANTS_WITH_BF16,
+ 
   scalars: ['gradScale', 'decay', 'lr', 'beta1', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2'],
   reference(r, s, b, base) {
     const param = b[base], grad = b[base + 1], expAvg = b[base + 2];

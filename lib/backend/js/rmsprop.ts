@@ -1,5 +1,5 @@
 /** RMSprop, the reference twin of native/kernels/rmsprop.h. */
-import { VARIANTS_WITH_BF16, defineKernel } from '../kernel';
+import { defineKernel } from '../kernel';
 import type { JsKernel } from '../kernel';
 
 const SCALARS = ['gradScale', 'weightDecay', 'alpha', 'oneMinusAlpha', 'eps', 'lr', 'momentum'] as const;
@@ -35,7 +35,7 @@ function rmsprop(centered: boolean, withMomentum: boolean): JsKernel<(typeof SCA
 }
 
 const kernel = (name: string, centered: boolean, momentum: boolean) =>
-  defineKernel({ name, slots: 3 + Number(centered) + Number(momentum), stateSlots: 1 + Number(centered) + Number(momentum), scalars: SCALARS, variants: VARIANTS_WITH_BF16, reference: rmsprop(centered, momentum) });
+  defineKernel({ name, slots: 3 + Number(centered) + Number(momentum), stateSlots: 1 + Number(centered) + Number(momentum), scalars: SCALARS, reference: rmsprop(centered, momentum) });
 
 export const rmspropKernel = kernel('rmsprop', false, false);
 export const rmspropCenteredKernel = kernel('rmsprop_centered', true, false);

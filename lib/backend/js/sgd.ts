@@ -1,5 +1,5 @@
 /** SGD, the reference twin of native/kernels/sgd.h (same formula, same order of operations). */
-import { VARIANTS_WITH_BF16, defineKernel } from '../kernel';
+import { defineKernel } from '../kernel';
 import type { JsKernel } from '../kernel';
 
 type Momentum = 'none' | 'heavyBall' | 'nesterov';
@@ -26,5 +26,5 @@ function sgd(kind: Momentum): JsKernel<(typeof SCALARS)[number]> {
 }
 
 export const sgdKernel = defineKernel({ name: 'sgd', slots: 2, stateSlots: 0, scalars: SCALARS, reference: sgd('none') });
-export const sgdMomentumKernel = defineKernel({ name: 'sgd_momentum', slots: 3, stateSlots: 1, scalars: SCALARS, variants: VARIANTS_WITH_BF16, reference: sgd('heavyBall') });
-export const sgdNesterovKernel = defineKernel({ name: 'sgd_nesterov', slots: 3, stateSlots: 1, scalars: SCALARS, variants: VARIANTS_WITH_BF16, reference: sgd('nesterov') });
+export const sgdMomentumKernel = defineKernel({ name: 'sgd_momentum', slots: 3, stateSlots: 1, scalars: SCALARS, reference: sgd('heavyBall') });
+export const sgdNesterovKernel = defineKernel({ name: 'sgd_nesterov', slots: 3, stateSlots: 1, scalars: SCALARS, reference: sgd('nesterov') });
