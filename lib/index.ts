@@ -27,6 +27,8 @@ export { Lion } from './optim/lion';
 export type { LionOptions } from './optim/lion';
 export { LAMB } from './optim/lamb';
 export type { LambOptions } from './optim/lamb';
+export { LBFGS } from './optim/lbfgs';
+export type { LBFGSOptions, LBFGSClosure, LBFGSAsyncClosure, ClosureResult as LBFGSClosureResult } from './optim/lbfgs';
 export {
   LRScheduler,
   StepLR,

@@ -12,7 +12,7 @@ import * as path from 'path';
 import { writeFileAtomic } from '../../lib/train/atomic';
 import { stringifyNumbers } from '../../lib/train/history';
 import { LineChart, multiPanelSvg } from '../../lib/train/plot';
-import { QuadraticRow, loadQuadraticReference, runQuadraticComparison } from './least_squares';
+import { LbfgsRow, QuadraticRow, loadQuadraticReference, runLbfgsOnQuadratic, runQuadraticComparison } from './least_squares';
 import { ScheduleRun, runScheduleComparison } from './schedules';
 import { displayPath } from '../package_files';
 
@@ -28,6 +28,7 @@ export interface CompareOptions {
 
 export interface CompareResult {
   quadratic: QuadraticRow[];
+  lbfgs: LbfgsRow[];
   schedules: ScheduleRun[] | null;
   files: string[];
 }
@@ -45,6 +46,11 @@ export async function runCompare(options: CompareOptions = {}): Promise<CompareR
   say('final loss = loss after 999 steps, gap = final loss - optimal loss (the textbook\'s definitions)');
   say();
   say(quadraticTable(rows));
+  const lbfgs = runLbfgsOnQuadratic(ref);
+  say();
+  say('LBFGS (PyTorch defaults: lr 1, maxIter 20 iterations per step, historySize 100) on the same problem, from x = 0, until gap < 1e-12:');
+  say();
+  say(lbfgsTable(lbfgs));
   const quadraticSvg = path.join(outDir, 'quadratic.svg');
   await writeFileAtomic(quadraticSvg, quadraticChart(rows, ref.optimal_loss));
   files.push(quadraticSvg);
@@ -66,6 +72,7 @@ export async function runCompare(options: CompareOptions = {}): Promise<CompareR
     stringifyNumbers(
       {
         quadratic: rows.map((r) => ({ name: r.name, finalLoss: r.finalLoss, gap: r.gap, textbookFinalLoss: r.reference.finalLoss, textbookGap: r.reference.gap })),
+        lbfgs,
         schedules: schedules?.map(({ history: _h, ...summary }) => summary) ?? null,
       },
       1,
@@ -74,7 +81,7 @@ export async function runCompare(options: CompareOptions = {}): Promise<CompareR
   files.push(json);
   say();
   say(`wrote ${files.map(displayPath).join(', ')}`);
-  return { quadratic: rows, schedules, files };
+  return { quadratic: rows, lbfgs, schedules, files };
 }
 
 function table(header: string[], body: string[][]): string {
@@ -96,6 +103,13 @@ export function quadraticTable(rows: QuadraticRow[]): string {
       exp(r.reference.gap),
       exp(Math.abs(r.finalLoss - r.reference.finalLoss) / r.reference.finalLoss),
     ]),
+  );
+}
+
+export function lbfgsTable(rows: LbfgsRow[]): string {
+  return table(
+    ['optimizer', 'steps', 'iterations', 'closure calls', 'final loss', 'gap'],
+    rows.map((r) => [r.name, String(r.steps), String(r.iterations), String(r.evaluations), r.finalLoss.toPrecision(16), exp(r.gap)]),
   );
 }
 
