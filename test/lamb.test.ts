@@ -7,7 +7,7 @@
  * instruction set and thread count, state dicts and checkpoints.
  */
 import { expect } from 'chai';
-import { LAMB } from '../lib';
+import { LAMB, OneCycleLR } from '../lib';
 import { ErrorCodes } from '../lib/errors';
 import type { DType, Tensor } from '../lib/tensor';
 import { getNumThreads, setNumThreads } from '../lib/threads';
@@ -191,4 +191,31 @@ describe('LAMB: invalid options are rejected', () => {
       expect(Array.from(p)).to.deep.equal([1, 2, 3]);
     });
   }
+});
+
+describe('LAMB: OneCycleLR cycles betas[0]', () => {
+  it('writes betas[0] each step, and the steps equal a LAMB given those betas by hand', () => {
+    const initial = randomTensors('float32', [7, 37], 71);
+    const opt = makeOptimizer('LAMB', cloneTensors(initial), { lr: 0.01 });
+    const byHand = makeOptimizer('LAMB', cloneTensors(initial), { lr: 0.01 });
+    const scheduler = new OneCycleLR(opt as never, { maxLr: 0.01, totalSteps: 10 });
+    const seen: number[] = [];
+    // Two phases of 10 steps: the momentum peaks (lowest) at step 0.3·10 − 1 = 2.
+    for (let k = 0; k < 10; k++) {
+      const group = opt.paramGroups[0] as unknown as { betas: [number, number]; lr: number };
+      seen.push(group.betas[0]);
+      expect(group.betas[1]).to.equal(0.999);
+      const hand = byHand.paramGroups[0] as unknown as { betas: [number, number]; lr: number };
+      hand.betas = [group.betas[0], 0.999];
+      hand.lr = group.lr;
+      const grads = caseGrads(initial, 72, k + 1);
+      opt.step(grads);
+      byHand.step(grads);
+      scheduler.step();
+    }
+    expectSameOptimizer(opt, byHand, 'ten cycled steps');
+    // It cycled: 0.95 at the start, down to 0.85 at the peak.
+    expect(seen[0]).to.be.closeTo(0.95, 1e-12);
+    expect(Math.min(...seen)).to.be.closeTo(0.85, 1e-12);
+  });
 });
