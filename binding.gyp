@@ -73,6 +73,7 @@
         "native/dispatch.cc",
         "native/plan.cc",
         "native/reduce_call.cc",
+        "native/scratch.cc",
         "native/thread_probe.cc",
         "native/update_call.cc"
       ],

@@ -15,6 +15,7 @@
  * | rmsprop         | param, grad, sq       | param, sq     |        5 |        20 |        40 |
  * | adam / adamw    | param, grad, m, v     | param, m, v   |        7 |        28 |        56 |
  * | lion            | param, grad, m        | param, m      |        5 |        20 |        40 |
+ * | lamb            | param, grad, m, v; param, m, v | m, v; param | 10 |     40 |        80 |
  * | global-norm     | grad                  | –             |        1 |         4 |         8 |
  * | clip+adam       | grad; param, grad, m, v | param, m, v |        8 |        32 |        64 |
  * | probe-inplace   | a, b                  | a             |        3 |        12 |        24 |
@@ -23,6 +24,12 @@
  * clip+adam is the fused step `opt.step(grads, { maxGradNorm })`: one read
  * pass over the gradients for the norm, then Adam's own pass with the clip
  * factor folded into the gradient scale, so one element more than Adam.
+ *
+ * lamb is two passes in one call (native/kernels/lamb.h): the first reads
+ * everything and writes the moments while it sums ‖θ‖² and ‖u‖² per tensor;
+ * the second, once the trust ratios are known, reads θ, m and v again and
+ * writes θ. No algorithm can move θ before its tensor's norms are complete, so
+ * without a scratch copy of u (which would move as many bytes) 10 is its floor.
  */
 
 /**
@@ -58,6 +65,7 @@ export const ELEMENTS_MOVED: Readonly<Record<string, number>> = {
   adam: 7,
   adamw: 7,
   lion: 5,
+  lamb: 10,
   'global-norm': 1,
   'clip+adam': 8,
   'probe-inplace': 3,

@@ -6,6 +6,7 @@
 import { getTotalNorm } from '../lib/clip';
 import { Adagrad } from '../lib/optim/adagrad';
 import { Adam, AdamW } from '../lib/optim/adam';
+import { LAMB } from '../lib/optim/lamb';
 import { Lion } from '../lib/optim/lion';
 import type { Optimizer, StepOptions } from '../lib/optim/optimizer';
 import { RMSprop } from '../lib/optim/rmsprop';
@@ -68,6 +69,7 @@ export const WORKLOADS: readonly Workload[] = [
   optimizerWorkload('adam', 'Adam', (p, backend) => new Adam(p, { backend })),
   optimizerWorkload('adamw', 'AdamW', (p, backend) => new AdamW(p, { backend })),
   optimizerWorkload('lion', 'Lion', (p, backend) => new Lion(p, { backend })),
+  optimizerWorkload('lamb', 'LAMB', (p, backend) => new LAMB(p, { backend })),
   {
     id: 'global-norm',
     label: 'global 2-norm',

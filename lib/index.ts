@@ -25,6 +25,10 @@ export { Adam, AdamW } from './optim/adam';
 export type { AdamOptions } from './optim/adam';
 export { Lion } from './optim/lion';
 export type { LionOptions } from './optim/lion';
+export { LAMB } from './optim/lamb';
+export type { LambOptions } from './optim/lamb';
+export { LBFGS } from './optim/lbfgs';
+export type { LBFGSOptions, LBFGSClosure, LBFGSAsyncClosure, ClosureResult as LBFGSClosureResult } from './optim/lbfgs';
 export {
   LRScheduler,
   StepLR,

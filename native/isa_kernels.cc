@@ -10,12 +10,14 @@
 #include "kernels/adam.h"
 #include "kernels/compact_state.h"
 #include "kernels/elementwise.h"
+#include "kernels/lamb.h"
 #include "kernels/lion.h"
 #include "kernels/norm.h"
 #include "kernels/rmsprop.h"
 #include "kernels/sgd.h"
 #include "multi_tensor.h"
 #include "multi_tensor_blocks.h"
+#include "multi_tensor_layerwise.h"
 #include "multi_tensor_reduce.h"
 
 #define FUSEDOPTIM_STRINGIFY2(x) #x
@@ -29,12 +31,24 @@ namespace {
 template <typename P, typename S>
 struct Types {};
 
+// The driver that runs a kernel over a batch: apply_layerwise for a kernel
+// that declares kLayerwise (two passes and a per-tensor factor: LAMB),
+// apply_update (one elementwise pass) for every other.
+template <class K, typename P, typename S>
+constexpr auto driver_of(int) -> decltype(K::kLayerwise, UpdateFn()) {
+  return &apply_layerwise<K, P, S>;
+}
+template <class K, typename P, typename S>
+constexpr UpdateFn driver_of(long) {
+  return &apply_update<K, P, S>;
+}
+
 template <template <typename, typename> class Kernel, typename Pair>
 struct VariantOf;
 template <template <typename, typename> class Kernel, typename P, typename S>
 struct VariantOf<Kernel, Types<P, S>> {
   static constexpr KernelVariant make() {
-    return KernelVariant{DTypeOf<P>::value, DTypeOf<S>::value, &apply_update<Kernel<P, S>, P, S>};
+    return KernelVariant{DTypeOf<P>::value, DTypeOf<S>::value, driver_of<Kernel<P, S>, P, S>(0)};
   }
 };
 
@@ -110,6 +124,7 @@ const UpdateKernel kUpdateKernels[] = {
     row_of<AdamPlain, Types<float, float>, Types<double, double>, Types<double, float>>("adam"),
     row_of<AdamAmsgrad, Types<float, float>, Types<double, double>, Types<double, float>>("adam_amsgrad"),
     row<Lion>("lion"),
+    row<Lamb>("lamb"),
     row<Accumulate>("accumulate"),
     row<Scale>("scale"),
     row<Clamp>("clamp"),

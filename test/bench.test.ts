@@ -101,6 +101,7 @@ describe('bench', function () {
       adam: 8,
       adamw: 8,
       lion: 4,
+      lamb: 8,
       'global-norm': 0,
       'clip+adam': 8,
     });

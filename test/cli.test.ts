@@ -159,6 +159,13 @@ describe('the fusedoptim command', () => {
         const tolerance = row.name === 'RMSprop' ? 1e-4 : 1e-9;
         expect(Math.abs(row.finalLoss - row.textbookFinalLoss) / row.textbookFinalLoss, row.name).to.be.below(tolerance);
       }
+      // LBFGS on the same problem: at the optimum within one step, with and without the line search.
+      expect(json.lbfgs.map((r: { name: string }) => r.name)).to.deep.equal(['LBFGS', 'LBFGS strong_wolfe']);
+      for (const row of json.lbfgs) {
+        expect(row.steps, row.name).to.equal(1);
+        expect(row.gap, row.name).to.be.below(1e-12);
+      }
+      expect(text).to.match(/^LBFGS strong_wolfe +1 +\d+ +\d+ +0\.98045181336/m);
       const svg = parseXml(fs.readFileSync(path.join(out, 'quadratic.svg'), 'utf8'));
       expect(all(svg, 'path').length).to.be.at.least(7);
     });

@@ -126,6 +126,7 @@ describe('optimizers: param groups with their own hyper-parameters and dtypes', 
     Adam: [{ lr: 0.01 }, { lr: 0.003, betas: [0.8, 0.95], amsgrad: true }, { weightDecay: 0.1, maximize: true }],
     AdamW: [{ lr: 0.01 }, { lr: 0.003, weightDecay: 0.5, eps: 1e-4 }, { amsgrad: true, weightDecay: 0 }],
     Lion: [{ lr: 0.01 }, { lr: 0.003, betas: [0.8, 0.95], weightDecay: 0.1 }, { weightDecay: 0.3, maximize: true }],
+    LAMB: [{ lr: 0.01 }, { lr: 0.003, betas: [0.8, 0.95], weightDecay: 0.1 }, { eps: 1e-3, maximize: true }],
   };
   const groupDtypes: DType[] = ['float32', 'float64', 'float32'];
   const groupLengths = [

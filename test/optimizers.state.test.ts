@@ -219,6 +219,7 @@ describe('optimizers: loadStateDict rejects every mismatch and changes nothing',
       Adam: { lr: 0.01, amsgrad: true },
       AdamW: { lr: 0.01 },
       Lion: { lr: 0.01, weightDecay: 0.1 },
+      LAMB: { lr: 0.01, weightDecay: 0.1 },
     };
     const variant: Variant = { optimizer: name, options: options[name] };
     const loss = new SyntheticLoss('float32', LENGTHS, 70);

@@ -36,6 +36,7 @@ const FULL_OPTIONS: Record<OptimizerName, Options> = {
   Adam: { lr: 0.01, amsgrad: true },
   AdamW: { lr: 0.01, amsgrad: true },
   Lion: { lr: 0.01, weightDecay: 0.1 },
+  LAMB: { lr: 0.01, weightDecay: 0.1 },
 };
 
 const LENGTHS = [3, 5, 1];

@@ -7,7 +7,7 @@
  * before step k + 1; final loss = losses[999]; gap = final loss − optimal loss.
  */
 import * as fs from 'fs';
-import { Adagrad, Adam, AdamW, RMSprop, SGD } from '../../lib';
+import { Adagrad, Adam, AdamW, LBFGS, RMSprop, SGD } from '../../lib';
 import type { BackendName } from '../../lib';
 import type { StateDtypeOption } from '../../lib/optim/state_storage';
 import type { Tensor } from '../../lib/tensor';
@@ -151,5 +151,51 @@ export function runStateDtypeComparison(ref: QuadraticReference = loadQuadraticR
       finalLoss[stateDtype] = loss;
     }
     return { name, finalLoss };
+  });
+}
+
+export interface LbfgsRow {
+  /** 'LBFGS' or 'LBFGS strong_wolfe'. */
+  name: string;
+  /** opt.step(closure) calls made (each runs up to maxIter = 20 iterations). */
+  steps: number;
+  /** Iterations and closure calls over those steps (the optimizer's nIter and funcEvals). */
+  iterations: number;
+  evaluations: number;
+  finalLoss: number;
+  gap: number;
+}
+
+/**
+ * LBFGS with PyTorch's defaults (lr 1, maxIter 20, historySize 100), without and with the
+ * strong-Wolfe line search, on the same problem from x = 0: steps until the gap is below
+ * 1e-12 (at most 5). A quasi-Newton method on a 5-dimensional quadratic: a handful of
+ * iterations, where the first-order methods above take 1000 steps.
+ */
+export function runLbfgsOnQuadratic(ref: QuadraticReference = loadQuadraticReference()): LbfgsRow[] {
+  const problem = new LeastSquares(ref.A, ref.b);
+  return ([null, 'strong_wolfe'] as const).map((lineSearchFn) => {
+    const x = new Float64Array(problem.dimension);
+    const grad = new Float64Array(problem.dimension);
+    const opt = new LBFGS([x], { lineSearchFn });
+    const closure = () => {
+      problem.gradient(x, grad);
+      return { loss: problem.loss(x), grads: [grad] };
+    };
+    let steps = 0;
+    while (steps < 5 && (steps === 0 || problem.loss(x) - ref.optimal_loss >= 1e-12)) {
+      opt.step(closure);
+      steps += 1;
+    }
+    const finalLoss = problem.loss(x);
+    const state = opt.state[0];
+    return {
+      name: lineSearchFn ? `LBFGS ${lineSearchFn}` : 'LBFGS',
+      steps,
+      iterations: state.nIter as number,
+      evaluations: state.funcEvals as number,
+      finalLoss,
+      gap: finalLoss - ref.optimal_loss,
+    };
   });
 }

@@ -12,7 +12,7 @@ import * as path from 'path';
 import { writeFileAtomic } from '../../lib/train/atomic';
 import { stringifyNumbers } from '../../lib/train/history';
 import { LineChart, multiPanelSvg } from '../../lib/train/plot';
-import { QuadraticRow, StateDtypeRow, loadQuadraticReference, runQuadraticComparison, runStateDtypeComparison } from './least_squares';
+import { LbfgsRow, QuadraticRow, StateDtypeRow, loadQuadraticReference, runLbfgsOnQuadratic, runQuadraticComparison, runStateDtypeComparison } from './least_squares';
 import type { StateDtypeOption } from '../../lib/optim/state_storage';
 import { ScheduleRun, runScheduleComparison } from './schedules';
 import { displayPath } from '../package_files';
@@ -32,6 +32,7 @@ export interface CompareOptions {
 export interface CompareResult {
   quadratic: QuadraticRow[];
   stateDtypes: StateDtypeRow[];
+  lbfgs: LbfgsRow[];
   schedules: ScheduleRun[] | null;
   files: string[];
 }
@@ -54,6 +55,11 @@ export async function runCompare(options: CompareOptions = {}): Promise<CompareR
   say('The same with float32 params, the state stored as float32, bfloat16 or 8 bits (stateDtype; every tensor 8-bit):');
   say();
   say(stateDtypeTable(stateDtypes));
+  const lbfgs = runLbfgsOnQuadratic(ref);
+  say();
+  say('LBFGS (PyTorch defaults: lr 1, maxIter 20 iterations per step, historySize 100) on the same problem, from x = 0, until gap < 1e-12:');
+  say();
+  say(lbfgsTable(lbfgs));
   const quadraticSvg = path.join(outDir, 'quadratic.svg');
   await writeFileAtomic(quadraticSvg, quadraticChart(rows, ref.optimal_loss));
   files.push(quadraticSvg);
@@ -77,6 +83,7 @@ export async function runCompare(options: CompareOptions = {}): Promise<CompareR
       {
         quadratic: rows.map((r) => ({ name: r.name, finalLoss: r.finalLoss, gap: r.gap, textbookFinalLoss: r.reference.finalLoss, textbookGap: r.reference.gap })),
         stateDtypes,
+        lbfgs,
         schedules: schedules?.map(({ history: _h, ...summary }) => summary) ?? null,
       },
       1,
@@ -85,7 +92,7 @@ export async function runCompare(options: CompareOptions = {}): Promise<CompareR
   files.push(json);
   say();
   say(`wrote ${files.map(displayPath).join(', ')}`);
-  return { quadratic: rows, stateDtypes, schedules, files };
+  return { quadratic: rows, stateDtypes, lbfgs, schedules, files };
 }
 
 function table(header: string[], body: string[][]): string {
@@ -115,6 +122,13 @@ export function stateDtypeTable(rows: StateDtypeRow[]): string {
   return table(
     ['optimizer', 'float32 state', 'bfloat16 state', 'int8 state', 'bfloat16 vs float32', 'int8 vs float32'],
     rows.map((r) => [r.name, exp(r.finalLoss.float32), exp(r.finalLoss.bfloat16), exp(r.finalLoss.int8), relative(r, 'bfloat16'), relative(r, 'int8')]),
+  );
+}
+
+export function lbfgsTable(rows: LbfgsRow[]): string {
+  return table(
+    ['optimizer', 'steps', 'iterations', 'closure calls', 'final loss', 'gap'],
+    rows.map((r) => [r.name, String(r.steps), String(r.iterations), String(r.evaluations), r.finalLoss.toPrecision(16), exp(r.gap)]),
   );
 }
 

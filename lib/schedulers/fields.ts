@@ -117,16 +117,17 @@ export class FieldReader {
     return this.perGroup(key, groupCount, (name, value) => checkNumber(name, value, rule), fallback);
   }
 
-  /** An Array of integers, each obeying `rule`, strictly increasing (milestones). */
-  increasingIntegers(key: string, rule: NumberRule): number[] {
+  /** An Array of integers, each obeying `rule`, increasing (milestones): strictly, or with repeats allowed. */
+  increasingIntegers(key: string, rule: NumberRule, order: 'strict' | 'repeats allowed' = 'strict'): number[] {
     const name = this.name(key);
     const list = checkArray(name, this.record[key]);
     const values = list.map((v, i) => checkNumber(`${name}[${i}]`, v, { ...rule, integer: true }));
+    const strict = order === 'strict';
     for (let i = 1; i < values.length; i++) {
-      if (!(values[i] > values[i - 1])) {
+      if (strict ? !(values[i] > values[i - 1]) : !(values[i] >= values[i - 1])) {
         throw makeError(
           ErrorCodes.INVALID_ARG_VALUE,
-          `${name}: expected strictly increasing values, got ${values[i - 1]} then ${values[i]} at index ${i}`,
+          `${name}: expected ${strict ? 'strictly increasing' : 'non-decreasing'} values, got ${values[i - 1]} then ${values[i]} at index ${i}`,
         );
       }
     }

@@ -52,7 +52,7 @@ export class StepLR extends LRScheduler<StepDecaySettings> {
 }
 
 export interface MultiStepLROptions extends ResumeOptions {
-  /** The steps at which the lr decays: strictly increasing integers >= 0. */
+  /** The steps at which the lr decays: non-decreasing integers >= 0; a step listed k times decays k times. */
   milestones: number[];
   /** Multiplicative factor of each decay (> 0). Default 0.1. */
   gamma?: number;
@@ -63,11 +63,12 @@ type MultiStepLRSettings = { milestones: number[]; gamma: number };
 /**
  * Multiplies the lr by gamma at each milestone (PyTorch's MultiStepLR):
  *
- *   lr_t = lr_{t-1} · gamma   if t is a milestone,   else lr_{t-1}
+ *   lr_t = lr_{t-1} · gamma^count(t)   where count(t) = how many times t is listed
  *
  * which, with nothing else changing the lr, is lr_t = baseLr · gamma^(number of milestones <= t).
- * Milestones must be strictly increasing: PyTorch counts a repeated milestone
- * twice, which is better said with gamma.
+ * As PyTorch (which keeps the milestones in a Counter), a milestone listed twice
+ * decays twice: [15, 15] multiplies by gamma² at step 15. Milestones must not
+ * decrease (PyTorch sorts them; an unsorted list here is more likely a typo).
  */
 export class MultiStepLR extends LRScheduler<MultiStepLRSettings> {
   constructor(optimizer: SchedulableOptimizer, options: MultiStepLROptions) {
@@ -76,13 +77,16 @@ export class MultiStepLR extends LRScheduler<MultiStepLRSettings> {
   }
 
   protected readSettings(fields: FieldReader): MultiStepLRSettings {
-    return { milestones: fields.increasingIntegers('milestones', { min: 0 }), gamma: fields.number('gamma', POSITIVE, 0.1) };
+    return {
+      milestones: fields.increasingIntegers('milestones', { min: 0 }, 'repeats allowed'),
+      gamma: fields.number('gamma', POSITIVE, 0.1),
+    };
   }
 
   protected override computeLr(epoch: number): number[] {
     const { milestones, gamma } = this.settings;
-    const decays = milestones.includes(epoch);
-    return this.optimizer.paramGroups.map((group) => (decays ? group.lr * gamma : group.lr));
+    const count = milestones.filter((milestone) => milestone === epoch).length;
+    return this.optimizer.paramGroups.map((group) => (count > 0 ? group.lr * gamma ** count : group.lr));
   }
 
   protected override closedFormLr(epoch: number): number[] {

@@ -23,11 +23,14 @@ export const ALL_KERNELS: readonly KernelDef[] = fs
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   .flatMap((f) => Object.values(require(path.join(JS_DIR, f)) as Record<string, unknown>).filter(isKernelDef));
 
+/** The kernels of the optimizers that take stateDtype (native isa_kernels.cc's FUSEDOPTIM_COMPACT_ROWS). */
+const COMPACT_CAPABLE = new Set(['sgd_momentum', 'sgd_nesterov', 'adagrad', 'rmsprop', 'rmsprop_centered', 'rmsprop_momentum', 'rmsprop_centered_momentum', 'adam', 'adam_amsgrad', 'lion']);
+
 /**
- * The compact-state drivers of every kernel with state (the native table's
- * "<name>_bf16", "<name>_bf16_sr" and "<name>_int8" rows).
+ * Their compact-state drivers (the native table's "<name>_bf16",
+ * "<name>_bf16_sr" and "<name>_int8" rows).
  */
-export const COMPACT_KERNELS: readonly KernelDef[] = ALL_KERNELS.filter((k) => k.stateSlots > 0).flatMap((k) => [
+export const COMPACT_KERNELS: readonly KernelDef[] = ALL_KERNELS.filter((k) => COMPACT_CAPABLE.has(k.name)).flatMap((k) => [
   nearestBf16Kernel(k),
   stochasticBf16Kernel(k),
   blockwise8Kernel(k),

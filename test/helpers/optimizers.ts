@@ -4,7 +4,7 @@
  * bit-exact comparison of two optimizers' params and state.
  */
 import { expect } from 'chai';
-import { Adagrad, Adam, AdamW, Lion, RMSprop, SGD } from '../../lib';
+import { Adagrad, Adam, AdamW, LAMB, Lion, RMSprop, SGD } from '../../lib';
 import type { BackendName } from '../../lib/backend';
 import type { Optimizer } from '../../lib/optim/optimizer';
 import type { DType, StateArray, Tensor } from '../../lib/tensor';
@@ -12,7 +12,7 @@ import { expectBitIdentical } from './bits';
 import { mixSeed, randomTensors, randomTensorsLike } from './random';
 
 export type AnyOptimizer = Optimizer<{ lr: number }>;
-export type OptimizerName = 'SGD' | 'Adagrad' | 'RMSprop' | 'Adam' | 'AdamW' | 'Lion';
+export type OptimizerName = 'SGD' | 'Adagrad' | 'RMSprop' | 'Adam' | 'AdamW' | 'Lion' | 'LAMB';
 export type Options = Record<string, unknown>;
 /** What the constructors accept: a list of tensors or of param groups. */
 export type ParamsArg = readonly Tensor[] | ReadonlyArray<Options & { params: readonly Tensor[] }>;
@@ -25,9 +25,10 @@ const CONSTRUCTORS: Record<OptimizerName, Constructor> = {
   Adam: Adam as unknown as Constructor,
   AdamW: AdamW as unknown as Constructor,
   Lion: Lion as unknown as Constructor,
+  LAMB: LAMB as unknown as Constructor,
 };
 
-export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['SGD', 'Adagrad', 'RMSprop', 'Adam', 'AdamW', 'Lion'];
+export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['SGD', 'Adagrad', 'RMSprop', 'Adam', 'AdamW', 'Lion', 'LAMB'];
 
 /** `new <name>(params, { ...options, backend })`, without the caller spelling out five constructors. */
 export function makeOptimizer(name: OptimizerName, params: ParamsArg, options: Options = {}, backend?: BackendName): AnyOptimizer {
@@ -104,6 +105,16 @@ export function allVariants(): Variant[] {
     weightDecay: [0, 0.1],
     maximize: [false, true],
   });
+  const lamb = cartesian({
+    lr: [0.01],
+    betas: [
+      [0.9, 0.999],
+      [0.8, 0.95],
+    ],
+    eps: [1e-6, 1e-3],
+    weightDecay: [0, 0.05],
+    maximize: [false, true],
+  });
   return [
     ...sgd.map((options) => ({ optimizer: 'SGD' as const, options })),
     ...adagrad.map((options) => ({ optimizer: 'Adagrad' as const, options })),
@@ -111,6 +122,7 @@ export function allVariants(): Variant[] {
     ...adam.map((options) => ({ optimizer: 'Adam' as const, options })),
     ...adam.map((options) => ({ optimizer: 'AdamW' as const, options })),
     ...lion.map((options) => ({ optimizer: 'Lion' as const, options })),
+    ...lamb.map((options) => ({ optimizer: 'LAMB' as const, options })),
   ];
 }
 
@@ -129,6 +141,7 @@ export function kernelVariants(): Variant[] {
     { optimizer: 'Adam', options: { lr: 0.01, amsgrad: true, maximize: true } },
     { optimizer: 'AdamW', options: { lr: 0.01, weightDecay: 0.1, amsgrad: true } },
     { optimizer: 'Lion', options: { lr: 0.01, betas: [0.8, 0.95], weightDecay: 0.1, maximize: true } },
+    { optimizer: 'LAMB', options: { lr: 0.01, betas: [0.8, 0.95], weightDecay: 0.05, maximize: true } },
   ];
 }
 
@@ -162,6 +175,7 @@ export const OPTIMIZER_CASES: readonly OptimizerCase[] = [
   optimizerCase('Adam amsgrad', 'Adam', { lr: 0.01, amsgrad: true }),
   optimizerCase('AdamW', 'AdamW', { lr: 0.01, weightDecay: 0.1 }),
   optimizerCase('Lion', 'Lion', { lr: 0.01, betas: [0.8, 0.95], weightDecay: 0.1, maximize: true }),
+  optimizerCase('LAMB', 'LAMB', { lr: 0.01, betas: [0.8, 0.95], weightDecay: 0.05 }),
 ];
 
 export function findCase(name: string): OptimizerCase {
