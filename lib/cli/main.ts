@@ -7,7 +7,7 @@
  *   fusedoptim bench      the benchmark (bench/main.ts)
  *
  * Exit status: 0 success, 1 an error (its message, with its code, on stderr), 2 a usage mistake,
- * 130 a training run stopped by Ctrl-C (after writing its checkpoint).
+ * 130 / 143 a training run stopped by Ctrl-C / SIGTERM (after writing its checkpoint).
  */
 import * as path from 'path';
 import { isFusedOptimError } from '../errors';
