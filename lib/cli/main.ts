@@ -24,7 +24,7 @@ const USAGE = `usage: fusedoptim <command> [options]
 commands:
   train              train an MLP on the handwritten digits (npm start)
   compare            the textbook's optimizer comparison and the schedule exercise (npm run compare)
-  inspect <file>     print a checkpoint's tensors, shapes, dtypes and metadata
+  inspect <file>     print a checkpoint's (or any safetensors file's, or a run folder's) tensors and metadata
   bench              benchmark the fused kernels (npm run bench)
 
 Run \`fusedoptim <command> --help\` for a command's options.
