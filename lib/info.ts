@@ -1,5 +1,5 @@
 /** What the native side runs on this machine, for logs, benchmarks and bug reports. */
-import { AddonInfo, loadAddon } from './native';
+import { AddonBuild, AddonInfo, addonOrigin, loadAddon } from './native';
 
 export interface BuildInfo {
   /** The instruction set whose kernels were chosen at load: 'avx512', 'avx2' or 'baseline'. */
@@ -8,10 +8,15 @@ export interface BuildInfo {
   openmp: boolean;
   /** OpenMP's default team size (OMP_NUM_THREADS, else the cores). */
   defaultThreads: number;
+  /** 'prebuilt': the binary shipped in the npm package; 'local': built from source on this machine (node-gyp). */
+  build: AddonBuild;
+  /** The file the addon was loaded from. */
+  path: string;
 }
 
 /** Throws ERR_ADDON_NOT_LOADED when the addon is missing. */
 export function addonInfo(): BuildInfo {
   const info: AddonInfo = loadAddon().info();
-  return { isa: info.isa, openmp: info.openmp, defaultThreads: info.defaultThreads };
+  const origin = addonOrigin();
+  return { isa: info.isa, openmp: info.openmp, defaultThreads: info.defaultThreads, build: origin.build, path: origin.path };
 }

@@ -2,6 +2,7 @@
  * Loads the addon and declares exactly what it exports. Nothing else in lib/
  * touches the untyped binding.
  */
+import * as path from 'path';
 import { ErrorCodes, makeError } from './errors';
 import { KernelDef, snakeCase } from './backend/kernel';
 import { REDUCE_BLOCK, REDUCE_LANES, ReduceKind } from './kernels';
@@ -65,6 +66,40 @@ export interface ThreadProbeResult {
 
 let addon: Addon | null = null;
 let loadError: Error | null = null;
+let loadedFrom: string | null = null;
+
+/**
+ * Where the addon is looked for, in order (names of `bindings` options, or literal path parts):
+ * a local build (node-gyp rebuild, in a clone or as the install's fallback) first, then the
+ * prebuilt binary the npm package ships for this platform (prebuildify's layout,
+ * prebuilds/<platform>-<arch>/fusedoptim.node, made by `npm run build:prebuilt` when packing).
+ */
+const ADDON_LOCATIONS = [
+  ['module_root', 'build', 'Release', 'bindings'],
+  ['module_root', 'build', 'Debug', 'bindings'],
+  ['module_root', 'prebuilds', 'platformArch', 'bindings'],
+];
+
+/** How the loaded addon was made: the prebuilt binary of the npm package, or a local build from source. */
+export type AddonBuild = 'prebuilt' | 'local';
+
+/** The file the addon was loaded from and how it was made (loads it; throws like loadAddon). */
+export function addonOrigin(): { path: string; build: AddonBuild } {
+  loadAddon();
+  const file = loadedFrom!;
+  return { path: file, build: path.basename(path.dirname(path.dirname(file))) === 'prebuilds' ? 'prebuilt' : 'local' };
+}
+
+/** What to do about a load failure, by its cause. */
+function loadAdvice(message: string): string {
+  if (/libgomp/.test(message)) {
+    return 'The addon needs the OpenMP runtime, libgomp.so.1: install it (Debian/Ubuntu: apt-get install libgomp1; Fedora/RHEL: dnf install libgomp; Alpine: apk add libgomp)';
+  }
+  if (/GLIBC|CXXABI/.test(message)) {
+    return 'The prebuilt addon needs glibc 2.29 and the C++ runtime of GCC 11 or newer; on an older system build it from source with `npm rebuild fusedoptim` (it needs python3, make and a C++17 compiler)';
+  }
+  return 'Build it with `npm rebuild fusedoptim` (or `npx node-gyp rebuild` in a clone; it needs python3, make and a C++17 compiler)';
+}
 
 function checkInterface(candidate: Addon): void {
   const info = candidate.info();
@@ -120,20 +155,28 @@ export function loadAddon(): Addon {
   if (!loadError) {
     try {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
-      // bindings finds the package root from this file, whether it runs from lib/ (ts-node) or dist/lib/.
-      const candidate = require('bindings')('fusedoptim') as Addon;
+      // bindings finds the package root from this file, whether it runs from lib/ (ts-node) or dist/lib/,
+      // and records the file it loaded as `path`.
+      const candidate = require('bindings')({
+        bindings: 'fusedoptim',
+        try: ADDON_LOCATIONS,
+        platformArch: `${process.platform}-${process.arch}`,
+      }) as Addon & { path: string };
       checkInterface(candidate);
       addon = candidate;
+      loadedFrom = candidate.path;
       return addon;
     } catch (err) {
       loadError = err as Error;
     }
   }
+  const message = loadError!.message;
+  const tried = (loadError as Error & { tries?: string[] }).tries;
   throw makeError(
     ErrorCodes.ADDON_NOT_LOADED,
-    `fusedoptim: the native addon could not be loaded (${loadError!.message.split('\n')[0]}). ` +
-      `Build it with \`npm rebuild fusedoptim\` (or \`npx node-gyp rebuild\` in a clone; it needs python3, make and a C++17 compiler), ` +
-      `or choose the JavaScript kernels with { backend: 'js' }.`,
+    `fusedoptim: the native addon could not be loaded (${message.split('\n')[0]}). ${loadAdvice(message)}, ` +
+      `or choose the JavaScript kernels with { backend: 'js' }.` +
+      (tried ? ` Looked for: ${tried.join(', ')}.` : ''),
   );
 }
 

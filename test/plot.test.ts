@@ -43,6 +43,18 @@ describe('SVG line charts', () => {
     expect(paths[0].attributes.stroke).to.not.equal(paths[1].attributes.stroke);
   });
 
+  it('puts the legend in the corner where it covers no line (an accuracy curve rising to the top right, a loss falling to the bottom right)', () => {
+    const rising = Array.from({ length: 20 }, (_, i) => 0.8 + 0.19 * Math.sqrt(i / 19));
+    const falling = Array.from({ length: 20 }, (_, i) => 2 * 0.8 ** i);
+    for (const ys of [rising, falling, rising.map((y, i) => (i < 10 ? y : 1.6 - y))]) {
+      const root = parseXml(lineChartSvg({ series: [{ name: 'validation accuracy', ys }, { name: 'another line', ys: ys.map((y) => y * 0.99) }] }));
+      const box = all(root, 'rect').find((r) => r.attributes.stroke === '#ccc')!;
+      const [x, y, w, h] = ['x', 'y', 'width', 'height'].map((k) => Number(box.attributes[k]));
+      const covered = all(root, 'path').flatMap(pathPoints).filter(([px, py]) => px >= x && px <= x + w && py >= y && py <= y + h);
+      expect(covered, `legend at ${x},${y}`).to.deep.equal([]);
+    }
+  });
+
   it('escapes <, &, >, quotes and apostrophes everywhere, and drops characters XML cannot hold', () => {
     const nasty = `a<b & c>"d" 'e'\u0000\u0007\uD800`;
     const svg = lineChartSvg({

@@ -1,6 +1,7 @@
 /**
  * Smoke test of examples/service: starts on a free port, answers /status and
- * /predict while training, rejects a bad image with a library error code, stops.
+ * /predict while training, rejects a bad image with a library error code and a
+ * 5 MB body with its 413 JSON, stops.
  */
 import { expect } from 'chai';
 import { startService } from '../examples/service/server';
@@ -32,6 +33,10 @@ describe('examples/service', function () {
       const bad = await json(`${service.url}/predict`, { method: 'POST', body: JSON.stringify({ pixels: [1, 2] }) });
       expect(bad).to.deep.equal({ status: 400, body: { code: 'ERR_SHAPE_MISMATCH', message: 'pixels: expected an array of 64 numbers' } });
       expect((await json(`${service.url}/nowhere`)).status).to.equal(404);
+      // A 5 MB body: the 413 and its JSON arrive (before the connection closes), and the service goes on answering.
+      const huge = await json(`${service.url}/predict`, { method: 'POST', body: 'x'.repeat(5 * 1024 * 1024) });
+      expect(huge).to.deep.equal({ status: 413, body: { code: 'ERR_BODY_TOO_LARGE', message: 'request body: at most 16384 bytes' } });
+      expect((await json(`${service.url}/status`)).status).to.equal(200);
       // Training makes progress in the background while requests are answered.
       let status = first.body;
       for (let i = 0; i < 200 && (status.step as number) === 0; i++) {

@@ -7,6 +7,9 @@
  *   runs/<name>/history.json       the configuration, how the run ended, and the whole history
  *   runs/<name>/history.svg        loss curves, validation accuracy and the lr schedule
  *
+ * A run folder that already holds a run is never overwritten by accident: a new run there is
+ * refused unless it resumes the old one (`resume`) or replaces it (`force`).
+ *
  * Everything random is a function of the seed (initialisation, split, every epoch's batch order),
  * and the configuration is stored in every checkpoint, so `resume` rebuilds the same model and
  * data and continues bit for bit.
@@ -16,7 +19,7 @@ import * as path from 'path';
 import { ErrorCodes, makeError } from '../../lib/errors';
 import { readCheckpoint } from '../../lib/train/checkpoint';
 import { writeFileAtomic } from '../../lib/train/atomic';
-import { History, stringifyNumbers } from '../../lib/train/history';
+import { History } from '../../lib/train/history';
 import { TrainResult, train } from '../../lib/train/loop';
 import { multiPanelSvg } from '../../lib/train/plot';
 import { ProgressMode } from '../../lib/train/progress';
@@ -92,9 +95,11 @@ export interface DigitsJobOptions {
   config?: Partial<DigitsConfig>;
   /** Continue the run in runs/<name> from its last checkpoint. */
   resume?: boolean;
+  /** Start over in runs/<name>, deleting the run it holds (without it, a folder holding a run is refused). */
+  force?: boolean;
   /** Stop after this many optimizer steps in all (the run can be resumed later). */
   maxSteps?: number;
-  /** Also write last.safetensors every this many steps. */
+  /** Also write last.safetensors every this many steps (stored in the checkpoints; a resumed run keeps it unless given again). */
   checkpointEvery?: number;
   signal?: AbortSignal;
   progress?: ProgressMode;
@@ -108,22 +113,27 @@ export interface DigitsJobResult {
   result: TrainResult;
   /** Validation accuracy after the last completed epoch (NaN if none completed). */
   finalValAccuracy: number;
-  /** Validation accuracy of the epoch with the lowest validation loss (the best checkpoint). */
+  /** Validation accuracy of the epoch with the lowest validation loss (the best checkpoint; NaN if none completed). */
   bestValAccuracy: number;
-  files: { best: string; last: string; historyJson: string; historySvg: string };
+  /** The files of the run; `best` is null while no validation has been done (no best checkpoint exists). */
+  files: { best: string | null; last: string; historyJson: string; historySvg: string };
 }
 
 const CONFIG_KEYS = Object.keys(DEFAULT_DIGITS_CONFIG) as (keyof DigitsConfig)[];
 
 export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<DigitsJobResult> {
   const opts = checkOptions('options', options, [
-    'runsDir', 'name', 'config', 'resume', 'maxSteps', 'checkpointEvery', 'signal', 'progress', 'quiet', 'output',
+    'runsDir', 'name', 'config', 'resume', 'force', 'maxSteps', 'checkpointEvery', 'signal', 'progress', 'quiet', 'output',
   ]) as DigitsJobOptions;
+  if (opts.resume && opts.force) {
+    throw makeError(ErrorCodes.INVALID_ARG_VALUE, 'resume and force exclude each other (--resume continues the run; --force deletes it and starts over)');
+  }
   const name = opts.name ?? 'digits';
   if (typeof name !== 'string' || !/^[\w.-]+$/.test(name) || name === '.' || name === '..') {
     throw makeError(ErrorCodes.INVALID_ARG_VALUE, `options.name: expected a folder name of letters, digits, '_', '-' and '.', got ${describe(name)}`);
   }
   const runDir = path.resolve(opts.runsDir ?? 'runs', name);
+  // Any of these in the folder means it holds a run.
   const files = {
     best: path.join(runDir, 'best.safetensors'),
     last: path.join(runDir, 'last.safetensors'),
@@ -131,6 +141,7 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
     historySvg: path.join(runDir, 'history.svg'),
   };
   const given = checkConfig(opts.config ?? {});
+  let checkpointEvery = checkCheckpointEvery('options.checkpointEvery', opts.checkpointEvery);
   const out = opts.quiet ? null : (opts.output ?? process.stdout);
   const say = (line: string) => out?.write(line + '\n');
 
@@ -139,7 +150,9 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
     if (!fs.existsSync(files.last)) {
       throw makeError(ErrorCodes.INVALID_ARG_VALUE, `resume: there is no run to resume in ${runDir} (no last.safetensors)`);
     }
-    config = checkConfig(readCheckpoint(files.last).extra.config, 'the checkpoint\'s config', true) as DigitsConfig;
+    const { extra } = readCheckpoint(files.last);
+    config = checkConfig(extra.config, 'the checkpoint\'s config', true) as DigitsConfig;
+    checkpointEvery ??= checkCheckpointEvery('the checkpoint\'s checkpointEvery', extra.checkpointEvery);
     for (const key of Object.keys(given) as (keyof DigitsConfig)[]) {
       if (JSON.stringify(given[key]) !== JSON.stringify(config[key])) {
         throw makeError(
@@ -149,10 +162,20 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
       }
     }
   } else {
+    const existing = Object.values(files).filter((file) => fs.existsSync(file)).map((file) => path.basename(file));
+    if (existing.length > 0 && !opts.force) {
+      throw makeError(
+        ErrorCodes.INVALID_ARG_VALUE,
+        `${displayPath(runDir)} already holds a run (${existing.join(', ')}): continue it with --resume, ` +
+          `or delete it and start over with --force`,
+      );
+    }
     config = { ...DEFAULT_DIGITS_CONFIG, hidden: [...DEFAULT_DIGITS_CONFIG.hidden], ...given };
   }
   const setup = digitsSetup(config);
   const { model, validation } = setup;
+  // Only now, with every setting checked: a refused --force deletes nothing.
+  if (opts.force) for (const file of Object.values(files)) fs.rmSync(file, { force: true });
   fs.mkdirSync(runDir, { recursive: true });
 
   say(
@@ -174,11 +197,12 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
     evaluate: () => ({ accuracy: model.accuracy(validation) }),
     checkpointPath: files.best,
     lastCheckpointPath: files.last,
-    ...(opts.checkpointEvery !== undefined && { checkpointEvery: opts.checkpointEvery }),
+    ...(checkpointEvery !== undefined && { checkpointEvery }),
     ...(opts.maxSteps !== undefined && { maxSteps: opts.maxSteps }),
     ...(opts.resume && { resumeFrom: files.last }),
     ...(opts.signal !== undefined && { signal: opts.signal }),
-    extra: { job: 'digits', config },
+    // checkpointEvery changes no number, but a resumed run should keep checkpointing as it did.
+    extra: { job: 'digits', config, checkpointEvery: checkpointEvery ?? null },
     // Steps on the thread pool: the event loop stays free for SIGINT and the progress bar.
     async: true,
     progress: opts.quiet ? 'none' : (opts.progress ?? 'auto'),
@@ -188,28 +212,43 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
   const history = result.history;
   const accuracy = history.valMetrics.accuracy ?? [];
   const bestEpoch = argMin(history.valLoss);
+  // The loop writes best.safetensors exactly when a validation loss improves on the best so far.
+  const hasBest = result.bestValLoss !== null;
+  const bestValAccuracy = hasBest ? (accuracy[bestEpoch] ?? NaN) : NaN;
+  const finalValAccuracy = accuracy[accuracy.length - 1] ?? NaN;
   const summary = {
     job: 'digits',
     config,
+    checkpointEvery: checkpointEvery ?? null,
     stopReason: result.stopReason,
     globalStep: result.progress.globalStep,
     epochsCompleted: result.progress.epoch,
-    bestEpoch: bestEpoch + 1,
+    bestEpoch: hasBest ? bestEpoch + 1 : null,
     bestValLoss: result.bestValLoss,
-    bestValAccuracy: accuracy[bestEpoch] ?? NaN,
-    finalValAccuracy: accuracy[accuracy.length - 1] ?? NaN,
+    bestValAccuracy,
+    finalValAccuracy,
+    bestCheckpoint: hasBest ? path.basename(files.best) : null,
     secondsThisSession: result.seconds,
     history,
   };
-  await writeFileAtomic(files.historyJson, stringifyNumbers(summary, 1) + '\n');
+  // A report for any JSON reader: JSON.stringify writes NaN and ±Infinity (a skipped step's loss and
+  // norm, a metric never measured) as null, never as strings where numbers belong.
+  await writeFileAtomic(files.historyJson, JSON.stringify(summary, null, 1) + '\n');
   await writeFileAtomic(files.historySvg, historySvg(history, `digits MLP ${model.sizes.join('-')}, seed ${config.seed}`));
+  const ending = `${result.stopReason === 'completed' ? 'done' : `stopped (${result.stopReason})`} after ${result.progress.globalStep} steps in ${result.seconds.toFixed(1)} s`;
   say(
-    `${result.stopReason === 'completed' ? 'done' : `stopped (${result.stopReason})`} after ${result.progress.globalStep} steps ` +
-      `in ${result.seconds.toFixed(1)} s: best val loss ${fmt(result.bestValLoss ?? NaN)} (epoch ${bestEpoch + 1}, ` +
-      `accuracy ${percent(summary.bestValAccuracy)}), final val accuracy ${percent(summary.finalValAccuracy)}`,
+    hasBest
+      ? `${ending}: best val loss ${fmt(result.bestValLoss!)} (epoch ${bestEpoch + 1}, accuracy ${percent(bestValAccuracy)}), ` +
+          `final val accuracy ${percent(finalValAccuracy)}`
+      : `${ending}, before the first validation: no best checkpoint yet`,
   );
-  say(`wrote ${[files.best, files.last, files.historyJson, files.historySvg].map(displayPath).join(', ')}`);
-  return { runDir, config, result, finalValAccuracy: summary.finalValAccuracy, bestValAccuracy: summary.bestValAccuracy, files };
+  const written = { ...files, best: hasBest ? files.best : null };
+  say(`wrote ${[written.best, written.last, written.historyJson, written.historySvg].filter((f): f is string => f !== null).map(displayPath).join(', ')}`);
+  return { runDir, config, result, finalValAccuracy, bestValAccuracy, files: written };
+}
+
+function checkCheckpointEvery(name: string, value: unknown): number | undefined {
+  return value === undefined || value === null ? undefined : checkNumber(name, value, { integer: true, min: 1 });
 }
 
 /** Checks configuration overrides (or, complete, a configuration read back from a checkpoint). */

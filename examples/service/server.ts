@@ -17,6 +17,13 @@ import { Trainer, TrainerOptions } from './trainer';
 
 /** The most a request body may hold: a 64-pixel image in JSON is well under 2 kB. */
 const MAX_BODY_BYTES = 16 * 1024;
+/**
+ * After a 413 the rest of an oversized body is read and discarded (node:http drains it once the
+ * response is out, keeping the connection) up to this much; past it the connection is cut.
+ * Destroying the request at once would close the socket before the 413 is sent, and a reset
+ * can reach the client, still sending, before any answer.
+ */
+const MAX_DISCARDED_BYTES = 64 * 1024 * 1024;
 const PIXELS = 64;
 /** The data set's pixels count set pixels in 4x4 blocks: 0..16; the model sees them scaled to [0, 1]. */
 const MAX_PIXEL = 16;
@@ -51,10 +58,12 @@ function readBody(req: http.IncomingMessage): Promise<string> {
     let size = 0;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+      else if (size - chunk.length <= MAX_BODY_BYTES) {
+        // Answered now (the route sends the 413); the rest is read and dropped.
+        chunks.length = 0;
         reject(new HttpError(413, 'ERR_BODY_TOO_LARGE', `request body: at most ${MAX_BODY_BYTES} bytes`));
-        req.destroy();
-      } else chunks.push(chunk);
+      } else if (size > MAX_BODY_BYTES + MAX_DISCARDED_BYTES) req.destroy();
     });
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);

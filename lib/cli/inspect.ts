@@ -1,13 +1,17 @@
 /**
  * `fusedoptim inspect <file>`: what a checkpoint holds. A fusedoptim checkpoint is checked in
  * full (readCheckpoint: structure, checksum, metadata) and summarised: progress, optimizer and
- * scheduler, history, and every tensor. Any other safetensors file is listed as tensors and raw
- * metadata. `--json` prints the same as one JSON document.
+ * scheduler, history, and every tensor. Any other safetensors file, of any dtype the format
+ * defines (F16, BF16, I64, F8_E4M3, ...), is listed as tensors (name, dtype, shape, bytes,
+ * statistics) and raw metadata. Given a folder (a run folder), it does that for each
+ * .safetensors file in it. `--json` prints the same as one JSON document.
  */
 import * as fs from 'fs';
+import * as path from 'path';
 import { CHECKPOINT_FORMAT, Checkpoint, readCheckpoint } from '../train/checkpoint';
+import { elementCount, elementReader } from '../train/element_values';
 import { stringifyNumbers } from '../train/history';
-import { TensorRead, parseSafetensors } from '../train/safetensors';
+import { RawTensor, listSafetensors } from '../train/safetensors';
 import { CliIo, Command } from './io';
 
 interface TensorSummary {
@@ -15,6 +19,8 @@ interface TensorSummary {
   dtype: string;
   shape: number[];
   elements: number;
+  /** Bytes in the data section. */
+  bytes: number;
   min: number;
   max: number;
   mean: number;
@@ -23,12 +29,16 @@ interface TensorSummary {
   label?: string;
 }
 
-function summarise(name: string, t: TensorRead, label?: string): TensorSummary {
+function summarise(t: RawTensor, label?: string): TensorSummary {
+  const read = elementReader(t.dtype);
+  const view = new DataView(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
+  const elements = elementCount(t.dtype, t.bytes);
   let min = Infinity;
   let max = -Infinity;
   let sum = 0;
   let nonFinite = 0;
-  for (const v of t.data) {
+  for (let i = 0; i < elements; i++) {
+    const v = read(view, i);
     if (!Number.isFinite(v)) {
       nonFinite++;
       continue;
@@ -37,8 +47,8 @@ function summarise(name: string, t: TensorRead, label?: string): TensorSummary {
     if (v > max) max = v;
     sum += v;
   }
-  const finite = t.data.length - nonFinite;
-  return { name, dtype: t.dtype, shape: t.shape, elements: t.data.length, min, max, mean: finite > 0 ? sum / finite : NaN, nonFinite, ...(label && { label }) };
+  const finite = elements - nonFinite;
+  return { name: t.name, dtype: t.dtype, shape: t.shape, elements, bytes: t.bytes.length, min, max, mean: finite > 0 ? sum / finite : NaN, nonFinite, ...(label && { label }) };
 }
 
 /** Tensor names in a readable order: param.2 before param.10. */
@@ -51,75 +61,108 @@ const num = (v: number) => (Number.isFinite(v) ? Number(v.toPrecision(5)).toStri
 export const inspectCommand: Command = {
   spec: {
     usage: 'fusedoptim inspect',
-    description: "Prints a checkpoint's tensors (name, dtype, shape, statistics) and metadata: training progress,\noptimizer, scheduler, history. Checks the whole file first; any safetensors file can be listed.",
+    description:
+      "Prints a checkpoint's tensors (name, dtype, shape, bytes, statistics) and metadata: training progress,\n" +
+      'optimizer, scheduler, history. Checks the whole file first. Any safetensors file can be listed, of any\n' +
+      'dtype; given a folder (a run folder), each .safetensors file in it is.',
     positionals: ['checkpoint'],
     flags: [{ name: 'json', kind: 'boolean', help: 'print one JSON document instead of text' }],
   },
 
-  async run(flags, [file], io: CliIo): Promise<number> {
-    const bytes = fs.readFileSync(file);
-    const parsed = parseSafetensors(bytes);
-    const isCheckpoint = parsed.metadata.format === CHECKPOINT_FORMAT;
-    const ck: Checkpoint | null = isCheckpoint ? readCheckpoint(bytes) : null;
-    const names = ck?.paramNames ?? null;
-    const tensors = [...parsed.tensors]
-      .sort(([a], [b]) => naturalOrder(a, b))
-      .map(([name, t]) => {
-        const param = /^param\.(\d+)$/.exec(name);
-        return summarise(name, t, param && names ? names[Number(param[1])] : undefined);
-      });
-
-    if (flags.json) {
-      const metadata = ck
-        ? {
-            format: ck.metadata.format,
-            version: ck.version,
-            checksum: ck.metadata.checksum,
-            optimizer: ck.optimizer ? { class: ck.optimizer.class, paramGroups: ck.optimizer.stateDict.paramGroups } : null,
-            scheduler: ck.scheduler,
-            progress: ck.progress,
-            history: ck.history,
-            extra: ck.extra,
-          }
-        : parsed.metadata;
-      io.stdout.write(stringifyNumbers({ file, bytes: bytes.length, checkpoint: isCheckpoint, metadata, tensors }, 1) + '\n');
+  async run(flags, [target], io: CliIo): Promise<number> {
+    const json = flags.json === true;
+    if (!fs.statSync(target).isDirectory()) {
+      const report = inspectFile(target);
+      io.stdout.write(json ? stringifyNumbers(asJson(report), 1) + '\n' : asText(report));
       return 0;
     }
-
-    const out: string[] = [];
-    const total = tensors.reduce((a, t) => a + t.elements, 0);
-    if (ck) {
-      out.push(`${file}: fusedoptim checkpoint, format version ${ck.version}, ${bytes.length} bytes, checksum ok`);
-      if (ck.progress) {
-        const p = ck.progress;
-        out.push(`progress:  ${p.globalStep} optimizer steps, ${p.epoch} epochs done` + (p.batchInEpoch > 0 ? `, ${p.batchInEpoch} batches into epoch ${p.epoch + 1}` : '') + `, best validation loss ${p.bestValLoss === null ? 'none yet' : num(p.bestValLoss)}`);
-      }
-      if (ck.optimizer) {
-        const steps = new Set(Object.values(ck.optimizer.stateDict.state).map((s) => s.step));
-        ck.optimizer.stateDict.paramGroups.forEach((g, i) => {
-          const { params, ...hyper } = g;
-          out.push(`optimizer: ${ck.optimizer!.class} group ${i} (${params.length} params): ${Object.entries(hyper).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`);
-        });
-        out.push(`           step counts: ${[...steps].join(', ') || 'none (no step taken)'}`);
-      }
-      if (ck.scheduler) out.push(`scheduler: ${ck.scheduler.class} ${JSON.stringify(ck.scheduler.state)}`);
-      if (ck.history) {
-        const h = ck.history;
-        const last = (xs: number[]) => (xs.length ? num(xs[xs.length - 1]) : '-');
-        const metrics = Object.entries(h.valMetrics).map(([k, v]) => `, val ${k} ${last(v)}`).join('');
-        out.push(`history:   ${h.trainLoss.length} steps (${h.skippedSteps.length} skipped), ${h.valLoss.length} epochs; last: train loss ${last(h.trainLoss)}, lr ${last(h.learningRate)}, val loss ${last(h.valLoss)}${metrics}`);
-      }
-      if (Object.keys(ck.extra).length) out.push(`extra:     ${JSON.stringify(ck.extra)}`);
-    } else {
-      out.push(`${file}: safetensors file (not a fusedoptim checkpoint), ${bytes.length} bytes`);
-      for (const [k, v] of Object.entries(parsed.metadata)) out.push(`metadata ${k}: ${v}`);
-    }
-    out.push('', `tensors (${tensors.length}, ${total} elements):`);
-    const rows = tensors.map((t) => [t.name, t.dtype, `[${t.shape.join(', ')}]`, String(t.elements), num(t.min), num(t.max), num(t.mean), t.nonFinite ? `${t.nonFinite} non-finite` : '', t.label ?? '']);
-    const header = ['name', 'dtype', 'shape', 'elements', 'min', 'max', 'mean', '', 'param'];
-    const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
-    for (const r of [header, ...rows]) out.push('  ' + r.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd());
-    io.stdout.write(out.join('\n') + '\n');
+    // Only the folder's .safetensors files: the stale temporary file of an interrupted atomic write
+    // (.last.safetensors.<pid>.<random>.tmp, lib/train/atomic.ts) is neither listed nor read.
+    const reports = fs
+      .readdirSync(target)
+      .filter((name) => name.endsWith('.safetensors') && !name.startsWith('.'))
+      .sort(naturalOrder)
+      .map((name) => inspectFile(path.join(target, name)));
+    if (json) io.stdout.write(stringifyNumbers({ folder: target, files: reports.map(asJson) }, 1) + '\n');
+    else io.stdout.write(reports.length === 0 ? `${target}: no .safetensors files\n` : reports.map(asText).join('\n'));
     return 0;
   },
 };
+
+/** What one file holds, checked in full. */
+interface FileReport {
+  file: string;
+  bytes: number;
+  /** The checkpoint, when the file is a fusedoptim checkpoint. */
+  ck: Checkpoint | null;
+  /** The raw safetensors metadata. */
+  metadata: Record<string, string>;
+  tensors: TensorSummary[];
+}
+
+function inspectFile(file: string): FileReport {
+  const bytes = fs.readFileSync(file);
+  const parsed = listSafetensors(bytes);
+  const ck = parsed.metadata.format === CHECKPOINT_FORMAT ? readCheckpoint(bytes) : null;
+  const names = ck?.paramNames ?? null;
+  const tensors = [...parsed.tensors]
+    .sort((a, b) => naturalOrder(a.name, b.name))
+    .map((t) => {
+      const param = /^param\.(\d+)$/.exec(t.name);
+      return summarise(t, param && names ? names[Number(param[1])] : undefined);
+    });
+  return { file, bytes: bytes.length, ck, metadata: parsed.metadata, tensors };
+}
+
+function asJson({ file, bytes, ck, metadata, tensors }: FileReport): object {
+  const described = ck
+    ? {
+        format: ck.metadata.format,
+        version: ck.version,
+        checksum: ck.metadata.checksum,
+        optimizer: ck.optimizer ? { class: ck.optimizer.class, paramGroups: ck.optimizer.stateDict.paramGroups } : null,
+        scheduler: ck.scheduler,
+        progress: ck.progress,
+        history: ck.history,
+        extra: ck.extra,
+      }
+    : metadata;
+  return { file, bytes, checkpoint: ck !== null, metadata: described, tensors };
+}
+
+function asText({ file, bytes, ck, metadata, tensors }: FileReport): string {
+  const out: string[] = [];
+  const total = tensors.reduce((a, t) => a + t.elements, 0);
+  if (ck) {
+    out.push(`${file}: fusedoptim checkpoint, format version ${ck.version}, ${bytes} bytes, checksum ok`);
+    if (ck.progress) {
+      const p = ck.progress;
+      out.push(`progress:  ${p.globalStep} optimizer steps, ${p.epoch} epochs done` + (p.batchInEpoch > 0 ? `, ${p.batchInEpoch} batches into epoch ${p.epoch + 1}` : '') + `, best validation loss ${p.bestValLoss === null ? 'none yet' : num(p.bestValLoss)}`);
+    }
+    if (ck.optimizer) {
+      const steps = new Set(Object.values(ck.optimizer.stateDict.state).map((s) => s.step));
+      ck.optimizer.stateDict.paramGroups.forEach((g, i) => {
+        const { params, ...hyper } = g;
+        out.push(`optimizer: ${ck.optimizer!.class} group ${i} (${params.length} params): ${Object.entries(hyper).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`);
+      });
+      out.push(`           step counts: ${[...steps].join(', ') || 'none (no step taken)'}`);
+    }
+    if (ck.scheduler) out.push(`scheduler: ${ck.scheduler.class} ${JSON.stringify(ck.scheduler.state)}`);
+    if (ck.history) {
+      const h = ck.history;
+      const last = (xs: number[]) => (xs.length ? num(xs[xs.length - 1]) : '-');
+      const metrics = Object.entries(h.valMetrics).map(([k, v]) => `, val ${k} ${last(v)}`).join('');
+      out.push(`history:   ${h.trainLoss.length} steps (${h.skippedSteps.length} skipped), ${h.valLoss.length} epochs; last: train loss ${last(h.trainLoss)}, lr ${last(h.learningRate)}, val loss ${last(h.valLoss)}${metrics}`);
+    }
+    if (Object.keys(ck.extra).length) out.push(`extra:     ${JSON.stringify(ck.extra)}`);
+  } else {
+    out.push(`${file}: safetensors file (not a fusedoptim checkpoint), ${bytes} bytes`);
+    for (const [k, v] of Object.entries(metadata)) out.push(`metadata ${k}: ${v}`);
+  }
+  out.push('', `tensors (${tensors.length}, ${total} elements):`);
+  const rows = tensors.map((t) => [t.name, t.dtype, `[${t.shape.join(', ')}]`, String(t.elements), String(t.bytes), num(t.min), num(t.max), num(t.mean), t.nonFinite ? `${t.nonFinite} non-finite` : '', t.label ?? '']);
+  const header = ['name', 'dtype', 'shape', 'elements', 'bytes', 'min', 'max', 'mean', '', 'param'];
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
+  for (const r of [header, ...rows]) out.push('  ' + r.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd());
+  return out.join('\n') + '\n';
+}

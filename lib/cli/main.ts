@@ -7,7 +7,7 @@
  *   fusedoptim bench      the benchmark (bench/main.ts)
  *
  * Exit status: 0 success, 1 an error (its message, with its code, on stderr), 2 a usage mistake,
- * 130 a training run stopped by Ctrl-C (after writing its checkpoint).
+ * 130 / 143 a training run stopped by Ctrl-C / SIGTERM (after writing its checkpoint).
  */
 import * as path from 'path';
 import { isFusedOptimError } from '../errors';
@@ -24,7 +24,7 @@ const USAGE = `usage: fusedoptim <command> [options]
 commands:
   train              train an MLP on the handwritten digits (npm start)
   compare            the textbook's optimizer comparison and the schedule exercise (npm run compare)
-  inspect <file>     print a checkpoint's tensors, shapes, dtypes and metadata
+  inspect <file>     print a checkpoint's (or any safetensors file's, or a run folder's) tensors and metadata
   bench              benchmark the fused kernels (npm run bench)
 
 Run \`fusedoptim <command> --help\` for a command's options.

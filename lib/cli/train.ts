@@ -1,4 +1,12 @@
-/** `fusedoptim train` (`npm start`): the digits job of examples/digits/job.ts, with Ctrl-C handling. */
+/**
+ * `fusedoptim train` (`npm start`): the digits job of examples/digits/job.ts, with signal handling.
+ *
+ * Ctrl-C (SIGINT) and SIGTERM (a container stop, a systemd restart) both stop the run after the
+ * current step, write last.safetensors, print the command that resumes it, and exit with 128 + the
+ * signal's number (130, 143); a second signal quits at once.
+ */
+import { constants } from 'os';
+import * as path from 'path';
 import type { DigitsConfig } from '../../examples/digits/job';
 import { setNumThreads } from '../threads';
 import { UsageError } from './args';
@@ -9,12 +17,15 @@ export const trainCommand: Command = {
     usage: 'fusedoptim train',
     description:
       'Trains an MLP on the 8x8 handwritten digits with AdamW, warmup-cosine and clipping, and writes\n' +
-      'runs/<name>/{best,last}.safetensors, history.json and history.svg. Ctrl-C stops after the\n' +
-      'current step and writes last.safetensors; --resume continues from it.',
+      'runs/<name>/{best,last}.safetensors, history.json and history.svg. A folder that holds a run\n' +
+      'is refused unless --resume continues it or --force starts over. Ctrl-C or SIGTERM stops after\n' +
+      'the current step and writes last.safetensors; --resume continues from it with the settings\n' +
+      'stored there (--checkpoint-every included; --max-steps, --threads and display flags are per session).',
     flags: [
       { name: 'name', kind: 'string', placeholder: 'name', help: 'run folder name', defaultText: 'digits' },
       { name: 'runs-dir', kind: 'string', placeholder: 'dir', help: 'folder of run folders', defaultText: 'runs' },
       { name: 'resume', kind: 'boolean', help: 'continue the run in runs/<name> from last.safetensors' },
+      { name: 'force', kind: 'boolean', help: 'delete the run in runs/<name>, if any, and start over' },
       { name: 'epochs', kind: 'integer', placeholder: 'n', help: 'epochs', defaultText: '20' },
       { name: 'seed', kind: 'integer', placeholder: 'n', help: 'seeds initialisation, split and batch order', defaultText: '0' },
       { name: 'batch-size', kind: 'integer', placeholder: 'n', help: 'examples per step', defaultText: '32' },
@@ -58,19 +69,24 @@ export const trainCommand: Command = {
     if (!['auto', 'bar', 'log', 'none'].includes(String(progress))) throw new UsageError(`--progress: expected auto, bar, log or none, got ${JSON.stringify(progress)}`);
     if (flags.threads !== undefined) setNumThreads(flags.threads as number);
 
-    // Ctrl-C: stop after the current step and checkpoint; a second Ctrl-C quits at once.
+    // Ctrl-C or SIGTERM: stop after the current step and checkpoint; a second signal quits at once
+    // (the handlers are gone, so the default action ends the process).
     const controller = new AbortController();
-    const onSigint = () => {
-      io.stderr.write('\nstopping after the current step (Ctrl-C again to quit now)...\n');
+    const stop: { by: NodeJS.Signals | null } = { by: null };
+    const onSignal = (signal: NodeJS.Signals) => {
+      stop.by = signal;
+      io.stderr.write(`\n${signal}: stopping after the current step (send it again to quit now)...\n`);
       controller.abort();
-      process.off('SIGINT', onSigint);
+      removeHandlers();
     };
-    process.on('SIGINT', onSigint);
+    const removeHandlers = () => STOP_SIGNALS.forEach((signal) => process.off(signal, onSignal));
+    STOP_SIGNALS.forEach((signal) => process.on(signal, onSignal));
     try {
       const job = await runDigitsJob({
         name: flags.name as string | undefined,
         runsDir: flags['runs-dir'] as string | undefined,
         resume: flags.resume === true,
+        force: flags.force === true,
         config,
         ...(flags['max-steps'] !== undefined && { maxSteps: flags['max-steps'] as number }),
         ...(flags['checkpoint-every'] !== undefined && { checkpointEvery: flags['checkpoint-every'] as number }),
@@ -79,13 +95,32 @@ export const trainCommand: Command = {
         quiet: flags.quiet === true,
         output: io.stdout,
       });
-      if (job.result.stopReason === 'aborted') {
-        io.stderr.write(`interrupted; continue with: fusedoptim train --resume --name ${JSON.stringify(job.runDir.split(/[\\/]/).pop())}\n`);
-        return 130;
+      if (job.result.stopReason === 'aborted' && stop.by !== null) {
+        io.stderr.write(`interrupted; continue with: ${resumeCommand(job.runDir)}\n`);
+        return 128 + constants.signals[stop.by];
       }
       return 0;
     } finally {
-      process.off('SIGINT', onSigint);
+      removeHandlers();
     }
   },
 };
+
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+
+/**
+ * The command that resumes the run in `runDir`, runnable from any directory: --runs-dir is given,
+ * as an absolute path, unless it is the default runs/ of the working directory. --checkpoint-every
+ * and the job's settings come back from the checkpoint.
+ */
+export function resumeCommand(runDir: string): string {
+  const runsDir = path.dirname(runDir);
+  const args = ['fusedoptim', 'train', '--resume', '--name', path.basename(runDir)];
+  if (runsDir !== path.resolve('runs')) args.push('--runs-dir', runsDir);
+  return args.map(shellQuote).join(' ');
+}
+
+/** An argument as a POSIX shell reads it back: bare when it is plain, else in single quotes. */
+function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}

@@ -373,47 +373,76 @@ function renderChart(chart: CheckedChart): string {
     out.push(`<line x1="${left}" y1="${y}" x2="${right}" y2="${y}" stroke="#555" stroke-dasharray="5,4"/>`);
     if (h.label) out.push(`<text x="${right - 4}" y="${y}" dy="-0.4em" text-anchor="end" fill="#555">${escapeXml(h.label)}</text>`);
   }
-  for (const s of chart.series) out.push(renderSeries(s, xAxis, yAxis, logY));
+  const runs = chart.series.map((s) => pixelRuns(s, xAxis, yAxis, logY));
+  chart.series.forEach((s, i) => out.push(renderSeries(s.color, runs[i])));
 
-  if (chart.series.length > 0) out.push(renderLegend(chart.series, right));
+  if (chart.series.length > 0) out.push(renderLegend(chart.series, runs.flat(), { left, right, top, bottom }));
   return out.join('');
 }
 
-/** A path per run of drawable points; a run of one point is a dot. */
-function renderSeries(s: CheckedSeries, xAxis: Axis, yAxis: Axis, logY: boolean): string {
-  const color = escapeXml(s.color);
-  const paths: string[] = [];
-  const dots: string[] = [];
-  let run: string[] = [];
-  const endRun = (): void => {
-    if (run.length === 1) dots.push(run[0]);
-    else if (run.length > 1) paths.push(`M${run.join('L')}`);
-    run = [];
-  };
+type Run = Array<[number, number]>;
+
+/** The series in pixels: one run per stretch of drawable points (a gap ends a run). */
+function pixelRuns(s: CheckedSeries, xAxis: Axis, yAxis: Axis, logY: boolean): Run[] {
+  const runs: Run[] = [];
+  let run: Run = [];
   for (let i = 0; i < s.ys.length; i++) {
     const x = xAt(s, i);
     const y = s.ys[i];
-    if (isDrawable(x, y, logY)) run.push(`${px(xAxis.toPixel(x))},${px(yAxis.toPixel(y))}`);
-    else endRun();
+    if (isDrawable(x, y, logY)) run.push([xAxis.toPixel(x), yAxis.toPixel(y)]);
+    else if (run.length > 0) {
+      runs.push(run);
+      run = [];
+    }
   }
-  endRun();
-  const parts = paths.map((d) => `<path d="${d}" fill="none" stroke="${color}" stroke-width="1.5" stroke-linejoin="round"/>`);
-  for (const dot of dots) {
-    const [cx, cy] = dot.split(',');
-    parts.push(`<circle cx="${cx}" cy="${cy}" r="2.5" fill="${color}"/>`);
-  }
+  if (run.length > 0) runs.push(run);
+  return runs;
+}
+
+/** A path per run of drawable points; a run of one point is a dot. */
+function renderSeries(colour: string, runs: Run[]): string {
+  const color = escapeXml(colour);
+  const parts = runs.map((run) =>
+    run.length === 1
+      ? `<circle cx="${px(run[0][0])}" cy="${px(run[0][1])}" r="2.5" fill="${color}"/>`
+      : `<path d="M${run.map(([x, y]) => `${px(x)},${px(y)}`).join('L')}" fill="none" stroke="${color}" stroke-width="1.5" stroke-linejoin="round"/>`,
+  );
   return `<g>${parts.join('')}</g>`;
 }
 
-function renderLegend(series: CheckedSeries[], right: number): string {
+/** How much of the lines falls inside a box: points sampled every 2 px along every segment. */
+function coverage(runs: Run[], box: { x: number; y: number; w: number; h: number }): number {
+  const inside = (x: number, y: number) => x >= box.x && x <= box.x + box.w && y >= box.y && y <= box.y + box.h;
+  let hits = 0;
+  for (const run of runs) {
+    if (run.length === 1 && inside(run[0][0], run[0][1])) hits++;
+    for (let i = 1; i < run.length; i++) {
+      const [x0, y0] = run[i - 1];
+      const [x1, y1] = run[i];
+      const samples = Math.max(1, Math.ceil(Math.hypot(x1 - x0, y1 - y0) / 2));
+      for (let k = 0; k <= samples; k++) if (inside(x0 + ((x1 - x0) * k) / samples, y0 + ((y1 - y0) * k) / samples)) hits++;
+    }
+  }
+  return hits;
+}
+
+/** The legend, in the corner of the plot area its box covers the least of the lines (top right on a tie). */
+function renderLegend(series: CheckedSeries[], runs: Run[], frame: { left: number; right: number; top: number; bottom: number }): string {
   const lineHeight = FONT_SIZE + 5;
   const longest = Math.max(...series.map((s) => s.name.length));
   const boxWidth = 34 + longest * CHAR_WIDTH;
-  const x = right - boxWidth - 6;
-  const y = MARGIN.top + 6;
-  const out = [`<rect x="${px(x)}" y="${y}" width="${px(boxWidth)}" height="${series.length * lineHeight + 6}" fill="white" fill-opacity="0.85" stroke="#ccc"/>`];
+  const boxHeight = series.length * lineHeight + 6;
+  const corners = [
+    { x: frame.right - boxWidth - 6, y: frame.top + 6 },
+    { x: frame.left + 6, y: frame.top + 6 },
+    { x: frame.right - boxWidth - 6, y: frame.bottom - boxHeight - 6 },
+    { x: frame.left + 6, y: frame.bottom - boxHeight - 6 },
+  ];
+  const scores = corners.map((c) => coverage(runs, { ...c, w: boxWidth, h: boxHeight }));
+  const { x, y } = corners[scores.indexOf(Math.min(...scores))];
+  const out = [`<rect x="${px(x)}" y="${px(y)}" width="${px(boxWidth)}" height="${boxHeight}" fill="white" fill-opacity="0.85" stroke="#ccc"/>`];
   series.forEach((s, i) => {
-    const cy = y + 3 + lineHeight * (i + 0.5);
+    const cy = px(y + 3 + lineHeight * (i + 0.5));
     out.push(`<line x1="${px(x + 6)}" y1="${cy}" x2="${px(x + 24)}" y2="${cy}" stroke="${escapeXml(s.color)}" stroke-width="2"/>`);
     out.push(`<text x="${px(x + 30)}" y="${cy}" dy="0.32em">${escapeXml(s.name)}</text>`);
   });

@@ -25,7 +25,7 @@ import { StateArray, StateDType, allocState, stateDtypeOf } from '../tensor';
 import { checkArray, checkNumber, checkObject, checkStateArray, describe } from '../validate';
 
 /** Element sizes, in bytes, of every dtype the format defines. Only F32, F64, BF16 and U8 are decoded. */
-const DTYPE_SIZES: Readonly<Record<string, number>> = {
+export const DTYPE_SIZES: Readonly<Record<string, number>> = {
   BOOL: 1,
   U8: 1,
   I8: 1,
@@ -94,6 +94,23 @@ export interface ParsedSafetensors {
   metadata: Record<string, string>;
   /** The tensors in data-section order. */
   tensors: Map<string, TensorRead>;
+}
+
+/** A tensor of any dtype the format defines, as its header entry describes it, with its bytes. */
+export interface RawTensor {
+  name: string;
+  /** One of the format's dtypes (the keys of DTYPE_SIZES). */
+  dtype: string;
+  shape: number[];
+  /** Its little-endian elements: a view of the file's bytes, not a copy (so possibly unaligned). */
+  bytes: Uint8Array;
+}
+
+/** A safetensors file of any dtypes, checked but not decoded (listSafetensors). */
+export interface ListedSafetensors {
+  metadata: Record<string, string>;
+  /** The tensors in data-section order. */
+  tensors: RawTensor[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -234,6 +251,30 @@ interface TensorEntry {
  * library cannot hold them, so such a file is not one of its checkpoints.
  */
 export function parseSafetensors(bytes: Uint8Array): ParsedSafetensors {
+  const { metadata, entries, dataStart } = readLayout(bytes, false);
+  const tensors = new Map<string, TensorRead>();
+  for (const entry of entries) {
+    tensors.set(entry.name, {
+      dtype: entry.dtype as SafetensorsDtype,
+      shape: entry.shape,
+      data: decode(entry, bytes.subarray(dataStart + entry.begin, dataStart + entry.end)),
+    });
+  }
+  return { metadata, tensors };
+}
+
+/**
+ * Checks a whole safetensors file as parseSafetensors does, but accepts every dtype the format
+ * defines (I64, F16, F8_E4M3, ...) and decodes nothing: for tools that list any file (inspect).
+ */
+export function listSafetensors(bytes: Uint8Array): ListedSafetensors {
+  const { metadata, entries, dataStart } = readLayout(bytes, true);
+  const tensors = entries.map(({ name, dtype, shape, begin, end }) => ({ name, dtype, shape, bytes: bytes.subarray(dataStart + begin, dataStart + end) }));
+  return { metadata, tensors };
+}
+
+/** The checked header and layout: metadata, and the tensor entries in data-section order. */
+function readLayout(bytes: Uint8Array, anyDtype: boolean): { metadata: Record<string, string>; entries: TensorEntry[]; dataStart: number } {
   if (!(bytes instanceof Uint8Array)) {
     throw makeError(ErrorCodes.INVALID_ARG_TYPE, `bytes: expected a Buffer or Uint8Array, got ${describe(bytes)}`);
   }
@@ -244,19 +285,10 @@ export function parseSafetensors(bytes: Uint8Array): ParsedSafetensors {
   const entries: TensorEntry[] = [];
   for (const [name, value] of Object.entries(header)) {
     if (name === METADATA_KEY) metadata = checkMetadataRead(value);
-    else entries.push(checkEntry(name, value, dataLength));
+    else entries.push(checkEntry(name, value, dataLength, anyDtype));
   }
   checkLayout(entries, dataLength);
-
-  const tensors = new Map<string, TensorRead>();
-  for (const entry of entries) {
-    tensors.set(entry.name, {
-      dtype: entry.dtype as SafetensorsDtype,
-      shape: entry.shape,
-      data: decode(entry, bytes.subarray(dataStart + entry.begin, dataStart + entry.end)),
-    });
-  }
-  return { metadata, tensors };
+  return { metadata, entries, dataStart };
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -343,7 +375,7 @@ function checkMetadataRead(value: unknown): Record<string, string> {
 
 const ENTRY_FIELDS = ['dtype', 'shape', 'data_offsets'];
 
-function checkEntry(name: string, value: unknown, dataLength: number): TensorEntry {
+function checkEntry(name: string, value: unknown, dataLength: number, anyDtype: boolean): TensorEntry {
   const where = `tensor ${JSON.stringify(name)}`;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw corrupt(`${where}: expected an object with dtype, shape and data_offsets, got ${describe(value)}`);
@@ -381,7 +413,7 @@ function checkEntry(name: string, value: unknown, dataLength: number): TensorEnt
       `${where}: shape [${shape.join(', ')}] of ${dtype} needs ${expected} bytes, but data_offsets [${begin}, ${end}] hold ${end - begin}`,
     );
   }
-  if (!Object.hasOwn(STATE_DTYPES_BY_NAME, dtype)) {
+  if (!anyDtype && !Object.hasOwn(STATE_DTYPES_BY_NAME, dtype)) {
     throw corrupt(`${where}: dtype ${dtype} is valid safetensors but not supported here (fusedoptim reads F32, F64, BF16 and U8)`);
   }
   return { name, dtype, shape: shape as number[], begin, end };

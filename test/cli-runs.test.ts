@@ -1,0 +1,136 @@
+/**
+ * `fusedoptim train` keeps runs from being lost (issue 15): a run folder that holds a run is
+ * refused unless --resume or --force says what to do with it; SIGTERM stops like Ctrl-C (the step
+ * finishes, last.safetensors is written, exit 143) and the printed command resumes to the bits of
+ * an uninterrupted run; --checkpoint-every comes back on --resume; a run stopped before its first
+ * validation says so, claims no best checkpoint, and its history.json holds numbers or null only.
+ */
+import { expect } from 'chai';
+import { spawn } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { main } from '../lib/cli/main';
+import { resumeCommand } from '../lib/cli/train';
+import { readCheckpoint } from '../lib/train/checkpoint';
+import { captureIo } from './helpers/capture';
+import { REPO_ROOT } from './helpers/child';
+
+function tempDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-runs-'));
+}
+
+/** A directory listing with each file's bytes, to show that nothing changed. */
+function snapshot(dir: string): Record<string, string> {
+  return Object.fromEntries(fs.readdirSync(dir).sort().map((name) => [name, fs.readFileSync(path.join(dir, name)).toString('base64')]));
+}
+
+/** Every value under `value` that is neither a number, null, a boolean, an array nor an object, with its path. */
+function nonNumbers(value: unknown, where = ''): string[] {
+  if (value === null || typeof value === 'number' || typeof value === 'boolean') return [];
+  if (Array.isArray(value)) return value.flatMap((v, i) => nonNumbers(v, `${where}[${i}]`));
+  if (typeof value === 'object') return Object.entries(value as object).flatMap(([k, v]) => nonNumbers(v, `${where}.${k}`));
+  return [`${where} = ${JSON.stringify(value)}`];
+}
+
+describe('fusedoptim train: runs that cannot be lost', function () {
+  this.timeout(120_000);
+  const runsDir = tempDir();
+  const quick = ['--runs-dir', runsDir, '--epochs', '1', '--quiet'];
+
+  it('refuses a folder that holds a run, naming --resume and --force; --force starts over', async () => {
+    const first = captureIo();
+    expect(await main(['train', '--name', 'taken', ...quick], first), first.err()).to.equal(0);
+    const dir = path.join(runsDir, 'taken');
+    const before = snapshot(dir);
+
+    const again = captureIo();
+    expect(await main(['train', '--name', 'taken', ...quick, '--seed', '3'], again)).to.equal(1);
+    expect(again.err()).to.match(/taken already holds a run \(.*last\.safetensors.*\): continue it with --resume, or delete it and start over with --force \[ERR_INVALID_ARG_VALUE\]/);
+    expect(snapshot(dir), 'the refused run changed the folder').to.deep.equal(before);
+
+    const both = captureIo();
+    expect(await main(['train', '--name', 'taken', ...quick, '--resume', '--force'], both)).to.equal(1);
+    expect(both.err()).to.include('resume and force exclude each other');
+    expect(snapshot(dir)).to.deep.equal(before);
+
+    // --force deletes the old run: a new one stopped before validating leaves no stale best.safetensors.
+    const forced = captureIo();
+    expect(await main(['train', '--name', 'taken', ...quick, '--seed', '3', '--max-steps', '2', '--force'], forced), forced.err()).to.equal(0);
+    expect(fs.readdirSync(dir).sort()).to.deep.equal(['history.json', 'history.svg', 'last.safetensors']);
+    expect(readCheckpoint(path.join(dir, 'last.safetensors')).extra).to.have.nested.property('config.seed', 3);
+  });
+
+  it('a run stopped before its first validation says so, claims no best checkpoint, and writes numbers or null only', async () => {
+    const io = captureIo();
+    expect(await main(['train', '--name', 'early', '--runs-dir', runsDir, '--epochs', '1', '--max-steps', '3', '--progress', 'none'], io)).to.equal(0);
+    expect(io.out()).to.match(/stopped \(maxSteps\) after 3 steps in [\d.]+ s, before the first validation: no best checkpoint yet/);
+    expect(io.out()).to.not.include('best.safetensors');
+    expect(io.out()).to.not.match(/NaN/);
+    const text = fs.readFileSync(path.join(runsDir, 'early', 'history.json'), 'utf8');
+    const summary = JSON.parse(text);
+    expect(summary).to.include({ stopReason: 'maxSteps', globalStep: 3, epochsCompleted: 0, bestEpoch: null, bestValLoss: null });
+    expect(summary).to.include({ bestValAccuracy: null, finalValAccuracy: null, bestCheckpoint: null });
+    const { job, stopReason, ...rest } = summary;
+    expect([job, stopReason]).to.deep.equal(['digits', 'maxSteps']);
+    expect(nonNumbers(rest), 'strings where numbers belong').to.deep.equal([]);
+    expect(summary.history.trainLoss).to.have.length(3);
+  });
+
+  it('--checkpoint-every is stored in the checkpoint and comes back on --resume (a new value replaces it)', async () => {
+    const last = path.join(runsDir, 'every', 'last.safetensors');
+    const base = ['train', '--name', 'every', '--runs-dir', runsDir, '--epochs', '2', '--quiet'];
+    expect(await main([...base, '--checkpoint-every', '4', '--max-steps', '6'], captureIo())).to.equal(0);
+    expect(readCheckpoint(last).extra.checkpointEvery).to.equal(4);
+    expect(await main([...base, '--resume', '--max-steps', '10'], captureIo())).to.equal(0);
+    expect(readCheckpoint(last).extra.checkpointEvery).to.equal(4);
+    expect(readCheckpoint(last).progress!.globalStep).to.equal(10);
+    expect(await main([...base, '--resume', '--max-steps', '12', '--checkpoint-every', '5'], captureIo())).to.equal(0);
+    expect(readCheckpoint(last).extra.checkpointEvery).to.equal(5);
+  });
+
+  it('the resume command names --runs-dir (absolute) unless it is the default, and quotes what the shell would split', () => {
+    expect(resumeCommand(path.resolve('runs', 'digits'))).to.equal('fusedoptim train --resume --name digits');
+    expect(resumeCommand('/tmp/my runs/a')).to.equal("fusedoptim train --resume --name a --runs-dir '/tmp/my runs'");
+    expect(resumeCommand("/srv/it's/b")).to.equal(`fusedoptim train --resume --name b --runs-dir '/srv/it'\\''s'`);
+  });
+
+  it('SIGTERM stops after the current step, writes last.safetensors, exits 143, and the printed command resumes to the uninterrupted bits', async () => {
+    const settings = ['--epochs', '3', '--seed', '0'];
+    // The uninterrupted run, in this process.
+    const straight = captureIo();
+    expect(await main(['train', '--name', 'straight', '--runs-dir', runsDir, ...settings, '--quiet'], straight), straight.err()).to.equal(0);
+
+    // The same run in a child process working in another directory, stopped by SIGTERM once it has begun.
+    const script = `require(${JSON.stringify(path.join(REPO_ROOT, 'lib', 'cli', 'main'))}).main(process.argv.slice(1)).then((code) => { process.exitCode = code; })`;
+    const child = spawn(
+      process.execPath,
+      ['-r', require.resolve('ts-node/register/transpile-only'), '-e', script, '--', 'train', '--name', 'stopped', '--runs-dir', runsDir, ...settings, '--progress', 'log'],
+      { cwd: tempDir(), env: { ...process.env, TS_NODE_PROJECT: path.join(REPO_ROOT, 'tsconfig.json') }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const exit = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    child.stdout.on('data', (chunk) => {
+      const started = !stdout.includes('training an MLP');
+      stdout += chunk;
+      if (started && stdout.includes('training an MLP')) child.kill('SIGTERM');
+    });
+    const { code, signal } = await exit;
+    expect({ code, signal }, stderr).to.deep.equal({ code: 143, signal: null });
+    expect(stdout).to.match(/stopped \(aborted\) after \d+ steps/);
+    const hint = /interrupted; continue with: (.*)\n/.exec(stderr);
+    expect(hint, stderr).to.not.equal(null);
+    expect(hint![1]).to.equal(`fusedoptim train --resume --name stopped --runs-dir ${runsDir}`);
+    const stopped = readCheckpoint(path.join(runsDir, 'stopped', 'last.safetensors'));
+    expect(stopped.progress!.globalStep).to.be.below(3 * 45);
+
+    // The printed command, run here: the same files as the uninterrupted run.
+    const resumed = captureIo();
+    expect(await main([...hint![1].split(' ').slice(1), '--quiet'], resumed), resumed.err()).to.equal(0);
+    for (const file of ['best.safetensors', 'last.safetensors']) {
+      expect(fs.readFileSync(path.join(runsDir, 'stopped', file)), file).to.deep.equal(fs.readFileSync(path.join(runsDir, 'straight', file)));
+    }
+  });
+});

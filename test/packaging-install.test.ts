@@ -1,0 +1,126 @@
+/**
+ * Install without a compiler (issue 15): `npm pack` builds the prebuilt addon into the tarball
+ * (prepack: prebuildify), and the tarball installs into a fresh folder, with install scripts
+ * disabled and with no compiler on the PATH, and loads that prebuilt binary. With install scripts
+ * enabled (`npm rebuild`), scripts/install.js keeps the prebuilt and compiles nothing.
+ *
+ * Only on linux-x64, the platform the package ships a binary for. Packing builds the addon once
+ * more (about 15 to 60 s on 2 cores).
+ */
+import { expect } from 'chai';
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { runNodeChild } from './helpers/child';
+
+const ROOT = path.join(__dirname, '..');
+
+/** npm's own script, run by this node: no npm (nor anything else) needs to be on a child's PATH. */
+function npmCli(): string {
+  const fromEnv = process.env.npm_execpath;
+  if (fromEnv && /npm-cli\.js$/.test(fromEnv)) return fromEnv;
+  return path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js');
+}
+
+describe('the packed tarball installs without a compiler', function () {
+  this.timeout(600_000);
+  let tarball: string;
+  /** The files in the tarball, relative to the package's root. */
+  let contents: string[];
+  let app: string;
+  /** An environment whose PATH holds node and sh, and nothing that compiles. */
+  let bare: NodeJS.ProcessEnv;
+
+  before(function () {
+    if (`${process.platform}-${process.arch}` !== 'linux-x64' || !fs.existsSync(npmCli())) this.skip();
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-pack-'));
+    // (The prepack and prepare scripts print to stdout too: the tarball is found by its name, not by --json.)
+    execFileSync(process.execPath, [npmCli(), 'pack', '--pack-destination', work], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const packed = fs.readdirSync(work).filter((name) => name.endsWith('.tgz'));
+    expect(packed).to.have.length(1);
+    tarball = path.join(work, packed[0]);
+    contents = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).split('\n').map((f) => f.replace(/^package\//, ''));
+    expect(contents).to.include('prebuilds/linux-x64/fusedoptim.node');
+
+    const bin = path.join(work, 'bin');
+    fs.mkdirSync(bin);
+    fs.symlinkSync(process.execPath, path.join(bin, 'node'));
+    fs.symlinkSync('/bin/sh', path.join(bin, 'sh'));
+    bare = { ...process.env, PATH: bin, CC: 'false', CXX: 'false' };
+    app = path.join(work, 'app');
+    fs.mkdirSync(app);
+    fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', private: true }));
+  });
+
+  it('ships every file the README links to or shows', () => {
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const targets = [...readme.matchAll(/\]\(([^)#\s]+)\)/g)].map((m) => m[1]).filter((t) => !/^[a-z]+:/.test(t));
+    expect(targets.length).to.be.greaterThan(0);
+    expect(targets.filter((t) => !contents.includes(t)), 'linked but not in the package').to.deep.equal([]);
+  });
+
+  it('installs with scripts disabled and no compiler on the PATH, and loads the prebuilt addon', () => {
+    const npm = (...args: string[]) => execFileSync(process.execPath, [npmCli(), ...args], { cwd: app, env: bare, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    npm('install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', tarball);
+    const installed = path.join(app, 'node_modules', 'fusedoptim');
+    expect(fs.existsSync(path.join(installed, 'build')), 'nothing was built').to.equal(false);
+    expect(fs.existsSync(path.join(installed, 'node_modules', 'node-gyp')), 'node-gyp is no runtime dependency').to.equal(false);
+
+    const script = [
+      "const { Adam, addonInfo } = require('fusedoptim');",
+      'const params = [Float32Array.of(1, 2, 3)];',
+      "new Adam(params, { lr: 0.1, backend: 'native' }).step([Float32Array.of(0.5, -0.5, 0.25)]);",
+      'console.log(JSON.stringify({ info: addonInfo(), params: Array.from(params[0]) }));',
+    ].join('\n');
+    const report = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: app, env: bare, encoding: 'utf8' }));
+    expect(report.info.build).to.equal('prebuilt');
+    expect(report.info.path).to.equal(path.join(fs.realpathSync(installed), 'prebuilds', 'linux-x64', 'fusedoptim.node'));
+    expect(report.params).to.have.length(3);
+    expect(report.params[0]).to.be.below(1);
+
+    // The README's first commands, from the installed package.
+    const cli = (...args: string[]) => execFileSync(process.execPath, [path.join(app, 'node_modules', '.bin', 'fusedoptim'), ...args], { cwd: app, env: bare, encoding: 'utf8' });
+    cli('train', '--name', 'first', '--epochs', '1', '--quiet');
+    expect(cli('inspect', 'runs/first')).to.match(/^runs\/first\/best\.safetensors: fusedoptim checkpoint/m);
+
+    // The install script, as `npm install` runs it by default: it keeps the prebuilt and compiles nothing.
+    const rebuilt = npm('rebuild', 'fusedoptim', '--foreground-scripts');
+    expect(rebuilt).to.include('fusedoptim: using the prebuilt addon for linux-x64');
+    expect(fs.existsSync(path.join(installed, 'build'))).to.equal(false);
+  });
+});
+
+describe('an addon that cannot be loaded: ERR_ADDON_NOT_LOADED says why and what to do', () => {
+  /** The error the library throws in a child process whose `bindings` fails with `message` (and, optionally, the paths it tried). */
+  function loadFailure(message: string, tries?: string[]): { code: string; message: string } {
+    const script = [
+      "const Module = require('module');",
+      'const load = Module._load;',
+      'Module._load = function (request, ...rest) {',
+      `  if (request === 'bindings') return () => { throw Object.assign(new Error(${JSON.stringify(message)}), ${JSON.stringify(tries ? { tries } : {})}); };`,
+      '  return load.call(this, request, ...rest);',
+      '};',
+      "try { require('./lib/native').loadAddon(); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }",
+    ].join('\n');
+    return JSON.parse(runNodeChild(script).stdout);
+  }
+
+  it('a missing OpenMP runtime: install libgomp', () => {
+    const err = loadFailure('libgomp.so.1: cannot open shared object file: No such file or directory');
+    expect(err.code).to.equal('ERR_ADDON_NOT_LOADED');
+    expect(err.message).to.include('(libgomp.so.1: cannot open shared object file');
+    expect(err.message).to.include('apt-get install libgomp1');
+  });
+
+  it('a C library too old for the prebuilt binary: build from source', () => {
+    const err = loadFailure("/lib64/libstdc++.so.6: version `GLIBCXX_3.4.29' not found");
+    expect(err.message).to.include('needs glibc 2.29 and the C++ runtime of GCC 11 or newer');
+    expect(err.message).to.include('npm rebuild fusedoptim');
+  });
+
+  it('no addon at all: the paths looked at', () => {
+    const err = loadFailure('Could not locate the bindings file.', ['/x/build/Release/fusedoptim.node', '/x/prebuilds/linux-x64/fusedoptim.node']);
+    expect(err.message).to.match(/Build it with `npm rebuild fusedoptim`.*Looked for: \/x\/build\/Release\/fusedoptim\.node, \/x\/prebuilds\/linux-x64\/fusedoptim\.node\.$/);
+  });
+});
