@@ -3,10 +3,15 @@
  * model.compile / model.fit / fitDataset / trainOnBatch / minimize train with
  * fusedoptim's kernels, clipping and schedulers.
  *
- * Variables: trainable ones only (others are skipped, as frozen), ordered by
- * name. The first step makes one param group of the variables it sees; a
- * variable first seen later (a model that grows) gets a param group of its
- * own with the optimizer's options and the current lr.
+ * Variables: trainable ones only (others are skipped, as frozen), in the
+ * order the gradients first list them (model.fit lists the model's trainable
+ * weights in layer order), which is also the order their state is saved and,
+ * as with TensorFlow.js's own optimizers, matched by when loaded. Not by
+ * name: a model built twice in one process gets new layer numbers, and
+ * `dense_Dense9` / `dense_Dense10` sort the other way round than
+ * `dense_Dense11` / `dense_Dense12`. The first step makes one param group of
+ * the variables it sees; a variable first seen later (a model that grows)
+ * gets a param group of its own with the optimizer's options and the current lr.
  *
  * A step: every check (names, variables, dtypes, shapes, gradients) → every
  * variable's param prepared (param_slot.ts; changes no tensor) → ONE fusedoptim
@@ -14,7 +19,7 @@
  * leaves every variable and the optimizer state as they were.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ErrorCodes, makeError } from '../errors';
+import { ErrorCodes, isFusedOptimError, makeError } from '../errors';
 import { Optimizer } from '../optim/optimizer';
 import type { OptimizerStateDict } from '../optim/optimizer';
 import { StepOptions, checkStepOptions } from '../optim/step_checks';
@@ -120,8 +125,8 @@ export class FusedOptimizer extends tf.Optimizer {
   override applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
     const where = `${NAME}: applyGradients`;
     const given = checkedGradients(variableGradients, where);
-    // Variables not seen before, in name order.
-    const fresh = given.filter((g) => !this.slotOf.has(g.variable.name)).sort((a, b) => (a.variable.name < b.variable.name ? -1 : 1));
+    // Variables not seen before, in the order given.
+    const fresh = given.filter((g) => !this.slotOf.has(g.variable.name));
     const next = this.withNewParams(fresh.map((g) => g.variable), where);
     const grads: (Float32Array | null)[] = new Array(this.slots.length + fresh.length).fill(null);
     const stepped: ParamSlot[] = [];
@@ -165,7 +170,15 @@ export class FusedOptimizer extends tf.Optimizer {
       return { inner: this.inner, slots };
     }
     const inner = new this.optimizerClass(params, this.optimizerOptions as never);
-    if (this.pendingState !== null) inner.loadStateDict(stateDictFor(inner, this.pendingState, `${where}: the state from setWeights`));
+    if (this.pendingState !== null) {
+      const from = `${where}: the state given to setWeights`;
+      try {
+        inner.loadStateDict(stateDictFor(inner, this.pendingState, from));
+      } catch (err) {
+        // Say where the state came from: setWeights accepted it before any param existed to check it against.
+        throw isFusedOptimError(err) && !err.message.startsWith(from) ? makeError(err.code, `${from}: ${err.message}`) : err;
+      }
+    }
     return { inner, slots };
   }
 

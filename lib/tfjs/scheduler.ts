@@ -60,10 +60,14 @@ export class FusedSchedule {
     if (this.per === 'batch') this.live?.step();
   }
 
-  /** TensorFlow.js callback hook: model.fit calls it at the end of every epoch. */
-  async onEpochEnd(): Promise<void> {
+  /**
+   * TensorFlow.js callback hook: model.fit calls it at the end of every epoch.
+   * A bound property, not a method: model.fit wraps a plain callback object
+   * and calls its hooks with `this` set to the wrapper.
+   */
+  readonly onEpochEnd = async (): Promise<void> => {
     if (this.per === 'epoch') this.live?.step();
-  }
+  };
 }
 
 /**

@@ -5,7 +5,7 @@
  *   [ iter, <variable>/<key> ... ]
  *
  * `iter` first (TensorFlow.js's own convention, read by extractIterations),
- * then per param in the optimizer's order (by name, see optimizer.ts) each
+ * then per param in the optimizer's order (see optimizer.ts) each
  * state entry under the variable's name and fusedoptim's state name:
  * buffers (`dense_Dense1/kernel/expAvg`) as float32 tensors of the variable's
  * shape ([1] for a scalar variable), per-param numbers (`.../step`) as int32 scalars when they are
