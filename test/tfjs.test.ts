@@ -64,6 +64,24 @@ describe('fusedoptim/tfjs: training', function () {
         model.dispose();
       });
 
+      it("the backend computes with the stepped values: predictions equal a fresh model's given the same weights", async () => {
+        // Catches a write the backend does not see: the WASM backend caches XNNPACK's packed
+        // matmul weights under the tensor's id, so an in-place write into its memory goes unseen.
+        const { tf, fused } = t;
+        const model = smallModel(t, 61);
+        model.compile({ optimizer: fused.adamW({ lr: 0.05 }), loss: 'meanSquaredError' });
+        const { x, y } = smallData(t);
+        await model.fit(x, y, { epochs: 2, batchSize: 8, verbose: 0 });
+        const fresh = smallModel(t, 62);
+        const copies = model.getWeights().map((w) => tf.tensor((w.dataSync() as Float32Array).slice(), w.shape));
+        fresh.setWeights(copies);
+        const [a, b] = [model.predict(x) as ReturnType<typeof tf.zeros>, fresh.predict(x) as ReturnType<typeof tf.zeros>];
+        expectBitIdentical(a.dataSync() as Float32Array, b.dataSync() as Float32Array, 'predictions');
+        tf.dispose([x, y, a, b, ...copies]);
+        model.dispose();
+        fresh.dispose();
+      });
+
       it('trainOnBatch with SGD (momentum, nesterov) equals fusedoptim on the same gradients', async () => {
         const { tf, fused } = t;
         const model = smallModel(t, 21);

@@ -9,9 +9,12 @@
  *           fusedoptim steps (adopted once, see param_slot.ts): no copy at all.
  *   'wasm'  the WASM backend keeps values in the module's memory;
  *           typedArrayFromHeap() views them without a copy. Gradients are read
- *           through views; the stepped param is copied into the variable's own
- *           memory (one memcpy), since the module may grow (detaching views)
- *           and move the variable between steps.
+ *           through views; the stepped param goes back as a new tensor (one
+ *           copy into the module's memory) assigned to the variable. Not in
+ *           place: the backend keeps state derived from a tensor's values under
+ *           the tensor's id (XNNPACK's packed matmul weights), which an
+ *           in-place write would leave stale; and the module may grow
+ *           (detaching views) between steps.
  *   'copy'  any other backend (tfjs-node, WebGL, ...): dataSync() and assign().
  *
  * Only public backend methods are called (readSync, refCount,

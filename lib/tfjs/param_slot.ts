@@ -25,7 +25,7 @@ export class ParamSlot {
   /** The CPU backend's entry whose values array is `param` (the adopted one), or null. */
   private adopted: { dataId: object; backend: BackendLike } | null = null;
   /** How this step's result reaches the variable (decided in prepare). */
-  private pending: 'none' | 'heap' | 'adopt' | 'assign' = 'assign';
+  private pending: 'none' | 'adopt' | 'write' | 'assign' = 'assign';
 
   constructor(variable: tf.Variable) {
     this.variable = variable;
@@ -63,9 +63,8 @@ export class ParamSlot {
     if (path === 'cpu') {
       const inPlace = inSync && this.adopted !== null && this.adopted.dataId === v.dataId;
       this.pending = inPlace ? 'none' : tf.backend() === (backend as unknown) ? 'adopt' : 'assign';
-    } else if (path === 'wasm') {
-      // Writing into the variable's own memory is invisible to anyone else only if nothing else refers to it.
-      this.pending = backend.refCount(v.dataId) === 1 ? 'heap' : 'assign';
+    } else if (path === 'wasm' && tf.backend() === (backend as unknown)) {
+      this.pending = 'write';
     } else {
       this.pending = 'assign';
     }
@@ -77,11 +76,12 @@ export class ParamSlot {
     switch (this.pending) {
       case 'none':
         break;
-      case 'heap': {
-        const { backend } = holderOf(v);
-        backend.typedArrayFromHeap!({ shape: v.shape, dtype: v.dtype, dataId: v.dataId }).set(this.param);
+      case 'write':
+        // The WASM backend copies what it is given into its memory at once. Not into the
+        // variable's own memory in place: the backend keeps state derived from a tensor's
+        // values under its id (XNNPACK's packed weights), which would go stale.
+        this.assign(this.param);
         break;
-      }
       case 'adopt': {
         // The CPU backend stores the Float32Array it is given: from now on the variable's values are `param`.
         this.assign(this.param);
