@@ -9,6 +9,8 @@
 import { expect } from 'chai';
 import { Adam, AdamW, SGD, WarmupCosineScheduler, StepLR } from '../lib';
 import type { Optimizer } from '../lib';
+import type * as TfCore from '@tensorflow/tfjs-core';
+import type * as TfLayers from '@tensorflow/tfjs-layers';
 import { expectBitIdentical } from './helpers/bits';
 import { Tfjs, recordGradients, replay, requireTfjs, smallData, smallModel, snapshot, wasmAvailable } from './helpers/tfjs';
 
@@ -17,6 +19,16 @@ type FusedClass = new (params: Float32Array[], options?: never) => Optimizer<{ l
 function expectSameParams(actual: Map<string, Float32Array>, expected: Map<string, Float32Array>, label: string): void {
   expect([...actual.keys()].sort()).to.deep.equal([...expected.keys()].sort());
   for (const [name, values] of expected) expectBitIdentical(actual.get(name)!, values, `${label}: ${name}`);
+}
+
+/** Two more trainOnBatch steps of each model on the same batch leave them bit-identical. */
+async function expectSameTraining(a: TfLayers.LayersModel, b: TfLayers.LayersModel, x: TfCore.Tensor, y: TfCore.Tensor): Promise<void> {
+  for (let i = 0; i < 2; i++) {
+    await a.trainOnBatch(x, y);
+    await b.trainOnBatch(x, y);
+  }
+  const wb = b.getWeights();
+  a.getWeights().forEach((w, i) => expectBitIdentical(wb[i].dataSync() as Float32Array, w.dataSync() as Float32Array, `weight ${i}`));
 }
 
 describe('fusedoptim/tfjs: training', function () {
@@ -171,13 +183,7 @@ describe('fusedoptim/tfjs: training', function () {
       twin.compile({ optimizer: twinOpt, loss: 'meanSquaredError' });
       await twinOpt.setWeights(weights);
       expect(twinOpt.iterations).to.equal(3);
-      for (let i = 0; i < 2; i++) {
-        await model.trainOnBatch(x, y);
-        await twin.trainOnBatch(x, y);
-      }
-      const a = model.getWeights().map((w) => w.dataSync() as Float32Array);
-      const b = twin.getWeights().map((w) => w.dataSync() as Float32Array);
-      a.forEach((values, i) => expectBitIdentical(b[i], values, `weight ${i}`));
+      await expectSameTraining(model, twin, x, y);
       tf.dispose([x, y, ...weights.map((w) => w.tensor)]);
     });
 
@@ -201,13 +207,7 @@ describe('fusedoptim/tfjs: training', function () {
       expect(restored.optimizerClass).to.equal(AdamW);
       expect(restored.getConfig()).to.deep.equal((model.optimizer as InstanceType<typeof fused.FusedOptimizer>).getConfig());
       expect(restored.iterations).to.equal(3);
-      for (let i = 0; i < 2; i++) {
-        await model.trainOnBatch(x, y);
-        await loaded.trainOnBatch(x, y);
-      }
-      const a = model.getWeights().map((w) => w.dataSync() as Float32Array);
-      const b = loaded.getWeights().map((w) => w.dataSync() as Float32Array);
-      a.forEach((values, i) => expectBitIdentical(b[i], values, `weight ${i}`));
+      await expectSameTraining(model, loaded, x, y);
       tf.dispose([x, y]);
     });
   });
