@@ -2,7 +2,8 @@
  * fusedoptim/tfjs (issue 14): TensorFlow.js training through the wrapper
  * gives, bit for bit, what fusedoptim computes stepping the same gradients
  * directly (model.fit, trainOnBatch, minimize; clipping and schedules
- * included), on the CPU and the WASM backend; the state survives getWeights /
+ * included), on the CPU and the WASM backend and on one that takes the
+ * copying path; the state survives getWeights /
  * setWeights and model.save / loadLayersModel; the digits train.
  * Skipped (with a message) when TensorFlow.js is not installed.
  */
@@ -12,7 +13,7 @@ import type { Optimizer } from '../lib';
 import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as TfLayers from '@tensorflow/tfjs-layers';
 import { expectBitIdentical } from './helpers/bits';
-import { Tfjs, recordGradients, replay, requireTfjs, smallData, smallModel, snapshot, wasmAvailable } from './helpers/tfjs';
+import { COPY_BACKEND, Tfjs, recordGradients, registerCopyBackend, replay, requireTfjs, smallData, smallModel, snapshot, wasmAvailable } from './helpers/tfjs';
 
 type FusedClass = new (params: Float32Array[], options?: never) => Optimizer<{ lr: number }>;
 
@@ -38,16 +39,17 @@ describe('fusedoptim/tfjs: training', function () {
 
   before(async function () {
     t = requireTfjs(this);
-    backends = ['cpu', ...((await wasmAvailable(t.tf)) ? ['wasm'] : [])];
-    if (backends.length === 1) console.log('    (WASM cases skipped: @tensorflow/tfjs-backend-wasm is not installed)');
+    backends = ['cpu', ...((await wasmAvailable(t.tf)) ? ['wasm'] : []), ...((await registerCopyBackend(t)) ? [COPY_BACKEND] : [])];
+    if (!backends.includes('wasm')) console.log('    (WASM cases skipped: @tensorflow/tfjs-backend-wasm is not installed)');
   });
 
   afterEach(async () => {
     await t.tf.setBackend('cpu');
   });
 
-  for (const backend of ['cpu', 'wasm']) {
-    describe(`on the ${backend} backend`, () => {
+  // The third: the CPU backend under another name, so the copying path (tfjs-node, WebGL) runs.
+  for (const [backend, path] of [['cpu', 'cpu'], ['wasm', 'wasm'], [COPY_BACKEND, 'copy']]) {
+    describe(`on the ${backend} backend (the ${path} path)`, () => {
       beforeEach(async function () {
         if (!backends.includes(backend)) this.skip();
         await t.tf.setBackend(backend);
@@ -71,7 +73,7 @@ describe('fusedoptim/tfjs: training', function () {
         // The clip did bite: the first gradients' global norm is above 0.5.
         const norm0 = Math.sqrt([...steps[0].values()].reduce((s, g) => s + g.reduce((a, v) => a + v * v, 0), 0));
         expect(norm0).to.be.greaterThan(0.5);
-        expect(new Set(Object.values(opt.writePaths()))).to.deep.equal(new Set([backend]));
+        expect(new Set(Object.values(opt.writePaths()))).to.deep.equal(new Set([path]));
         tf.dispose([x, y]);
         model.dispose();
       });

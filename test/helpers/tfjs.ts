@@ -112,3 +112,26 @@ export function replay(
   }
   return new Map(names.map((n, i) => [n, params[i]]));
 }
+
+/** The name of registerCopyBackend's backend. */
+export const COPY_BACKEND = 'fusedoptim-test-copy';
+
+/**
+ * A backend that is neither 'cpu' nor 'wasm' (so fusedoptim/tfjs takes its
+ * copying path, as on tfjs-node or WebGL): the CPU backend's class and
+ * kernels under another name. False if it cannot be made.
+ */
+export async function registerCopyBackend({ tf }: Tfjs): Promise<boolean> {
+  try {
+    if (tf.findBackend(COPY_BACKEND) === null) {
+      const { MathBackendCPU } = require('@tensorflow/tfjs-backend-cpu') as { MathBackendCPU: new () => TfCore.KernelBackend };
+      for (const kernel of tf.getKernelsForBackend('cpu')) tf.registerKernel({ ...kernel, backendName: COPY_BACKEND });
+      tf.registerBackend(COPY_BACKEND, () => new MathBackendCPU(), -1);
+    }
+    const ok = await tf.setBackend(COPY_BACKEND);
+    await tf.setBackend('cpu');
+    return ok;
+  } catch {
+    return false;
+  }
+}
