@@ -237,6 +237,21 @@ describe('fusedoptim/tfjs: training', function () {
     });
   });
 
+  it("a schedule resumes through its scheduler's stateDict (it is not saved with the model)", () => {
+    const { tf, fused } = t;
+    const v = tf.variable(tf.zeros([4]), true, 'resumed');
+    const options = { warmupSteps: 2, totalSteps: 10 };
+    const first = fused.scheduler(WarmupCosineScheduler, options);
+    const opt = fused.adamW({ lr: 0.1 }, { scheduler: first });
+    for (let i = 0; i < 4; i++) opt.applyGradients({ resumed: tf.ones([4]) });
+    const second = fused.scheduler(WarmupCosineScheduler, options);
+    const again = fused.adamW({ lr: 0.1 }, { scheduler: second });
+    second.scheduler!.loadStateDict(first.scheduler!.stateDict());
+    expect(again.lr).to.equal(opt.lr);
+    expect(second.scheduler!.lastEpoch).to.equal(4);
+    v.dispose();
+  });
+
   describe('the digits', () => {
     it('a 64-128-64-10 MLP compiled with fused.adamW trains the digits to at least 95% validation accuracy', async () => {
       const { tf, tfl, fused } = t;
