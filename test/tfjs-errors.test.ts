@@ -120,6 +120,35 @@ describe('fusedoptim/tfjs: errors', function () {
       expect(a.dataSync()[0]).to.be.below(1);
     });
 
+    it('a refused step that brings a new variable: the variable is unchanged, and the next step takes it', () => {
+      const { tf } = t;
+      const { a, b, opt, unchanged } = setup('grow');
+      const c = tf.variable(tf.tensor1d([5, 5]), true, 'growC');
+      opt.lr = -1;
+      expectError(() => opt.applyGradients({ [a.name]: tf.ones([3]), growC: tf.ones([2]) }), { type: RangeError, code: ErrorCodes.OUT_OF_RANGE, mentions: ['lr'] });
+      unchanged();
+      expect(Array.from(c.dataSync())).to.deep.equal([5, 5]);
+      opt.lr = 0.1;
+      opt.applyGradients({ [a.name]: tf.ones([3]), [b.name]: tf.ones([2, 2]), growC: tf.ones([2]) });
+      expect(opt.variableNames).to.deep.equal([a.name, b.name, 'growC']);
+      expect(c.dataSync()[0]).to.be.below(5);
+      c.dispose();
+    });
+
+    it('a variable registered again under a known name with another size (a rebuilt model)', () => {
+      const { tf } = t;
+      const { a, b, opt } = setup('rebuilt');
+      const aBefore = Array.from(a.dataSync());
+      const iterations = opt.iterations;
+      b.dispose();
+      const again = tf.variable(tf.zeros([3, 3]), true, b.name);
+      expectError(() => opt.applyGradients({ [a.name]: tf.ones([3]), [b.name]: tf.ones([3, 3]) }), { type: RangeError, code: ErrorCodes.SHAPE_MISMATCH, mentions: ['9 elements', '4 when'] });
+      expect(Array.from(a.dataSync())).to.deep.equal(aBefore);
+      expect(Array.from(again.dataSync())).to.deep.equal(new Array(9).fill(0));
+      expect(opt.iterations).to.equal(iterations);
+      again.dispose();
+    });
+
     it('a first step whose pending state (setWeights) does not fit: nothing is created', async () => {
       const { tf, fused } = t;
       const a = tf.variable(tf.tensor1d([1, 2, 3]), true, 'pendingA');

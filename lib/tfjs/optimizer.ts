@@ -125,61 +125,65 @@ export class FusedOptimizer extends tf.Optimizer {
   override applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
     const where = `${NAME}: applyGradients`;
     const given = checkedGradients(variableGradients, where);
-    // Variables not seen before, in the order given.
-    const fresh = given.filter((g) => !this.slotOf.has(g.variable.name));
-    const next = this.withNewParams(fresh.map((g) => g.variable), where);
-    const grads: (Float32Array | null)[] = new Array(this.slots.length + fresh.length).fill(null);
-    const stepped: ParamSlot[] = [];
-    const allSlots = [...this.slots, ...next.slots];
     for (const g of given) {
-      const index = this.slotOf.get(g.variable.name) ?? this.slots.length + next.slots.findIndex((s) => s.name === g.variable.name);
-      const slot = allSlots[index];
-      slot.bind(g.variable);
-      grads[index] = g.values;
-      stepped.push(slot);
+      const known = this.slotOf.get(g.variable.name);
+      // A variable registered again under a known name (a rebuilt model) must fit the param kept for it.
+      if (known !== undefined && this.slots[known].param.length !== g.variable.size) {
+        throw makeError(
+          ErrorCodes.SHAPE_MISMATCH,
+          `${where}: ${JSON.stringify(g.variable.name)}: the variable now has ${g.variable.size} elements, ${this.slots[known].param.length} when the optimizer first saw it`,
+        );
+      }
     }
+    // Variables not seen before, in the order given.
+    this.addParams(given.filter((g) => !this.slotOf.has(g.variable.name)).map((g) => g.variable), where);
+    const inner = this.inner!;
+    const grads: (Float32Array | null)[] = new Array(this.slots.length).fill(null);
+    const stepped = given.map((g) => {
+      const index = this.slotOf.get(g.variable.name)!;
+      grads[index] = g.values;
+      this.slots[index].bind(g.variable);
+      return this.slots[index];
+    });
+    // Nothing visible changes before the step: prepare() only brings the params up to date.
     for (const slot of stepped) slot.prepare();
-    const inner = next.inner;
     inner.lr = this.lr;
     inner.step(grads, this.stepOptions);
-    // Nothing below throws on a step that got here: commit the new params, write every variable.
-    if (next.slots.length > 0) {
-      for (const slot of next.slots) {
-        this.slotOf.set(slot.name, this.slots.length);
-        this.slots.push(slot);
-      }
-      this.inner = inner;
-      this.pendingState = null;
-    }
     for (const slot of stepped) slot.writeBack();
     this.incrementIterations();
     this.schedule?.afterBatch();
   }
 
   /**
-   * The optimizer with params for `variables` added: created on the first step
-   * (with any state from setWeights), else a new param group. Checked whole
-   * before it is used; the caller commits it once the step succeeded.
+   * Params for `variables`: the optimizer itself on the first step (with any
+   * state from setWeights, checked against them), else a new param group.
+   * Kept even if the step then throws: the new params hold the variables'
+   * values and no state, so nothing anyone sees has changed.
    */
-  private withNewParams(variables: tf.Variable[], where: string): { inner: Optimizer<{ lr: number }>; slots: ParamSlot[] } {
+  private addParams(variables: tf.Variable[], where: string): void {
+    if (variables.length === 0) return;
     const slots = variables.map((v) => new ParamSlot(v));
-    if (slots.length === 0) return { inner: this.inner!, slots };
     const params = slots.map((s) => s.param);
     if (this.inner !== null) {
       this.inner.addParamGroup({ params });
-      return { inner: this.inner, slots };
-    }
-    const inner = new this.optimizerClass(params, this.optimizerOptions as never);
-    if (this.pendingState !== null) {
-      const from = `${where}: the state given to setWeights`;
-      try {
-        inner.loadStateDict(stateDictFor(inner, this.pendingState, from));
-      } catch (err) {
-        // Say where the state came from: setWeights accepted it before any param existed to check it against.
-        throw isFusedOptimError(err) && !err.message.startsWith(from) ? makeError(err.code, `${from}: ${err.message}`) : err;
+    } else {
+      const inner = new this.optimizerClass(params, this.optimizerOptions as never);
+      if (this.pendingState !== null) {
+        const from = `${where}: the state given to setWeights`;
+        try {
+          inner.loadStateDict(stateDictFor(inner, this.pendingState, from));
+        } catch (err) {
+          // Say where the state came from: setWeights accepted it before any param existed to check it against.
+          throw isFusedOptimError(err) && !err.message.startsWith(from) ? makeError(err.code, `${from}: ${err.message}`) : err;
+        }
       }
+      this.inner = inner;
+      this.pendingState = null;
     }
-    return { inner, slots };
+    for (const slot of slots) {
+      this.slotOf.set(slot.name, this.slots.length);
+      this.slots.push(slot);
+    }
   }
 
   override async getWeights(): Promise<NamedTensor[]> {
