@@ -76,6 +76,9 @@ describe('README examples', () => {
         // Resolve 'fusedoptim' to this checkout, as an installed package would be.
         fs.mkdirSync(path.join(dir, 'node_modules'));
         fs.symlinkSync(root, path.join(dir, 'node_modules', 'fusedoptim'), 'dir');
+        // The fusedoptim/tfjs example imports TensorFlow.js (dev dependencies here), as its reader would have it installed.
+        const tfjs = path.join(root, 'node_modules', '@tensorflow');
+        if (fs.existsSync(tfjs)) fs.symlinkSync(tfjs, path.join(dir, 'node_modules', '@tensorflow'), 'dir');
         execFileSync(process.execPath, [require.resolve('ts-node/dist/bin'), '--compilerOptions', '{"module":"commonjs","strict":true,"types":["node"]}', file], {
           cwd: dir,
           encoding: 'utf8',

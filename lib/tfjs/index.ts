@@ -1,0 +1,46 @@
+/**
+ * fusedoptim/tfjs: fusedoptim as the optimizer of a TensorFlow.js model.
+ *
+ *   import * as fused from 'fusedoptim/tfjs';
+ *   model.compile({ optimizer: fused.adamW({ lr: 1e-3 }), loss: 'categoricalCrossentropy' });
+ *
+ * Needs @tensorflow/tfjs-core (an optional peer dependency: the root
+ * 'fusedoptim' import never loads it).
+ */
+import { Adagrad } from '../optim/adagrad';
+import { Adam, AdamW } from '../optim/adam';
+import type { AdamOptions } from '../optim/adam';
+import type { AdagradOptions } from '../optim/adagrad';
+import { Lion } from '../optim/lion';
+import type { LionOptions } from '../optim/lion';
+import type { OptimizerOptions } from '../optim/optimizer';
+import { RMSprop } from '../optim/rmsprop';
+import type { RMSpropOptions } from '../optim/rmsprop';
+import { SGD } from '../optim/sgd';
+import type { SGDOptions } from '../optim/sgd';
+import { FusedOptimizer, FusedOptimizerClass, FusedOptimizerOptions } from './optimizer';
+
+export { FusedOptimizer } from './optimizer';
+export type { FusedOptimizerClass, FusedOptimizerOptions } from './optimizer';
+export { FusedSchedule, scheduler } from './scheduler';
+export type { SchedulePer, SchedulerClass } from './scheduler';
+export type { NamedTensor } from './weights';
+export type { WritePath } from './backends';
+
+type Options<O> = Partial<O> & OptimizerOptions;
+
+/** `fused.optimizer(AdamW, { lr, weightDecay }, { maxGradNorm, scheduler })`: any fusedoptim optimizer class as a tf.Optimizer. */
+export function optimizer<O>(
+  optimizerClass: new (params: Float32Array[], options?: Options<O>) => unknown,
+  options?: Options<O>,
+  fusedOptions?: FusedOptimizerOptions,
+): FusedOptimizer {
+  return new FusedOptimizer(optimizerClass as unknown as FusedOptimizerClass, (options ?? {}) as Record<string, unknown>, fusedOptions);
+}
+
+export const adam = (options?: Options<AdamOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(Adam, options, fusedOptions);
+export const adamW = (options?: Options<AdamOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(AdamW, options, fusedOptions);
+export const sgd = (options?: Options<SGDOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(SGD, options, fusedOptions);
+export const rmsprop = (options?: Options<RMSpropOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(RMSprop, options, fusedOptions);
+export const adagrad = (options?: Options<AdagradOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(Adagrad, options, fusedOptions);
+export const lion = (options?: Options<LionOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(Lion, options, fusedOptions);

@@ -1,0 +1,289 @@
+/**
+ * FusedOptimizer: a tf.Optimizer whose step is a fusedoptim optimizer's, so
+ * model.compile / model.fit / fitDataset / trainOnBatch / minimize train with
+ * fusedoptim's kernels, clipping and schedulers.
+ *
+ * Variables: trainable ones only (others are skipped, as frozen), in the
+ * order the gradients first list them (model.fit lists the model's trainable
+ * weights in layer order), which is also the order their state is saved and,
+ * as with TensorFlow.js's own optimizers, matched by when loaded. Not by
+ * name: a model built twice in one process gets new layer numbers, and
+ * `dense_Dense9` / `dense_Dense10` sort the other way round than
+ * `dense_Dense11` / `dense_Dense12`. The first step makes one param group of
+ * the variables it sees; a variable first seen later (a model that grows)
+ * gets a param group of its own with the optimizer's options and the current lr.
+ *
+ * A step: every check (names, variables, dtypes, shapes, gradients) → every
+ * variable's param prepared (param_slot.ts; changes no tensor) → ONE fusedoptim
+ * step over all params (clipping inside it) → write-back. A step that throws
+ * leaves every variable and the optimizer state as they were.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { ErrorCodes, isFusedOptimError, makeError } from '../errors';
+import { Optimizer } from '../optim/optimizer';
+import type { OptimizerStateDict } from '../optim/optimizer';
+import { StepOptions, checkStepOptions } from '../optim/step_checks';
+import { SGD } from '../optim/sgd';
+import { Adam, AdamW } from '../optim/adam';
+import { RMSprop } from '../optim/rmsprop';
+import { Adagrad } from '../optim/adagrad';
+import { Lion } from '../optim/lion';
+import type { SchedulableOptimizer } from '../schedulers';
+import { checkFunction, checkObject, checkOptions, describe } from '../validate';
+import { valuesOf } from './backends';
+import { ParamSlot } from './param_slot';
+import { FusedSchedule } from './scheduler';
+import { NamedTensor, SavedParamState, decodeState, encodeState } from './weights';
+
+const NAME = 'FusedOptimizer';
+
+/** Any fusedoptim optimizer class: `new Class(params, options)`. */
+export type FusedOptimizerClass = new (params: Float32Array[], options?: never) => Optimizer<{ lr: number }>;
+
+/** The classes a saved model's optimizer config may name (getConfig / fromConfig). */
+const CLASSES: Record<string, FusedOptimizerClass> = { SGD, Adam, AdamW, RMSprop, Adagrad, Lion } as unknown as Record<string, FusedOptimizerClass>;
+
+export interface FusedOptimizerOptions {
+  /** Clip the gradients by their global norm inside the step (PyTorch's clip_grad_norm_). */
+  maxGradNorm?: number;
+  /** The norm for maxGradNorm (default 2). */
+  normType?: number;
+  /** A schedule from fused.scheduler(...) driving the lr. */
+  scheduler?: FusedSchedule;
+}
+
+export class FusedOptimizer extends tf.Optimizer {
+  static className = NAME;
+
+  /** The wrapped fusedoptim class and its options, as given. */
+  readonly optimizerClass: FusedOptimizerClass;
+  readonly optimizerOptions: Readonly<Record<string, unknown>>;
+  readonly schedule: FusedSchedule | null;
+
+  /** Passed to every step; undefined: a plain step. */
+  private readonly stepOptions: StepOptions | undefined;
+  /** The one lr every group takes; what a schedule drives. */
+  private readonly lrHolder: SchedulableOptimizer;
+  private inner: Optimizer<{ lr: number }> | null = null;
+  private readonly slots: ParamSlot[] = [];
+  private readonly slotOf = new Map<string, number>();
+  /** State from setWeights before the first step, installed when the params exist. */
+  private pendingState: SavedParamState[] | null = null;
+
+  constructor(optimizerClass: FusedOptimizerClass, options: Record<string, unknown> = {}, fusedOptions: FusedOptimizerOptions = {}) {
+    super();
+    checkFunction(`${NAME}: optimizerClass`, optimizerClass);
+    if (!(optimizerClass.prototype instanceof Optimizer)) {
+      throw makeError(
+        ErrorCodes.INVALID_ARG_TYPE,
+        `${NAME}: optimizerClass: expected a fusedoptim optimizer class (AdamW, SGD, ...), got ${optimizerClass.name || describe(optimizerClass)}`,
+      );
+    }
+    const opts = checkObject(`${NAME}: options`, options);
+    // A stand-in param: the options are checked now, and the class's default lr read.
+    const probe = new optimizerClass([new Float32Array(1)], opts as never);
+    const fused = checkOptions(`${NAME}: third argument`, fusedOptions, ['maxGradNorm', 'normType', 'scheduler']);
+    const step: StepOptions = {};
+    if (fused.maxGradNorm !== undefined) step.maxGradNorm = fused.maxGradNorm as number;
+    if (fused.normType !== undefined) step.normType = fused.normType as number;
+    checkStepOptions(NAME, step);
+    this.stepOptions = Object.keys(step).length > 0 ? step : undefined;
+    if (fused.scheduler !== undefined && !(fused.scheduler instanceof FusedSchedule)) {
+      throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${NAME}: scheduler: expected what fused.scheduler(...) returns, got ${describe(fused.scheduler)}`);
+    }
+    this.optimizerClass = optimizerClass;
+    this.optimizerOptions = Object.freeze({ ...opts });
+    this.lrHolder = { paramGroups: [{ lr: probe.lr }] };
+    this.schedule = (fused.scheduler as FusedSchedule | undefined) ?? null;
+    this.schedule?.attach(this.lrHolder, NAME);
+  }
+
+  /** The lr of the next step (a schedule's, when one drives it). */
+  get lr(): number {
+    return this.lrHolder.paramGroups[0].lr;
+  }
+
+  set lr(value: number) {
+    this.lrHolder.paramGroups[0].lr = value; // checked by the wrapped optimizer at the step
+  }
+
+  /** The wrapped fusedoptim optimizer, once the first step created it (its state, stateDict, hooks). */
+  get optimizer(): Optimizer<{ lr: number }> | null {
+    return this.inner;
+  }
+
+  /** The variables' names in the optimizer's param order. */
+  get variableNames(): string[] {
+    return this.slots.map((s) => s.name);
+  }
+
+  /** How each variable's values reach the optimizer (see backends.ts), by name. */
+  writePaths(): Record<string, string> {
+    return Object.fromEntries(this.slots.map((s) => [s.name, s.path]));
+  }
+
+  override applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
+    const where = `${NAME}: applyGradients`;
+    const given = checkedGradients(variableGradients, where);
+    for (const g of given) {
+      const known = this.slotOf.get(g.variable.name);
+      // A variable registered again under a known name (a rebuilt model) must fit the param kept for it.
+      if (known !== undefined && this.slots[known].param.length !== g.variable.size) {
+        throw makeError(
+          ErrorCodes.SHAPE_MISMATCH,
+          `${where}: ${JSON.stringify(g.variable.name)}: the variable now has ${g.variable.size} elements, ${this.slots[known].param.length} when the optimizer first saw it`,
+        );
+      }
+    }
+    // Variables not seen before, in the order given.
+    this.addParams(given.filter((g) => !this.slotOf.has(g.variable.name)).map((g) => g.variable), where);
+    const inner = this.inner!;
+    const grads: (Float32Array | null)[] = new Array(this.slots.length).fill(null);
+    const stepped = given.map((g) => {
+      const index = this.slotOf.get(g.variable.name)!;
+      grads[index] = g.values;
+      this.slots[index].bind(g.variable);
+      return this.slots[index];
+    });
+    // Nothing visible changes before the step: prepare() only brings the params up to date.
+    for (const slot of stepped) slot.prepare();
+    inner.lr = this.lr;
+    inner.step(grads, this.stepOptions);
+    for (const slot of stepped) slot.writeBack();
+    this.incrementIterations();
+    this.schedule?.afterBatch();
+  }
+
+  /**
+   * Params for `variables`: the optimizer itself on the first step (with any
+   * state from setWeights, checked against them), else a new param group.
+   * Kept even if the step then throws: the new params hold the variables'
+   * values and no state, so nothing anyone sees has changed.
+   */
+  private addParams(variables: tf.Variable[], where: string): void {
+    if (variables.length === 0) return;
+    const slots = variables.map((v) => new ParamSlot(v));
+    const params = slots.map((s) => s.param);
+    if (this.inner !== null) {
+      this.inner.addParamGroup({ params });
+    } else {
+      const inner = new this.optimizerClass(params, this.optimizerOptions as never);
+      if (this.pendingState !== null) {
+        const from = `${where}: the state given to setWeights`;
+        try {
+          inner.loadStateDict(stateDictFor(inner, this.pendingState, from));
+        } catch (err) {
+          // Say where the state came from: setWeights accepted it before any param existed to check it against.
+          throw isFusedOptimError(err) && !err.message.startsWith(from) ? makeError(err.code, `${from}: ${err.message}`) : err;
+        }
+      }
+      this.inner = inner;
+      this.pendingState = null;
+    }
+    for (const slot of slots) {
+      this.slotOf.set(slot.name, this.slots.length);
+      this.slots.push(slot);
+    }
+  }
+
+  override async getWeights(): Promise<NamedTensor[]> {
+    const iter = await this.saveIterations();
+    if (this.inner === null) return [iter];
+    const where = `${NAME}: getWeights`;
+    return [iter, ...encodeState(this.variableNames, this.slots.map((s) => s.shape), this.inner.stateDict(), where)];
+  }
+
+  override async setWeights(weightValues: NamedTensor[]): Promise<void> {
+    const where = `${NAME}: setWeights`;
+    const { iterations, params } = await decodeState(weightValues, where);
+    if (this.inner !== null) this.inner.loadStateDict(stateDictFor(this.inner, params, where));
+    else this.pendingState = params;
+    this.iterations_ = iterations;
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    const name = Object.keys(CLASSES).find((k) => CLASSES[k] === this.optimizerClass);
+    if (name === undefined) {
+      throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${NAME}: getConfig: ${this.optimizerClass.name} is not one of ${Object.keys(CLASSES).join(', ')}; only those are saved with a model`);
+    }
+    // `name` is the one key TensorFlow.js's loader leaves as it is (it camel-cases other strings).
+    return { name, options: { ...this.optimizerOptions } as tf.serialization.ConfigDict, ...this.stepOptions };
+  }
+
+  static override fromConfig<T extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict): T {
+    const name = String(config.name);
+    const Class = CLASSES[name];
+    if (Class === undefined) {
+      throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${NAME}: fromConfig: unknown optimizer ${JSON.stringify(name)} (expected one of ${Object.keys(CLASSES).join(', ')})`);
+    }
+    const step: FusedOptimizerOptions = {};
+    if (config.maxGradNorm !== undefined) step.maxGradNorm = config.maxGradNorm as number;
+    if (config.normType !== undefined) step.normType = config.normType as number;
+    return new (cls as unknown as typeof FusedOptimizer)(Class, (config.options ?? {}) as Record<string, unknown>, step) as unknown as T;
+  }
+
+  override dispose(): void {
+    super.dispose();
+    this.inner = null;
+    this.slots.length = 0;
+    this.slotOf.clear();
+  }
+}
+
+tf.serialization.registerClass(FusedOptimizer);
+
+/** A step's gradients, checked: the variable and float32 values of each gradient given (null ones and frozen variables skipped). */
+function checkedGradients(input: unknown, where: string): { variable: tf.Variable; values: Float32Array }[] {
+  if (typeof input !== 'object' || input === null) {
+    throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${where}: expected { name: tensor } or [{ name, tensor }], got ${describe(input)}`);
+  }
+  const pairs: [string, unknown][] = Array.isArray(input)
+    ? input.map((entry, i) => {
+        const e = entry as { name?: unknown; tensor?: unknown } | null;
+        if (typeof e !== 'object' || e === null || typeof e.name !== 'string') {
+          throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${where}: [${i}]: expected { name: string, tensor }, got ${describe(entry)}`);
+        }
+        return [e.name, e.tensor];
+      })
+    : Object.entries(input);
+  const registered = tf.engine().registeredVariables;
+  const seen = new Set<string>();
+  const out: { variable: tf.Variable; values: Float32Array }[] = [];
+  for (const [name, tensor] of pairs) {
+    const at = `${where}: ${JSON.stringify(name)}`;
+    if (seen.has(name)) throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${at}: given twice`);
+    seen.add(name);
+    if (tensor === null || tensor === undefined) continue; // no gradient (minimize passes these for frozen variables)
+    if (!(tensor instanceof tf.Tensor)) throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${at}: expected a tf.Tensor gradient, got ${describe(tensor)}`);
+    if (tensor.isDisposed) throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${at}: the gradient is disposed`);
+    const variable = Object.prototype.hasOwnProperty.call(registered, name) ? registered[name] : undefined;
+    if (variable === undefined) {
+      throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${at}: no variable of that name is registered (was it disposed?)`);
+    }
+    if (!variable.trainable) continue;
+    if (variable.dtype !== 'float32' || tensor.dtype !== 'float32') {
+      throw makeError(ErrorCodes.DTYPE_MISMATCH, `${at}: fusedoptim steps float32 variables with float32 gradients, got a ${variable.dtype} variable and a ${tensor.dtype} gradient`);
+    }
+    if (!tf.util.arraysEqual(variable.shape, tensor.shape)) {
+      throw makeError(ErrorCodes.SHAPE_MISMATCH, `${at}: the gradient's shape [${tensor.shape}] differs from the variable's [${variable.shape}]`);
+    }
+    if (variable.size === 0) continue;
+    const values = valuesOf(tensor);
+    if (values === null) throw makeError(ErrorCodes.DTYPE_MISMATCH, `${at}: the backend gave no float32 values of the gradient`);
+    out.push({ variable, values });
+  }
+  return out;
+}
+
+/** Saved per-param state (in saved order) as a state dict of `inner`, matched by position. */
+function stateDictFor(inner: Optimizer<{ lr: number }>, params: SavedParamState[], where: string): OptimizerStateDict {
+  if (params.length !== inner.paramCount) {
+    throw makeError(ErrorCodes.STATE_DICT_MISMATCH, `${where}: state for ${params.length} variables, the optimizer has ${inner.paramCount}`);
+  }
+  const live = inner.stateDict();
+  const state: OptimizerStateDict['state'] = {};
+  params.forEach((p, i) => {
+    if (Object.keys(p).length > 0) state[i] = p;
+  });
+  return { state, paramGroups: live.paramGroups };
+}

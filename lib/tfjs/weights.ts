@@ -1,0 +1,108 @@
+/**
+ * The wrapped optimizer's state as TensorFlow.js "optimizer weights", so
+ * model.save / loadLayersModel carry it (getWeights / setWeights).
+ *
+ *   [ iter, <variable>/<key> ... ]
+ *
+ * `iter` first (TensorFlow.js's own convention, read by extractIterations),
+ * then per param in the optimizer's order (see optimizer.ts) each
+ * state entry under the variable's name and fusedoptim's state name:
+ * buffers (`dense_Dense1/kernel/expAvg`) as float32 tensors of the variable's
+ * shape ([1] for a scalar variable), per-param numbers (`.../step`) as int32 scalars when they are
+ * integers, else float32. As with TensorFlow.js's own optimizers, state is
+ * matched to params by position when loaded: a model loaded in the same
+ * process gets renamed variables (`kernel_1`), and its params keep their order.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { ErrorCodes, makeError } from '../errors';
+import type { OptimizerStateDict } from '../optim/optimizer';
+import type { StateArray } from '../tensor';
+
+/** A named tensor, as TensorFlow.js passes optimizer weights and gradients. */
+export interface NamedTensor {
+  name: string;
+  tensor: tf.Tensor;
+}
+
+/** Per param, in order: its state entries by fusedoptim's names (absent: no state yet). */
+export type SavedParamState = Record<string, StateArray | number>;
+
+const INT32_MAX = 2 ** 31 - 1;
+
+/** The state of `stateDict`'s params as named tensors (the caller disposes them, as TensorFlow.js does). */
+export function encodeState(names: readonly string[], shapes: readonly number[][], stateDict: OptimizerStateDict, where: string): NamedTensor[] {
+  const out: NamedTensor[] = [];
+  names.forEach((name, i) => {
+    const state = stateDict.state[i];
+    if (state === undefined) return;
+    for (const key of Object.keys(state).sort()) {
+      const value = state[key];
+      if (typeof value === 'number') {
+        const integer = Number.isInteger(value) && Math.abs(value) <= INT32_MAX;
+        out.push({ name: `${name}/${key}`, tensor: tf.scalar(value, integer ? 'int32' : 'float32') });
+      } else if (value instanceof Float32Array) {
+        // Rank 0 means a per-param number when loaded: a scalar variable's buffers are saved as [1].
+        const fits = shapes[i].length > 0 && value.length === shapes[i].reduce((a, b) => a * b, 1);
+        const shape = fits ? shapes[i] : [value.length];
+        out.push({ name: `${name}/${key}`, tensor: tf.tensor(value.slice(), shape, 'float32') });
+      } else {
+        throw makeError(ErrorCodes.DTYPE_MISMATCH, `${where}: the state ${name}/${key} is a ${value.constructor.name}; TensorFlow.js weights hold float32 state only`);
+      }
+    }
+  });
+  return out;
+}
+
+/**
+ * Reads saved optimizer weights back into per-param state, in saved order.
+ * Checks the layout (iter first, names `<variable>/<key>`, dtypes); the
+ * state's fit to the optimizer is checked by its loadStateDict.
+ */
+export async function decodeState(weights: unknown, where: string): Promise<{ iterations: number; params: SavedParamState[] }> {
+  if (!Array.isArray(weights) || weights.length === 0) {
+    throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${where}: expected a non-empty Array of { name, tensor } (iter first), got ${describeWeights(weights)}`);
+  }
+  const entries = weights.map((w, i) => checkNamedTensor(w, `${where}: weights[${i}]`));
+  const iterTensor = entries[0].tensor;
+  if (iterTensor.size !== 1) {
+    throw makeError(ErrorCodes.SHAPE_MISMATCH, `${where}: weights[0] (${entries[0].name}): expected the iteration count, a scalar, got shape [${iterTensor.shape}]`);
+  }
+  const iterations = (await iterTensor.data())[0];
+  const params: SavedParamState[] = [];
+  const indexOf = new Map<string, number>();
+  for (let i = 1; i < entries.length; i++) {
+    const { name, tensor } = entries[i];
+    const slash = name.lastIndexOf('/');
+    if (slash <= 0 || slash === name.length - 1) {
+      throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${where}: weights[${i}]: expected a name <variable>/<state>, got ${JSON.stringify(name)}`);
+    }
+    const variable = name.slice(0, slash);
+    const key = name.slice(slash + 1);
+    let index = indexOf.get(variable);
+    if (index === undefined) {
+      index = params.length;
+      indexOf.set(variable, index);
+      params.push({});
+    }
+    if (tensor.dtype !== 'float32' && tensor.dtype !== 'int32') {
+      throw makeError(ErrorCodes.DTYPE_MISMATCH, `${where}: weights[${i}] (${name}): expected float32 or int32, got ${tensor.dtype}`);
+    }
+    const data = await tensor.data();
+    // Scalars are the per-param numbers (step, ...); anything else is a buffer.
+    params[index][key] = tensor.rank === 0 ? Number(data[0]) : Float32Array.from(data as Float32Array);
+  }
+  return { iterations, params };
+}
+
+function checkNamedTensor(value: unknown, where: string): { name: string; tensor: tf.Tensor } {
+  const w = value as { name?: unknown; tensor?: unknown } | null;
+  if (typeof w !== 'object' || w === null || typeof w.name !== 'string' || !(w.tensor instanceof tf.Tensor)) {
+    throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${where}: expected { name: string, tensor: tf.Tensor }`);
+  }
+  if (w.tensor.isDisposed) throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${where} (${w.name}): the tensor is disposed`);
+  return { name: w.name, tensor: w.tensor };
+}
+
+function describeWeights(value: unknown): string {
+  return Array.isArray(value) ? 'an empty Array' : typeof value;
+}
