@@ -25,6 +25,16 @@ export { Adam, AdamW } from './optim/adam';
 export type { AdamOptions } from './optim/adam';
 export { Lion } from './optim/lion';
 export type { LionOptions } from './optim/lion';
+export { Adamax } from './optim/adamax';
+export type { AdamaxOptions } from './optim/adamax';
+export { RAdam } from './optim/radam';
+export type { RAdamOptions } from './optim/radam';
+export { NAdam } from './optim/nadam';
+export type { NAdamOptions } from './optim/nadam';
+export { Adadelta } from './optim/adadelta';
+export type { AdadeltaOptions } from './optim/adadelta';
+export { Rprop } from './optim/rprop';
+export type { RpropOptions } from './optim/rprop';
 export {
   LRScheduler,
   StepLR,

@@ -13,6 +13,11 @@
 #include "kernels/norm.h"
 #include "kernels/rmsprop.h"
 #include "kernels/sgd.h"
+#include "kernels/adamax.h"
+#include "kernels/radam.h"
+#include "kernels/nadam.h"
+#include "kernels/adadelta.h"
+#include "kernels/rprop.h"
 #include "multi_tensor.h"
 #include "multi_tensor_reduce.h"
 
@@ -88,6 +93,11 @@ const UpdateKernel kUpdateKernels[] = {
     row<Accumulate>("accumulate"),
     row<Scale>("scale"),
     row<Clamp>("clamp"),
+    row<Adamax>("adamax"),
+    row<RAdam>("radam"),
+    row<NAdam>("nadam"),
+    row<Adadelta>("adadelta"),
+    row<Rprop>("rprop"),
 };
 
 }  // namespace

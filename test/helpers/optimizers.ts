@@ -5,6 +5,7 @@
  */
 import { expect } from 'chai';
 import { Adagrad, Adam, AdamW, Lion, RMSprop, SGD } from '../../lib';
+import { Adadelta, Adamax, NAdam, RAdam, Rprop } from '../../lib';
 import type { BackendName } from '../../lib/backend';
 import type { Optimizer } from '../../lib/optim/optimizer';
 import type { DType, StateArray, Tensor } from '../../lib/tensor';
@@ -12,7 +13,9 @@ import { expectBitIdentical } from './bits';
 import { mixSeed, randomTensors, randomTensorsLike } from './random';
 
 export type AnyOptimizer = Optimizer<{ lr: number }>;
-export type OptimizerName = 'SGD' | 'Adagrad' | 'RMSprop' | 'Adam' | 'AdamW' | 'Lion';
+export type OptimizerName = 'SGD' | 'Adagrad' | 'RMSprop' | 'Adam' | 'AdamW' | 'Lion' | ElementwiseName;
+/** The elementwise optimizers of issue 12 (the rest of torch.optim). */
+export type ElementwiseName = 'Adamax' | 'RAdam' | 'NAdam' | 'Adadelta' | 'Rprop';
 export type Options = Record<string, unknown>;
 /** What the constructors accept: a list of tensors or of param groups. */
 export type ParamsArg = readonly Tensor[] | ReadonlyArray<Options & { params: readonly Tensor[] }>;
@@ -25,9 +28,14 @@ const CONSTRUCTORS: Record<OptimizerName, Constructor> = {
   Adam: Adam as unknown as Constructor,
   AdamW: AdamW as unknown as Constructor,
   Lion: Lion as unknown as Constructor,
+  Adamax: Adamax as unknown as Constructor,
+  RAdam: RAdam as unknown as Constructor,
+  NAdam: NAdam as unknown as Constructor,
+  Adadelta: Adadelta as unknown as Constructor,
+  Rprop: Rprop as unknown as Constructor,
 };
 
-export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['SGD', 'Adagrad', 'RMSprop', 'Adam', 'AdamW', 'Lion'];
+export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['SGD', 'Adagrad', 'RMSprop', 'Adam', 'AdamW', 'Lion', 'Adamax', 'RAdam', 'NAdam', 'Adadelta', 'Rprop'];
 
 /** `new <name>(params, { ...options, backend })`, without the caller spelling out five constructors. */
 export function makeOptimizer(name: OptimizerName, params: ParamsArg, options: Options = {}, backend?: BackendName): AnyOptimizer {
@@ -111,6 +119,46 @@ export function allVariants(): Variant[] {
     ...adam.map((options) => ({ optimizer: 'Adam' as const, options })),
     ...adam.map((options) => ({ optimizer: 'AdamW' as const, options })),
     ...lion.map((options) => ({ optimizer: 'Lion' as const, options })),
+    ...elementwiseVariants(),
+  ];
+}
+
+const BETAS = [
+  [0.9, 0.999],
+  [0.8, 0.95],
+];
+
+/** allVariants() of the elementwise optimizers of issue 12. */
+function elementwiseVariants(): Variant[] {
+  const adamax = cartesian({ lr: [0.01], betas: BETAS, eps: [1e-8, 1e-3], weightDecay: [0, 0.05], maximize: [false, true] });
+  const radam = cartesian({ lr: [0.01], betas: BETAS, eps: [1e-8, 1e-3], weightDecay: [0, 0.05], decoupledWeightDecay: [false, true], maximize: [false, true] });
+  const nadam = cartesian({
+    lr: [0.01],
+    betas: BETAS,
+    weightDecay: [0, 0.05],
+    momentumDecay: [4e-3, 0.1],
+    decoupledWeightDecay: [false, true],
+    maximize: [false, true],
+  });
+  const adadelta = cartesian({ lr: [1, 0.5], rho: [0.9, 0.5], eps: [1e-6, 1e-3], weightDecay: [0, 0.01], maximize: [false, true] });
+  const rprop = cartesian({
+    lr: [0.01],
+    etas: [
+      [0.5, 1.2],
+      [0.3, 1.5],
+    ],
+    stepSizes: [
+      [1e-6, 50],
+      [1e-3, 0.02],
+    ],
+    maximize: [false, true],
+  });
+  return [
+    ...adamax.map((options) => ({ optimizer: 'Adamax' as const, options })),
+    ...radam.map((options) => ({ optimizer: 'RAdam' as const, options })),
+    ...nadam.map((options) => ({ optimizer: 'NAdam' as const, options })),
+    ...adadelta.map((options) => ({ optimizer: 'Adadelta' as const, options })),
+    ...rprop.map((options) => ({ optimizer: 'Rprop' as const, options })),
   ];
 }
 
@@ -129,6 +177,12 @@ export function kernelVariants(): Variant[] {
     { optimizer: 'Adam', options: { lr: 0.01, amsgrad: true, maximize: true } },
     { optimizer: 'AdamW', options: { lr: 0.01, weightDecay: 0.1, amsgrad: true } },
     { optimizer: 'Lion', options: { lr: 0.01, betas: [0.8, 0.95], weightDecay: 0.1, maximize: true } },
+    { optimizer: 'Adamax', options: { lr: 0.01, weightDecay: 0.01, maximize: true } },
+    // beta2 0.8: rho_t passes 5 at step 7, so an 8-step run crosses RAdam's switch.
+    { optimizer: 'RAdam', options: { lr: 0.01, betas: [0.9, 0.8], weightDecay: 0.01 } },
+    { optimizer: 'NAdam', options: { lr: 0.01, weightDecay: 0.01, momentumDecay: 0.1, decoupledWeightDecay: true } },
+    { optimizer: 'Adadelta', options: { lr: 0.5, weightDecay: 0.01, maximize: true } },
+    { optimizer: 'Rprop', options: { lr: 0.01, stepSizes: [1e-4, 1] } },
   ];
 }
 
@@ -162,6 +216,11 @@ export const OPTIMIZER_CASES: readonly OptimizerCase[] = [
   optimizerCase('Adam amsgrad', 'Adam', { lr: 0.01, amsgrad: true }),
   optimizerCase('AdamW', 'AdamW', { lr: 0.01, weightDecay: 0.1 }),
   optimizerCase('Lion', 'Lion', { lr: 0.01, betas: [0.8, 0.95], weightDecay: 0.1, maximize: true }),
+  optimizerCase('Adamax', 'Adamax', { lr: 0.01, weightDecay: 0.01, maximize: true }),
+  optimizerCase('RAdam', 'RAdam', { lr: 0.01, betas: [0.9, 0.8], weightDecay: 0.01, decoupledWeightDecay: true }),
+  optimizerCase('NAdam', 'NAdam', { lr: 0.01, weightDecay: 0.01, momentumDecay: 0.1 }),
+  optimizerCase('Adadelta', 'Adadelta', { lr: 0.5, weightDecay: 0.01 }),
+  optimizerCase('Rprop', 'Rprop', { lr: 0.01, stepSizes: [1e-4, 1], maximize: true }),
 ];
 
 export function findCase(name: string): OptimizerCase {

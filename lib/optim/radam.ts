@@ -1,0 +1,75 @@
+/**
+ * RAdam (torch.optim.RAdam; Liu et al. 2020): Adam whose adaptive step is
+ * rectified by rₜ once the variance of the adaptive learning rate is tractable
+ * (ρₜ > 5), and plain momentum SGD with the bias-corrected first moment
+ * before. The rectification and the switch are per-step scalars computed
+ * here; the arithmetic is in native/kernels/radam.h.
+ */
+import { radamKernel } from '../backend/js/radam';
+import { AdaptiveOptions, adaptiveOptions, signedGradScale, writeWeightDecay } from './adaptive_terms';
+import { booleanOption } from './options';
+import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
+import type { ScalarsOf } from '../backend/kernel';
+import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
+
+export type RAdamOptions = AdaptiveOptions & {
+  /** Decay the params by 1 − γλ (AdamW-style) instead of adding λθ to the gradient. */
+  decoupledWeightDecay: boolean;
+};
+
+const KERNEL: KernelChoice<ScalarsOf<typeof radamKernel>> = { kernel: radamKernel, buffers: ['expAvg', 'expAvgSq'] };
+const STATE: StateSchema = {
+  buffers: [
+    { name: 'expAvg', dtype: 'param' },
+    { name: 'expAvgSq', dtype: 'param' },
+  ],
+  scalars: [],
+};
+
+/** ρ∞ and ρₜ, the length of the approximated simple moving average at step t (PyTorch's rho_inf, rho_t). */
+export function radamRho(beta2: number, step: number): { rhoInf: number; rhoT: number } {
+  const rhoInf = 2 / (1 - beta2) - 1;
+  const beta2t = Math.pow(beta2, step);
+  return { rhoInf, rhoT: rhoInf - (2 * step * beta2t) / (1 - beta2t) };
+}
+
+/**
+ * The rectification rₜ = √((ρₜ − 4)(ρₜ − 2)ρ∞ / ((ρ∞ − 4)(ρ∞ − 2)ρₜ)) when
+ * ρₜ > 5 (the variance of the adaptive learning rate is tractable), else null:
+ * that step is un-rectified.
+ */
+export function radamRectification(rhoInf: number, rhoT: number): number | null {
+  if (!(rhoT > 5)) return null;
+  return Math.sqrt(((rhoT - 4) * (rhoT - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rhoT));
+}
+
+const spec: OptimizerSpec<RAdamOptions, ScalarsOf<typeof radamKernel>> = {
+  name: 'RAdam',
+  options: { ...adaptiveOptions(1e-3), decoupledWeightDecay: booleanOption(false) },
+  state: () => STATE,
+  kernel: () => KERNEL,
+  scalars(g, { step, gradScale }, out) {
+    const [beta1, beta2] = g.betas;
+    const { rhoInf, rhoT } = radamRho(beta2, step);
+    const rect = radamRectification(rhoInf, rhoT);
+    out.gradScale = signedGradScale(g.maximize, gradScale);
+    writeWeightDecay(out, g.lr, g.weightDecay, g.decoupledWeightDecay);
+    out.beta1 = beta1;
+    out.oneMinusBeta1 = 1 - beta1;
+    out.beta2 = beta2;
+    out.oneMinusBeta2 = 1 - beta2;
+    out.biasCorrection1 = 1 - Math.pow(beta1, step);
+    out.lr = g.lr;
+    out.biasCorrection2Sqrt = Math.sqrt(1 - Math.pow(beta2, step));
+    out.eps = g.eps;
+    // Unused (0) on the un-rectified steps, where the root's argument may be negative or infinite.
+    out.rect = rect ?? 0;
+    out.rectified = rect === null ? 0 : 1;
+  },
+};
+
+export class RAdam extends Optimizer<RAdamOptions> {
+  constructor(params: ParamsInput<RAdamOptions>, options?: Partial<RAdamOptions> & OptimizerOptions) {
+    super(spec, params, options);
+  }
+}
