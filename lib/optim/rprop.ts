@@ -10,10 +10,11 @@
 import { rpropKernel } from '../backend/js/rprop';
 import { ErrorCodes, makeError } from '../errors';
 import { signedGradScale } from './adaptive_terms';
+import { schemaByLr } from './lr_schema';
 import { booleanOption, lrOption, numberPairOption } from './options';
 import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
 import type { ScalarsOf } from '../backend/kernel';
-import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
+import type { KernelChoice, OptimizerSpec } from './spec';
 
 export type RpropOptions = {
   /** The initial step size of every element. */
@@ -27,24 +28,13 @@ export type RpropOptions = {
 
 const KERNEL: KernelChoice<ScalarsOf<typeof rpropKernel>> = { kernel: rpropKernel, buffers: ['prev', 'stepSize'] };
 
-/** The schema of the last lr seen: a new step size starts at the group's lr, and a step allocates nothing while it stays. */
-let lastSchema: { lr: number; schema: StateSchema } | undefined;
-
-function stateFor(lr: number): StateSchema {
-  if (lastSchema === undefined || !Object.is(lastSchema.lr, lr)) {
-    lastSchema = {
-      lr,
-      schema: {
-        buffers: [
-          { name: 'prev', dtype: 'param' },
-          { name: 'stepSize', dtype: 'param', initial: lr },
-        ],
-        scalars: [],
-      },
-    };
-  }
-  return lastSchema.schema;
-}
+const stateFor = schemaByLr((lr) => ({
+  buffers: [
+    { name: 'prev', dtype: 'param' },
+    { name: 'stepSize', dtype: 'param', initial: lr },
+  ],
+  scalars: [],
+}));
 
 const spec: OptimizerSpec<RpropOptions, ScalarsOf<typeof rpropKernel>> = {
   name: 'Rprop',
