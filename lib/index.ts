@@ -35,6 +35,8 @@ export { Adadelta } from './optim/adadelta';
 export type { AdadeltaOptions } from './optim/adadelta';
 export { Rprop } from './optim/rprop';
 export type { RpropOptions } from './optim/rprop';
+export { ASGD } from './optim/asgd';
+export type { ASGDOptions } from './optim/asgd';
 export {
   LRScheduler,
   StepLR,

@@ -18,6 +18,7 @@
 #include "kernels/nadam.h"
 #include "kernels/adadelta.h"
 #include "kernels/rprop.h"
+#include "kernels/asgd.h"
 #include "multi_tensor.h"
 #include "multi_tensor_reduce.h"
 
@@ -98,6 +99,7 @@ const UpdateKernel kUpdateKernels[] = {
     row<NAdam>("nadam"),
     row<Adadelta>("adadelta"),
     row<Rprop>("rprop"),
+    row<Asgd>("asgd"),
 };
 
 }  // namespace

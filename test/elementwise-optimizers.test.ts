@@ -1,6 +1,6 @@
 /**
  * What the elementwise optimizers of issue 12 (Adamax, RAdam, NAdam,
- * Adadelta, Rprop) share beyond the generic suites: checkpoints that resume
+ * Adadelta, Rprop, ASGD) share beyond the generic suites: checkpoints that resume
  * bit-identically (their per-param numbers included), and OneCycleLR cycling
  * betas[0] of those that have betas (a scheduler asked to cycle momentum on
  * one that has neither betas nor momentum refuses, as PyTorch).
@@ -22,6 +22,7 @@ const OPTIONS: Record<ElementwiseName, Record<string, unknown>> = {
   NAdam: { lr: 0.01, momentumDecay: 0.2, weightDecay: 0.01 },
   Adadelta: { lr: 0.5, weightDecay: 0.01 },
   Rprop: { lr: 0.01, stepSizes: [1e-4, 1] },
+  ASGD: { lr: 0.01, lambd: 1e-3, t0: 3, weightDecay: 0.01 },
 };
 const NAMES = Object.keys(OPTIONS) as ElementwiseName[];
 const LENS = [5, 1000, 37];
@@ -87,7 +88,7 @@ describe('elementwise optimizers: OneCycleLR cycles betas[0] of those with betas
     });
   }
 
-  for (const name of ['Adadelta', 'Rprop'] as const) {
+  for (const name of ['Adadelta', 'Rprop', 'ASGD'] as const) {
     it(`${name} has neither betas nor momentum: cycleMomentum is refused (as PyTorch), cycleMomentum false works`, () => {
       const opt = makeOptimizer(name, [new Float32Array(3)], OPTIONS[name]);
       expectError(() => new OneCycleLR(opt as never, { maxLr: 0.01, totalSteps: 10 }), {

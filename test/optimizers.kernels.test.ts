@@ -131,6 +131,7 @@ describe('optimizers: param groups with their own hyper-parameters and dtypes', 
     NAdam: [{ lr: 0.01 }, { lr: 0.003, momentumDecay: 0.1, weightDecay: 0.1, decoupledWeightDecay: true }, { weightDecay: 0.1, maximize: true }],
     Adadelta: [{ lr: 1 }, { lr: 0.5, rho: 0.5, eps: 1e-3 }, { weightDecay: 0.1, maximize: true }],
     Rprop: [{ lr: 0.01 }, { lr: 0.003, etas: [0.3, 1.5], stepSizes: [1e-4, 0.1] }, { maximize: true }],
+    ASGD: [{ lr: 0.01, t0: 2 }, { lr: 0.003, lambd: 0.1, alpha: 0.5, weightDecay: 0.1 }, { t0: 0, maximize: true }],
   };
   const groupDtypes: DType[] = ['float32', 'float64', 'float32'];
   const groupLengths = [

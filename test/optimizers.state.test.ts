@@ -224,6 +224,7 @@ describe('optimizers: loadStateDict rejects every mismatch and changes nothing',
       NAdam: { lr: 0.01, weightDecay: 0.01 },
       Adadelta: { lr: 1 },
       Rprop: { lr: 0.01 },
+      ASGD: { lr: 0.01, t0: 1 },
     };
     const variant: Variant = { optimizer: name, options: options[name] };
     const loss = new SyntheticLoss('float32', LENGTHS, 70);

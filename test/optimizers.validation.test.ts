@@ -41,6 +41,7 @@ const FULL_OPTIONS: Record<OptimizerName, Options> = {
   NAdam: { lr: 0.01, weightDecay: 0.01 },
   Adadelta: { lr: 1, weightDecay: 0.01 },
   Rprop: { lr: 0.01 },
+  ASGD: { lr: 0.01, t0: 1, weightDecay: 0.01 },
 };
 
 const LENGTHS = [3, 5, 1];
@@ -194,6 +195,7 @@ describe('optimizers: bad input to step() is rejected and changes nothing', () =
         if (name === 'Adamax' || name === 'RAdam' || name === 'NAdam') edits.push([1, { betas: [0.9, 1] }, range(OUT_OF_RANGE, 'paramGroups[1].betas[1]')]);
         if (name === 'NAdam') edits.push([0, { momentumDecay: NaN }, range(NON_FINITE, 'paramGroups[0].momentumDecay')]);
         if (name === 'Adadelta') edits.push([1, { rho: 2 }, range(OUT_OF_RANGE, 'paramGroups[1].rho')]);
+        if (name === 'ASGD') edits.push([1, { alpha: NaN }, range(NON_FINITE, 'paramGroups[1].alpha')]);
         if (name === 'Rprop') {
           edits.push([0, { etas: [0.5, 0.9] }, range(OUT_OF_RANGE, 'paramGroups[0].etas[1]')]);
           edits.push([1, { stepSizes: [2, 1] }, range(INVALID_ARG_VALUE, 'paramGroups[1].stepSizes')]);
@@ -332,6 +334,11 @@ describe('optimizers: bad constructor arguments', () => {
     ['Rprop', { stepSizes: [1e-6, NaN] }, range(NON_FINITE, 'options.stepSizes[1]')],
     ['Rprop', { stepSizes: [1, 0.5] }, range(INVALID_ARG_VALUE, 'options.stepSizes', 'stepSizeMin <= stepSizeMax')],
     ['Rprop', { stepSizes: [1e-6, 50, 3] }, range(INVALID_ARG_VALUE, 'options.stepSizes', 'stepSizeMin, stepSizeMax')],
+    ['ASGD', { lambd: -1e-4 }, range(OUT_OF_RANGE, 'options.lambd')],
+    ['ASGD', { alpha: -0.75 }, range(OUT_OF_RANGE, 'options.alpha')],
+    ['ASGD', { t0: -1 }, range(OUT_OF_RANGE, 'options.t0', '-1')],
+    ['ASGD', { t0: Infinity }, range(NON_FINITE, 'options.t0')],
+    ['ASGD', { lambd: '1e-4' }, type(INVALID_ARG_TYPE, 'options.lambd')],
   );
   HYPER.push(
     ['SGD', { momentum: -0.1 }, range(OUT_OF_RANGE, 'options.momentum')],

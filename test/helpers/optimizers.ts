@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { Adagrad, Adam, AdamW, Lion, RMSprop, SGD } from '../../lib';
-import { Adadelta, Adamax, NAdam, RAdam, Rprop } from '../../lib';
+import { ASGD, Adadelta, Adamax, NAdam, RAdam, Rprop } from '../../lib';
 import type { BackendName } from '../../lib/backend';
 import type { Optimizer } from '../../lib/optim/optimizer';
 import type { DType, StateArray, Tensor } from '../../lib/tensor';
@@ -15,7 +15,7 @@ import { mixSeed, randomTensors, randomTensorsLike } from './random';
 export type AnyOptimizer = Optimizer<{ lr: number }>;
 export type OptimizerName = 'SGD' | 'Adagrad' | 'RMSprop' | 'Adam' | 'AdamW' | 'Lion' | ElementwiseName;
 /** The elementwise optimizers of issue 12 (the rest of torch.optim). */
-export type ElementwiseName = 'Adamax' | 'RAdam' | 'NAdam' | 'Adadelta' | 'Rprop';
+export type ElementwiseName = 'Adamax' | 'RAdam' | 'NAdam' | 'Adadelta' | 'Rprop' | 'ASGD';
 export type Options = Record<string, unknown>;
 /** What the constructors accept: a list of tensors or of param groups. */
 export type ParamsArg = readonly Tensor[] | ReadonlyArray<Options & { params: readonly Tensor[] }>;
@@ -33,9 +33,10 @@ const CONSTRUCTORS: Record<OptimizerName, Constructor> = {
   NAdam: NAdam as unknown as Constructor,
   Adadelta: Adadelta as unknown as Constructor,
   Rprop: Rprop as unknown as Constructor,
+  ASGD: ASGD as unknown as Constructor,
 };
 
-export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['SGD', 'Adagrad', 'RMSprop', 'Adam', 'AdamW', 'Lion', 'Adamax', 'RAdam', 'NAdam', 'Adadelta', 'Rprop'];
+export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['SGD', 'Adagrad', 'RMSprop', 'Adam', 'AdamW', 'Lion', 'Adamax', 'RAdam', 'NAdam', 'Adadelta', 'Rprop', 'ASGD'];
 
 /** `new <name>(params, { ...options, backend })`, without the caller spelling out five constructors. */
 export function makeOptimizer(name: OptimizerName, params: ParamsArg, options: Options = {}, backend?: BackendName): AnyOptimizer {
@@ -153,12 +154,14 @@ function elementwiseVariants(): Variant[] {
     ],
     maximize: [false, true],
   });
+  const asgd = cartesian({ lr: [0.01], lambd: [1e-4, 0.1], alpha: [0.75, 0.5], t0: [2, 1e6], weightDecay: [0, 0.01], maximize: [false, true] });
   return [
     ...adamax.map((options) => ({ optimizer: 'Adamax' as const, options })),
     ...radam.map((options) => ({ optimizer: 'RAdam' as const, options })),
     ...nadam.map((options) => ({ optimizer: 'NAdam' as const, options })),
     ...adadelta.map((options) => ({ optimizer: 'Adadelta' as const, options })),
     ...rprop.map((options) => ({ optimizer: 'Rprop' as const, options })),
+    ...asgd.map((options) => ({ optimizer: 'ASGD' as const, options })),
   ];
 }
 
@@ -183,6 +186,8 @@ export function kernelVariants(): Variant[] {
     { optimizer: 'NAdam', options: { lr: 0.01, weightDecay: 0.01, momentumDecay: 0.1, decoupledWeightDecay: true } },
     { optimizer: 'Adadelta', options: { lr: 0.5, weightDecay: 0.01, maximize: true } },
     { optimizer: 'Rprop', options: { lr: 0.01, stepSizes: [1e-4, 1] } },
+    // t0 3: the first steps copy the params into ax, the later ones average.
+    { optimizer: 'ASGD', options: { lr: 0.01, lambd: 1e-3, t0: 3, weightDecay: 0.01 } },
   ];
 }
 
@@ -221,6 +226,7 @@ export const OPTIMIZER_CASES: readonly OptimizerCase[] = [
   optimizerCase('NAdam', 'NAdam', { lr: 0.01, weightDecay: 0.01, momentumDecay: 0.1 }),
   optimizerCase('Adadelta', 'Adadelta', { lr: 0.5, weightDecay: 0.01 }),
   optimizerCase('Rprop', 'Rprop', { lr: 0.01, stepSizes: [1e-4, 1], maximize: true }),
+  optimizerCase('ASGD', 'ASGD', { lr: 0.01, lambd: 1e-3, t0: 1, weightDecay: 0.01 }),
 ];
 
 export function findCase(name: string): OptimizerCase {
