@@ -6,6 +6,7 @@
  */
 import { betasOption, booleanOption, lrOption, numberOption } from './options';
 import type { OptionRule } from './options';
+import type { StateSchema } from './spec';
 
 /** The gradient scale a kernel multiplies by: the step's, negated for maximize (the kernel then descends on −f). */
 export function signedGradScale(maximize: boolean, gradScale: number): number {
@@ -27,6 +28,15 @@ export const weightDecayOption = (): OptionRule<number> => numberOption(0, { min
 
 /** An ε added for numerical stability: >= 0. */
 export const epsOption = (defaultValue: number): OptionRule<number> => numberOption(defaultValue, { min: 0 });
+
+/** Adam's two moments, the state of RAdam and NAdam. */
+export const ADAM_MOMENTS: StateSchema['buffers'] = [
+  { name: 'expAvg', dtype: 'param' },
+  { name: 'expAvgSq', dtype: 'param' },
+];
+
+/** Whether to decay the params by 1 − γλ (AdamW-style) instead of adding λθ to the gradient (RAdam, NAdam). */
+export const decoupledWeightDecayOption = (): OptionRule<boolean> => booleanOption(false);
 
 export type AdaptiveOptions = {
   lr: number;

@@ -6,8 +6,8 @@
  * keep their own. The arithmetic is in native/kernels/nadam.h.
  */
 import { nadamKernel } from '../backend/js/nadam';
-import { AdaptiveOptions, adaptiveOptions, signedGradScale, writeWeightDecay } from './adaptive_terms';
-import { booleanOption, numberOption } from './options';
+import { ADAM_MOMENTS, AdaptiveOptions, adaptiveOptions, decoupledWeightDecayOption, signedGradScale, writeWeightDecay } from './adaptive_terms';
+import { numberOption } from './options';
 import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
 import type { ScalarsOf } from '../backend/kernel';
 import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
@@ -20,13 +20,7 @@ export type NAdamOptions = AdaptiveOptions & {
 };
 
 const KERNEL: KernelChoice<ScalarsOf<typeof nadamKernel>> = { kernel: nadamKernel, buffers: ['expAvg', 'expAvgSq'] };
-const STATE: StateSchema = {
-  buffers: [
-    { name: 'expAvg', dtype: 'param' },
-    { name: 'expAvgSq', dtype: 'param' },
-  ],
-  scalars: [{ name: 'muProduct', initial: 1 }],
-};
+const STATE: StateSchema = { buffers: ADAM_MOMENTS, scalars: [{ name: 'muProduct', initial: 1 }] };
 
 /** μₜ = β₁(1 − ½·0.96^(tψ)). */
 export function nadamMu(beta1: number, momentumDecay: number, step: number): number {
@@ -35,7 +29,7 @@ export function nadamMu(beta1: number, momentumDecay: number, step: number): num
 
 const spec: OptimizerSpec<NAdamOptions, ScalarsOf<typeof nadamKernel>> = {
   name: 'NAdam',
-  options: { ...adaptiveOptions(2e-3), momentumDecay: numberOption(4e-3, { min: 0 }), decoupledWeightDecay: booleanOption(false) },
+  options: { ...adaptiveOptions(2e-3), momentumDecay: numberOption(4e-3, { min: 0 }), decoupledWeightDecay: decoupledWeightDecayOption() },
   state: () => STATE,
   kernel: () => KERNEL,
   advance(g, step, state) {

@@ -6,8 +6,7 @@
  * here; the arithmetic is in native/kernels/radam.h.
  */
 import { radamKernel } from '../backend/js/radam';
-import { AdaptiveOptions, adaptiveOptions, signedGradScale, writeWeightDecay } from './adaptive_terms';
-import { booleanOption } from './options';
+import { ADAM_MOMENTS, AdaptiveOptions, adaptiveOptions, decoupledWeightDecayOption, signedGradScale, writeWeightDecay } from './adaptive_terms';
 import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
 import type { ScalarsOf } from '../backend/kernel';
 import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
@@ -18,13 +17,7 @@ export type RAdamOptions = AdaptiveOptions & {
 };
 
 const KERNEL: KernelChoice<ScalarsOf<typeof radamKernel>> = { kernel: radamKernel, buffers: ['expAvg', 'expAvgSq'] };
-const STATE: StateSchema = {
-  buffers: [
-    { name: 'expAvg', dtype: 'param' },
-    { name: 'expAvgSq', dtype: 'param' },
-  ],
-  scalars: [],
-};
+const STATE: StateSchema = { buffers: ADAM_MOMENTS, scalars: [] };
 
 /** ρ∞ and ρₜ, the length of the approximated simple moving average at step t (PyTorch's rho_inf, rho_t). */
 export function radamRho(beta2: number, step: number): { rhoInf: number; rhoT: number } {
@@ -45,7 +38,7 @@ export function radamRectification(rhoInf: number, rhoT: number): number | null 
 
 const spec: OptimizerSpec<RAdamOptions, ScalarsOf<typeof radamKernel>> = {
   name: 'RAdam',
-  options: { ...adaptiveOptions(1e-3), decoupledWeightDecay: booleanOption(false) },
+  options: { ...adaptiveOptions(1e-3), decoupledWeightDecay: decoupledWeightDecayOption() },
   state: () => STATE,
   kernel: () => KERNEL,
   scalars(g, { step, gradScale }, out) {

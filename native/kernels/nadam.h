@@ -1,10 +1,7 @@
 // NAdam (Dozat 2016, "Incorporating Nesterov Momentum into Adam"), as
 // torch.optim.NAdam documents and implements it:
 //
-//   g ← s·∇θ + λ₂θ                    (λ₂ = λ for the L2 penalty, 0 when decoupled)
-//   θ ← θ·(1 − γλ)                    (decoupled weight decay; factor 1 otherwise)
-//   m ← β₁·m + (1 − β₁)·g
-//   v ← β₂·v + (1 − β₂)·g²
+//   g, θ·(1 − γλ), m, v               as Adam's (adam_moments.h)
 //   d ← √(v / (1 − β₂ᵗ)) + ε
 //   θ ← θ − c_g·g/d − c_m·m/d
 //
@@ -14,6 +11,7 @@
 #pragma once
 #include <cmath>
 #include <cstddef>
+#include "adam_moments.h"
 #include "kernel_namespace.h"
 #include "scalars.h"
 
@@ -36,14 +34,9 @@ struct NAdam {
     S* __restrict exp_avg_sq = static_cast<S*>(buf[3]);
 #pragma omp simd
     for (std::size_t i = 0; i < n; ++i) {
-      const T g = grad[i] * s.grad_scale + s.l2 * param[i];
-      const T p = param[i] * s.decay;
-      const T m = s.beta1 * T(exp_avg[i]) + s.one_minus_beta1 * g;
-      const T v = s.beta2 * T(exp_avg_sq[i]) + s.one_minus_beta2 * g * g;
-      exp_avg[i] = S(m);
-      exp_avg_sq[i] = S(v);
-      const T denom = std::sqrt(v / s.bias_correction2) + s.eps;
-      param[i] = p - s.grad_coef * (g / denom) - s.avg_coef * (m / denom);
+      const AdamFront<T> f = adam_front<T>(s, T(param[i]), T(grad[i]), exp_avg[i], exp_avg_sq[i]);
+      const T denom = std::sqrt(f.v / s.bias_correction2) + s.eps;
+      param[i] = f.p - s.grad_coef * (f.g / denom) - s.avg_coef * (f.m / denom);
     }
   }
 };

@@ -1,10 +1,7 @@
 // RAdam (Liu et al. 2020, "On the Variance of the Adaptive Learning Rate and
 // Beyond"), as torch.optim.RAdam documents and implements it:
 //
-//   g ← s·∇θ + λ₂θ                    (λ₂ = λ for the L2 penalty, 0 when decoupled)
-//   θ ← θ·(1 − γλ)                    (decoupled weight decay; factor 1 otherwise)
-//   m ← β₁·m + (1 − β₁)·g
-//   v ← β₂·v + (1 − β₂)·g²
+//   g, θ·(1 − γλ), m, v               as Adam's (adam_moments.h)
 //   m̂ ← m / (1 − β₁ᵗ)
 //   ρₜ > 5:  θ ← θ − m̂·γ·(√(1 − β₂ᵗ) / (√v + ε))·rₜ
 //   else:    θ ← θ − m̂·γ                (the un-rectified, SGD-with-momentum step)
@@ -16,6 +13,7 @@
 #pragma once
 #include <cmath>
 #include <cstddef>
+#include "adam_moments.h"
 #include "kernel_namespace.h"
 #include "scalars.h"
 
@@ -48,18 +46,13 @@ struct RAdam {
     S* __restrict exp_avg_sq = static_cast<S*>(buf[3]);
 #pragma omp simd
     for (std::size_t i = 0; i < n; ++i) {
-      const T g = grad[i] * s.grad_scale + s.l2 * param[i];
-      const T p = param[i] * s.decay;
-      const T m = s.beta1 * T(exp_avg[i]) + s.one_minus_beta1 * g;
-      const T v = s.beta2 * T(exp_avg_sq[i]) + s.one_minus_beta2 * g * g;
-      exp_avg[i] = S(m);
-      exp_avg_sq[i] = S(v);
-      const T step = (m / s.bias_correction1) * s.lr;
+      const AdamFront<T> f = adam_front<T>(s, T(param[i]), T(grad[i]), exp_avg[i], exp_avg_sq[i]);
+      const T step = (f.m / s.bias_correction1) * s.lr;
       if (kRectified) {
-        const T adaptive = s.bias_correction2_sqrt / (std::sqrt(v) + s.eps);
-        param[i] = p - step * adaptive * s.rect;
+        const T adaptive = s.bias_correction2_sqrt / (std::sqrt(f.v) + s.eps);
+        param[i] = f.p - step * adaptive * s.rect;
       } else {
-        param[i] = p - step;
+        param[i] = f.p - step;
       }
     }
   }
