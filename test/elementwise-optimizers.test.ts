@@ -60,6 +60,24 @@ describe('elementwise optimizers: checkpoints resume bit-identically', () => {
   }
 });
 
+describe('elementwise optimizers: the cached step (the same gradient tensors every step) is the full step, bit for bit', () => {
+  // The cached path advances a copy of the per-param numbers for the scalars (NAdam's muProduct, ASGD's eta and mu).
+  for (const name of NAMES) {
+    it(name, () => {
+      const fresh = trained(name, 0);
+      const cached = trained(name, 0);
+      const grads = paramsOf(cached).map((p) => p.slice());
+      for (let step = 1; step <= 9; step++) {
+        const next = caseGrads(paramsOf(fresh), 44, step);
+        fresh.step(next);
+        next.forEach((g, i) => grads[i].set(g));
+        cached.step(grads);
+      }
+      expectSameOptimizer(cached, fresh, 'nine steps');
+    });
+  }
+});
+
 describe('elementwise optimizers: OneCycleLR cycles betas[0] of those with betas', () => {
   for (const name of ['Adamax', 'RAdam', 'NAdam'] as const) {
     it(`${name}: betas[0] follows the schedule and the steps match ${name} given those betas by hand`, () => {
