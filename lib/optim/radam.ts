@@ -19,11 +19,15 @@ export type RAdamOptions = AdaptiveOptions & {
 const KERNEL: KernelChoice<ScalarsOf<typeof radamKernel>> = { kernel: radamKernel, buffers: ['expAvg', 'expAvgSq'] };
 const STATE: StateSchema = { buffers: ADAM_MOMENTS, scalars: [] };
 
-/** ρ∞ and ρₜ, the length of the approximated simple moving average at step t (PyTorch's rho_inf, rho_t). */
-export function radamRho(beta2: number, step: number): { rhoInf: number; rhoT: number } {
-  const rhoInf = 2 / (1 - beta2) - 1;
+/** ρ∞, the maximum length of the approximated simple moving average (PyTorch's rho_inf). */
+export function radamRhoInf(beta2: number): number {
+  return 2 / (1 - beta2) - 1;
+}
+
+/** ρₜ, its length at step t (PyTorch's rho_t). */
+export function radamRhoT(beta2: number, step: number): number {
   const beta2t = Math.pow(beta2, step);
-  return { rhoInf, rhoT: rhoInf - (2 * step * beta2t) / (1 - beta2t) };
+  return radamRhoInf(beta2) - (2 * step * beta2t) / (1 - beta2t);
 }
 
 /**
@@ -43,8 +47,7 @@ const spec: OptimizerSpec<RAdamOptions, ScalarsOf<typeof radamKernel>> = {
   kernel: () => KERNEL,
   scalars(g, { step, gradScale }, out) {
     const [beta1, beta2] = g.betas;
-    const { rhoInf, rhoT } = radamRho(beta2, step);
-    const rect = radamRectification(rhoInf, rhoT);
+    const rect = radamRectification(radamRhoInf(beta2), radamRhoT(beta2, step));
     out.gradScale = signedGradScale(g.maximize, gradScale);
     writeWeightDecay(out, g.lr, g.weightDecay, g.decoupledWeightDecay);
     out.beta1 = beta1;
