@@ -15,6 +15,11 @@
  * | rmsprop         | param, grad, sq       | param, sq     |        5 |        20 |        40 |
  * | adam / adamw    | param, grad, m, v     | param, m, v   |        7 |        28 |        56 |
  * | lion            | param, grad, m        | param, m      |        5 |        20 |        40 |
+ * | adamax          | param, grad, m, u     | param, m, u   |        7 |        28 |        56 |
+ * | radam / nadam   | param, grad, m, v     | param, m, v   |        7 |        28 |        56 |
+ * | adadelta        | param, grad, v, u     | param, v, u   |        7 |        28 |        56 |
+ * | rprop           | param, grad, prev, η  | param, prev, η |       7 |        28 |        56 |
+ * | asgd            | param, grad           | param, ax     |        4 |        16 |        32 |
  * | global-norm     | grad                  | –             |        1 |         4 |         8 |
  * | clip+adam       | grad; param, grad, m, v | param, m, v |        8 |        32 |        64 |
  * | probe-inplace   | a, b                  | a             |        3 |        12 |        24 |
@@ -23,6 +28,9 @@
  * clip+adam is the fused step `opt.step(grads, { maxGradNorm })`: one read
  * pass over the gradients for the norm, then Adam's own pass with the clip
  * factor folded into the gradient scale, so one element more than Adam.
+ *
+ * asgd runs with PyTorch's default t0 = 1e6, where ax is a copy of the params
+ * (written, not read); once averaging starts it is read too (5 elements).
  */
 
 /** Elements moved per parameter, by workload id (see the table above). */
@@ -35,6 +43,12 @@ export const ELEMENTS_MOVED: Readonly<Record<string, number>> = {
   adam: 7,
   adamw: 7,
   lion: 5,
+  adamax: 7,
+  radam: 7,
+  nadam: 7,
+  adadelta: 7,
+  rprop: 7,
+  asgd: 4,
   'global-norm': 1,
   'clip+adam': 8,
   'probe-inplace': 3,
