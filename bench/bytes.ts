@@ -30,7 +30,9 @@
  * factor folded into the gradient scale, so one element more than Adam.
  *
  * asgd runs with PyTorch's default t0 = 1e6, where ax is a copy of the params
- * (written, not read); once averaging starts it is read too (5 elements).
+ * (written, not read); once averaging starts it is read too (5 elements). The
+ * CPU still reads ax's cache lines before writing them (write-allocate), so
+ * expect asgd's "of probe" below the others' by about 4/5.
  */
 
 /** Elements moved per parameter, by workload id (see the table above). */
