@@ -5,6 +5,7 @@
  * group the same way (the signed gradient scale and the weight decay).
  */
 import { betasOption, booleanOption, lrOption, numberOption } from './options';
+import type { AdamFrontScalar } from '../backend/js/adam_moments';
 import type { OptionRule } from './options';
 import type { StateSchema } from './spec';
 
@@ -37,6 +38,24 @@ export const ADAM_MOMENTS: StateSchema['buffers'] = [
 
 /** Whether to decay the params by 1 − γλ (AdamW-style) instead of adding λθ to the gradient (RAdam, NAdam). */
 export const decoupledWeightDecayOption = (): OptionRule<boolean> => booleanOption(false);
+
+/**
+ * The scalars of Adam's front (native/kernels/adam_moments.h: the gradient
+ * with its L2 term, the decoupled decay, both moments) from a group of RAdam or NAdam.
+ */
+export function writeAdamFront(
+  out: { [K in AdamFrontScalar]: number },
+  g: AdaptiveOptions & { decoupledWeightDecay: boolean },
+  gradScale: number,
+): void {
+  const [beta1, beta2] = g.betas;
+  out.gradScale = signedGradScale(g.maximize, gradScale);
+  writeWeightDecay(out, g.lr, g.weightDecay, g.decoupledWeightDecay);
+  out.beta1 = beta1;
+  out.oneMinusBeta1 = 1 - beta1;
+  out.beta2 = beta2;
+  out.oneMinusBeta2 = 1 - beta2;
+}
 
 export type AdaptiveOptions = {
   lr: number;

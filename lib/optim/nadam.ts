@@ -6,7 +6,7 @@
  * keep their own. The arithmetic is in native/kernels/nadam.h.
  */
 import { nadamKernel } from '../backend/js/nadam';
-import { ADAM_MOMENTS, AdaptiveOptions, adaptiveOptions, decoupledWeightDecayOption, signedGradScale, writeWeightDecay } from './adaptive_terms';
+import { ADAM_MOMENTS, AdaptiveOptions, adaptiveOptions, decoupledWeightDecayOption, writeAdamFront } from './adaptive_terms';
 import { numberOption } from './options';
 import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
 import type { ScalarsOf } from '../backend/kernel';
@@ -40,12 +40,7 @@ const spec: OptimizerSpec<NAdamOptions, ScalarsOf<typeof nadamKernel>> = {
     const mu = nadamMu(beta1, g.momentumDecay, step);
     const muNext = nadamMu(beta1, g.momentumDecay, step + 1);
     const muProduct = state.muProduct;
-    out.gradScale = signedGradScale(g.maximize, gradScale);
-    writeWeightDecay(out, g.lr, g.weightDecay, g.decoupledWeightDecay);
-    out.beta1 = beta1;
-    out.oneMinusBeta1 = 1 - beta1;
-    out.beta2 = beta2;
-    out.oneMinusBeta2 = 1 - beta2;
+    writeAdamFront(out, g, gradScale);
     out.biasCorrection2 = 1 - Math.pow(beta2, step);
     out.eps = g.eps;
     out.gradCoef = (g.lr * (1 - mu)) / (1 - muProduct);

@@ -6,7 +6,7 @@
  * here; the arithmetic is in native/kernels/radam.h.
  */
 import { radamKernel } from '../backend/js/radam';
-import { ADAM_MOMENTS, AdaptiveOptions, adaptiveOptions, decoupledWeightDecayOption, signedGradScale, writeWeightDecay } from './adaptive_terms';
+import { ADAM_MOMENTS, AdaptiveOptions, adaptiveOptions, decoupledWeightDecayOption, writeAdamFront } from './adaptive_terms';
 import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
 import type { ScalarsOf } from '../backend/kernel';
 import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
@@ -48,12 +48,7 @@ const spec: OptimizerSpec<RAdamOptions, ScalarsOf<typeof radamKernel>> = {
   scalars(g, { step, gradScale }, out) {
     const [beta1, beta2] = g.betas;
     const rect = radamRectification(radamRhoInf(beta2), radamRhoT(beta2, step));
-    out.gradScale = signedGradScale(g.maximize, gradScale);
-    writeWeightDecay(out, g.lr, g.weightDecay, g.decoupledWeightDecay);
-    out.beta1 = beta1;
-    out.oneMinusBeta1 = 1 - beta1;
-    out.beta2 = beta2;
-    out.oneMinusBeta2 = 1 - beta2;
+    writeAdamFront(out, g, gradScale);
     out.biasCorrection1 = 1 - Math.pow(beta1, step);
     out.lr = g.lr;
     out.biasCorrection2Sqrt = Math.sqrt(1 - Math.pow(beta2, step));
