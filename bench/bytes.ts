@@ -16,6 +16,11 @@
  * | adam / adamw    | param, grad, m, v     | param, m, v   |        7 |        28 |        56 |
  * | lion            | param, grad, m        | param, m      |        5 |        20 |        40 |
  * | lamb            | param, grad, m, v; param, m, v | m, v; param | 10 |     40 |        80 |
+ * | adamax          | param, grad, m, u     | param, m, u   |        7 |        28 |        56 |
+ * | radam / nadam   | param, grad, m, v     | param, m, v   |        7 |        28 |        56 |
+ * | adadelta        | param, grad, v, u     | param, v, u   |        7 |        28 |        56 |
+ * | rprop           | param, grad, prev, η  | param, prev, η |       7 |        28 |        56 |
+ * | asgd            | param, grad           | param, ax     |        4 |        16 |        32 |
  * | global-norm     | grad                  | –             |        1 |         4 |         8 |
  * | clip+adam       | grad; param, grad, m, v | param, m, v |        8 |        32 |        64 |
  * | probe-inplace   | a, b                  | a             |        3 |        12 |        24 |
@@ -30,6 +35,11 @@
  * the second, once the trust ratios are known, reads θ, m and v again and
  * writes θ. No algorithm can move θ before its tensor's norms are complete, so
  * without a scratch copy of u (which would move as many bytes) 10 is its floor.
+ *
+ * asgd runs with PyTorch's default t0 = 1e6, where ax is a copy of the params
+ * (written, not read); once averaging starts it is read too (5 elements). The
+ * CPU still reads ax's cache lines before writing them (write-allocate), so
+ * expect asgd's "of probe" below the others' by about 4/5.
  */
 
 /**
@@ -66,6 +76,12 @@ export const ELEMENTS_MOVED: Readonly<Record<string, number>> = {
   adamw: 7,
   lion: 5,
   lamb: 10,
+  adamax: 7,
+  radam: 7,
+  nadam: 7,
+  adadelta: 7,
+  rprop: 7,
+  asgd: 4,
   'global-norm': 1,
   'clip+adam': 8,
   'probe-inplace': 3,

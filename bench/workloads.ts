@@ -8,6 +8,12 @@ import { Adagrad } from '../lib/optim/adagrad';
 import { Adam, AdamW } from '../lib/optim/adam';
 import { LAMB } from '../lib/optim/lamb';
 import { Lion } from '../lib/optim/lion';
+import { ASGD } from '../lib/optim/asgd';
+import { Adadelta } from '../lib/optim/adadelta';
+import { Adamax } from '../lib/optim/adamax';
+import { NAdam } from '../lib/optim/nadam';
+import { RAdam } from '../lib/optim/radam';
+import { Rprop } from '../lib/optim/rprop';
 import type { Optimizer, StepOptions } from '../lib/optim/optimizer';
 import { RMSprop } from '../lib/optim/rmsprop';
 import { SGD } from '../lib/optim/sgd';
@@ -70,6 +76,12 @@ export const WORKLOADS: readonly Workload[] = [
   optimizerWorkload('adamw', 'AdamW', (p, backend) => new AdamW(p, { backend })),
   optimizerWorkload('lion', 'Lion', (p, backend) => new Lion(p, { backend })),
   optimizerWorkload('lamb', 'LAMB', (p, backend) => new LAMB(p, { backend })),
+  optimizerWorkload('adamax', 'Adamax', (p, backend) => new Adamax(p, { backend })),
+  optimizerWorkload('radam', 'RAdam', (p, backend) => new RAdam(p, { backend })),
+  optimizerWorkload('nadam', 'NAdam', (p, backend) => new NAdam(p, { backend })),
+  optimizerWorkload('adadelta', 'Adadelta', (p, backend) => new Adadelta(p, { backend })),
+  optimizerWorkload('rprop', 'Rprop', (p, backend) => new Rprop(p, { backend })),
+  optimizerWorkload('asgd', 'ASGD', (p, backend) => new ASGD(p, { backend })),
   {
     id: 'global-norm',
     label: 'global 2-norm',

@@ -29,6 +29,18 @@ export { LAMB } from './optim/lamb';
 export type { LambOptions } from './optim/lamb';
 export { LBFGS } from './optim/lbfgs';
 export type { LBFGSOptions, LBFGSClosure, LBFGSAsyncClosure, ClosureResult as LBFGSClosureResult } from './optim/lbfgs';
+export { Adamax } from './optim/adamax';
+export type { AdamaxOptions } from './optim/adamax';
+export { RAdam } from './optim/radam';
+export type { RAdamOptions } from './optim/radam';
+export { NAdam } from './optim/nadam';
+export type { NAdamOptions } from './optim/nadam';
+export { Adadelta } from './optim/adadelta';
+export type { AdadeltaOptions } from './optim/adadelta';
+export { Rprop } from './optim/rprop';
+export type { RpropOptions } from './optim/rprop';
+export { ASGD } from './optim/asgd';
+export type { ASGDOptions } from './optim/asgd';
 export {
   LRScheduler,
   StepLR,

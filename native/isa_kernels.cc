@@ -15,6 +15,12 @@
 #include "kernels/norm.h"
 #include "kernels/rmsprop.h"
 #include "kernels/sgd.h"
+#include "kernels/adamax.h"
+#include "kernels/radam.h"
+#include "kernels/nadam.h"
+#include "kernels/adadelta.h"
+#include "kernels/rprop.h"
+#include "kernels/asgd.h"
 #include "multi_tensor.h"
 #include "multi_tensor_blocks.h"
 #include "multi_tensor_layerwise.h"
@@ -138,6 +144,12 @@ const UpdateKernel kUpdateKernels[] = {
     FUSEDOPTIM_COMPACT_ROWS(AdamPlain, "adam"),
     FUSEDOPTIM_COMPACT_ROWS(AdamAmsgrad, "adam_amsgrad"),
     FUSEDOPTIM_COMPACT_ROWS(Lion, "lion"),
+    row<Adamax>("adamax"),
+    row<RAdam>("radam"),
+    row<NAdam>("nadam"),
+    row<Adadelta>("adadelta"),
+    row<Rprop>("rprop"),
+    row<Asgd>("asgd"),
 };
 
 }  // namespace

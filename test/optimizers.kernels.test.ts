@@ -127,6 +127,12 @@ describe('optimizers: param groups with their own hyper-parameters and dtypes', 
     AdamW: [{ lr: 0.01 }, { lr: 0.003, weightDecay: 0.5, eps: 1e-4 }, { amsgrad: true, weightDecay: 0 }],
     Lion: [{ lr: 0.01 }, { lr: 0.003, betas: [0.8, 0.95], weightDecay: 0.1 }, { weightDecay: 0.3, maximize: true }],
     LAMB: [{ lr: 0.01 }, { lr: 0.003, betas: [0.8, 0.95], weightDecay: 0.1 }, { eps: 1e-3, maximize: true }],
+    Adamax: [{ lr: 0.01 }, { lr: 0.003, betas: [0.8, 0.95], eps: 1e-3 }, { weightDecay: 0.1, maximize: true }],
+    RAdam: [{ lr: 0.01 }, { lr: 0.003, betas: [0.9, 0.8], weightDecay: 0.1, decoupledWeightDecay: true }, { weightDecay: 0.1, maximize: true }],
+    NAdam: [{ lr: 0.01 }, { lr: 0.003, momentumDecay: 0.1, weightDecay: 0.1, decoupledWeightDecay: true }, { weightDecay: 0.1, maximize: true }],
+    Adadelta: [{ lr: 1 }, { lr: 0.5, rho: 0.5, eps: 1e-3 }, { weightDecay: 0.1, maximize: true }],
+    Rprop: [{ lr: 0.01 }, { lr: 0.003, etas: [0.3, 1.5], stepSizes: [1e-4, 0.1] }, { maximize: true }],
+    ASGD: [{ lr: 0.01, t0: 2 }, { lr: 0.003, lambd: 0.1, alpha: 0.5, weightDecay: 0.1 }, { t0: 0, maximize: true }],
   };
   const groupDtypes: DType[] = ['float32', 'float64', 'float32'];
   const groupLengths = [

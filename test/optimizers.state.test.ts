@@ -220,6 +220,12 @@ describe('optimizers: loadStateDict rejects every mismatch and changes nothing',
       AdamW: { lr: 0.01 },
       Lion: { lr: 0.01, weightDecay: 0.1 },
       LAMB: { lr: 0.01, weightDecay: 0.1 },
+      Adamax: { lr: 0.01, weightDecay: 0.01 },
+      RAdam: { lr: 0.01, decoupledWeightDecay: true, weightDecay: 0.01 },
+      NAdam: { lr: 0.01, weightDecay: 0.01 },
+      Adadelta: { lr: 1 },
+      Rprop: { lr: 0.01 },
+      ASGD: { lr: 0.01, t0: 1 },
     };
     const variant: Variant = { optimizer: name, options: options[name] };
     const loss = new SyntheticLoss('float32', LENGTHS, 70);

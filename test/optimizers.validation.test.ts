@@ -37,6 +37,12 @@ const FULL_OPTIONS: Record<OptimizerName, Options> = {
   AdamW: { lr: 0.01, amsgrad: true },
   Lion: { lr: 0.01, weightDecay: 0.1 },
   LAMB: { lr: 0.01, weightDecay: 0.1 },
+  Adamax: { lr: 0.01, weightDecay: 0.01 },
+  RAdam: { lr: 0.01, weightDecay: 0.01 },
+  NAdam: { lr: 0.01, weightDecay: 0.01 },
+  Adadelta: { lr: 1, weightDecay: 0.01 },
+  Rprop: { lr: 0.01 },
+  ASGD: { lr: 0.01, t0: 1, weightDecay: 0.01 },
 };
 
 const LENGTHS = [3, 5, 1];
@@ -127,7 +133,7 @@ describe('optimizers: bad input to step() is rejected and changes nothing', () =
       it('a detached state buffer', () => {
         const { opt, grads } = trained(name);
         const g = grads();
-        const key = Object.keys(opt.state[2]).find((k) => k !== 'step')!;
+        const key = Object.keys(opt.state[2]).find((k) => typeof opt.state[2][k] !== 'number')!;
         detach(opt.state[2][key] as Tensor);
         expectRejected(opt, () => opt.step(g), type(DETACHED_BUFFER, `state[2].${key}`, 'detached'), g);
       });
@@ -141,7 +147,7 @@ describe('optimizers: bad input to step() is rejected and changes nothing', () =
 
       it("a gradient that is one of the optimizer's own state buffers (its param's or another's)", () => {
         const { opt, grads } = trained(name);
-        const key = Object.keys(opt.state[1]).find((k) => k !== 'step')!;
+        const key = Object.keys(opt.state[1]).find((k) => typeof opt.state[1][k] !== 'number')!;
         const g: Tensor[] = grads();
         g[1] = opt.state[1][key] as Tensor;
         expectRejected(opt, () => opt.step(g), range(INVALID_ARG_VALUE, 'grads[1]', `state[1].${key}`));
@@ -187,6 +193,14 @@ describe('optimizers: bad input to step() is rejected and changes nothing', () =
         }
         if (name === 'RMSprop') edits.push([1, { alpha: 1.5 }, range(OUT_OF_RANGE, 'paramGroups[1].alpha')]);
         if (name === 'Adagrad') edits.push([0, { lrDecay: -1 }, range(OUT_OF_RANGE, 'paramGroups[0].lrDecay')]);
+        if (name === 'Adamax' || name === 'RAdam' || name === 'NAdam') edits.push([1, { betas: [0.9, 1] }, range(OUT_OF_RANGE, 'paramGroups[1].betas[1]')]);
+        if (name === 'NAdam') edits.push([0, { momentumDecay: NaN }, range(NON_FINITE, 'paramGroups[0].momentumDecay')]);
+        if (name === 'Adadelta') edits.push([1, { rho: 2 }, range(OUT_OF_RANGE, 'paramGroups[1].rho')]);
+        if (name === 'ASGD') edits.push([1, { alpha: NaN }, range(NON_FINITE, 'paramGroups[1].alpha')]);
+        if (name === 'Rprop') {
+          edits.push([0, { etas: [0.5, 0.9] }, range(OUT_OF_RANGE, 'paramGroups[0].etas[1]')]);
+          edits.push([1, { stepSizes: [2, 1] }, range(INVALID_ARG_VALUE, 'paramGroups[1].stepSizes')]);
+        }
         for (const [gi, patch, expected] of edits) {
           const group = opt.paramGroups[gi] as Record<string, unknown>;
           const good = Object.fromEntries(Object.keys(patch).map((k) => [k, group[k]]));
@@ -286,11 +300,47 @@ describe('optimizers: bad constructor arguments', () => {
       [name, { lr: NaN }, range(NON_FINITE, 'options.lr', 'NaN')],
       [name, { lr: Infinity }, range(NON_FINITE, 'options.lr')],
       [name, { lr: '0.1' }, type(INVALID_ARG_TYPE, 'options.lr')],
-      [name, { weightDecay: -0.1 }, range(OUT_OF_RANGE, 'options.weightDecay')],
       [name, { maximize: 'no' }, type(INVALID_ARG_TYPE, 'options.maximize')],
       [name, { learningRate: 0.1 }, range(INVALID_ARG_VALUE, 'options', '"learningRate"')],
     );
+    // Rprop has no weight decay (as PyTorch's): the key is unknown there.
+    if (name === 'Rprop') HYPER.push([name, { weightDecay: 0.1 }, range(INVALID_ARG_VALUE, 'options', '"weightDecay"')]);
+    else HYPER.push([name, { weightDecay: -0.1 }, range(OUT_OF_RANGE, 'options.weightDecay')]);
   }
+  for (const name of ['Adamax', 'RAdam', 'NAdam'] as const) {
+    HYPER.push(
+      [name, { betas: [1, 0.999] }, range(OUT_OF_RANGE, 'options.betas[0]', '1')],
+      [name, { betas: [0.9, 1] }, range(OUT_OF_RANGE, 'options.betas[1]')],
+      [name, { betas: [0.9, NaN] }, range(NON_FINITE, 'options.betas[1]')],
+      [name, { betas: [0.9] }, range(INVALID_ARG_VALUE, 'options.betas')],
+      [name, { eps: -1e-8 }, range(OUT_OF_RANGE, 'options.eps')],
+    );
+  }
+  HYPER.push(
+    ['RAdam', { decoupledWeightDecay: 1 }, type(INVALID_ARG_TYPE, 'options.decoupledWeightDecay')],
+    ['NAdam', { decoupledWeightDecay: 'yes' }, type(INVALID_ARG_TYPE, 'options.decoupledWeightDecay')],
+    ['NAdam', { momentumDecay: -4e-3 }, range(OUT_OF_RANGE, 'options.momentumDecay', '-0.004')],
+    ['NAdam', { momentumDecay: Infinity }, range(NON_FINITE, 'options.momentumDecay')],
+    ['Adamax', { decoupledWeightDecay: true }, range(INVALID_ARG_VALUE, 'options', '"decoupledWeightDecay"')],
+    ['Adadelta', { rho: 1.5 }, range(OUT_OF_RANGE, 'options.rho', '1.5')],
+    ['Adadelta', { rho: -0.1 }, range(OUT_OF_RANGE, 'options.rho')],
+    ['Adadelta', { eps: -1e-6 }, range(OUT_OF_RANGE, 'options.eps')],
+    ['Adadelta', { betas: [0.9, 0.99] }, range(INVALID_ARG_VALUE, 'options', '"betas"')],
+    ['Rprop', { etas: [1, 1.2] }, range(OUT_OF_RANGE, 'options.etas[0]', '1')],
+    ['Rprop', { etas: [0, 1.2] }, range(OUT_OF_RANGE, 'options.etas[0]', '0')],
+    ['Rprop', { etas: [0.5, 1] }, range(OUT_OF_RANGE, 'options.etas[1]', '1')],
+    ['Rprop', { etas: [0.5] }, range(INVALID_ARG_VALUE, 'options.etas', 'etaMinus, etaPlus')],
+    ['Rprop', { etas: 0.5 }, type(INVALID_ARG_TYPE, 'options.etas')],
+    ['Rprop', { stepSizes: [-1e-6, 50] }, range(OUT_OF_RANGE, 'options.stepSizes[0]')],
+    ['Rprop', { stepSizes: [1e-6, NaN] }, range(NON_FINITE, 'options.stepSizes[1]')],
+    ['Rprop', { stepSizes: [1, 0.5] }, range(INVALID_ARG_VALUE, 'options.stepSizes', 'stepSizeMin <= stepSizeMax')],
+    ['Rprop', { stepSizes: [1e-6, 50, 3] }, range(INVALID_ARG_VALUE, 'options.stepSizes', 'stepSizeMin, stepSizeMax')],
+    ['ASGD', { lambd: -1e-4 }, range(OUT_OF_RANGE, 'options.lambd')],
+    ['ASGD', { alpha: -0.75 }, range(OUT_OF_RANGE, 'options.alpha')],
+    ['ASGD', { t0: -1 }, range(OUT_OF_RANGE, 'options.t0', '-1')],
+    ['ASGD', { t0: Infinity }, range(NON_FINITE, 'options.t0')],
+    ['ASGD', { lambd: '1e-4' }, type(INVALID_ARG_TYPE, 'options.lambd')],
+  );
   HYPER.push(
     ['SGD', { momentum: -0.1 }, range(OUT_OF_RANGE, 'options.momentum')],
     ['SGD', { dampening: NaN }, range(NON_FINITE, 'options.dampening')],

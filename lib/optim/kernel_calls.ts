@@ -48,7 +48,9 @@ export class KernelCallBuilder<O> {
   /** Per group and storage, the flat buffer list and scalars of its last uniform call, refilled in place by the next. */
   private readonly uniform = new Map<string, { tensors: StateArray[]; scalars: ScalarWriter<string> }>();
   /** The context handed to spec.scalars, refilled for every call (a step allocates nothing). */
-  private readonly context = { step: 0, fresh: false, gradScale: 1, state: {} as Readonly<Record<string, number>> };
+  private readonly context = { step: 0, fresh: false, gradScale: 1, state: {} as Readonly<Record<string, number>>, before: {} as Readonly<Record<string, number>> };
+  /** The uniform call's per-param numbers before the step's advance, refilled in place. */
+  private readonly before: Record<string, number> = {};
 
   constructor(
     private readonly spec: OptimizerSpec<O>,
@@ -69,43 +71,47 @@ export class KernelCallBuilder<O> {
       }
       const tensors = cache.tensors;
       tensors.length = 0;
+      const first = this.table.state[indices[0]];
+      for (const scalar of schema.scalars) this.before[scalar.name] = first[scalar.name] as number;
       for (const i of indices) {
         advance(this.spec, hyper, this.table.state[i]);
         pushTensors(tensors, this.table, i, grads[i]!, choice.buffers);
       }
-      const first = this.table.state[indices[0]];
-      this.fillScalars(hyper, first.step!, first, false, gradScale, cache.scalars);
+      this.fillScalars(hyper, first.step!, first, this.before, false, gradScale, cache.scalars);
       return [{ kernel: choice.kernel, tensors, scalars: cache.scalars.array }];
     }
-    const batches = new Map<string, { first: number; fresh: boolean; tensors: StateArray[] }>();
+    const batches = new Map<string, { first: number; fresh: boolean; before: Record<string, number>; tensors: StateArray[] }>();
     const created = this.table.ensureState(indices, schema, choice.buffers);
     for (let k = 0; k < indices.length; k++) {
       const i = indices[k];
       const fresh = created[k];
       const state = this.table.state[i];
+      const before = numbersOf(state, schema);
       advance(this.spec, hyper, state);
-      const key = `${fresh}:${numbersKey(state, schema)}`;
+      const key = `${fresh}:${numbersKey(before, schema)}:${numbersKey(state, schema)}`;
       let batch = batches.get(key);
-      if (!batch) batches.set(key, (batch = { first: i, fresh, tensors: [] }));
+      if (!batch) batches.set(key, (batch = { first: i, fresh, before, tensors: [] }));
       pushTensors(batch.tensors, this.table, i, grads[i]!, choice.buffers);
     }
     return [...batches.values()].map((batch) => ({
       kernel: choice.kernel,
       tensors: batch.tensors,
-      scalars: this.fillScalars(hyper, this.table.state[batch.first].step!, this.table.state[batch.first], batch.fresh, gradScale, scalarWriter(choice.kernel)),
+      scalars: this.fillScalars(hyper, this.table.state[batch.first].step!, this.table.state[batch.first], batch.before, batch.fresh, gradScale, scalarWriter(choice.kernel)),
     }));
   }
 
   /**
    * Writes the kernel's scalars for params at step `step` whose per-param
-   * numbers (after this step's advance) are those of `state`; returns the array.
+   * numbers are those of `state` after this step's advance and of `before`
+   * before it; returns the array.
    */
-  fillScalars(hyper: O, step: number, state: ParamState, fresh: boolean, gradScale: number, out: ScalarWriter<string>): Float64Array {
+  fillScalars(hyper: O, step: number, state: ParamState, before: ParamState, fresh: boolean, gradScale: number, out: ScalarWriter<string>): Float64Array {
     const context = this.context;
     context.step = step;
     context.fresh = fresh;
     context.gradScale = gradScale;
     context.state = state as Readonly<Record<string, number>>;
+    context.before = before as Readonly<Record<string, number>>;
     out.reset();
     this.spec.scalars(hyper, context, out);
     // A stochastically rounding driver's own scalar (state_storage.ts).
@@ -143,6 +149,13 @@ export function sharedState(state: readonly ParamState[], indices: readonly numb
     for (const scalar of schema.scalars) if (!Object.is(s[scalar.name], first[scalar.name])) return null;
   }
   return step;
+}
+
+/** A copy of the per-param numbers of `state` (the schema's, and the step count). */
+function numbersOf(state: ParamState, schema: StateSchema): Record<string, number> {
+  const out: Record<string, number> = { step: state.step ?? 0 };
+  for (const scalar of schema.scalars) out[scalar.name] = state[scalar.name] as number;
+  return out;
 }
 
 function numbersKey(state: ParamState, schema: StateSchema): string {

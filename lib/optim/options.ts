@@ -59,3 +59,21 @@ export function choiceOption<T extends string>(defaultValue: T, values: readonly
 export const lrOption = (defaultValue: number): OptionRule<number> => numberOption(defaultValue, { min: 0 });
 
 export type OptionRules<O> = { readonly [K in keyof O]: OptionRule<O[K]> };
+
+/**
+ * A pair of numbers (Rprop's `etas`, `stepSizes`): an array of two, each
+ * checked by its own rule; `names` label the two in messages ([etaMinus, etaPlus]).
+ */
+export function numberPairOption(defaultValue: [number, number], names: [string, string], rules: [NumberRule, NumberRule]): OptionRule<[number, number]> {
+  return {
+    default: defaultValue,
+    check(name, value) {
+      const list = checkArray(name, value);
+      if (list.length !== 2) {
+        throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${name}: expected [${names[0]}, ${names[1]}], got ${describe(value)}`);
+      }
+      return [checkNumber(`${name}[0]`, list[0], rules[0]), checkNumber(`${name}[1]`, list[1], rules[1])];
+    },
+    copy: (v) => [v[0], v[1]],
+  };
+}

@@ -61,6 +61,12 @@ export interface ScalarContext {
   readonly gradScale: number;
   /** The per-param numbers of the schema, as they are after this step's advance. */
   readonly state: Readonly<Record<string, number>>;
+  /**
+   * The same numbers as they were before this step's advance: for an
+   * optimizer whose step uses the values the previous step left and then
+   * updates them for the next (ASGD's η and μ).
+   */
+  readonly before: Readonly<Record<string, number>>;
 }
 
 export interface OptimizerSpec<O, S extends string = string> {

@@ -151,7 +151,7 @@ export class StepCache<O> {
       // that advance, a copy of the first param's, advanced.
       let next = first;
       if (this.spec.advance !== undefined) advance(this.spec, call.hyper, (next = { ...first }));
-      this.builder.fillScalars(call.hyper, first.step! + 1, next, false, gradScale, call.scalars);
+      this.builder.fillScalars(call.hyper, first.step! + 1, next, first, false, gradScale, call.scalars);
     }
     for (const call of calls) backend.updatePlanned(call.plan!, call.scalars.array, threads);
     for (const call of calls) for (const i of call.indices) advance(this.spec, call.hyper, this.table.state[i]);

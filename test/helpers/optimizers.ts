@@ -5,6 +5,7 @@
  */
 import { expect } from 'chai';
 import { Adagrad, Adam, AdamW, LAMB, Lion, RMSprop, SGD } from '../../lib';
+import { ASGD, Adadelta, Adamax, NAdam, RAdam, Rprop } from '../../lib';
 import type { BackendName } from '../../lib/backend';
 import type { Optimizer } from '../../lib/optim/optimizer';
 import type { DType, StateArray, Tensor } from '../../lib/tensor';
@@ -12,7 +13,9 @@ import { expectBitIdentical } from './bits';
 import { mixSeed, randomTensors, randomTensorsLike } from './random';
 
 export type AnyOptimizer = Optimizer<{ lr: number }>;
-export type OptimizerName = 'SGD' | 'Adagrad' | 'RMSprop' | 'Adam' | 'AdamW' | 'Lion' | 'LAMB';
+export type OptimizerName = 'SGD' | 'Adagrad' | 'RMSprop' | 'Adam' | 'AdamW' | 'Lion' | 'LAMB' | ElementwiseName;
+/** The elementwise optimizers of issue 12 (the rest of torch.optim). */
+export type ElementwiseName = 'Adamax' | 'RAdam' | 'NAdam' | 'Adadelta' | 'Rprop' | 'ASGD';
 export type Options = Record<string, unknown>;
 /** What the constructors accept: a list of tensors or of param groups. */
 export type ParamsArg = readonly Tensor[] | ReadonlyArray<Options & { params: readonly Tensor[] }>;
@@ -26,9 +29,15 @@ const CONSTRUCTORS: Record<OptimizerName, Constructor> = {
   AdamW: AdamW as unknown as Constructor,
   Lion: Lion as unknown as Constructor,
   LAMB: LAMB as unknown as Constructor,
+  Adamax: Adamax as unknown as Constructor,
+  RAdam: RAdam as unknown as Constructor,
+  NAdam: NAdam as unknown as Constructor,
+  Adadelta: Adadelta as unknown as Constructor,
+  Rprop: Rprop as unknown as Constructor,
+  ASGD: ASGD as unknown as Constructor,
 };
 
-export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['SGD', 'Adagrad', 'RMSprop', 'Adam', 'AdamW', 'Lion', 'LAMB'];
+export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['SGD', 'Adagrad', 'RMSprop', 'Adam', 'AdamW', 'Lion', 'LAMB', 'Adamax', 'RAdam', 'NAdam', 'Adadelta', 'Rprop', 'ASGD'];
 
 /** `new <name>(params, { ...options, backend })`, without the caller spelling out five constructors. */
 export function makeOptimizer(name: OptimizerName, params: ParamsArg, options: Options = {}, backend?: BackendName): AnyOptimizer {
@@ -123,6 +132,48 @@ export function allVariants(): Variant[] {
     ...adam.map((options) => ({ optimizer: 'AdamW' as const, options })),
     ...lion.map((options) => ({ optimizer: 'Lion' as const, options })),
     ...lamb.map((options) => ({ optimizer: 'LAMB' as const, options })),
+    ...elementwiseVariants(),
+  ];
+}
+
+const BETAS = [
+  [0.9, 0.999],
+  [0.8, 0.95],
+];
+
+/** allVariants() of the elementwise optimizers of issue 12. */
+function elementwiseVariants(): Variant[] {
+  const adamax = cartesian({ lr: [0.01], betas: BETAS, eps: [1e-8, 1e-3], weightDecay: [0, 0.05], maximize: [false, true] });
+  const radam = cartesian({ lr: [0.01], betas: BETAS, eps: [1e-8, 1e-3], weightDecay: [0, 0.05], decoupledWeightDecay: [false, true], maximize: [false, true] });
+  const nadam = cartesian({
+    lr: [0.01],
+    betas: BETAS,
+    weightDecay: [0, 0.05],
+    momentumDecay: [4e-3, 0.1],
+    decoupledWeightDecay: [false, true],
+    maximize: [false, true],
+  });
+  const adadelta = cartesian({ lr: [1, 0.5], rho: [0.9, 0.5], eps: [1e-6, 1e-3], weightDecay: [0, 0.01], maximize: [false, true] });
+  const rprop = cartesian({
+    lr: [0.01],
+    etas: [
+      [0.5, 1.2],
+      [0.3, 1.5],
+    ],
+    stepSizes: [
+      [1e-6, 50],
+      [1e-3, 0.02],
+    ],
+    maximize: [false, true],
+  });
+  const asgd = cartesian({ lr: [0.01], lambd: [1e-4, 0.1], alpha: [0.75, 0.5], t0: [2, 1e6], weightDecay: [0, 0.01], maximize: [false, true] });
+  return [
+    ...adamax.map((options) => ({ optimizer: 'Adamax' as const, options })),
+    ...radam.map((options) => ({ optimizer: 'RAdam' as const, options })),
+    ...nadam.map((options) => ({ optimizer: 'NAdam' as const, options })),
+    ...adadelta.map((options) => ({ optimizer: 'Adadelta' as const, options })),
+    ...rprop.map((options) => ({ optimizer: 'Rprop' as const, options })),
+    ...asgd.map((options) => ({ optimizer: 'ASGD' as const, options })),
   ];
 }
 
@@ -142,6 +193,14 @@ export function kernelVariants(): Variant[] {
     { optimizer: 'AdamW', options: { lr: 0.01, weightDecay: 0.1, amsgrad: true } },
     { optimizer: 'Lion', options: { lr: 0.01, betas: [0.8, 0.95], weightDecay: 0.1, maximize: true } },
     { optimizer: 'LAMB', options: { lr: 0.01, betas: [0.8, 0.95], weightDecay: 0.05, maximize: true } },
+    { optimizer: 'Adamax', options: { lr: 0.01, weightDecay: 0.01, maximize: true } },
+    // beta2 0.8: rho_t passes 5 at step 7, so an 8-step run crosses RAdam's switch.
+    { optimizer: 'RAdam', options: { lr: 0.01, betas: [0.9, 0.8], weightDecay: 0.01 } },
+    { optimizer: 'NAdam', options: { lr: 0.01, weightDecay: 0.01, momentumDecay: 0.1, decoupledWeightDecay: true } },
+    { optimizer: 'Adadelta', options: { lr: 0.5, weightDecay: 0.01, maximize: true } },
+    { optimizer: 'Rprop', options: { lr: 0.01, stepSizes: [1e-4, 1] } },
+    // t0 3: the first steps copy the params into ax, the later ones average.
+    { optimizer: 'ASGD', options: { lr: 0.01, lambd: 1e-3, t0: 3, weightDecay: 0.01 } },
   ];
 }
 
@@ -176,6 +235,12 @@ export const OPTIMIZER_CASES: readonly OptimizerCase[] = [
   optimizerCase('AdamW', 'AdamW', { lr: 0.01, weightDecay: 0.1 }),
   optimizerCase('Lion', 'Lion', { lr: 0.01, betas: [0.8, 0.95], weightDecay: 0.1, maximize: true }),
   optimizerCase('LAMB', 'LAMB', { lr: 0.01, betas: [0.8, 0.95], weightDecay: 0.05 }),
+  optimizerCase('Adamax', 'Adamax', { lr: 0.01, weightDecay: 0.01, maximize: true }),
+  optimizerCase('RAdam', 'RAdam', { lr: 0.01, betas: [0.9, 0.8], weightDecay: 0.01, decoupledWeightDecay: true }),
+  optimizerCase('NAdam', 'NAdam', { lr: 0.01, weightDecay: 0.01, momentumDecay: 0.1 }),
+  optimizerCase('Adadelta', 'Adadelta', { lr: 0.5, weightDecay: 0.01 }),
+  optimizerCase('Rprop', 'Rprop', { lr: 0.01, stepSizes: [1e-4, 1], maximize: true }),
+  optimizerCase('ASGD', 'ASGD', { lr: 0.01, lambd: 1e-3, t0: 1, weightDecay: 0.01 }),
 ];
 
 export function findCase(name: string): OptimizerCase {

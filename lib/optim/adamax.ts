@@ -1,0 +1,44 @@
+/**
+ * Adamax (torch.optim.Adamax; Kingma & Ba 2015, §7.1): Adam with the second
+ * moment replaced by an exponentially weighted infinity norm, u ← max(β₂u, |g| + ε).
+ * The arithmetic is in native/kernels/adamax.h.
+ */
+import { adamaxKernel } from '../backend/js/adamax';
+import { AdaptiveOptions, adaptiveOptions, signedGradScale } from './adaptive_terms';
+import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
+import type { ScalarsOf } from '../backend/kernel';
+import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
+
+export type AdamaxOptions = AdaptiveOptions;
+
+const KERNEL: KernelChoice<ScalarsOf<typeof adamaxKernel>> = { kernel: adamaxKernel, buffers: ['expAvg', 'expInf'] };
+const STATE: StateSchema = {
+  buffers: [
+    { name: 'expAvg', dtype: 'param' },
+    { name: 'expInf', dtype: 'param' },
+  ],
+  scalars: [],
+};
+
+const spec: OptimizerSpec<AdamaxOptions, ScalarsOf<typeof adamaxKernel>> = {
+  name: 'Adamax',
+  options: adaptiveOptions(2e-3),
+  state: () => STATE,
+  kernel: () => KERNEL,
+  scalars(g, { step, gradScale }, out) {
+    const [beta1, beta2] = g.betas;
+    out.gradScale = signedGradScale(g.maximize, gradScale);
+    out.weightDecay = g.weightDecay;
+    out.beta1 = beta1;
+    out.oneMinusBeta1 = 1 - beta1;
+    out.beta2 = beta2;
+    out.eps = g.eps;
+    out.clr = g.lr / (1 - Math.pow(beta1, step));
+  },
+};
+
+export class Adamax extends Optimizer<AdamaxOptions> {
+  constructor(params: ParamsInput<AdamaxOptions>, options?: Partial<AdamaxOptions> & OptimizerOptions) {
+    super(spec, params, options);
+  }
+}
