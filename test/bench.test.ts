@@ -110,6 +110,14 @@ describe('bench', function () {
       asgd: 4,
       'global-norm': 0,
       'clip+adam': 8,
+      // Compact state over 1M params: bfloat16 halves it; 8 bits is a byte per moment, a
+      // float32 absmax per 256, and the code maps (1 KiB each, shared) once.
+      'adam-bf16': 4,
+      'adam-bf16-sr': 4,
+      'adam-int8': 2 + (2 * 4) / 256 + (2 * 1024) / 2 ** 20,
+      'lion-bf16': 2,
+      'lion-bf16-sr': 2,
+      'lion-int8': 1 + 4 / 256 + 1024 / 2 ** 20,
     });
     for (const m of result.memory) {
       expect(m.rssGrowth).to.be.a('number');

@@ -53,6 +53,7 @@ const COMPACT_STORAGES = [
 /** One variant per kernel with every kind of state slot (labels of kernelVariants()). */
 const COMPACT_FINGERPRINTS = new Set(
   kernelVariants()
+    .filter((v) => ['SGD', 'Adagrad', 'RMSprop', 'Adam', 'AdamW', 'Lion'].includes(v.optimizer)) // the optimizers with stateDtype
     .filter((v) => v.optimizer !== 'SGD' || (v.options as { momentum?: number }).momentum)
     .filter((v) => !(v.options as { centered?: boolean }).centered) // needs full-precision state
     .map(variantLabel),
