@@ -93,6 +93,11 @@ export abstract class Optimizer<O extends { lr: number }> {
   readonly backend: BackendName;
 
   private readonly spec: OptimizerSpec<O>;
+
+  /** The name this optimizer declares (its spec's, "AdamW", ...): what checkpoints store. Not `constructor.name`, which a minifier renames. */
+  get kind(): string {
+    return this.spec.name;
+  }
   private readonly kernels: Backend;
   private readonly table: ParamTable;
   private readonly hyper: ValidatedHyper<O>;
