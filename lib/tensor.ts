@@ -5,12 +5,30 @@ export type Tensor = Float32Array | Float64Array;
 
 export type DType = 'float32' | 'float64';
 
+// The engine's own answers about a typed array, read through %TypedArray%.prototype's getters:
+// what the addon sees too. `instanceof` and `.length` can be made to lie (a Proxy, a prototype
+// swapped, a subclass or an own property redefining `length`); these cannot.
+const TYPED_ARRAY_PROTOTYPE = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const intrinsicTag = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, Symbol.toStringTag)!.get!;
+const intrinsicLength = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 'length')!.get!;
+
+/** The element type's name ("Float32Array", ...) of a real typed array (a subclass's too), or undefined for anything else, a Proxy included. */
+export function typedArrayTag(value: unknown): string | undefined {
+  return intrinsicTag.call(value) as string | undefined;
+}
+
+/** The element count the engine (and the addon) sees: not what a subclass or an own `length` property says. For typed arrays only. */
+export function lengthOf(t: ArrayBufferView): number {
+  return intrinsicLength.call(t) as number;
+}
+
 export function dtypeOf(t: Tensor): DType {
-  return t instanceof Float32Array ? 'float32' : 'float64';
+  return typedArrayTag(t) === 'Float32Array' ? 'float32' : 'float64';
 }
 
 export function isTensor(value: unknown): value is Tensor {
-  return value instanceof Float32Array || value instanceof Float64Array;
+  const tag = typedArrayTag(value);
+  return tag === 'Float32Array' || tag === 'Float64Array';
 }
 
 /**
@@ -25,12 +43,11 @@ export type StateArray = Float32Array | Float64Array | Uint16Array | Uint8Array;
 
 /** The StateDType of a typed array, or null if it is none (by element type: a subclass of Float32Array is float32). */
 export function stateDtypeOf(value: unknown): StateDType | null {
-  if (value instanceof Float32Array) return 'float32';
-  if (value instanceof Float64Array) return 'float64';
-  if (value instanceof Uint16Array) return 'bfloat16';
-  if (value instanceof Uint8Array) return 'uint8';
-  return null;
+  const tag = typedArrayTag(value);
+  return tag !== undefined && Object.hasOwn(STATE_DTYPES_BY_TAG, tag) ? STATE_DTYPES_BY_TAG[tag] : null;
 }
+
+const STATE_DTYPES_BY_TAG: Readonly<Record<string, StateDType>> = { Float32Array: 'float32', Float64Array: 'float64', Uint16Array: 'bfloat16', Uint8Array: 'uint8' };
 
 /** The typed array that holds each StateDType, by name, for messages. */
 export const STATE_ARRAY_NAMES: Readonly<Record<StateDType, string>> = {
@@ -55,7 +72,7 @@ export function allocState(dtype: StateDType, length: number): StateArray {
 }
 
 /** A new zero-filled tensor of the same dtype as `like`, of `length` elements (64-byte aligned). */
-export function zerosLike(like: Tensor, length = like.length): Tensor {
+export function zerosLike(like: Tensor, length = lengthOf(like)): Tensor {
   return like instanceof Float32Array ? alignedFloat32(length) : alignedFloat64(length);
 }
 

@@ -6,7 +6,7 @@
 import { ErrorCodes, makeError } from './errors';
 import type { KernelDef } from './backend/kernel';
 import { hasVariant } from './backend/kernel';
-import { STATE_ARRAY_NAMES, StateArray, Tensor, isTensor, dtypeOf, stateDtypeOf } from './tensor';
+import { STATE_ARRAY_NAMES, StateArray, Tensor, isTensor, dtypeOf, lengthOf, stateDtypeOf } from './tensor';
 
 /** Short, safe description of any value for an error message. */
 export function describe(value: unknown): string {
@@ -196,8 +196,9 @@ export function checkSameType(name: string, value: StateArray, refName: string, 
 
 /** `value` must have the length of `ref`. */
 export function checkSameLength(name: string, value: StateArray, refName: string, ref: StateArray): void {
-  if (value.length !== ref.length) {
-    throw makeError(ErrorCodes.SHAPE_MISMATCH, `${name}: expected length ${ref.length} like ${refName}, got length ${value.length}`);
+  const [length, expected] = [lengthOf(value), lengthOf(ref)];
+  if (length !== expected) {
+    throw makeError(ErrorCodes.SHAPE_MISMATCH, `${name}: expected length ${expected} like ${refName}, got length ${length}`);
   }
 }
 

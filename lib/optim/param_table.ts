@@ -3,7 +3,7 @@
  * step needs to refuse a gradient that aliases a param or a state buffer.
  */
 import { ErrorCodes, makeError } from '../errors';
-import { StateArray, Tensor, allocStateSlab, dtypeOf } from '../tensor';
+import { StateArray, Tensor, allocStateSlab, dtypeOf, lengthOf } from '../tensor';
 import { checkStateArray, checkTensor, overlaps } from '../validate';
 import { ParamState, StateBufferSpec, StateSchema, bufferLength } from './spec';
 
@@ -62,7 +62,7 @@ export class ParamTable {
     });
     if (missing.length === 0) return fresh;
     const arrays = allocStateSlab(
-      missing.map(({ i, spec }) => ({ dtype: spec.dtype === 'param' ? dtypeOf(this.params[i]) : spec.dtype, length: bufferLength(spec, this.params[i].length) })),
+      missing.map(({ i, spec }) => ({ dtype: spec.dtype === 'param' ? dtypeOf(this.params[i]) : spec.dtype, length: bufferLength(spec, lengthOf(this.params[i])) })),
     );
     missing.forEach(({ i, spec }, k) => {
       const array = arrays[k];
@@ -81,10 +81,10 @@ export class ParamTable {
   checkAttached(i: number): void {
     // A detached view has length 0: only a zero length needs the full check.
     const state = this.state[i];
-    let suspect = this.params[i].length === 0;
+    let suspect = lengthOf(this.params[i]) === 0;
     for (const key in state) {
       const value = state[key];
-      if (typeof value === 'object' && value.length === 0) suspect = true;
+      if (typeof value === 'object' && lengthOf(value) === 0) suspect = true;
     }
     if (!suspect) return;
     checkTensor(`${this.owner}: step: params[${i}]`, this.params[i]);
