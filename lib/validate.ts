@@ -51,6 +51,15 @@ function rangeText(rule: NumberRule): string {
   return parts.join(' ');
 }
 
+/**
+ * The one rule for a number that is refused: ERR_NON_FINITE for NaN anywhere, and for ±Infinity
+ * where only finite numbers are allowed; ERR_OUT_OF_RANGE for any other number outside its range
+ * (an allowed Infinity beyond a bound included). native/args.cc follows the same rule.
+ */
+export function refusedNumberCode(value: number, allowInfinity: boolean): string {
+  return Number.isNaN(value) || (!allowInfinity && !Number.isFinite(value)) ? ErrorCodes.NON_FINITE : ErrorCodes.OUT_OF_RANGE;
+}
+
 /** Checks that `value` is a number obeying `rule`; returns it. */
 export function checkNumber(name: string, value: unknown, rule: NumberRule = {}): number {
   if (typeof value !== 'number') {
@@ -64,7 +73,7 @@ export function checkNumber(name: string, value: unknown, rule: NumberRule = {})
     (rule.max !== undefined && (rule.maxExclusive ? !(value < rule.max) : !(value <= rule.max)));
   if (bad) {
     throw makeError(
-      Number.isFinite(value) || rule.allowInfinity ? ErrorCodes.OUT_OF_RANGE : ErrorCodes.NON_FINITE,
+      refusedNumberCode(value, rule.allowInfinity === true),
       `${name}: expected ${rangeText(rule)}, got ${describe(value)}`,
     );
   }

@@ -27,7 +27,7 @@ import { ReduceKind } from '../lib/kernels';
 import { ALL_KERNELS, row } from './helpers/kernels';
 
 const addon = loadAddon();
-const { INVALID_ARG_TYPE, OUT_OF_RANGE, SHAPE_MISMATCH, DTYPE_MISMATCH, DETACHED_BUFFER } = ErrorCodes;
+const { INVALID_ARG_TYPE, OUT_OF_RANGE, NON_FINITE, SHAPE_MISMATCH, DTYPE_MISMATCH, DETACHED_BUFFER } = ErrorCodes;
 const type = (code: string, ...mentions: Array<string | RegExp>): ExpectedError => ({ type: TypeError, code, mentions });
 const range = (code: string, ...mentions: Array<string | RegExp>): ExpectedError => ({ type: RangeError, code, mentions });
 
@@ -415,7 +415,7 @@ describe('native plan: reducePlanned (the fused clip\'s norm through the plans)'
     const plan = addon.createPlan(row(sgdKernel), c.buffers);
     expectError(() => addon.reducePlanned({} as never, 1, ReduceKind.SumSquares, 2, 1, 0), type(INVALID_ARG_TYPE, 'plan'));
     expectError(() => addon.reducePlanned(plan, 1, 9 as never, 2, 1, 0), range(OUT_OF_RANGE, 'kind'));
-    expectError(() => addon.reducePlanned(plan, 1, ReduceKind.SumPow, NaN, 1, 0), range(OUT_OF_RANGE, 'p'));
+    expectError(() => addon.reducePlanned(plan, 1, ReduceKind.SumPow, NaN, 1, 0), range(NON_FINITE, 'p'));
     expectError(() => addon.reducePlanned(plan, 1, ReduceKind.SumSquares, 2, 0, 0), range(OUT_OF_RANGE, 'threads'));
     expectError(() => addon.reducePlanned(plan, 1, ReduceKind.SumSquares, 2, 1, '0' as never), type(INVALID_ARG_TYPE, 'initial'));
     expect(addon.reducePlanned(plan, 1, ReduceKind.SumSquares, 2, 1, 0)).to.equal(3 + 12);
