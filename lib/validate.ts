@@ -3,7 +3,7 @@
  * so every message has one voice: `<argument>: expected <what>, got <value>`.
  * They only read; callers check everything before they mutate anything.
  */
-import { ErrorCodes, makeError } from './errors';
+import { ErrorCode, ErrorCodes, makeError } from './errors';
 import type { KernelDef } from './backend/kernel';
 import { hasVariant } from './backend/kernel';
 import { STATE_ARRAY_NAMES, StateArray, Tensor, isTensor, dtypeOf, lengthOf, stateDtypeOf } from './tensor';
@@ -56,7 +56,7 @@ function rangeText(rule: NumberRule): string {
  * where only finite numbers are allowed; ERR_OUT_OF_RANGE for any other number outside its range
  * (an allowed Infinity beyond a bound included). native/args.cc follows the same rule.
  */
-export function refusedNumberCode(value: number, allowInfinity: boolean): string {
+export function refusedNumberCode(value: number, allowInfinity: boolean): ErrorCode {
   return Number.isNaN(value) || (!allowInfinity && !Number.isFinite(value)) ? ErrorCodes.NON_FINITE : ErrorCodes.OUT_OF_RANGE;
 }
 

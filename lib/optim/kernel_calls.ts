@@ -69,6 +69,15 @@ export class KernelCallBuilder<O> {
   }
 
   /**
+   * Empties the lists the last calls filled, which hold that step's gradients: called once the
+   * calls ran (or failed), so no gradient is kept alive beyond its step. The lists keep their
+   * capacity, so the next step still allocates nothing.
+   */
+  releaseGradients(): void {
+    for (const cache of this.uniform) if (cache) cache.tensors.length = 0;
+  }
+
+  /**
    * Writes the kernel's scalars for params at step `step` whose per-param
    * numbers (after this step's advance) are those of `state`; returns the array.
    */
