@@ -11,6 +11,8 @@ export type DType = 'float32' | 'float64';
 const TYPED_ARRAY_PROTOTYPE = Object.getPrototypeOf(Uint8Array.prototype) as object;
 const intrinsicTag = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, Symbol.toStringTag)!.get!;
 const intrinsicLength = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 'length')!.get!;
+const intrinsicByteLength = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 'byteLength')!.get!;
+const intrinsicBuffer = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 'buffer')!.get!;
 
 /** The element type's name ("Float32Array", ...) of a real typed array (a subclass's too), or undefined for anything else, a Proxy included. */
 export function typedArrayTag(value: unknown): string | undefined {
@@ -20,6 +22,16 @@ export function typedArrayTag(value: unknown): string | undefined {
 /** The element count the engine (and the addon) sees: not what a subclass or an own `length` property says. For typed arrays only. */
 export function lengthOf(t: ArrayBufferView): number {
   return intrinsicLength.call(t) as number;
+}
+
+/** The byte length the engine sees (0 when detached or out of bounds). For typed arrays only. */
+export function byteLengthOf(t: ArrayBufferView): number {
+  return intrinsicByteLength.call(t) as number;
+}
+
+/** The ArrayBuffer (or SharedArrayBuffer) the engine sees behind a typed array. */
+export function bufferOf(t: ArrayBufferView): ArrayBufferLike {
+  return intrinsicBuffer.call(t) as ArrayBufferLike;
 }
 
 export function dtypeOf(t: Tensor): DType {

@@ -6,7 +6,7 @@
 import { ErrorCode, ErrorCodes, makeError } from './errors';
 import type { KernelDef } from './backend/kernel';
 import { hasVariant } from './backend/kernel';
-import { STATE_ARRAY_NAMES, StateArray, Tensor, isTensor, dtypeOf, lengthOf, stateDtypeOf } from './tensor';
+import { STATE_ARRAY_NAMES, StateArray, Tensor, byteLengthOf, isTensor, dtypeOf, lengthOf, stateDtypeOf } from './tensor';
 
 /** Short, safe description of any value for an error message. */
 export function describe(value: unknown): string {
@@ -124,11 +124,16 @@ export function checkOptions(name: string, value: unknown, known: readonly strin
   return obj;
 }
 
+/**
+ * An Array, returned as a dense copy read once per index: a hole reads as undefined (which the
+ * element's own check then refuses), and an index getter cannot answer differently later.
+ */
 export function checkArray(name: string, value: unknown): unknown[] {
   if (!Array.isArray(value)) {
     throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}: expected an Array, got ${describe(value)}`);
   }
-  return value;
+  const list: unknown[] = value;
+  return Array.from({ length: list.length }, (_, i) => list[i]);
 }
 
 /** A Float32Array or Float64Array whose buffer is still attached. */
@@ -212,20 +217,22 @@ export function checkSameLength(name: string, value: StateArray, refName: string
 }
 
 /**
- * A typed array is detached when its ArrayBuffer was transferred (postMessage) or detached.
- * Node 20 has no `ArrayBuffer.prototype.detached`, so for the one ambiguous case (both lengths
- * zero, which an honest empty array also has) we ask the engine: constructing a view over a
- * detached buffer throws.
+ * A typed array is detached when its ArrayBuffer was transferred (postMessage) or detached; a
+ * view of a resizable ArrayBuffer that shrank below it is out of bounds, which the engine treats
+ * alike (every access throws). Both read a byte length of 0, which an honest empty array also
+ * has: for that one ambiguous case we ask the engine, whose values() throws for both.
  */
 export function isDetached(t: ArrayBufferView): boolean {
-  if (t.byteLength !== 0 || t.buffer.byteLength !== 0) return false;
+  if (byteLengthOf(t) !== 0) return false;
   try {
-    new Uint8Array(t.buffer);
+    typedArrayValues.call(t);
     return false;
   } catch {
     return true;
   }
 }
+
+const typedArrayValues = (Object.getPrototypeOf(Uint8Array.prototype) as { values: () => unknown }).values;
 
 /** A list of tensors: non-empty and of one dtype unless the options allow otherwise. */
 export function checkTensorList(
