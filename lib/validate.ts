@@ -6,7 +6,7 @@
 import { ErrorCode, ErrorCodes, makeError } from './errors';
 import type { KernelDef } from './backend/kernel';
 import { hasVariant } from './backend/kernel';
-import { STATE_ARRAY_NAMES, StateArray, Tensor, byteLengthOf, isTensor, dtypeOf, lengthOf, stateDtypeOf } from './tensor';
+import { STATE_ARRAY_NAMES, StateArray, Tensor, bufferOf, byteLengthOf, isTensor, dtypeOf, lengthOf, stateDtypeOf } from './tensor';
 
 /** Short, safe description of any value for an error message. */
 export function describe(value: unknown): string {
@@ -141,9 +141,7 @@ export function checkTensor(name: string, value: unknown): Tensor {
   if (!isTensor(value)) {
     throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}: expected a Float32Array or Float64Array, got ${describe(value)}`);
   }
-  if (isDetached(value)) {
-    throw makeError(ErrorCodes.DETACHED_BUFFER, `${name}: its ArrayBuffer is detached (transferred to another thread?)`);
-  }
+  checkReadable(name, value);
   return value;
 }
 
@@ -156,9 +154,7 @@ export function checkStateArray(name: string, value: unknown): StateArray {
     );
   }
   const array = value as StateArray;
-  if (isDetached(array)) {
-    throw makeError(ErrorCodes.DETACHED_BUFFER, `${name}: its ArrayBuffer is detached (transferred to another thread?)`);
-  }
+  checkReadable(name, array);
   return array;
 }
 
@@ -217,19 +213,38 @@ export function checkSameLength(name: string, value: StateArray, refName: string
 }
 
 /**
- * A typed array is detached when its ArrayBuffer was transferred (postMessage) or detached; a
- * view of a resizable ArrayBuffer that shrank below it is out of bounds, which the engine treats
- * alike (every access throws). Both read a byte length of 0, which an honest empty array also
- * has: for that one ambiguous case we ask the engine, whose values() throws for both.
+ * Why a typed array cannot be read, or null if it can: its ArrayBuffer was transferred
+ * (postMessage) or detached, or it views a resizable ArrayBuffer that shrank below it (out of
+ * bounds). Both read a byte length of 0, which an honest empty array also has: for that one
+ * ambiguous case we ask the engine, whose values() throws for both, and a view constructed over
+ * the buffer itself, which throws only when it is detached.
  */
-export function isDetached(t: ArrayBufferView): boolean {
-  if (byteLengthOf(t) !== 0) return false;
+export function unreadable(t: ArrayBufferView): 'detached' | 'out of bounds' | null {
+  if (byteLengthOf(t) !== 0) return null;
   try {
     typedArrayValues.call(t);
-    return false;
+    return null;
   } catch {
-    return true;
+    // one of the two; which, below
   }
+  try {
+    new Uint8Array(bufferOf(t));
+    return 'out of bounds';
+  } catch {
+    return 'detached';
+  }
+}
+
+/** A typed array whose ArrayBuffer was transferred (postMessage) or detached (see unreadable). */
+export function isDetached(t: ArrayBufferView): boolean {
+  return unreadable(t) === 'detached';
+}
+
+/** Throws the coded error for a typed array that cannot be read (see unreadable). */
+function checkReadable(name: string, t: ArrayBufferView): void {
+  const problem = unreadable(t);
+  if (problem === 'detached') throw makeError(ErrorCodes.DETACHED_BUFFER, `${name}: its ArrayBuffer is detached (transferred to another thread?)`);
+  if (problem === 'out of bounds') throw makeError(ErrorCodes.SHAPE_MISMATCH, `${name}: its resizable ArrayBuffer shrank below it (the view is out of bounds)`);
 }
 
 const typedArrayValues = (Object.getPrototypeOf(Uint8Array.prototype) as { values: () => unknown }).values;
