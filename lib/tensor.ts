@@ -13,10 +13,16 @@ const intrinsicTag = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, Symb
 const intrinsicLength = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 'length')!.get!;
 const intrinsicByteLength = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 'byteLength')!.get!;
 const intrinsicBuffer = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 'buffer')!.get!;
+const intrinsicByteOffset = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 'byteOffset')!.get!;
 
-/** The element type's name ("Float32Array", ...) of a real typed array (a subclass's too), or undefined for anything else, a Proxy included. */
+/**
+ * The element type's name ("Float32Array", ...) of a real typed array (a subclass's too) whose
+ * prototype chain agrees with it, or undefined for anything else: a Proxy, or a typed array whose
+ * prototype was swapped (its own getters would then answer for another type, or not at all).
+ */
 export function typedArrayTag(value: unknown): string | undefined {
-  return intrinsicTag.call(value) as string | undefined;
+  const tag = intrinsicTag.call(value) as string | undefined;
+  return tag !== undefined && value instanceof (globalThis as unknown as Record<string, new () => object>)[tag] ? tag : undefined;
 }
 
 /** The element count the engine (and the addon) sees: not what a subclass or an own `length` property says. For typed arrays only. */
@@ -27,6 +33,11 @@ export function lengthOf(t: ArrayBufferView): number {
 /** The byte length the engine sees (0 when detached or out of bounds). For typed arrays only. */
 export function byteLengthOf(t: ArrayBufferView): number {
   return intrinsicByteLength.call(t) as number;
+}
+
+/** The byte offset the engine sees. For typed arrays only. */
+export function byteOffsetOf(t: ArrayBufferView): number {
+  return intrinsicByteOffset.call(t) as number;
 }
 
 /** The ArrayBuffer (or SharedArrayBuffer) the engine sees behind a typed array. */

@@ -6,7 +6,7 @@
 import { ErrorCode, ErrorCodes, makeError } from './errors';
 import type { KernelDef } from './backend/kernel';
 import { hasVariant } from './backend/kernel';
-import { STATE_ARRAY_NAMES, StateArray, Tensor, bufferOf, byteLengthOf, isTensor, dtypeOf, lengthOf, stateDtypeOf } from './tensor';
+import { STATE_ARRAY_NAMES, StateArray, Tensor, bufferOf, byteLengthOf, byteOffsetOf, isTensor, dtypeOf, lengthOf, stateDtypeOf } from './tensor';
 
 /** Short, safe description of any value for an error message. */
 export function describe(value: unknown): string {
@@ -285,8 +285,9 @@ export function checkLike(name: string, other: StateArray, refName: string, ref:
 
 /** Two views overlap in memory when they share a buffer and their byte ranges intersect. */
 export function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
-  if (a.buffer !== b.buffer) return false;
-  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+  if (bufferOf(a) !== bufferOf(b)) return false;
+  const [aStart, bStart] = [byteOffsetOf(a), byteOffsetOf(b)];
+  return aStart < bStart + byteLengthOf(b) && bStart < aStart + byteLengthOf(a);
 }
 
 /**
@@ -299,18 +300,18 @@ export function checkNoOverlap(name: string, tensors: readonly Tensor[], label =
   tensors.forEach((t, i) => {
     // An empty view shares no memory. Left in, it could sit between two views that
     // do overlap once sorted, and the neighbour-only check below would miss them.
-    if (t.byteLength === 0) return;
-    const list = byBuffer.get(t.buffer);
+    if (byteLengthOf(t) === 0) return;
+    const list = byBuffer.get(bufferOf(t));
     if (list) list.push(i);
-    else byBuffer.set(t.buffer, [i]);
+    else byBuffer.set(bufferOf(t), [i]);
   });
   for (const indices of byBuffer.values()) {
     if (indices.length < 2) continue;
-    indices.sort((x, y) => tensors[x].byteOffset - tensors[y].byteOffset);
+    indices.sort((x, y) => byteOffsetOf(tensors[x]) - byteOffsetOf(tensors[y]));
     for (let k = 1; k < indices.length; k++) {
       const prev = tensors[indices[k - 1]];
       const cur = tensors[indices[k]];
-      if (cur.byteOffset < prev.byteOffset + prev.byteLength) {
+      if (byteOffsetOf(cur) < byteOffsetOf(prev) + byteLengthOf(prev)) {
         throw makeError(
           ErrorCodes.INVALID_ARG_VALUE,
           `${label(indices[k])}: shares memory with ${label(indices[k - 1])} (the same buffer twice?)`,

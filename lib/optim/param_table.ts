@@ -3,7 +3,7 @@
  * step needs to refuse a gradient that aliases a param or a state buffer.
  */
 import { ErrorCodes, makeError } from '../errors';
-import { StateArray, Tensor, allocStateSlab, dtypeOf, lengthOf } from '../tensor';
+import { StateArray, Tensor, allocStateSlab, bufferOf, dtypeOf, lengthOf } from '../tensor';
 import { checkStateArray, checkTensor, overlaps } from '../validate';
 import { ParamState, StateBufferSpec, StateSchema, bufferLength } from './spec';
 
@@ -25,9 +25,9 @@ export class ParamTable {
   constructor(private readonly owner: string) {}
 
   add(param: Tensor): void {
-    const indices = this.paramsByBuffer.get(param.buffer);
+    const indices = this.paramsByBuffer.get(bufferOf(param));
     if (indices) indices.push(this.params.length);
-    else this.paramsByBuffer.set(param.buffer, [this.params.length]);
+    else this.paramsByBuffer.set(bufferOf(param), [this.params.length]);
     this.params.push(param);
     this.state.push({});
   }
@@ -98,12 +98,12 @@ export class ParamTable {
     for (let i = 0; i < grads.length; i++) {
       const g = grads[i];
       if (g === null) continue;
-      for (const j of this.paramsByBuffer.get(g.buffer) ?? []) {
+      for (const j of this.paramsByBuffer.get(bufferOf(g)) ?? []) {
         if (overlaps(this.params[j], g)) {
           throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${this.owner}: step: grads[${i}]: shares memory with params[${j}]; a gradient needs its own buffer`);
         }
       }
-      const owner = this.stateByBuffer.get(g.buffer)?.find((entry) => overlaps(entry.array, g));
+      const owner = this.stateByBuffer.get(bufferOf(g))?.find((entry) => overlaps(entry.array, g));
       if (owner) {
         throw makeError(
           ErrorCodes.INVALID_ARG_VALUE,
@@ -114,8 +114,8 @@ export class ParamTable {
   }
 
   private registerState(index: number, key: string, array: StateArray): void {
-    const entries = this.stateByBuffer.get(array.buffer);
+    const entries = this.stateByBuffer.get(bufferOf(array));
     if (entries) entries.push({ index, key, array });
-    else this.stateByBuffer.set(array.buffer, [{ index, key, array }]);
+    else this.stateByBuffer.set(bufferOf(array), [{ index, key, array }]);
   }
 }

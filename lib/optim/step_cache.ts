@@ -24,7 +24,7 @@
 import type { Backend, UpdatePlan } from '../backend';
 import { ScalarWriter, scalarWriter } from '../backend/kernel';
 import { NormType, finishValue, mergeValues } from '../norm';
-import type { StateArray, Tensor } from '../tensor';
+import { StateArray, Tensor, bufferOf } from '../tensor';
 import { KernelCallBuilder, advance, pushTensors, sharedState } from './kernel_calls';
 import type { ParamTable } from './param_table';
 import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
@@ -89,9 +89,10 @@ export class StepCache<O> {
       for (const i of indices) pushTensors(tensors, this.table, i, grads[i]!, choice.buffers);
       const seen = new Set<ArrayBufferLike>();
       for (const t of tensors) {
-        if (seen.has(t.buffer)) continue;
-        seen.add(t.buffer);
-        memory.push({ buffer: new WeakRef(t.buffer), byteLength: t.buffer.byteLength });
+        const buffer = bufferOf(t);
+        if (seen.has(buffer)) continue;
+        seen.add(buffer);
+        memory.push({ buffer: new WeakRef(buffer), byteLength: buffer.byteLength });
       }
       for (let k = GRAD_SLOT; k < tensors.length; k += 2 + choice.buffers.length) (tensors as (StateArray | null)[])[k] = null;
       const scalars = scalarWriter(choice.kernel);
