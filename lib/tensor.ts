@@ -66,11 +66,19 @@ export type StateArray = Float32Array | Float64Array | Uint16Array | Uint8Array;
 
 /** The StateDType of a typed array, or null if it is none (by element type: a subclass of Float32Array is float32). */
 export function stateDtypeOf(value: unknown): StateDType | null {
-  const tag = typedArrayTag(value);
-  return tag !== undefined && Object.hasOwn(STATE_DTYPES_BY_TAG, tag) ? STATE_DTYPES_BY_TAG[tag] : null;
+  switch (typedArrayTag(value)) {
+    case 'Float32Array':
+      return 'float32';
+    case 'Float64Array':
+      return 'float64';
+    case 'Uint16Array':
+      return 'bfloat16';
+    case 'Uint8Array':
+      return 'uint8';
+    default:
+      return null;
+  }
 }
-
-const STATE_DTYPES_BY_TAG: Readonly<Record<string, StateDType>> = { Float32Array: 'float32', Float64Array: 'float64', Uint16Array: 'bfloat16', Uint8Array: 'uint8' };
 
 /** The typed array that holds each StateDType, by name, for messages. */
 export const STATE_ARRAY_NAMES: Readonly<Record<StateDType, string>> = {
