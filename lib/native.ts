@@ -37,7 +37,7 @@ export interface Addon {
   /** Runs row `kernel` of the kernel table (see nativeKernelIndex). */
   update(kernel: number, buffers: readonly StateArray[], scalars: Float64Array, threads: number): void;
   updateAsync(kernel: number, buffers: readonly StateArray[], scalars: Float64Array, threads: number): Promise<void>;
-  /** Resolves and checks `buffers` as update() would, once; keeps them alive until the plan is collected. */
+  /** Resolves and checks `buffers` as update() would, once; holds them weakly (refusing to run once one was collected). */
   createPlan(kernel: number, buffers: readonly StateArray[]): NativePlan;
   /** update() over a plan's buffers; refuses (ERR_DETACHED_BUFFER, ERR_SHAPE_MISMATCH) if one was detached or resized since. */
   updatePlanned(plan: NativePlan, scalars: Float64Array, threads: number): void;
@@ -156,12 +156,18 @@ export function loadAddon(): Addon {
     try {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
       // bindings finds the package root from this file, whether it runs from lib/ (ts-node) or dist/lib/,
-      // and records the file it loaded as `path`.
-      const candidate = require('bindings')({
-        bindings: 'fusedoptim',
-        try: ADDON_LOCATIONS,
-        platformArch: `${process.platform}-${process.arch}`,
-      }) as Addon & { path: string };
+      // and records the file it loaded as `path`. FUSEDOPTIM_ADDON names another build of the same
+      // addon to load instead (the sanitizer build: npm run test:sanitize).
+      const override = process.env.FUSEDOPTIM_ADDON;
+      const candidate = (
+        override
+          ? Object.assign(require(override) as Addon, { path: override })
+          : require('bindings')({
+              bindings: 'fusedoptim',
+              try: ADDON_LOCATIONS,
+              platformArch: `${process.platform}-${process.arch}`,
+            })
+      ) as Addon & { path: string };
       checkInterface(candidate);
       addon = candidate;
       loadedFrom = candidate.path;

@@ -16,7 +16,7 @@ import { ErrorCodes, makeError } from './errors';
 import { ReduceKind } from './kernels';
 import { Pipeline, call } from './pipeline';
 import type { Tensor } from './tensor';
-import { checkNumber } from './validate';
+import { checkArray, checkNumber, checkObject, describe } from './validate';
 
 /** A validated norm type and the reduction that computes it. */
 export interface NormType {
@@ -53,26 +53,32 @@ export function mergeValues(kind: ReduceKind, a: number, b: number): number {
  * theirs in rank order).
  */
 export function mergeNormPartials(partials: readonly NormPartial[]): NormPartial {
-  if (partials.length === 0) throw makeError(ErrorCodes.INVALID_ARG_VALUE, 'mergeNormPartials: partials: expected at least one partial');
-  const type = checkNormType('mergeNormPartials: partials[0].normType', partials[0].normType);
+  // Each partial read once, checked to be an object before any field is read.
+  const list = checkArray('mergeNormPartials: partials', partials).map((p, i) => checkObject(`mergeNormPartials: partials[${i}]`, p) as unknown as NormPartial);
+  if (list.length === 0) throw makeError(ErrorCodes.INVALID_ARG_VALUE, 'mergeNormPartials: partials: expected at least one partial');
+  const type = checkNormType('mergeNormPartials: partials[0].normType', list[0].normType);
   let value = 0;
-  partials.forEach((partial, i) => {
+  list.forEach((partial, i) => {
     if (partial.normType !== type.p) {
-      throw makeError(ErrorCodes.INVALID_ARG_VALUE, `mergeNormPartials: partials[${i}].normType: expected ${type.p} like partials[0], got ${partial.normType}`);
+      throw makeError(ErrorCodes.INVALID_ARG_VALUE, `mergeNormPartials: partials[${i}].normType: expected ${type.p} like partials[0], got ${describe(partial.normType)}`);
     }
-    const v = partial.value;
-    if (typeof v !== 'number' || !(v >= 0 || v !== v)) {
-      throw makeError(ErrorCodes.OUT_OF_RANGE, `mergeNormPartials: partials[${i}].value: expected a number >= 0 (or NaN), got ${v}`);
-    }
-    value = mergeValues(type.kind, value, v);
+    value = mergeValues(type.kind, value, checkPartialValue(`mergeNormPartials: partials[${i}].value`, partial.value));
   });
   return { normType: type.p, value };
 }
 
+/** A partial's reduced value: a number >= 0, or NaN (a NaN gradient's, which the merge keeps). */
+function checkPartialValue(name: string, v: unknown): number {
+  if (typeof v !== 'number') throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}: expected a number >= 0 (or NaN), got ${describe(v)}`);
+  if (!(v >= 0 || v !== v)) throw makeError(ErrorCodes.OUT_OF_RANGE, `${name}: expected a number >= 0 (or NaN), got ${v}`);
+  return v;
+}
+
 /** The norm from its (merged) partial. */
 export function finishNorm(partial: NormPartial): number {
+  checkObject('finishNorm: partial', partial);
   const { kind, p } = checkNormType('finishNorm: partial.normType', partial.normType);
-  return finishValue({ kind, p }, partial.value);
+  return finishValue({ kind, p }, checkPartialValue('finishNorm: partial.value', partial.value));
 }
 
 /** The norm from its reduced value: √, the 1/p power, or nothing. */

@@ -5,12 +5,53 @@ export type Tensor = Float32Array | Float64Array;
 
 export type DType = 'float32' | 'float64';
 
+// The engine's own answers about a typed array, read through %TypedArray%.prototype's getters:
+// what the addon sees too. `instanceof` and `.length` can be made to lie (a Proxy, a prototype
+// swapped, a subclass or an own property redefining `length`); these cannot.
+const TYPED_ARRAY_PROTOTYPE = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const intrinsicTag = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, Symbol.toStringTag)!.get!;
+const intrinsicLength = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 'length')!.get!;
+const intrinsicByteLength = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 'byteLength')!.get!;
+const intrinsicBuffer = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 'buffer')!.get!;
+const intrinsicByteOffset = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 'byteOffset')!.get!;
+
+/**
+ * The element type's name ("Float32Array", ...) of a real typed array (a subclass's too) whose
+ * prototype chain agrees with it, or undefined for anything else: a Proxy, or a typed array whose
+ * prototype was swapped (its own getters would then answer for another type, or not at all).
+ */
+export function typedArrayTag(value: unknown): string | undefined {
+  const tag = intrinsicTag.call(value) as string | undefined;
+  return tag !== undefined && value instanceof (globalThis as unknown as Record<string, new () => object>)[tag] ? tag : undefined;
+}
+
+/** The element count the engine (and the addon) sees: not what a subclass or an own `length` property says. For typed arrays only. */
+export function lengthOf(t: ArrayBufferView): number {
+  return intrinsicLength.call(t) as number;
+}
+
+/** The byte length the engine sees (0 when detached or out of bounds). For typed arrays only. */
+export function byteLengthOf(t: ArrayBufferView): number {
+  return intrinsicByteLength.call(t) as number;
+}
+
+/** The byte offset the engine sees. For typed arrays only. */
+export function byteOffsetOf(t: ArrayBufferView): number {
+  return intrinsicByteOffset.call(t) as number;
+}
+
+/** The ArrayBuffer (or SharedArrayBuffer) the engine sees behind a typed array. */
+export function bufferOf(t: ArrayBufferView): ArrayBufferLike {
+  return intrinsicBuffer.call(t) as ArrayBufferLike;
+}
+
 export function dtypeOf(t: Tensor): DType {
-  return t instanceof Float32Array ? 'float32' : 'float64';
+  return typedArrayTag(t) === 'Float32Array' ? 'float32' : 'float64';
 }
 
 export function isTensor(value: unknown): value is Tensor {
-  return value instanceof Float32Array || value instanceof Float64Array;
+  const tag = typedArrayTag(value);
+  return tag === 'Float32Array' || tag === 'Float64Array';
 }
 
 /**
@@ -25,11 +66,18 @@ export type StateArray = Float32Array | Float64Array | Uint16Array | Uint8Array;
 
 /** The StateDType of a typed array, or null if it is none (by element type: a subclass of Float32Array is float32). */
 export function stateDtypeOf(value: unknown): StateDType | null {
-  if (value instanceof Float32Array) return 'float32';
-  if (value instanceof Float64Array) return 'float64';
-  if (value instanceof Uint16Array) return 'bfloat16';
-  if (value instanceof Uint8Array) return 'uint8';
-  return null;
+  switch (typedArrayTag(value)) {
+    case 'Float32Array':
+      return 'float32';
+    case 'Float64Array':
+      return 'float64';
+    case 'Uint16Array':
+      return 'bfloat16';
+    case 'Uint8Array':
+      return 'uint8';
+    default:
+      return null;
+  }
 }
 
 /** The typed array that holds each StateDType, by name, for messages. */
@@ -55,7 +103,7 @@ export function allocState(dtype: StateDType, length: number): StateArray {
 }
 
 /** A new zero-filled tensor of the same dtype as `like`, of `length` elements (64-byte aligned). */
-export function zerosLike(like: Tensor, length = like.length): Tensor {
+export function zerosLike(like: Tensor, length = lengthOf(like)): Tensor {
   return like instanceof Float32Array ? alignedFloat32(length) : alignedFloat64(length);
 }
 

@@ -3,10 +3,10 @@
  * so every message has one voice: `<argument>: expected <what>, got <value>`.
  * They only read; callers check everything before they mutate anything.
  */
-import { ErrorCodes, makeError } from './errors';
+import { ErrorCode, ErrorCodes, makeError } from './errors';
 import type { KernelDef } from './backend/kernel';
 import { hasVariant, slotLength, slotRole } from './backend/kernel';
-import { STATE_ARRAY_NAMES, StateArray, Tensor, isTensor, dtypeOf, stateDtypeOf } from './tensor';
+import { STATE_ARRAY_NAMES, StateArray, Tensor, bufferOf, byteLengthOf, byteOffsetOf, isTensor, dtypeOf, lengthOf, stateDtypeOf } from './tensor';
 
 /** Short, safe description of any value for an error message. */
 export function describe(value: unknown): string {
@@ -51,6 +51,15 @@ function rangeText(rule: NumberRule): string {
   return parts.join(' ');
 }
 
+/**
+ * The one rule for a number that is refused: ERR_NON_FINITE for NaN anywhere, and for ±Infinity
+ * where only finite numbers are allowed; ERR_OUT_OF_RANGE for any other number outside its range
+ * (an allowed Infinity beyond a bound included). native/args.cc follows the same rule.
+ */
+export function refusedNumberCode(value: number, allowInfinity: boolean): ErrorCode {
+  return Number.isNaN(value) || (!allowInfinity && !Number.isFinite(value)) ? ErrorCodes.NON_FINITE : ErrorCodes.OUT_OF_RANGE;
+}
+
 /** Checks that `value` is a number obeying `rule`; returns it. */
 export function checkNumber(name: string, value: unknown, rule: NumberRule = {}): number {
   if (typeof value !== 'number') {
@@ -64,7 +73,7 @@ export function checkNumber(name: string, value: unknown, rule: NumberRule = {})
     (rule.max !== undefined && (rule.maxExclusive ? !(value < rule.max) : !(value <= rule.max)));
   if (bad) {
     throw makeError(
-      Number.isFinite(value) || rule.allowInfinity ? ErrorCodes.OUT_OF_RANGE : ErrorCodes.NON_FINITE,
+      refusedNumberCode(value, rule.allowInfinity === true),
       `${name}: expected ${rangeText(rule)}, got ${describe(value)}`,
     );
   }
@@ -115,11 +124,16 @@ export function checkOptions(name: string, value: unknown, known: readonly strin
   return obj;
 }
 
+/**
+ * An Array, returned as a dense copy read once per index: a hole reads as undefined (which the
+ * element's own check then refuses), and an index getter cannot answer differently later.
+ */
 export function checkArray(name: string, value: unknown): unknown[] {
   if (!Array.isArray(value)) {
     throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}: expected an Array, got ${describe(value)}`);
   }
-  return value;
+  const list: unknown[] = value;
+  return Array.from({ length: list.length }, (_, i) => list[i]);
 }
 
 /** A Float32Array or Float64Array whose buffer is still attached. */
@@ -127,9 +141,7 @@ export function checkTensor(name: string, value: unknown): Tensor {
   if (!isTensor(value)) {
     throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}: expected a Float32Array or Float64Array, got ${describe(value)}`);
   }
-  if (isDetached(value)) {
-    throw makeError(ErrorCodes.DETACHED_BUFFER, `${name}: its ArrayBuffer is detached (transferred to another thread?)`);
-  }
+  checkReadable(name, value);
   return value;
 }
 
@@ -142,9 +154,7 @@ export function checkStateArray(name: string, value: unknown): StateArray {
     );
   }
   const array = value as StateArray;
-  if (isDetached(array)) {
-    throw makeError(ErrorCodes.DETACHED_BUFFER, `${name}: its ArrayBuffer is detached (transferred to another thread?)`);
-  }
+  checkReadable(name, array);
   return array;
 }
 
@@ -214,26 +224,48 @@ export function checkSameType(name: string, value: StateArray, refName: string, 
 
 /** `value` must have the length of `ref`. */
 export function checkSameLength(name: string, value: StateArray, refName: string, ref: StateArray): void {
-  if (value.length !== ref.length) {
-    throw makeError(ErrorCodes.SHAPE_MISMATCH, `${name}: expected length ${ref.length} like ${refName}, got length ${value.length}`);
+  const [length, expected] = [lengthOf(value), lengthOf(ref)];
+  if (length !== expected) {
+    throw makeError(ErrorCodes.SHAPE_MISMATCH, `${name}: expected length ${expected} like ${refName}, got length ${length}`);
   }
 }
 
 /**
- * A typed array is detached when its ArrayBuffer was transferred (postMessage) or detached.
- * Node 20 has no `ArrayBuffer.prototype.detached`, so for the one ambiguous case (both lengths
- * zero, which an honest empty array also has) we ask the engine: constructing a view over a
- * detached buffer throws.
+ * Why a typed array cannot be read, or null if it can: its ArrayBuffer was transferred
+ * (postMessage) or detached, or it views a resizable ArrayBuffer that shrank below it (out of
+ * bounds). Both read a byte length of 0, which an honest empty array also has: for that one
+ * ambiguous case we ask the engine, whose values() throws for both, and a view constructed over
+ * the buffer itself, which throws only when it is detached.
  */
-export function isDetached(t: ArrayBufferView): boolean {
-  if (t.byteLength !== 0 || t.buffer.byteLength !== 0) return false;
+export function unreadable(t: ArrayBufferView): 'detached' | 'out of bounds' | null {
+  if (byteLengthOf(t) !== 0) return null;
   try {
-    new Uint8Array(t.buffer);
-    return false;
+    typedArrayValues.call(t);
+    return null;
   } catch {
-    return true;
+    // one of the two; which, below
+  }
+  try {
+    new Uint8Array(bufferOf(t));
+    return 'out of bounds';
+  } catch {
+    return 'detached';
   }
 }
+
+/** A typed array whose ArrayBuffer was transferred (postMessage) or detached (see unreadable). */
+export function isDetached(t: ArrayBufferView): boolean {
+  return unreadable(t) === 'detached';
+}
+
+/** Throws the coded error for a typed array that cannot be read (see unreadable). */
+function checkReadable(name: string, t: ArrayBufferView): void {
+  const problem = unreadable(t);
+  if (problem === 'detached') throw makeError(ErrorCodes.DETACHED_BUFFER, `${name}: its ArrayBuffer is detached (transferred to another thread?)`);
+  if (problem === 'out of bounds') throw makeError(ErrorCodes.SHAPE_MISMATCH, `${name}: its resizable ArrayBuffer shrank below it (the view is out of bounds)`);
+}
+
+const typedArrayValues = (Object.getPrototypeOf(Uint8Array.prototype) as { values: () => unknown }).values;
 
 /** A list of tensors: non-empty and of one dtype unless the options allow otherwise. */
 export function checkTensorList(
@@ -271,8 +303,9 @@ export function checkLike(name: string, other: StateArray, refName: string, ref:
 
 /** Two views overlap in memory when they share a buffer and their byte ranges intersect. */
 export function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
-  if (a.buffer !== b.buffer) return false;
-  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+  if (bufferOf(a) !== bufferOf(b)) return false;
+  const [aStart, bStart] = [byteOffsetOf(a), byteOffsetOf(b)];
+  return aStart < bStart + byteLengthOf(b) && bStart < aStart + byteLengthOf(a);
 }
 
 /**
@@ -285,18 +318,18 @@ export function checkNoOverlap(name: string, tensors: readonly Tensor[], label =
   tensors.forEach((t, i) => {
     // An empty view shares no memory. Left in, it could sit between two views that
     // do overlap once sorted, and the neighbour-only check below would miss them.
-    if (t.byteLength === 0) return;
-    const list = byBuffer.get(t.buffer);
+    if (byteLengthOf(t) === 0) return;
+    const list = byBuffer.get(bufferOf(t));
     if (list) list.push(i);
-    else byBuffer.set(t.buffer, [i]);
+    else byBuffer.set(bufferOf(t), [i]);
   });
   for (const indices of byBuffer.values()) {
     if (indices.length < 2) continue;
-    indices.sort((x, y) => tensors[x].byteOffset - tensors[y].byteOffset);
+    indices.sort((x, y) => byteOffsetOf(tensors[x]) - byteOffsetOf(tensors[y]));
     for (let k = 1; k < indices.length; k++) {
       const prev = tensors[indices[k - 1]];
       const cur = tensors[indices[k]];
-      if (cur.byteOffset < prev.byteOffset + prev.byteLength) {
+      if (byteOffsetOf(cur) < byteOffsetOf(prev) + byteLengthOf(prev)) {
         throw makeError(
           ErrorCodes.INVALID_ARG_VALUE,
           `${label(indices[k])}: shares memory with ${label(indices[k - 1])} (the same buffer twice?)`,

@@ -286,7 +286,8 @@ int read_int(Napi::Env env, const Napi::Value& value, int min, int max, const ch
   double x = 0;
   if (!number_value(env, value, &x)) throw_type_error(env, "ERR_INVALID_ARG_TYPE", std::string(name) + ": expected an integer");
   if (!(x >= min && x <= max) || std::floor(x) != x) {
-    throw_range_error(env, "ERR_OUT_OF_RANGE",
+    // The library's one rule (lib/validate.ts refusedNumberCode): NaN and ±Infinity where a finite number is required are ERR_NON_FINITE.
+    throw_range_error(env, std::isfinite(x) ? "ERR_OUT_OF_RANGE" : "ERR_NON_FINITE",
                       std::string(name) + ": expected an integer in [" + std::to_string(min) + ", " +
                           std::to_string(max) + "]");
   }
@@ -296,7 +297,7 @@ int read_int(Napi::Env env, const Napi::Value& value, int min, int max, const ch
 double read_number(Napi::Env env, const Napi::Value& value, const char* name) {
   double x = 0;
   if (!number_value(env, value, &x)) throw_type_error(env, "ERR_INVALID_ARG_TYPE", std::string(name) + ": expected a number");
-  if (std::isnan(x)) throw_range_error(env, "ERR_OUT_OF_RANGE", std::string(name) + ": expected a number, got NaN");
+  if (std::isnan(x)) throw_range_error(env, "ERR_NON_FINITE", std::string(name) + ": expected a number, got NaN");
   return x;
 }
 

@@ -1,7 +1,10 @@
 // A plan holds what update() would resolve on every call: the kernel and its
-// variant, the raw pointers and lengths of its buffers, and a persistent
-// reference to each typed array, so that none of them can be collected while
-// the plan lives.
+// variant, the raw pointers and lengths of its buffers, and a weak reference
+// to each distinct ArrayBuffer. A plan keeps nothing alive: their owners do
+// (an optimizer its params and state, the caller its gradients), so a plan
+// cached by an optimizer never holds a step's gradients beyond that step. A
+// call over a plan one of whose buffers was collected is refused before any
+// pointer is used (check_unchanged: the weak reference is then empty).
 //
 // What can still change between two calls is the memory behind those typed
 // arrays: an ArrayBuffer may be transferred (detached: its memory belongs to
@@ -53,8 +56,8 @@ class Plan {
   UpdateFn run = nullptr;  // the kernel's variant for the batch's element types
   ReduceBlocks blocks;     // sized on the first reducePlanned
 
-  // Keeps `typed_arrays` (the addon's own Array of the buffers just resolved)
-  // alive through a reference to each distinct ArrayBuffer, and records each
+  // Watches `typed_arrays` (the addon's own Array of the buffers just resolved)
+  // through a weak reference to each distinct ArrayBuffer, and records each
   // one's byte length.
   void watch(Napi::Env env, const Napi::Array& typed_arrays) {
     std::unordered_map<const void*, std::size_t> seen;  // ArrayBuffer data → index in watched_
@@ -71,7 +74,7 @@ class Plan {
       if (napi_get_arraybuffer_info(env, arraybuffer, &data, &byte_length) != napi_ok) {
         // Not an ArrayBuffer (a SharedArrayBuffer): watch the view's own length.
         napi_ref ref;
-        if (napi_create_reference(env, view, 1, &ref) != napi_ok) throw Napi::Error::New(env);
+        if (napi_create_reference(env, view, kWeak, &ref) != napi_ok) throw Napi::Error::New(env);
         watched_.push_back(Watched{ref, nullptr, length, i, length, true});
         continue;
       }
@@ -80,8 +83,8 @@ class Plan {
       if (byte_length != 0 && seen.count(data) != 0) continue;
       napi_ref ref;
       napi_ref first_view;
-      if (napi_create_reference(env, arraybuffer, 1, &ref) != napi_ok ||
-          napi_create_reference(env, view, 1, &first_view) != napi_ok) {
+      if (napi_create_reference(env, arraybuffer, kWeak, &ref) != napi_ok ||
+          napi_create_reference(env, view, kWeak, &first_view) != napi_ok) {
         throw Napi::Error::New(env);
       }
       if (byte_length != 0) seen.emplace(data, watched_.size());
@@ -93,10 +96,15 @@ class Plan {
   // plan was made (see the header).
   void check_unchanged(Napi::Env env) const {
     for (const Watched& w : watched_) {
-      napi_value value;
+      napi_value value = nullptr;
       std::size_t length = 0;
-      const bool read = napi_get_reference_value(env, w.ref, &value) == napi_ok && value != nullptr &&
-                        (w.is_view ? napi_get_typedarray_info(env, value, nullptr, &length, nullptr, nullptr, nullptr)
+      if (napi_get_reference_value(env, w.ref, &value) != napi_ok) throw Napi::Error::New(env, "plan: a buffer could not be read");
+      if (value == nullptr) {
+        throw_type_error(env, "ERR_DETACHED_BUFFER",
+                         "plan: buffers[" + std::to_string(w.first) +
+                             "]: was garbage-collected (a plan does not keep its buffers alive; their owner must)");
+      }
+      const bool read = (w.is_view ? napi_get_typedarray_info(env, value, nullptr, &length, nullptr, nullptr, nullptr)
                                    : napi_get_arraybuffer_info(env, value, nullptr, &length)) == napi_ok;
       if (!read) throw Napi::Error::New(env, "plan: a buffer could not be read");
       if (length != w.length) throw_changed(env, value, w);
@@ -104,6 +112,9 @@ class Plan {
   }
 
  private:
+  // A reference count of 0 makes a weak reference: it does not keep its value alive.
+  static constexpr uint32_t kWeak = 0;
+
   struct Watched {
     napi_ref ref;             // the ArrayBuffer (or, for a SharedArrayBuffer, the view itself)
     napi_ref first_view;      // the plan's first view of that ArrayBuffer, for messages
@@ -125,7 +136,7 @@ class Plan {
     std::size_t now = 0;
     napi_value view = value;
     if (w.first_view != nullptr) napi_get_reference_value(env, w.first_view, &view);
-    napi_get_typedarray_info(env, view, nullptr, &now, nullptr, nullptr, nullptr);
+    if (view != nullptr) napi_get_typedarray_info(env, view, nullptr, &now, nullptr, nullptr, nullptr);
     throw_range_error(env, "ERR_SHAPE_MISMATCH",
                       name + ": expected length " + std::to_string(w.first_length) +
                           " as when the plan was made, got " + std::to_string(now) +

@@ -6,8 +6,9 @@
 
 namespace fusedoptim {
 
-// createPlan(kind, buffers): checks `buffers` exactly as update() does, keeps
-// every typed array alive and returns an opaque, type-tagged plan.
+// createPlan(kind, buffers): checks `buffers` exactly as update() does and
+// returns an opaque, type-tagged plan. The plan keeps none of them alive (it
+// refuses to run once one was collected): their owners must.
 Napi::Value CreatePlan(const Napi::CallbackInfo& info);
 // updatePlanned(plan, scalars, threads): update(kind, buffers, scalars, threads)
 // over the plan's buffers, after checking that none was detached or resized.

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ErrorCodes } from '../lib/errors';
-import { writeFileAtomic, writeFileAtomicSync } from '../lib/train/atomic';
+import { isAtomicTempName, writeFileAtomic, writeFileAtomicSync } from '../lib/train/atomic';
 
 type Writer = (file: string, data: Parameters<typeof writeFileAtomicSync>[1]) => Promise<void>;
 
@@ -14,7 +14,21 @@ const writers: [string, Writer][] = [
   ['writeFileAtomic', (file, data) => writeFileAtomic(file, data)],
 ];
 
+/** A pid no process has: a child's, after it exited (pids are not reused this quickly). */
+function deadPid(): number {
+  const child = spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' });
+  return Number(child.stdout.trim());
+}
+
 describe('atomic file writes', () => {
+  it('isAtomicTempName tells its temporary files from everything else', () => {
+    expect(isAtomicTempName('.last.safetensors.4242.0123456789ab.tmp')).to.equal(true);
+    expect(isAtomicTempName('.a.b.c.1.ffffffffffff.tmp')).to.equal(true);
+    for (const name of ['last.safetensors', '.last.safetensors', 'last.safetensors.4242.0123456789ab.tmp', '.x.0.0123456789ab.tmp', '.x.12.0123456789a.tmp', '.x.12.0123456789AB.tmp', '.x.12.0123456789ab.tmp~']) {
+      expect(isAtomicTempName(name), name).to.equal(false);
+    }
+  });
+
   let dir: string;
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-atomic-'));
@@ -53,7 +67,67 @@ describe('atomic file writes', () => {
         let error: NodeJS.ErrnoException | undefined;
         await write(file, 'data').catch((err) => (error = err));
         expect(error?.code).to.equal('ENOENT');
+        expect(error?.message).to.contain(`cannot write ${JSON.stringify(file)}: ENOENT`).and.contain('was left as it was');
+        expect(error?.path).to.equal(file);
         expect(fs.readdirSync(dir)).to.deep.equal([]);
+      });
+
+      it('keeps the permission bits of the file it replaces, whatever the umask', async () => {
+        const file = path.join(dir, 'private.bin');
+        fs.writeFileSync(file, 'old');
+        for (const mode of [0o600, 0o640, 0o777]) {
+          fs.chmodSync(file, mode);
+          await write(file, `new ${mode}`);
+          expect(fs.statSync(file).mode & 0o7777, mode.toString(8)).to.equal(mode);
+          expect(fs.readFileSync(file, 'utf8')).to.equal(`new ${mode}`);
+        }
+      });
+
+      it('writes through a symbolic link to its target, which it replaces; the link stays a link', async () => {
+        fs.mkdirSync(path.join(dir, 'real'));
+        const target = path.join(dir, 'real', 'model.bin');
+        fs.writeFileSync(target, 'old');
+        fs.chmodSync(target, 0o600);
+        const link = path.join(dir, 'latest.bin');
+        fs.symlinkSync(path.join('real', 'model.bin'), link); // relative, resolved from the link's directory
+        const chain = path.join(dir, 'chain.bin');
+        fs.symlinkSync(link, chain);
+        await write(chain, 'new');
+        expect(fs.lstatSync(link).isSymbolicLink()).to.equal(true);
+        expect(fs.lstatSync(chain).isSymbolicLink()).to.equal(true);
+        expect(fs.readFileSync(target, 'utf8')).to.equal('new');
+        expect(fs.statSync(target).mode & 0o7777).to.equal(0o600);
+        expect(fs.readdirSync(path.join(dir, 'real'))).to.deep.equal(['model.bin']);
+      });
+
+      it('creates the target of a dangling link; refuses a loop of links with ELOOP, naming the path', async () => {
+        const link = path.join(dir, 'dangling');
+        fs.symlinkSync('created.bin', link);
+        await write(link, 'made');
+        expect(fs.readFileSync(path.join(dir, 'created.bin'), 'utf8')).to.equal('made');
+        expect(fs.lstatSync(link).isSymbolicLink()).to.equal(true);
+
+        fs.symlinkSync('loop-b', path.join(dir, 'loop-a'));
+        fs.symlinkSync('loop-a', path.join(dir, 'loop-b'));
+        let error: NodeJS.ErrnoException | undefined;
+        await write(path.join(dir, 'loop-a'), 'x').catch((err) => (error = err));
+        expect(error?.code).to.equal('ELOOP');
+        expect(error?.message).to.contain('loop-a').and.contain('was left as it was');
+      });
+
+      it('removes stale temporary files of dead processes, and nothing else', async () => {
+        const dead = deadPid();
+        const stale = [`.checkpoint.bin.${dead}.0123456789ab.tmp`, `.other.safetensors.${dead}.abcdefabcdef.tmp`];
+        const kept = [
+          `.checkpoint.bin.${process.pid}.0123456789ab.tmp`, // this process: perhaps a write in flight
+          `.checkpoint.bin.${process.ppid}.0123456789ab.tmp`, // a live process
+          `.checkpoint.bin.${dead}.0123.tmp`, // not our naming
+          `checkpoint.bin.${dead}.0123456789ab.tmp`,
+          'notes.tmp',
+        ];
+        for (const name of [...stale, ...kept]) fs.writeFileSync(path.join(dir, name), 'x');
+        await write(path.join(dir, 'checkpoint.bin'), 'data');
+        expect(fs.readdirSync(dir).sort()).to.deep.equal([...kept, 'checkpoint.bin'].sort());
       });
 
       it('removes the temporary file and keeps the target when the rename fails', async () => {

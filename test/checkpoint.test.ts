@@ -278,6 +278,24 @@ describe('checkpoints', () => {
       );
     });
 
+    it('classes are matched by the names they declare, not constructor.name (which a minifier renames)', () => {
+      // What a minifier does: the same classes under other names.
+      const MinifiedAdamW = class a extends AdamW {};
+      const MinifiedScheduler = class b extends WarmupCosineScheduler {};
+      const model = new LinearModel(1);
+      const optimizer = new MinifiedAdamW(model.params, { lr: 0.1 });
+      const scheduler = new MinifiedScheduler(optimizer, { warmupSteps: 2, totalSteps: 10 });
+      expect([optimizer.constructor.name, optimizer.kind, scheduler.constructor.name, scheduler.kind]).to.deep.equal(['a', 'AdamW', 'b', 'WarmupCosineScheduler']);
+      const file = tempFile();
+      saveCheckpoint(file, { model, optimizer, scheduler });
+      const ck = readCheckpoint(file);
+      expect([ck.optimizer!.class, ck.scheduler!.class]).to.deep.equal(['AdamW', 'WarmupCosineScheduler']);
+      const t = live();
+      loadCheckpoint(file, t.targets); // into the unminified classes
+      const back = new MinifiedScheduler(new MinifiedAdamW(new LinearModel(2).params, { lr: 0.1 }), { warmupSteps: 2, totalSteps: 10 });
+      loadCheckpoint(file, { model: new LinearModel(3), optimizer: back.optimizer as AdamW, scheduler: back });
+    });
+
     it('no optimizer or scheduler state in the file, but objects to load it into', () => {
       const weightsOnly = tempFile();
       saveCheckpoint(weightsOnly, { model: src.model });

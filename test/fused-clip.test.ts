@@ -246,10 +246,10 @@ describe('step: bad clipping options throw, naming the option, and change nothin
   const adam = kernelVariants().find((v) => v.optimizer === 'Adam')!;
   const cases: Array<{ options: Record<string, unknown>; type: typeof TypeError | typeof RangeError; code: string; mentions: Array<string | RegExp> }> = [
     { options: { maxGradNorm: -1 }, type: RangeError, code: ErrorCodes.OUT_OF_RANGE, mentions: ['Adam: step: options.maxGradNorm: expected a number >= 0, got -1'] },
-    { options: { maxGradNorm: NaN }, type: RangeError, code: ErrorCodes.OUT_OF_RANGE, mentions: ['options.maxGradNorm', 'got NaN'] },
+    { options: { maxGradNorm: NaN }, type: RangeError, code: ErrorCodes.NON_FINITE, mentions: ['options.maxGradNorm', 'got NaN'] },
     { options: { maxGradNorm: '1' }, type: TypeError, code: ErrorCodes.INVALID_ARG_TYPE, mentions: ['options.maxGradNorm', 'got "1"'] },
     { options: { maxGradNorm: 1, normType: 0 }, type: RangeError, code: ErrorCodes.OUT_OF_RANGE, mentions: ['Adam: step: options.normType: expected a number > 0, got 0'] },
-    { options: { maxGradNorm: 1, normType: NaN }, type: RangeError, code: ErrorCodes.OUT_OF_RANGE, mentions: ['options.normType', 'got NaN'] },
+    { options: { maxGradNorm: 1, normType: NaN }, type: RangeError, code: ErrorCodes.NON_FINITE, mentions: ['options.normType', 'got NaN'] },
     { options: { maxGradNorm: 1, normType: -2 }, type: RangeError, code: ErrorCodes.OUT_OF_RANGE, mentions: ['options.normType', 'got -2'] },
     { options: { normType: 0 }, type: RangeError, code: ErrorCodes.OUT_OF_RANGE, mentions: ['options.normType', 'got 0'] },
     { options: { skipIfNonfinite: 1, normType: -Infinity }, type: TypeError, code: ErrorCodes.INVALID_ARG_TYPE, mentions: ['options.skipIfNonfinite: expected a boolean, got 1'] },

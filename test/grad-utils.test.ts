@@ -140,7 +140,7 @@ describe('getTotalNorm', () => {
       { what: 'a detached buffer', call: () => getTotalNorm([detached()]), error: TypeError, code: ErrorCodes.DETACHED_BUFFER, message: /^getTotalNorm: grads\[0\]: its ArrayBuffer is detached/ },
       { what: 'normType 0', call: () => getTotalNorm([new Float32Array(1)], 0), error: RangeError, code: ErrorCodes.OUT_OF_RANGE, message: /^getTotalNorm: normType: expected a number > 0, got 0/ },
       { what: 'normType -1', call: () => getTotalNorm([new Float32Array(1)], -1), error: RangeError, code: ErrorCodes.OUT_OF_RANGE, message: /^getTotalNorm: normType: .*got -1/ },
-      { what: 'normType NaN', call: () => getTotalNorm([new Float32Array(1)], NaN), error: RangeError, code: ErrorCodes.OUT_OF_RANGE, message: /^getTotalNorm: normType: .*got NaN/ },
+      { what: 'normType NaN', call: () => getTotalNorm([new Float32Array(1)], NaN), error: RangeError, code: ErrorCodes.NON_FINITE, message: /^getTotalNorm: normType: .*got NaN/ },
       { what: "normType '2'", call: () => getTotalNorm([new Float32Array(1)], '2' as never), error: TypeError, code: ErrorCodes.INVALID_ARG_TYPE, message: /^getTotalNorm: normType: .*got "2"/ },
       { what: 'an unknown option', call: () => getTotalNorm([new Float32Array(1)], 2, { normType: 2 } as never), error: RangeError, code: ErrorCodes.INVALID_ARG_VALUE, message: /^getTotalNorm: options: unknown option "normType"/ },
       { what: 'an unknown backend', call: () => getTotalNorm([new Float32Array(1)], 2, { backend: 'cuda' as never }), error: RangeError, code: ErrorCodes.INVALID_ARG_VALUE, message: /^getTotalNorm: options\.backend: expected one of "native", "js", got "cuda"/ },
@@ -222,7 +222,7 @@ describe('clipGradValue', () => {
     const cases: BadCase[] = [
       ...[-1, NaN, -Infinity].map((v): BadCase => {
         const untouched = g();
-        return { what: `clipValue ${v}`, call: () => clipGradValue(untouched, v), untouched, error: RangeError, code: ErrorCodes.OUT_OF_RANGE, message: new RegExp(`^clipGradValue: clipValue: expected a number >= 0, got ${v}`) };
+        return { what: `clipValue ${v}`, call: () => clipGradValue(untouched, v), untouched, error: RangeError, code: Number.isNaN(v) ? ErrorCodes.NON_FINITE : ErrorCodes.OUT_OF_RANGE, message: new RegExp(`^clipGradValue: clipValue: expected a number >= 0, got ${v}`) };
       }),
       ...['1', undefined, null].map((v): BadCase => {
         const untouched = g();

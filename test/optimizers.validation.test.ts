@@ -233,10 +233,10 @@ describe('optimizers: bad input to step() is rejected and changes nothing', () =
           [{ gradScale: '2' }, type(INVALID_ARG_TYPE, 'options.gradScale')],
           [{ maxGradNorm: -1 }, range(OUT_OF_RANGE, 'options.maxGradNorm', '-1')],
           // NaN where Infinity is allowed is out of range (the library's convention, as clipGradNorm's maxNorm).
-          [{ maxGradNorm: NaN }, range(OUT_OF_RANGE, 'options.maxGradNorm', 'NaN')],
+          [{ maxGradNorm: NaN }, range(NON_FINITE, 'options.maxGradNorm', 'NaN')],
           [{ maxGradNorm: 1, normType: 0 }, range(OUT_OF_RANGE, 'options.normType', '0')],
           [{ normType: -2 }, range(OUT_OF_RANGE, 'options.normType')],
-          [{ normType: NaN }, range(OUT_OF_RANGE, 'options.normType')],
+          [{ normType: NaN }, range(NON_FINITE, 'options.normType')],
           [{ errorIfNonfinite: 1 }, type(INVALID_ARG_TYPE, 'options.errorIfNonfinite', 'boolean')],
           [{ gradscale: 2 }, range(INVALID_ARG_VALUE, 'options', '"gradscale"')],
           [5, type(INVALID_ARG_TYPE, 'step: options')],

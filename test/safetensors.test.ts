@@ -405,6 +405,13 @@ describe('safetensors', () => {
         ['{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}', 8],
         /overlaps/,
       ],
+      // The reference reader (serde, usize) refuses numbers that JSON.parse turns into integers.
+      ['an offset written with an exponent', one('"dtype":"U8","shape":[8],"data_offsets":[0,8e0]'), /number 8e0: .* plain non-negative integer/],
+      ['an offset written as 1e2', one('"dtype":"U8","shape":[100],"data_offsets":[0,1e2]', 100), /number 1e2/],
+      ['an offset written with a fraction', one('"dtype":"F32","shape":[2],"data_offsets":[0,8.0]'), /number 8\.0/],
+      ['an offset written as -0', one('"dtype":"F32","shape":[2],"data_offsets":[-0,8]'), /number -0/],
+      ['a dimension written as 2.0', one('"dtype":"F32","shape":[2.0],"data_offsets":[0,8]'), /number 2\.0/],
+      ['a dimension with an upper-case exponent', one('"dtype":"F32","shape":[2E0],"data_offsets":[0,8]'), /number 2E0/],
       ['a metadata value that is not a string', ['{"__metadata__":{"step":7}}', 0], /__metadata__\["step"\] must be a string, got 7/],
       ['metadata that is an array', ['{"__metadata__":["a"]}', 0], /__metadata__ must be an object of strings/],
     ];
@@ -429,14 +436,19 @@ describe('safetensors', () => {
   });
 
   describe('interoperability with Python safetensors', () => {
-    const hasPythonSafetensors =
-      spawnSync('python3', ['-c', 'import safetensors.numpy'], { encoding: 'utf8' }).status === 0;
-    /** Skips the test without Python's safetensors; else a scratch directory and the two files' paths in it. */
-    function pythonScratch(test: Mocha.Context): { dir: string; ours: string; theirs: string } {
+    // CI installs safetensors and numpy into a virtual environment and names its interpreter here.
+    const python = process.env.FUSEDOPTIM_PYTHON || 'python3';
+    const hasPythonSafetensors = spawnSync(python, ['-c', 'import safetensors.numpy'], { encoding: 'utf8' }).status === 0;
+    /** Skips the test without Python's safetensors, saying so. */
+    function requirePython(test: Mocha.Context): void {
       if (!hasPythonSafetensors) {
-        console.log('      (skipped: python3 with the safetensors package is not installed on this machine)');
+        console.log(`      (skipped: ${python} with the safetensors package is not installed on this machine; set FUSEDOPTIM_PYTHON to an interpreter that has it)`);
         test.skip();
       }
+    }
+    /** Skips the test without Python's safetensors; else a scratch directory and the two files' paths in it. */
+    function pythonScratch(test: Mocha.Context): { dir: string; ours: string; theirs: string } {
+      requirePython(test);
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-st-'));
       return { dir, ours: path.join(dir, 'ours.safetensors'), theirs: path.join(dir, 'theirs.safetensors') };
     }
@@ -460,7 +472,7 @@ with safe_open(sys.argv[1], framework="np") as f:
 save_file({"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.array([0.1, 0.2], dtype=np.float64)}, sys.argv[2], metadata={"from": "python"})
 print(json.dumps(out))
 `;
-        const run = spawnSync('python3', ['-c', script, ours, theirs], { encoding: 'utf8' });
+        const run = spawnSync(python, ['-c', script, ours, theirs], { encoding: 'utf8' });
         expect(run.status, run.stderr).to.equal(0);
         const seen = JSON.parse(run.stdout);
         expect(seen.metadata).to.deep.equal({ step: '12' });
@@ -521,7 +533,7 @@ with safe_open(path, framework="np") as f:
 save_file({"q": np.array([[3, 0], [255, 17]], dtype=np.uint8)}, sys.argv[2])
 print(json.dumps(out))
 `;
-        const run = spawnSync('python3', ['-c', script, ours, theirs], { encoding: 'utf8' });
+        const run = spawnSync(python, ['-c', script, ours, theirs], { encoding: 'utf8' });
         expect(run.status, run.stderr).to.equal(0);
         const seen = JSON.parse(run.stdout);
         expect(seen.b.dtype).to.equal('BF16');
@@ -539,6 +551,52 @@ print(json.dumps(out))
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }
+    });
+
+    it('every header the reference reader refuses, we refuse too; what it accepts, we read the same', function () {
+      requirePython(this);
+      const u8 = (offsets: string, shape = '[2]'): string => `{"t":{"dtype":"U8","shape":${shape},"data_offsets":${offsets}}}`;
+      const headers: [string, number][] = [
+        [u8('[0,2]'), 2],
+        [' \n' + u8('[0,2]') + '\t ', 2],
+        [u8('[0,1e2]', '[100]'), 100],
+        [u8('[0,2.0]'), 2],
+        [u8('[-0,2]'), 2],
+        [u8('[0,2]', '[2.0]'), 2],
+        [u8('[0,-2]'), 2],
+        [u8('[0,3]'), 2],
+        [u8('[0,2]'), 3],
+        [u8('[1,3]'), 3],
+        [u8('[0,2]', '[3]'), 2],
+        ['{"t":{"dtype":"Q8","shape":[2],"data_offsets":[0,2]}}', 2],
+        ['{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"b":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}', 2],
+        ['{"__metadata__":{"k":1}}', 0],
+        ['{"__metadata__":null}', 0],
+      ];
+      const files = headers.map(([header, dataLength]) => assemble(header, Buffer.alloc(dataLength, 7)).toString('base64'));
+      const script = `
+import sys, json, base64
+from safetensors.numpy import load
+out = []
+for b64 in json.load(sys.stdin):
+    try:
+        out.append({k: v.tolist() for k, v in load(base64.b64decode(b64)).items()})
+    except Exception:
+        out.append(None)
+print(json.dumps(out))
+`;
+      const run = spawnSync(python, ['-c', script], { input: JSON.stringify(files), encoding: 'utf8' });
+      expect(run.status, run.stderr).to.equal(0);
+      const theirs = JSON.parse(run.stdout) as (Record<string, number[]> | null)[];
+      headers.forEach(([header], i) => {
+        const bytes = Buffer.from(files[i], 'base64');
+        if (theirs[i] === null) {
+          expect(parsesOrCorrupt(bytes), `${header}: the reference refuses it`).to.equal('corrupt');
+        } else {
+          const ours = Object.fromEntries([...parseSafetensors(bytes).tensors].map(([k, t]) => [k, Array.from(t.data)]));
+          expect(ours, header).to.deep.equal(theirs[i]);
+        }
+      });
     });
   });
 });

@@ -29,8 +29,10 @@ export interface Backend {
   /** The same, off the calling thread; the buffers must not be touched until it settles. */
   updateAsync(kernel: KernelDef, buffers: readonly StateArray[], scalars: Float64Array, threads: number): Promise<void>;
   /**
-   * Checks `buffers` as update() does and keeps them for updatePlanned(). The
-   * caller must not change the list afterwards (the plan holds its own copy).
+   * Checks `buffers` as update() does and remembers them for updatePlanned().
+   * The plan holds its own copy of the list, and holds the buffers weakly: it
+   * keeps none of them alive (their owners must), and refuses to run
+   * (ERR_DETACHED_BUFFER) once one was collected.
    */
   createPlan(kernel: KernelDef, buffers: readonly StateArray[]): UpdatePlan;
   /**

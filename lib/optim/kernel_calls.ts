@@ -101,6 +101,15 @@ export class KernelCallBuilder<O> {
   }
 
   /**
+   * Empties the lists the last calls filled, which hold that step's gradients: called once the
+   * calls ran (or failed), so no gradient is kept alive beyond its step. The lists keep their
+   * capacity, so the next step still allocates nothing.
+   */
+  releaseGradients(): void {
+    for (const cache of this.uniform.values()) cache.tensors.length = 0;
+  }
+
+  /**
    * Writes the kernel's scalars for params at step `step` whose per-param
    * numbers are those of `state` after this step's advance and of `before`
    * before it; returns the array.

@@ -94,6 +94,11 @@ export abstract class Optimizer<O extends { lr: number }> {
   readonly backend: BackendName;
 
   private readonly spec: OptimizerSpec<O>;
+
+  /** The name this optimizer declares (its spec's, "AdamW", ...): what checkpoints store. Not `constructor.name`, which a minifier renames. */
+  get kind(): string {
+    return this.spec.name;
+  }
   private readonly kernels: Backend;
   private readonly table: ParamTable;
   private readonly hyper: ValidatedHyper<O>;
@@ -180,7 +185,7 @@ export abstract class Optimizer<O extends { lr: number }> {
     const opts = checkStepOptions(this.spec.name, options);
     // The usual training loop, without hooks: straight to the cached calls.
     if (this.preHooks.size === 0 && this.cache.holds(grads, this.hyperOfGroup, this.paramGroups.length)) {
-      return this.finished(this.cachedStep(opts));
+      return this.finished(this.cachedStep(grads as Grads, opts));
     }
     return runSync(this.stepPipeline(grads, options, opts, true, null));
   }
@@ -296,7 +301,7 @@ export abstract class Optimizer<O extends { lr: number }> {
     }
     // (Without hooks, step() asked the cache already.)
     if (sync && this.preHooks.size > 0 && this.cache.holds(grads, this.hyperOfGroup, this.paramGroups.length)) {
-      return this.finished(this.cachedStep(opts));
+      return this.finished(this.cachedStep(grads as Grads, opts));
     }
     const threads = getNumThreads();
     this.cache.clear();
@@ -305,12 +310,16 @@ export abstract class Optimizer<O extends { lr: number }> {
     const gradNorm = opts.norm ? (yield* normOf(this.kernels, present, opts.norm, threads)) * Math.abs(opts.gradScale) : undefined;
     const scale = this.kernelScale(opts, gradNorm);
     if (scale !== null) {
-      const calls = active.flatMap((indices, gi) => (indices.length === 0 ? [] : this.builder.commit(gi, hyper[gi], indices, list, scale)));
-      for (const c of calls) {
-        yield* call({
-          sync: () => this.kernels.update(c.kernel, c.tensors, c.scalars, threads),
-          async: () => this.kernels.updateAsync(c.kernel, c.tensors, c.scalars, threads),
-        });
+      try {
+        const calls = active.flatMap((indices, gi) => (indices.length === 0 ? [] : this.builder.commit(gi, hyper[gi], indices, list, scale)));
+        for (const c of calls) {
+          yield* call({
+            sync: () => this.kernels.update(c.kernel, c.tensors, c.scalars, threads),
+            async: () => this.kernels.updateAsync(c.kernel, c.tensors, c.scalars, threads),
+          });
+        }
+      } finally {
+        this.builder.releaseGradients();
       }
       // stepAsync does not keep its calls: its buffers are kept alive per call by
       // the async worker, and an asynchronous step is never small enough for the saving to show.
@@ -319,12 +328,12 @@ export abstract class Optimizer<O extends { lr: number }> {
     return this.finished({ gradNorm, skipped: scale === null });
   }
 
-  /** A synchronous step through the cached calls (after cache.holds). */
-  private cachedStep(opts: CheckedStepOptions): StepResult {
+  /** A synchronous step through the cached calls (after cache.holds accepted `grads`). */
+  private cachedStep(grads: Grads, opts: CheckedStepOptions): StepResult {
     const threads = getNumThreads();
-    const gradNorm = opts.norm ? this.cache.norm(this.kernels, opts.norm, threads) * Math.abs(opts.gradScale) : undefined;
+    const gradNorm = opts.norm ? this.cache.norm(this.kernels, grads, opts.norm, threads) * Math.abs(opts.gradScale) : undefined;
     const scale = this.kernelScale(opts, gradNorm);
-    if (scale !== null) this.cache.run(this.kernels, scale, threads);
+    if (scale !== null) this.cache.run(this.kernels, grads, scale, threads);
     return { gradNorm, skipped: scale === null };
   }
 

@@ -3,7 +3,7 @@
  * step needs to refuse a gradient that aliases a param or a state buffer.
  */
 import { ErrorCodes, makeError } from '../errors';
-import { StateArray, Tensor, allocStateSlab, dtypeOf } from '../tensor';
+import { StateArray, Tensor, allocStateSlab, bufferOf, dtypeOf, lengthOf } from '../tensor';
 import { checkStateArray, checkTensor, overlaps } from '../validate';
 import { ParamState, StateBufferSpec, StateSchema, bufferLength } from './spec';
 
@@ -25,9 +25,9 @@ export class ParamTable {
   constructor(private readonly owner: string) {}
 
   add(param: Tensor): void {
-    const indices = this.paramsByBuffer.get(param.buffer);
+    const indices = this.paramsByBuffer.get(bufferOf(param));
     if (indices) indices.push(this.params.length);
-    else this.paramsByBuffer.set(param.buffer, [this.params.length]);
+    else this.paramsByBuffer.set(bufferOf(param), [this.params.length]);
     this.params.push(param);
     this.state.push({});
   }
@@ -63,7 +63,7 @@ export class ParamTable {
     if (missing.length === 0) return fresh;
     const owned = missing.filter(({ spec }) => spec.shared === undefined);
     const arrays = allocStateSlab(
-      owned.map(({ i, spec }) => ({ dtype: spec.dtype === 'param' ? dtypeOf(this.params[i]) : spec.dtype, length: bufferLength(spec, this.params[i].length) })),
+      owned.map(({ i, spec }) => ({ dtype: spec.dtype === 'param' ? dtypeOf(this.params[i]) : spec.dtype, length: bufferLength(spec, lengthOf(this.params[i])) })),
     );
     let next = 0;
     missing.forEach(({ i, spec }) => {
@@ -83,10 +83,10 @@ export class ParamTable {
   checkAttached(i: number): void {
     // A detached view has length 0: only a zero length needs the full check.
     const state = this.state[i];
-    let suspect = this.params[i].length === 0;
+    let suspect = lengthOf(this.params[i]) === 0;
     for (const key in state) {
       const value = state[key];
-      if (typeof value === 'object' && value.length === 0) suspect = true;
+      if (typeof value === 'object' && lengthOf(value) === 0) suspect = true;
     }
     if (!suspect) return;
     checkTensor(`${this.owner}: step: params[${i}]`, this.params[i]);
@@ -100,12 +100,12 @@ export class ParamTable {
     for (let i = 0; i < grads.length; i++) {
       const g = grads[i];
       if (g === null) continue;
-      for (const j of this.paramsByBuffer.get(g.buffer) ?? []) {
+      for (const j of this.paramsByBuffer.get(bufferOf(g)) ?? []) {
         if (overlaps(this.params[j], g)) {
           throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${this.owner}: step: grads[${i}]: shares memory with params[${j}]; a gradient needs its own buffer`);
         }
       }
-      const owner = this.stateByBuffer.get(g.buffer)?.find((entry) => overlaps(entry.array, g));
+      const owner = this.stateByBuffer.get(bufferOf(g))?.find((entry) => overlaps(entry.array, g));
       if (owner) {
         throw makeError(
           ErrorCodes.INVALID_ARG_VALUE,
@@ -116,8 +116,8 @@ export class ParamTable {
   }
 
   private registerState(index: number, key: string, array: StateArray): void {
-    const entries = this.stateByBuffer.get(array.buffer);
+    const entries = this.stateByBuffer.get(bufferOf(array));
     if (entries) entries.push({ index, key, array });
-    else this.stateByBuffer.set(array.buffer, [{ index, key, array }]);
+    else this.stateByBuffer.set(bufferOf(array), [{ index, key, array }]);
   }
 }

@@ -15,11 +15,16 @@
  * would, before anything changes). Nothing but the step's own norm reduction
  * runs between these checks and the synchronous kernel calls, and the backend
  * checks each ArrayBuffer's byte length itself again.
+ *
+ * The cache holds the gradients only weakly (and so do the backend's plans):
+ * a step's gradient arrays are never kept alive beyond the call that used
+ * them. A training loop that passes new arrays each step frees the old ones;
+ * one that passes the same arrays keeps them alive itself.
  */
 import type { Backend, UpdatePlan } from '../backend';
 import { ScalarWriter, scalarWriter } from '../backend/kernel';
 import { NormType, finishValue, mergeValues } from '../norm';
-import type { StateArray, Tensor } from '../tensor';
+import { StateArray, Tensor, bufferOf } from '../tensor';
 import { KernelCallBuilder, advance, groupParts, pushTensors, sharedState } from './kernel_calls';
 import type { ParamTable } from './param_table';
 import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
@@ -39,15 +44,15 @@ interface CachedCall<O> {
   schema: StateSchema;
   /** Global indices of the params in the call, in order. */
   indices: number[];
-  /** The call's flat buffer list: param, grad, state... per param. */
-  tensors: StateArray[];
+  /** The call's flat buffer list: param, grad, state... per param, with null for each grad (held only by the caller). */
+  tensors: (StateArray | null)[];
   scalars: ScalarWriter<string>;
   /** The backend's plan over `tensors`, made when a second step reuses them. */
   plan: UpdatePlan | null;
 }
 
 export class StepCache<O> {
-  private grads: Array<Tensor | null> = [];
+  private grads: Array<WeakRef<Tensor> | null> = [];
   private calls: CachedCall<O>[] | null = null;
   /**
    * Every distinct ArrayBuffer the calls view, and its byte length then: a
@@ -55,7 +60,7 @@ export class StepCache<O> {
    * of it kept its length (a model's flat params, a group's state slab: a few
    * checks, not one per tensor).
    */
-  private memory: Array<{ buffer: ArrayBufferLike; byteLength: number }> = [];
+  private memory: Array<{ buffer: WeakRef<ArrayBufferLike>; byteLength: number }> = [];
 
   constructor(
     private readonly spec: OptimizerSpec<O>,
@@ -74,6 +79,7 @@ export class StepCache<O> {
    */
   record(active: readonly number[][], hyper: readonly O[], grads: ReadonlyArray<Tensor | null>): void {
     const calls: CachedCall<O>[] = [];
+    const memory: StepCache<O>['memory'] = [];
     for (let gi = 0; gi < active.length; gi++) {
       if (active[gi].length === 0) continue;
       for (const { storage, indices, choice, schema } of groupParts(this.spec, this.table, hyper[gi], active[gi])) {
@@ -83,29 +89,29 @@ export class StepCache<O> {
         }
         const tensors: StateArray[] = [];
         for (const i of indices) pushTensors(tensors, this.table, i, grads[i]!, choice.buffers);
+        const seen = new Set<ArrayBufferLike>();
+        for (const t of tensors) {
+          const buffer = bufferOf(t);
+          if (seen.has(buffer)) continue;
+          seen.add(buffer);
+          memory.push({ buffer: new WeakRef(buffer), byteLength: buffer.byteLength });
+        }
+        for (let k = GRAD_SLOT; k < tensors.length; k += 2 + choice.buffers.length) (tensors as (StateArray | null)[])[k] = null;
         const scalars = scalarWriter(choice.kernel);
         calls.push({ gi, hyper: hyper[gi], storage, storageKey: storageKey(hyper[gi] as object), choice, schema, indices, tensors, scalars, plan: null });
       }
     }
-    this.grads = [...grads];
+    this.grads = grads.map((g) => (g === null ? null : new WeakRef(g)));
     this.calls = calls;
-    const seen = new Set<ArrayBufferLike>();
-    this.memory = [];
-    for (const call of calls) {
-      for (const t of call.tensors) {
-        if (seen.has(t.buffer)) continue;
-        seen.add(t.buffer);
-        this.memory.push({ buffer: t.buffer, byteLength: t.buffer.byteLength });
-      }
-    }
+    this.memory = memory;
   }
 
   /** Whether a step given `grads` can run the cached calls (see the header); false, having changed nothing, if not. */
   holds(grads: unknown, hyperOf: (gi: number) => O, groupCount: number): boolean {
     const calls = this.calls;
     if (calls === null || !Array.isArray(grads) || grads.length !== this.grads.length) return false;
-    for (let i = 0; i < grads.length; i++) if (grads[i] !== this.grads[i]) return false;
-    for (const { buffer, byteLength } of this.memory) if (buffer.byteLength !== byteLength) return false;
+    for (let i = 0; i < grads.length; i++) if (grads[i] !== (this.grads[i]?.deref() ?? null)) return false;
+    for (const { buffer, byteLength } of this.memory) if (buffer.deref()?.byteLength !== byteLength) return false;
     let c = 0;
     for (let gi = 0; gi < groupCount; gi++) {
       const hyper = hyperOf(gi);
@@ -128,13 +134,13 @@ export class StepCache<O> {
    * the last one's total, so the bits are those of one reduction over all the
    * gradients (normOf), without resolving them again.
    */
-  norm(backend: Backend, type: NormType, threads: number): number {
-    const calls = this.planned(backend);
+  norm(backend: Backend, grads: ReadonlyArray<Tensor | null>, type: NormType, threads: number): number {
+    const calls = this.planned(backend, grads);
     let total = 0;
     for (const double of [false, true]) {
       let part: number | null = null;
       for (const call of calls) {
-        if (call.tensors[0] instanceof Float64Array !== double) continue;
+        if (call.tensors[0] instanceof Float64Array !== double) continue; // a param
         part = backend.reducePlanned(call.plan!, GRAD_SLOT, type.kind, type.p, threads, part ?? 0);
       }
       if (part !== null) total = mergeValues(type.kind, total, part);
@@ -143,8 +149,8 @@ export class StepCache<O> {
   }
 
   /** Runs the cached calls (after holds) with the gradient scale `gradScale`, then advances the params' state. */
-  run(backend: Backend, gradScale: number, threads: number): void {
-    const calls = this.planned(backend);
+  run(backend: Backend, grads: ReadonlyArray<Tensor | null>, gradScale: number, threads: number): void {
+    const calls = this.planned(backend, grads);
     for (const call of calls) {
       const first = this.table.state[call.indices[0]];
       // The scalars see the state as this step leaves it: with per-param numbers
@@ -157,10 +163,18 @@ export class StepCache<O> {
     for (const call of calls) for (const i of call.indices) advance(this.spec, call.hyper, this.table.state[i]);
   }
 
-  /** The cached calls, each with its backend plan (made on the first step that reuses them). */
-  private planned(backend: Backend): CachedCall<O>[] {
+  /**
+   * The cached calls, each with its backend plan, made on the first step that reuses them from
+   * its gradients `grads` (those holds() accepted); the plan holds them weakly.
+   */
+  private planned(backend: Backend, grads: ReadonlyArray<Tensor | null>): CachedCall<O>[] {
     const calls = this.calls!;
-    for (const call of calls) if (call.plan === null) call.plan = backend.createPlan(call.choice.kernel, call.tensors);
+    for (const call of calls) {
+      if (call.plan !== null) continue;
+      const width = 2 + call.choice.buffers.length;
+      const tensors = call.tensors.map((t, k) => t ?? grads[call.indices[(k - GRAD_SLOT) / width]]!);
+      call.plan = backend.createPlan(call.choice.kernel, tensors);
+    }
     return calls;
   }
 

@@ -5,7 +5,7 @@
  */
 import { ErrorCodes, makeError } from '../errors';
 import { NormType, checkNormType } from '../norm';
-import type { Tensor } from '../tensor';
+import { Tensor, lengthOf, typedArrayTag } from '../tensor';
 import { checkArray, checkBoolean, checkLike, checkNumber, checkOptions, checkTensor } from '../validate';
 import type { ParamTable } from './param_table';
 
@@ -59,14 +59,16 @@ export function checkStepOptions(name: string, options: unknown): CheckedStepOpt
  * params that have one. `groupSizes[g]` is the number of params of group g.
  */
 export function checkGrads(name: string, table: ParamTable, groupSizes: readonly number[], grads: unknown): { list: Grads; active: number[][] } {
-  const list = checkArray(`${name}: step: grads`, grads);
+  const given = checkArray(`${name}: step: grads`, grads);
   const params = table.params;
-  if (list.length !== params.length) {
+  if (given.length !== params.length) {
     throw makeError(
       ErrorCodes.SHAPE_MISMATCH,
-      `${name}: step: grads: expected ${params.length} gradients (one per param, null to skip), got ${list.length}`,
+      `${name}: step: grads: expected ${params.length} gradients (one per param, null to skip), got ${given.length}`,
     );
   }
+  // Each element read once: an index getter cannot hand the kernels a gradient other than the one checked.
+  const list = Array.from({ length: params.length }, (_, i) => given[i]);
   const active: number[][] = [];
   let i = 0;
   for (const size of groupSizes) {
@@ -78,7 +80,10 @@ export function checkGrads(name: string, table: ParamTable, groupSizes: readonly
       // The common case in a few comparisons: a typed array of the param's own
       // type and (non-zero, so attached) length. Anything else gets the full
       // checks and their messages.
-      const plain = (g instanceof Float32Array || g instanceof Float64Array) && g.constructor === param.constructor && g.length === param.length && g.length !== 0;
+      // Lengths and types as the engine (and the addon) sees them, so no group's kernel can
+      // run before a later group's buffer, lying about its length, is refused.
+      const length = lengthOf(param);
+      const plain = typedArrayTag(g) === typedArrayTag(param) && length !== 0 && lengthOf(g as Tensor) === length;
       if (!plain) {
         const grad = checkTensor(`${name}: step: grads[${i}]`, g);
         table.checkAttached(i);

@@ -88,6 +88,8 @@ interface PlateauCounters {
  * Unlike LRScheduler, construction leaves the lr as it is (there is no step 0 to be at).
  */
 export class ReduceLROnPlateau {
+  /** The name this scheduler declares, as LRScheduler's `kind`: what checkpoints store. */
+  readonly kind = KIND;
   readonly optimizer: SchedulableOptimizer;
   /** The number of step() calls so far (PyTorch's `last_epoch`). */
   lastEpoch = 0;

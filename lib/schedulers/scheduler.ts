@@ -62,8 +62,11 @@ export abstract class LRScheduler<S extends JsonObject = JsonObject> {
   lastEpoch: number;
   /** Each group's base lr, the reference of the schedule (PyTorch's `base_lrs`). */
   baseLrs: number[];
-  /** The class name: in messages, and in the state dict so it is loaded into the same kind of scheduler. */
-  protected readonly kind: string;
+  /**
+   * The name the scheduler declares ("StepLR", ...): in messages, in the state dict and in checkpoints,
+   * so state is loaded into the same kind of scheduler. Declared, not `constructor.name`, which a minifier renames.
+   */
+  readonly kind: string;
   protected lastLr: number[];
   /** Where each group's momentum is, for the schedulers that cycle it (CyclicLR, OneCycleLR); else undefined. */
   protected momentumSlots: MomentumSlot[] | undefined;

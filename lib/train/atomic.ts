@@ -6,8 +6,15 @@
  * within one file system), fsync it so the data is on disk before the name points at it, rename
  * it over the target, then fsync the directory so the rename itself is durable. On any error the
  * temporary file is removed and the error rethrown; the target is untouched unless the rename
- * happened. A process killed between creating and renaming leaves a stale `.<name>.*.tmp` file
- * behind (nothing can remove it at that point); the target is still intact.
+ * happened, and the error names the target and says it was left as it was.
+ *
+ * A process killed between creating and renaming leaves a stale `.<name>.<pid>.<random>.tmp` file
+ * behind (nothing can remove it at that point); the target is still intact. The next write into
+ * that directory removes such files whose process is gone (isAtomicTempName tells them apart;
+ * nobody else's files are touched, nor the temporary files of live processes).
+ *
+ * Replacing a file keeps its permission bits (the umask does not narrow them). A symbolic link
+ * is written through: its final target is replaced and the link stays a link.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -29,44 +36,167 @@ const MAX_CHUNKS_PER_WRITE = 1024;
 /** Errors from fsync on a directory that mean "this platform cannot do that" (Windows, some network file systems), not "it failed". */
 const DIRECTORY_FSYNC_UNSUPPORTED = new Set(['EISDIR', 'EINVAL', 'EPERM', 'EBADF', 'ENOTSUP']);
 
+/** A chain of symbolic links longer than this is a loop (Linux's own limit is 40). */
+const MAX_SYMLINK_HOPS = 40;
+
+/** The file a write replaces: `file` itself, or the final target of the links it names. */
+interface Target {
+  path: string;
+  /** The permission bits of the file being replaced, or null when there is none yet. */
+  mode: number | null;
+}
+
 /** Replaces `file` with `data` atomically and durably. Blocks until the data is on disk. */
 export function writeFileAtomicSync(file: string, data: AtomicData, options: AtomicWriteOptions = {}): void {
   const chunks = toChunks(file, data);
-  const temp = tempPathFor(file);
+  let temp: string | null = null;
   let fd: number | null = null;
+  let replaced = false;
   try {
-    fd = fs.openSync(temp, 'wx', options.mode ?? 0o666);
+    const target = resolveTargetSync(file);
+    removeStaleTempFilesSync(path.dirname(target.path));
+    temp = tempPathFor(target.path);
+    fd = fs.openSync(temp, 'wx', target.mode ?? options.mode ?? 0o666);
+    if (target.mode !== null) fs.fchmodSync(fd, target.mode);
     writeAllSync(fd, chunks);
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = null;
-    fs.renameSync(temp, file);
+    fs.renameSync(temp, target.path);
+    replaced = true;
+    fsyncDirectorySync(path.dirname(target.path));
   } catch (err) {
     if (fd !== null) closeQuietlySync(fd);
-    removeQuietlySync(temp);
-    throw err;
+    if (temp !== null && !replaced) removeQuietlySync(temp);
+    throw writeFailure(file, err, replaced);
   }
-  fsyncDirectorySync(path.dirname(file));
 }
 
 /** Replaces `file` with `data` atomically and durably, without blocking the event loop. */
 export async function writeFileAtomic(file: string, data: AtomicData, options: AtomicWriteOptions = {}): Promise<void> {
   const chunks = toChunks(file, data);
-  const temp = tempPathFor(file);
+  let temp: string | null = null;
   let handle: fs.promises.FileHandle | null = null;
+  let replaced = false;
   try {
-    handle = await fs.promises.open(temp, 'wx', options.mode ?? 0o666);
+    const target = await resolveTarget(file);
+    await removeStaleTempFiles(path.dirname(target.path));
+    temp = tempPathFor(target.path);
+    handle = await fs.promises.open(temp, 'wx', target.mode ?? options.mode ?? 0o666);
+    if (target.mode !== null) await handle.chmod(target.mode);
     await writeAll(handle, chunks);
     await handle.sync();
     await handle.close();
     handle = null;
-    await fs.promises.rename(temp, file);
+    await fs.promises.rename(temp, target.path);
+    replaced = true;
+    await fsyncDirectory(path.dirname(target.path));
   } catch (err) {
     if (handle !== null) await handle.close().catch(() => undefined);
-    await fs.promises.rm(temp, { force: true }).catch(() => undefined);
-    throw err;
+    if (temp !== null && !replaced) await fs.promises.rm(temp, { force: true }).catch(() => undefined);
+    throw writeFailure(file, err, replaced);
   }
-  await fsyncDirectory(path.dirname(file));
+}
+
+/**
+ * The error a failed write throws: the system's code (ENOSPC, EROFS, EACCES, ENOENT, ...) kept,
+ * the message naming the file the caller gave (not the temporary one) and whether it was replaced.
+ * Errors of our own (a bad argument) pass through unchanged.
+ */
+function writeFailure(file: string, err: unknown, renamed: boolean): unknown {
+  const cause = err as NodeJS.ErrnoException;
+  if (!(cause instanceof Error) || typeof cause.code !== 'string' || !cause.syscall) return err;
+  const outcome = renamed
+    ? 'it was replaced, but the directory entry may not be on disk yet'
+    : `${JSON.stringify(file)} was left as it was`;
+  return Object.assign(new Error(`cannot write ${JSON.stringify(file)}: ${cause.message}; ${outcome}`, { cause }), {
+    code: cause.code,
+    errno: cause.errno,
+    syscall: cause.syscall,
+    path: file,
+  });
+}
+
+/** Follows `file` through symbolic links to the file to replace (which need not exist yet). */
+function resolveTargetSync(file: string): Target {
+  let current = file;
+  for (let hop = 0; hop <= MAX_SYMLINK_HOPS; hop++) {
+    let stat: fs.Stats;
+    try {
+      stat = fs.lstatSync(current);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { path: current, mode: null };
+      throw err;
+    }
+    if (!stat.isSymbolicLink()) return { path: current, mode: stat.mode & 0o7777 };
+    current = path.resolve(path.dirname(current), fs.readlinkSync(current));
+  }
+  throw symlinkLoop(file);
+}
+
+async function resolveTarget(file: string): Promise<Target> {
+  let current = file;
+  for (let hop = 0; hop <= MAX_SYMLINK_HOPS; hop++) {
+    let stat: fs.Stats;
+    try {
+      stat = await fs.promises.lstat(current);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { path: current, mode: null };
+      throw err;
+    }
+    if (!stat.isSymbolicLink()) return { path: current, mode: stat.mode & 0o7777 };
+    current = path.resolve(path.dirname(current), await fs.promises.readlink(current));
+  }
+  throw symlinkLoop(file);
+}
+
+function symlinkLoop(file: string): Error {
+  return Object.assign(new Error(`more than ${MAX_SYMLINK_HOPS} symbolic links to follow from ${JSON.stringify(file)}`), {
+    code: 'ELOOP',
+    syscall: 'readlink',
+  });
+}
+
+/** `.<name>.<pid>.<12 hex digits>.tmp`: the temporary files tempPathFor names. */
+const TEMP_NAME = /^\..+\.([1-9][0-9]*)\.[0-9a-f]{12}\.tmp$/;
+
+/** True for the name (not the path) of a temporary file these writes create: what a directory listing should skip. */
+export function isAtomicTempName(name: string): boolean {
+  return TEMP_NAME.test(name);
+}
+
+/** The temporary files in `names` whose writing process is gone: a kill left them, and nobody will rename them. */
+function staleTempNames(names: readonly string[]): string[] {
+  return names.filter((name) => {
+    const match = TEMP_NAME.exec(name);
+    return match !== null && !processIsAlive(Number(match[1]));
+  });
+}
+
+function processIsAlive(pid: number): boolean {
+  if (pid === process.pid) return true; // this process's own writes may be in flight
+  try {
+    process.kill(pid, 0); // signal 0: only asks whether the process exists
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH'; // EPERM: it exists, as another user
+  }
+}
+
+/** Cleaning up is a courtesy: a directory that cannot be listed or a file already gone is no reason to fail the write. */
+function removeStaleTempFilesSync(dir: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return; // the open that follows reports what is wrong with the directory
+  }
+  for (const name of staleTempNames(names)) removeQuietlySync(path.join(dir, name));
+}
+
+async function removeStaleTempFiles(dir: string): Promise<void> {
+  const names = await fs.promises.readdir(dir).catch(() => [] as string[]);
+  await Promise.all(staleTempNames(names).map((name) => fs.promises.rm(path.join(dir, name), { force: true }).catch(() => undefined)));
 }
 
 function toChunks(file: unknown, data: unknown): Uint8Array[] {

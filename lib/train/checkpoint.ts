@@ -71,6 +71,16 @@ export interface CheckpointScheduler {
    * and, if that throws, puts the optimizer back as it was.
    */
   checkStateDict?(stateDict: unknown, path: string): () => void;
+  /**
+   * The name the checkpoint stores and matches on load (the schedulers of lib/schedulers declare it).
+   * Without it, the class's `constructor.name` is used, which a minifier may change between builds.
+   */
+  readonly kind?: string;
+}
+
+/** The name a scheduler is stored under: the one it declares, else its class's. */
+function schedulerKind(scheduler: CheckpointScheduler): string {
+  return typeof scheduler.kind === 'string' ? scheduler.kind : scheduler.constructor.name;
 }
 
 /** Where a training run stands: what the loop needs, besides the objects' state, to continue exactly. */
@@ -172,10 +182,10 @@ export function encodeCheckpoint(contents: CheckpointContents): Uint8Array[] {
         }
       }
     }
-    metadata.optimizer = JSON.stringify({ class: optimizer.constructor.name, paramGroups: sd.paramGroups, state: scalars });
+    metadata.optimizer = JSON.stringify({ class: optimizer.kind, paramGroups: sd.paramGroups, state: scalars });
   }
   const scheduler = c.scheduler as CheckpointScheduler | null | undefined;
-  if (scheduler) metadata.scheduler = JSON.stringify({ class: scheduler.constructor.name, state: scheduler.stateDict() });
+  if (scheduler) metadata.scheduler = JSON.stringify({ class: schedulerKind(scheduler), state: scheduler.stateDict() });
   if (c.progress) metadata.progress = stringifyNumbers(checkProgress('checkpoint.progress', c.progress, ErrorCodes.INVALID_ARG_VALUE));
   if (c.history) metadata.history = stringifyNumbers(c.history);
   if (c.extra !== undefined) metadata.extra = JSON.stringify(checkObject('checkpoint.extra', c.extra));
@@ -487,15 +497,15 @@ export function loadCheckpoint(source: string | Uint8Array, targets: LoadTargets
   // 2. The classes, and the scheduler's state (checked without changing anything, when it can be).
   if (optimizer !== null) {
     if (ck.optimizer === null) throw mismatch('it holds no optimizer state, but an optimizer was given to load it into');
-    if (ck.optimizer.class !== optimizer.constructor.name) {
-      throw mismatch(`it holds the state of a ${ck.optimizer.class} optimizer, not of a ${optimizer.constructor.name}`);
+    if (ck.optimizer.class !== optimizer.kind) {
+      throw mismatch(`it holds the state of a ${ck.optimizer.class} optimizer, not of a ${optimizer.kind}`);
     }
   }
   let applyScheduler: (() => void) | null = null;
   if (scheduler !== null) {
     if (ck.scheduler === null) throw mismatch('it holds no scheduler state, but a scheduler was given to load it into');
-    if (ck.scheduler.class !== scheduler.constructor.name) {
-      throw mismatch(`it holds the state of a ${ck.scheduler.class} scheduler, not of a ${scheduler.constructor.name}`);
+    if (ck.scheduler.class !== schedulerKind(scheduler)) {
+      throw mismatch(`it holds the state of a ${ck.scheduler.class} scheduler, not of a ${schedulerKind(scheduler)}`);
     }
     if (typeof scheduler.checkStateDict === 'function') {
       const state = ck.scheduler.state;

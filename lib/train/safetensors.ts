@@ -244,8 +244,9 @@ interface TensorEntry {
 }
 
 /**
- * Parses a whole safetensors file. Checks everything the format requires (and that the header
- * has no duplicate keys, which JSON.parse would silently resolve to the last one) and throws
+ * Parses a whole safetensors file. Checks everything the format requires, refusing every header
+ * the reference (Rust) reader refuses (numbers such as `1e2` or `2.0` included), and that the
+ * header has no duplicate keys, which JSON.parse would silently resolve to the last one; throws
  * ERR_CHECKPOINT_CORRUPT (a RangeError) naming the first problem found. Tensors of dtypes other
  * than F32, F64, BF16 and U8 are valid safetensors but are rejected with the same code: this
  * library cannot hold them, so such a file is not one of its checkpoints.
@@ -278,7 +279,7 @@ function readLayout(bytes: Uint8Array, anyDtype: boolean): { metadata: Record<st
   if (!(bytes instanceof Uint8Array)) {
     throw makeError(ErrorCodes.INVALID_ARG_TYPE, `bytes: expected a Buffer or Uint8Array, got ${describe(bytes)}`);
   }
-  const { header, dataStart } = readHeader(bytes);
+  const { header, syntax, dataStart } = readHeader(bytes);
   const dataLength = bytes.length - dataStart;
 
   let metadata: Record<string, string> = {};
@@ -288,12 +289,16 @@ function readLayout(bytes: Uint8Array, anyDtype: boolean): { metadata: Record<st
     else entries.push(checkEntry(name, value, dataLength, anyDtype));
   }
   checkLayout(entries, dataLength);
+  // Last, so that a number the checks above refuse is named with its tensor and field.
+  if (syntax.nonPlainNumber !== null) {
+    throw corrupt(`header has the number ${syntax.nonPlainNumber}: every number of a header is a dimension or an offset, written as a plain non-negative integer`);
+  }
   return { metadata, entries, dataStart };
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-function readHeader(bytes: Uint8Array): { header: Record<string, unknown>; dataStart: number } {
+function readHeader(bytes: Uint8Array): { header: Record<string, unknown>; syntax: SyntaxFindings; dataStart: number } {
   if (bytes.length < 8) {
     throw corrupt(`file is ${bytes.length} bytes long, shorter than the 8-byte header length (truncated?)`);
   }
@@ -322,18 +327,31 @@ function readHeader(bytes: Uint8Array): { header: Record<string, unknown>; dataS
   if (typeof header !== 'object' || header === null || Array.isArray(header)) {
     throw corrupt(`header must be a JSON object, got ${describe(header)}`);
   }
-  const duplicate = findDuplicateKey(text);
-  if (duplicate !== null) throw corrupt(`header has the key ${JSON.stringify(duplicate)} twice`);
-  return { header: header as Record<string, unknown>, dataStart: 8 + headerLength };
+  const syntax = scanHeaderSyntax(text);
+  if (syntax.duplicateKey !== null) throw corrupt(`header has the key ${JSON.stringify(syntax.duplicateKey)} twice`);
+  return { header: header as Record<string, unknown>, syntax, dataStart: 8 + headerLength };
+}
+
+/** What a header's JSON text contains that JSON.parse accepts but a safetensors header may not. */
+interface SyntaxFindings {
+  /** The first key that appears twice in one object (JSON.parse silently keeps the last), or null. */
+  duplicateKey: string | null;
+  /**
+   * The first number not written as a plain non-negative integer, or null. Every number of a
+   * valid header is a dimension or an offset, and the reference (Rust, serde) reader takes them
+   * as usize, which refuses `1e2`, `2.0` and `-0` although JSON.parse makes integers of them.
+   */
+  nonPlainNumber: string | null;
 }
 
 /**
- * The first key that appears twice in one object of a JSON text, or null. The text must already
- * be valid JSON (JSON.parse accepted it), so a scan that tracks strings and nesting is enough:
- * a string followed by `:` is a key of the innermost open object. Keys are compared after
- * unescaping ("a" and "\u0061" are the same key). Iterative, so deep nesting cannot overflow.
+ * Scans a header's JSON text for what JSON.parse hides (SyntaxFindings). The text must already
+ * be valid JSON, so tracking strings and nesting is enough: a string followed by `:` is a key of
+ * the innermost open object. Keys are compared after unescaping ("a" and "\u0061" are the same
+ * key). Iterative, so deep nesting cannot overflow.
  */
-function findDuplicateKey(json: string): string | null {
+function scanHeaderSyntax(json: string): SyntaxFindings {
+  const found: SyntaxFindings = { duplicateKey: null, nonPlainNumber: null };
   const stack: (Set<string> | null)[] = []; // a Set of keys per open object, null per open array
   for (let i = 0; i < json.length; i++) {
     const c = json.charCodeAt(i);
@@ -348,14 +366,25 @@ function findDuplicateKey(json: string): string | null {
       const keys = stack[stack.length - 1];
       if (json[next] === ':' && keys) {
         const key = JSON.parse(json.slice(i, end + 1)) as string;
-        if (keys.has(key)) return key;
+        if (keys.has(key) && found.duplicateKey === null) found.duplicateKey = key;
         keys.add(key);
       }
       i = end;
+    } else if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39) /* 0-9 */) {
+      NUMBER_TOKEN.lastIndex = i;
+      const token = NUMBER_TOKEN.exec(json)![0];
+      if (!PLAIN_INTEGER.test(token) && found.nonPlainNumber === null) found.nonPlainNumber = token;
+      i += token.length - 1;
     }
   }
-  return null;
+  return found;
 }
+
+/** A JSON number token, read from a given position (sticky). */
+const NUMBER_TOKEN = /-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?/y;
+
+/** A JSON number the reference reader takes as a usize: digits only, no sign, fraction or exponent. */
+const PLAIN_INTEGER = /^(0|[1-9][0-9]*)$/;
 
 function checkMetadataRead(value: unknown): Record<string, string> {
   // The reference reader accepts `"__metadata__": null` as "no metadata"; so do we.

@@ -47,8 +47,14 @@ export function runNodeChild(script: string, options: ChildOptions = {}): ChildR
   // Type-checking is the main test run's job; the child only needs the code.
   const args = [...(options.nodeFlags ?? []), '-r', 'ts-node/register/transpile-only', '-e', script];
   const spawnOptions = { cwd: REPO_ROOT, env, encoding: 'utf8' as const, timeout: options.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 };
+  // Under AddressSanitizer (npm run test:sanitize) a virtual-memory cap cannot work (its shadow
+  // memory alone reserves terabytes): its allocator takes the same cap instead.
+  const asan = /libasan/.test(process.env.LD_PRELOAD ?? '');
+  if (asan && options.memoryLimitMiB !== undefined) {
+    env.ASAN_OPTIONS = `${env.ASAN_OPTIONS ?? ''}:max_allocation_size_mb=${Math.floor(options.memoryLimitMiB)}:allocator_may_return_null=1`;
+  }
   const result =
-    options.memoryLimitMiB === undefined
+    options.memoryLimitMiB === undefined || asan
       ? spawnSync(process.execPath, args, spawnOptions)
       : spawnSync('/bin/sh', ['-c', `ulimit -v ${Math.floor(options.memoryLimitMiB * 1024)} && exec "$0" "$@"`, process.execPath, ...args], spawnOptions);
   if (result.error) throw result.error;

@@ -24,30 +24,42 @@ function update(kernel: KernelDef, buffers: readonly StateArray[], scalars: Floa
   run(kernel, checked, checkKernelScalars(kernel, scalars));
 }
 
-/** The JS backend's plan: the checked list and each buffer's length, which a detached or resized buffer no longer has. */
+/**
+ * The JS backend's plan: the checked list, held weakly as the native plan holds it (a plan keeps
+ * nothing alive; the buffers' owners do), and each buffer's length, which a detached or resized
+ * buffer no longer has.
+ */
 class JsPlan {
   constructor(
     readonly kernel: KernelDef,
-    readonly buffers: readonly StateArray[],
+    readonly buffers: readonly WeakRef<StateArray>[],
     readonly lengths: readonly number[],
   ) {}
 }
 
 function createPlan(kernel: KernelDef, buffers: readonly StateArray[]): UpdatePlan {
   const checked = checkKernelBuffers(kernel, buffers);
-  return new JsPlan(kernel, checked, checked.map((b) => b.length)) as unknown as UpdatePlan;
+  return new JsPlan(kernel, checked.map((b) => new WeakRef(b)), checked.map((b) => b.length)) as unknown as UpdatePlan;
 }
 
-function checkedPlan(plan: UpdatePlan): JsPlan {
+/** The plan's kernel and buffers, after checking that none was collected, detached or resized. */
+function checkedPlan(plan: UpdatePlan): { kernel: KernelDef; buffers: StateArray[] } {
   if (!(plan instanceof JsPlan)) throw makeError(ErrorCodes.INVALID_ARG_TYPE, 'plan: expected a plan made by createPlan');
-  const { buffers, lengths } = plan;
+  const { lengths } = plan;
+  const buffers = plan.buffers.map((ref, i) => {
+    const buffer = ref.deref();
+    if (buffer === undefined) {
+      throw makeError(ErrorCodes.DETACHED_BUFFER, `plan: buffers[${i}]: was garbage-collected (a plan does not keep its buffers alive; their owner must)`);
+    }
+    return buffer;
+  });
   for (let i = 0; i < buffers.length; i++) {
     if (buffers[i].length !== lengths[i]) {
       if (isDetached(buffers[i])) throw makeError(ErrorCodes.DETACHED_BUFFER, `plan: buffers[${i}]: its ArrayBuffer is detached`);
       throw makeError(ErrorCodes.SHAPE_MISMATCH, `plan: buffers[${i}]: expected length ${lengths[i]} as when the plan was made, got ${buffers[i].length}`);
     }
   }
-  return plan;
+  return { kernel: plan.kernel, buffers };
 }
 
 function updatePlanned(plan: UpdatePlan, scalars: Float64Array): void {

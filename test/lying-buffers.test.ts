@@ -1,0 +1,90 @@
+/**
+ * Buffers that lie about themselves (an own `length`, a subclass's `length` getter, a Proxy, a
+ * prototype swapped, a grads Array whose index getter hands out another array on a second read):
+ * the checks read what the engine and the addon see, so a step with several param groups is
+ * refused before any group's kernel runs, and a call that throws has changed nothing.
+ */
+import { expect } from 'chai';
+import { Adam, SGD } from '../lib';
+import { ErrorCodes } from '../lib/errors';
+import { expectError } from './helpers/errors';
+import { expectUnchanged, snapshotOptimizer } from './helpers/snapshot';
+
+/** Three groups of one param each; the last group's gradient is the one that lies. */
+function threeGroups(backend: 'native' | 'js') {
+  const params = [new Float32Array([1, 2, 3]), new Float32Array([4, 5]), new Float32Array([6, 7, 8, 9])];
+  const optimizer = new Adam(params.map((p) => ({ params: [p] })), { lr: 0.1, backend });
+  const grads = () => params.map((p) => new Float32Array(p.length).fill(0.5));
+  return { params, optimizer, grads };
+}
+
+/** A Float32Array of `actual` elements that claims to have `claimed`. */
+function withOwnLength(actual: number, claimed: number): Float32Array {
+  const g = new Float32Array(actual).fill(0.5);
+  Object.defineProperty(g, 'length', { get: () => claimed });
+  return g;
+}
+
+class LongerThanItIs extends Float32Array {
+  override get length(): number {
+    return 4;
+  }
+}
+
+const liars: [string, () => unknown, typeof TypeError | typeof RangeError, string][] = [
+  ['an own length property', () => withOwnLength(2, 4), RangeError, ErrorCodes.SHAPE_MISMATCH],
+  ['a subclass whose length getter lies', () => new LongerThanItIs(2), RangeError, ErrorCodes.SHAPE_MISMATCH],
+  ['a Proxy of a Float32Array of the right length', () => new Proxy(new Float32Array(4), {}), TypeError, ErrorCodes.INVALID_ARG_TYPE],
+  ['an object with Float32Array.prototype', () => Object.defineProperty(Object.create(Float32Array.prototype), 'length', { value: 4 }), TypeError, ErrorCodes.INVALID_ARG_TYPE],
+  ['a Float64Array dressed as a Float32Array', () => Object.setPrototypeOf(new Float64Array(4), Float32Array.prototype), TypeError, ErrorCodes.INVALID_ARG_TYPE],
+  ['a Float32Array whose prototype is Array.prototype', () => Object.setPrototypeOf(new Float32Array(4), Array.prototype), TypeError, ErrorCodes.INVALID_ARG_TYPE],
+];
+
+describe('buffers that lie about themselves', () => {
+  for (const backend of ['native', 'js'] as const) {
+    describe(`${backend} backend`, () => {
+      for (const [what, make, type, code] of liars) {
+        it(`a later group's gradient that is ${what}: refused before any group runs, nothing changed`, async () => {
+          for (const form of ['step', 'stepAsync'] as const) {
+            const { optimizer, grads } = threeGroups(backend);
+            optimizer.step(grads()); // state exists, so a change to it would show
+            const g = grads();
+            g[2] = make() as (typeof g)[number];
+            const snap = snapshotOptimizer(optimizer, g.slice(0, 2));
+            if (form === 'step') expectError(() => optimizer.step(g), { type, code }, `${form}: ${what}`);
+            else {
+              const err = await optimizer.stepAsync(g).then(() => null, (e: unknown) => e);
+              expect(err, `${form}: ${what}`).to.be.instanceOf(type).and.have.property('code', code);
+            }
+            expectUnchanged(optimizer, snap);
+          }
+        });
+      }
+
+      it('a param that later lies about its length: the step is refused before any group runs', () => {
+        const { params, optimizer, grads } = threeGroups(backend);
+        optimizer.step(grads());
+        Object.defineProperty(params[2], 'length', { get: () => 2, configurable: true });
+        const g = grads();
+        g[2] = new Float32Array(2);
+        const snap = snapshotOptimizer(optimizer, g);
+        expectError(() => optimizer.step(g), { type: RangeError, code: ErrorCodes.SHAPE_MISMATCH });
+        delete (params[2] as { length?: number }).length; // the snapshot's comparison reads .length
+        expectUnchanged(optimizer, snap);
+      });
+
+      it('a grads Array whose index getter answers differently each time: the array checked is the array stepped', () => {
+        const params = [new Float32Array([1, 2]), new Float32Array([3, 4])];
+        const optimizer = new SGD(params.map((p) => ({ params: [p] })), { lr: 1, backend });
+        const good = new Float32Array([1, 1]);
+        const short = new Float32Array(1);
+        let reads = 0;
+        const g: (Float32Array | null)[] = [new Float32Array([1, 1]), null];
+        Object.defineProperty(g, 1, { get: () => (reads++ === 0 ? good : short), enumerable: true });
+        optimizer.step(g);
+        expect(reads).to.equal(1);
+        expect(Array.from(params[1])).to.deep.equal([2, 3]);
+      });
+    });
+  }
+});
