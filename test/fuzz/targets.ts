@@ -42,8 +42,14 @@ function kernelBuffers(d: Draw, k: number, tensors = 1 + d.int(3)): ArrayBufferV
     dtype === 'float64' ? d.tensor(n, true) : dtype === 'float32' ? d.tensor(n, false) : dtype === 'bfloat16' ? d.keep(new Uint16Array(n)) : d.keep(new Uint8Array(n));
   const out: ArrayBufferView[] = [];
   for (let t = 0; t < tensors; t++) {
-    const n = 1 + d.int(33);
-    for (let s = 0; s < row.slots; s++) out.push(make(s < row.slots - row.stateSlots ? variant.param : variant.state, n));
+    const n = 1 + d.int(600); // past one 256-element block of 8-bit state
+    for (let s = 0; s < row.slots; s++) {
+      // Slot roles (8-bit state): float32 block scales and code maps of their own lengths.
+      const role = row.roles?.[s];
+      if (role?.kind === 'blocks') out.push(d.tensor(Math.ceil(n / role.size), false));
+      else if (role?.kind === 'table') out.push(d.tensor(role.size, false));
+      else out.push(make(s < row.slots - row.stateSlots || role?.kind === 'param' ? variant.param : variant.state, n));
+    }
   }
   return out;
 }
