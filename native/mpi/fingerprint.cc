@@ -48,7 +48,7 @@ void wait_warning_stalls(std::vector<MPI_Request>& requests, const std::vector<i
         }
         if (!missing.empty()) {
           std::fprintf(stderr,
-                       "fusedoptim/distributed: stall: rank %d has waited %.0f s in collective #%.0f (%s) for rank(s) %s, "
+                       "fusedoptim/distributed: stall: rank %d has waited %.1f s in collective #%.0f (%s) for rank(s) %s, "
                        "which have not joined it\n",
                        w.rank, waited, sequence, what, missing.c_str());
           std::fflush(stderr);
