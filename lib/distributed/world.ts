@@ -68,8 +68,6 @@ export function init(options?: InitOptions): void {
 /** The addon and its state, or ERR_MPI_NOT_INITIALIZED naming `what` before init() or after finalize(). */
 export function initialized(what: string): { mpi: MpiAddon; state: MpiState } {
   if (state === null || !state.initialized) {
-    // Without the addon, say that first: init() could not help.
-    if (state === null) loadMpiAddon();
     throw makeError(
       ErrorCodes.MPI_NOT_INITIALIZED,
       `fusedoptim/distributed: ${what}: ${state === null ? 'MPI is not initialised; call init() first' : 'MPI was finalized'}`,
