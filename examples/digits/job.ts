@@ -24,6 +24,7 @@ import { checkNumber, checkObject, checkOptions, describe } from '../../lib/vali
 import { DIGITS_CLASSES, DIGITS_FEATURES, Examples, batchesPerEpoch, epochBatches, loadDigits, splitTrainValidation } from './data';
 import { Mlp, createMlp } from './mlp';
 import { displayPath } from '../package_files';
+import type { DistributedOptions } from '../../lib/distributed/optimizer';
 
 /** Everything that decides the result of a run; stored in its checkpoints. */
 export interface DigitsConfig {
@@ -96,6 +97,12 @@ export interface DigitsJobOptions {
   progress?: ProgressMode;
   quiet?: boolean;
   output?: NodeJS.WritableStream & { isTTY?: boolean };
+  /**
+   * Data-parallel on MPI (start the processes with mpirun): each rank trains on its shard of every
+   * epoch's batches (shardBatches), so an epoch takes 1/size of the steps of batchSize × size examples.
+   * Rank 0 prints and writes the files.
+   */
+  distributed?: boolean | DistributedOptions;
 }
 
 export interface DigitsJobResult {
@@ -113,8 +120,13 @@ const CONFIG_KEYS = Object.keys(DEFAULT_DIGITS_CONFIG) as (keyof DigitsConfig)[]
 
 export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<DigitsJobResult> {
   const opts = checkOptions('options', options, [
-    'runsDir', 'name', 'config', 'resume', 'maxSteps', 'checkpointEvery', 'signal', 'progress', 'quiet', 'output',
+    'runsDir', 'name', 'config', 'resume', 'maxSteps', 'checkpointEvery', 'signal', 'progress', 'quiet', 'output', 'distributed',
   ]) as DigitsJobOptions;
+  // On several ranks: this rank's place, and its shard of the batches (rank 0 prints and writes).
+  const world = opts.distributed ? await import('../../lib/distributed') : null;
+  world?.init();
+  const rank = world?.rank() ?? 0;
+  const size = world?.size() ?? 1;
   const name = opts.name ?? 'digits';
   if (typeof name !== 'string' || !/^[\w.-]+$/.test(name) || name === '.' || name === '..') {
     throw makeError(ErrorCodes.INVALID_ARG_VALUE, `options.name: expected a folder name of letters, digits, '_', '-' and '.', got ${describe(name)}`);
@@ -127,7 +139,7 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
     historySvg: path.join(runDir, 'history.svg'),
   };
   const given = checkConfig(opts.config ?? {});
-  const out = opts.quiet ? null : (opts.output ?? process.stdout);
+  const out = opts.quiet || rank !== 0 ? null : (opts.output ?? process.stdout);
   const say = (line: string) => out?.write(line + '\n');
 
   let config: DigitsConfig;
@@ -149,23 +161,25 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
   }
   const setup = digitsSetup(config);
   const { model, validation } = setup;
+  const trainBatches = world ? world.shardBatches(setup.trainBatches, rank, size, { seed: config.seed }) : setup.trainBatches;
+  const stepsPerEpoch = Math.floor(setup.stepsPerEpoch / size);
   fs.mkdirSync(runDir, { recursive: true });
 
   say(
     `${opts.resume ? 'resuming' : 'training'} an MLP ${model.sizes.join('-')} on ${setup.trainSet.size} digits ` +
       `(validating on ${validation.size}): AdamW lr ${config.peakLr} weight decay ${config.weightDecay}, ` +
       `warmup ${config.warmupSteps} steps then cosine to ${config.minLr}, clip ${config.maxGradNorm}, ` +
-      `${config.epochs} epochs of ${setup.stepsPerEpoch} steps, seed ${config.seed} -> ${displayPath(runDir)}`,
+      `${config.epochs} epochs of ${stepsPerEpoch} steps${size > 1 ? ` on ${size} ranks` : ''}, seed ${config.seed} -> ${displayPath(runDir)}`,
   );
-  const result = await train(model, setup.trainBatches, [validation], {
+  const result = await train(model, trainBatches, [validation], {
     epochs: config.epochs,
     peakLr: config.peakLr,
     weightDecay: config.weightDecay,
     warmupSteps: config.warmupSteps,
-    totalSteps: config.epochs * setup.stepsPerEpoch,
+    totalSteps: config.epochs * stepsPerEpoch,
     minLr: config.minLr,
     maxGradNorm: config.maxGradNorm,
-    stepsPerEpoch: setup.stepsPerEpoch,
+    stepsPerEpoch,
     evaluate: () => ({ accuracy: model.accuracy(validation) }),
     checkpointPath: files.best,
     lastCheckpointPath: files.last,
@@ -178,6 +192,7 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
     async: true,
     progress: opts.quiet ? 'none' : (opts.progress ?? 'auto'),
     ...(opts.output !== undefined && { output: opts.output }),
+    ...(opts.distributed && { distributed: opts.distributed }),
   });
 
   const history = result.history;
@@ -196,8 +211,10 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
     secondsThisSession: result.seconds,
     history,
   };
-  await writeFileAtomic(files.historyJson, stringifyNumbers(summary, 1) + '\n');
-  await writeFileAtomic(files.historySvg, historySvg(history, `digits MLP ${model.sizes.join('-')}, seed ${config.seed}`));
+  if (rank === 0) {
+    await writeFileAtomic(files.historyJson, stringifyNumbers(summary, 1) + '\n');
+    await writeFileAtomic(files.historySvg, historySvg(history, `digits MLP ${model.sizes.join('-')}, seed ${config.seed}`));
+  }
   say(
     `${result.stopReason === 'completed' ? 'done' : `stopped (${result.stopReason})`} after ${result.progress.globalStep} steps ` +
       `in ${result.seconds.toFixed(1)} s: best val loss ${fmt(result.bestValLoss ?? NaN)} (epoch ${bestEpoch + 1}, ` +

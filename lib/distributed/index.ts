@@ -11,4 +11,4 @@ export { allReduce, allReduceAsync, broadcast, broadcastAsync, reduceScatter, re
 export type { ReduceOp, ReduceOptions } from './collectives';
 export { DistributedOptimizer } from './optimizer';
 export type { DistributedOptions, DistributedStepResult } from './optimizer';
-export { shardRange } from './shard';
+export { shardBatches, shardRange } from './shard';

@@ -56,6 +56,10 @@ function hyperOf(group: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
+function pick(object: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(keys.filter((k) => k in object).map((k) => [k, object[k]]));
+}
+
 export class ShardedStep {
   private readonly params: Tensor[];
   private readonly groupOf: number[];
@@ -109,8 +113,9 @@ export class ShardedStep {
       this.pieces.length === 0
         ? null
         : new Class(
+            // The optimizer's own options only: keys others added to the groups (a scheduler's initialLr) follow at each step.
             this.shardGroups.map((gi) => ({
-              ...hyperOf(wrapped.paramGroups[gi]),
+              ...pick(hyperOf(wrapped.paramGroups[gi]), Object.keys(wrapped.defaults)),
               params: this.pieces.filter((p) => p.group === gi).map((p) => this.params[p.index].subarray(p.from, p.to)),
             })),
             { backend: wrapped.backend },
