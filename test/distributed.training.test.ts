@@ -58,6 +58,36 @@ describe('distributed: training', function () {
     });
   });
 
+  describe('train() with distributed, on 2 ranks', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-loop-'));
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    let run: MpiRun;
+    before(async () => {
+      run = await runRanks(2, 'loop.ts', [dir]);
+    });
+
+    it('averages validation over the ranks; rank 0 alone prints and writes checkpoints; 7 batches deal 3 to each rank', () => {
+      expect(run.status, describeRun(run)).to.equal(0);
+      for (const r of run.ranks) {
+        expect(r.failures).to.deep.equal([]);
+        // Each rank's validation loss and metric is its rank + 1: the mean of 1 and 2.
+        expect(r.valLoss).to.deep.equal([1.5]);
+        expect(r.metric).to.deep.equal([1.5]);
+        expect(r.steps).to.equal(3);
+      }
+      expect(run.ranks.map((r) => r.wroteCheckpoint)).to.deep.equal([true, false]);
+      expect(run.ranks[0].printed).to.be.greaterThan(0);
+      expect(run.ranks[1].printed).to.equal(0);
+    });
+
+    it('a stop wanted by one rank stops every rank at the same step', () => {
+      for (const r of run.ranks) {
+        expect(r.stopReason).to.equal('callback');
+        expect(r.stoppedAt).to.equal(4);
+      }
+    });
+  });
+
   describe('checkpoints: saved on 4 sharded ranks, resumed on 2 and on 1 without MPI', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-dist-'));
     after(() => fs.rmSync(dir, { recursive: true, force: true }));
