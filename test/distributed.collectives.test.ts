@@ -100,7 +100,9 @@ describe('distributed: collectives', function () {
       });
 
       it('a rank that joins a collective late is named in the others\' stall warnings', () => {
-        expect(run.stderr).to.match(new RegExp(`stall: rank \\d+ has waited [0-9.]+ s in collective #\\d+ \\(allReduce\\) for rank\\(s\\) ${np - 1}, which have not joined it`));
+        // The late rank is among those named (on a loaded machine another may be late too).
+        const stalls = run.stderr.split('\n').filter((line) => line.includes('stall')).join('\n');
+        expect(run.stderr, stalls || run.stderr.slice(-2000)).to.match(new RegExp(`stall: rank \\d+ has waited [0-9.]+ s in collective #\\d+ \\(allReduce\\) for rank\\(s\\) (\\d+, )*${np - 1}, which have not joined it`));
       });
     });
   }
