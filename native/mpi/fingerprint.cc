@@ -26,10 +26,13 @@ void wait_warning_stalls(std::vector<MPI_Request>& requests, const std::vector<i
   const double start = now_seconds();
   double next_warning = stall_seconds;
   long polls = 0;
+  std::vector<int> completed(requests.size());
   for (;;) {
-    int done = 0;
-    MPI_Testall(int(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE);
-    if (done) return;
+    // MPI_Testsome, not MPI_Testall: it frees each request that completed (sets it to
+    // MPI_REQUEST_NULL), so the ones left pending name the ranks still missing.
+    int count = 0;
+    MPI_Testsome(int(requests.size()), requests.data(), &count, completed.data(), MPI_STATUSES_IGNORE);
+    if (count == MPI_UNDEFINED) return;  // no request left pending
     // Spin briefly (a collective on a quiet machine completes in microseconds), then sleep.
     if (++polls < 2000) {
       sched_yield();
