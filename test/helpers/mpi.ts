@@ -1,10 +1,12 @@
 /**
  * Running a test fixture on several MPI ranks: `mpirun --allow-run-as-root
  * --oversubscribe -np N node -r ts-node/register/transpile-only <fixture>`,
- * and collecting the JSON line each rank prints (fixtures/distributed/report.ts).
+ * and collecting the JSON report each rank writes (fixtures/distributed/report.ts).
  * Tests that need it skip, saying why, where mpirun or the MPI addon is missing.
  */
 import { spawn, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { describeExit, REPO_ROOT } from './child';
 
@@ -56,8 +58,10 @@ const MPI_ENV = { OMPI_MCA_btl_vader_single_copy_mechanism: 'none', OMPI_MCA_rma
 export function runRanks(np: number, fixture: string, args: string[] = [], timeoutMs = 300_000): Promise<MpiRun> {
   const script = path.join(REPO_ROOT, 'test', 'fixtures', 'distributed', fixture);
   const argv = ['--allow-run-as-root', '--oversubscribe', '-np', String(np), process.execPath, '-r', 'ts-node/register/transpile-only', script, ...args];
+  // Each rank writes its report to a file here: mpirun may interleave long stdout lines of several ranks.
+  const reports = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-ranks-'));
   return new Promise((resolve, reject) => {
-    const child = spawn('mpirun', argv, { cwd: REPO_ROOT, env: { ...process.env, ...MPI_ENV } });
+    const child = spawn('mpirun', argv, { cwd: REPO_ROOT, env: { ...process.env, ...MPI_ENV, FUSEDOPTIM_RANK_REPORTS: reports } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -66,12 +70,17 @@ export function runRanks(np: number, fixture: string, args: string[] = [], timeo
     child.on('error', reject);
     child.on('close', (status) => {
       clearTimeout(timer);
-      const ranks = stdout
-        .split('\n')
-        .filter((line) => line.startsWith('{"rank"'))
-        .map((line) => JSON.parse(line) as RankResult)
-        .sort((a, b) => a.rank - b.rank);
-      resolve({ status, stdout, stderr, ranks });
+      try {
+        const ranks = fs
+          .readdirSync(reports)
+          .map((file) => JSON.parse(fs.readFileSync(path.join(reports, file), 'utf8')) as RankResult)
+          .sort((a, b) => a.rank - b.rank);
+        resolve({ status, stdout, stderr, ranks });
+      } catch (err) {
+        reject(err);
+      } finally {
+        fs.rmSync(reports, { recursive: true, force: true });
+      }
     });
   });
 }
