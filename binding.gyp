@@ -13,9 +13,15 @@
 #                        computes the same numbers
 #  -fopenmp              OpenMP on Linux; set openmp=false to build without it
 #                        (single-threaded): node-gyp rebuild -- -Dopenmp=false
+#
+# fusedoptim_mpi, the MPI binding behind fusedoptim/distributed, is a second
+# addon built only where an MPI compiler wrapper (mpicxx) answers: its flags
+# come from the wrapper (scripts/mpi-flags.js). Without MPI nothing changes;
+# -Dmpi=false skips it anyway.
 {
   "variables": {
     "openmp%": "true",
+    "mpi%": "<!(node scripts/mpi-flags.js available)",
     "x86%": "<!(node -p \"['x64','ia32'].includes(process.arch) ? 1 : 0\")"
   },
   "target_defaults": {
@@ -82,5 +88,25 @@
                    {"dependencies": ["kernels_baseline"]}]
       ]
     }
+  ],
+  "conditions": [
+    ["mpi=='true'", {
+      "targets": [
+        {
+          "target_name": "fusedoptim_mpi",
+          "sources": [
+            "native/args.cc",
+            "native/mpi/addon.cc",
+            "native/mpi/collective.cc",
+            "native/mpi/fingerprint.cc",
+            "native/mpi/world.cc"
+          ],
+          # The C API only: no MPI C++ bindings (deprecated, and they do not compile warning-free).
+          "defines": ["OMPI_SKIP_MPICXX=1", "MPICH_SKIP_MPICXX=1"],
+          "cflags": ["<!@(node scripts/mpi-flags.js compile)"],
+          "libraries": ["<!@(node scripts/mpi-flags.js link)"]
+        }
+      ]
+    }]
   ]
 }

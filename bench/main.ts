@@ -33,6 +33,8 @@ function writeOutputs(opts: BenchOptions, result: BenchResult, log: (line: strin
 }
 
 export async function runBench(argv: string[]): Promise<number> {
+  // The data-parallel figures have their own runner (it starts itself under mpirun).
+  if (argv.includes('--mpi')) return (await import('./mpi')).runMpiBench(argv);
   let opts: BenchOptions;
   try {
     opts = parseArgs(argv);

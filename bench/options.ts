@@ -41,6 +41,7 @@ bandwidth probe measured in the same run. Prints markdown; writes JSON and SVG.
   --layouts LIST        ${LAYOUT_IDS.join(',')} (one tensor; 1000 tensors of size/1000 when that is >= 16; 100 tensors of 1K)
   --no-js               skip the JavaScript reference backend
   --peers               also time PyTorch (if python3 can import torch) and TensorFlow.js
+  --mpi                 only the data-parallel figures (bench/mpi.ts), under mpirun -np 2 (--np N)
   --reps N              exactly N timed repetitions per member (default: from the budget)
   --budget SECONDS      time per member per group (default 0.15; quick 0.04)
   --no-extras           skip per-call overhead, memory growth and state bytes

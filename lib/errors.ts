@@ -19,7 +19,7 @@ export const ErrorCodes = {
   DETACHED_BUFFER: 'ERR_DETACHED_BUFFER',
   /** A value that must be finite is NaN or infinite (a gradient norm with errorIfNonfinite, a metric, ...). */
   NON_FINITE: 'ERR_NON_FINITE',
-  /** An asynchronous step is still running on this optimizer. */
+  /** An asynchronous step is still running on this optimizer (or an asynchronous collective, in fusedoptim/distributed). */
   STEP_IN_FLIGHT: 'ERR_STEP_IN_FLIGHT',
   /** A state dict that does not fit the object it is loaded into. */
   STATE_DICT_MISMATCH: 'ERR_STATE_DICT_MISMATCH',
@@ -29,6 +29,12 @@ export const ErrorCodes = {
   CHECKPOINT_MISMATCH: 'ERR_CHECKPOINT_MISMATCH',
   /** The native addon could not be loaded (not built, or built for another Node). */
   ADDON_NOT_LOADED: 'ERR_ADDON_NOT_LOADED',
+  /** fusedoptim/distributed: the MPI addon was not built (no MPI on the machine that built fusedoptim) or cannot load. */
+  MPI_NOT_AVAILABLE: 'ERR_MPI_NOT_AVAILABLE',
+  /** fusedoptim/distributed: a collective before init() or after finalize(). */
+  MPI_NOT_INITIALIZED: 'ERR_MPI_NOT_INITIALIZED',
+  /** fusedoptim/distributed: the ranks called different collectives (order, count, element types or lengths); thrown on every rank. */
+  COLLECTIVE_MISMATCH: 'ERR_COLLECTIVE_MISMATCH',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -63,6 +69,7 @@ const TYPE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCodes.DTYPE_MISMATCH,
   ErrorCodes.DETACHED_BUFFER,
   ErrorCodes.ADDON_NOT_LOADED,
+  ErrorCodes.MPI_NOT_AVAILABLE,
 ]);
 
 /** Builds the error of the right class for a code: the one place that decides TypeError vs RangeError. */

@@ -7,10 +7,10 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-cp -r "$root/binding.gyp" "$root/native" "$root/package.json" "$work/"
+cp -r "$root/binding.gyp" "$root/native" "$root/scripts" "$root/package.json" "$work/"
 ln -s "$root/node_modules" "$work/node_modules"
 # npx, so that npm's configuration (nodedir: where Node's headers are) reaches node-gyp as it does in npm install.
-(cd "$work" && npx --no-install node-gyp rebuild -j 2 -- -Dopenmp=false > build.log 2>&1) || { cat "$work/build.log"; exit 1; }
+(cd "$work" && npx --no-install node-gyp rebuild -j 2 -- -Dopenmp=false -Dmpi=false > build.log 2>&1) || { cat "$work/build.log"; exit 1; }
 # The addon the library loads (a local build, or the prebuilt one once `npm pack` has moved build/'s into prebuilds/).
 addon="$(node -p "require('$root/dist/lib/native').addonOrigin().path")"
 node - "$addon" "$work/build/Release/fusedoptim.node" <<'JS'

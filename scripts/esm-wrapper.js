@@ -2,11 +2,12 @@
 // Writes, for each entry point, an ES module that re-exports the compiled
 // CommonJS build by name, so `import { Adam } from 'fusedoptim'` works and
 // both module systems share one instance of the library (one addon load, one
-// thread setting), and its types:
-//   dist/lib/esm/index.mjs + index.d.mts   for 'fusedoptim'
-//   dist/lib/esm/tfjs.mjs + tfjs.d.mts     for 'fusedoptim/tfjs' (needs @tensorflow/tfjs-core, a dev dependency)
+// thread setting, one MPI world), and its types:
+//   dist/lib/esm/index.mjs + index.d.mts              for 'fusedoptim'
+//   dist/lib/esm/tfjs.mjs + tfjs.d.mts                for 'fusedoptim/tfjs' (needs @tensorflow/tfjs-core, a dev dependency)
+//   dist/lib/esm/distributed.mjs + distributed.d.mts  for 'fusedoptim/distributed'
 // package.json "exports" points its "import" conditions at these files; the
-// names are read from the built CommonJS modules, so the two entries cannot
+// names are read from the built CommonJS modules, so the two faces cannot
 // drift apart (test/packaging.test.ts checks it). Run after `tsc` (npm run build:ts).
 'use strict';
 const fs = require('fs');
@@ -16,6 +17,7 @@ const dist = path.join(__dirname, '..', 'dist', 'lib');
 const ENTRIES = [
   { esm: 'index', cjs: 'index.js' },
   { esm: 'tfjs', cjs: 'tfjs/index.js' },
+  { esm: 'distributed', cjs: 'distributed/index.js' },
 ];
 
 fs.mkdirSync(path.join(dist, 'esm'), { recursive: true });

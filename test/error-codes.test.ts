@@ -138,6 +138,48 @@ const TRIGGERS: Record<ErrorCode, Trigger> = {
       throw new Kind(out.code, out.message);
     },
   },
+  [ErrorCodes.MPI_NOT_AVAILABLE]: {
+    kind: TypeError,
+    message: /fusedoptim\/distributed: the MPI addon could not be loaded \(.*\)\. Install MPI .*openmpi-bin libopenmpi-dev.*npm rebuild fusedoptim/,
+    produce: () => {
+      // As for ADDON_NOT_LOADED: in a child whose `bindings` cannot find the MPI addon.
+      const script = [
+        "const Module = require('module');",
+        'const load = Module._load;',
+        "Module._load = function (request, ...rest) {",
+        "  if (request === 'bindings') return () => { throw new Error('Could not locate the bindings file. Tried: build/Release/fusedoptim_mpi.node'); };",
+        '  return load.call(this, request, ...rest);',
+        '};',
+        "try { require('./lib/distributed').init(); console.log(JSON.stringify({ threw: false })); }",
+        'catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message })); }',
+      ].join('\n');
+      const out = JSON.parse(
+        execFileSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], { cwd: path.join(__dirname, '..'), encoding: 'utf8' }),
+      );
+      const Kind = out.name === 'TypeError' ? FusedOptimTypeError : FusedOptimRangeError;
+      throw new Kind(out.code, out.message);
+    },
+  },
+  [ErrorCodes.MPI_NOT_INITIALIZED]: {
+    kind: RangeError,
+    message: /fusedoptim\/distributed: allReduce: MPI is not initialised; call init\(\) first/,
+    produce: () => {
+      // With or without the MPI addon: the check comes first.
+      const { allReduce } = require('../lib/distributed') as typeof import('../lib/distributed');
+      return allReduce([new Float32Array(2)]);
+    },
+  },
+  [ErrorCodes.COLLECTIVE_MISMATCH]: {
+    kind: RangeError,
+    message: /fusedoptim\/distributed: allReduce \(collective #0 on rank 1\): the ranks disagree, nothing was communicated: rank 1 has tensor count 2 where rank 0 has 1/,
+    produce: () => {
+      // What every rank does with the fingerprints the addon exchanged, given two ranks' records.
+      const { fingerprintOf, throwMismatch } = require('../lib/distributed/fingerprint') as typeof import('../lib/distributed/fingerprint');
+      const call = { sequence: 0, kind: 0, op: 0, root: 0, deterministic: false };
+      const records = [fingerprintOf({ ...call, tensors: p() }), fingerprintOf({ ...call, tensors: [...p(), ...p()] })];
+      return throwMismatch(Float64Array.from([...records[0], ...records[1]]), 1, 'allReduce');
+    },
+  },
 };
 
 describe('error codes', () => {

@@ -90,6 +90,21 @@ describe('packaging', function () {
       expect(report.missingNames, 'runtime exports missing from the ES module').to.deep.equal([]);
     });
 
+    it('fusedoptim/distributed resolves from require and import to its own entries, one instance, throwing coded errors before init()', () => {
+      const sub = pkg.exports['./distributed'];
+      expect(Object.keys(sub.import)).to.deep.equal(['types', 'default']);
+      expect(Object.keys(sub.require)).to.deep.equal(['types', 'default']);
+      const cjs = runConsumer('distributed.cjs') as unknown as { entry: string; code: string; names: string[] };
+      expect(path.relative(ROOT, cjs.entry)).to.equal(path.normalize(sub.require.default));
+      expect(cjs.code).to.equal('ERR_MPI_NOT_INITIALIZED');
+      expect(cjs.names).to.include.members(['init', 'rank', 'size', 'allReduce', 'broadcast', 'reduceScatter', 'allGather', 'DistributedOptimizer']);
+      const esm = runConsumer('distributed.mjs');
+      expect(path.relative(ROOT, esm.entry)).to.equal(path.normalize(sub.import.default));
+      expect(esm.code).to.equal('ERR_MPI_NOT_INITIALIZED');
+      expect(esm.sameInstance).to.equal(true);
+      expect(esm.missingNames).to.deep.equal([]);
+    });
+
     it('TypeScript files (.ts and .mts) type-check against the built declarations with node16 resolution', () => {
       const tsc = require.resolve('typescript/bin/tsc');
       let output = '';

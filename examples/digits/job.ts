@@ -28,6 +28,7 @@ import { DIGITS_CLASSES, DIGITS_FEATURES, Examples, batchesPerEpoch, epochBatche
 import { Mlp, createMlp } from './mlp';
 import { displayPath } from '../package_files';
 import { STATE_STORAGE_OPTIONS, StateDtypeOption } from '../../lib/optim/state_storage';
+import type { DistributedOptions } from '../../lib/distributed/optimizer';
 
 /** Everything that decides the result of a run; stored in its checkpoints. */
 export interface DigitsConfig {
@@ -105,6 +106,12 @@ export interface DigitsJobOptions {
   progress?: ProgressMode;
   quiet?: boolean;
   output?: NodeJS.WritableStream & { isTTY?: boolean };
+  /**
+   * Data-parallel on MPI (start the processes with mpirun): each rank trains on its shard of every
+   * epoch's batches (shardBatches), so an epoch takes 1/size of the steps of batchSize × size examples.
+   * Rank 0 prints and writes the files.
+   */
+  distributed?: boolean | DistributedOptions;
 }
 
 export interface DigitsJobResult {
@@ -123,11 +130,16 @@ const CONFIG_KEYS = Object.keys(DEFAULT_DIGITS_CONFIG) as (keyof DigitsConfig)[]
 
 export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<DigitsJobResult> {
   const opts = checkOptions('options', options, [
-    'runsDir', 'name', 'config', 'resume', 'force', 'maxSteps', 'checkpointEvery', 'signal', 'progress', 'quiet', 'output',
+    'runsDir', 'name', 'config', 'resume', 'force', 'maxSteps', 'checkpointEvery', 'signal', 'progress', 'quiet', 'output', 'distributed',
   ]) as DigitsJobOptions;
   if (opts.resume && opts.force) {
     throw makeError(ErrorCodes.INVALID_ARG_VALUE, 'resume and force exclude each other (--resume continues the run; --force deletes it and starts over)');
   }
+  // On several ranks: this rank's place, and its shard of the batches (rank 0 prints and writes).
+  const world = opts.distributed ? await import('../../lib/distributed') : null;
+  world?.init();
+  const rank = world?.rank() ?? 0;
+  const size = world?.size() ?? 1;
   const name = opts.name ?? 'digits';
   if (typeof name !== 'string' || !/^[\w.-]+$/.test(name) || name === '.' || name === '..') {
     throw makeError(ErrorCodes.INVALID_ARG_VALUE, `options.name: expected a folder name of letters, digits, '_', '-' and '.', got ${describe(name)}`);
@@ -142,7 +154,7 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
   };
   const given = checkConfig(opts.config ?? {});
   let checkpointEvery = checkCheckpointEvery('options.checkpointEvery', opts.checkpointEvery);
-  const out = opts.quiet ? null : (opts.output ?? process.stdout);
+  const out = opts.quiet || rank !== 0 ? null : (opts.output ?? process.stdout);
   const say = (line: string) => out?.write(line + '\n');
 
   let config: DigitsConfig;
@@ -174,26 +186,28 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
   }
   const setup = digitsSetup(config);
   const { model, validation } = setup;
-  // Only now, with every setting checked: a refused --force deletes nothing.
-  if (opts.force) for (const file of Object.values(files)) fs.rmSync(file, { force: true });
+  // Only now, with every setting checked: a refused --force deletes nothing (rank 0 deletes, for every rank).
+  if (opts.force && rank === 0) for (const file of Object.values(files)) fs.rmSync(file, { force: true });
+  const trainBatches = world ? world.shardBatches(setup.trainBatches, rank, size, { seed: config.seed }) : setup.trainBatches;
+  const stepsPerEpoch = Math.floor(setup.stepsPerEpoch / size);
   fs.mkdirSync(runDir, { recursive: true });
 
   say(
     `${opts.resume ? 'resuming' : 'training'} an MLP ${model.sizes.join('-')} on ${setup.trainSet.size} digits ` +
       `(validating on ${validation.size}): AdamW lr ${config.peakLr} weight decay ${config.weightDecay}${config.stateDtype === 'float32' ? '' : ` ${config.stateDtype} state`}, ` +
       `warmup ${config.warmupSteps} steps then cosine to ${config.minLr}, clip ${config.maxGradNorm}, ` +
-      `${config.epochs} epochs of ${setup.stepsPerEpoch} steps, seed ${config.seed} -> ${displayPath(runDir)}`,
+      `${config.epochs} epochs of ${stepsPerEpoch} steps${size > 1 ? ` on ${size} ranks` : ''}, seed ${config.seed} -> ${displayPath(runDir)}`,
   );
-  const result = await train(model, setup.trainBatches, [validation], {
+  const result = await train(model, trainBatches, [validation], {
     epochs: config.epochs,
     peakLr: config.peakLr,
     weightDecay: config.weightDecay,
     warmupSteps: config.warmupSteps,
-    totalSteps: config.epochs * setup.stepsPerEpoch,
+    totalSteps: config.epochs * stepsPerEpoch,
     minLr: config.minLr,
     maxGradNorm: config.maxGradNorm,
     stateDtype: config.stateDtype,
-    stepsPerEpoch: setup.stepsPerEpoch,
+    stepsPerEpoch,
     evaluate: () => ({ accuracy: model.accuracy(validation) }),
     checkpointPath: files.best,
     lastCheckpointPath: files.last,
@@ -207,6 +221,7 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
     async: true,
     progress: opts.quiet ? 'none' : (opts.progress ?? 'auto'),
     ...(opts.output !== undefined && { output: opts.output }),
+    ...(opts.distributed && { distributed: opts.distributed }),
   });
 
   const history = result.history;
@@ -233,8 +248,10 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
   };
   // A report for any JSON reader: JSON.stringify writes NaN and ±Infinity (a skipped step's loss and
   // norm, a metric never measured) as null, never as strings where numbers belong.
-  await writeFileAtomic(files.historyJson, JSON.stringify(summary, null, 1) + '\n');
-  await writeFileAtomic(files.historySvg, historySvg(history, `digits MLP ${model.sizes.join('-')}, seed ${config.seed}`));
+  if (rank === 0) {
+    await writeFileAtomic(files.historyJson, JSON.stringify(summary, null, 1) + '\n');
+    await writeFileAtomic(files.historySvg, historySvg(history, `digits MLP ${model.sizes.join('-')}, seed ${config.seed}`));
+  }
   const ending = `${result.stopReason === 'completed' ? 'done' : `stopped (${result.stopReason})`} after ${result.progress.globalStep} steps in ${result.seconds.toFixed(1)} s`;
   say(
     hasBest

@@ -41,6 +41,8 @@ export const trainCommand: Command = {
       { name: 'threads', kind: 'integer', placeholder: 'n', help: 'threads of the optimizer kernels', defaultText: 'all cores' },
       { name: 'progress', kind: 'string', placeholder: 'auto|bar|log|none', help: 'progress display', defaultText: 'auto' },
       { name: 'quiet', kind: 'boolean', help: 'print nothing but errors' },
+      { name: 'distributed', kind: 'boolean', help: 'data-parallel on MPI: run under mpirun -np N (rank 0 prints and writes)' },
+      { name: 'shard-state', kind: 'boolean', help: 'with --distributed: each rank keeps 1/N of the optimizer state (ZeRO-1)' },
     ],
   },
 
@@ -68,6 +70,7 @@ export const trainCommand: Command = {
     const progress = flags.progress ?? 'auto';
     if (!['auto', 'bar', 'log', 'none'].includes(String(progress))) throw new UsageError(`--progress: expected auto, bar, log or none, got ${JSON.stringify(progress)}`);
     if (flags.threads !== undefined) setNumThreads(flags.threads as number);
+    if (flags['shard-state'] === true && flags.distributed !== true) throw new UsageError('--shard-state: needs --distributed');
 
     // Ctrl-C or SIGTERM: stop after the current step and checkpoint; a second signal quits at once
     // (the handlers are gone, so the default action ends the process).
@@ -94,6 +97,7 @@ export const trainCommand: Command = {
         progress: progress as 'auto' | 'bar' | 'log' | 'none',
         quiet: flags.quiet === true,
         output: io.stdout,
+        ...(flags.distributed === true && { distributed: { shardState: flags['shard-state'] === true } }),
       });
       if (job.result.stopReason === 'aborted' && stop.by !== null) {
         io.stderr.write(`interrupted; continue with: ${resumeCommand(job.runDir)}\n`);

@@ -28,7 +28,7 @@ import { checkArray, checkFunction, checkNoOverlap, checkNumber, checkOptions, c
 import { KernelCallBuilder } from './kernel_calls';
 import { ParamGroup, ParamGroupInput, ParamsInput, ValidatedHyper, checkGroupInput, isGroupLike, resolveGroup } from './param_groups';
 import { ParamTable } from './param_table';
-import type { OptimizerSpec, ParamState } from './spec';
+import type { OptimizerSpec, ParamState, StateSchema } from './spec';
 import { OptimizerStateDict, checkStateDict, takeStateDict } from './state_dict';
 import { CheckedStepOptions, Grads, StepOptions, checkGrads, checkStepOptions } from './step_checks';
 import { StepCache } from './step_cache';
@@ -169,6 +169,12 @@ export abstract class Optimizer<O extends { lr: number }> {
    */
   stateBytes(): number {
     return stateBytes(this.state);
+  }
+
+  /** The state a param of group `groupIndex` may hold under the group's current hyper-parameters (its state schema). */
+  stateSchema(groupIndex: number): StateSchema {
+    checkNumber(`${this.spec.name}: stateSchema: groupIndex`, groupIndex, { integer: true, min: 0, max: this.paramGroups.length - 1 });
+    return this.spec.state(this.hyperOf(groupIndex));
   }
 
   /** The number of params in all groups. */

@@ -36,6 +36,8 @@ import {
   saveCheckpointAsync,
 } from './checkpoint';
 import { History, cloneHistory, emptyHistory } from './history';
+import type { DistributedOptions } from '../distributed/optimizer';
+import { LoopDistribution, loopDistribution } from '../distributed/train';
 import { ProgressMode, ProgressReporter, TextOutput, formatNumber } from './progress';
 
 /** What forwardBackward returns: the batch's mean loss and its gradients, aligned with params. */
@@ -171,12 +173,20 @@ export interface TrainConfig<B, M extends TrainModel<B> = TrainModel<B>> {
   quiet?: boolean;
   /** Where progress goes; default process.stdout. */
   output?: TextOutput;
+  /**
+   * Data-parallel on MPI (fusedoptim/distributed; start the processes with mpirun): true, or a
+   * DistributedOptimizer's options (shardState, deterministic). Each rank passes its own shard of the
+   * data (shardBatches); progress, logs and checkpoints are rank 0's, validation figures are
+   * averaged over the ranks, and a stop on any rank stops every rank at the same step.
+   */
+  distributed?: boolean | DistributedOptions;
 }
 
 const CONFIG_KEYS = [
   'optimizer', 'scheduler', 'peakLr', 'betas', 'eps', 'weightDecay', 'stateDtype', 'warmupSteps', 'totalSteps', 'minLr', 'maxGradNorm',
   'epochs', 'maxSteps', 'accumulationSteps', 'stepsPerEpoch', 'evaluate', 'checkpointPath', 'lastCheckpointPath',
   'checkpointEvery', 'resumeFrom', 'extra', 'onStep', 'onEpoch', 'signal', 'async', 'logEvery', 'progress', 'quiet', 'output',
+  'distributed',
 ] as const;
 
 /** Options that configure the default AdamW, and the default schedule: meaningless next to instances. */
@@ -200,16 +210,19 @@ export async function train<B, M extends TrainModel<B> = TrainModel<B>>(
   const started = performance.now();
   // Inside the loop the model is only a TrainModel; `evaluate` is handed back the same object, of type M.
   const run = setUp(model, trainData, valData, config as TrainConfig<B>);
-  const { cfg, optimizer, scheduler, reporter } = run;
+  const { cfg, optimizer, scheduler, reporter, distribution } = run;
   const { history } = run;
   // Replaced (not edited) at each epoch's end; checkpoints copy it.
   let { progress } = run;
 
   const checkpointContents = () => ({ model, optimizer, scheduler, progress: { ...progress }, history, extra: cfg.extra });
-  const writeCheckpoint = async (path: string) => {
+  const writeOwnCheckpoint = async (path: string) => {
     if (cfg.async) await saveCheckpointAsync(path, checkpointContents());
     else saveCheckpoint(path, checkpointContents());
   };
+  const writeCheckpoint = (path: string) => (distribution ? distribution.checkpoint(() => writeOwnCheckpoint(path)) : writeOwnCheckpoint(path));
+  // On several ranks, the stop any of them wants, taken by all of them at the same step.
+  const agreed = (local: StopReason | null): StopReason | null => (distribution ? distribution.agreeStop(local) : local);
   const stopHere = async (reason: StopReason): Promise<TrainResult> => {
     if (cfg.lastCheckpointPath !== undefined) await writeCheckpoint(cfg.lastCheckpointPath);
     if (reason !== 'completed') reporter.message(`training stopped (${reason}) after step ${progress.globalStep}`);
@@ -253,9 +266,11 @@ export async function train<B, M extends TrainModel<B> = TrainModel<B>>(
     const optimizerStep = async (): Promise<StopReason | null> => {
       const lr = optimizer.lr;
       const stepGrads = accumulators ?? grads;
-      const result: StepResult = cfg.async
-        ? await optimizer.stepAsync(stepGrads, stepOptions(micro))
-        : optimizer.step(stepGrads, stepOptions(micro));
+      const result: StepResult = distribution
+        ? await distribution.step(stepGrads, stepOptions(micro), cfg.async)
+        : cfg.async
+          ? await optimizer.stepAsync(stepGrads, stepOptions(micro))
+          : optimizer.step(stepGrads, stepOptions(micro));
       const loss = lossSum / micro;
       micro = 0;
       lossSum = 0;
@@ -272,12 +287,12 @@ export async function train<B, M extends TrainModel<B> = TrainModel<B>>(
       scheduler?.step();
       const info: StepInfo = { globalStep: progress.globalStep, epoch, loss, lr, gradNorm: result.gradNorm ?? NaN, skipped: result.skipped };
       reporter.step(info);
-      if (cfg.onStep && isStop(await cfg.onStep(info))) return 'callback';
+      const wanted = cfg.onStep && isStop(await cfg.onStep(info)) ? 'callback' : null;
       // Without async steps nothing else would yield to the event loop, and an abort (a timer, a
       // signal handler) could never be seen: give it a turn.
-      if (cfg.signal && !cfg.async) await new Promise((resolve) => setImmediate(resolve));
-      if (cfg.signal?.aborted) return 'aborted';
-      if (cfg.maxSteps !== undefined && progress.globalStep >= cfg.maxSteps) return 'maxSteps';
+      if (!wanted && cfg.signal && !cfg.async) await new Promise((resolve) => setImmediate(resolve));
+      const stopNow = agreed(wanted ?? (cfg.signal?.aborted ? 'aborted' : cfg.maxSteps !== undefined && progress.globalStep >= cfg.maxSteps ? 'maxSteps' : null));
+      if (stopNow) return stopNow;
       if (cfg.checkpointEvery !== undefined && progress.globalStep % cfg.checkpointEvery === 0) {
         await writeCheckpoint(cfg.lastCheckpointPath!);
       }
@@ -316,8 +331,12 @@ export async function train<B, M extends TrainModel<B> = TrainModel<B>>(
 
     // Validation.
     model.eval?.();
-    const valLoss = cfg.valSource ? await meanLoss(model, iterate(cfg.valSource(epoch), `valData (epoch ${epoch})`)) : NaN;
+    const [lossTotal, lossWeight] = cfg.valSource ? await summedLoss(model, iterate(cfg.valSource(epoch), `valData (epoch ${epoch})`)) : [NaN, 0];
     const metrics = cfg.evaluate ? checkMetrics(await cfg.evaluate(model, epoch), history, epoch) : {};
+    // On several ranks: the loss over every rank's validation batches, each metric the mean of the ranks'.
+    const [total, weight, ...metricSums] = distribution ? distribution.sum([lossTotal, lossWeight, ...Object.values(metrics)]) : [lossTotal, lossWeight];
+    const valLoss = weight > 0 ? total / weight : NaN;
+    if (distribution) Object.keys(metrics).forEach((name, i) => (metrics[name] = metricSums[i] / distribution.size));
     model.train?.();
     const trainLoss = progress.epochLossCount > 0 ? progress.epochLossSum / progress.epochLossCount : NaN;
     history.epochTrainLoss.push(trainLoss);
@@ -340,11 +359,13 @@ export async function train<B, M extends TrainModel<B> = TrainModel<B>>(
       `epoch ${epoch + 1}/${cfg.epochs} | train loss ${formatNumber(trainLoss)} | val loss ${formatNumber(valLoss)}${metricText}` +
         `${improved ? ' (best)' : ''} | ${reporter.epochSeconds.toFixed(2)} s`,
     );
+    let wanted: StopReason | null = null;
     if (cfg.onEpoch) {
       const info: EpochInfo = { epoch, globalStep: progress.globalStep, trainLoss, valLoss, metrics, improved, history: cloneHistory(history) };
-      if (isStop(await cfg.onEpoch(info))) return stopHere('callback');
+      if (isStop(await cfg.onEpoch(info))) wanted = 'callback';
     }
-    if (cfg.signal?.aborted) return stopHere('aborted');
+    const stopNow = agreed(wanted ?? (cfg.signal?.aborted ? 'aborted' : null));
+    if (stopNow) return stopHere(stopNow);
   }
   return stopHere('completed');
 }
@@ -384,6 +405,8 @@ interface Run<B> {
   reporter: ProgressReporter;
   progress: TrainingProgress;
   history: History;
+  /** The loop's side on several MPI ranks, or null in one process. */
+  distribution: LoopDistribution | null;
 }
 
 function setUp<B>(model: TrainModel<B>, trainData: DataSource<B>, valData: DataSource<B> | null, config: TrainConfig<B>): Run<B> {
@@ -515,8 +538,10 @@ function setUp<B>(model: TrainModel<B>, trainData: DataSource<B>, valData: DataS
     progress = ck.progress;
     history = ck.history;
   }
-  const reporter = new ProgressReporter({ mode, logEvery, epochs, stream: c.output });
-  return { cfg, optimizer, scheduler, reporter, progress, history };
+  // After the resume: every rank loaded the same checkpoint, and the distribution keeps its shard of it.
+  const distribution = loopDistribution(optimizer, c.distributed);
+  const reporter = new ProgressReporter({ mode: distribution !== null && distribution.rank !== 0 ? 'none' : mode, logEvery, epochs, stream: c.output });
+  return { cfg, optimizer, scheduler, reporter, progress, history, distribution };
 }
 
 function dataSource<B>(name: string, data: DataSource<B>): (epoch: number) => Iterable<B> | AsyncIterable<B> {
@@ -551,8 +576,8 @@ function checkLossAndGrads(out: unknown, params: readonly Tensor[], batch: numbe
   return o as unknown as LossAndGrads;
 }
 
-/** The mean loss over the validation batches, each weighted by its `size` when it has one. */
-async function meanLoss<B>(model: TrainModel<B>, batches: Iterable<B> | AsyncIterable<B>): Promise<number> {
+/** The validation batches' summed loss, each weighted by its `size` when it has one, and the summed weights. */
+async function summedLoss<B>(model: TrainModel<B>, batches: Iterable<B> | AsyncIterable<B>): Promise<[number, number]> {
   let total = 0;
   let weight = 0;
   for await (const batch of batches) {
@@ -563,7 +588,7 @@ async function meanLoss<B>(model: TrainModel<B>, batches: Iterable<B> | AsyncIte
     total += loss * w;
     weight += w;
   }
-  return weight > 0 ? total / weight : NaN;
+  return [total, weight];
 }
 
 /** evaluate() must return numbers, under the same names every epoch. */

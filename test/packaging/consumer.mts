@@ -12,3 +12,15 @@ export const code: ErrorCode = ErrorCodes.STEP_IN_FLIGHT;
 
 // @ts-expect-error weightDecay is a number
 new AdamW(params, { weightDecay: true });
+
+// The fusedoptim/distributed subpath, typed through its own "import" condition.
+import { DistributedOptimizer, allReduceAsync, init } from 'fusedoptim/distributed';
+import type { DistributedOptions } from 'fusedoptim/distributed';
+export const distributedOptions: DistributedOptions = { deterministic: true, shardState: false };
+export const start = (): Promise<void> => {
+  init({ bucketBytes: 1 << 20 });
+  new DistributedOptimizer(opt, distributedOptions);
+  return allReduceAsync(params, { op: 'mean' });
+};
+// @ts-expect-error 'min' is not a reduction of allReduce
+allReduceAsync(params, { op: 'min' });

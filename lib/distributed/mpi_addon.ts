@@ -1,0 +1,110 @@
+/**
+ * Loads the MPI addon (build/Release/fusedoptim_mpi.node, built by binding.gyp
+ * only where mpicxx was found) and declares exactly what it exports. Nothing
+ * else in lib/distributed touches the untyped binding.
+ */
+import * as os from 'os';
+import { ErrorCodes, makeError } from '../errors';
+
+/** The MPI world as the addon sees it. */
+export interface MpiState {
+  readonly initialized: boolean;
+  readonly finalized: boolean;
+  readonly rank: number;
+  readonly size: number;
+  readonly localRank: number;
+  readonly localSize: number;
+  /** MPI granted MPI_THREAD_SERIALIZED or better: the asynchronous collectives may run on libuv's pool. */
+  readonly threadSerialized: boolean;
+  readonly mpiVersion: string;
+  readonly library: string;
+}
+
+/** The collectives the addon runs (native/mpi/collective.h). */
+export enum CollectiveKind {
+  AllReduce = 0,
+  Broadcast = 1,
+  ReduceScatter = 2,
+  AllGather = 3,
+}
+
+export enum ReduceOpCode {
+  Sum = 0,
+  Mean = 1,
+  Max = 2,
+}
+
+/**
+ * The arguments of one collective: the float32 tensors and the float64
+ * tensors (each one flat vector), and this rank's fingerprint. Returns (or
+ * resolves to) undefined when it ran, or every rank's fingerprint, side by
+ * side, when they disagreed and nothing was communicated.
+ */
+export type CollectiveArgs = [
+  kind: CollectiveKind,
+  op: ReduceOpCode,
+  root: number,
+  deterministic: boolean,
+  bucketBytes: number,
+  stallSeconds: number,
+  f32: readonly Float32Array[],
+  f64: readonly Float64Array[],
+  fingerprint: Float64Array,
+  what: string,
+];
+
+/** The raw addon surface (native/mpi/addon.cc). */
+export interface MpiAddon {
+  init(): MpiState;
+  finalize(): void;
+  barrier(): void;
+  abort(code: number): void;
+  state(): MpiState;
+  collective(...args: CollectiveArgs): Float64Array | undefined;
+  collectiveAsync(...args: CollectiveArgs): Promise<Float64Array | undefined>;
+}
+
+let addon: MpiAddon | null = null;
+let loadError: Error | null = null;
+
+const HOW_TO_INSTALL =
+  'Install MPI (Debian/Ubuntu: `apt-get install openmpi-bin libopenmpi-dev`; MPICH works too), ' +
+  'then rebuild the addons: `npm rebuild fusedoptim` (or `npx node-gyp rebuild` in a clone); binding.gyp builds fusedoptim_mpi when `mpicxx` is on the PATH';
+
+/**
+ * The MPI addon, loaded on first use; throws ERR_MPI_NOT_AVAILABLE, naming
+ * the packages to install and the rebuild command, when it is absent.
+ */
+export function loadMpiAddon(): MpiAddon {
+  if (addon) return addon;
+  if (!loadError) {
+    try {
+      // bindings finds the file (from lib/ under ts-node or dist/lib/); we load it ourselves.
+      const file = require('bindings')({ bindings: 'fusedoptim_mpi.node', path: true }) as string;
+      const module = { exports: {} as MpiAddon };
+      // RTLD_GLOBAL, not require()'s RTLD_LOCAL: Open MPI loads its transports and
+      // launchers as plugins (dlopen'ed mca_*.so) that call back into libmpi and
+      // libopen-pal without linking them, so libmpi's symbols must be global or
+      // MPI_Init fails with "undefined symbol". mpi4py, MPI.jl and Rmpi each load
+      // libmpi globally for the same reason.
+      process.dlopen(module, file, os.constants.dlopen.RTLD_NOW | os.constants.dlopen.RTLD_GLOBAL);
+      addon = module.exports;
+      return addon;
+    } catch (err) {
+      loadError = err as Error;
+    }
+  }
+  throw makeError(
+    ErrorCodes.MPI_NOT_AVAILABLE,
+    `fusedoptim/distributed: the MPI addon could not be loaded (${loadError!.message.split('\n')[0]}). ${HOW_TO_INSTALL}.`,
+  );
+}
+
+/** The MPI addon if it loads, else null (never throws). */
+export function optionalMpiAddon(): MpiAddon | null {
+  try {
+    return loadMpiAddon();
+  } catch {
+    return null;
+  }
+}

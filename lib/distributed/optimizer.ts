@@ -1,0 +1,221 @@
+/**
+ * DistributedOptimizer: data-parallel training in Horovod's shape.
+ *
+ *   const opt = new DistributedOptimizer(new AdamW(params, { lr }));  // rank 0's params and state reach every rank
+ *   opt.step(grads, { maxGradNorm: 1 });                              // grads summed over ranks, averaged inside the fused step
+ *
+ * Averaging costs no pass of its own: a step pre-hook on the wrapped
+ * optimizer sums the gradients across ranks (allReduce) and divides the
+ * step's gradScale by the world size, which the optimizer's fused kernel
+ * applies while it reads the gradients; its fused clip therefore sees the
+ * averaged gradient. The hook stays on the wrapped optimizer, so
+ * `opt.optimizer.step(grads)` (what train() and the schedulers hold) averages too.
+ *
+ * `backwardPassesPerStep: k` adds k gradients locally (one call to step() per
+ * backward pass) and communicates and steps at every k-th call, with gradScale
+ * 1/(k·size). `deterministic: true` sums in rank order (see collectives.ts):
+ * the params are then bit-identical on every rank after every step, and from
+ * run to run. `shardState: true` is ZeRO stage 1 (./zero.ts).
+ */
+import { accumulateGrads } from '../clip';
+import { ErrorCodes, makeError } from '../errors';
+import type { Optimizer, StepOptions, StepResult } from '../optim/optimizer';
+import { Tensor, zerosLike } from '../tensor';
+import { checkArray, checkBoolean, checkNumber, checkObject, checkOptions, checkTensor } from '../validate';
+import { allReduce, allReduceAsync, broadcast } from './collectives';
+import { initialized } from './world';
+import { ShardedStep } from './zero';
+
+// The wrapped optimizer, whatever its options type.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyOptimizer = Optimizer<any>;
+
+export interface DistributedOptions {
+  /** Backward passes whose gradients are added locally before one communication and one step. Default 1. */
+  backwardPassesPerStep?: number;
+  /** Sum in rank order: params bit-identical on every rank and every run. Default false. */
+  deterministic?: boolean;
+  /** ZeRO stage 1: each rank keeps and updates the optimizer state of 1/size of the params. Default false. */
+  shardState?: boolean;
+}
+
+export interface DistributedStepResult extends StepResult {
+  /** False for the first backwardPassesPerStep - 1 calls of each step: the gradients were only added locally. */
+  communicated: boolean;
+}
+
+const OPTIONS = ['backwardPassesPerStep', 'deterministic', 'shardState'] as const;
+
+/** Every param of every group, in order. */
+export function paramsOf(optimizer: AnyOptimizer): Tensor[] {
+  return optimizer.paramGroups.flatMap((g) => g.params as Tensor[]);
+}
+
+/** The typed arrays of each param's state, and its numbers (step counts ...), in a fixed order (keys sorted). */
+function stateBuffers(optimizer: AnyOptimizer): { tensors: Tensor[]; numbers: Float64Array } {
+  const tensors: Tensor[] = [];
+  const numbers: number[] = [];
+  optimizer.state.forEach((s, i) => {
+    for (const key of Object.keys(s).sort()) {
+      const value = s[key];
+      if (typeof value === 'number') numbers.push(value);
+      else if (value instanceof Float32Array || value instanceof Float64Array) tensors.push(value);
+      else if (value !== undefined) {
+        throw makeError(ErrorCodes.INVALID_ARG_VALUE, `DistributedOptimizer: state[${i}].${key}: only float32 and float64 state can be broadcast`);
+      }
+    }
+  });
+  return { tensors, numbers: Float64Array.from(numbers) };
+}
+
+export class DistributedOptimizer<Opt extends AnyOptimizer = AnyOptimizer> {
+  /** The wrapped optimizer (hand it to schedulers and to train()). */
+  readonly optimizer: Opt;
+  readonly backwardPassesPerStep: number;
+  readonly deterministic: boolean;
+  readonly shardState: boolean;
+
+  private readonly size: number;
+  private passes = 0;
+  private accumulated: Tensor[] | null = null;
+  private asyncHook = false;
+  private readonly sharded: ShardedStep | null;
+
+  constructor(optimizer: Opt, options?: DistributedOptions) {
+    const name = 'DistributedOptimizer';
+    const { state } = initialized(name);
+    checkObject(`${name}: optimizer`, optimizer);
+    if (typeof (optimizer as { registerStepPreHook?: unknown }).registerStepPreHook !== 'function' || !Array.isArray(optimizer.paramGroups)) {
+      throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}: optimizer: expected a fusedoptim Optimizer`);
+    }
+    const opts = checkOptions(`${name}: options`, options, OPTIONS);
+    this.backwardPassesPerStep =
+      opts.backwardPassesPerStep === undefined ? 1 : checkNumber(`${name}: options.backwardPassesPerStep`, opts.backwardPassesPerStep, { integer: true, min: 1 });
+    this.deterministic = opts.deterministic === undefined ? false : checkBoolean(`${name}: options.deterministic`, opts.deterministic);
+    this.shardState = opts.shardState === undefined ? false : checkBoolean(`${name}: options.shardState`, opts.shardState);
+    this.optimizer = optimizer;
+    this.size = state.size;
+
+    // Every rank starts from rank 0's params and state (state exists after a load, or steps).
+    broadcast(paramsOf(optimizer), 0);
+    this.broadcastState();
+
+    if (this.shardState) {
+      this.sharded = new ShardedStep(optimizer, state.rank, state.size, this.deterministic);
+    } else {
+      this.sharded = null;
+      optimizer.registerStepPreHook((_opt, grads, stepOptions) => this.average(grads, stepOptions));
+    }
+  }
+
+  /**
+   * One backward pass's gradients (one per param, as the wrapped optimizer's
+   * step takes them). Every backwardPassesPerStep-th call sums them across
+   * ranks and steps; the others add them locally.
+   */
+  step(grads: readonly (Tensor | null)[], options?: StepOptions): DistributedStepResult {
+    const ready = this.accumulate(grads);
+    if (ready === null) return { gradNorm: undefined, skipped: false, communicated: false };
+    const scaled = this.scaledOptions(options);
+    try {
+      const result = this.sharded !== null ? this.sharded.step(ready, scaled) : this.optimizer.step(ready, scaled);
+      return { ...result, communicated: true };
+    } finally {
+      this.restart();
+    }
+  }
+
+  /** step() with the communication and the kernels on libuv's pool (collectives in call order on every rank). */
+  async stepAsync(grads: readonly (Tensor | null)[], options?: StepOptions): Promise<DistributedStepResult> {
+    const ready = this.accumulate(grads);
+    if (ready === null) return { gradNorm: undefined, skipped: false, communicated: false };
+    const scaled = this.scaledOptions(options);
+    this.asyncHook = true;
+    try {
+      const result = this.sharded !== null ? await this.sharded.stepAsync(ready, scaled) : await this.optimizer.stepAsync(ready, scaled);
+      return { ...result, communicated: true };
+    } finally {
+      this.asyncHook = false;
+      this.restart();
+    }
+  }
+
+  /** After a step: the local sums start again from zero. */
+  private restart(): void {
+    this.passes = 0;
+    for (const a of this.accumulated ?? []) a.fill(0);
+  }
+
+  /**
+   * Makes the wrapped optimizer's state the whole state, for a checkpoint
+   * (its stateDict() is then an ordinary, world-size-independent one). A
+   * collective: every rank calls it. With shardState it assembles every
+   * rank's shard (memory: the whole state, until releaseState()); without, every
+   * rank already holds it.
+   */
+  gatherState(): void {
+    this.sharded?.gatherState();
+  }
+
+  /** With shardState, drops the whole state gatherState() assembled (only this rank's shard stays). */
+  releaseState(): void {
+    this.sharded?.releaseState();
+  }
+
+  /**
+   * After every rank loaded the same checkpoint into the wrapped optimizer
+   * (saved on any number of ranks): with shardState, keeps this rank's shard
+   * of it; without, makes every rank hold rank 0's (a collective).
+   */
+  scatterState(): void {
+    if (this.sharded !== null) this.sharded.scatterState();
+    else this.broadcastState();
+  }
+
+  /** Elements of optimizer state held by this rank (with shardState about 1/size of the whole). */
+  get localStateElements(): number {
+    if (this.sharded !== null) return this.sharded.stateElements;
+    let n = 0;
+    for (const s of this.optimizer.state) for (const v of Object.values(s)) if (typeof v === 'object') n += v.length;
+    return n;
+  }
+
+  /** Rank 0's state into every rank's (the same keys everywhere, or ERR_COLLECTIVE_MISMATCH). */
+  private broadcastState(): void {
+    const { tensors, numbers } = stateBuffers(this.optimizer);
+    broadcast([...tensors, numbers], 0);
+    let k = 0;
+    this.optimizer.state.forEach((s) => {
+      for (const key of Object.keys(s).sort()) if (typeof s[key] === 'number') s[key] = numbers[k++];
+    });
+  }
+
+  /** The gradients to step with now (the accumulated ones), or null while passes remain. */
+  private accumulate(grads: readonly (Tensor | null)[]): readonly (Tensor | null)[] | null {
+    if (this.backwardPassesPerStep === 1) return grads;
+    const list = checkArray('DistributedOptimizer: step: grads', grads).map((g, i) => {
+      if (g === null) throw makeError(ErrorCodes.INVALID_ARG_VALUE, `DistributedOptimizer: step: grads[${i}]: with backwardPassesPerStep every param needs a gradient`);
+      return checkTensor(`DistributedOptimizer: step: grads[${i}]`, g);
+    });
+    if (this.accumulated === null) this.accumulated = list.map((g) => zerosLike(g));
+    accumulateGrads(this.accumulated, list);
+    return ++this.passes < this.backwardPassesPerStep ? null : this.accumulated;
+  }
+
+  /** The step's options with gradScale divided by the local passes (the pre-hook divides by the world size). */
+  private scaledOptions(options: StepOptions | undefined): StepOptions | undefined {
+    if (this.backwardPassesPerStep === 1) return options;
+    const gradScale = options?.gradScale === undefined ? 1 : checkNumber('DistributedOptimizer: step: options.gradScale', options.gradScale);
+    return { ...options, gradScale: gradScale / this.backwardPassesPerStep };
+  }
+
+  /** The pre-hook: sum the gradients across ranks; the fused step divides by the world size. */
+  private average(grads: readonly (Tensor | null)[], options: StepOptions | undefined) {
+    const present = grads.filter((g): g is Tensor => g !== null);
+    const gradScale = options?.gradScale === undefined ? 1 : options.gradScale;
+    const averaged = { options: { ...options, gradScale: gradScale / this.size } };
+    if (this.asyncHook) return allReduceAsync(present, { deterministic: this.deterministic }).then(() => averaged);
+    allReduce(present, { deterministic: this.deterministic });
+    return averaged;
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * What train() (lib/train/loop.ts) does differently on several ranks, in one
+ * place: steps through a DistributedOptimizer, checkpoints gathered and
+ * written by rank 0 alone, a stop decided on any rank reaching every rank at
+ * the same step, validation figures averaged over the ranks. Progress and
+ * logs are rank 0's (the loop silences the others).
+ */
+import type { Optimizer, StepOptions, StepResult } from '../optim/optimizer';
+import type { Tensor } from '../tensor';
+import { checkBoolean } from '../validate';
+import { allReduce } from './collectives';
+import { DistributedOptimizer, DistributedOptions } from './optimizer';
+import { init, rank, size } from './world';
+
+/** The reasons a loop stops, in the order a disagreement is settled (the highest wins). */
+const STOP_REASONS: readonly (string | null)[] = [null, 'maxSteps', 'callback', 'aborted'];
+
+export class LoopDistribution {
+  readonly rank: number;
+  readonly size: number;
+  readonly optimizer: DistributedOptimizer;
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  constructor(optimizer: Optimizer<any>, options: DistributedOptions) {
+    init();
+    this.rank = rank();
+    this.size = size();
+    this.optimizer = new DistributedOptimizer(optimizer, options);
+    // A run resumed from a checkpoint loaded it on every rank: keep this rank's shard of it.
+    this.optimizer.scatterState();
+  }
+
+  step(grads: readonly Tensor[], options: StepOptions, async: boolean): StepResult | Promise<StepResult> {
+    return async ? this.optimizer.stepAsync(grads, options) : this.optimizer.step(grads, options);
+  }
+
+  /** Every rank assembles the state (a collective); rank 0 writes; the assembled copy is dropped. */
+  async checkpoint(write: () => Promise<void>): Promise<void> {
+    this.optimizer.gatherState();
+    try {
+      if (this.rank === 0) await write();
+    } finally {
+      this.optimizer.releaseState();
+    }
+  }
+
+  /** The stop every rank takes: the gravest any rank wants (so all stop at the same step). */
+  agreeStop<R extends string>(local: R | null): R | null {
+    const code = Float64Array.of(STOP_REASONS.indexOf(local));
+    allReduce([code], { op: 'max', deterministic: true });
+    return STOP_REASONS[code[0]] as R | null;
+  }
+
+  /** Sums of `values` over the ranks, in rank order (the same bits everywhere). */
+  sum(values: readonly number[]): number[] {
+    const out = Float64Array.from(values);
+    allReduce([out], { deterministic: true });
+    return Array.from(out);
+  }
+}
+
+/** The `distributed` option of train(): true, or the DistributedOptimizer's options; null when absent or false. */
+export function loopDistribution(
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  optimizer: Optimizer<any>,
+  option: unknown,
+): LoopDistribution | null {
+  if (option === undefined) return null;
+  if (typeof option === 'boolean') return checkBoolean('train: config.distributed', option) ? new LoopDistribution(optimizer, {}) : null;
+  return new LoopDistribution(optimizer, option as DistributedOptions);
+}

@@ -1,0 +1,235 @@
+#include "collective.h"
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "async_call.h"
+#include "fingerprint.h"
+#include "world.h"
+
+namespace fusedoptim::mpi {
+
+ShardRange shard_range(std::size_t total, int r, int size) {
+  const std::size_t base = total / std::size_t(size), extra = total % std::size_t(size);
+  const auto start = [&](std::size_t k) { return k * base + std::min(k, extra); };
+  return {start(std::size_t(r)), start(std::size_t(r) + 1)};
+}
+
+namespace {
+
+template <typename T> MPI_Datatype mpi_type();
+template <> MPI_Datatype mpi_type<float>() { return MPI_FLOAT; }
+template <> MPI_Datatype mpi_type<double>() { return MPI_DOUBLE; }
+
+// Scratch buffers, reused by every call: collectives run one at a time
+// (lib/distributed queues them), so one set per process is enough.
+struct Scratch {
+  std::vector<unsigned char> bucket, received;
+  std::vector<int> counts, displs, recv_counts, recv_displs;
+};
+Scratch& scratch() {
+  static Scratch s;
+  return s;
+}
+
+template <typename T>
+T* scratch_of(std::vector<unsigned char>& bytes, std::size_t n) {
+  if (bytes.size() < n * sizeof(T)) bytes.resize(n * sizeof(T));
+  return reinterpret_cast<T*>(bytes.data());
+}
+
+// One chunk [a, a + n) of a flat vector of `total` elements, held at `data`.
+template <typename T>
+class Chunk {
+ public:
+  Chunk(T* data, std::size_t a, std::size_t n, std::size_t total) : data_(data), a_(a), n_(n), total_(total) {}
+
+  void all_reduce(ReduceOp op, bool deterministic) {
+    if (deterministic) {
+      reduce_scatter(op, true);
+      all_gather();
+      return;
+    }
+    MPI_Allreduce(MPI_IN_PLACE, data_, int(n_), mpi_type<T>(), op == ReduceOp::kMax ? MPI_MAX : MPI_SUM, world().data);
+    if (op == ReduceOp::kMean) divide(data_, n_);
+  }
+
+  void broadcast(int root) { MPI_Bcast(data_, int(n_), mpi_type<T>(), root, world().data); }
+
+  // This rank's part of the chunk receives the reduction of every rank's.
+  void reduce_scatter(ReduceOp op, bool deterministic) {
+    const World& w = world();
+    Scratch& s = scratch();
+    const int mine = split_by_shard();
+    T* own = data_ + s.displs[std::size_t(w.rank)];
+    if (!deterministic) {
+      T* received = scratch_of<T>(s.received, std::size_t(std::max(mine, 1)));
+      MPI_Reduce_scatter(data_, received, s.counts.data(), mpi_type<T>(), op == ReduceOp::kMax ? MPI_MAX : MPI_SUM, w.data);
+      std::memcpy(own, received, std::size_t(mine) * sizeof(T));
+      if (op == ReduceOp::kMean) divide(own, std::size_t(mine));
+      return;
+    }
+    // Every rank's copy of this rank's part, side by side in rank order ...
+    s.recv_counts.assign(std::size_t(w.size), mine);
+    s.recv_displs.resize(std::size_t(w.size));
+    for (int r = 0; r < w.size; ++r) s.recv_displs[std::size_t(r)] = r * mine;
+    T* received = scratch_of<T>(s.received, std::max<std::size_t>(std::size_t(mine) * std::size_t(w.size), 1));
+    MPI_Alltoallv(data_, s.counts.data(), s.displs.data(), mpi_type<T>(), received, s.recv_counts.data(), s.recv_displs.data(),
+                  mpi_type<T>(), w.data);
+    // ... combined in rank order: ((x0 + x1) + x2) + ..., whatever MPI's algorithm.
+    for (int i = 0; i < mine; ++i) {
+      T acc = received[i];
+      for (int r = 1; r < w.size; ++r) {
+        const T x = received[std::size_t(r) * std::size_t(mine) + std::size_t(i)];
+        acc = op == ReduceOp::kMax ? (acc != acc || acc > x ? acc : x) : acc + x;
+      }
+      own[i] = acc;
+    }
+    if (op == ReduceOp::kMean) divide(own, std::size_t(mine));
+  }
+
+  // Every rank's part of the chunk, from that rank.
+  void all_gather() {
+    split_by_shard();
+    Scratch& s = scratch();
+    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data_, s.counts.data(), s.displs.data(), mpi_type<T>(), world().data);
+  }
+
+ private:
+  // counts[r], displs[r]: where rank r's shard meets this chunk; returns this rank's count.
+  int split_by_shard() {
+    const World& w = world();
+    Scratch& s = scratch();
+    s.counts.resize(std::size_t(w.size));
+    s.displs.resize(std::size_t(w.size));
+    for (int r = 0; r < w.size; ++r) {
+      const ShardRange shard = shard_range(total_, r, w.size);
+      const std::size_t begin = std::clamp(shard.begin, a_, a_ + n_), end = std::clamp(shard.end, a_, a_ + n_);
+      s.counts[std::size_t(r)] = int(end - begin);
+      s.displs[std::size_t(r)] = int(begin - a_);
+    }
+    return s.counts[std::size_t(w.rank)];
+  }
+
+  static void divide(T* x, std::size_t n) {
+    const T ranks = T(world().size);
+    for (std::size_t i = 0; i < n; ++i) x[i] = x[i] / ranks;
+  }
+
+  T* data_;
+  std::size_t a_, n_, total_;
+};
+
+// Runs the job's collective over one element type's tensors, bucket by bucket.
+template <typename T>
+void run_flat(const CollectiveJob& job, const ResolvedBatch& batch) {
+  const std::size_t tensors = batch.buffers.size();
+  if (tensors == 0) return;
+  const std::size_t total = batch.element_prefix.back();
+  const std::size_t bucket = std::max<std::size_t>(1, job.bucket_bytes / sizeof(T));
+  std::size_t t = 0;  // the tensor where the chunk starts
+  for (std::size_t a = 0; a < total;) {
+    while (batch.element_prefix[t + 1] <= a) ++t;
+    const std::size_t n = std::min(bucket, total - a);
+    const bool inside = a + n <= batch.element_prefix[t + 1];
+    T* data;
+    if (inside) {
+      data = static_cast<T*>(batch.buffers[t]) + (a - batch.element_prefix[t]);
+    } else {
+      data = scratch_of<T>(scratch().bucket, n);
+      for (std::size_t k = t, at = a; at < a + n; ++k) {
+        const std::size_t from = at - batch.element_prefix[k];
+        const std::size_t take = std::min(batch.element_prefix[k + 1], a + n) - at;
+        std::memcpy(data + (at - a), static_cast<T*>(batch.buffers[k]) + from, take * sizeof(T));
+        at += take;
+      }
+    }
+    Chunk<T> chunk(data, a, n, total);
+    switch (job.kind) {
+      case CollectiveKind::kAllReduce: chunk.all_reduce(job.op, job.deterministic); break;
+      case CollectiveKind::kBroadcast: chunk.broadcast(job.root); break;
+      case CollectiveKind::kReduceScatter: chunk.reduce_scatter(job.op, job.deterministic); break;
+      case CollectiveKind::kAllGather: chunk.all_gather(); break;
+    }
+    if (!inside) {
+      for (std::size_t k = t, at = a; at < a + n; ++k) {
+        const std::size_t from = at - batch.element_prefix[k];
+        const std::size_t take = std::min(batch.element_prefix[k + 1], a + n) - at;
+        std::memcpy(static_cast<T*>(batch.buffers[k]) + from, data + (at - a), take * sizeof(T));
+        at += take;
+      }
+    }
+    a += n;
+  }
+}
+
+// Reads the arguments shared by the synchronous and asynchronous forms.
+CollectiveJob read_job(const Napi::CallbackInfo& info, Napi::Array* owners32, Napi::Array* owners64) {
+  const Napi::Env env = info.Env();
+  require_initialized(env, "collective");
+  CollectiveJob job;
+  job.kind = CollectiveKind(read_int(env, info[0], 0, 3, "kind"));
+  job.op = ReduceOp(read_int(env, info[1], 0, 2, "op"));
+  job.root = read_int(env, info[2], 0, world().size - 1, "root");
+  if (!info[3].IsBoolean()) throw_type_error(env, "ERR_INVALID_ARG_TYPE", "deterministic: expected a boolean");
+  job.deterministic = info[3].As<Napi::Boolean>().Value();
+  // Element counts are passed to MPI as int: a bucket holds fewer than 2^31 elements.
+  job.bucket_bytes = std::size_t(read_int(env, info[4], 64, 1 << 30, "bucketBytes"));
+  job.stall_seconds = read_number(env, info[5], "stallSeconds");
+  read_batch_into(env, info[6], BatchLayout{1, 0}, "float32 tensors", job.f32, owners32);
+  read_batch_into(env, info[7], BatchLayout{1, 0}, "float64 tensors", job.f64, owners64);
+  if (job.f32.buffers.size() > 0 && job.f32.is_double()) throw_type_error(env, "ERR_DTYPE_MISMATCH", "float32 tensors: expected Float32Arrays");
+  if (job.f64.buffers.size() > 0 && !job.f64.is_double()) throw_type_error(env, "ERR_DTYPE_MISMATCH", "float64 tensors: expected Float64Arrays");
+  if (!info[8].IsTypedArray() || info[8].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    throw_type_error(env, "ERR_INVALID_ARG_TYPE", "fingerprint: expected a Float64Array");
+  }
+  const Napi::Float64Array fp = info[8].As<Napi::Float64Array>();
+  if (fp.ElementLength() == 0) throw_range_error(env, "ERR_SHAPE_MISMATCH", "fingerprint: expected at least one element");
+  job.fingerprint.assign(fp.Data(), fp.Data() + fp.ElementLength());
+  job.what = info[9].IsString() ? info[9].As<Napi::String>().Utf8Value() : "collective";
+  return job;
+}
+
+}  // namespace
+
+void CollectiveJob::run() {
+  std::vector<double> all = exchange_fingerprints(fingerprint, stall_seconds, what.c_str());
+  if (!fingerprints_agree(all, fingerprint.size())) {
+    mismatch = std::move(all);
+    return;
+  }
+  run_flat<float>(*this, f32);
+  run_flat<double>(*this, f64);
+}
+
+Napi::Value CollectiveJob::result(Napi::Env env) const {
+  if (mismatch.empty()) return env.Undefined();
+  Napi::Float64Array out = Napi::Float64Array::New(env, mismatch.size());
+  std::memcpy(out.Data(), mismatch.data(), mismatch.size() * sizeof(double));
+  return out;
+}
+
+Napi::Value Collective(const Napi::CallbackInfo& info) {
+  CollectiveJob job = read_job(info, nullptr, nullptr);
+  job.run();
+  return job.result(info.Env());
+}
+
+Napi::Value CollectiveAsync(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  if (world().initialized && world().thread_level < MPI_THREAD_SERIALIZED) {
+    throw_range_error(env, "ERR_MPI_NOT_AVAILABLE",
+                      "fusedoptim/distributed: this MPI library does not allow calls from several threads (MPI_THREAD_SERIALIZED); "
+                      "use the synchronous collectives");
+  }
+  Napi::Array owners32, owners64;
+  CollectiveJob job = read_job(info, &owners32, &owners64);
+  Napi::Array owners = Napi::Array::New(env, owners32.Length() + owners64.Length());
+  for (uint32_t i = 0; i < owners32.Length(); ++i) owners.Set(i, owners32.Get(i));
+  for (uint32_t i = 0; i < owners64.Length(); ++i) owners.Set(owners32.Length() + i, owners64.Get(i));
+  return AsyncCall<CollectiveJob>::start(env, std::move(job), owners);
+}
+
+}  // namespace fusedoptim::mpi

@@ -1,0 +1,123 @@
+/**
+ * Data-parallel training (issue 10), under mpirun
+ * (test/fixtures/distributed/train.ts and checkpoint.ts): a float64 MLP
+ * trained with AdamW and clipping on 2 ranks, each on half of every batch,
+ * equals one process on the whole batches to 1e-10, in every mode (sync,
+ * async, deterministic, ZeRO-1 shardState, backwardPassesPerStep); the params
+ * are bit-identical on every rank after every step; shardState equals the
+ * unsharded run to 1e-12 and holds 1/N of the state per rank; a checkpoint
+ * saved by 4 sharded ranks resumes on 2 ranks and in one process without MPI
+ * to the same params, and `fusedoptim inspect` reads it.
+ * Skipped (saying why) where mpirun or the MPI addon is missing.
+ */
+import { expect } from 'chai';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { main } from '../lib/cli/main';
+import { runNodeChild } from './helpers/child';
+import { MpiRun, describeRun, runRanks, skipWithoutMpi } from './helpers/mpi';
+
+interface ModeResult {
+  steps: string[];
+  stateElements: number;
+  diffFromSingleProcess: number | null;
+}
+
+describe('distributed: training', function () {
+  this.timeout(900_000);
+  skipWithoutMpi(this);
+
+  describe('on 2 ranks, every mode, against one process', () => {
+    let run: MpiRun;
+    let modes: Array<Record<string, ModeResult & number>>;
+    before(async () => {
+      run = await runRanks(2, 'train.ts');
+      modes = run.ranks.map((r) => r.modes as Record<string, ModeResult & number>);
+    });
+
+    it('ran on both ranks without a failed check', () => {
+      expect(run.status, describeRun(run)).to.equal(0);
+      expect(run.ranks.map((r) => r.failures)).to.deep.equal([[], []]);
+    });
+
+    const names = ['default', 'async', 'deterministic', 'shardState', 'shardState deterministic', 'shardState async', 'backwardPassesPerStep 2'];
+    for (const name of names) {
+      it(`${name}: equals one process over the whole batches to 1e-10, params bit-identical on both ranks after every step`, () => {
+        const [r0, r1] = modes.map((m) => m[name]);
+        expect(r0.diffFromSingleProcess).to.be.a('number').and.at.most(1e-10);
+        expect(r0.steps).to.have.length(12);
+        expect(r1.steps).to.deep.equal(r0.steps);
+      });
+    }
+
+    it('shardState equals the unsharded run to 1e-12 and holds half of the state on each of 2 ranks', () => {
+      expect(modes[0].shardedVsUnsharded).to.be.at.most(1e-12);
+      expect(modes[0].shardedVsUnshardedDeterministic).to.be.at.most(1e-12);
+      for (const m of modes) expect(m.shardState.stateElements * 2).to.equal(m.default.stateElements);
+    });
+  });
+
+  describe('train() with distributed, on 2 ranks', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-loop-'));
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    let run: MpiRun;
+    before(async () => {
+      run = await runRanks(2, 'loop.ts', [dir]);
+    });
+
+    it('averages validation over the ranks; rank 0 alone prints and writes checkpoints; 7 batches deal 3 to each rank', () => {
+      expect(run.status, describeRun(run)).to.equal(0);
+      for (const r of run.ranks) {
+        expect(r.failures).to.deep.equal([]);
+        // Each rank's validation loss and metric is its rank + 1: the mean of 1 and 2.
+        expect(r.valLoss).to.deep.equal([1.5]);
+        expect(r.metric).to.deep.equal([1.5]);
+        expect(r.steps).to.equal(3);
+      }
+      expect(run.ranks.map((r) => r.wroteCheckpoint)).to.deep.equal([true, false]);
+      expect(run.ranks[0].printed).to.be.greaterThan(0);
+      expect(run.ranks[1].printed).to.equal(0);
+    });
+
+    it('a stop wanted by one rank stops every rank at the same step', () => {
+      for (const r of run.ranks) {
+        expect(r.stopReason).to.equal('callback');
+        expect(r.stoppedAt).to.equal(4);
+      }
+    });
+  });
+
+  describe('checkpoints: saved on 4 sharded ranks, resumed on 2 and on 1 without MPI', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-dist-'));
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const final = (tag: string) => JSON.parse(fs.readFileSync(path.join(dir, `final-${tag}.json`), 'utf8')) as { params: number[][]; stateElements?: number };
+
+    before(async () => {
+      const saved = await runRanks(4, 'checkpoint.ts', ['save', dir]);
+      expect(saved.status, describeRun(saved)).to.equal(0);
+      const two = await runRanks(2, 'checkpoint.ts', ['resume', dir, '2']);
+      expect(two.status, describeRun(two)).to.equal(0);
+      const one = runNodeChild(`process.argv = [process.argv[0], 'checkpoint.ts', 'resume', ${JSON.stringify(dir)}, '1']; require('./test/fixtures/distributed/checkpoint.ts');`, { timeoutMs: 120_000 });
+      expect(one.status, one.stderr).to.equal(0);
+    });
+
+    it('the runs resumed on 2 ranks and in one process end where the 4-rank run ended (1e-10)', () => {
+      const four = final('4');
+      for (const tag of ['2', '1']) {
+        const other = final(tag);
+        four.params.forEach((p, t) => p.forEach((v, i) => expect(Math.abs(v - other.params[t][i]), `${tag}: params[${t}][${i}]`).to.be.at.most(1e-10)));
+      }
+      // Rank 0 of 4 holds AdamW's two moments for its shard of the 66 params: 17 of them (66 = 4·16 + 2).
+      expect(four.stateElements).to.equal(2 * 17);
+    });
+
+    it('is an ordinary checkpoint: `fusedoptim inspect` reads it', async () => {
+      let out = '';
+      const io = { stdout: { write: (s: string) => ((out += s), true) }, stderr: { write: (s: string) => ((out += s), true) } };
+      const code = await main(['inspect', path.join(dir, 'ck.safetensors')], io as never);
+      expect(code, out).to.equal(0);
+      expect(out).to.match(/AdamW/);
+    });
+  });
+});
