@@ -264,7 +264,7 @@ describe('compact state: 8-bit block-wise quantization', () => {
             if (role === 'blocks') return Float32Array.from({ length: Math.ceil(n / COMPACT_BLOCK) }, () => Math.abs(next()) * 2);
             if (role === 'table') return UNSIGNED_CODE_MAP; // non-negative state: second moments stay valid
             const gen = generator(n + s);
-            return kernel.driver === 'int8'
+            return kernel.variants![0].state === 'uint8'
               ? Uint8Array.from({ length: n }, () => Math.floor((gen() + 0.5) * 256))
               : Uint16Array.from({ length: n }, () => f32Bits(Math.abs(gen())) >>> 16);
           }),

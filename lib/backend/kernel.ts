@@ -40,11 +40,6 @@ export interface KernelDef<S extends string = string> {
    * Absent: the first `slots - stateSlots` are params, the rest state.
    */
   readonly roles?: readonly SlotRole[];
-  /**
-   * Set on the compact-state drivers (js/compact_state.ts): how they store the
-   * state of the kernel they drive.
-   */
-  readonly driver?: 'bfloat16' | 'bfloat16-sr' | 'int8';
   /** The reference implementation, with the native kernel's rounding (see JsKernel). */
   reference(r: Round, s: KernelScalars<S>, buffers: readonly StateArray[], base: number): void;
 }

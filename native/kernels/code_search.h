@@ -21,20 +21,19 @@ FUSEDOPTIM_KERNELS_BEGIN
 
 constexpr int kCodes = 256;
 
-// The reference's definition, by binary search: for maps the index cache has
-// no room for.
-inline std::uint8_t nearest_code_search(const float* values, float x) {
-  int lo = 0;
-  for (int step = kCodes / 2; step >= 1; step >>= 1) lo += values[lo + step] <= x ? step : 0;
-  if (lo + 1 < kCodes && values[lo + 1] - x < x - values[lo]) ++lo;
-  return std::uint8_t(lo);
-}
-
-// The largest index whose value is <= x, or 0 (values ascending).
+// The largest index whose value is <= x, or 0 (values ascending; NaN gives 0).
 inline int largest_at_most(const float* values, float x) {
   int lo = 0;
   for (int step = kCodes / 2; step >= 1; step >>= 1) lo += values[lo + step] <= x ? step : 0;
   return lo;
+}
+
+// The reference's definition, by binary search: for maps the index cache has
+// no room for.
+inline std::uint8_t nearest_code_search(const float* values, float x) {
+  int lo = largest_at_most(values, x);
+  if (lo + 1 < kCodes && values[lo + 1] - x < x - values[lo]) ++lo;
+  return std::uint8_t(lo);
 }
 
 struct CodeIndex {
@@ -58,8 +57,8 @@ struct CodeIndex {
       const float most = bits_float(negative ? low : high);
       start[b] = 0;
       if (least != least || most != most) continue;  // NaN patterns: 0, as the reference's search answers NaN
-      int lo = least < values[0] ? 0 : largest_at_most(values, least);
-      const int hi = most < values[0] ? 0 : largest_at_most(values, most);
+      const int lo = largest_at_most(values, least);
+      const int hi = largest_at_most(values, most);
       start[b] = std::uint8_t(lo);
       if (hi - lo > steps) steps = hi - lo;
     }

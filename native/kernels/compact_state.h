@@ -67,12 +67,15 @@ struct ScalarsWith<KernelScalars, Extra, std::index_sequence<I...>> {
   explicit ScalarsWith(const double* raw) : kernel(raw), extra(raw[KernelScalars::kCount]) {}
 };
 
-// No scalars besides the kernel's (round to nearest draws no random bits).
+// No scalars besides the kernel's (round to nearest draws no random bits),
+// in the shape of ScalarsWith.
 template <class KernelScalars>
-struct ScalarsOnly : KernelScalars {
-  explicit ScalarsOnly(const double* raw) : KernelScalars(raw), kernel(*this) {}
-  const KernelScalars& kernel;
+struct ScalarsOnly {
+  static constexpr const char* const* kNames = KernelScalars::kNames;
+  static constexpr int kCount = KernelScalars::kCount;
+  KernelScalars kernel;
   static constexpr double extra = 0;
+  explicit ScalarsOnly(const double* raw) : kernel(raw) {}
 };
 
 template <class Kernel, bool kStochastic>

@@ -100,7 +100,6 @@ function bf16Kernel(kernel: KernelDef, stochasticRounding: boolean, memo: WeakMa
     stateSlots: kernel.stateSlots,
     scalars: stochasticRounding ? [...kernel.scalars, 'roundingSeed'] : kernel.scalars,
     variants: [{ param: 'float32', state: 'bfloat16' }],
-    driver: stochasticRounding ? 'bfloat16-sr' : 'bfloat16',
     reference(r, s, buffers, base) {
       const tensor = base / kernel.slots;
       const local = buffers.slice(base, base + kernel.slots);
@@ -139,7 +138,6 @@ export function blockwise8Kernel(kernel: KernelDef): KernelDef {
     scalars: kernel.scalars,
     variants: [{ param: 'float32', state: 'uint8' }],
     roles,
-    driver: 'int8',
     reference(r, s, buffers, base) {
       const local: StateArray[] = buffers.slice(base, base + first);
       const stored = (k: number) => ({
