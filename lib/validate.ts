@@ -5,7 +5,8 @@
  */
 import { ErrorCode, ErrorCodes, makeError } from './errors';
 import type { KernelDef } from './backend/kernel';
-import { hasVariant, slotLength, slotRole } from './backend/kernel';
+import { hasVariant, isStateTyped, slotLength, slotRole } from './backend/kernel';
+import { factoredShape } from './backend/factored_shape';
 import { STATE_ARRAY_NAMES, StateArray, Tensor, bufferOf, byteLengthOf, byteOffsetOf, isTensor, dtypeOf, lengthOf, stateDtypeOf } from './tensor';
 
 /** Short, safe description of any value for an error message. */
@@ -171,11 +172,13 @@ export function checkKernelBuffers(kernel: KernelDef, buffers: unknown, name = '
     throw makeError(ErrorCodes.SHAPE_MISMATCH, `${name}: expected a multiple of ${slots} buffers, got ${list.length}`);
   }
   const roles = Array.from({ length: slots }, (_, s) => slotRole(kernel, s));
-  const firstState = roles.findIndex((r) => r.kind === 'state');
+  const firstState = roles.findIndex(isStateTyped);
+  const rowSlot = roles.findIndex((r) => r.kind === 'rows');
+  const colSlot = roles.findIndex((r) => r.kind === 'cols');
   const out = list.map((b, i) => {
     const role = roles[i % slots];
     if (role.kind === 'param') return checkTensor(`${name}[${i}]`, b);
-    if (role.kind === 'state') return checkStateArray(`${name}[${i}]`, b);
+    if (isStateTyped(role)) return checkStateArray(`${name}[${i}]`, b);
     if (!(b instanceof Float32Array)) {
       throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}[${i}]: expected a Float32Array ${role.kind === 'blocks' ? 'of block scales' : 'code map'}, got ${describe(b)}`);
     }
@@ -184,10 +187,14 @@ export function checkKernelBuffers(kernel: KernelDef, buffers: unknown, name = '
   for (let i = 0; i < out.length; i++) {
     const role = roles[i % slots];
     const param = i - (i % slots);
-    if (role.kind === 'param' || role.kind === 'state') {
+    if (role.kind === 'param' || isStateTyped(role)) {
       const head = role.kind === 'param' ? 0 : firstState; // the buffer that fixes this slot's element type
       if (i !== head) checkSameType(`${name}[${i}]`, out[i], `${name}[${head}]`, out[head]);
-      if (i !== param) checkSameLength(`${name}[${i}]`, out[i], `${name}[${param}]`, out[param]);
+      if (role.kind === 'rows' || role.kind === 'cols') {
+        if (role.kind === 'cols') checkFactoredLengths(name, out, param, param + rowSlot, param + colSlot);
+      } else if (i !== param) {
+        checkSameLength(`${name}[${i}]`, out[i], `${name}[${param}]`, out[param]);
+      }
     } else {
       const expected = slotLength(role, out[param].length);
       if (out[i].length !== expected) {
@@ -204,6 +211,18 @@ export function checkKernelBuffers(kernel: KernelDef, buffers: unknown, name = '
     }
   }
   return out;
+}
+
+/** A factored param's row and column statistics must be those of some shape of it (factored_shape.ts); as native/args.cc says it. */
+function checkFactoredLengths(name: string, out: readonly StateArray[], param: number, rows: number, cols: number): void {
+  const length = out[param].length, rowStats = out[rows].length, colStats = out[cols].length;
+  if (factoredShape(length, rowStats, colStats) === null) {
+    throw makeError(
+      ErrorCodes.SHAPE_MISMATCH,
+      `${name}[${rows}] and ${name}[${cols}]: lengths ${rowStats} and ${colStats} are not the row and column statistics of a param of ${length} elements ` +
+        '(matrices·rows and matrices·cols for matrices·rows·cols elements)',
+    );
+  }
 }
 
 /** A kernel call's scalars: a Float64Array with one value per named scalar of the kernel. */

@@ -50,7 +50,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
     // Slot roles, for kernels whose slots are not just params then state
     // (8-bit state: codes, block scales, code maps); absent otherwise.
     if (kernel.roles != nullptr) {
-      static const char* const kRoleNames[] = {"param", "state", "blocks", "table"};
+      static const char* const kRoleNames[] = {"param", "state", "blocks", "table", "rows", "cols"};
       Napi::Array roles = Napi::Array::New(env, kernel.slots);
       for (int s = 0; s < kernel.slots; ++s) {
         Napi::Object role = Napi::Object::New(env);

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <string>
 
+#include "factored_shape.h"
+
 namespace fusedoptim {
 
 namespace {
@@ -36,6 +38,7 @@ TensorBatch ResolvedBatch::view() const {
   b.lengths = lengths.data();
   b.element_prefix = element_prefix.data();
   b.total = element_prefix.empty() ? 0 : element_prefix.back();
+  b.dims = dims.empty() ? nullptr : dims.data();
   return b;
 }
 
@@ -110,7 +113,11 @@ SlotRole role_of(const BatchLayout& layout, int slot) {
   return SlotRole{slot < layout.slots - layout.state_slots ? SlotKind::kParam : SlotKind::kState, 0};
 }
 
-// The length a slot of `role` must have in a tensor of `length` elements.
+// Slots of the state's element type: state, and a factored param's row and column statistics.
+bool state_typed(SlotKind kind) { return kind == SlotKind::kState || kind == SlotKind::kRows || kind == SlotKind::kCols; }
+
+// The length a slot of `role` must have in a tensor of `length` elements
+// (rows and columns are checked together, by factored_shape).
 std::size_t expected_length(SlotRole role, std::size_t length) {
   switch (role.kind) {
     case SlotKind::kBlocks: return (length + std::size_t(role.size) - 1) / std::size_t(role.size);
@@ -149,7 +156,7 @@ void read_batch_into(Napi::Env env, const Napi::Value& value, BatchLayout layout
   // Slot 0 fixes the params' type, the first state slot the state's.
   int first_state_slot = -1;
   for (int j = 0; j < slots && first_state_slot < 0; ++j) {
-    if (role_of(layout, j).kind == SlotKind::kState) first_state_slot = j;
+    if (state_typed(role_of(layout, j).kind)) first_state_slot = j;
   }
   DType param_dtype = DType::kFloat32;
   DType state_dtype = DType::kFloat32;
@@ -170,6 +177,8 @@ void read_batch_into(Napi::Env env, const Napi::Value& value, BatchLayout layout
         if (!typed || (dtype != DType::kFloat32 && dtype != DType::kFloat64)) throw_not_a_tensor(env, name, i);
         break;
       case SlotKind::kState:
+      case SlotKind::kRows:
+      case SlotKind::kCols:
         if (!typed) throw_not_state(env, name, i);
         break;
       case SlotKind::kBlocks:
@@ -181,8 +190,8 @@ void read_batch_into(Napi::Env env, const Napi::Value& value, BatchLayout layout
         }
         break;
     }
-    if (kind == SlotKind::kParam || kind == SlotKind::kState) {
-      const bool is_state = kind == SlotKind::kState;
+    if (kind == SlotKind::kParam || state_typed(kind)) {
+      const bool is_state = state_typed(kind);
       const std::size_t head = is_state ? std::size_t(first_state_slot) : 0;  // the slot that fixes this one's type
       DType& expected = is_state ? state_dtype : param_dtype;
       if (i == head) {
@@ -198,6 +207,14 @@ void read_batch_into(Napi::Env env, const Napi::Value& value, BatchLayout layout
 
   // 2. Resolve them. No JavaScript runs from here until the kernel has its
   //    pointers: every length, detached flag and address read here holds.
+  // A factored kernel's row and column statistics (at most one slot of each).
+  int row_slot = -1, col_slot = -1;
+  for (int j = 0; j < slots; ++j) {
+    if (role_of(layout, j).kind == SlotKind::kRows) row_slot = j;
+    if (role_of(layout, j).kind == SlotKind::kCols) col_slot = j;
+  }
+  const bool factored = row_slot >= 0 && col_slot >= 0;
+  out.dims.resize(factored ? 3 * (count / std::size_t(slots)) : 0);
   out.slots = slots;
   out.buffers.resize(count);
   out.lengths.resize(count / std::size_t(slots));
@@ -224,6 +241,9 @@ void read_batch_into(Napi::Env env, const Napi::Value& value, BatchLayout layout
     if (slot == 0) {
       out.lengths[tensor] = length;
       out.element_prefix[tensor + 1] = out.element_prefix[tensor] + length;
+    } else if (slot == row_slot || slot == col_slot) {
+      // Kept until the tensor's last slot, where the pair is checked as a shape.
+      out.dims[3 * tensor + (slot == row_slot ? 1 : 2)] = length;
     } else {
       const SlotRole role = role_of(layout, slot);
       const std::size_t expected = expected_length(role, out.lengths[tensor]);
@@ -239,6 +259,21 @@ void read_batch_into(Napi::Env env, const Napi::Value& value, BatchLayout layout
       }
     }
     out.buffers[i] = data;
+    if (factored && slot == slots - 1) {
+      FactoredShape shape;
+      const std::size_t row_stats = out.dims[3 * tensor + 1], col_stats = out.dims[3 * tensor + 2];
+      if (!factored_shape(out.lengths[tensor], row_stats, col_stats, &shape)) {
+        const std::size_t first = tensor * std::size_t(slots);
+        throw_range_error(env, "ERR_SHAPE_MISMATCH",
+                          element(name, first + std::size_t(row_slot)) + " and " + element(name, first + std::size_t(col_slot)) +
+                              ": lengths " + std::to_string(row_stats) + " and " + std::to_string(col_stats) +
+                              " are not the row and column statistics of a param of " + std::to_string(out.lengths[tensor]) +
+                              " elements (matrices·rows and matrices·cols for matrices·rows·cols elements)");
+      }
+      out.dims[3 * tensor] = shape.matrices;
+      out.dims[3 * tensor + 1] = shape.rows;
+      out.dims[3 * tensor + 2] = shape.cols;
+    }
   }
   out.param_dtype = param_dtype;
   out.state_dtype = state_dtype;

@@ -30,6 +30,8 @@ struct ResolvedBatch {
   std::vector<void*> buffers;
   std::vector<std::size_t> lengths;
   std::vector<std::size_t> element_prefix;
+  // (matrices, rows, cols) per tensor, for a kernel with row and column statistics; else empty.
+  std::vector<std::size_t> dims;
   int slots = 0;
   // The element type of the params and gradients (the first slots of each
   // tensor), and of the state (its last `state_slots`); the param's when there

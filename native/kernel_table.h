@@ -23,12 +23,15 @@ using ReduceFn = double (*)(const TensorBatch& batch, double p, int threads, con
 // What one of a kernel's buffers per tensor is. Most kernels need only the
 // first two (their first `slots - state_slots` buffers are params, the rest
 // state, and `roles` is null); 8-bit state adds a float32 scale per block of
-// the tensor's elements and a float32 code map of fixed length.
+// the tensor's elements and a float32 code map of fixed length; Adafactor's
+// factored second moment keeps a statistic per row and per column.
 enum class SlotKind : int {
   kParam = 0,   // the param's element type and length (param, grad)
   kState = 1,   // the state's element type, the param's length
   kBlocks = 2,  // float32, one per `size` elements of the param (rounded up)
   kTable = 3,   // float32, exactly `size` elements, read only
+  kRows = 4,    // the state's element type, one per row of the param's matrices (factored_shape.h)
+  kCols = 5,    // the state's element type, one per column of them
 };
 
 struct SlotRole {

@@ -21,6 +21,10 @@ struct TensorBatch {
   const std::size_t* lengths = nullptr;
   const std::size_t* element_prefix = nullptr;
   std::size_t total = 0;
+  // For a kernel with row and column statistics (SlotKind::kRows, kCols):
+  // per tensor, the (matrices, rows, cols) of its param (factored_shape.h);
+  // null for every other kernel.
+  const std::size_t* dims = nullptr;
 };
 
 // What a reduction needs besides the tensors: block_prefix[t] is the number of

@@ -48,11 +48,18 @@ export interface KernelDef<S extends string = string> {
  * What one of a kernel's buffers per tensor is (native/kernel_table.h's SlotRole):
  * 'param' (the param's type and length: param, grad), 'state' (the state's type,
  * the param's length), 'blocks' (float32, one per `size` elements of the param,
- * rounded up), 'table' (float32, exactly `size` elements, read only).
+ * rounded up), 'table' (float32, exactly `size` elements, read only), 'rows' and
+ * 'cols' (the state's type, one per row or column of the param's matrices: their
+ * lengths are checked together, as a shape, by factoredShape).
  */
 export interface SlotRole {
-  readonly kind: 'param' | 'state' | 'blocks' | 'table';
+  readonly kind: 'param' | 'state' | 'blocks' | 'table' | 'rows' | 'cols';
   readonly size: number;
+}
+
+/** Slots of the state's element type: state, and a factored param's row and column statistics. */
+export function isStateTyped(role: SlotRole): boolean {
+  return role.kind === 'state' || role.kind === 'rows' || role.kind === 'cols';
 }
 
 /** The role of slot `slot` of `kernel`. */
@@ -63,7 +70,7 @@ export function slotRole(kernel: KernelDef, slot: number): SlotRole {
 const PARAM_ROLE: SlotRole = Object.freeze({ kind: 'param', size: 0 });
 const STATE_ROLE: SlotRole = Object.freeze({ kind: 'state', size: 0 });
 
-/** The number of elements slot `role` holds for a param of `length` elements. */
+/** The number of elements slot `role` holds for a param of `length` elements (not for 'rows' and 'cols', which need its shape). */
 export function slotLength(role: SlotRole, length: number): number {
   return role.kind === 'blocks' ? Math.ceil(length / role.size) : role.kind === 'table' ? role.size : length;
 }

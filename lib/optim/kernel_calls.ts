@@ -17,20 +17,29 @@ import { Storage, roundingKey, storageOf, storedChoice, storedSchema } from './s
 /** The params of a group whose state is stored one way, with the kernel and schema for that storage. */
 export interface GroupPart {
   storage: Storage;
+  /** The optimizer's own kernel choice for these params (before their storage). */
+  kernel: KernelChoice<string>;
   indices: number[];
   choice: KernelChoice<string>;
   schema: StateSchema;
 }
 
-/** A group's params (`indices`) split by how their state is stored: one part, or two with 8-bit state. */
+/**
+ * A group's params (`indices`) split by how their state is stored and by the
+ * kernel their shape takes: one part, or two with 8-bit state (small params
+ * keep full state) or with Adafactor (matrices and vectors).
+ */
 export function groupParts<O>(spec: OptimizerSpec<O>, table: ParamTable, hyper: O, indices: readonly number[]): GroupPart[] {
-  const choice = spec.kernel(hyper);
-  const schema = spec.state(hyper);
   const parts: GroupPart[] = [];
   for (const i of indices) {
+    const shape = table.shapes[i];
+    const choice = spec.kernel(hyper, shape);
     const storage = storageOf(hyper as object, table.params[i].length);
-    let part = parts.find((p) => p.storage === storage);
-    if (part === undefined) parts.push((part = { storage, indices: [], choice: storedChoice(choice, storage), schema: storedSchema(schema, storage) }));
+    let part = parts.find((p) => p.storage === storage && p.kernel === choice);
+    if (part === undefined) {
+      part = { storage, kernel: choice, indices: [], choice: storedChoice(choice, storage), schema: storedSchema(spec.state(hyper, shape), storage) };
+      parts.push(part);
+    }
     part.indices.push(i);
   }
   return parts;
@@ -45,7 +54,7 @@ export interface KernelCall {
 }
 
 export class KernelCallBuilder<O> {
-  /** Per group and storage, the flat buffer list and scalars of its last uniform call, refilled in place by the next. */
+  /** Per group, storage and kernel, the flat buffer list and scalars of its last uniform call, refilled in place by the next. */
   private readonly uniform = new Map<string, { tensors: StateArray[]; scalars: ScalarWriter<string> }>();
   /** The context handed to spec.scalars, refilled for every call (a step allocates nothing). */
   private readonly context = { step: 0, fresh: false, gradScale: 1, state: {} as Readonly<Record<string, number>>, before: {} as Readonly<Record<string, number>> };
@@ -64,7 +73,7 @@ export class KernelCallBuilder<O> {
 
   private commitPart(gi: number, hyper: O, { storage, indices, choice, schema }: GroupPart, grads: ReadonlyArray<Tensor | null>, gradScale: number): KernelCall[] {
     if (sharedState(this.table.state, indices, choice.buffers, schema) !== null) {
-      const key = `${gi}:${storage}`;
+      const key = `${gi}:${storage}:${choice.kernel.name}`;
       let cache = this.uniform.get(key);
       if (!cache || cache.scalars.array.length !== choice.kernel.scalars.length) {
         this.uniform.set(key, (cache = { tensors: [], scalars: scalarWriter(choice.kernel) }));

@@ -26,13 +26,13 @@ import { Pipeline, call, runAsync, runSync } from '../pipeline';
 import { getNumThreads } from '../threads';
 import { checkArray, checkFunction, checkNoOverlap, checkNumber, checkOptions, checkTensor } from '../validate';
 import { KernelCallBuilder } from './kernel_calls';
-import { ParamGroup, ParamGroupInput, ParamsInput, ValidatedHyper, checkGroupInput, isGroupLike, resolveGroup } from './param_groups';
+import { ParamGroup, ParamGroupInput, ParamsInput, ValidatedHyper, checkGroupInput, fixedKey, fixedOptionsOf, isGroupLike, resolveGroup } from './param_groups';
 import { ParamTable } from './param_table';
 import type { OptimizerSpec, ParamState, StateSchema } from './spec';
 import { OptimizerStateDict, checkStateDict, takeStateDict } from './state_dict';
 import { CheckedStepOptions, Grads, StepOptions, checkGrads, checkStepOptions } from './step_checks';
 import { StepCache } from './step_cache';
-import { stateBytes, storageKey } from './state_storage';
+import { stateBytes } from './state_storage';
 
 export type { ParamGroup, ParamGroupInput, ParamsInput } from './param_groups';
 export type { OptimizerSpec, ParamState, StateSchema, StateBufferSpec, StateScalarSpec, KernelChoice, ScalarContext } from './spec';
@@ -110,8 +110,8 @@ export abstract class Optimizer<O extends { lr: number }> {
   private readonly postHooks = new Map<number, StepPostHook<unknown>>();
   private nextHookId = 0;
   private inFlight = false;
-  /** Per group, its state storage options as added (state_storage.ts): fixed for the group's life. */
-  private readonly storageKeys: string[] = [];
+  /** Per group, its options that lay out its state as added (fixedKey): fixed for the group's life. */
+  private readonly fixedKeys: string[] = [];
 
   protected constructor(spec: OptimizerSpec<O>, params: ParamsInput<O>, options: (Partial<O> & OptimizerOptions) | undefined) {
     this.spec = spec;
@@ -268,7 +268,7 @@ export abstract class Optimizer<O extends { lr: number }> {
    */
   loadStateDict(stateDict: OptimizerStateDict): void {
     this.assertIdle('loadStateDict');
-    const checked = checkStateDict(this.spec, this.paramGroups, this.table.params, stateDict);
+    const checked = checkStateDict(this.spec, this.paramGroups, this.table.params, this.table.shapes, stateDict);
     checked.groups.forEach(({ hyper, extras }, gi) => {
       const group = this.paramGroups[gi] as Record<string, unknown>;
       for (const key of Object.keys(group)) if (key !== 'params' && !(key in this.spec.options)) delete group[key];
@@ -354,11 +354,13 @@ export abstract class Optimizer<O extends { lr: number }> {
     // Schedulers and users write hyper-parameters between steps: check them here too.
     const hyper = this.paramGroups.map((_, gi) => this.hyperOf(gi));
     hyper.forEach((h, gi) => {
-      if (storageKey(h as object) !== this.storageKeys[gi]) {
+      if (fixedKey(this.spec, h) !== this.fixedKeys[gi]) {
+        const names = Object.keys(fixedOptionsOf(this.spec, h));
         throw makeError(
           ErrorCodes.INVALID_ARG_VALUE,
-          `${this.spec.name}: paramGroups[${gi}]: stateDtype, stochasticRounding, roundingSeed and min8bitSize are fixed when a group is added; ` +
-            'to change how state is stored, build a new optimizer and loadStateDict (which converts the state)',
+          `${this.spec.name}: paramGroups[${gi}]: ${names.slice(0, -1).join(', ')}${names.length > 1 ? ' and ' : ''}${names[names.length - 1]} ` +
+            `${names.length > 1 ? 'are' : 'is'} fixed when a group is added; ` +
+            'to change how state is laid out, build a new optimizer and loadStateDict (which converts the state)',
         );
       }
     });
@@ -399,8 +401,8 @@ export abstract class Optimizer<O extends { lr: number }> {
 
   private addResolvedGroup(group: ParamGroup<O>): void {
     this.paramGroups.push(group);
-    this.storageKeys.push(storageKey(group));
-    for (const p of group.params) this.table.add(p);
+    this.fixedKeys.push(fixedKey(this.spec, group));
+    group.params.forEach((p, k) => this.table.add(p, this.spec.shapeOf?.(group, k) ?? null));
   }
 }
 

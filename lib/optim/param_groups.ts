@@ -9,7 +9,7 @@ import type { Tensor } from '../tensor';
 import { checkObject, checkOptions, checkTensorList, describe } from '../validate';
 import type { OptionRules } from './options';
 import type { OptimizerSpec } from './spec';
-import { checkStorageParams } from './state_storage';
+import { checkStorageParams, storageOptionValues } from './state_storage';
 
 /** A param group: its params and its hyper-parameters (writable: schedulers change `lr`). */
 export type ParamGroup<O> = O & { params: Tensor[]; [extra: string]: unknown };
@@ -45,7 +45,26 @@ export function checkGroupInput<O>(spec: OptimizerSpec<O>, defaults: Readonly<O>
   const params = checkTensorList(paramsName, raw.params);
   const hyper = resolveGroup(spec, raw, defaults, where);
   checkStorageParams(hyper as object, params, where);
+  spec.checkParams?.(hyper, params, where);
   return { ...hyper, params: [...params] } as ParamGroup<O>;
+}
+
+/**
+ * A group's options that decide how its state is laid out, by name: the state
+ * storage options (state_storage.ts) and the spec's fixedOptions (Adafactor's
+ * shapes). They are fixed when the group is added; loadStateDict keeps the
+ * live group's.
+ */
+export function fixedOptionsOf<O>(spec: OptimizerSpec<O>, hyper: O): Record<string, unknown> {
+  const out: Record<string, unknown> = storageOptionValues(hyper as object);
+  for (const key of spec.fixedOptions ?? []) out[key] = JSON.parse(JSON.stringify((hyper as Record<string, unknown>)[key]));
+  return out;
+}
+
+/** fixedOptionsOf as a string, to compare ('' when there are none). */
+export function fixedKey<O>(spec: OptimizerSpec<O>, hyper: O): string {
+  const fixed = fixedOptionsOf(spec, hyper);
+  return Object.keys(fixed).length === 0 ? '' : JSON.stringify(fixed);
 }
 
 /** A param group is a plain object; arrays and typed arrays (which are objects too) are not. */
@@ -89,7 +108,7 @@ export class ValidatedHyper<O> {
     const cached = this.cache[gi];
     if (cached && sameValues(group, this.keys, cached.raw)) return cached.hyper;
     const hyper = resolveGroup(this.spec, group, this.defaults, `${this.spec.name}: paramGroups[${gi}]`);
-    this.cache[gi] = { raw: this.keys.map((key) => (Array.isArray(group[key]) ? [...(group[key] as unknown[])] : group[key])), hyper };
+    this.cache[gi] = { raw: this.keys.map((key) => copyValue(group[key])), hyper };
     return hyper;
   }
 }
@@ -100,10 +119,15 @@ function sameValues(group: Record<string, unknown>, keys: readonly string[], val
   return true;
 }
 
-/** Equal as hyper-parameter values: the same number, boolean or string, or arrays of equal elements. */
+/** Equal as hyper-parameter values: the same number, boolean or string, or arrays of equal elements (Adafactor's shapes nest them). */
 function sameValue(value: unknown, validated: unknown): boolean {
   if (!Array.isArray(validated)) return Object.is(value, validated);
   if (!Array.isArray(value) || value.length !== validated.length) return false;
-  for (let i = 0; i < value.length; i++) if (!Object.is(value[i], validated[i])) return false;
+  for (let i = 0; i < value.length; i++) if (!sameValue(value[i], validated[i])) return false;
   return true;
+}
+
+/** A copy of a hyper-parameter value as validated (arrays copied at every depth, so editing one in place shows). */
+function copyValue(value: unknown): unknown {
+  return Array.isArray(value) ? value.map(copyValue) : value;
 }

@@ -5,13 +5,15 @@
 import { ErrorCodes, makeError } from '../errors';
 import { StateArray, Tensor, allocStateSlab, bufferOf, dtypeOf, lengthOf } from '../tensor';
 import { checkStateArray, checkTensor, overlaps } from '../validate';
-import { ParamState, StateBufferSpec, StateSchema, bufferLength } from './spec';
+import { ParamShape, ParamState, StateBufferSpec, StateSchema, bufferLength } from './spec';
 
 export class ParamTable {
   /** Every param in global order. */
   readonly params: Tensor[] = [];
   /** state[i]: the state of params[i]; {} until its first step. */
   readonly state: ParamState[] = [];
+  /** shapes[i]: the shape of params[i] its group gives (OptimizerSpec.shapeOf), or null. */
+  readonly shapes: Array<ParamShape | null> = [];
   /** Param indices by ArrayBuffer: the alias check of a step looks up only the params that share a gradient's buffer. */
   private readonly paramsByBuffer = new Map<ArrayBufferLike, number[]>();
   /**
@@ -24,12 +26,13 @@ export class ParamTable {
 
   constructor(private readonly owner: string) {}
 
-  add(param: Tensor): void {
+  add(param: Tensor, shape: ParamShape | null = null): void {
     const indices = this.paramsByBuffer.get(bufferOf(param));
     if (indices) indices.push(this.params.length);
     else this.paramsByBuffer.set(bufferOf(param), [this.params.length]);
     this.params.push(param);
     this.state.push({});
+    this.shapes.push(shape);
   }
 
   /** Replaces every param's state (loadStateDict, after its checks). */
@@ -63,7 +66,7 @@ export class ParamTable {
     if (missing.length === 0) return fresh;
     const owned = missing.filter(({ spec }) => spec.shared === undefined);
     const arrays = allocStateSlab(
-      owned.map(({ i, spec }) => ({ dtype: spec.dtype === 'param' ? dtypeOf(this.params[i]) : spec.dtype, length: bufferLength(spec, lengthOf(this.params[i])) })),
+      owned.map(({ i, spec }) => ({ dtype: spec.dtype === 'param' ? dtypeOf(this.params[i]) : spec.dtype, length: bufferLength(spec, lengthOf(this.params[i]), this.shapes[i]) })),
     );
     let next = 0;
     missing.forEach(({ i, spec }) => {

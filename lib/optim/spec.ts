@@ -5,8 +5,9 @@
  * everything else from these declarations: allocation, `opt.state[i]`,
  * stateDict / loadStateDict, checkpoints, validation.
  */
+import { matricesOf } from '../backend/factored_shape';
 import type { KernelDef, ScalarWriter } from '../backend/kernel';
-import type { StateArray, StateDType } from '../tensor';
+import type { StateArray, StateDType, Tensor } from '../tensor';
 import type { OptionRules } from './options';
 
 /** One state buffer a param may carry. */
@@ -19,6 +20,12 @@ export interface StateBufferSpec {
   readonly blockSize?: number;
   /** Elements regardless of the param (a code map's 256). */
   readonly length?: number;
+  /**
+   * Elements: one per row ('rows') or column ('cols') of the param's matrices
+   * (Adafactor's factored second moment: the param's shape with its last or
+   * second-to-last dimension reduced to 1, as PyTorch keeps it).
+   */
+  readonly factor?: 'rows' | 'cols';
   /** The value a new buffer is filled with (default 0). */
   readonly initial?: number;
   /** One array every param's state refers to instead of a buffer of its own (the code maps of 8-bit state). */
@@ -69,20 +76,38 @@ export interface ScalarContext {
   readonly before: Readonly<Record<string, number>>;
 }
 
+/** A param's shape, as a group's `shapes` gives it (PyTorch's tensor shape: the data stays flat). */
+export type ParamShape = readonly number[];
+
 export interface OptimizerSpec<O, S extends string = string> {
   /** The class name, for messages and checkpoints. */
   readonly name: string;
   readonly options: OptionRules<O>;
   /** Checks that involve several hyper-parameters (Nesterov needs momentum, ...). */
   checkGroup?(group: O, where: string): void;
+  /** Checks that involve the group's params (Adafactor's shapes against their lengths). */
+  checkParams?(group: O, params: readonly Tensor[], where: string): void;
   /**
-   * The state a param of this group may hold. A buffer stays when the option
-   * that needed it is switched off (momentum → 0, amsgrad → false), so list
-   * every buffer the optimizer can create, not only those the kernel uses now.
+   * Options that decide how a group's state is laid out (Adafactor's shapes):
+   * fixed when the group is added, as the state storage options are.
    */
-  state(group: O): StateSchema;
-  /** The kernel this group runs and its state buffers in slot order. */
-  kernel(group: O): KernelChoice<S>;
+  readonly fixedOptions?: readonly string[];
+  /** The shape of param `k` of a group, for an optimizer whose state depends on it (absent: none does). */
+  shapeOf?(group: O, k: number): ParamShape | null;
+  /**
+   * The state a param of this group may hold (of this shape, for an
+   * optimizer with shapeOf; without one, every buffer any shape may hold). A
+   * buffer stays when the option that needed it is switched off (momentum → 0,
+   * amsgrad → false), so list every buffer the optimizer can create, not only
+   * those the kernel uses now.
+   */
+  state(group: O, shape?: ParamShape | null): StateSchema;
+  /**
+   * The kernel this group runs (for a param of this shape) and its state
+   * buffers in slot order: one of the spec's constant choices, the same object
+   * each time it is chosen (params that share it share a kernel call).
+   */
+  kernel(group: O, shape?: ParamShape | null): KernelChoice<S>;
   /**
    * Advances the per-param numbers of the schema for step `step` (called once
    * per param per step, after `step` itself advanced); absent: they never change.
@@ -98,8 +123,13 @@ export interface ParamState {
   [name: string]: StateArray | number | undefined;
 }
 
-/** The number of elements of `buffer` for a param of `paramLength` elements. */
-export function bufferLength(buffer: StateBufferSpec, paramLength: number): number {
+/** The number of elements of `buffer` for a param of `paramLength` elements and shape `shape`. */
+export function bufferLength(buffer: StateBufferSpec, paramLength: number, shape: ParamShape | null = null): number {
   if (buffer.length !== undefined) return buffer.length;
+  if (buffer.factor !== undefined) {
+    const matrices = matricesOf(shape);
+    if (matrices === null) throw new Error(`internal: the ${buffer.factor} buffer ${buffer.name} of a param without a matrix shape`);
+    return matrices.matrices * (buffer.factor === 'rows' ? matrices.rows : matrices.cols);
+  }
   return buffer.blockSize === undefined ? paramLength : Math.ceil(paramLength / buffer.blockSize);
 }

@@ -7,9 +7,9 @@
 import { ErrorCodes, makeError } from '../errors';
 import { STATE_ARRAY_NAMES, StateArray, StateDType, Tensor, allocStateSlab, dtypeOf, stateDtypeOf } from '../tensor';
 import { checkArray, checkNumber, checkObject, checkStateArray, describe } from '../validate';
-import { ParamGroup, checkExtra, resolveGroup } from './param_groups';
-import { OptimizerSpec, ParamState, StateSchema, bufferLength } from './spec';
-import { convertLoadedEntry, storageOf, storedSchema, withStorageOf } from './state_storage';
+import { ParamGroup, checkExtra, fixedOptionsOf, resolveGroup } from './param_groups';
+import { OptimizerSpec, ParamShape, ParamState, StateSchema, bufferLength } from './spec';
+import { convertLoadedEntry, storageOf, storedSchema } from './state_storage';
 
 /** A snapshot of an optimizer: plain data, params referred to by index. */
 export interface OptimizerStateDict {
@@ -59,6 +59,7 @@ export function checkStateDict<O>(
   spec: OptimizerSpec<O>,
   paramGroups: readonly ParamGroup<O>[],
   params: readonly Tensor[],
+  shapes: ReadonlyArray<ParamShape | null>,
   stateDict: unknown,
 ): CheckedStateDict<O> {
   const where = `${spec.name}: loadStateDict`;
@@ -83,7 +84,7 @@ export function checkStateDict<O>(
     for (let k = 0; k < live.length; k++) groupOf.push(gi);
     index += live.length;
     // The live group's state storage stays (state_storage.ts): the state below is converted to it.
-    const hyper = resolveGroup(spec, withStorageOf(saved, paramGroups[gi]), null, name, true);
+    const hyper = resolveGroup(spec, withFixedOf(spec, saved, paramGroups[gi]), null, name, true);
     const extras: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(saved)) {
       if (key !== 'params' && !(key in spec.options)) extras[key] = checkExtra(`${name}.${key}`, value);
@@ -101,13 +102,22 @@ export function checkStateDict<O>(
     const label = `stateDict.state[${i}]`;
     const entry = checkObject(`${where}: ${label}`, raw);
     const hyper = groups[groupOf[i]].hyper;
-    const schema = spec.state(hyper);
+    const schema = spec.state(hyper, shapes[i]);
     const storage = storageOf(hyper as object, params[i].length);
     const converted = convertLoadedEntry(where, schema, storage, params[i], entry, label, mismatch);
-    state[i] = checkParamState(storedSchema(schema, storage), params[i], converted, where, label, mismatch);
+    state[i] = checkParamState(storedSchema(schema, storage), params[i], shapes[i], converted, where, label, mismatch);
   }
   copyBuffers(state);
   return { groups, state };
+}
+
+/**
+ * `saved` with the live group's fixed options over its own (the state storage
+ * options and the spec's fixedOptions): loading keeps how the live optimizer
+ * lays out its state, and the state below is converted to it or refused.
+ */
+function withFixedOf<O>(spec: OptimizerSpec<O>, saved: Record<string, unknown>, live: ParamGroup<O>): Record<string, unknown> {
+  return { ...saved, ...fixedOptionsOf(spec, live) };
 }
 
 /** Replaces every buffer of `state` by a copy, all copies in one ArrayBuffer (see allocStateSlab). */
@@ -126,6 +136,7 @@ function copyBuffers(state: ParamState[]): void {
 function checkParamState(
   schema: StateSchema,
   param: Tensor,
+  shape: ParamShape | null,
   entry: Record<string, unknown>,
   where: string,
   label: string,
@@ -148,7 +159,7 @@ function checkParamState(
     if (buffer === undefined) throw mismatch(`${label} has an entry ${JSON.stringify(key)}; expected ${expected()}`);
     const array = checkStateArray(`${name}.${key}`, value);
     const dtype: StateDType = buffer.dtype === 'param' ? dtypeOf(param) : buffer.dtype;
-    const length = bufferLength(buffer, param.length);
+    const length = bufferLength(buffer, param.length, shape);
     if (stateDtypeOf(array) !== dtype) {
       throw mismatch(`${label}.${key}: expected a ${STATE_ARRAY_NAMES[dtype]}, got ${describe(array)}`);
     }

@@ -67,18 +67,11 @@ export function storageOf(hyper: object, length: number): Storage {
   return length < o.min8bitSize ? 'full' : 'int8';
 }
 
-/** The storage options of a group, to compare (a group's storage is fixed once it has state). */
-export function storageKey(hyper: object): string {
+/** The storage options of a group, by name ({} for an optimizer without them): fixed once the group is added. */
+export function storageOptionValues(hyper: object): Partial<StateStorageOptions> {
   const o = storageOptions(hyper);
-  return o === null ? '' : STORAGE_KEYS.map((k) => String(o[k])).join(':');
-}
-
-/** The storage options of `live` over those of `saved` (loadStateDict keeps the live optimizer's storage). */
-export function withStorageOf(saved: Record<string, unknown>, live: object): Record<string, unknown> {
-  const o = storageOptions(live);
-  if (o === null) return saved;
-  const out = { ...saved };
-  for (const k of STORAGE_KEYS) out[k] = o[k];
+  const out: Partial<StateStorageOptions> = {};
+  if (o !== null) for (const k of STORAGE_KEYS) (out as Record<string, unknown>)[k] = o[k];
   return out;
 }
 

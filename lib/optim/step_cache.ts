@@ -28,7 +28,8 @@ import { StateArray, Tensor, bufferOf } from '../tensor';
 import { KernelCallBuilder, advance, groupParts, pushTensors, sharedState } from './kernel_calls';
 import type { ParamTable } from './param_table';
 import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
-import { Storage, storageKey, storedChoice } from './state_storage';
+import { fixedKey } from './param_groups';
+import { Storage, storedChoice } from './state_storage';
 
 /** Where every optimizer kernel takes the gradient: param, grad, state... */
 const GRAD_SLOT = 1;
@@ -39,7 +40,7 @@ interface CachedCall<O> {
   hyper: O;
   /** How the call's params store their state, and the group's storage options then (state_storage.ts). */
   storage: Storage;
-  storageKey: string;
+  fixedKey: string;
   choice: KernelChoice<string>;
   schema: StateSchema;
   /** Global indices of the params in the call, in order. */
@@ -98,7 +99,7 @@ export class StepCache<O> {
         }
         for (let k = GRAD_SLOT; k < tensors.length; k += 2 + choice.buffers.length) (tensors as (StateArray | null)[])[k] = null;
         const scalars = scalarWriter(choice.kernel);
-        calls.push({ gi, hyper: hyper[gi], storage, storageKey: storageKey(hyper[gi] as object), choice, schema, indices, tensors, scalars, plan: null });
+        calls.push({ gi, hyper: hyper[gi], storage, fixedKey: fixedKey(this.spec, hyper[gi]), choice, schema, indices, tensors, scalars, plan: null });
       }
     }
     this.grads = grads.map((g) => (g === null ? null : new WeakRef(g)));
@@ -117,9 +118,9 @@ export class StepCache<O> {
       const hyper = hyperOf(gi);
       for (; c < calls.length && calls[c].gi === gi; c++) {
         const call = calls[c];
-        // Storage options that changed: the full step refuses them (or, without state, reshapes the calls).
-        if (call.storageKey !== '' && storageKey(hyper as object) !== call.storageKey) return false;
-        const choice = storedChoice(this.spec.kernel(hyper), call.storage);
+        // Fixed options that changed: the full step refuses them.
+        if (call.fixedKey !== '' && fixedKey(this.spec, hyper) !== call.fixedKey) return false;
+        const choice = storedChoice(this.spec.kernel(hyper, this.table.shapes[call.indices[0]]), call.storage);
         if (choice.kernel !== call.choice.kernel || !sameNames(choice.buffers, call.choice.buffers)) return false;
         if (!this.callHolds(call)) return false;
         call.hyper = hyper;
