@@ -21,6 +21,8 @@
  * | adadelta        | param, grad, v, u     | param, v, u   |        7 |        28 |        56 |
  * | rprop           | param, grad, prev, η  | param, prev, η |       7 |        28 |        56 |
  * | asgd            | param, grad           | param, ax     |        4 |        16 |        32 |
+ * | adafactor       | grad; param, grad; param, grad | param |   6 |        24 |        48 |
+ * | adafactor-vector | param, grad, V; param, grad, V | V; param | 8 |       32 |        64 |
  * | global-norm     | grad                  | –             |        1 |         4 |         8 |
  * | clip+adam       | grad; param, grad, m, v | param, m, v |        8 |        32 |        64 |
  * | probe-inplace   | a, b                  | a             |        3 |        12 |        24 |
@@ -35,6 +37,13 @@
  * the second, once the trust ratios are known, reads θ, m and v again and
  * writes θ. No algorithm can move θ before its tensor's norms are complete, so
  * without a scratch copy of u (which would move as many bytes) 10 is its floor.
+ *
+ * adafactor (params of matrix shape) is three passes in one call
+ * (native/multi_tensor_factored.h): the row and column sums of G², then Σθ²
+ * and ΣU², then the move; its row and column statistics (rows + cols numbers
+ * per matrix) are left out of the count. adafactor-vector (no shapes: a full
+ * second moment V) is two, like lamb. Both floors hold for the same reason as
+ * lamb's: θ cannot move before its tensor's RMS(θ) and RMS(U) are complete.
  *
  * asgd runs with PyTorch's default t0 = 1e6, where ax is a copy of the params
  * (written, not read); once averaging starts it is read too (5 elements). The
@@ -82,6 +91,8 @@ export const ELEMENTS_MOVED: Readonly<Record<string, number>> = {
   adadelta: 7,
   rprop: 7,
   asgd: 4,
+  adafactor: 6,
+  'adafactor-vector': 8,
   'global-norm': 1,
   'clip+adam': 8,
   'probe-inplace': 3,

@@ -6,6 +6,7 @@
 import { getTotalNorm } from '../lib/clip';
 import { Adagrad } from '../lib/optim/adagrad';
 import { Adam, AdamW } from '../lib/optim/adam';
+import { Adafactor } from '../lib/optim/adafactor';
 import { LAMB } from '../lib/optim/lamb';
 import { Lion } from '../lib/optim/lion';
 import { ASGD } from '../lib/optim/asgd';
@@ -82,6 +83,8 @@ export const WORKLOADS: readonly Workload[] = [
   optimizerWorkload('adadelta', 'Adadelta', (p, backend) => new Adadelta(p, { backend })),
   optimizerWorkload('rprop', 'Rprop', (p, backend) => new Rprop(p, { backend })),
   optimizerWorkload('asgd', 'ASGD', (p, backend) => new ASGD(p, { backend })),
+  optimizerWorkload('adafactor', 'Adafactor (matrices)', (p, backend) => new Adafactor(p, { backend, shapes: p.map((t) => matrixShape(t.length)) })),
+  optimizerWorkload('adafactor-vector', 'Adafactor (no shapes)', (p, backend) => new Adafactor(p, { backend })),
   {
     id: 'global-norm',
     label: 'global 2-norm',
@@ -92,6 +95,16 @@ export const WORKLOADS: readonly Workload[] = [
   ...compactWorkloads('adam', 'Adam', (p, backend, state) => new Adam(p, { backend, ...state })),
   ...compactWorkloads('lion', 'Lion', (p, backend, state) => new Lion(p, { backend, ...state })),
 ];
+
+/**
+ * The shape Adafactor is given for a tensor of n elements: rows × cols with
+ * cols the largest divisor of n not above √n (4096 × 4096 for 16M), as a
+ * model's weight matrices are roughly square; a prime n stays a vector.
+ */
+function matrixShape(n: number): number[] {
+  for (let cols = Math.floor(Math.sqrt(n)); cols > 1; cols--) if (n % cols === 0) return [n / cols, cols];
+  return [n];
+}
 
 /** bfloat16 (rounded to nearest and stochastically) and 8-bit state variants of a workload. */
 function compactWorkloads(id: string, label: string, make: (params: Tensor[], backend: BackendName, state: Partial<StateStorageOptions>) => AnyOptimizer): Workload[] {

@@ -37,6 +37,8 @@ export { NAdam } from './optim/nadam';
 export type { NAdamOptions } from './optim/nadam';
 export { Adadelta } from './optim/adadelta';
 export type { AdadeltaOptions } from './optim/adadelta';
+export { Adafactor } from './optim/adafactor';
+export type { AdafactorOptions } from './optim/adafactor';
 export { Rprop } from './optim/rprop';
 export type { RpropOptions } from './optim/rprop';
 export { ASGD } from './optim/asgd';

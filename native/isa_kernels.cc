@@ -6,6 +6,7 @@
 // Registering a kernel is one row below (and its header included): the row
 // takes its slots and scalar names from the kernel itself.
 #include "kernel_table.h"
+#include "kernels/adafactor.h"
 #include "kernels/adagrad.h"
 #include "kernels/adam.h"
 #include "kernels/compact_state.h"
@@ -23,6 +24,7 @@
 #include "kernels/asgd.h"
 #include "multi_tensor.h"
 #include "multi_tensor_blocks.h"
+#include "multi_tensor_factored.h"
 #include "multi_tensor_layerwise.h"
 #include "multi_tensor_reduce.h"
 
@@ -38,15 +40,36 @@ template <typename P, typename S>
 struct Types {};
 
 // The driver that runs a kernel over a batch: apply_layerwise for a kernel
-// that declares kLayerwise (two passes and a per-tensor factor: LAMB),
-// apply_update (one elementwise pass) for every other.
+// that declares kLayerwise (two passes and a per-tensor factor: LAMB,
+// Adafactor's vectors), apply_factored for one that declares kFactored (row
+// and column statistics: Adafactor's matrices), apply_update (one
+// elementwise pass) for every other.
+// (Overloads ranked by Rank<N>: the most specific one that compiles wins.)
+template <int N>
+struct Rank : Rank<N - 1> {};
+template <>
+struct Rank<0> {};
 template <class K, typename P, typename S>
-constexpr auto driver_of(int) -> decltype(K::kLayerwise, UpdateFn()) {
+constexpr auto driver_of(Rank<2>) -> decltype(K::kLayerwise, UpdateFn()) {
   return &apply_layerwise<K, P, S>;
 }
 template <class K, typename P, typename S>
-constexpr UpdateFn driver_of(long) {
+constexpr auto driver_of(Rank<1>) -> decltype(K::kFactored, UpdateFn()) {
+  return &apply_factored<K, P, S>;
+}
+template <class K, typename P, typename S>
+constexpr UpdateFn driver_of(Rank<0>) {
   return &apply_update<K, P, S>;
+}
+
+// A kernel's slot roles (kRoles), or null for the plain layout.
+template <class K>
+constexpr auto roles_of(int) -> decltype(K::kRoles, static_cast<const SlotRole*>(nullptr)) {
+  return K::kRoles;
+}
+template <class K>
+constexpr const SlotRole* roles_of(long) {
+  return nullptr;
 }
 
 template <template <typename, typename> class Kernel, typename Pair>
@@ -54,7 +77,7 @@ struct VariantOf;
 template <template <typename, typename> class Kernel, typename P, typename S>
 struct VariantOf<Kernel, Types<P, S>> {
   static constexpr KernelVariant make() {
-    return KernelVariant{DTypeOf<P>::value, DTypeOf<S>::value, driver_of<Kernel<P, S>, P, S>(0)};
+    return KernelVariant{DTypeOf<P>::value, DTypeOf<S>::value, driver_of<Kernel<P, S>, P, S>(Rank<2>())};
   }
 };
 
@@ -66,7 +89,7 @@ constexpr UpdateKernel row_of(const char* name) {
   return UpdateKernel{name,
                       Shape::kSlots,
                       Shape::kStateSlots,
-                      nullptr,
+                      roles_of<Shape>(0),
                       Shape::Scalars::kCount,
                       Shape::Scalars::kNames,
                       int(sizeof...(Pairs)),
@@ -150,6 +173,8 @@ const UpdateKernel kUpdateKernels[] = {
     row<Adadelta>("adadelta"),
     row<Rprop>("rprop"),
     row<Asgd>("asgd"),
+    row<Adafactor>("adafactor"),
+    row<AdafactorFactored>("adafactor_factored"),
 };
 
 }  // namespace

@@ -1,9 +1,10 @@
-// Layer-wise (per tensor) updates, LAMB's shape: one native call, two passes.
+// Layer-wise (per tensor) updates, LAMB's and Adafactor's (for vectors): one native call, two passes.
 //
 //   pass 1, over reduction blocks: the kernel updates the state of a block and
 //           returns two partial sums for it (LAMB: Σθ² and Σu²);
 //   between: per tensor, its blocks' sums are merged in block order and the
-//           kernel turns the two totals into the tensor's factor (the trust ratio);
+//           kernel turns the two totals (and the tensor's length) into the
+//           tensor's factor (LAMB's trust ratio, Adafactor's α / max(1, RMS(U)/d));
 //   pass 2, over elements: the kernel applies the update scaled by its tensor's factor.
 //
 // Deterministic for any thread count or instruction set, as the reductions of
@@ -88,7 +89,7 @@ void apply_layerwise(const TensorBatch& b, const double* raw_scalars, int thread
       first = first + block_sums[2 * block];
       second = second + block_sums[2 * block + 1];
     }
-    factors[t] = double(Kernel::tensor_factor(first, second));
+    factors[t] = double(Kernel::tensor_factor(scalars, first, second, b.lengths[t]));
   }
 
   for_each_segment(b, threads, [&](std::size_t t, std::size_t begin, std::size_t end) {

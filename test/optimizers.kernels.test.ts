@@ -133,6 +133,12 @@ describe('optimizers: param groups with their own hyper-parameters and dtypes', 
     Adadelta: [{ lr: 1 }, { lr: 0.5, rho: 0.5, eps: 1e-3 }, { weightDecay: 0.1, maximize: true }],
     Rprop: [{ lr: 0.01 }, { lr: 0.003, etas: [0.3, 1.5], stepSizes: [1e-4, 0.1] }, { maximize: true }],
     ASGD: [{ lr: 0.01, t0: 2 }, { lr: 0.003, lambd: 0.1, alpha: 0.5, weightDecay: 0.1 }, { t0: 0, maximize: true }],
+    // Group 0 has no shapes (vectors), 1 and 2 factor their matrices.
+    Adafactor: [
+      { lr: 0.05 },
+      { lr: 0.01, beta2Decay: -0.5, eps: [1e-30, 1e-2], shapes: [null, [1, 100003]] },
+      { weightDecay: 0.1, d: 1.5, maximize: true, shapes: [[3, 11], [5, 1]] },
+    ],
   };
   const groupDtypes: DType[] = ['float32', 'float64', 'float32'];
   const groupLengths = [

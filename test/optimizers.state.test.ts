@@ -226,6 +226,7 @@ describe('optimizers: loadStateDict rejects every mismatch and changes nothing',
       Adadelta: { lr: 1 },
       Rprop: { lr: 0.01 },
       ASGD: { lr: 0.01, t0: 1 },
+      Adafactor: { lr: 0.05, weightDecay: 0.01 },
     };
     const variant: Variant = { optimizer: name, options: options[name] };
     const loss = new SyntheticLoss('float32', LENGTHS, 70);

@@ -85,7 +85,7 @@ struct Lamb {
   }
 
   // r = ‖θ‖ / ‖u‖, or 1 where either is 0 or NaN (timm's torch.where on norm > 0).
-  static T tensor_factor(double param_sum_squares, double update_sum_squares) {
+  static T tensor_factor(const Scalars&, double param_sum_squares, double update_sum_squares, std::size_t) {
     const bool adapt = param_sum_squares > 0.0 && update_sum_squares > 0.0;
     return adapt ? T(std::sqrt(param_sum_squares) / std::sqrt(update_sum_squares)) : T(1);
   }

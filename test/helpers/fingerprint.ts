@@ -13,6 +13,8 @@ import { randomTensors } from './random';
 import { SyntheticLoss } from './synthetic';
 
 export const FINGERPRINT_LENGTHS = [1, 7, 1000, 100003];
+/** Shapes of those lengths for Adafactor's factored kernel. */
+const FINGERPRINT_SHAPES = [[1], [7, 1], [2, 4, 125], [1, 100003]];
 const STEPS = 8;
 /** Below the gradients' typical norm, so most steps really clip. */
 const MAX_GRAD_NORM = 500;
@@ -30,6 +32,15 @@ export function trainingFingerprints(backend: BackendName): Record<string, strin
       }
       out[`${variantLabel(variant)} ${dtype}`] = hashTensors([...resultTensors(opt), norms]);
     }
+  }
+  // Adafactor with shapes, so the factored kernel runs: a batch of matrices,
+  // a single column, and a row across many column tiles.
+  for (const dtype of ['float32', 'float64'] as DType[]) {
+    const loss = new SyntheticLoss(dtype, FINGERPRINT_LENGTHS, 100);
+    const options = { lr: 0.05, weightDecay: 0.01, shapes: FINGERPRINT_SHAPES };
+    const opt = makeOptimizer('Adafactor', randomTensors(dtype, FINGERPRINT_LENGTHS, 101), options, backend);
+    for (let step = 1; step <= STEPS; step++) opt.step(loss.grads(paramsOf(opt), step), { maxGradNorm: MAX_GRAD_NORM });
+    out[`Adafactor ${JSON.stringify(options)} ${dtype}`] = hashTensors(resultTensors(opt));
   }
   // Compact state (float32 params only): bfloat16 rounded to nearest and
   // stochastically, and 8-bit (the two longest tensors; the others keep float32).

@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { Adagrad, Adam, AdamW, LAMB, Lion, RMSprop, SGD } from '../../lib';
-import { ASGD, Adadelta, Adamax, NAdam, RAdam, Rprop } from '../../lib';
+import { ASGD, Adadelta, Adafactor, Adamax, NAdam, RAdam, Rprop } from '../../lib';
 import type { BackendName } from '../../lib/backend';
 import type { Optimizer } from '../../lib/optim/optimizer';
 import type { DType, StateArray, Tensor } from '../../lib/tensor';
@@ -13,7 +13,7 @@ import { expectBitIdentical } from './bits';
 import { mixSeed, randomTensors, randomTensorsLike } from './random';
 
 export type AnyOptimizer = Optimizer<{ lr: number }>;
-export type OptimizerName = 'SGD' | 'Adagrad' | 'RMSprop' | 'Adam' | 'AdamW' | 'Lion' | 'LAMB' | ElementwiseName;
+export type OptimizerName = 'SGD' | 'Adagrad' | 'RMSprop' | 'Adam' | 'AdamW' | 'Lion' | 'LAMB' | 'Adafactor' | ElementwiseName;
 /** The elementwise optimizers of issue 12 (the rest of torch.optim). */
 export type ElementwiseName = 'Adamax' | 'RAdam' | 'NAdam' | 'Adadelta' | 'Rprop' | 'ASGD';
 export type Options = Record<string, unknown>;
@@ -35,9 +35,10 @@ const CONSTRUCTORS: Record<OptimizerName, Constructor> = {
   Adadelta: Adadelta as unknown as Constructor,
   Rprop: Rprop as unknown as Constructor,
   ASGD: ASGD as unknown as Constructor,
+  Adafactor: Adafactor as unknown as Constructor,
 };
 
-export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['SGD', 'Adagrad', 'RMSprop', 'Adam', 'AdamW', 'Lion', 'LAMB', 'Adamax', 'RAdam', 'NAdam', 'Adadelta', 'Rprop', 'ASGD'];
+export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['SGD', 'Adagrad', 'RMSprop', 'Adam', 'AdamW', 'Lion', 'LAMB', 'Adamax', 'RAdam', 'NAdam', 'Adadelta', 'Rprop', 'ASGD', 'Adafactor'];
 
 /** `new <name>(params, { ...options, backend })`, without the caller spelling out five constructors. */
 export function makeOptimizer(name: OptimizerName, params: ParamsArg, options: Options = {}, backend?: BackendName): AnyOptimizer {
@@ -124,6 +125,18 @@ export function allVariants(): Variant[] {
     weightDecay: [0, 0.05],
     maximize: [false, true],
   });
+  // Without shapes: every param keeps a full second moment (test/adafactor.test.ts covers the factored kernel).
+  const adafactor = cartesian({
+    lr: [0.01, 0.2],
+    beta2Decay: [-0.8, -0.5],
+    eps: [
+      [null, 1e-3],
+      [1e-30, 1e-2],
+    ],
+    d: [1, 1.5],
+    weightDecay: [0, 0.05],
+    maximize: [false, true],
+  });
   return [
     ...sgd.map((options) => ({ optimizer: 'SGD' as const, options })),
     ...adagrad.map((options) => ({ optimizer: 'Adagrad' as const, options })),
@@ -132,6 +145,7 @@ export function allVariants(): Variant[] {
     ...adam.map((options) => ({ optimizer: 'AdamW' as const, options })),
     ...lion.map((options) => ({ optimizer: 'Lion' as const, options })),
     ...lamb.map((options) => ({ optimizer: 'LAMB' as const, options })),
+    ...adafactor.map((options) => ({ optimizer: 'Adafactor' as const, options })),
     ...elementwiseVariants(),
   ];
 }
@@ -201,6 +215,8 @@ export function kernelVariants(): Variant[] {
     { optimizer: 'Rprop', options: { lr: 0.01, stepSizes: [1e-4, 1] } },
     // t0 3: the first steps copy the params into ax, the later ones average.
     { optimizer: 'ASGD', options: { lr: 0.01, lambd: 1e-3, t0: 3, weightDecay: 0.01 } },
+    // Without shapes, the vector kernel; fingerprint.ts adds a run with shapes (the factored kernel).
+    { optimizer: 'Adafactor', options: { lr: 0.05, eps: [1e-30, 1e-3], d: 1.5, weightDecay: 0.01, maximize: true } },
   ];
 }
 
@@ -241,6 +257,7 @@ export const OPTIMIZER_CASES: readonly OptimizerCase[] = [
   optimizerCase('Adadelta', 'Adadelta', { lr: 0.5, weightDecay: 0.01 }),
   optimizerCase('Rprop', 'Rprop', { lr: 0.01, stepSizes: [1e-4, 1], maximize: true }),
   optimizerCase('ASGD', 'ASGD', { lr: 0.01, lambd: 1e-3, t0: 1, weightDecay: 0.01 }),
+  optimizerCase('Adafactor', 'Adafactor', { lr: 0.05, weightDecay: 0.01 }),
 ];
 
 export function findCase(name: string): OptimizerCase {

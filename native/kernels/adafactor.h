@@ -1,0 +1,195 @@
+// Adafactor (Shazeer & Stern 2018), as torch.optim.Adafactor (PyTorch 2.5)
+// documents and computes it, per param:
+//
+//   G ← s·∇θ                              (s: gradient scale, −1 folded in for maximize)
+//   w ← t^τ                               (1 − β̂₂ₜ; τ = beta2_decay ≤ 0)
+//   ρ ← min(γ, 1/√t),  α ← max(ε₂, RMS(θ))·ρ
+//   θ ← θ·(1 − γλ)
+//   matrix:  R ← lerp(R, mean_j G², w),  C ← lerp(C, mean_i G², w)
+//            V̂ ← R·C / max(mean_i R, ε₁)                (per matrix of the param)
+//   vector:  V ← lerp(V, G², w),  V̂ ← V
+//   U ← G / √max(V̂, ε₁²)
+//   θ ← θ − α / max(1, RMS(U)/d) · U
+//
+// ε₁ is the machine epsilon of the param's type when the user leaves it null
+// (machine_eps1 = 1), as PyTorch's eps=(None, 1e-3). lerp is torch.lerp's,
+// two formulas split at w = 0.5, so w = 1 (the first step) gives G² exactly.
+//
+// RMS(θ) and RMS(U) need the whole tensor before any of it may move: the
+// vector kernel runs under apply_layerwise (multi_tensor_layerwise.h: pass 1
+// updates V and sums θ² and U², pass 2 recomputes U and moves θ), the matrix
+// kernel under apply_factored (multi_tensor_factored.h: the row and column
+// statistics, then the sums, then the move). Every sum is taken in double in
+// an order fixed by the tensor's shape alone, so the results do not depend on
+// threads or vector width; lib/backend/js/adafactor.ts is the twin.
+#pragma once
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include "../kernel_table.h"
+#include "kernel_namespace.h"
+#include "scalars.h"
+#include "../reduce_kind.h"
+
+FUSEDOPTIM_KERNELS_BEGIN
+
+// What the vector and matrix kernels share. `Scalars` has one_minus_beta2 (w),
+// rho, eps1, machine_eps1, eps2, d and decay.
+template <typename T>
+struct AdafactorTerms {
+  // torch.lerp: a + w·(b − a) below w = 0.5, b − (b − a)·(1 − w) from it.
+  static T lerp(T a, T b, T w) { return w < T(0.5) ? a + w * (b - a) : b - (b - a) * (T(1) - w); }
+
+  template <class Scalars>
+  static T eps1(const Scalars& s) {
+    return s.machine_eps1 != T(0) ? std::numeric_limits<T>::epsilon() : s.eps1;
+  }
+
+  // 1 / √max(v̂, ε₁²): the clamp keeps NaN, as torch.clamp_ does.
+  static T inverse_root(T v, T eps1_squared) { return T(1) / std::sqrt(v < eps1_squared ? eps1_squared : v); }
+
+  // α / max(1, RMS(U)/d) from Σθ² and ΣU² over the tensor's n elements, in
+  // double; a NaN RMS falls to the other operand, as Python's max does.
+  template <class Scalars>
+  static double step_factor(const Scalars& s, double param_sum_squares, double update_sum_squares, std::size_t n) {
+    const double root_n = std::sqrt(double(n));
+    const double param_rms = std::sqrt(param_sum_squares) / root_n;
+    const double alpha = (param_rms > double(s.eps2) ? param_rms : double(s.eps2)) * double(s.rho);
+    const double clip = std::sqrt(update_sum_squares) / (root_n * double(s.d));
+    return alpha / (clip > 1.0 ? clip : 1.0);
+  }
+
+  // θ·(1 − γλ) − f·U
+  template <class Scalars>
+  static T apply(const Scalars& s, T param, T factor, T u) { return param * s.decay - factor * u; }
+};
+
+#define FUSEDOPTIM_ADAFACTOR_SCALARS(T) \
+  FUSEDOPTIM_SCALARS(T, grad_scale, one_minus_beta2, rho, eps1, machine_eps1, eps2, d, decay)
+
+// A param without a matrix shape: a full second moment V, the param's length.
+template <typename P, typename S>
+struct Adafactor {
+  using T = P;
+  using Terms = AdafactorTerms<T>;
+  // Buffers per tensor: param, grad, then the state: variance.
+  static constexpr int kSlots = 3;
+  static constexpr int kStateSlots = 1;
+  // Runs under apply_layerwise, not apply_update (see isa_kernels.cc).
+  static constexpr bool kLayerwise = true;
+
+  FUSEDOPTIM_ADAFACTOR_SCALARS(T);
+
+  // Element i of pass 1: V updated, θᵢ² and Uᵢ² (in double) added to its lanes.
+  static void variance_and_squares(const Scalars& s, T eps1_squared, const P* __restrict param,
+                                   const P* __restrict grad, S* __restrict variance, std::size_t i, double& param_lane,
+                                   double& update_lane) {
+    const T g = grad[i] * s.grad_scale;
+    const T v = Terms::lerp(T(variance[i]), g * g, s.one_minus_beta2);
+    variance[i] = S(v);
+    const double p = double(param[i]);
+    const double u = double(Terms::inverse_root(v, eps1_squared) * g);
+    param_lane = param_lane + p * p;
+    update_lane = update_lane + u * u;
+  }
+
+  // Pass 1 over one block (n <= kReduceBlock): V, and sums[0] = Σθ², sums[1] = ΣU².
+  static void first_pass(const Scalars& s, void* const* buf, std::size_t n, double* sums) {
+    const P* __restrict param = static_cast<const P*>(buf[0]);
+    const P* __restrict grad = static_cast<const P*>(buf[1]);
+    S* __restrict variance = static_cast<S*>(buf[2]);
+    const T eps1 = Terms::eps1(s);
+    const T eps1_squared = eps1 * eps1;
+    double param_lane[kReduceLanes], update_lane[kReduceLanes];
+    for (int j = 0; j < kReduceLanes; ++j) param_lane[j] = update_lane[j] = 0.0;
+    // Element i of the block goes to lane i mod kReduceLanes: whole groups of lanes, then the tail.
+    std::size_t i = 0;
+    for (; i + kReduceLanes <= n; i += kReduceLanes) {
+#pragma omp simd
+      for (int j = 0; j < kReduceLanes; ++j) variance_and_squares(s, eps1_squared, param, grad, variance, i + j, param_lane[j], update_lane[j]);
+    }
+    for (int j = 0; i + j < n; ++j) variance_and_squares(s, eps1_squared, param, grad, variance, i + j, param_lane[j], update_lane[j]);
+    for (int width = kReduceLanes / 2; width >= 1; width /= 2) {
+      for (int j = 0; j < width; ++j) {
+        param_lane[j] = param_lane[j] + param_lane[j + width];
+        update_lane[j] = update_lane[j] + update_lane[j + width];
+      }
+    }
+    sums[0] = param_lane[0];
+    sums[1] = update_lane[0];
+  }
+
+  static T tensor_factor(const Scalars& s, double param_sum_squares, double update_sum_squares, std::size_t n) {
+    return T(Terms::step_factor(s, param_sum_squares, update_sum_squares, n));
+  }
+
+  // Pass 2: θ ← θ·(1 − γλ) − f·U, U recomputed from the V pass 1 wrote.
+  static void second_pass(const Scalars& s, T factor, void* const* buf, std::size_t n) {
+    P* __restrict param = static_cast<P*>(buf[0]);
+    const P* __restrict grad = static_cast<const P*>(buf[1]);
+    const S* __restrict variance = static_cast<const S*>(buf[2]);
+    const T eps1 = Terms::eps1(s);
+    const T eps1_squared = eps1 * eps1;
+#pragma omp simd
+    for (std::size_t i = 0; i < n; ++i) {
+      const T g = grad[i] * s.grad_scale;
+      param[i] = Terms::apply(s, param[i], factor, Terms::inverse_root(T(variance[i]), eps1_squared) * g);
+    }
+  }
+};
+
+// A param of matrix shape: row statistics R and column statistics C per
+// matrix (SlotKind::kRows, kCols). The passes and their order are
+// apply_factored's; these are the formulas it runs.
+template <typename P, typename S>
+struct AdafactorFactored {
+  using T = P;
+  using Terms = AdafactorTerms<T>;
+  // Buffers per tensor: param, grad, then the state: row_var, col_var.
+  static constexpr int kSlots = 4;
+  static constexpr int kStateSlots = 2;
+  // Runs under apply_factored (see isa_kernels.cc).
+  static constexpr bool kFactored = true;
+  static constexpr SlotRole kRoles[] = {{SlotKind::kParam, 0}, {SlotKind::kParam, 0}, {SlotKind::kRows, 0}, {SlotKind::kCols, 0}};
+
+  FUSEDOPTIM_ADAFACTOR_SCALARS(T);
+
+  // G², in double, for the row and column sums.
+  static double squared_gradient(const Scalars& s, P grad) {
+    const double g = double(T(grad * s.grad_scale));
+    return g * g;
+  }
+
+  // R or C ← lerp(R or C, mean G², w), the mean from a sum over `count` elements.
+  static S statistic(const Scalars& s, S old, double sum, std::size_t count) {
+    return S(Terms::lerp(T(old), T(sum / double(count)), s.one_minus_beta2));
+  }
+
+  // max(mean_i R, ε₁), the mean from Σ_i R over `rows`.
+  static T row_mean(const Scalars& s, double sum, std::size_t rows) {
+    const T mean = T(sum / double(rows));
+    const T eps1 = Terms::eps1(s);
+    return mean < eps1 ? eps1 : mean;
+  }
+
+  // U = G / √max(R·C / mean, ε₁²)
+  static T update(const Scalars& s, P grad, T eps1_squared, S row, S col, T row_mean) {
+    const T g = grad * s.grad_scale;
+    return Terms::inverse_root(T(row) * T(col) / row_mean, eps1_squared) * g;
+  }
+
+  static T eps1_squared(const Scalars& s) {
+    const T eps1 = Terms::eps1(s);
+    return eps1 * eps1;
+  }
+
+  static T tensor_factor(const Scalars& s, double param_sum_squares, double update_sum_squares, std::size_t n) {
+    return T(Terms::step_factor(s, param_sum_squares, update_sum_squares, n));
+  }
+
+  static P apply(const Scalars& s, P param, T factor, T u) { return Terms::apply(s, param, factor, u); }
+};
+
+#undef FUSEDOPTIM_ADAFACTOR_SCALARS
+
+FUSEDOPTIM_KERNELS_END
