@@ -23,6 +23,7 @@
 #include <omp.h>
 #endif
 #include "kernels/kernel_namespace.h"
+#include "kernels/lane_sums.h"
 #include "multi_tensor.h"
 #include "reduce_kind.h"
 #include "scratch.h"
@@ -63,14 +64,6 @@ inline Tile tile_at(const FactoredGrid& g, std::size_t k) {
   t.col_begin = t.col_chunk * kTileCols;
   t.col_end = t.col_begin + kTileCols < g.cols ? t.col_begin + kTileCols : g.cols;
   return t;
-}
-
-// The halving tree over kReduceLanes lanes (as the reductions of norm.h).
-inline double fold_lanes(double* lanes) {
-  for (int width = kReduceLanes / 2; width >= 1; width /= 2) {
-    for (int j = 0; j < width; ++j) lanes[j] = lanes[j] + lanes[j + width];
-  }
-  return lanes[0];
 }
 
 // visit(tensor, tile) for the global tiles [first, last).

@@ -28,8 +28,8 @@
 #include <limits>
 #include "../kernel_table.h"
 #include "kernel_namespace.h"
+#include "lane_sums.h"
 #include "scalars.h"
-#include "../reduce_kind.h"
 
 FUSEDOPTIM_KERNELS_BEGIN
 
@@ -43,6 +43,11 @@ struct AdafactorTerms {
   template <class Scalars>
   static T eps1(const Scalars& s) {
     return s.machine_eps1 != T(0) ? std::numeric_limits<T>::epsilon() : s.eps1;
+  }
+  template <class Scalars>
+  static T eps1_squared(const Scalars& s) {
+    const T e = eps1(s);
+    return e * e;
   }
 
   // 1 / √max(v̂, ε₁²): the clamp keeps NaN, as torch.clamp_ does.
@@ -98,25 +103,10 @@ struct Adafactor {
     const P* __restrict param = static_cast<const P*>(buf[0]);
     const P* __restrict grad = static_cast<const P*>(buf[1]);
     S* __restrict variance = static_cast<S*>(buf[2]);
-    const T eps1 = Terms::eps1(s);
-    const T eps1_squared = eps1 * eps1;
-    double param_lane[kReduceLanes], update_lane[kReduceLanes];
-    for (int j = 0; j < kReduceLanes; ++j) param_lane[j] = update_lane[j] = 0.0;
-    // Element i of the block goes to lane i mod kReduceLanes: whole groups of lanes, then the tail.
-    std::size_t i = 0;
-    for (; i + kReduceLanes <= n; i += kReduceLanes) {
-#pragma omp simd
-      for (int j = 0; j < kReduceLanes; ++j) variance_and_squares(s, eps1_squared, param, grad, variance, i + j, param_lane[j], update_lane[j]);
-    }
-    for (int j = 0; i + j < n; ++j) variance_and_squares(s, eps1_squared, param, grad, variance, i + j, param_lane[j], update_lane[j]);
-    for (int width = kReduceLanes / 2; width >= 1; width /= 2) {
-      for (int j = 0; j < width; ++j) {
-        param_lane[j] = param_lane[j] + param_lane[j + width];
-        update_lane[j] = update_lane[j] + update_lane[j + width];
-      }
-    }
-    sums[0] = param_lane[0];
-    sums[1] = update_lane[0];
+    const T eps1_squared = Terms::eps1_squared(s);
+    paired_lane_sums(n, sums, [&](std::size_t i, double& param_lane, double& update_lane) {
+      variance_and_squares(s, eps1_squared, param, grad, variance, i, param_lane, update_lane);
+    });
   }
 
   static T tensor_factor(const Scalars& s, double param_sum_squares, double update_sum_squares, std::size_t n) {
@@ -128,8 +118,7 @@ struct Adafactor {
     P* __restrict param = static_cast<P*>(buf[0]);
     const P* __restrict grad = static_cast<const P*>(buf[1]);
     const S* __restrict variance = static_cast<const S*>(buf[2]);
-    const T eps1 = Terms::eps1(s);
-    const T eps1_squared = eps1 * eps1;
+    const T eps1_squared = Terms::eps1_squared(s);
 #pragma omp simd
     for (std::size_t i = 0; i < n; ++i) {
       const T g = grad[i] * s.grad_scale;
@@ -178,10 +167,7 @@ struct AdafactorFactored {
     return Terms::inverse_root(T(row) * T(col) / row_mean, eps1_squared) * g;
   }
 
-  static T eps1_squared(const Scalars& s) {
-    const T eps1 = Terms::eps1(s);
-    return eps1 * eps1;
-  }
+  static T eps1_squared(const Scalars& s) { return Terms::eps1_squared(s); }
 
   static T tensor_factor(const Scalars& s, double param_sum_squares, double update_sum_squares, std::size_t n) {
     return T(Terms::step_factor(s, param_sum_squares, update_sum_squares, n));

@@ -15,14 +15,14 @@
 // updates m and v and sums θ² and u² per block; second_pass recomputes u from
 // the new m, v and the untouched θ (the same operations, so the same bits) and
 // applies it. The sums are taken in double, in kReduceLanes lanes per block
-// merged by the halving tree of norm.h, so they do not depend on threads or
+// merged by a fixed tree (lane_sums.h), so they do not depend on threads or
 // vector width.
 #pragma once
 #include <cmath>
 #include <cstddef>
 #include "kernel_namespace.h"
+#include "lane_sums.h"
 #include "scalars.h"
-#include "../reduce_kind.h"
 
 FUSEDOPTIM_KERNELS_BEGIN
 
@@ -64,24 +64,9 @@ struct Lamb {
     const P* __restrict grad = static_cast<const P*>(buf[1]);
     S* __restrict exp_avg = static_cast<S*>(buf[2]);
     S* __restrict exp_avg_sq = static_cast<S*>(buf[3]);
-    double param_lane[kReduceLanes], update_lane[kReduceLanes];
-    for (int j = 0; j < kReduceLanes; ++j) param_lane[j] = update_lane[j] = 0.0;
-    // Element i of the block goes to lane i mod kReduceLanes (blocks start at
-    // multiples of kReduceLanes): whole groups of lanes, then the tail.
-    std::size_t i = 0;
-    for (; i + kReduceLanes <= n; i += kReduceLanes) {
-#pragma omp simd
-      for (int j = 0; j < kReduceLanes; ++j) moments_and_squares(s, param, grad, exp_avg, exp_avg_sq, i + j, param_lane[j], update_lane[j]);
-    }
-    for (int j = 0; i + j < n; ++j) moments_and_squares(s, param, grad, exp_avg, exp_avg_sq, i + j, param_lane[j], update_lane[j]);
-    for (int width = kReduceLanes / 2; width >= 1; width /= 2) {
-      for (int j = 0; j < width; ++j) {
-        param_lane[j] = param_lane[j] + param_lane[j + width];
-        update_lane[j] = update_lane[j] + update_lane[j + width];
-      }
-    }
-    sums[0] = param_lane[0];
-    sums[1] = update_lane[0];
+    paired_lane_sums(n, sums, [&](std::size_t i, double& param_lane, double& update_lane) {
+      moments_and_squares(s, param, grad, exp_avg, exp_avg_sq, i, param_lane, update_lane);
+    });
   }
 
   // r = ‖θ‖ / ‖u‖, or 1 where either is 0 or NaN (timm's torch.where on norm > 0).

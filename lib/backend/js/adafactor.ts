@@ -9,6 +9,7 @@ import { REDUCE_BLOCK, REDUCE_LANES } from '../../kernels';
 import type { StateArray } from '../../tensor';
 import { factoredShape } from '../factored_shape';
 import { KernelScalars, defineKernel } from '../kernel';
+import { foldLanes } from './lane_sums';
 import type { Round } from './round';
 
 /** native/multi_tensor_factored.h's tiles: rows by columns of a matrix, cut the same for any thread count. */
@@ -42,14 +43,6 @@ function termsOf(r: Round, s: Scalars, param: StateArray) {
     // θ·(1 − γλ) − f·U
     apply: (p: number, factor: number, u: number): number => r(r(p * decay) - r(factor * u)),
   };
-}
-
-/** The halving tree over the lanes (native fold_lanes, norm.h's). */
-function foldLanes(lanes: Float64Array): number {
-  for (let width = REDUCE_LANES / 2; width >= 1; width /= 2) {
-    for (let j = 0; j < width; j++) lanes[j] += lanes[j + width];
-  }
-  return lanes[0];
 }
 
 const paramLanes = new Float64Array(REDUCE_LANES);

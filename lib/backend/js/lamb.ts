@@ -7,6 +7,7 @@
  */
 import { REDUCE_BLOCK, REDUCE_LANES } from '../../kernels';
 import { defineKernel } from '../kernel';
+import { foldLanes } from './lane_sums';
 
 const paramLanes = new Float64Array(REDUCE_LANES);
 const updateLanes = new Float64Array(REDUCE_LANES);
@@ -44,14 +45,8 @@ export const lambKernel = defineKernel({
         paramLanes[j] += p * p;
         updateLanes[j] += u * u;
       }
-      for (let width = REDUCE_LANES / 2; width >= 1; width /= 2) {
-        for (let j = 0; j < width; j++) {
-          paramLanes[j] += paramLanes[j + width];
-          updateLanes[j] += updateLanes[j + width];
-        }
-      }
-      paramSumSquares += paramLanes[0];
-      updateSumSquares += updateLanes[0];
+      paramSumSquares += foldLanes(paramLanes);
+      updateSumSquares += foldLanes(updateLanes);
     }
 
     // r = ‖θ‖ / ‖u‖, 1 where either is 0 or NaN.
