@@ -34,4 +34,5 @@ export TS_NODE_TRANSPILE_ONLY=true
 node -e "const a = require(process.env.FUSEDOPTIM_ADDON); console.log('sanitizer build loaded: isa ' + a.info().isa)"
 npx mocha --no-config -r ts-node/register --extension ts --timeout 600000 \
   test/native-boundary.test.ts test/native-plan.test.ts test/lying-buffers.test.ts test/kernel-variants.test.ts \
-  test/optimizers.handcomputed.test.ts test/async.test.ts test/grad-utils.test.ts test/fuzz.test.ts test/compact-state.test.ts
+  test/optimizers.handcomputed.test.ts test/async.test.ts test/grad-utils.test.ts test/fuzz.test.ts test/compact-state.test.ts \
+  test/adafactor.test.ts

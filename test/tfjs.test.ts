@@ -8,7 +8,7 @@
  * Skipped (with a message) when TensorFlow.js is not installed.
  */
 import { expect } from 'chai';
-import { Adam, AdamW, SGD, WarmupCosineScheduler, StepLR } from '../lib';
+import { Adafactor, Adam, AdamW, SGD, WarmupCosineScheduler, StepLR } from '../lib';
 import type { Optimizer } from '../lib';
 import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as TfLayers from '@tensorflow/tfjs-layers';
@@ -53,6 +53,27 @@ describe('fusedoptim/tfjs: training', function () {
       beforeEach(async function () {
         if (!backends.includes(backend)) this.skip();
         await t.tf.setBackend(backend);
+      });
+
+      it("model.fit with Adafactor gives it each variable's shape: kernels factored, biases not, the steps equal fusedoptim's", async () => {
+        const { tf } = t;
+        const model = smallModel(t, 12);
+        const opt = t.fused.adafactor({ lr: 0.05, weightDecay: 0.01 });
+        model.compile({ optimizer: opt, loss: 'meanSquaredError' });
+        const initial = snapshot(model);
+        const steps = recordGradients(opt);
+        const { x, y } = smallData(t);
+        await model.fit(x, y, { epochs: 2, batchSize: 8, verbose: 0 });
+        const names = [...steps[0].keys()];
+        const shapes = names.map((n) => model.trainableWeights.find((w) => w.name === n)!.shape);
+        const expected = replay(Adafactor as unknown as FusedClass, { lr: 0.05, weightDecay: 0.01, shapes }, initial, steps);
+        expectSameParams(snapshot(model), expected, 'model.fit');
+        // [6, 16] and [16, 3] kernels keep rows + cols numbers; the biases a full variance.
+        const state = (opt as unknown as { inner: { state: Array<Record<string, unknown>> } }).inner.state;
+        expect(state.map((s) => Object.keys(s).sort().join(','))).to.deep.equal(shapes.map((sh) => (sh.length >= 2 ? 'colVar,rowVar,step' : 'step,variance')));
+        expect(() => t.fused.optimizer(Adafactor, { shapes: [[1]] } as never)).to.throw(/options.shapes: each variable's own shape/);
+        tf.dispose([x, y]);
+        model.dispose();
       });
 
       it('model.fit with AdamW, clipping and a per-batch warmup-cosine equals fusedoptim on the same gradients', async () => {

@@ -40,6 +40,12 @@ export interface KernelDef<S extends string = string> {
    * Absent: the first `slots - stateSlots` are params, the rest state.
    */
   readonly roles?: readonly SlotRole[];
+  /**
+   * True when the update reduces over each whole tensor before moving it
+   * (LAMB's trust ratio, Adafactor's RMS): a tensor cannot then be cut into
+   * pieces stepped apart (DistributedOptimizer's shardState refuses it).
+   */
+  readonly perTensor?: boolean;
   /** The reference implementation, with the native kernel's rounding (see JsKernel). */
   reference(r: Round, s: KernelScalars<S>, buffers: readonly StateArray[], base: number): void;
 }

@@ -83,6 +83,13 @@ export class ShardedStep {
         this.groupOf.push(gi);
       }
     });
+    if (wrapped.reducesPerTensor) {
+      throw makeError(
+        ErrorCodes.INVALID_ARG_VALUE,
+        `${NAME}: options.shardState: ${wrapped.kind}'s step reduces over each whole param (a trust ratio, an RMS), so its params cannot be cut into shards; ` +
+          'use shardState: false (every rank keeps the whole state)',
+      );
+    }
     wrapped.paramGroups.forEach((_, gi) => {
       for (const buffer of wrapped.stateSchema(gi).buffers) {
         if (buffer.blockSize !== undefined || (buffer.dtype !== 'param' && buffer.dtype !== 'float32' && buffer.dtype !== 'float64')) {

@@ -177,6 +177,22 @@ export abstract class Optimizer<O extends { lr: number }> {
     return this.spec.state(this.hyperOf(groupIndex));
   }
 
+  /**
+   * Whether a step reduces over each whole param before moving it (LAMB's
+   * trust ratio, Adafactor's RMS), under the groups' current options: such a
+   * param cannot be cut into pieces stepped apart, as ZeRO sharding would
+   * (DistributedOptimizer's shardState refuses it).
+   */
+  get reducesPerTensor(): boolean {
+    let index = 0;
+    return this.paramGroups.some((group, gi) => {
+      const hyper = this.hyperOf(gi);
+      const first = index;
+      index += group.params.length;
+      return group.params.some((_, k) => this.spec.kernel(hyper, this.table.shapes[first + k]).kernel.perTensor === true);
+    });
+  }
+
   /** The number of params in all groups. */
   get paramCount(): number {
     return this.table.params.length;

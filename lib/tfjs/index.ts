@@ -18,6 +18,8 @@ import { RMSprop } from '../optim/rmsprop';
 import type { RMSpropOptions } from '../optim/rmsprop';
 import { SGD } from '../optim/sgd';
 import type { SGDOptions } from '../optim/sgd';
+import { Adafactor } from '../optim/adafactor';
+import type { AdafactorOptions } from '../optim/adafactor';
 import { FusedOptimizer, FusedOptimizerClass, FusedOptimizerOptions } from './optimizer';
 
 export { FusedOptimizer } from './optimizer';
@@ -44,3 +46,6 @@ export const sgd = (options?: Options<SGDOptions>, fusedOptions?: FusedOptimizer
 export const rmsprop = (options?: Options<RMSpropOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(RMSprop, options, fusedOptions);
 export const adagrad = (options?: Options<AdagradOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(Adagrad, options, fusedOptions);
 export const lion = (options?: Options<LionOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(Lion, options, fusedOptions);
+/** Adafactor, each variable's shape given to it (its matrices keep row and column statistics). */
+export const adafactor = (options?: Options<Omit<AdafactorOptions, 'shapes'>>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer =>
+  optimizer(Adafactor, options, fusedOptions);

@@ -28,6 +28,14 @@ import { Adam, AdamW } from '../optim/adam';
 import { RMSprop } from '../optim/rmsprop';
 import { Adagrad } from '../optim/adagrad';
 import { Lion } from '../optim/lion';
+import { LAMB } from '../optim/lamb';
+import { Adamax } from '../optim/adamax';
+import { RAdam } from '../optim/radam';
+import { NAdam } from '../optim/nadam';
+import { Adadelta } from '../optim/adadelta';
+import { Rprop } from '../optim/rprop';
+import { ASGD } from '../optim/asgd';
+import { Adafactor } from '../optim/adafactor';
 import type { SchedulableOptimizer } from '../schedulers';
 import { checkFunction, checkObject, checkOptions, describe } from '../validate';
 import { valuesOf } from './backends';
@@ -41,7 +49,10 @@ const NAME = 'FusedOptimizer';
 export type FusedOptimizerClass = new (params: Float32Array[], options?: never) => Optimizer<{ lr: number }>;
 
 /** The classes a saved model's optimizer config may name (getConfig / fromConfig). */
-const CLASSES: Record<string, FusedOptimizerClass> = { SGD, Adam, AdamW, RMSprop, Adagrad, Lion } as unknown as Record<string, FusedOptimizerClass>;
+const CLASSES: Record<string, FusedOptimizerClass> = { SGD, Adam, AdamW, RMSprop, Adagrad, Lion, LAMB, Adamax, RAdam, NAdam, Adadelta, Rprop, ASGD, Adafactor } as unknown as Record<
+  string,
+  FusedOptimizerClass
+>;
 
 export interface FusedOptimizerOptions {
   /** Clip the gradients by their global norm inside the step (PyTorch's clip_grad_norm_). */
@@ -60,6 +71,8 @@ export class FusedOptimizer extends tf.Optimizer {
   readonly optimizerOptions: Readonly<Record<string, unknown>>;
   readonly schedule: FusedSchedule | null;
 
+  /** The class takes each param's shape (Adafactor's `shapes`): the variables' shapes are given to it. */
+  private readonly takesShapes: boolean;
   /** Passed to every step; undefined: a plain step. */
   private readonly stepOptions: StepOptions | undefined;
   /** The one lr every group takes; what a schedule drives. */
@@ -81,6 +94,9 @@ export class FusedOptimizer extends tf.Optimizer {
     }
     const opts = checkObject(`${NAME}: options`, options);
     // A stand-in param: the options are checked now, and the class's default lr read.
+    if (opts.shapes !== undefined) {
+      throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${NAME}: options.shapes: each variable's own shape is given to the optimizer; leave shapes out`);
+    }
     const probe = new optimizerClass([new Float32Array(1)], opts as never);
     const fused = checkOptions(`${NAME}: third argument`, fusedOptions, ['maxGradNorm', 'normType', 'scheduler']);
     const step: StepOptions = {};
@@ -93,6 +109,7 @@ export class FusedOptimizer extends tf.Optimizer {
     }
     this.optimizerClass = optimizerClass;
     this.optimizerOptions = Object.freeze({ ...opts });
+    this.takesShapes = 'shapes' in probe.defaults;
     this.lrHolder = { paramGroups: [{ lr: probe.lr }] };
     this.schedule = (fused.scheduler as FusedSchedule | undefined) ?? null;
     this.schedule?.attach(this.lrHolder, NAME);
@@ -164,10 +181,11 @@ export class FusedOptimizer extends tf.Optimizer {
     if (variables.length === 0) return;
     const slots = variables.map((v) => new ParamSlot(v));
     const params = slots.map((s) => s.param);
+    const shapes = this.takesShapes ? { shapes: slots.map((s) => s.shape) } : {};
     if (this.inner !== null) {
-      this.inner.addParamGroup({ params });
+      this.inner.addParamGroup({ params, ...shapes });
     } else {
-      const inner = new this.optimizerClass(params, this.optimizerOptions as never);
+      const inner = new this.optimizerClass(params, { ...this.optimizerOptions, ...shapes } as never);
       if (this.pendingState !== null) {
         const from = `${where}: the state given to setWeights`;
         try {

@@ -51,6 +51,7 @@ const updateLanes = new Float64Array(REDUCE_LANES);
 /** A param without a matrix shape: param, grad, variance. */
 export const adafactorKernel = defineKernel({
   name: 'adafactor',
+  perTensor: true,
   slots: 3,
   stateSlots: 1,
   scalars: SCALARS,
@@ -86,6 +87,7 @@ const rowLanes = new Float64Array(REDUCE_LANES);
 /** A param of matrix shape: param, grad, row statistics, column statistics. */
 export const adafactorFactoredKernel = defineKernel({
   name: 'adafactor_factored',
+  perTensor: true,
   slots: 4,
   stateSlots: 2,
   roles: [

@@ -14,6 +14,7 @@ const updateLanes = new Float64Array(REDUCE_LANES);
 
 export const lambKernel = defineKernel({
   name: 'lamb',
+  perTensor: true,
   slots: 4,
   stateSlots: 2,
   scalars: ['gradScale', 'beta1', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'biasCorrection1', 'biasCorrection2', 'eps', 'weightDecay', 'lr'],
