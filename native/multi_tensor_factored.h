@@ -42,11 +42,15 @@ struct FactoredGrid {
   std::size_t matrices, rows, cols;
   std::size_t row_chunks, col_chunks;  // tiles down and across a matrix
   std::size_t first_tile;              // tiles of earlier tensors
-  std::size_t row_partials;            // offset of its matrices·rows·col_chunks row partial sums
+  std::size_t row_partials;            // offset of its matrices·rows·col_chunks row partial sums (none with one column tile)
   std::size_t col_partials;            // offset of its matrices·row_chunks·cols column partial sums
   std::size_t first_matrix;            // offset of its row means (one per matrix)
 
   std::size_t tiles() const { return matrices * row_chunks * col_chunks; }
+  // A row within one column tile has its whole sum in pass 1, and its
+  // statistic is written there: no partial sums to keep (a tall, narrow
+  // matrix would otherwise need one double per row).
+  std::size_t row_partial_count() const { return col_chunks > 1 ? matrices * rows * col_chunks : 0; }
 };
 
 // Tile `k` of a grid: its matrix, rows [row_begin, row_end), columns [col_begin, col_end).
@@ -108,7 +112,7 @@ void apply_factored(const TensorBatch& b, const double* raw_scalars, int threads
     const std::size_t m = b.dims[3 * t], rows = b.dims[3 * t + 1], cols = b.dims[3 * t + 2];
     const std::size_t row_chunks = (rows + kTileRows - 1) / kTileRows, col_chunks = (cols + kTileCols - 1) / kTileCols;
     tiles += m * row_chunks * col_chunks;
-    row_partials += m * rows * col_chunks;
+    row_partials += col_chunks > 1 ? m * rows * col_chunks : 0;
     col_partials += m * row_chunks * cols;
     matrices += m;
   }
@@ -135,7 +139,7 @@ void apply_factored(const TensorBatch& b, const double* raw_scalars, int threads
       g.col_partials = col;
       g.first_matrix = matrix;
       tile += g.tiles();
-      row += g.matrices * g.rows * g.col_chunks;
+      row += g.row_partial_count();
       col += g.matrices * g.row_chunks * g.cols;
       matrix += g.matrices;
     }
@@ -148,6 +152,7 @@ void apply_factored(const TensorBatch& b, const double* raw_scalars, int threads
   for_each_tile(grids, b.count, tiles, team, [&](std::size_t t, const Tile& tile) {
     const FactoredGrid& g = grids[t];
     const P* __restrict grad = static_cast<const P*>(buffer(t, 1));
+    S* row_var = static_cast<S*>(buffer(t, 2));
     double* __restrict col = col_sums + g.col_partials + (tile.matrix * g.row_chunks + tile.row_chunk) * g.cols;
     for (std::size_t j = tile.col_begin; j < tile.col_end; ++j) col[j] = 0.0;
     for (std::size_t i = tile.row_begin; i < tile.row_end; ++i) {
@@ -168,7 +173,14 @@ void apply_factored(const TensorBatch& b, const double* raw_scalars, int threads
         lanes[l] = lanes[l] + x;
         col[j + l] = col[j + l] + x;
       }
-      row_sums[g.row_partials + (tile.matrix * g.rows + i) * g.col_chunks + tile.col_chunk] = fold_lanes(lanes);
+      const double sum = fold_lanes(lanes);
+      if (g.col_chunks == 1) {
+        // The whole row's sum (0 + sum, as the merge below would give it).
+        S& r = row_var[tile.matrix * g.rows + i];
+        r = Kernel::statistic(scalars, r, sum, g.cols);
+      } else {
+        row_sums[g.row_partials + (tile.matrix * g.rows + i) * g.col_chunks + tile.col_chunk] = sum;
+      }
     }
   });
 
@@ -180,11 +192,13 @@ void apply_factored(const TensorBatch& b, const double* raw_scalars, int threads
     for (std::size_t m = 0; m < g.matrices; ++m) {
       double row_total = 0.0;
       for (std::size_t i = 0; i < g.rows; ++i) {
-        const double* partial = row_sums + g.row_partials + (m * g.rows + i) * g.col_chunks;
-        double sum = 0.0;
-        for (std::size_t c = 0; c < g.col_chunks; ++c) sum = sum + partial[c];
         S& r = row_var[m * g.rows + i];
-        r = Kernel::statistic(scalars, r, sum, g.cols);
+        if (g.col_chunks > 1) {
+          const double* partial = row_sums + g.row_partials + (m * g.rows + i) * g.col_chunks;
+          double sum = 0.0;
+          for (std::size_t c = 0; c < g.col_chunks; ++c) sum = sum + partial[c];
+          r = Kernel::statistic(scalars, r, sum, g.cols);
+        }
         row_total = row_total + double(r);
       }
       for (std::size_t j = 0; j < g.cols; ++j) {
