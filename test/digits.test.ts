@@ -17,7 +17,7 @@ import {
   subset,
 } from '../examples/digits/data';
 import { LabelledBatch, Mlp, createMlp } from '../examples/digits/mlp';
-import { createRng, mixSeed, shuffleInPlace } from '../examples/digits/rng';
+import { createRng, mixSeed, shuffleInPlace } from '../lib/seeded_rng';
 
 /** A row's pixels as the integers 0..16 of the file. */
 function pixels(data: Examples, row: number): number[] {

@@ -105,6 +105,13 @@ describe('packaging', function () {
       expect(esm.missingNames).to.deep.equal([]);
     });
 
+    it('the entries load only the library: nothing from examples/ or bench/', () => {
+      const { files } = runConsumer('loaded-files.cjs') as unknown as { files: string[] };
+      // Non-vacuous: the distributed entry's shard.ts, which shuffles with the seeded generator, was loaded.
+      expect(files).to.include.members(['dist/lib/distributed/shard.js', 'dist/lib/seeded_rng.js']);
+      expect(files.filter((f) => /(^|\/)(examples|bench)\//.test(f))).to.deep.equal([]);
+    });
+
     it('TypeScript files (.ts and .mts) type-check against the built declarations with node16 resolution', () => {
       const tsc = require.resolve('typescript/bin/tsc');
       let output = '';

@@ -12,8 +12,8 @@ import * as path from 'path';
 import { gunzipSync } from 'zlib';
 import { ErrorCodes, makeError } from '../../lib/errors';
 import { checkBoolean, checkNumber, checkOptions, describe } from '../../lib/validate';
+import { createRng, mixSeed, shuffleInPlace } from '../../lib/seeded_rng';
 import { findPackageFile } from '../package_files';
-import { createRng, mixSeed, shuffleInPlace } from './rng';
 
 export const DIGITS_FEATURES = 64;
 export const DIGITS_CLASSES = 10;

@@ -19,9 +19,9 @@
  * epoch in a fraction of a second.
  */
 import { ErrorCodes, makeError } from '../../lib/errors';
+import { createRng, mixSeed } from '../../lib/seeded_rng';
 import { DType, Tensor } from '../../lib/tensor';
 import { checkArray, checkNumber, checkObject, checkOptions, checkString, checkTensor } from '../../lib/validate';
-import { createRng, mixSeed } from './rng';
 
 /** Examples to learn from: `size` rows of x (row-major, size × inputs) and their class labels. */
 export interface LabelledBatch {

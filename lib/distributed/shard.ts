@@ -3,8 +3,7 @@
  * allGather, ZeRO's state partition) and a data set (shardBatches).
  */
 import { checkNumber } from '../validate';
-// The seeded generator the digits job shuffles its batches with (xoshiro128**): one generator in the package.
-import { createRng, mixSeed, shuffleInPlace } from '../../examples/digits/rng';
+import { createRng, mixSeed, shuffleInPlace } from '../seeded_rng';
 
 /** [begin, end) of rank `rank`'s shard of `total` elements over `size` ranks: the first total % size ranks get one more (native/mpi/collective.cc computes the same). */
 export function shardRange(total: number, rank: number, size: number): { begin: number; end: number } {

@@ -7,12 +7,14 @@
 //   v̂ ← max(v̂_max, v) if amsgrad else v
 //   θ ← θ − (γ / (1 − β₁ᵗ)) · m / (√v̂ / √(1 − β₂ᵗ) + ε)
 //
-// The bias corrections are per-step scalars computed once by the caller, in
-// double precision, exactly as PyTorch arranges them (step_size and
+// The first four lines are adam_front (adam_moments.h), shared with RAdam and
+// NAdam. The bias corrections are per-step scalars computed once by the
+// caller, in double precision, exactly as PyTorch arranges them (step_size and
 // bias_correction2_sqrt).
 #pragma once
 #include <cmath>
 #include <cstddef>
+#include "adam_moments.h"
 #include "kernel_namespace.h"
 #include "scalar_math.h"
 #include "scalars.h"
@@ -39,19 +41,14 @@ struct Adam {
     S* __restrict max_exp_avg_sq = kAmsgrad ? static_cast<S*>(buf[4]) : nullptr;
 #pragma omp simd
     for (std::size_t i = 0; i < n; ++i) {
-      const T g = grad[i] * s.grad_scale + s.l2 * param[i];
-      const T p = param[i] * s.decay;
-      const T m = s.beta1 * T(exp_avg[i]) + s.one_minus_beta1 * g;
-      const T v = s.beta2 * T(exp_avg_sq[i]) + s.one_minus_beta2 * g * g;
-      exp_avg[i] = S(m);
-      exp_avg_sq[i] = S(v);
-      T v_hat = v;
+      const AdamFront<T> f = adam_front<T>(s, T(param[i]), T(grad[i]), exp_avg[i], exp_avg_sq[i]);
+      T v_hat = f.v;
       if (kAmsgrad) {
-        v_hat = max_nan(v, T(max_exp_avg_sq[i]));
+        v_hat = max_nan(f.v, T(max_exp_avg_sq[i]));
         max_exp_avg_sq[i] = S(v_hat);
       }
       const T denom = std::sqrt(v_hat) / s.bias_correction2_sqrt + s.eps;
-      param[i] = p - s.step_size * (m / denom);
+      param[i] = f.p - s.step_size * (f.m / denom);
     }
   }
 };

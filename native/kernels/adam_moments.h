@@ -1,4 +1,4 @@
-// The front RAdam and NAdam share with Adam (adam.h), one line each of their
+// The front Adam (adam.h), RAdam and NAdam share, one line each of their
 // documented algorithms:
 //
 //   g ← s·∇θ + λ₂θ                    (λ₂ = λ for the L2 penalty, 0 when decoupled)

@@ -3,12 +3,12 @@
  * so a failure reproduces exactly and two processes (or two backends) can be
  * handed the same numbers. Built on the project's xoshiro128** generator.
  */
-import { createRng, mixSeed } from '../../examples/digits/rng';
+import { createRng, mixSeed } from '../../lib/seeded_rng';
 import { dtypeOf } from '../../lib/tensor';
 import type { DType, Tensor } from '../../lib/tensor';
 
 export { createRng, mixSeed };
-export type { Rng } from '../../examples/digits/rng';
+export type { Rng } from '../../lib/seeded_rng';
 
 /** A new zero-filled tensor of the given dtype (a plain typed array, not an aligned one). */
 export function emptyTensor(dtype: DType, length: number): Tensor {

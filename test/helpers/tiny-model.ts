@@ -5,7 +5,7 @@
  *
  * whose every number is known exactly, and deterministic data made from a seed alone.
  */
-import { createRng } from '../../examples/digits/rng';
+import { createRng } from '../../lib/seeded_rng';
 import type { TrainModel } from '../../lib/train/loop';
 
 export interface RegressionBatch {

@@ -1,6 +1,11 @@
-/** Adam / AdamW, the reference twin of native/kernels/adam.h (same formula, same order of operations). */
+/**
+ * Adam / AdamW, the reference twin of native/kernels/adam.h (same formula, same
+ * order of operations); the front (g, decayed θ, m, v) is adam_moments.ts's, as
+ * RAdam's and NAdam's.
+ */
 import { defineKernel } from '../kernel';
 import type { JsKernel } from '../kernel';
+import { AdamFront, adamFront, adamFrontScalars } from './adam_moments';
 
 const SCALARS = [
   'gradScale', 'l2', 'decay', 'beta1', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'biasCorrection2Sqrt', 'eps', 'stepSize',
@@ -11,24 +16,19 @@ function adam(amsgrad: boolean): JsKernel<AdamScalar> {
   return (r, s, b, base) => {
     const param = b[base], grad = b[base + 1], expAvg = b[base + 2], expAvgSq = b[base + 3];
     const maxExpAvgSq = amsgrad ? b[base + 4] : null;
-    const gradScale = r(s.gradScale), l2 = r(s.l2), decay = r(s.decay), beta1 = r(s.beta1), oneMinusBeta1 = r(s.oneMinusBeta1);
-    const beta2 = r(s.beta2), oneMinusBeta2 = r(s.oneMinusBeta2), biasCorrection2Sqrt = r(s.biasCorrection2Sqrt), eps = r(s.eps);
-    const stepSize = r(s.stepSize);
+    const front = adamFrontScalars(r, s);
+    const biasCorrection2Sqrt = r(s.biasCorrection2Sqrt), eps = r(s.eps), stepSize = r(s.stepSize);
+    const f: AdamFront = { g: 0, p: 0, m: 0, v: 0 };
     for (let i = 0; i < param.length; i++) {
-      const g = r(r(grad[i] * gradScale) + r(l2 * param[i]));
-      const p = r(param[i] * decay);
-      const m = r(r(beta1 * expAvg[i]) + r(oneMinusBeta1 * g));
-      const v = r(r(beta2 * expAvgSq[i]) + r(r(oneMinusBeta2 * g) * g));
-      expAvg[i] = m;
-      expAvgSq[i] = v;
-      let vHat = v;
+      adamFront(r, front, param, grad, expAvg, expAvgSq, i, f);
+      let vHat = f.v;
       if (maxExpAvgSq !== null) {
         const previous = maxExpAvgSq[i];
-        vHat = v !== v || v > previous ? v : previous; // max that propagates NaN, as native max_nan
+        vHat = f.v !== f.v || f.v > previous ? f.v : previous; // max that propagates NaN, as native max_nan
         maxExpAvgSq[i] = vHat;
       }
       const denom = r(r(r(Math.sqrt(vHat)) / biasCorrection2Sqrt) + eps);
-      param[i] = r(p - r(stepSize * r(m / denom)));
+      param[i] = r(f.p - r(stepSize * r(f.m / denom)));
     }
   };
 }

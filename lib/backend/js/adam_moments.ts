@@ -1,5 +1,5 @@
 /**
- * The front RAdam and NAdam share with Adam, the twin of
+ * The front Adam, RAdam and NAdam share, the twin of
  * native/kernels/adam_moments.h: the gradient with its L2 term, the param
  * after decoupled decay, both moments (stored). Written into a caller's
  * scratch object, so the loop allocates nothing per element.

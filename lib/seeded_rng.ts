@@ -1,6 +1,7 @@
 /**
- * A small seeded pseudo-random number generator, so that initialisation, the data split and
- * every epoch's batch order are reproducible from a seed alone, on any machine.
+ * A small seeded pseudo-random number generator, so that shardBatches' deal (distributed/shard.ts)
+ * and the digits job's initialisation, data split and batch order are reproducible from a seed
+ * alone, on any machine.
  *
  * The generator is xoshiro128** (Blackman and Vigna, 2018): 128 bits of state, fast with 32-bit
  * integer arithmetic (which is what JavaScript's bit operations give), and statistically far
@@ -8,7 +9,7 @@
  * a splitmix-style generator (a Weyl sequence through a bijective hash), as its authors
  * recommend, so that nearby seeds give unrelated streams.
  */
-import { checkNumber } from '../../lib/validate';
+import { checkNumber } from './validate';
 
 export interface Rng {
   /** A uniform 32-bit unsigned integer. */
