@@ -115,6 +115,7 @@ export type {
   Checkpoint,
   CheckpointContents,
   CheckpointModel,
+  CheckpointOptimizer,
   CheckpointScheduler,
   DataSource,
   EpochInfo,
