@@ -117,6 +117,7 @@ export type {
   Checkpoint,
   CheckpointContents,
   CheckpointModel,
+  CheckpointOptimizer,
   CheckpointScheduler,
   DataSource,
   EpochInfo,

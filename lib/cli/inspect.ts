@@ -114,13 +114,23 @@ function inspectFile(file: string): FileReport {
   return { file, bytes: bytes.length, ck, metadata: parsed.metadata, tensors };
 }
 
+/** The per-param numbers of the optimizer state (step counts, LBFGS's nIter, ...), without its buffers. */
+function stateNumbers(ck: Checkpoint): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const [i, entry] of Object.entries(ck.optimizer!.stateDict.state)) {
+    out[i] = {};
+    for (const [key, value] of Object.entries(entry)) if (typeof value === 'number') out[i][key] = value;
+  }
+  return out;
+}
+
 function asJson({ file, bytes, ck, metadata, tensors }: FileReport): object {
   const described = ck
     ? {
         format: ck.metadata.format,
         version: ck.version,
         checksum: ck.metadata.checksum,
-        optimizer: ck.optimizer ? { class: ck.optimizer.class, paramGroups: ck.optimizer.stateDict.paramGroups } : null,
+        optimizer: ck.optimizer ? { class: ck.optimizer.class, paramGroups: ck.optimizer.stateDict.paramGroups, state: stateNumbers(ck) } : null,
         scheduler: ck.scheduler,
         progress: ck.progress,
         history: ck.history,
@@ -140,12 +150,18 @@ function asText({ file, bytes, ck, metadata, tensors }: FileReport): string {
       out.push(`progress:  ${p.globalStep} optimizer steps, ${p.epoch} epochs done` + (p.batchInEpoch > 0 ? `, ${p.batchInEpoch} batches into epoch ${p.epoch + 1}` : '') + `, best validation loss ${p.bestValLoss === null ? 'none yet' : num(p.bestValLoss)}`);
     }
     if (ck.optimizer) {
-      const steps = new Set(Object.values(ck.optimizer.stateDict.state).map((s) => s.step));
       ck.optimizer.stateDict.paramGroups.forEach((g, i) => {
         const { params, ...hyper } = g;
         out.push(`optimizer: ${ck.optimizer!.class} group ${i} (${params.length} params): ${Object.entries(hyper).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`);
       });
-      out.push(`           step counts: ${[...steps].join(', ') || 'none (no step taken)'}`);
+      // Step counts, one per param, usually all equal; state without one (LBFGS's memory, all on
+      // param 0) is shown by its numbers, its buffers being in the tensor list below.
+      const numbers = Object.entries(stateNumbers(ck));
+      const steps = new Set(numbers.filter(([, s]) => s.step !== undefined).map(([, s]) => s.step));
+      if (steps.size > 0 || numbers.length === 0) out.push(`           step counts: ${[...steps].join(', ') || 'none (no step taken)'}`);
+      for (const [i, s] of numbers) {
+        if (s.step === undefined) out.push(`           state of param ${i}: ${Object.entries(s).map(([k, v]) => `${k}=${num(v)}`).join(' ')}`);
+      }
     }
     if (ck.scheduler) out.push(`scheduler: ${ck.scheduler.class} ${JSON.stringify(ck.scheduler.state)}`);
     if (ck.history) {

@@ -20,6 +20,9 @@
  * a generator that yields whenever it needs the closure (line_search.ts), so
  * `step` (a synchronous closure) and `stepAsync` (a closure that may return a
  * Promise) share every line of it.
+ *
+ * Its stateDict holds the whole memory, so checkpoints (lib/train/checkpoint.ts)
+ * carry it like any optimizer's state: a resumed run continues bit for bit.
  */
 import { Backend, BackendName, getBackend } from '../backend';
 import { ErrorCodes, makeError } from '../errors';
@@ -68,6 +71,8 @@ interface History {
 }
 
 const NAME = 'LBFGS';
+/** The entries of the memory in a state dict (PyTorch's `al` is scratch, rewritten before it is read: not kept). */
+const HISTORY_KEYS = ['funcEvals', 'nIter', 'd', 't', 'oldDirs', 'oldStps', 'ro', 'hDiag', 'prevFlatGrad', 'prevLoss'];
 const INTEGER_AT_LEAST_1 = { integer: true, min: 1 } as const;
 
 function checkHyper(where: string, raw: Record<string, unknown>, base: LBFGSOptions | null): LBFGSOptions {
@@ -109,6 +114,7 @@ export class LBFGS {
   private readonly vectors: FlatVectors;
   private readonly params: readonly Tensor[];
   private history: History | null = null;
+  private inFlight = false;
 
   constructor(params: readonly Tensor[] | readonly [Partial<LBFGSOptions> & { params: readonly Tensor[] }], options: Partial<LBFGSOptions> & { backend?: BackendName } = {}) {
     const opts = checkOptions(`${NAME}: options`, options, [...HYPER_KEYS, 'backend']);
@@ -132,6 +138,16 @@ export class LBFGS {
     this.params = [...tensors];
     this.vectors = new FlatVectors(this.backend, this.params);
     this.paramGroups = [{ ...hyper, params: [...tensors] }];
+  }
+
+  /** The name checkpoints store and match on load (not `constructor.name`, which a minifier renames). */
+  get kind(): string {
+    return NAME;
+  }
+
+  /** True while a stepAsync is running. */
+  get busy(): boolean {
+    return this.inFlight;
   }
 
   get lr(): number {
@@ -161,6 +177,7 @@ export class LBFGS {
    * result is refused), the params are put back and the state is unchanged.
    */
   step(closure: LBFGSClosure): number {
+    this.assertIdle('step');
     const call = checkFunction<LBFGSClosure>(`${NAME}: step: closure`, closure);
     return this.drive((run) => {
       const result = call();
@@ -171,12 +188,19 @@ export class LBFGS {
     });
   }
 
-  /** step() for a closure that may return a Promise (the model runs elsewhere). */
+  /**
+   * step() for a closure that may return a Promise (the model runs elsewhere). Until it
+   * settles, step, stepAsync, stateDict and loadStateDict throw ERR_STEP_IN_FLIGHT: the
+   * params are half-way through the step, and a snapshot of them with the memory would
+   * resume nowhere.
+   */
   async stepAsync(closure: LBFGSAsyncClosure): Promise<number> {
+    this.assertIdle('stepAsync');
     const call = checkFunction<LBFGSAsyncClosure>(`${NAME}: stepAsync: closure`, closure);
     const group = this.checkedGroup();
     const saved = this.vectors.cloneParams();
     const run = this.iterations(group);
+    this.inFlight = true;
     try {
       let next = run.next();
       while (!next.done) next = run.next(this.evaluation(await call()));
@@ -184,7 +208,13 @@ export class LBFGS {
     } catch (error) {
       this.vectors.setParams(saved);
       throw error;
+    } finally {
+      this.inFlight = false;
     }
+  }
+
+  private assertIdle(what: string): void {
+    if (this.inFlight) throw makeError(ErrorCodes.STEP_IN_FLIGHT, `${NAME}: ${what}: an asynchronous step is still running on this optimizer; await it first`);
   }
 
   private drive(evaluate: (toEvaluation: (result: unknown) => Evaluation) => Evaluation): number {
@@ -352,6 +382,7 @@ export class LBFGS {
 
   /** PyTorch's state_dict: the group's options (params as indices) and the memory, on param 0. */
   stateDict(): OptimizerStateDict {
+    this.assertIdle('stateDict');
     const { params, ...rest } = this.paramGroups[0];
     const group = { ...JSON.parse(JSON.stringify(rest)), params: params.map((_, i) => i) };
     const state: OptimizerStateDict['state'] = {};
@@ -361,6 +392,7 @@ export class LBFGS {
 
   /** Loads a stateDict() of an LBFGS over params of the same count, dtypes and lengths; checks all of it first. */
   loadStateDict(stateDict: unknown): void {
+    this.assertIdle('loadStateDict');
     const where = `${NAME}: loadStateDict`;
     const mismatch = (message: string) => makeError(ErrorCodes.STATE_DICT_MISMATCH, `${where}: ${message}`);
     const sd = checkObject(`${where}: stateDict`, stateDict);
@@ -369,6 +401,7 @@ export class LBFGS {
     const group = checkObject(`${where}: stateDict.paramGroups[0]`, groups[0]);
     const indices = checkArray(`${where}: stateDict.paramGroups[0].params`, group.params);
     if (indices.length !== this.params.length) throw mismatch(`expected ${this.params.length} params, got ${indices.length}`);
+    indices.forEach((value, k) => checkNumber(`${where}: stateDict.paramGroups[0].params[${k}]`, value, { integer: true, min: k, max: k }));
     const hyper = checkHyper(`${where}: stateDict.paramGroups[0]`, group, null);
     const extras: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(group)) {
@@ -377,13 +410,17 @@ export class LBFGS {
     const state = checkObject(`${where}: stateDict.state`, sd.state);
     const keys = Object.keys(state);
     if (keys.some((k) => k !== '0')) throw mismatch(`state: LBFGS keeps its memory on param 0 only, got keys ${JSON.stringify(keys)}`);
-    const history = keys.length === 0 ? null : this.checkHistory(`${where}: stateDict.state[0]`, checkObject(`${where}: stateDict.state[0]`, state['0']), hyper, mismatch);
+    const history = keys.length === 0 ? null : this.checkHistory(`${where}: stateDict.state[0]`, checkObject(`${where}: stateDict.state[0]`, state['0']), hyper);
     // Nothing can throw from here.
     Object.assign(this.paramGroups[0], extras, hyper);
     this.history = history;
   }
 
-  private checkHistory(where: string, e: Record<string, unknown>, hyper: LBFGSOptions, mismatch: (m: string) => Error): History {
+  /** `where` names the entry in full ("LBFGS: loadStateDict: stateDict.state[0]"). */
+  private checkHistory(where: string, e: Record<string, unknown>, hyper: LBFGSOptions): History {
+    const mismatch = (message: string) => makeError(ErrorCodes.STATE_DICT_MISMATCH, message);
+    const unknown = Object.keys(e).find((key) => !HISTORY_KEYS.includes(key));
+    if (unknown !== undefined) throw mismatch(`${where} has an entry ${JSON.stringify(unknown)}; expected ${HISTORY_KEYS.join(', ')}`);
     const n = this.vectors.length;
     const like = this.params[0];
     const count = (key: string) => checkNumber(`${where}.${key}`, e[key], { integer: true, min: 0 });

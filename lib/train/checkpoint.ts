@@ -4,7 +4,8 @@
  *
  * Tensors:
  *   param.<i>            the model's i-th parameter (F32 or F64), in its shape (model.paramShapes) or flat
- *   optim.<i>.<buffer>   the optimizer's state buffer of param i (optim.3.expAvg, optim.3.expAvgSq, ...):
+ *   optim.<i>.<buffer>   the optimizer's state buffer of param i (optim.3.expAvg, optim.3.expAvgSq, ...;
+ *                        LBFGS: optim.0.d, .oldDirs, .oldStps, .ro, .prevFlatGrad, its whole memory on param 0):
  *                        F32, F64, BF16 (raw bits, a Uint16Array) or U8, of any length; in the
  *                        param's shape when it has the param's length, else flat. The reader
  *                        checks their names (param index in range, not also a number); their
@@ -18,6 +19,7 @@
  *               metadata entry, so a flipped bit anywhere is detected, not trained on
  *   params      JSON { count, names? }
  *   optimizer   JSON { class, paramGroups, state: { "<i>": { step, ... } } }   (when saved with one;
+ *               class is the name the optimizer declares (its `kind`: "AdamW", "LBFGS");
  *               the per-param numbers of the state dict, its typed arrays being tensors;
  *               NaN and ±Infinity written as the strings "NaN", "Infinity", "-Infinity")
  *   scheduler   JSON { class, state }                                       (when saved with one)
@@ -38,6 +40,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import { dirname } from 'path';
 import { ErrorCodes, isFusedOptimError, makeError } from '../errors';
+import { LBFGS } from '../optim/lbfgs';
 import { Optimizer, OptimizerStateDict } from '../optim/optimizer';
 import { StateArray, Tensor } from '../tensor';
 import { checkObject, checkOptions, checkTensor, describe } from '../validate';
@@ -57,9 +60,29 @@ export interface CheckpointModel {
   readonly paramNames?: readonly string[];
 }
 
-/** Any optimizer of this library. */
+/** Any optimizer of the Optimizer family (what the training loop steps). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyOptimizer = Optimizer<any>;
+
+/**
+ * What a checkpoint needs of an optimizer: the name it declares (stored, and matched on load),
+ * its state dict (buffers as typed arrays, per-param numbers), and a loadStateDict that checks
+ * the whole dict before it changes anything. Every Optimizer has it, and so has LBFGS.
+ */
+export interface CheckpointOptimizer {
+  readonly kind: string;
+  stateDict(): OptimizerStateDict;
+  loadStateDict(stateDict: OptimizerStateDict): void;
+}
+
+/**
+ * The optimizers a checkpoint takes: this library's (their state dicts are checked data; an
+ * arbitrary object's would have to be checked again before it is written).
+ */
+function checkOptimizer(name: string, value: unknown): CheckpointOptimizer {
+  if (value instanceof Optimizer || value instanceof LBFGS) return value;
+  throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}: expected an optimizer of this library (an Optimizer or LBFGS), got ${describe(value)}`);
+}
 
 /** What a checkpoint needs of a scheduler: JSON-serialisable state in and out. */
 export interface CheckpointScheduler {
@@ -100,7 +123,7 @@ export interface TrainingProgress {
 
 export interface CheckpointContents {
   model: CheckpointModel;
-  optimizer?: AnyOptimizer | null;
+  optimizer?: CheckpointOptimizer | null;
   scheduler?: CheckpointScheduler | null;
   progress?: TrainingProgress | null;
   history?: History | null;
@@ -161,11 +184,8 @@ export function encodeCheckpoint(contents: CheckpointContents): Uint8Array[] {
     version: String(CHECKPOINT_VERSION),
     params: JSON.stringify(model.names ? { count: model.params.length, names: model.names } : { count: model.params.length }),
   };
-  const optimizer = c.optimizer as AnyOptimizer | null | undefined;
-  if (optimizer) {
-    if (!(optimizer instanceof Optimizer)) {
-      throw makeError(ErrorCodes.INVALID_ARG_TYPE, `checkpoint.optimizer: expected an Optimizer, got ${describe(optimizer)}`);
-    }
+  if (c.optimizer) {
+    const optimizer = checkOptimizer('checkpoint.optimizer', c.optimizer);
     const sd = optimizer.stateDict();
     const scalars: Record<string, Record<string, number | string>> = {};
     for (const [index, entry] of Object.entries(sd.state)) {
@@ -459,7 +479,7 @@ function checkProgress(name: string, value: unknown, code: typeof ErrorCodes.CHE
 export interface LoadTargets {
   model: CheckpointModel;
   /** Loaded when given; the checkpoint must then hold optimizer state of the same class. */
-  optimizer?: AnyOptimizer | null;
+  optimizer?: CheckpointOptimizer | null;
   /** Loaded when given; the checkpoint must then hold scheduler state of the same class. */
   scheduler?: CheckpointScheduler | null;
 }
@@ -473,11 +493,8 @@ export interface LoadTargets {
 export function loadCheckpoint(source: string | Uint8Array, targets: LoadTargets): Checkpoint {
   const t = checkOptions('targets', targets, ['model', 'optimizer', 'scheduler']);
   const model = checkModel('targets.model', t.model);
-  const optimizer = (t.optimizer ?? null) as AnyOptimizer | null;
+  const optimizer = t.optimizer === undefined || t.optimizer === null ? null : checkOptimizer('targets.optimizer', t.optimizer);
   const scheduler = (t.scheduler ?? null) as CheckpointScheduler | null;
-  if (optimizer !== null && !(optimizer instanceof Optimizer)) {
-    throw makeError(ErrorCodes.INVALID_ARG_TYPE, `targets.optimizer: expected an Optimizer, got ${describe(optimizer)}`);
-  }
   const ck = readCheckpoint(source);
 
   // 1. The params: count, dtype, shape.
