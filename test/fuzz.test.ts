@@ -5,7 +5,7 @@
  * by a call that threw. `npm run fuzz -- --seconds N --seed S` runs longer.
  *
  * And the runner's watchdog: a case that never returns is reported (seed, case, call, replay
- * command) and its child killed.
+ * command) and its child killed; a child that cannot start at all stops the run.
  */
 import { expect } from 'chai';
 import { fuzz, summary } from './fuzz/run';
@@ -28,5 +28,12 @@ describe('fuzzing the native boundary and the public API (fixed seed)', function
     expect(figures.failures).to.have.length(1);
     expect(figures.failures[0]).to.match(/^seed 1 case 1: still running after 3 s \(the watchdog killed it\); the call: \S+\(.*\); replay: npm run fuzz -- --seed 1 --case 1$/);
     expect(figures).to.include({ cases: 2, stalls: 1, crashes: 0 });
+  });
+
+  it('a child that cannot start is reported once, not started again and again', async () => {
+    const figures = await fuzz(1, 0, { cases: 10, env: { ...process.env, NODE_OPTIONS: '--require ./no-such-module.js' } });
+    expect(figures.failures).to.have.length(1);
+    expect(figures.failures[0]).to.match(/^seed 1: the fuzz child died before its first case \(exit status 1\)/);
+    expect(figures.cases).to.equal(0);
   });
 });

@@ -104,6 +104,11 @@ function superviseChild(args: string[], env: NodeJS.ProcessEnv, caseMs: number, 
       clearTimeout(timer);
       resolve({ stalled, status, signal, stderr });
     });
+    // It could not be started at all (it then never prints a case, which stops the run).
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      resolve({ stalled, status: null, signal: null, stderr: `${stderr}\n${err.message}` });
+    });
   });
 }
 
