@@ -75,6 +75,17 @@ describe('buffers that lie about themselves', () => {
         expectUnchanged(optimizer, snap);
       });
 
+      it('a state dict buffer shorter than its own length claims: refused by loadStateDict, nothing changed', () => {
+        const params = [new Float32Array([1, 2, 3, 4, 5])];
+        const optimizer = new Adam(params, { lr: 0.1, backend });
+        optimizer.step([new Float32Array(5).fill(1)]);
+        const sd = optimizer.stateDict();
+        sd.state[0].expAvg = withOwnLength(3, 5);
+        const snap = snapshotOptimizer(optimizer, []);
+        expectError(() => optimizer.loadStateDict(sd), { type: RangeError, code: ErrorCodes.STATE_DICT_MISMATCH, mentions: [/expected length 5, got length 3/] });
+        expectUnchanged(optimizer, snap);
+      });
+
       it('a grads Array whose index getter answers differently each time: the array checked is the array stepped', () => {
         const params = [new Float32Array([1, 2]), new Float32Array([3, 4])];
         const optimizer = new SGD(params.map((p) => ({ params: [p] })), { lr: 1, backend });
