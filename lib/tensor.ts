@@ -45,6 +45,20 @@ export function bufferOf(t: ArrayBufferView): ArrayBufferLike {
   return intrinsicBuffer.call(t) as ArrayBufferLike;
 }
 
+/**
+ * A fresh view of the memory `t` views, as the engine (and the addon) sees it: the built-in
+ * constructor of its element type, its intrinsic offset and length, no own properties. A loop
+ * over it cannot be lengthened by a lying `length` (an own property or a subclass's getter,
+ * which may claim 2^40 elements of an 11-element array, or answer differently on each read).
+ * For a typed array of a built-in element type (a checked one); an empty one gets an empty view of
+ * its own, since an empty view's buffer may be detached (a view of a detached buffer cannot be made).
+ */
+export function engineView<T extends ArrayBufferView>(t: T): T {
+  const View = (globalThis as unknown as Record<string, new (...args: [ArrayBufferLike, number, number] | [number]) => T>)[typedArrayTag(t)!];
+  const length = lengthOf(t);
+  return length === 0 ? new View(0) : new View(bufferOf(t), byteOffsetOf(t), length);
+}
+
 export function dtypeOf(t: Tensor): DType {
   return typedArrayTag(t) === 'Float32Array' ? 'float32' : 'float64';
 }

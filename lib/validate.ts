@@ -7,7 +7,7 @@ import { ErrorCode, ErrorCodes, makeError } from './errors';
 import type { KernelDef } from './backend/kernel';
 import { hasVariant, isStateTyped, slotLength, slotRole } from './backend/kernel';
 import { factoredShape } from './backend/factored_shape';
-import { STATE_ARRAY_NAMES, StateArray, Tensor, bufferOf, byteLengthOf, byteOffsetOf, isTensor, dtypeOf, lengthOf, stateDtypeOf } from './tensor';
+import { STATE_ARRAY_NAMES, StateArray, Tensor, bufferOf, byteLengthOf, byteOffsetOf, engineView, isTensor, dtypeOf, lengthOf, stateDtypeOf, typedArrayTag } from './tensor';
 
 /** Short, safe description of any value for an error message. */
 export function describe(value: unknown): string {
@@ -146,6 +146,18 @@ export function checkTensor(name: string, value: unknown): Tensor {
   return value;
 }
 
+/**
+ * A Uint8Array (a Buffer too) whose buffer is readable, returned as a fresh view of the memory
+ * the engine sees (engineView), so that a lying own `length` cannot stretch a read past it.
+ */
+export function checkBytes(name: string, value: unknown): Uint8Array {
+  if (typedArrayTag(value) !== 'Uint8Array') {
+    throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}: expected a Buffer or Uint8Array, got ${describe(value)}`);
+  }
+  checkReadable(name, value as Uint8Array);
+  return engineView(value as Uint8Array);
+}
+
 /** A typed array of one of the state element types (Float32Array, Float64Array, Uint16Array, Uint8Array), attached. */
 export function checkStateArray(name: string, value: unknown): StateArray {
   if (stateDtypeOf(value) === null) {
@@ -215,7 +227,7 @@ export function checkKernelBuffers(kernel: KernelDef, buffers: unknown, name = '
 
 /** A factored param's row and column statistics must be those of some shape of it (factored_shape.ts); as native/args.cc says it. */
 function checkFactoredLengths(name: string, out: readonly StateArray[], param: number, rows: number, cols: number): void {
-  const length = out[param].length, rowStats = out[rows].length, colStats = out[cols].length;
+  const length = lengthOf(out[param]), rowStats = lengthOf(out[rows]), colStats = lengthOf(out[cols]);
   if (factoredShape(length, rowStats, colStats) === null) {
     throw makeError(
       ErrorCodes.SHAPE_MISMATCH,

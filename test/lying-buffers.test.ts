@@ -2,10 +2,12 @@
  * Buffers that lie about themselves (an own `length`, a subclass's `length` getter, a Proxy, a
  * prototype swapped, a grads Array whose index getter hands out another array on a second read):
  * the checks read what the engine and the addon see, so a step with several param groups is
- * refused before any group's kernel runs, and a call that throws has changed nothing.
+ * refused before any group's kernel runs, and a call that throws has changed nothing. A buffer
+ * that claims more elements than it has is worked on as the elements it has, by both backends
+ * (the reference loops once ran to the claimed 2^40: the fuzzer's seed 3, case 21162, hung).
  */
 import { expect } from 'chai';
-import { Adam, SGD } from '../lib';
+import { Adam, SGD, accumulateGrads, clipGradNorm, clipGradValue, getTotalNorm, hasNonFinite } from '../lib';
 import { ErrorCodes } from '../lib/errors';
 import { expectError } from './helpers/errors';
 import { expectUnchanged, snapshotOptimizer } from './helpers/snapshot';
@@ -73,6 +75,17 @@ describe('buffers that lie about themselves', () => {
         expectUnchanged(optimizer, snap);
       });
 
+      it('a state dict buffer shorter than its own length claims: refused by loadStateDict, nothing changed', () => {
+        const params = [new Float32Array([1, 2, 3, 4, 5])];
+        const optimizer = new Adam(params, { lr: 0.1, backend });
+        optimizer.step([new Float32Array(5).fill(1)]);
+        const sd = optimizer.stateDict();
+        sd.state[0].expAvg = withOwnLength(3, 5);
+        const snap = snapshotOptimizer(optimizer, []);
+        expectError(() => optimizer.loadStateDict(sd), { type: RangeError, code: ErrorCodes.STATE_DICT_MISMATCH, mentions: [/expected length 5, got length 3/] });
+        expectUnchanged(optimizer, snap);
+      });
+
       it('a grads Array whose index getter answers differently each time: the array checked is the array stepped', () => {
         const params = [new Float32Array([1, 2]), new Float32Array([3, 4])];
         const optimizer = new SGD(params.map((p) => ({ params: [p] })), { lr: 1, backend });
@@ -87,4 +100,44 @@ describe('buffers that lie about themselves', () => {
       });
     });
   }
+
+  describe('a tensor whose own length claims 2^40 elements: both backends work on the elements it has, at once', () => {
+    const HUGE = 2 ** 40;
+    const values = [3, -4, 0.5, 2, -1, 7, 0.25];
+    /** [the liar, an honest copy]: equal elements, only the liar's `length` says 2^40. */
+    const pair = (): [Float64Array, Float64Array] => {
+      const honest = Float64Array.from(values);
+      const liar = Float64Array.from(values);
+      Object.defineProperty(liar, 'length', { get: () => HUGE });
+      return [liar, honest];
+    };
+    const other = () => new Float64Array([1, 2]);
+
+    for (const backend of ['native', 'js'] as const) {
+      it(`${backend}: norms, non-finite checks, clipping and accumulation`, () => {
+        const [liar, honest] = pair();
+        expect(getTotalNorm([other(), liar], 2, { backend })).to.equal(getTotalNorm([other(), honest], 2, { backend }));
+        expect(getTotalNorm([liar], Infinity, { backend })).to.equal(7);
+        expect(hasNonFinite([liar], { backend })).to.equal(false);
+        clipGradNorm([liar], 1, { backend });
+        clipGradNorm([honest], 1, { backend });
+        expect(Array.from(liar.subarray(0))).to.deep.equal(Array.from(honest));
+        clipGradValue([liar], 0.1, { backend });
+        clipGradValue([honest], 0.1, { backend });
+        expect(Array.from(liar.subarray(0))).to.deep.equal(Array.from(honest));
+        const [acc, accHonest] = pair();
+        accumulateGrads([acc], [honest], 2, { backend });
+        accumulateGrads([accHonest], [honest], 2, { backend });
+        expect(Array.from(acc.subarray(0))).to.deep.equal(Array.from(accHonest));
+      });
+
+      it(`${backend}: an optimizer step over a param whose length lies`, () => {
+        const [param, honest] = pair();
+        const grad = () => Float64Array.from(values, (v) => v / 10);
+        new Adam([param], { lr: 0.1, backend }).step([grad()]);
+        new Adam([honest], { lr: 0.1, backend }).step([grad()]);
+        expect(Array.from(param.subarray(0))).to.deep.equal(Array.from(honest));
+      });
+    }
+  });
 });

@@ -432,6 +432,22 @@ describe('safetensors', () => {
 
     it('rejects input that is not bytes with a type error', () => {
       expect(() => parseSafetensors('file' as never)).to.throw(TypeError).with.property('code', ErrorCodes.INVALID_ARG_TYPE);
+      expect(() => parseSafetensors(new Proxy(new Uint8Array(16), {}))).to.throw(TypeError).with.property('code', ErrorCodes.INVALID_ARG_TYPE);
+    });
+
+    it('reads the bytes the array has, not the count its own length claims (the fuzzer\'s seed 6, case 8602)', () => {
+      const file = Buffer.concat(encodeSafetensors({ a: { data: new Float32Array([1, 2]), shape: [2] } }));
+      Object.defineProperty(file, 'length', { get: () => 2 ** 40 });
+      expect(Array.from(parseSafetensors(file).tensors.get('a')!.data)).to.deep.equal([1, 2]);
+      const short = new Uint8Array(2);
+      Object.defineProperty(short, 'length', { get: () => 2 ** 40 });
+      expectCorrupt(short, /file is 2 bytes long/);
+    });
+
+    it('refuses a detached buffer as such', () => {
+      const bytes = new Uint8Array(16);
+      structuredClone(bytes.buffer, { transfer: [bytes.buffer] });
+      expectError(() => parseSafetensors(bytes), { type: TypeError, code: ErrorCodes.DETACHED_BUFFER });
     });
   });
 

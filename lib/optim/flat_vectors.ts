@@ -11,7 +11,7 @@ import type { Backend } from '../backend/backend';
 import { scalarArray } from '../backend/kernel';
 import { accumulateKernel, scaleKernel } from '../backend/js/elementwise';
 import { ReduceKind } from '../kernels';
-import { Tensor, dtypeOf } from '../tensor';
+import { Tensor, dtypeOf, lengthOf } from '../tensor';
 import { getNumThreads } from '../threads';
 
 export class FlatVectors {
@@ -24,7 +24,7 @@ export class FlatVectors {
     private readonly params: readonly Tensor[],
   ) {
     this.offsets = [0];
-    for (const p of params) this.offsets.push(this.offsets[this.offsets.length - 1] + p.length);
+    for (const p of params) this.offsets.push(this.offsets[this.offsets.length - 1] + lengthOf(p));
     this.length = this.offsets[params.length];
   }
 

@@ -5,7 +5,7 @@
  * and length, every per-param number) before anything changes.
  */
 import { ErrorCodes, makeError } from '../errors';
-import { STATE_ARRAY_NAMES, StateArray, StateDType, Tensor, allocStateSlab, dtypeOf, stateDtypeOf } from '../tensor';
+import { STATE_ARRAY_NAMES, StateArray, StateDType, Tensor, allocStateSlab, dtypeOf, lengthOf, stateDtypeOf } from '../tensor';
 import { checkArray, checkNumber, checkObject, checkStateArray, describe } from '../validate';
 import { ParamGroup, checkExtra, fixedOptionsOf, resolveGroup } from './param_groups';
 import { OptimizerSpec, ParamShape, ParamState, StateSchema, bufferLength } from './spec';
@@ -126,7 +126,7 @@ function copyBuffers(state: ParamState[]): void {
   for (const entry of state) {
     for (const [key, value] of Object.entries(entry)) if (typeof value === 'object') sources.push({ entry, key, array: value });
   }
-  const copies = allocStateSlab(sources.map(({ array }) => ({ dtype: stateDtypeOf(array)!, length: array.length })));
+  const copies = allocStateSlab(sources.map(({ array }) => ({ dtype: stateDtypeOf(array)!, length: lengthOf(array) })));
   sources.forEach(({ entry, key, array }, k) => {
     copies[k].set(array as never);
     entry[key] = copies[k];
@@ -159,11 +159,11 @@ function checkParamState(
     if (buffer === undefined) throw mismatch(`${label} has an entry ${JSON.stringify(key)}; expected ${expected()}`);
     const array = checkStateArray(`${name}.${key}`, value);
     const dtype: StateDType = buffer.dtype === 'param' ? dtypeOf(param) : buffer.dtype;
-    const length = bufferLength(buffer, param.length, shape);
+    const length = bufferLength(buffer, lengthOf(param), shape);
     if (stateDtypeOf(array) !== dtype) {
       throw mismatch(`${label}.${key}: expected a ${STATE_ARRAY_NAMES[dtype]}, got ${describe(array)}`);
     }
-    if (array.length !== length) throw mismatch(`${label}.${key}: expected length ${length}, got length ${array.length}`);
+    if (lengthOf(array) !== length) throw mismatch(`${label}.${key}: expected length ${length}, got length ${lengthOf(array)}`);
     restored[key] = array; // the caller's: replaced by a copy once every entry passed (copyBuffers)
   }
   // A step creates its state and its count together: state without a count

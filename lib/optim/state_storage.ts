@@ -24,7 +24,7 @@
 import { COMPACT_BLOCK, blockwise8Kernel, dequantizeBlocks, mix32, nearestBf16Kernel, nearestCode, quantizeBlocks, stochasticBf16Kernel } from '../backend/js/compact_state';
 import { storeBf16Nearest, widenBf16 } from '../backend/js/bfloat16';
 import { ErrorCodes, makeError } from '../errors';
-import { StateArray, Tensor, dtypeOf } from '../tensor';
+import { StateArray, Tensor, dtypeOf, lengthOf } from '../tensor';
 import { checkStateArray, describe } from '../validate';
 import { SIGNED_CODE_MAP, UNSIGNED_CODE_MAP, isCodeMap } from './code_maps';
 import { OptionRules, booleanOption, choiceOption, numberOption } from './options';
@@ -180,7 +180,7 @@ export function convertLoadedEntry(
   for (const buffer of schema.buffers) {
     if (buffer.compact === undefined || entry[buffer.name] === undefined) continue;
     const name = buffer.name;
-    const loaded = loadedForm(where, entry, name, param.length, `${label}.${name}`, mismatch);
+    const loaded = loadedForm(where, entry, name, lengthOf(param), `${label}.${name}`, mismatch);
     const target: Form = storage === 'full' ? 'full' : storage === 'int8' ? 'int8' : 'bfloat16';
     if (loaded.form === target) continue;
     delete out[absmaxName(name)];

@@ -22,7 +22,7 @@
  */
 import { ErrorCodes, makeError } from '../errors';
 import { StateArray, StateDType, allocState, stateDtypeOf } from '../tensor';
-import { checkArray, checkNumber, checkObject, checkStateArray, describe } from '../validate';
+import { checkArray, checkBytes, checkNumber, checkObject, checkStateArray, describe } from '../validate';
 
 /** Element sizes, in bytes, of every dtype the format defines. Only F32, F64, BF16 and U8 are decoded. */
 export const DTYPE_SIZES: Readonly<Record<string, number>> = {
@@ -251,8 +251,8 @@ interface TensorEntry {
  * than F32, F64, BF16 and U8 are valid safetensors but are rejected with the same code: this
  * library cannot hold them, so such a file is not one of its checkpoints.
  */
-export function parseSafetensors(bytes: Uint8Array): ParsedSafetensors {
-  const { metadata, entries, dataStart } = readLayout(bytes, false);
+export function parseSafetensors(file: Uint8Array): ParsedSafetensors {
+  const { bytes, metadata, entries, dataStart } = readLayout(file, false);
   const tensors = new Map<string, TensorRead>();
   for (const entry of entries) {
     tensors.set(entry.name, {
@@ -268,17 +268,15 @@ export function parseSafetensors(bytes: Uint8Array): ParsedSafetensors {
  * Checks a whole safetensors file as parseSafetensors does, but accepts every dtype the format
  * defines (I64, F16, F8_E4M3, ...) and decodes nothing: for tools that list any file (inspect).
  */
-export function listSafetensors(bytes: Uint8Array): ListedSafetensors {
-  const { metadata, entries, dataStart } = readLayout(bytes, true);
+export function listSafetensors(file: Uint8Array): ListedSafetensors {
+  const { bytes, metadata, entries, dataStart } = readLayout(file, true);
   const tensors = entries.map(({ name, dtype, shape, begin, end }) => ({ name, dtype, shape, bytes: bytes.subarray(dataStart + begin, dataStart + end) }));
   return { metadata, tensors };
 }
 
-/** The checked header and layout: metadata, and the tensor entries in data-section order. */
-function readLayout(bytes: Uint8Array, anyDtype: boolean): { metadata: Record<string, string>; entries: TensorEntry[]; dataStart: number } {
-  if (!(bytes instanceof Uint8Array)) {
-    throw makeError(ErrorCodes.INVALID_ARG_TYPE, `bytes: expected a Buffer or Uint8Array, got ${describe(bytes)}`);
-  }
+/** The checked file bytes (checkBytes), header and layout: metadata, and the tensor entries in data-section order. */
+function readLayout(file: Uint8Array, anyDtype: boolean): { bytes: Uint8Array; metadata: Record<string, string>; entries: TensorEntry[]; dataStart: number } {
+  const bytes = checkBytes('bytes', file);
   const { header, syntax, dataStart } = readHeader(bytes);
   const dataLength = bytes.length - dataStart;
 
@@ -293,7 +291,7 @@ function readLayout(bytes: Uint8Array, anyDtype: boolean): { metadata: Record<st
   if (syntax.nonPlainNumber !== null) {
     throw corrupt(`header has the number ${syntax.nonPlainNumber}: every number of a header is a dimension or an offset, written as a plain non-negative integer`);
   }
-  return { metadata, entries, dataStart };
+  return { bytes, metadata, entries, dataStart };
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });

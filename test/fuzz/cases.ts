@@ -8,10 +8,12 @@
  *   case made, every optimizer's state dict and every scheduler's;
  * - anything else is a problem, described for the report.
  *
- * A crash or abort cannot be judged here: the runner (run.ts) sees the process die.
+ * A crash, an abort or a stall cannot be judged here: the runner (run.ts) sees the process die,
+ * or go silent, and reports the call (describeCase).
  */
+import { inspect } from 'util';
 import { createRng, mixSeed } from '../helpers/random';
-import { TARGETS } from './targets';
+import { Call, Target, TARGETS } from './targets';
 import { CaseMemory, Draw, FuzzGetterError } from './values';
 
 export interface CaseResult {
@@ -37,17 +39,41 @@ function stateText(value: unknown): string {
   return JSON.stringify(value, (_key, v) => (ArrayBuffer.isView(v) ? bytesOf(v) : typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
 }
 
-export async function runCase(seed: number, index: number): Promise<CaseResult> {
+/** A case built: its target and the call it makes (most often with one thing wrong), or why it could not be built. */
+type BuiltCase = { target: Target; memory: CaseMemory } & ({ call: Call; args: unknown[] } | { error: Error });
+
+function buildCase(seed: number, index: number): BuiltCase {
   const memory: CaseMemory = { made: [] };
   const d = new Draw(createRng(mixSeed(seed, index)), memory);
   const target = TARGETS[d.int(TARGETS.length)];
-  let call;
+  let call: Call;
   try {
     call = target.build(d);
   } catch (err) {
-    return { target: target.name, outcome: 'refused', problem: `the fuzzer could not build its call: ${(err as Error).stack}` };
+    return { target, memory, error: err as Error };
   }
-  const args = d.chance(0.9) ? d.mutate(call.args) : call.args;
+  return { target, memory, call, args: d.chance(0.9) ? d.mutate(call.args) : call.args };
+}
+
+/** The call case `index` of `seed` makes, as text for a report: `target(arg, arg, ...)`. Builds it; does not call it. */
+export function describeCase(seed: number, index: number): string {
+  const built = buildCase(seed, index);
+  if ('error' in built) return `${built.target.name}: the fuzzer could not build its call: ${built.error.message}`;
+  const text = built.args.map((a) => {
+    try {
+      return inspect(a, { depth: 2, maxArrayLength: 4, maxStringLength: 40, breakLength: Infinity });
+    } catch {
+      return '<a value that cannot be shown>';
+    }
+  });
+  return `${built.target.name}(${text.join(', ')})`;
+}
+
+export async function runCase(seed: number, index: number): Promise<CaseResult> {
+  const built = buildCase(seed, index);
+  const { target, memory } = built;
+  if ('error' in built) return { target: target.name, outcome: 'refused', problem: `the fuzzer could not build its call: ${built.error.stack}` };
+  const { call, args } = built;
 
   const before = {
     made: memory.made.map(bytesOf),

@@ -4,18 +4,23 @@
  * the oracle of the tests and the baseline of the benchmark; it ignores the
  * thread count. It checks its arguments with the same validation layer as the
  * public API (lib/validate.ts), so it refuses what the addon refuses.
+ *
+ * Its loops run over engine views of the buffers (engineView), so they walk the elements the
+ * addon walks: a typed array whose own `length` claims 2^40 elements would otherwise keep a
+ * reference loop running for hours.
  */
 import { ErrorCodes, makeError } from '../../errors';
 import type { ReduceKind } from '../../kernels';
-import type { StateArray, Tensor } from '../../tensor';
+import { StateArray, Tensor, engineView, lengthOf } from '../../tensor';
 import { checkKernelBuffers, checkKernelScalars, checkNumber, isDetached } from '../../validate';
 import type { Backend, UpdatePlan } from '../backend';
 import { KernelDef, scalarWriter } from '../kernel';
 import { reduce } from './reduce';
 import { roundFor } from './round';
 
-function run(kernel: KernelDef, buffers: readonly StateArray[], scalars: Float64Array): void {
+function run(kernel: KernelDef, checked: readonly StateArray[], scalars: Float64Array): void {
   const named = scalarWriter(kernel, scalars); // read by name
+  const buffers = checked.map(engineView);
   for (let base = 0; base < buffers.length; base += kernel.slots) kernel.reference(roundFor(buffers[base]), named, buffers, base);
 }
 
@@ -39,7 +44,7 @@ class JsPlan {
 
 function createPlan(kernel: KernelDef, buffers: readonly StateArray[]): UpdatePlan {
   const checked = checkKernelBuffers(kernel, buffers);
-  return new JsPlan(kernel, checked.map((b) => new WeakRef(b)), checked.map((b) => b.length)) as unknown as UpdatePlan;
+  return new JsPlan(kernel, checked.map((b) => new WeakRef(b)), checked.map(lengthOf)) as unknown as UpdatePlan;
 }
 
 /** The plan's kernel and buffers, after checking that none was collected, detached or resized. */
@@ -54,9 +59,9 @@ function checkedPlan(plan: UpdatePlan): { kernel: KernelDef; buffers: StateArray
     return buffer;
   });
   for (let i = 0; i < buffers.length; i++) {
-    if (buffers[i].length !== lengths[i]) {
+    if (lengthOf(buffers[i]) !== lengths[i]) {
       if (isDetached(buffers[i])) throw makeError(ErrorCodes.DETACHED_BUFFER, `plan: buffers[${i}]: its ArrayBuffer is detached`);
-      throw makeError(ErrorCodes.SHAPE_MISMATCH, `plan: buffers[${i}]: expected length ${lengths[i]} as when the plan was made, got ${buffers[i].length}`);
+      throw makeError(ErrorCodes.SHAPE_MISMATCH, `plan: buffers[${i}]: expected length ${lengths[i]} as when the plan was made, got ${lengthOf(buffers[i])}`);
     }
   }
   return { kernel: plan.kernel, buffers };
@@ -71,7 +76,7 @@ function reducePlanned(plan: UpdatePlan, slot: number, kind: ReduceKind, p: numb
   const { kernel, buffers } = checkedPlan(plan);
   checkNumber('slot', slot, { integer: true, min: 0, max: kernel.slots - kernel.stateSlots - 1 });
   const tensors: Tensor[] = [];
-  for (let base = slot; base < buffers.length; base += kernel.slots) tensors.push(buffers[base] as Tensor);
+  for (let base = slot; base < buffers.length; base += kernel.slots) tensors.push(engineView(buffers[base] as Tensor));
   return reduce(kind, tensors, p, initial);
 }
 
@@ -82,6 +87,6 @@ export const jsBackend: Backend = {
   createPlan,
   updatePlanned: (plan, scalars) => updatePlanned(plan, scalars),
   reducePlanned: (plan, slot, kind, p, _threads, initial) => reducePlanned(plan, slot, kind, p, initial),
-  reduce: (kind, tensors, p) => reduce(kind, tensors, p),
-  reduceAsync: async (kind, tensors, p) => reduce(kind, tensors, p),
+  reduce: (kind, tensors, p) => reduce(kind, tensors.map(engineView), p),
+  reduceAsync: async (kind, tensors, p) => reduce(kind, tensors.map(engineView), p),
 };
