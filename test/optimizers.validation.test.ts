@@ -43,6 +43,7 @@ const FULL_OPTIONS: Record<OptimizerName, Options> = {
   Adadelta: { lr: 1, weightDecay: 0.01 },
   Rprop: { lr: 0.01 },
   ASGD: { lr: 0.01, t0: 1, weightDecay: 0.01 },
+  Adafactor: { lr: 0.05, weightDecay: 0.01 },
 };
 
 const LENGTHS = [3, 5, 1];
