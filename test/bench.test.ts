@@ -108,6 +108,9 @@ describe('bench', function () {
       adadelta: 8,
       rprop: 8,
       asgd: 4,
+      // Over 1M params as one 1024 × 1024 matrix: a float32 per row and per column.
+      adafactor: (4 * 2048) / 2 ** 20,
+      'adafactor-vector': 4,
       'global-norm': 0,
       'clip+adam': 8,
       // Compact state over 1M params: bfloat16 halves it; 8 bits is a byte per moment, a
