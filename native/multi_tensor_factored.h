@@ -201,11 +201,16 @@ void apply_factored(const TensorBatch& b, const double* raw_scalars, int threads
         }
         row_total = row_total + double(r);
       }
+      // Each column's partials, top to bottom, added into the first tile row's
+      // (row by row, so the reads are sequential; the same order of additions).
+      double* col_total = col_sums + g.col_partials + m * g.row_chunks * g.cols;
+      for (std::size_t r = 1; r < g.row_chunks; ++r) {
+        const double* partial = col_total + r * g.cols;
+        for (std::size_t j = 0; j < g.cols; ++j) col_total[j] = col_total[j] + partial[j];
+      }
       for (std::size_t j = 0; j < g.cols; ++j) {
-        double sum = 0.0;
-        for (std::size_t r = 0; r < g.row_chunks; ++r) sum = sum + col_sums[g.col_partials + (m * g.row_chunks + r) * g.cols + j];
         S& c = col_var[m * g.cols + j];
-        c = Kernel::statistic(scalars, c, sum, g.rows);
+        c = Kernel::statistic(scalars, c, col_total[j], g.rows);
       }
       means[g.first_matrix + m] = double(Kernel::row_mean(scalars, row_total, g.rows));
     }
