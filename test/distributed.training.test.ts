@@ -7,7 +7,9 @@
  * are bit-identical on every rank after every step; shardState equals the
  * unsharded run to 1e-12 and holds 1/N of the state per rank; a checkpoint
  * saved by 4 sharded ranks resumes on 2 ranks and in one process without MPI
- * to the same params, and `fusedoptim inspect` reads it.
+ * to the same params, and `fusedoptim inspect` reads it; bfloat16 and 8-bit
+ * state checkpointed on 2 ranks resume on 2 ranks and in one process bit for
+ * bit, scatterState() giving every rank rank 0's state (code maps checked, not sent).
  * Skipped (saying why) where mpirun or the MPI addon is missing.
  */
 import { expect } from 'chai';
@@ -120,4 +122,40 @@ describe('distributed: training', function () {
       expect(out).to.match(/AdamW/);
     });
   });
+
+  for (const stateDtype of ['bfloat16', 'int8']) {
+    describe(`${stateDtype} state: checkpointed on 2 ranks, resumed on 2 and on 1 without MPI`, () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `fusedoptim-${stateDtype}-`));
+      after(() => fs.rmSync(dir, { recursive: true, force: true }));
+      const bits = (run: string) => (JSON.parse(fs.readFileSync(path.join(dir, `${stateDtype}-${run}.json`), 'utf8')) as { bits: string }).bits;
+      let run: MpiRun;
+
+      before(async () => {
+        run = await runRanks(2, 'compact.ts', [dir, stateDtype]);
+        const one = runNodeChild(`process.argv = [process.argv[0], 'compact.ts', ${JSON.stringify(dir)}, '${stateDtype}', '1']; require('./test/fixtures/distributed/compact.ts');`, { timeoutMs: 120_000 });
+        expect(one.status, one.stderr).to.equal(0);
+      });
+
+      it('ran on both ranks without a failed check (equal state broadcast unchanged, shared code maps still shared)', () => {
+        expect(run.status, describeRun(run)).to.equal(0);
+        expect(run.ranks.map((r) => r.failures)).to.deep.equal([[], []]);
+        const types = run.ranks[0].stateTypes as Array<Record<string, string>>;
+        // w1 and w2 (300 and 180 elements) over min8bitSize 100; the biases keep float32.
+        const compact = stateDtype === 'int8' ? 'Uint8Array' : 'Uint16Array';
+        expect(types.map((t) => t.expAvg)).to.deep.equal(stateDtype === 'int8' ? [compact, compact, 'Float32Array', 'Float32Array'] : Array(4).fill(compact));
+      });
+
+      it('the runs resumed on 2 ranks and in one process end bit for bit where the straight run ended', () => {
+        expect(bits('2')).to.equal(bits('straight'));
+        expect(bits('1')).to.equal(bits('straight'));
+      });
+
+      it("a rank whose state differed before scatterState() holds rank 0's after, bit for bit", () => {
+        const [r0, r1] = run.ranks;
+        expect(r1.digestBefore).to.not.equal(r0.digestBefore);
+        expect(r1.digestAfter).to.equal(r0.digestBefore);
+        expect(r0.digestAfter).to.equal(r0.digestBefore);
+      });
+    });
+  }
 });
