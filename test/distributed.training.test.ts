@@ -9,7 +9,9 @@
  * saved by 4 sharded ranks resumes on 2 ranks and in one process without MPI
  * to the same params, and `fusedoptim inspect` reads it; bfloat16 and 8-bit
  * state checkpointed on 2 ranks resume on 2 ranks and in one process bit for
- * bit, scatterState() giving every rank rank 0's state (code maps checked, not sent).
+ * bit, scatterState() giving every rank rank 0's state (code maps checked, not sent);
+ * shardState with bfloat16 state equals the unsharded run bit for bit (gathered
+ * checkpoint resumed sharded and in one process too), and refuses 8-bit state.
  * Skipped (saying why) where mpirun or the MPI addon is missing.
  */
 import { expect } from 'chai';
@@ -156,6 +158,15 @@ describe('distributed: training', function () {
         expect(r1.digestAfter).to.equal(r0.digestBefore);
         expect(r0.digestAfter).to.equal(r0.digestBefore);
       });
+
+      if (stateDtype === 'bfloat16') {
+        it('shardState: sharded (a shard cuts w1), gathered, resumed sharded and in one process: the unsharded run bit for bit', () => {
+          // The checks of the sharded runs on the ranks passed (above); the one process:
+          expect(bits('sharded-1')).to.equal(bits('unsharded'));
+          // 543 float32 params, AdamW's two bfloat16 moments: 272 and 271 elements of each per rank.
+          expect(run.ranks.map((r) => r.shardedStateElements)).to.deep.equal([2 * 272, 2 * 271]);
+        });
+      }
     });
   }
 });

@@ -14,6 +14,11 @@
  *      divided by the world size and times the clip coefficient: one fused pass
  *   4. allGather(params)                     every rank holds every updated param
  *
+ * State is cut element by element: float32/float64, or bfloat16 rounded to
+ * nearest (a moment's bits do not depend on where its param was cut). 8-bit
+ * state (an absmax per block of 256) and stochastic rounding (random bits
+ * hashed from each element's place in its param) are refused.
+ *
  * The shard optimizer is a second instance of the wrapped optimizer's class
  * over the pieces, with the wrapped groups' hyper-parameters copied in before
  * every step (schedulers write the wrapped optimizer's). The wrapped optimizer
@@ -24,6 +29,7 @@ import { finishNorm, gradNormPartial, mergeNormPartials } from '../clip';
 import { ErrorCodes, makeError } from '../errors';
 import { clipScale } from '../norm';
 import type { OptimizerStateDict, StepOptions, StepResult } from '../optim/optimizer';
+import { Storage, storageOf } from '../optim/state_storage';
 import { checkStepOptions } from '../optim/step_checks';
 import { Pipeline, call, runAsync, runSync } from '../pipeline';
 import { StateArray, Tensor } from '../tensor';
@@ -63,6 +69,10 @@ function pick(object: Record<string, unknown>, keys: readonly string[]): Record<
 export class ShardedStep {
   private readonly params: Tensor[];
   private readonly groupOf: number[];
+  /** How each param's state is stored (full, or bfloat16 rounded to nearest: element-wise either way). */
+  private readonly storages: Storage[];
+  /** The float32 params' indices, in order: the flat vector their shards (and their bfloat16 state's) cut. */
+  private readonly float32Indices: number[];
   private readonly pieces: Piece[];
   /** The shard's optimizer, or null when this rank owns nothing (more ranks than elements). */
   readonly shard: AnyOptimizer | null;
@@ -90,6 +100,15 @@ export class ShardedStep {
           'use shardState: false (every rank keeps the whole state)',
       );
     }
+    this.storages = this.params.map((p, i) => storageOf(wrapped.paramGroups[this.groupOf[i]], p.length));
+    this.storages.forEach((storage, i) => {
+      if (storage === 'full' || storage === 'bfloat16') return;
+      throw makeError(
+        ErrorCodes.INVALID_ARG_VALUE,
+        `${NAME}: options.shardState: params[${i}]'s state (${storage === 'int8' ? "stateDtype 'int8'" : "stateDtype 'bfloat16' with stochasticRounding, whose random bits depend on each element's place in its param"}) cannot be cut into shards; ` +
+          "only float32/float64 and bfloat16 state rounded to nearest can (or use shardState: false)",
+      );
+    });
     wrapped.paramGroups.forEach((_, gi) => {
       for (const buffer of wrapped.stateSchema(gi).buffers) {
         if (buffer.blockSize !== undefined || (buffer.dtype !== 'param' && buffer.dtype !== 'float32' && buffer.dtype !== 'float64')) {
@@ -101,8 +120,9 @@ export class ShardedStep {
       }
     });
     this.pieces = [];
+    this.float32Indices = this.params.map((_, i) => i).filter((i) => this.params[i] instanceof Float32Array);
     for (const single of [true, false]) {
-      const indices = this.params.map((_, i) => i).filter((i) => (this.params[i] instanceof Float32Array) === single);
+      const indices = single ? this.float32Indices : this.params.map((_, i) => i).filter((i) => !(this.params[i] instanceof Float32Array));
       const total = indices.reduce((n, i) => n + this.params[i].length, 0);
       const { begin, end } = shardRange(total, rank, size);
       let at = 0;
@@ -192,6 +212,9 @@ export class ShardedStep {
    * Every rank's shard of the state, assembled into the wrapped optimizer's
    * state (a collective: every rank calls it, every rank ends with all of it),
    * so that its stateDict() is the state of an ordinary, unsharded optimizer.
+   * Float state is assembled by a max (below); bfloat16 state, bits that a max
+   * would not keep, by an all-gather of each moment over the float32 params,
+   * whose shards are the params' own.
    */
   gatherState(): void {
     const schemas = this.params.map((_, i) => this.wrapped.stateSchema(this.groupOf[i]));
@@ -216,6 +239,8 @@ export class ShardedStep {
     allReduce([known], { op: 'max', deterministic: true });
     const state: OptimizerStateDict['state'] = {};
     const buffers: Tensor[] = [];
+    /** moment name → param index → its bfloat16 buffer. */
+    const bits = new Map<string, Map<number, Uint16Array>>();
     this.params.forEach((param, i) => {
       const names = numberNames[i];
       if (known[offsets[i]] === -Infinity) return; // never stepped
@@ -223,6 +248,13 @@ export class ShardedStep {
       names.forEach((name, j) => (entry[name] = known[offsets[i] + j]));
       schemas[i].buffers.forEach((b, j) => {
         if (known[offsets[i] + names.length + j] !== 1) return;
+        if (b.compact !== undefined && this.storages[i] === 'bfloat16') {
+          const stored = new Uint16Array(param.length);
+          entry[b.name] = stored;
+          if (!bits.has(b.name)) bits.set(b.name, new Map());
+          bits.get(b.name)!.set(i, stored);
+          return;
+        }
         const dtype = b.dtype === 'param' ? (param instanceof Float32Array ? 'float32' : 'float64') : b.dtype;
         const full = (dtype === 'float32' ? new Float32Array(param.length) : new Float64Array(param.length)).fill(-Infinity);
         entry[b.name] = full;
@@ -232,10 +264,16 @@ export class ShardedStep {
     });
     this.pieces.forEach((piece, k) => {
       for (const [name, value] of Object.entries(shardState[k])) {
+        // The whole buffer has the piece's element type (a Float32Array, Float64Array or bfloat16 Uint16Array).
         if (typeof value === 'object') (state[piece.index][name] as Tensor).set(value as Tensor, piece.from);
       }
     });
     allReduce(buffers, { op: 'max', deterministic: true });
+    for (const name of [...bits.keys()].sort()) {
+      const stored = bits.get(name)!;
+      // A float32 param without this moment in bfloat16 holds a place in the flat vector (a scratch buffer).
+      allGather(this.float32Indices.map((i) => stored.get(i) ?? new Uint16Array(this.params[i].length)));
+    }
     this.wrapped.loadStateDict({ state, paramGroups: groupsOf(this.wrapped) });
   }
 
