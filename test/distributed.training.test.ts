@@ -10,8 +10,9 @@
  * to the same params, and `fusedoptim inspect` reads it; bfloat16 and 8-bit
  * state checkpointed on 2 ranks resume on 2 ranks and in one process bit for
  * bit, scatterState() giving every rank rank 0's state (code maps checked, not sent);
- * shardState with bfloat16 state equals the unsharded run bit for bit (gathered
- * checkpoint resumed sharded and in one process too), and refuses 8-bit state.
+ * shardState with bfloat16 and 8-bit state (a cut moved to a block's start)
+ * equals the unsharded run bit for bit, a gathered checkpoint resumed sharded
+ * and in one process too.
  * Skipped (saying why) where mpirun or the MPI addon is missing.
  */
 import { expect } from 'chai';
@@ -159,14 +160,15 @@ describe('distributed: training', function () {
         expect(r0.digestAfter).to.equal(r0.digestBefore);
       });
 
-      if (stateDtype === 'bfloat16') {
-        it('shardState: sharded (a shard cuts w1), gathered, resumed sharded and in one process: the unsharded run bit for bit', () => {
-          // The checks of the sharded runs on the ranks passed (above); the one process:
-          expect(bits('sharded-1')).to.equal(bits('unsharded'));
-          // 543 float32 params, AdamW's two bfloat16 moments: 272 and 271 elements of each per rank.
-          expect(run.ranks.map((r) => r.shardedStateElements)).to.deep.equal([2 * 272, 2 * 271]);
-        });
-      }
+      it('shardState: sharded (a shard cuts w1), gathered, resumed sharded and in one process: the unsharded run bit for bit', () => {
+        // The checks of the sharded runs on the ranks passed (above); the one process:
+        expect(bits('sharded-1')).to.equal(bits('unsharded'));
+        // 543 float32 params, AdamW's two moments. bfloat16: 272 and 271 elements of each per rank. 8-bit: the cut
+        // moves back to w1's block at 256; rank 0 holds 256 codes, 1 absmax and the 256-value code map per moment,
+        // rank 1 w1's last 44 elements (1 absmax, 1 map), w2's 180 (likewise) and the biases' 63 in float32.
+        const expected = stateDtype === 'bfloat16' ? [2 * 272, 2 * 271] : [2 * (256 + 1 + 256), 2 * (44 + 1 + 256 + 180 + 1 + 256 + 63)];
+        expect(run.ranks.map((r) => r.shardedStateElements)).to.deep.equal(expected);
+      });
     });
   }
 });
