@@ -53,6 +53,8 @@ interface Piece {
 interface ShardGroup {
   group: number;
   blocked: boolean;
+  /** The wrapped group's min8bitSize when the shard was made. */
+  min8bitSize: unknown;
 }
 
 type OptimizerClass = new (params: unknown, options: unknown) => AnyOptimizer;
@@ -151,7 +153,7 @@ export class ShardedStep {
     const ranges = this.layout.rangesOf(rank);
     const keyOf = (i: number) => 2 * this.groupOf[i] + (this.storages[i] === 'int8' ? 1 : 0);
     const keys = [...new Set(ranges.map((r) => keyOf(r.index)))].sort((a, b) => a - b);
-    this.shardGroups = keys.map((key) => ({ group: key >> 1, blocked: (key & 1) === 1 }));
+    this.shardGroups = keys.map((key) => ({ group: key >> 1, blocked: (key & 1) === 1, min8bitSize: wrapped.paramGroups[key >> 1].min8bitSize }));
     // In the shard's param order: by shard group, then by param.
     this.pieces = ranges
       .map((r) => ({ index: r.index, shardGroup: keys.indexOf(keyOf(r.index)), from: r.from, to: r.to }))
@@ -172,11 +174,15 @@ export class ShardedStep {
 
   /**
    * The hyper-parameters of the shard's group k: its wrapped group's; a piece
-   * of an 8-bit param is 8-bit however short (min8bitSize 0).
+   * of an 8-bit param is 8-bit however short (min8bitSize 0), while the
+   * wrapped group's min8bitSize is unchanged (a change passes through, and the
+   * shard's step refuses it, as the wrapped optimizer's would).
    */
   private hyperOf(k: number): Record<string, unknown> {
-    const { group, blocked } = this.shardGroups[k];
-    return { ...hyperOf(this.wrapped.paramGroups[group]), ...(blocked ? { min8bitSize: 0 } : {}) };
+    const { group, blocked, min8bitSize } = this.shardGroups[k];
+    const hyper = hyperOf(this.wrapped.paramGroups[group]);
+    if (blocked && hyper.min8bitSize === min8bitSize) hyper.min8bitSize = 0;
+    return hyper;
   }
 
   /** Param i's state buffers as stored (8-bit moments with their absmax and code map), by name. */
