@@ -343,7 +343,7 @@ export function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
  * No two tensors of the list may share memory (the same param twice, or two overlapping views).
  * `label` names the i-th tensor in the message, for a list joined from several arguments.
  */
-export function checkNoOverlap(name: string, tensors: readonly Tensor[], label = (i: number): string => `${name}[${i}]`): void {
+export function checkNoOverlap(name: string, tensors: readonly StateArray[], label = (i: number): string => `${name}[${i}]`): void {
   // Sort by buffer identity is not possible; group by buffer with a Map, then check ranges inside a group.
   const byBuffer = new Map<ArrayBufferLike, number[]>();
   tensors.forEach((t, i) => {

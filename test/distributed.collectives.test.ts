@@ -2,7 +2,8 @@
  * fusedoptim/distributed's collectives (issue 10). Under mpirun on 2 and 4
  * ranks (test/fixtures/distributed/collectives.ts): exact results on
  * integer-valued float32 and float64 data, 1 to 1000 tensors, buckets that cut
- * tensors and pack many; sync and async, in call order; mismatched lengths,
+ * tensors and pack many; Uint16Array and Uint8Array bits broadcast and
+ * all-gathered exactly, refused by the reductions; sync and async, in call order; mismatched lengths,
  * dtypes and counts throwing ERR_COLLECTIVE_MISMATCH on every rank; a stalled
  * rank named by the others; a collective before init(). In this process: the
  * shard arithmetic, the mismatch messages, and the errors without MPI.
@@ -96,6 +97,7 @@ describe('distributed: collectives', function () {
           expect(m.dtypes).to.match(/rank 1 has float32 tensor count 0 where rank 0 has 1/);
           expect(m.counts).to.match(/rank 1 has tensor count 1 where rank 0 has 2/);
           expect(m.lengths).to.include(`on rank ${r.rank}`);
+          expect(r.bitsMismatch).to.match(/rank 1 has element types hash [0-9a-f]{8} where rank 0 has hash [0-9a-f]{8}/);
         }
       });
 

@@ -1,12 +1,15 @@
 /**
  * shardBatches (issue 10), in one process: each rank's batches of an epoch are
  * disjoint from the others', equally many (the remainder left out), the same
- * for the same seed and epoch, and dealt differently each epoch. And the
- * distributed API refuses use before init() without MPI.
+ * for the same seed and epoch, and dealt differently each epoch. ZeRO's
+ * shard layout: cuts inside a block of 8-bit state move back to its start,
+ * and the collectives' lists are padded so that their even cut is that one.
+ * And the distributed API refuses use before init() without MPI.
  */
 import { expect } from 'chai';
 import { Adam } from '../lib';
-import { DistributedOptimizer, shardBatches } from '../lib/distributed';
+import { DistributedOptimizer, shardBatches, shardRange } from '../lib/distributed';
+import { ShardLayout } from '../lib/distributed/shard_layout';
 
 describe('distributed: shardBatches', () => {
   const batches = Array.from({ length: 11 }, (_, i) => i);
@@ -35,5 +38,47 @@ describe('distributed: shardBatches', () => {
 
   it('a DistributedOptimizer before init() throws ERR_MPI_NOT_INITIALIZED', () => {
     expect(() => new DistributedOptimizer(new Adam([new Float32Array(2)]))).to.throw(RangeError, /DistributedOptimizer: MPI is not initialised/).with.property('code', 'ERR_MPI_NOT_INITIALIZED');
+  });
+});
+
+describe('distributed: the ZeRO shard layout', () => {
+  // float32: 700 (8-bit state: blocks at 0, 256, 512), 57, 99; float64: 41.
+  const params = [new Float32Array(700), new Float32Array(57), new Float32Array(99), new Float64Array(41)];
+  const blocked = [true, false, false, false];
+
+  it('without 8-bit state, or where no cut falls inside a block, cuts where shardRange cuts', () => {
+    const layout = new ShardLayout(params, [false, false, false, false], 3);
+    expect(layout.moved).to.equal(false);
+    // 856 float32 elements: 286, 285, 285.
+    expect(layout.rangesOf(0)).to.deep.equal([{ index: 0, from: 0, to: 286 }, { index: 3, from: 0, to: 14 }]);
+    expect(layout.padLengths()).to.deep.equal([0, 0, 0]);
+    expect(layout.laidOut(params, [])).to.deep.equal(params);
+    expect(new ShardLayout(params, blocked, 1).moved).to.equal(false);
+  });
+
+  it('moves a cut inside a block of an 8-bit param back to the block start, and pads each range to the longest', () => {
+    const layout = new ShardLayout(params, blocked, 3);
+    expect(layout.moved).to.equal(true);
+    // shardRange cuts 856 at 286 and 571: both inside param 0, moved to 256 and 512.
+    expect([0, 1, 2].map((r) => layout.rangesOf(r).filter((p) => p.index !== 3))).to.deep.equal([
+      [{ index: 0, from: 0, to: 256 }],
+      [{ index: 0, from: 256, to: 512 }],
+      [{ index: 0, from: 512, to: 700 }, { index: 1, from: 0, to: 57 }, { index: 2, from: 0, to: 99 }],
+    ]);
+    // The float64 params are cut as before.
+    expect(layout.rangesOf(1).filter((p) => p.index === 3)).to.deep.equal([{ index: 3, from: 14, to: 28 }]);
+    const pads = layout.padLengths().map((n) => new Float32Array(n));
+    expect(pads.map((p) => p.length)).to.deep.equal([88, 88, 0]);
+    const laid = layout.laidOut(params, pads);
+    const f32 = laid.filter((t) => t instanceof Float32Array);
+    const total = f32.reduce((n, t) => n + t.length, 0);
+    expect(total).to.equal(3 * 344);
+    // The collectives' even cut of the laid-out float32 list is each rank's range and its pad.
+    let at = 0;
+    const startOf = f32.map((t) => ((at += t.length), at - t.length));
+    expect([0, 1, 2].map((r) => shardRange(total, r, 3).begin)).to.deep.equal([0, startOf[2], startOf[4]]);
+    expect(f32[0].buffer).to.equal(params[0].buffer);
+    expect(f32[1]).to.equal(pads[0]);
+    expect(laid.filter((t) => t instanceof Float64Array)).to.deep.equal([params[3]]);
   });
 });

@@ -6,6 +6,10 @@
  *   reduceScatter(tensors, { op })    each rank's shard of the flat tensors ends reduced (others unspecified)
  *   allGather(tensors)                each rank's shard of the flat tensors reaches every rank
  *
+ * broadcast and allGather also move Uint16Arrays and Uint8Arrays (bfloat16 and
+ * 8-bit optimizer state), bit for bit: what moves data without arithmetic
+ * takes any state array; what adds does not.
+ *
  * A shard is a range of each element type's tensors laid end to end (shardRange):
  * it may cut through a tensor. Many small tensors travel in fused buckets
  * (init's bucketBytes), large ones where they lie. Each call first exchanges
@@ -24,8 +28,8 @@
  * (faster for small messages); its order is MPI's choice.
  */
 import { ErrorCodes, makeError } from '../errors';
-import type { Tensor } from '../tensor';
-import { checkArray, checkBoolean, checkNoOverlap, checkNumber, checkOptions, checkString, checkTensor } from '../validate';
+import { StateArray, Tensor, typedArrayTag } from '../tensor';
+import { checkArray, checkBoolean, checkNoOverlap, checkNumber, checkOptions, checkStateArray, checkString, checkTensor } from '../validate';
 import { COLLECTIVE_NAMES, fingerprintOf, throwMismatch } from './fingerprint';
 import { CollectiveArgs, CollectiveKind, ReduceOpCode } from './mpi_addon';
 import { currentSettings, initialized } from './world';
@@ -51,20 +55,31 @@ interface Prepared {
   rank: number;
 }
 
+/** The collectives that only move data: they take bits (Uint16Array, Uint8Array) too. */
+const MOVES_ONLY: ReadonlySet<CollectiveKind> = new Set([CollectiveKind.Broadcast, CollectiveKind.AllGather]);
+
+/** The tensors of one element type. */
+function ofType<T extends StateArray>(list: readonly StateArray[], tag: string): T[] {
+  return list.filter((t) => typedArrayTag(t) === tag) as T[];
+}
+
 /** Every check of a collective's arguments, then its addon arguments; changes nothing if it throws. */
 function prepare(kind: CollectiveKind, tensors: unknown, op: ReduceOpCode, root: number, deterministic: boolean): Prepared {
   const what = COLLECTIVE_NAMES[kind];
   const { state } = initialized(what);
-  const list = checkArray(`${what}: tensors`, tensors).map((t, i) => checkTensor(`${what}: tensors[${i}]`, t));
+  const check = MOVES_ONLY.has(kind) ? checkStateArray : checkTensor;
+  const list: StateArray[] = checkArray(`${what}: tensors`, tensors).map((t, i) => check(`${what}: tensors[${i}]`, t));
   checkNoOverlap(`${what}: tensors`, list);
   if (root >= state.size) {
     throw makeError(ErrorCodes.OUT_OF_RANGE, `${what}: root: expected a rank in [0, ${state.size - 1}], got ${root}`);
   }
-  const f32 = list.filter((t): t is Float32Array => t instanceof Float32Array);
-  const f64 = list.filter((t): t is Float64Array => t instanceof Float64Array);
+  const f32 = ofType<Float32Array>(list, 'Float32Array');
+  const f64 = ofType<Float64Array>(list, 'Float64Array');
+  const u16 = ofType<Uint16Array>(list, 'Uint16Array');
+  const u8 = ofType<Uint8Array>(list, 'Uint8Array');
   const fingerprint = fingerprintOf({ sequence: sequence, kind, op, root, deterministic, tensors: list });
   const { bucketBytes, stallWarningSeconds } = currentSettings();
-  return { args: [kind, op, root, deterministic, bucketBytes, stallWarningSeconds, f32, f64, fingerprint, what], what, rank: state.rank };
+  return { args: [kind, op, root, deterministic, bucketBytes, stallWarningSeconds, f32, f64, u16, u8, fingerprint, what], what, rank: state.rank };
 }
 
 function checkReduceOptions(what: string, options: unknown): { op: ReduceOpCode; deterministic: boolean } {
@@ -120,12 +135,12 @@ export function allReduceAsync(tensors: readonly Tensor[], options?: ReduceOptio
   });
 }
 
-/** Copies rank `root`'s tensors (default 0) into every rank's, in place. */
-export function broadcast(tensors: readonly Tensor[], root?: number): void {
+/** Copies rank `root`'s tensors (default 0) into every rank's, in place; Uint16Arrays and Uint8Arrays too, bit for bit. */
+export function broadcast(tensors: readonly StateArray[], root?: number): void {
   runSync(prepare(CollectiveKind.Broadcast, tensors, ReduceOpCode.Sum, checkRoot('broadcast', root), false));
 }
 
-export function broadcastAsync(tensors: readonly Tensor[], root?: number): Promise<void> {
+export function broadcastAsync(tensors: readonly StateArray[], root?: number): Promise<void> {
   return deferred(() => runAsync(prepare(CollectiveKind.Broadcast, tensors, ReduceOpCode.Sum, checkRoot('broadcastAsync', root), false)));
 }
 
@@ -142,12 +157,12 @@ export function reduceScatterAsync(tensors: readonly Tensor[], options?: ReduceO
   });
 }
 
-/** Copies each rank's shard (shardRange) of the tensors into every rank's tensors. */
-export function allGather(tensors: readonly Tensor[]): void {
+/** Copies each rank's shard (shardRange) of the tensors into every rank's tensors; Uint16Arrays and Uint8Arrays too. */
+export function allGather(tensors: readonly StateArray[]): void {
   runSync(prepare(CollectiveKind.AllGather, tensors, ReduceOpCode.Sum, 0, false));
 }
 
-export function allGatherAsync(tensors: readonly Tensor[]): Promise<void> {
+export function allGatherAsync(tensors: readonly StateArray[]): Promise<void> {
   return deferred(() => runAsync(prepare(CollectiveKind.AllGather, tensors, ReduceOpCode.Sum, 0, false)));
 }
 

@@ -12,7 +12,7 @@
  * of the whole list, so the record's size does not grow with the tensor count.
  */
 import { ErrorCodes, makeError } from '../errors';
-import type { Tensor } from '../tensor';
+import { StateArray, typedArrayTag } from '../tensor';
 import { CollectiveKind, ReduceOpCode } from './mpi_addon';
 
 /** The fields of a record, in order, with how a mismatch of each is described. */
@@ -29,6 +29,8 @@ const FIELDS = [
   'element types',
   'lengths',
   'lengths ',
+  'uint16 elements',
+  'uint8 elements',
 ] as const;
 
 export const RECORD_LENGTH = FIELDS.length;
@@ -54,26 +56,35 @@ export interface CollectiveCall {
   op: ReduceOpCode;
   root: number;
   deterministic: boolean;
-  tensors: readonly Tensor[];
+  tensors: readonly StateArray[];
 }
+
+/** Each element type's code in the hash of the element types. */
+const TYPE_CODES: Readonly<Record<string, number>> = { Float32Array: 1, Float64Array: 2, Uint16Array: 3, Uint8Array: 4 };
 
 /** This rank's record of a collective. */
 export function fingerprintOf(call: CollectiveCall): Float64Array {
   let f32Count = 0;
   let f32Elements = 0;
   let f64Elements = 0;
+  let u16Elements = 0;
+  let u8Elements = 0;
   let types = 0x811c9dc5;
   let lengthsA = 0x811c9dc5;
   let lengthsB = 0x01000193;
   for (const t of call.tensors) {
-    const single = t instanceof Float32Array;
-    if (single) {
+    const code = TYPE_CODES[typedArrayTag(t)!];
+    if (code === 1) {
       f32Count++;
       f32Elements += t.length;
-    } else {
+    } else if (code === 2) {
       f64Elements += t.length;
+    } else if (code === 3) {
+      u16Elements += t.length;
+    } else {
+      u8Elements += t.length;
     }
-    types = mix(types, single ? 1 : 2);
+    types = mix(types, code);
     // Two hashes of the lengths (the second over the high half and a different seed): lengths up to 2^53.
     lengthsA = mix(lengthsA, t.length >>> 0);
     lengthsB = mix(lengthsB, Math.floor(t.length / 2 ** 32) ^ (t.length >>> 0) ^ 0x5bd1e995);
@@ -91,6 +102,8 @@ export function fingerprintOf(call: CollectiveCall): Float64Array {
     types >>> 0,
     lengthsA >>> 0,
     lengthsB >>> 0,
+    u16Elements,
+    u8Elements,
   );
 }
 

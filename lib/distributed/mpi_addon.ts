@@ -35,8 +35,9 @@ export enum ReduceOpCode {
 }
 
 /**
- * The arguments of one collective: the float32 tensors and the float64
- * tensors (each one flat vector), and this rank's fingerprint. Returns (or
+ * The arguments of one collective: the tensors of each element type (each
+ * type's one flat vector; the Uint16Arrays and Uint8Arrays are bits, only
+ * broadcast or all-gathered), and this rank's fingerprint. Returns (or
  * resolves to) undefined when it ran, or every rank's fingerprint, side by
  * side, when they disagreed and nothing was communicated.
  */
@@ -49,6 +50,8 @@ export type CollectiveArgs = [
   stallSeconds: number,
   f32: readonly Float32Array[],
   f64: readonly Float64Array[],
+  u16: readonly Uint16Array[],
+  u8: readonly Uint8Array[],
   fingerprint: Float64Array,
   what: string,
 ];

@@ -17,10 +17,12 @@
  * the params are then bit-identical on every rank after every step, and from
  * run to run. `shardState: true` is ZeRO stage 1 (./zero.ts).
  */
+import { createHash } from 'crypto';
 import { accumulateGrads } from '../clip';
 import { ErrorCodes, makeError } from '../errors';
 import type { Optimizer, StepOptions, StepResult } from '../optim/optimizer';
-import { Tensor, zerosLike } from '../tensor';
+import { isCodeMapKey } from '../optim/state_storage';
+import { StateArray, Tensor, zerosLike } from '../tensor';
 import { checkArray, checkBoolean, checkNumber, checkObject, checkOptions, checkTensor } from '../validate';
 import { allReduce, allReduceAsync, broadcast } from './collectives';
 import { initialized } from './world';
@@ -51,21 +53,61 @@ export function paramsOf(optimizer: AnyOptimizer): Tensor[] {
   return optimizer.paramGroups.flatMap((g) => g.params as Tensor[]);
 }
 
-/** The typed arrays of each param's state, and its numbers (step counts ...), in a fixed order (keys sorted). */
-function stateBuffers(optimizer: AnyOptimizer): { tensors: Tensor[]; numbers: Float64Array } {
-  const tensors: Tensor[] = [];
+/** A code map of 8-bit state, by where it is held. */
+interface CodeMapSlot {
+  label: string;
+  map: Float32Array;
+}
+
+/**
+ * Each param's state in a fixed order (keys sorted): its typed arrays (any
+ * element type: they travel as bits), its numbers (step counts ...), and
+ * apart, the code maps of 8-bit moments, which every param shares and which
+ * are compared, never written (see checkCodeMaps).
+ */
+function stateBuffers(optimizer: AnyOptimizer): { arrays: StateArray[]; numbers: Float64Array; codeMaps: CodeMapSlot[] } {
+  const arrays: StateArray[] = [];
   const numbers: number[] = [];
+  const codeMaps: CodeMapSlot[] = [];
   optimizer.state.forEach((s, i) => {
     for (const key of Object.keys(s).sort()) {
       const value = s[key];
       if (typeof value === 'number') numbers.push(value);
-      else if (value instanceof Float32Array || value instanceof Float64Array) tensors.push(value);
-      else if (value !== undefined) {
-        throw makeError(ErrorCodes.INVALID_ARG_VALUE, `DistributedOptimizer: state[${i}].${key}: only float32 and float64 state can be broadcast`);
-      }
+      else if (isCodeMapKey(s, key)) codeMaps.push({ label: `state[${i}].${key}`, map: value as Float32Array });
+      else if (value !== undefined) arrays.push(value);
     }
   });
-  return { tensors, numbers: Float64Array.from(numbers) };
+  return { arrays, numbers: Float64Array.from(numbers), codeMaps };
+}
+
+/** 48 bits of a SHA-256 of an array's bytes: an integer a Float64Array holds exactly. */
+function digest48(array: Float32Array): number {
+  return createHash('sha256').update(new Uint8Array(array.buffer, array.byteOffset, array.byteLength)).digest().readUIntBE(0, 6);
+}
+
+/**
+ * Checks (a collective) that every rank holds rank 0's code maps, bit for
+ * bit: rank 0's codes mean the same values only under the same map. A map is
+ * shared by every param (a module constant until a load copies it), so it is
+ * compared rather than broadcast into; ranks that differ make every rank throw.
+ */
+function checkCodeMaps(codeMaps: readonly CodeMapSlot[]): void {
+  const n = codeMaps.length;
+  // The largest digest and the largest negated one: equal magnitudes on every slot mean every rank agrees.
+  const extremes = new Float64Array(2 * n);
+  codeMaps.forEach(({ map }, k) => {
+    extremes[k] = digest48(map);
+    extremes[n + k] = -extremes[k];
+  });
+  allReduce([extremes], { op: 'max', deterministic: true });
+  const k = codeMaps.findIndex((_, j) => extremes[j] !== -extremes[n + j]);
+  if (k >= 0) {
+    throw makeError(
+      ErrorCodes.INVALID_ARG_VALUE,
+      `DistributedOptimizer: ${codeMaps[k].label}: the ranks hold different 8-bit code maps, so rank 0's codes would mean other values elsewhere; ` +
+        'load the same checkpoint on every rank',
+    );
+  }
 }
 
 export class DistributedOptimizer<Opt extends AnyOptimizer = AnyOptimizer> {
@@ -180,10 +222,14 @@ export class DistributedOptimizer<Opt extends AnyOptimizer = AnyOptimizer> {
     return n;
   }
 
-  /** Rank 0's state into every rank's (the same keys everywhere, or ERR_COLLECTIVE_MISMATCH). */
+  /**
+   * Rank 0's state into every rank's, bit for bit, whatever its element types
+   * (the same keys everywhere, or ERR_COLLECTIVE_MISMATCH; the same code maps, or ERR_INVALID_ARG_VALUE).
+   */
   private broadcastState(): void {
-    const { tensors, numbers } = stateBuffers(this.optimizer);
-    broadcast([...tensors, numbers], 0);
+    const { arrays, numbers, codeMaps } = stateBuffers(this.optimizer);
+    if (codeMaps.length > 0) checkCodeMaps(codeMaps);
+    broadcast([...arrays, numbers], 0);
     let k = 0;
     this.optimizer.state.forEach((s) => {
       for (const key of Object.keys(s).sort()) if (typeof s[key] === 'number') s[key] = numbers[k++];

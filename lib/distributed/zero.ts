@@ -4,7 +4,8 @@
  *
  * Each element type's params, laid end to end in param order, form one flat
  * vector; rank r owns shardRange(total, r, size) of it, which may cut through
- * tensors (as DeepSpeed's flat partitions do). A step:
+ * tensors (as DeepSpeed's flat partitions do), except that no cut falls inside
+ * a block of 8-bit state (./shard_layout.ts). A step:
  *
  *   1. reduceScatter(grads)                 each rank holds the summed gradient of its shard
  *   2. the global norm, when the step clips or skips: each rank's partial over its
@@ -13,6 +14,12 @@
  *   3. the shard's optimizer steps its pieces (views into the params), gradScale
  *      divided by the world size and times the clip coefficient: one fused pass
  *   4. allGather(params)                     every rank holds every updated param
+ *
+ * State is cut element by element: float32/float64, or bfloat16 rounded to
+ * nearest (a moment's bits do not depend on where its param was cut); 8-bit
+ * state block by block (./shard_layout.ts moves a cut inside a block of 256 to
+ * its start, so that each absmax has one owner). Stochastic rounding (random
+ * bits hashed from each element's place in its param) is refused.
  *
  * The shard optimizer is a second instance of the wrapped optimizer's class
  * over the pieces, with the wrapped groups' hyper-parameters copied in before
@@ -24,20 +31,30 @@ import { finishNorm, gradNormPartial, mergeNormPartials } from '../clip';
 import { ErrorCodes, makeError } from '../errors';
 import { clipScale } from '../norm';
 import type { OptimizerStateDict, StepOptions, StepResult } from '../optim/optimizer';
+import { Storage, storageOf, storedSchema } from '../optim/state_storage';
+import { StateBufferSpec, bufferLength } from '../optim/spec';
 import { checkStepOptions } from '../optim/step_checks';
 import { Pipeline, call, runAsync, runSync } from '../pipeline';
-import { StateArray, Tensor } from '../tensor';
+import { StateArray, Tensor, allocStateSlab, dtypeOf } from '../tensor';
 import { checkArray, checkLike, checkTensor } from '../validate';
 import { allGather, allGatherAsync, allReduce, reduceScatter, reduceScatterAsync } from './collectives';
-import { shardRange } from './shard';
+import { ShardLayout } from './shard_layout';
 import type { AnyOptimizer } from './optimizer';
 
-/** A piece of param `index`: its elements [from, to), owned by this rank. */
+/** A piece of param `index`: its elements [from, to), owned by this rank, stepped in the shard's group `shardGroup`. */
 interface Piece {
   index: number;
-  group: number;
+  shardGroup: number;
   from: number;
   to: number;
+}
+
+/** A group of the shard's optimizer: the pieces of wrapped group `group` with 8-bit state (`blocked`) or not. */
+interface ShardGroup {
+  group: number;
+  blocked: boolean;
+  /** The wrapped group's min8bitSize when the shard was made. */
+  min8bitSize: unknown;
 }
 
 type OptimizerClass = new (params: unknown, options: unknown) => AnyOptimizer;
@@ -56,6 +73,23 @@ function hyperOf(group: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
+/**
+ * Where a piece's part of a state buffer sits in the whole buffer: at the
+ * piece's first element, or block (8-bit absmax); a code map, which every
+ * piece of a param holds whole, comes from the param's first piece (else null).
+ */
+function placeOf(spec: StateBufferSpec | undefined, piece: Piece): number | null {
+  if (spec?.shared !== undefined) return piece.from === 0 ? 0 : null;
+  return spec?.blockSize !== undefined ? piece.from / spec.blockSize : piece.from;
+}
+
+/** A piece's part of a whole state buffer (placeOf's inverse): a code map whole. */
+function partOf(spec: StateBufferSpec | undefined, value: StateArray, piece: Piece): StateArray {
+  if (spec?.shared !== undefined) return value;
+  if (spec?.blockSize !== undefined) return value.slice(piece.from / spec.blockSize, Math.ceil(piece.to / spec.blockSize));
+  return value.slice(piece.from, piece.to);
+}
+
 function pick(object: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
   return Object.fromEntries(keys.filter((k) => k in object).map((k) => [k, object[k]]));
 }
@@ -63,11 +97,16 @@ function pick(object: Record<string, unknown>, keys: readonly string[]): Record<
 export class ShardedStep {
   private readonly params: Tensor[];
   private readonly groupOf: number[];
+  /** How each param's state is stored (full, or bfloat16 rounded to nearest: element-wise either way). */
+  private readonly storages: Storage[];
+  private readonly layout: ShardLayout;
+  /** The scratch that pads each rank's range in the collectives' lists, where a cut moved (ShardLayout). */
+  private readonly pads: Float32Array[];
   private readonly pieces: Piece[];
   /** The shard's optimizer, or null when this rank owns nothing (more ranks than elements). */
   readonly shard: AnyOptimizer | null;
-  /** shard.paramGroups[k] holds the pieces of wrapped group shardGroups[k]. */
-  private readonly shardGroups: number[];
+  /** shard.paramGroups[k] holds the pieces of shardGroups[k]. */
+  private readonly shardGroups: ShardGroup[];
 
   constructor(
     private readonly wrapped: AnyOptimizer,
@@ -90,6 +129,15 @@ export class ShardedStep {
           'use shardState: false (every rank keeps the whole state)',
       );
     }
+    this.storages = this.params.map((p, i) => storageOf(wrapped.paramGroups[this.groupOf[i]], p.length));
+    const stochastic = this.storages.indexOf('bfloat16-sr');
+    if (stochastic >= 0) {
+      throw makeError(
+        ErrorCodes.INVALID_ARG_VALUE,
+        `${NAME}: options.shardState: params[${stochastic}]'s state (stateDtype 'bfloat16' with stochasticRounding, whose random bits depend on each element's place in its param) cannot be cut into shards; ` +
+          'round to nearest (stochasticRounding: false) or use shardState: false',
+      );
+    }
     wrapped.paramGroups.forEach((_, gi) => {
       for (const buffer of wrapped.stateSchema(gi).buffers) {
         if (buffer.blockSize !== undefined || (buffer.dtype !== 'param' && buffer.dtype !== 'float32' && buffer.dtype !== 'float64')) {
@@ -100,33 +148,47 @@ export class ShardedStep {
         }
       }
     });
-    this.pieces = [];
-    for (const single of [true, false]) {
-      const indices = this.params.map((_, i) => i).filter((i) => (this.params[i] instanceof Float32Array) === single);
-      const total = indices.reduce((n, i) => n + this.params[i].length, 0);
-      const { begin, end } = shardRange(total, rank, size);
-      let at = 0;
-      for (const i of indices) {
-        const from = Math.max(begin, at) - at;
-        const to = Math.min(end, at + this.params[i].length) - at;
-        if (from < to) this.pieces.push({ index: i, group: this.groupOf[i], from, to });
-        at += this.params[i].length;
-      }
-    }
-    this.pieces.sort((a, b) => a.index - b.index);
-    this.shardGroups = [...new Set(this.pieces.map((p) => p.group))].sort((a, b) => a - b);
+    this.layout = new ShardLayout(this.params, this.storages.map((s) => s === 'int8'), size);
+    this.pads = this.layout.padLengths().map((n) => new Float32Array(n));
+    const ranges = this.layout.rangesOf(rank);
+    const keyOf = (i: number) => 2 * this.groupOf[i] + (this.storages[i] === 'int8' ? 1 : 0);
+    const keys = [...new Set(ranges.map((r) => keyOf(r.index)))].sort((a, b) => a - b);
+    this.shardGroups = keys.map((key) => ({ group: key >> 1, blocked: (key & 1) === 1, min8bitSize: wrapped.paramGroups[key >> 1].min8bitSize }));
+    // In the shard's param order: by shard group, then by param.
+    this.pieces = ranges
+      .map((r) => ({ index: r.index, shardGroup: keys.indexOf(keyOf(r.index)), from: r.from, to: r.to }))
+      .sort((a, b) => a.shardGroup - b.shardGroup || a.index - b.index);
     const Class = wrapped.constructor as OptimizerClass;
     this.shard =
       this.pieces.length === 0
         ? null
         : new Class(
             // The optimizer's own options only: keys others added to the groups (a scheduler's initialLr) follow at each step.
-            this.shardGroups.map((gi) => ({
-              ...pick(hyperOf(wrapped.paramGroups[gi]), Object.keys(wrapped.defaults)),
-              params: this.pieces.filter((p) => p.group === gi).map((p) => this.params[p.index].subarray(p.from, p.to)),
+            this.shardGroups.map((_, k) => ({
+              ...pick(this.hyperOf(k), Object.keys(wrapped.defaults)),
+              params: this.pieces.filter((p) => p.shardGroup === k).map((p) => this.params[p.index].subarray(p.from, p.to)),
             })),
             { backend: wrapped.backend },
           );
+  }
+
+  /**
+   * The hyper-parameters of the shard's group k: its wrapped group's; a piece
+   * of an 8-bit param is 8-bit however short (min8bitSize 0), while the
+   * wrapped group's min8bitSize is unchanged (a change passes through, and the
+   * shard's step refuses it, as the wrapped optimizer's would).
+   */
+  private hyperOf(k: number): Record<string, unknown> {
+    const { group, blocked, min8bitSize } = this.shardGroups[k];
+    const hyper = hyperOf(this.wrapped.paramGroups[group]);
+    if (blocked && hyper.min8bitSize === min8bitSize) hyper.min8bitSize = 0;
+    return hyper;
+  }
+
+  /** Param i's state buffers as stored (8-bit moments with their absmax and code map), by name. */
+  private storedBuffers(i: number): Map<string, StateBufferSpec> {
+    const schema = storedSchema(this.wrapped.stateSchema(this.groupOf[i]), this.storages[i]);
+    return new Map(schema.buffers.map((b) => [b.name, b]));
   }
 
   /** Elements of optimizer state this rank holds (its shard's buffers). */
@@ -148,7 +210,8 @@ export class ShardedStep {
     const opts = checkStepOptions(`${NAME}`, options);
     const list = this.checkGrads(grads);
     this.copyHyper();
-    yield* call({ sync: () => reduceScatter(list, { deterministic: this.deterministic }), async: () => reduceScatterAsync(list, { deterministic: this.deterministic }) });
+    const laid = this.layout.laidOut(list, this.pads);
+    yield* call({ sync: () => reduceScatter(laid, { deterministic: this.deterministic }), async: () => reduceScatterAsync(laid, { deterministic: this.deterministic }) });
     const pieces = this.pieces.map((p) => list[p.index].subarray(p.from, p.to));
     let scale = opts.gradScale / this.size;
     let gradNorm: number | undefined;
@@ -166,7 +229,8 @@ export class ShardedStep {
     if (shard !== null) {
       yield* call({ sync: () => shard.step(pieces, { gradScale: scale }), async: () => shard.stepAsync(pieces, { gradScale: scale }) });
     }
-    yield* call({ sync: () => allGather(this.params), async: () => allGatherAsync(this.params) });
+    const params = this.layout.laidOut(this.params, this.pads);
+    yield* call({ sync: () => allGather(params), async: () => allGatherAsync(params) });
     return { gradNorm, skipped: false };
   }
 
@@ -185,16 +249,19 @@ export class ShardedStep {
 
   /** The wrapped groups' hyper-parameters (what schedulers and users change) into the shard's groups. */
   private copyHyper(): void {
-    this.shard?.paramGroups.forEach((group, k) => Object.assign(group, hyperOf(this.wrapped.paramGroups[this.shardGroups[k]])));
+    this.shard?.paramGroups.forEach((group, k) => Object.assign(group, this.hyperOf(k)));
   }
 
   /**
    * Every rank's shard of the state, assembled into the wrapped optimizer's
    * state (a collective: every rank calls it, every rank ends with all of it),
    * so that its stateDict() is the state of an ordinary, unsharded optimizer.
+   * Float buffers (moments, 8-bit absmax, code maps) are assembled by a max;
+   * bfloat16 and 8-bit codes, bits a max would not keep, by an all-gather of
+   * each moment over the float32 params, laid out as their shards are.
    */
   gatherState(): void {
-    const schemas = this.params.map((_, i) => this.wrapped.stateSchema(this.groupOf[i]));
+    const schemas = this.params.map((_, i) => storedSchema(this.wrapped.stateSchema(this.groupOf[i]), this.storages[i]));
     const numberNames = schemas.map((s) => ['step', ...s.scalars.map((x) => x.name)]);
     // Each rank writes what it owns; -Infinity elsewhere; a max in rank order assembles (and keeps -0 and NaN).
     const offsets: number[] = [];
@@ -215,7 +282,9 @@ export class ShardedStep {
     });
     allReduce([known], { op: 'max', deterministic: true });
     const state: OptimizerStateDict['state'] = {};
-    const buffers: Tensor[] = [];
+    const floats: Tensor[] = [];
+    /** moment name → param index → its bits (bfloat16 or 8-bit codes). */
+    const bits = new Map<string, Map<number, Uint8Array | Uint16Array>>();
     this.params.forEach((param, i) => {
       const names = numberNames[i];
       if (known[offsets[i]] === -Infinity) return; // never stepped
@@ -223,19 +292,34 @@ export class ShardedStep {
       names.forEach((name, j) => (entry[name] = known[offsets[i] + j]));
       schemas[i].buffers.forEach((b, j) => {
         if (known[offsets[i] + names.length + j] !== 1) return;
-        const dtype = b.dtype === 'param' ? (param instanceof Float32Array ? 'float32' : 'float64') : b.dtype;
-        const full = (dtype === 'float32' ? new Float32Array(param.length) : new Float64Array(param.length)).fill(-Infinity);
-        entry[b.name] = full;
-        buffers.push(full);
+        const whole = allocStateSlab([{ dtype: b.dtype === 'param' ? dtypeOf(param) : b.dtype, length: bufferLength(b, param.length) }])[0];
+        entry[b.name] = whole;
+        if (whole instanceof Float32Array || whole instanceof Float64Array) {
+          floats.push(whole.fill(-Infinity));
+        } else {
+          if (!bits.has(b.name)) bits.set(b.name, new Map());
+          bits.get(b.name)!.set(i, whole);
+        }
       });
       state[i] = entry;
     });
     this.pieces.forEach((piece, k) => {
+      const specs = new Map(schemas[piece.index].buffers.map((b) => [b.name, b]));
       for (const [name, value] of Object.entries(shardState[k])) {
-        if (typeof value === 'object') (state[piece.index][name] as Tensor).set(value as Tensor, piece.from);
+        if (typeof value !== 'object') continue;
+        const at = placeOf(specs.get(name), piece);
+        // The whole buffer has the piece's element type.
+        if (at !== null) (state[piece.index][name] as Tensor).set(value as Tensor, at);
       }
     });
-    allReduce(buffers, { op: 'max', deterministic: true });
+    allReduce(floats, { op: 'max', deterministic: true });
+    for (const name of [...bits.keys()].sort()) {
+      const held = bits.get(name)!;
+      const type = [...held.values()][0] instanceof Uint8Array ? Uint8Array : Uint16Array;
+      // A float32 param without this moment as these bits holds its place in the flat vector (scratch).
+      const arrays = this.params.map((p, i) => held.get(i) ?? new type(p instanceof Float32Array ? p.length : 0));
+      allGather(this.layout.laidOutFloat32(arrays, this.layout.padLengths().map((n) => new type(n))));
+    }
     this.wrapped.loadStateDict({ state, paramGroups: groupsOf(this.wrapped) });
   }
 
@@ -251,15 +335,16 @@ export class ShardedStep {
       this.pieces.forEach((piece, k) => {
         const full = this.wrapped.state[piece.index];
         if (Object.keys(full).length === 0) return;
+        const specs = this.storedBuffers(piece.index);
         const entry: Record<string, StateArray | number> = {};
         for (const [name, value] of Object.entries(full)) {
           if (value === undefined) continue;
-          entry[name] = typeof value === 'number' ? value : value.slice(piece.from, piece.to);
+          entry[name] = typeof value === 'number' ? value : partOf(specs.get(name), value, piece);
         }
         state[k] = entry;
       });
       let index = 0;
-      const groups = shard.paramGroups.map((g, k) => ({ ...hyperOf(this.wrapped.paramGroups[this.shardGroups[k]]), params: g.params.map(() => index++) }));
+      const groups = shard.paramGroups.map((g, k) => ({ ...this.hyperOf(k), params: g.params.map(() => index++) }));
       shard.loadStateDict({ state, paramGroups: groups });
     }
     this.releaseState();

@@ -129,6 +129,12 @@ function bf16Bits(x: number): number {
 export const absmaxName = (name: string): string => `${name}Absmax`;
 export const codeMapName = (name: string): string => `${name}Qmap`;
 
+/** Whether `key` of a param's state entry holds the code map of an 8-bit moment (an array every param may share). */
+export function isCodeMapKey(entry: Readonly<Record<string, unknown>>, key: string): boolean {
+  const moment = key.slice(0, -'Qmap'.length);
+  return codeMapName(moment) === key && entry[moment] instanceof Uint8Array;
+}
+
 const choices = new WeakMap<KernelChoice<string>, Map<Storage, KernelChoice<string>>>();
 
 /** The kernel and slot buffers that run `choice` over state stored as `storage` (constants: a step allocates nothing). */

@@ -3,7 +3,9 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "async_call.h"
 #include "fingerprint.h"
@@ -22,6 +24,8 @@ namespace {
 template <typename T> MPI_Datatype mpi_type();
 template <> MPI_Datatype mpi_type<float>() { return MPI_FLOAT; }
 template <> MPI_Datatype mpi_type<double>() { return MPI_DOUBLE; }
+template <> MPI_Datatype mpi_type<std::uint16_t>() { return MPI_UINT16_T; }
+template <> MPI_Datatype mpi_type<std::uint8_t>() { return MPI_UINT8_T; }
 
 // Scratch buffers, reused by every call: collectives run one at a time
 // (lib/distributed queues them), so one set per process is enough.
@@ -148,10 +152,15 @@ void run_flat(const CollectiveJob& job, const ResolvedBatch& batch) {
     }
     Chunk<T> chunk(data, a, n, total);
     switch (job.kind) {
-      case CollectiveKind::kAllReduce: chunk.all_reduce(job.op, job.deterministic); break;
       case CollectiveKind::kBroadcast: chunk.broadcast(job.root); break;
-      case CollectiveKind::kReduceScatter: chunk.reduce_scatter(job.op, job.deterministic); break;
       case CollectiveKind::kAllGather: chunk.all_gather(); break;
+      // Bits are never reduced (read_job refuses it): no reduction is compiled for them.
+      case CollectiveKind::kAllReduce:
+        if constexpr (std::is_floating_point_v<T>) chunk.all_reduce(job.op, job.deterministic);
+        break;
+      case CollectiveKind::kReduceScatter:
+        if constexpr (std::is_floating_point_v<T>) chunk.reduce_scatter(job.op, job.deterministic);
+        break;
     }
     if (!inside) {
       for (std::size_t k = t, at = a; at < a + n; ++k) {
@@ -165,8 +174,20 @@ void run_flat(const CollectiveJob& job, const ResolvedBatch& batch) {
   }
 }
 
-// Reads the arguments shared by the synchronous and asynchronous forms.
-CollectiveJob read_job(const Napi::CallbackInfo& info, Napi::Array* owners32, Napi::Array* owners64) {
+// A batch of one state element type (any of the four), one buffer per tensor.
+constexpr SlotRole kBitsRole[] = {{SlotKind::kState, 0}};
+
+// Reads tensors that travel as bits (Uint16Arrays or Uint8Arrays) into `out`.
+void read_bits(Napi::Env env, const Napi::Value& value, DType dtype, const char* name, ResolvedBatch& out, Napi::Array* owners) {
+  read_batch_into(env, value, BatchLayout{1, 0, kBitsRole}, name, out, owners);
+  if (out.buffers.size() > 0 && out.state_dtype != dtype) {
+    throw_type_error(env, "ERR_DTYPE_MISMATCH", std::string(name) + (dtype == DType::kUint8 ? ": expected Uint8Arrays" : ": expected Uint16Arrays"));
+  }
+}
+
+// Reads the arguments shared by the synchronous and asynchronous forms; `owners`
+// (for the asynchronous form) receives the arrays of each element type.
+CollectiveJob read_job(const Napi::CallbackInfo& info, Napi::Array* owners) {
   const Napi::Env env = info.Env();
   require_initialized(env, "collective");
   CollectiveJob job;
@@ -178,17 +199,23 @@ CollectiveJob read_job(const Napi::CallbackInfo& info, Napi::Array* owners32, Na
   // Element counts are passed to MPI as int: a bucket holds fewer than 2^31 elements.
   job.bucket_bytes = std::size_t(read_int(env, info[4], 64, 1 << 30, "bucketBytes"));
   job.stall_seconds = read_number(env, info[5], "stallSeconds");
-  read_batch_into(env, info[6], BatchLayout{1, 0}, "float32 tensors", job.f32, owners32);
-  read_batch_into(env, info[7], BatchLayout{1, 0}, "float64 tensors", job.f64, owners64);
+  read_batch_into(env, info[6], BatchLayout{1, 0}, "float32 tensors", job.f32, owners ? &owners[0] : nullptr);
+  read_batch_into(env, info[7], BatchLayout{1, 0}, "float64 tensors", job.f64, owners ? &owners[1] : nullptr);
   if (job.f32.buffers.size() > 0 && job.f32.is_double()) throw_type_error(env, "ERR_DTYPE_MISMATCH", "float32 tensors: expected Float32Arrays");
   if (job.f64.buffers.size() > 0 && !job.f64.is_double()) throw_type_error(env, "ERR_DTYPE_MISMATCH", "float64 tensors: expected Float64Arrays");
-  if (!info[8].IsTypedArray() || info[8].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+  read_bits(env, info[8], DType::kBFloat16, "uint16 tensors", job.u16, owners ? &owners[2] : nullptr);
+  read_bits(env, info[9], DType::kUint8, "uint8 tensors", job.u8, owners ? &owners[3] : nullptr);
+  const bool reduces = job.kind == CollectiveKind::kAllReduce || job.kind == CollectiveKind::kReduceScatter;
+  if (reduces && (job.u16.buffers.size() > 0 || job.u8.buffers.size() > 0)) {
+    throw_type_error(env, "ERR_INVALID_ARG_TYPE", "uint16 and uint8 tensors: bits can be broadcast or all-gathered, not reduced");
+  }
+  if (!info[10].IsTypedArray() || info[10].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
     throw_type_error(env, "ERR_INVALID_ARG_TYPE", "fingerprint: expected a Float64Array");
   }
-  const Napi::Float64Array fp = info[8].As<Napi::Float64Array>();
+  const Napi::Float64Array fp = info[10].As<Napi::Float64Array>();
   if (fp.ElementLength() == 0) throw_range_error(env, "ERR_SHAPE_MISMATCH", "fingerprint: expected at least one element");
   job.fingerprint.assign(fp.Data(), fp.Data() + fp.ElementLength());
-  job.what = info[9].IsString() ? info[9].As<Napi::String>().Utf8Value() : "collective";
+  job.what = info[11].IsString() ? info[11].As<Napi::String>().Utf8Value() : "collective";
   return job;
 }
 
@@ -202,6 +229,8 @@ void CollectiveJob::run() {
   }
   run_flat<float>(*this, f32);
   run_flat<double>(*this, f64);
+  run_flat<std::uint16_t>(*this, u16);
+  run_flat<std::uint8_t>(*this, u8);
 }
 
 Napi::Value CollectiveJob::result(Napi::Env env) const {
@@ -212,7 +241,7 @@ Napi::Value CollectiveJob::result(Napi::Env env) const {
 }
 
 Napi::Value Collective(const Napi::CallbackInfo& info) {
-  CollectiveJob job = read_job(info, nullptr, nullptr);
+  CollectiveJob job = read_job(info, nullptr);
   job.run();
   return job.result(info.Env());
 }
@@ -224,11 +253,13 @@ Napi::Value CollectiveAsync(const Napi::CallbackInfo& info) {
                       "fusedoptim/distributed: this MPI library does not allow calls from several threads (MPI_THREAD_SERIALIZED); "
                       "use the synchronous collectives");
   }
-  Napi::Array owners32, owners64;
-  CollectiveJob job = read_job(info, &owners32, &owners64);
-  Napi::Array owners = Napi::Array::New(env, owners32.Length() + owners64.Length());
-  for (uint32_t i = 0; i < owners32.Length(); ++i) owners.Set(i, owners32.Get(i));
-  for (uint32_t i = 0; i < owners64.Length(); ++i) owners.Set(owners32.Length() + i, owners64.Get(i));
+  Napi::Array by_type[4];
+  CollectiveJob job = read_job(info, by_type);
+  Napi::Array owners = Napi::Array::New(env);
+  uint32_t k = 0;
+  for (const Napi::Array& list : by_type) {
+    for (uint32_t i = 0; i < list.Length(); ++i) owners.Set(k++, list.Get(i));
+  }
   return AsyncCall<CollectiveJob>::start(env, std::move(job), owners);
 }
 
