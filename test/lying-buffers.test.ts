@@ -86,6 +86,23 @@ describe('buffers that lie about themselves', () => {
         expectUnchanged(optimizer, snap);
       });
 
+      it('an ArrayBuffer whose own byteLength claims its old size after it shrank: the repeated step is refused before any group runs', () => {
+        const Resizable = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void };
+        const memory = new Resizable(32, { maxByteLength: 64 });
+        const params = [new Float32Array([1, 2]), new Float32Array(memory, 0, 8).fill(1)];
+        const optimizer = new SGD([{ params: [params[0]] }, { params: [params[1]], lr: 0.2 }], { lr: 0.1, backend });
+        const g = [new Float32Array([1, 1]), new Float32Array(8).fill(1)];
+        optimizer.step(g);
+        optimizer.step(g); // the same gradients: the next step takes the cached calls, which check each ArrayBuffer's byte length
+        memory.resize(16);
+        Object.defineProperty(memory, 'byteLength', { value: 32 });
+        // Compared by hand: the shared snapshot helpers are kept away from views of resizable
+        // buffers (under Node 20, once such views reach them, later detached-buffer tests misread lengths).
+        const first = Array.from(params[0]);
+        expectError(() => optimizer.step(g), { type: RangeError, code: ErrorCodes.SHAPE_MISMATCH, mentions: ['params[1]'] });
+        expect(Array.from(params[0]), 'the first group was not stepped').to.deep.equal(first);
+      });
+
       it('a grads Array whose index getter answers differently each time: the array checked is the array stepped', () => {
         const params = [new Float32Array([1, 2]), new Float32Array([3, 4])];
         const optimizer = new SGD(params.map((p) => ({ params: [p] })), { lr: 1, backend });
