@@ -26,7 +26,7 @@ import { clipScale } from '../norm';
 import type { OptimizerStateDict, StepOptions, StepResult } from '../optim/optimizer';
 import { checkStepOptions } from '../optim/step_checks';
 import { Pipeline, call, runAsync, runSync } from '../pipeline';
-import { StateArray, Tensor } from '../tensor';
+import { StateArray, Tensor, engineView } from '../tensor';
 import { checkArray, checkLike, checkTensor } from '../validate';
 import { allGather, allGatherAsync, allReduce, reduceScatter, reduceScatterAsync } from './collectives';
 import { shardRange } from './shard';
@@ -79,7 +79,9 @@ export class ShardedStep {
     this.groupOf = [];
     wrapped.paramGroups.forEach((g, gi) => {
       for (const p of g.params as Tensor[]) {
-        this.params.push(p);
+        // Engine views (engineView), made once: the shards are cut by the elements each param has,
+        // not by an own `length` that lies (2^40 would put every rank's shard past the end).
+        this.params.push(engineView(p));
         this.groupOf.push(gi);
       }
     });
