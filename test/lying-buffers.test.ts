@@ -7,7 +7,7 @@
  * (the reference loops once ran to the claimed 2^40: the fuzzer's seed 3, case 21162, hung).
  */
 import { expect } from 'chai';
-import { Adam, SGD, Tensor, accumulateGrads, clipGradNorm, clipGradValue, getTotalNorm, hasNonFinite, loadCheckpoint, readCheckpoint } from '../lib';
+import { Adam, LBFGS, SGD, Tensor, accumulateGrads, clipGradNorm, clipGradValue, getTotalNorm, hasNonFinite, loadCheckpoint, readCheckpoint } from '../lib';
 import { getBackend } from '../lib/backend';
 import { fingerprintOf } from '../lib/distributed/fingerprint';
 import { ShardedStep } from '../lib/distributed/zero';
@@ -239,6 +239,36 @@ describe('entry points beyond the step read what the engine sees', () => {
     const snap = snapshotOptimizer(target, []);
     expectError(() => target.loadStateDict(sd), { type: RangeError, code: ErrorCodes.STATE_DICT_MISMATCH, mentions: ['expAvgAbsmax: expected length 2, got length 1'] });
     expectUnchanged(target, snap);
+  });
+
+  it('LBFGS: a null gradient for a param whose own length claims 2^40 is zeros of the elements it has', () => {
+    const [liar, honest] = [lying('length', 2 ** 40), Float64Array.from(values)];
+    const other = () => new Float64Array([1, -1]);
+    const run = (param: Float64Array, extra: Float64Array) =>
+      new LBFGS([extra, param], { lr: 0.5, maxIter: 1 }).step(() => ({ loss: extra[0] ** 2, grads: [Float64Array.from(extra, (x) => 2 * x), null] }));
+    const [p, q] = [other(), other()];
+    expect(run(liar, p)).to.equal(run(honest, q));
+    expect(Array.from(p)).to.deep.equal(Array.from(q));
+    expect(Array.from(liar.subarray(0))).to.deep.equal(values);
+  });
+
+  it('LBFGS: loadStateDict refuses a history vector or ro shorter than its own length claims (ERR_STATE_DICT_MISMATCH), nothing changed', () => {
+    const make = () => new LBFGS([new Float64Array([1, 2, 3])], { lr: 1, historySize: 3 });
+    const closure = (x: Float64Array) => () => ({ loss: x.reduce((a, v) => a + v * v, 0), grads: [Float64Array.from(x, (v) => 2 * v)] });
+    const source = make();
+    for (let i = 0; i < 3; i++) source.step(closure(source.paramGroups[0].params[0] as Float64Array));
+    const sd = source.stateDict();
+    const entry = sd.state[0] as Record<string, unknown>;
+    expect((entry.ro as Float64Array).length).to.be.greaterThan(0);
+    for (const key of ['oldDirs', 'd', 'ro']) {
+      const target = make();
+      target.step(closure(target.paramGroups[0].params[0] as Float64Array));
+      const before = JSON.stringify(target.stateDict(), (_, v) => (ArrayBuffer.isView(v) ? Array.from(v as Float64Array) : v));
+      const full = entry[key] as Float64Array;
+      const short = Object.defineProperty(full.slice(0, full.length - 1), 'length', { value: full.length });
+      expectError(() => target.loadStateDict({ ...sd, state: { 0: { ...entry, [key]: short } } }), { type: RangeError, code: ErrorCodes.STATE_DICT_MISMATCH }, key);
+      expect(JSON.stringify(target.stateDict(), (_, v) => (ArrayBuffer.isView(v) ? Array.from(v as Float64Array) : v)), key).to.equal(before);
+    }
   });
 
   it('a collective\'s fingerprint records the lengths the addon moves, not an own length', () => {
