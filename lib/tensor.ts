@@ -45,6 +45,24 @@ export function bufferOf(t: ArrayBufferView): ArrayBufferLike {
   return intrinsicBuffer.call(t) as ArrayBufferLike;
 }
 
+const arrayBufferByteLength = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength')!.get! as (this: ArrayBufferLike) => number;
+const sharedArrayBufferByteLength = Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'byteLength')!.get! as (this: ArrayBufferLike) => number;
+
+/**
+ * The engine's byte-length getter for `buffer` (an ArrayBuffer's answers 0 once it is detached):
+ * call it as `reader.call(buffer)`. An ArrayBuffer is an ordinary object, so an own `byteLength`
+ * property could claim a size it no longer has. Chosen once (ArrayBuffer's getter refuses a
+ * SharedArrayBuffer and the other way round), so that a check repeated every step is one call.
+ */
+export function byteLengthReader(buffer: ArrayBufferLike): (this: ArrayBufferLike) => number {
+  try {
+    arrayBufferByteLength.call(buffer);
+    return arrayBufferByteLength;
+  } catch {
+    return sharedArrayBufferByteLength;
+  }
+}
+
 /**
  * A fresh view of the memory `t` views, as the engine (and the addon) sees it: the built-in
  * constructor of its element type, its intrinsic offset and length, no own properties. A loop

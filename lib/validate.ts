@@ -19,7 +19,10 @@ export function describe(value: unknown): string {
   if (typeof value === 'boolean' || typeof value === 'symbol') return String(value);
   if (typeof value === 'function') return 'a function';
   if (Array.isArray(value)) return `an Array(${value.length})`;
-  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name}(${(value as { length?: number }).length ?? value.byteLength})`;
+  // A typed array by what the engine sees (its own `length` or `constructor` may lie, or throw); a DataView, a
+  // Proxy or a typed array with a swapped prototype as an object, below.
+  const tag = typedArrayTag(value);
+  if (tag !== undefined) return `a ${tag}(${lengthOf(value as ArrayBufferView)})`;
   return `an object (${Object.prototype.toString.call(value).slice(8, -1)})`;
 }
 
@@ -191,7 +194,7 @@ export function checkKernelBuffers(kernel: KernelDef, buffers: unknown, name = '
     const role = roles[i % slots];
     if (role.kind === 'param') return checkTensor(`${name}[${i}]`, b);
     if (isStateTyped(role)) return checkStateArray(`${name}[${i}]`, b);
-    if (!(b instanceof Float32Array)) {
+    if (typedArrayTag(b) !== 'Float32Array') {
       throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}[${i}]: expected a Float32Array ${role.kind === 'blocks' ? 'of block scales' : 'code map'}, got ${describe(b)}`);
     }
     return checkStateArray(`${name}[${i}]`, b);
@@ -208,10 +211,10 @@ export function checkKernelBuffers(kernel: KernelDef, buffers: unknown, name = '
         checkSameLength(`${name}[${i}]`, out[i], `${name}[${param}]`, out[param]);
       }
     } else {
-      const expected = slotLength(role, out[param].length);
-      if (out[i].length !== expected) {
+      const expected = slotLength(role, lengthOf(out[param]));
+      if (lengthOf(out[i]) !== expected) {
         const what = role.kind === 'blocks' ? ` (one scale per ${role.size} elements of ${name}[${param}])` : ' (a code map)';
-        throw makeError(ErrorCodes.SHAPE_MISMATCH, `${name}[${i}]: expected length ${expected}${what}, got length ${out[i].length}`);
+        throw makeError(ErrorCodes.SHAPE_MISMATCH, `${name}[${i}]: expected length ${expected}${what}, got length ${lengthOf(out[i])}`);
       }
     }
   }

@@ -12,7 +12,7 @@
  * of the whole list, so the record's size does not grow with the tensor count.
  */
 import { ErrorCodes, makeError } from '../errors';
-import { StateArray, typedArrayTag } from '../tensor';
+import { StateArray, lengthOf, typedArrayTag } from '../tensor';
 import { CollectiveKind, ReduceOpCode } from './mpi_addon';
 
 /** The fields of a record, in order, with how a mismatch of each is described. */
@@ -73,21 +73,24 @@ export function fingerprintOf(call: CollectiveCall): Float64Array {
   let lengthsA = 0x811c9dc5;
   let lengthsB = 0x01000193;
   for (const t of call.tensors) {
+    // The engine's type and length, which the addon moves: were an own `length` to lie alike on
+    // two ranks whose tensors differ, the records would agree and MPI would be handed unequal counts.
     const code = TYPE_CODES[typedArrayTag(t)!];
+    const length = lengthOf(t);
     if (code === 1) {
       f32Count++;
-      f32Elements += t.length;
+      f32Elements += length;
     } else if (code === 2) {
-      f64Elements += t.length;
+      f64Elements += length;
     } else if (code === 3) {
-      u16Elements += t.length;
+      u16Elements += length;
     } else {
-      u8Elements += t.length;
+      u8Elements += length;
     }
     types = mix(types, code);
     // Two hashes of the lengths (the second over the high half and a different seed): lengths up to 2^53.
-    lengthsA = mix(lengthsA, t.length >>> 0);
-    lengthsB = mix(lengthsB, Math.floor(t.length / 2 ** 32) ^ (t.length >>> 0) ^ 0x5bd1e995);
+    lengthsA = mix(lengthsA, length >>> 0);
+    lengthsB = mix(lengthsB, Math.floor(length / 2 ** 32) ^ (length >>> 0) ^ 0x5bd1e995);
   }
   return Float64Array.of(
     call.sequence,

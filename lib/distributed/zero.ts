@@ -35,7 +35,7 @@ import { Storage, storageOf, storedSchema } from '../optim/state_storage';
 import { StateBufferSpec, bufferLength } from '../optim/spec';
 import { checkStepOptions } from '../optim/step_checks';
 import { Pipeline, call, runAsync, runSync } from '../pipeline';
-import { StateArray, Tensor, allocStateSlab, dtypeOf } from '../tensor';
+import { StateArray, Tensor, allocStateSlab, dtypeOf, engineView } from '../tensor';
 import { checkArray, checkLike, checkTensor } from '../validate';
 import { allGather, allGatherAsync, allReduce, reduceScatter, reduceScatterAsync } from './collectives';
 import { ShardLayout } from './shard_layout';
@@ -118,7 +118,9 @@ export class ShardedStep {
     this.groupOf = [];
     wrapped.paramGroups.forEach((g, gi) => {
       for (const p of g.params as Tensor[]) {
-        this.params.push(p);
+        // Engine views (engineView), made once: the shards are cut by the elements each param has,
+        // not by an own `length` that lies (2^40 would put every rank's shard past the end).
+        this.params.push(engineView(p));
         this.groupOf.push(gi);
       }
     });

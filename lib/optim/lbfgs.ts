@@ -26,7 +26,7 @@
  */
 import { Backend, BackendName, getBackend } from '../backend';
 import { ErrorCodes, makeError } from '../errors';
-import { StateArray, Tensor, dtypeOf } from '../tensor';
+import { StateArray, Tensor, dtypeOf, engineView, typedArrayTag, zerosLike } from '../tensor';
 import { checkArray, checkFunction, checkNoOverlap, checkNumber, checkObject, checkOptions, checkTensor, checkTensorList, checkLike, describe } from '../validate';
 import { FlatVectors } from './flat_vectors';
 import { Evaluating, Evaluation, strongWolfe } from './line_search';
@@ -246,7 +246,7 @@ export class LBFGS {
       throw makeError(ErrorCodes.SHAPE_MISMATCH, `${where}.grads: expected ${this.params.length} gradients (one per param, null for zeros), got ${grads.length}`);
     }
     const checked = grads.map((g, i) => {
-      if (g === null) return new (this.params[i].constructor as Float32ArrayConstructor | Float64ArrayConstructor)(this.params[i].length);
+      if (g === null) return zerosLike(this.params[i]); // of the elements the param has (zerosLike reads its engine length)
       const grad = checkTensor(`${where}.grads[${i}]`, g);
       checkLike(`${where}.grads[${i}]`, grad, `params[${i}]`, this.params[i]);
       return grad;
@@ -425,14 +425,16 @@ export class LBFGS {
     const like = this.params[0];
     const count = (key: string) => checkNumber(`${where}.${key}`, e[key], { integer: true, min: 0 });
     const num = (key: string) => anyNumber(`${where}.${key}`, e[key]);
+    // Engine views (engineView), checked by their engine lengths and types: a vector's own
+    // `length` could otherwise vouch for elements it does not have.
     const vector = (key: string, length: number): Tensor => {
-      const x = checkTensor(`${where}.${key}`, e[key]);
-      if (x.constructor !== like.constructor) throw mismatch(`${where}.${key}: expected a ${like.constructor.name} like the params, got ${describe(x)}`);
+      const x = engineView(checkTensor(`${where}.${key}`, e[key]));
+      if (dtypeOf(x) !== dtypeOf(like)) throw mismatch(`${where}.${key}: expected a ${dtypeOf(like) === 'float32' ? 'Float32Array' : 'Float64Array'} like the params, got ${describe(x)}`);
       if (x.length !== length) throw mismatch(`${where}.${key}: expected ${length} elements, got ${x.length}`);
       return x.slice();
     };
-    const ro = e.ro;
-    if (!(ro instanceof Float64Array)) throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${where}.ro: expected a Float64Array, got ${describe(ro)}`);
+    if (typedArrayTag(e.ro) !== 'Float64Array') throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${where}.ro: expected a Float64Array, got ${describe(e.ro)}`);
+    const ro = engineView(checkTensor(`${where}.ro`, e.ro));
     const pairs = ro.length;
     if (pairs > hyper.historySize) throw mismatch(`${where}.ro: ${pairs} history pairs, more than historySize ${hyper.historySize}`);
     const dirs = vector('oldDirs', pairs * n);

@@ -24,7 +24,7 @@
 import { COMPACT_BLOCK, blockwise8Kernel, dequantizeBlocks, mix32, nearestBf16Kernel, nearestCode, quantizeBlocks, stochasticBf16Kernel } from '../backend/js/compact_state';
 import { storeBf16Nearest, widenBf16 } from '../backend/js/bfloat16';
 import { ErrorCodes, makeError } from '../errors';
-import { StateArray, Tensor, dtypeOf, lengthOf } from '../tensor';
+import { StateArray, Tensor, dtypeOf, engineView, lengthOf, typedArrayTag } from '../tensor';
 import { checkStateArray, describe } from '../validate';
 import { SIGNED_CODE_MAP, UNSIGNED_CODE_MAP, isCodeMap } from './code_maps';
 import { OptionRules, booleanOption, choiceOption, numberOption } from './options';
@@ -213,6 +213,11 @@ export function convertLoadedEntry(
 
 type Form = 'full' | 'bfloat16' | 'int8';
 
+/** An 8-bit moment's absmax or code map as an engine view, or null when it is not a Float32Array (a Proxy of one is not). */
+function float32Part(name: string, value: unknown): Float32Array | null {
+  return typedArrayTag(value) === 'Float32Array' ? engineView(checkStateArray(name, value) as Float32Array) : null;
+}
+
 function loadedForm(
   where: string,
   entry: Record<string, unknown>,
@@ -221,9 +226,11 @@ function loadedForm(
   label: string,
   mismatch: (msg: string) => Error,
 ): { form: Form; values: () => Float32Array } {
-  const value = checkStateArray(`${where}: ${label}`, entry[name]);
-  const checkLength = (array: ArrayLike<number>, expected: number, what: string) => {
-    if (array.length !== expected) throw mismatch(`${what}: expected length ${expected}, got length ${array.length}`);
+  // Engine views (engineView), read by their engine lengths: a buffer's own `length` may claim
+  // elements it does not have, and the widening loops below would read past them.
+  const value = engineView(checkStateArray(`${where}: ${label}`, entry[name]));
+  const checkLength = (array: StateArray, expected: number, what: string) => {
+    if (lengthOf(array) !== expected) throw mismatch(`${what}: expected length ${expected}, got length ${lengthOf(array)}`);
   };
   if (value instanceof Float32Array || value instanceof Float64Array) {
     checkLength(value, length, label);
@@ -235,11 +242,12 @@ function loadedForm(
   }
   if (value instanceof Uint8Array) {
     checkLength(value, length, label);
-    const absmax = entry[absmaxName(name)];
-    const map = entry[codeMapName(name)];
-    if (!(absmax instanceof Float32Array)) throw mismatch(`${label}: 8-bit state needs ${absmaxName(name)}, a Float32Array; got ${describe(absmax)}`);
-    if (!(map instanceof Float32Array) || !isCodeMap(map)) {
-      throw mismatch(`${label}: 8-bit state needs ${codeMapName(name)}, 256 ascending float32 values in [-1, 1]; got ${describe(map)}`);
+    const [rawAbsmax, rawMap] = [entry[absmaxName(name)], entry[codeMapName(name)]];
+    const absmax = float32Part(`${where}: ${label}Absmax`, rawAbsmax);
+    const map = float32Part(`${where}: ${label}CodeMap`, rawMap);
+    if (absmax === null) throw mismatch(`${label}: 8-bit state needs ${absmaxName(name)}, a Float32Array; got ${describe(rawAbsmax)}`);
+    if (map === null || !isCodeMap(map)) {
+      throw mismatch(`${label}: 8-bit state needs ${codeMapName(name)}, 256 ascending float32 values in [-1, 1]; got ${describe(rawMap)}`);
     }
     checkLength(absmax, Math.ceil(length / COMPACT_BLOCK), `${label}Absmax`);
     return { form: 'int8', values: () => dequantizeBlocks(value, absmax, map) };

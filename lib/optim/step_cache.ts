@@ -24,7 +24,7 @@
 import type { Backend, UpdatePlan } from '../backend';
 import { ScalarWriter, scalarWriter } from '../backend/kernel';
 import { NormType, finishValue, mergeValues } from '../norm';
-import { StateArray, Tensor, bufferOf } from '../tensor';
+import { StateArray, Tensor, bufferOf, byteLengthReader } from '../tensor';
 import { KernelCallBuilder, advance, groupParts, pushTensors, sharedState } from './kernel_calls';
 import type { ParamTable } from './param_table';
 import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
@@ -61,7 +61,7 @@ export class StepCache<O> {
    * of it kept its length (a model's flat params, a group's state slab: a few
    * checks, not one per tensor).
    */
-  private memory: Array<{ buffer: WeakRef<ArrayBufferLike>; byteLength: number }> = [];
+  private memory: Array<{ buffer: WeakRef<ArrayBufferLike>; byteLength: number; read: (this: ArrayBufferLike) => number }> = [];
 
   constructor(
     private readonly spec: OptimizerSpec<O>,
@@ -95,7 +95,10 @@ export class StepCache<O> {
           const buffer = bufferOf(t);
           if (seen.has(buffer)) continue;
           seen.add(buffer);
-          memory.push({ buffer: new WeakRef(buffer), byteLength: buffer.byteLength });
+          // Read by the engine's getter (byteLengthReader): an own `byteLength` property on the
+          // ArrayBuffer could keep claiming the old size of a buffer resized or detached since.
+          const read = byteLengthReader(buffer);
+          memory.push({ buffer: new WeakRef(buffer), byteLength: read.call(buffer), read });
         }
         for (let k = GRAD_SLOT; k < tensors.length; k += 2 + choice.buffers.length) (tensors as (StateArray | null)[])[k] = null;
         const scalars = scalarWriter(choice.kernel);
@@ -112,7 +115,10 @@ export class StepCache<O> {
     const calls = this.calls;
     if (calls === null || !Array.isArray(grads) || grads.length !== this.grads.length) return false;
     for (let i = 0; i < grads.length; i++) if (grads[i] !== (this.grads[i]?.deref() ?? null)) return false;
-    for (const { buffer, byteLength } of this.memory) if (buffer.deref()?.byteLength !== byteLength) return false;
+    for (const { buffer, byteLength, read } of this.memory) {
+      const live = buffer.deref();
+      if (live === undefined || read.call(live) !== byteLength) return false;
+    }
     let c = 0;
     for (let gi = 0; gi < groupCount; gi++) {
       const hyper = hyperOf(gi);

@@ -42,8 +42,8 @@ import { dirname } from 'path';
 import { ErrorCodes, isFusedOptimError, makeError } from '../errors';
 import { LBFGS } from '../optim/lbfgs';
 import { Optimizer, OptimizerStateDict } from '../optim/optimizer';
-import { StateArray, Tensor } from '../tensor';
-import { checkObject, checkOptions, checkTensor, describe } from '../validate';
+import { StateArray, Tensor, engineView } from '../tensor';
+import { checkObject, checkOptions, checkStateArray, checkTensor, describe } from '../validate';
 import { writeFileAtomic, writeFileAtomicSync } from './atomic';
 import { History, checkHistory, parseNumbers, stringifyNumbers } from './history';
 import { TensorRead, TensorToWrite, encodeSafetensors, parseSafetensors, safetensorsDtypeOf } from './safetensors';
@@ -196,7 +196,9 @@ export function encodeCheckpoint(contents: CheckpointContents): Uint8Array[] {
         else {
           // A buffer of its param's length (Adam's moments) keeps the param's shape; any other
           // (one scale per block, ...) is saved flat.
-          const data = value as StateArray;
+          // An engine view, as the params are: the shape, the checksum and the bytes written agree
+          // whatever typed array an optimizer subclass's stateDict hands out.
+          const data = engineView(checkStateArray(`checkpoint.optimizer: stateDict().state[${index}].${key}`, value));
           const shape = i < model.params.length && data.length === model.params[i].length ? model.shapes[i] : [data.length];
           tensors.set(`optim.${i}.${key}`, { data, shape });
         }
@@ -230,7 +232,9 @@ function checkModel(name: string, value: unknown): CheckedModel {
   if (!Array.isArray(model.params)) {
     throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}.params: expected an Array of Float32Array or Float64Array, got ${describe(model.params)}`);
   }
-  const params = model.params.map((p, i) => checkTensor(`${name}.params[${i}]`, p));
+  // Engine views (engineView): the shapes, the bytes saved and the elements loaded are the ones
+  // each param has, whatever its own `length`, `byteLength` or `set` say.
+  const params = model.params.map((p, i) => engineView(checkTensor(`${name}.params[${i}]`, p)));
   const shapes = params.map((p, i) => {
     if (model.paramShapes === undefined) return [p.length];
     const shape = (model.paramShapes as unknown[])[i];
@@ -363,8 +367,8 @@ export function readCheckpoint(source: string | Uint8Array): Checkpoint {
   let history: History | null = null;
   if (metadata.history !== undefined) {
     const raw = parseJson('history', metadata.history, parseNumbers);
-    const steps = progress ? progress.globalStep : lengthOf(raw, 'trainLoss');
-    const epochs = progress ? progress.epoch : lengthOf(raw, 'valLoss');
+    const steps = progress ? progress.globalStep : entryCount(raw, 'trainLoss');
+    const epochs = progress ? progress.epoch : entryCount(raw, 'valLoss');
     history = checkHistory('checkpoint: metadata history', raw, steps, epochs);
   }
   const extra = metadata.extra === undefined ? {} : jsonObject('extra', metadata.extra);
@@ -398,7 +402,7 @@ function jsonObject(key: string, text: string | undefined): Record<string, unkno
   return value as Record<string, unknown>;
 }
 
-function lengthOf(raw: unknown, key: string): number {
+function entryCount(raw: unknown, key: string): number {
   const list = (raw as Record<string, unknown> | null)?.[key];
   return Array.isArray(list) ? list.length : 0;
 }

@@ -21,7 +21,7 @@
  * typed arrays, so a file's bytes may sit at any offset of any buffer.
  */
 import { ErrorCodes, makeError } from '../errors';
-import { StateArray, StateDType, allocState, stateDtypeOf } from '../tensor';
+import { StateArray, StateDType, allocState, engineView, stateDtypeOf } from '../tensor';
 import { checkArray, checkBytes, checkNumber, checkObject, checkStateArray, describe } from '../validate';
 
 /** Element sizes, in bytes, of every dtype the format defines. Only F32, F64, BF16 and U8 are decoded. */
@@ -186,7 +186,9 @@ function tensorEntries(
       throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${where}: the name ${METADATA_KEY} is reserved for metadata`);
     }
     const entry = checkObject(where, value);
-    const data = checkStateArray(`${where}.data`, entry.data);
+    // An engine view (engineView): the header's offsets, the shape check and the bytes written
+    // all follow the elements the tensor has, not an own `length` or `byteLength` that lies.
+    const data = engineView(checkStateArray(`${where}.data`, entry.data));
     const shape = checkArray(`${where}.shape`, entry.shape).map((d, i) =>
       checkNumber(`${where}.shape[${i}]`, d, { integer: true, min: 0 }),
     );
