@@ -226,20 +226,21 @@ void apply_factored(const TensorBatch& b, const double* raw_scalars, int threads
     const T mean = T(means[g.first_matrix + tile.matrix]);
     double param_lanes[kReduceLanes], update_lanes[kReduceLanes];
     for (int l = 0; l < kReduceLanes; ++l) param_lanes[l] = update_lanes[l] = 0.0;
-    auto add = [&](std::size_t i, std::size_t offset, std::size_t j, int l) {
-      const double p = double(param[offset + j]);
-      const double u = double(Kernel::update(scalars, grad[offset + j], eps1_squared, row_var[i], col_var[j], mean));
-      param_lanes[l] = param_lanes[l] + p * p;
-      update_lanes[l] = update_lanes[l] + u * u;
-    };
     for (std::size_t i = tile.row_begin; i < tile.row_end; ++i) {
       const std::size_t offset = (tile.matrix * g.rows + i) * g.cols;
+      const T row = Kernel::scaled_row(row_var[i], mean);
+      auto add = [&](std::size_t j, int l) {
+        const double p = double(param[offset + j]);
+        const double u = double(Kernel::update(scalars, grad[offset + j], eps1_squared, row, col_var[j]));
+        param_lanes[l] = param_lanes[l] + p * p;
+        update_lanes[l] = update_lanes[l] + u * u;
+      };
       std::size_t j = tile.col_begin;
       for (; j + kReduceLanes <= tile.col_end; j += kReduceLanes) {
 #pragma omp simd
-        for (int l = 0; l < kReduceLanes; ++l) add(i, offset, j + l, l);
+        for (int l = 0; l < kReduceLanes; ++l) add(j + l, l);
       }
-      for (int l = 0; j + l < tile.col_end; ++l) add(i, offset, j + l, l);
+      for (int l = 0; j + l < tile.col_end; ++l) add(j + l, l);
     }
     const std::size_t k = g.first_tile + (tile.matrix * g.row_chunks + tile.row_chunk) * g.col_chunks + tile.col_chunk;
     tile_sums[2 * k] = fold_lanes(param_lanes);
@@ -268,10 +269,10 @@ void apply_factored(const TensorBatch& b, const double* raw_scalars, int threads
     const T factor = T(factors[t]);
     for (std::size_t i = tile.row_begin; i < tile.row_end; ++i) {
       const std::size_t offset = (tile.matrix * g.rows + i) * g.cols;
-      const S r = row_var[i];
+      const T row = Kernel::scaled_row(row_var[i], mean);
 #pragma omp simd
       for (std::size_t j = tile.col_begin; j < tile.col_end; ++j) {
-        const T u = Kernel::update(scalars, grad[offset + j], eps1_squared, r, col_var[j], mean);
+        const T u = Kernel::update(scalars, grad[offset + j], eps1_squared, row, col_var[j]);
         param[offset + j] = Kernel::apply(scalars, param[offset + j], factor, u);
       }
     }

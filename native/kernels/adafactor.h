@@ -6,7 +6,7 @@
 //   ρ ← min(γ, 1/√t),  α ← max(ε₂, RMS(θ))·ρ
 //   θ ← θ·(1 − γλ)
 //   matrix:  R ← lerp(R, mean_j G², w),  C ← lerp(C, mean_i G², w)
-//            V̂ ← R·C / max(mean_i R, ε₁)                (per matrix of the param)
+//            V̂ ← (R / max(mean_i R, ε₁))·C              (per matrix of the param)
 //   vector:  V ← lerp(V, G², w),  V̂ ← V
 //   U ← G / √max(V̂, ε₁²)
 //   θ ← θ − α / max(1, RMS(U)/d) · U
@@ -50,8 +50,10 @@ struct AdafactorTerms {
     return e * e;
   }
 
-  // 1 / √max(v̂, ε₁²): the clamp keeps NaN, as torch.clamp_ does.
-  static T inverse_root(T v, T eps1_squared) { return T(1) / std::sqrt(v < eps1_squared ? eps1_squared : v); }
+  // U = G / √max(v̂, ε₁²): the clamp keeps NaN, as torch.clamp_ does. (PyTorch
+  // multiplies G by rsqrt; a division is the same formula with one rounding
+  // less, and one division less per element.)
+  static T update(T g, T v, T eps1_squared) { return g / std::sqrt(v < eps1_squared ? eps1_squared : v); }
 
   // α / max(1, RMS(U)/d) from Σθ² and ΣU² over the tensor's n elements, in
   // double; a NaN RMS falls to the other operand, as Python's max does.
@@ -93,7 +95,7 @@ struct Adafactor {
     const T v = Terms::lerp(T(variance[i]), g * g, s.one_minus_beta2);
     variance[i] = S(v);
     const double p = double(param[i]);
-    const double u = double(Terms::inverse_root(v, eps1_squared) * g);
+    const double u = double(Terms::update(g, v, eps1_squared));
     param_lane = param_lane + p * p;
     update_lane = update_lane + u * u;
   }
@@ -122,7 +124,7 @@ struct Adafactor {
 #pragma omp simd
     for (std::size_t i = 0; i < n; ++i) {
       const T g = grad[i] * s.grad_scale;
-      param[i] = Terms::apply(s, param[i], factor, Terms::inverse_root(T(variance[i]), eps1_squared) * g);
+      param[i] = Terms::apply(s, param[i], factor, Terms::update(g, T(variance[i]), eps1_squared));
     }
   }
 };
@@ -161,10 +163,14 @@ struct AdafactorFactored {
     return mean < eps1 ? eps1 : mean;
   }
 
-  // U = G / √max(R·C / mean, ε₁²)
-  static T update(const Scalars& s, P grad, T eps1_squared, S row, S col, T row_mean) {
+  // R / mean, once per row: V̂ = (R / mean)·C is PyTorch's R·C / mean with
+  // the division taken per row instead of per element.
+  static T scaled_row(S row, T row_mean) { return T(row) / row_mean; }
+
+  // U = G / √max((R / mean)·C, ε₁²)
+  static T update(const Scalars& s, P grad, T eps1_squared, T scaled_row, S col) {
     const T g = grad * s.grad_scale;
-    return Terms::inverse_root(T(row) * T(col) / row_mean, eps1_squared) * g;
+    return Terms::update(g, scaled_row * T(col), eps1_squared);
   }
 
   static T eps1_squared(const Scalars& s) { return Terms::eps1_squared(s); }

@@ -31,7 +31,7 @@ function termsOf(r: Round, s: Scalars, param: StateArray) {
     // torch.lerp: a + w·(b − a) below w = 0.5, b − (b − a)·(1 − w) from it.
     lerp: (a: number, b: number): number => (w < 0.5 ? r(a + r(w * r(b - a))) : r(b - r(r(b - a) * r(1 - w)))),
     // U = G / √max(v̂, ε₁²), the clamp keeping NaN.
-    update: (v: number, g: number): number => r(r(1 / r(Math.sqrt(v < eps1Squared ? eps1Squared : v))) * g),
+    update: (v: number, g: number): number => r(g / r(Math.sqrt(v < eps1Squared ? eps1Squared : v))),
     // α / max(1, RMS(U)/d), in double; a NaN RMS falls to the other operand.
     factor(paramSumSquares: number, updateSumSquares: number, n: number): number {
       const rootN = Math.sqrt(n);
@@ -149,9 +149,11 @@ export const adafactorFactoredKernel = defineKernel({
       const mean = r(rowTotal / rows);
       means[m] = mean < t.eps1 ? t.eps1 : mean;
     }
-    // U = G / √max(R·C / mean, ε₁²)
+    // U = G / √max((R / mean)·C, ε₁²), R / mean once per row.
+    const scaledRows = new Float64Array(matrices * rows);
+    for (let m = 0; m < matrices; m++) for (let i = 0; i < rows; i++) scaledRows[m * rows + i] = r(rowVar[m * rows + i] / means[m]);
     const updateAt = (m: number, i: number, j: number, offset: number): number =>
-      t.update(r(r(rowVar[m * rows + i] * colVar[m * cols + j]) / means[m]), r(grad[offset + j] * t.gradScale));
+      t.update(r(scaledRows[m * rows + i] * colVar[m * cols + j]), r(grad[offset + j] * t.gradScale));
 
     // Pass 2: per tile, Σθ² and ΣU² in lanes (element j of a row in lane j mod lanes).
     let k = 0;
