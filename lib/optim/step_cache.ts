@@ -124,8 +124,9 @@ export class StepCache<O> {
       const hyper = hyperOf(gi);
       for (; c < calls.length && calls[c].gi === gi; c++) {
         const call = calls[c];
-        // Fixed options that changed: the full step refuses them.
-        if (call.fixedKey !== '' && fixedKey(this.spec, hyper) !== call.fixedKey) return false;
+        // Fixed options that changed: the full step refuses them. (The same validated object as
+        // last step means no value changed: ValidatedHyper hands it back; nothing to compare.)
+        if (hyper !== call.hyper && call.fixedKey !== '' && fixedKey(this.spec, hyper) !== call.fixedKey) return false;
         const choice = storedChoice(this.spec.kernel(hyper, this.table.shapes[call.indices[0]]), call.storage);
         if (choice.kernel !== call.choice.kernel || !sameNames(choice.buffers, call.choice.buffers)) return false;
         if (!this.callHolds(call)) return false;
