@@ -51,7 +51,19 @@ struct FactoredGrid {
   // statistic is written there: no partial sums to keep (a tall, narrow
   // matrix would otherwise need one double per row).
   std::size_t row_partial_count() const { return col_chunks > 1 ? matrices * rows * col_chunks : 0; }
+  std::size_t col_partial_count() const { return matrices * row_chunks * cols; }
 };
+
+// The grid of a tensor of (matrices, rows, cols) `dims`, its scratch offsets not yet set.
+inline FactoredGrid grid_of(const std::size_t* dims) {
+  FactoredGrid g{};
+  g.matrices = dims[0];
+  g.rows = dims[1];
+  g.cols = dims[2];
+  g.row_chunks = (g.rows + kTileRows - 1) / kTileRows;
+  g.col_chunks = (g.cols + kTileCols - 1) / kTileCols;
+  return g;
+}
 
 // Tile `k` of a grid: its matrix, rows [row_begin, row_end), columns [col_begin, col_end).
 struct Tile {
@@ -72,7 +84,7 @@ inline Tile tile_at(const FactoredGrid& g, std::size_t k) {
 
 // visit(tensor, tile) for the global tiles [first, last).
 template <typename Visit>
-inline void visit_tiles(const FactoredGrid* grids, std::size_t count, std::size_t first, std::size_t last, Visit& visit) {
+inline void visit_tiles(const FactoredGrid* grids, std::size_t first, std::size_t last, Visit& visit) {
   std::size_t t = 0;
   for (std::size_t k = first; k < last; ++k) {
     while (grids[t].first_tile + grids[t].tiles() <= k) ++t;
@@ -82,9 +94,9 @@ inline void visit_tiles(const FactoredGrid* grids, std::size_t count, std::size_
 
 // visit over every tile of the batch, the tiles split evenly among the team.
 template <typename Visit>
-inline void for_each_tile(const FactoredGrid* grids, std::size_t count, std::size_t tiles, int team, Visit visit) {
+inline void for_each_tile(const FactoredGrid* grids, std::size_t tiles, int team, Visit visit) {
   if (team <= 1) {
-    visit_tiles(grids, count, 0, tiles, visit);
+    visit_tiles(grids, 0, tiles, visit);
     return;
   }
 #ifdef _OPENMP
@@ -92,10 +104,10 @@ inline void for_each_tile(const FactoredGrid* grids, std::size_t count, std::siz
   {
     const std::size_t members = std::size_t(omp_get_num_threads());
     const std::size_t me = std::size_t(omp_get_thread_num());
-    visit_tiles(grids, count, tiles * me / members, tiles * (me + 1) / members, visit);
+    visit_tiles(grids, tiles * me / members, tiles * (me + 1) / members, visit);
   }
 #else
-  visit_tiles(grids, count, 0, tiles, visit);
+  visit_tiles(grids, 0, tiles, visit);
 #endif
 }
 
@@ -109,12 +121,11 @@ void apply_factored(const TensorBatch& b, const double* raw_scalars, int threads
   // two sums per tile, a row mean per matrix and a factor per tensor.
   std::size_t tiles = 0, row_partials = 0, col_partials = 0, matrices = 0;
   for (std::size_t t = 0; t < b.count; ++t) {
-    const std::size_t m = b.dims[3 * t], rows = b.dims[3 * t + 1], cols = b.dims[3 * t + 2];
-    const std::size_t row_chunks = (rows + kTileRows - 1) / kTileRows, col_chunks = (cols + kTileCols - 1) / kTileCols;
-    tiles += m * row_chunks * col_chunks;
-    row_partials += col_chunks > 1 ? m * rows * col_chunks : 0;
-    col_partials += m * row_chunks * cols;
-    matrices += m;
+    const FactoredGrid g = grid_of(b.dims + 3 * t);
+    tiles += g.tiles();
+    row_partials += g.row_partial_count();
+    col_partials += g.col_partial_count();
+    matrices += g.matrices;
   }
   const std::size_t grid_bytes = (sizeof(FactoredGrid) * b.count + sizeof(double) - 1) / sizeof(double) * sizeof(double);
   char* scratch = static_cast<char*>(
@@ -128,19 +139,14 @@ void apply_factored(const TensorBatch& b, const double* raw_scalars, int threads
   {
     std::size_t tile = 0, row = 0, col = 0, matrix = 0;
     for (std::size_t t = 0; t < b.count; ++t) {
-      FactoredGrid& g = grids[t];
-      g.matrices = b.dims[3 * t];
-      g.rows = b.dims[3 * t + 1];
-      g.cols = b.dims[3 * t + 2];
-      g.row_chunks = (g.rows + kTileRows - 1) / kTileRows;
-      g.col_chunks = (g.cols + kTileCols - 1) / kTileCols;
+      FactoredGrid& g = grids[t] = grid_of(b.dims + 3 * t);
       g.first_tile = tile;
       g.row_partials = row;
       g.col_partials = col;
       g.first_matrix = matrix;
       tile += g.tiles();
       row += g.row_partial_count();
-      col += g.matrices * g.row_chunks * g.cols;
+      col += g.col_partial_count();
       matrix += g.matrices;
     }
   }
@@ -149,7 +155,7 @@ void apply_factored(const TensorBatch& b, const double* raw_scalars, int threads
 
   // Pass 1: per tile, each row's sum of G² over the tile's columns, and each
   // column's over the tile's rows.
-  for_each_tile(grids, b.count, tiles, team, [&](std::size_t t, const Tile& tile) {
+  for_each_tile(grids, tiles, team, [&](std::size_t t, const Tile& tile) {
     const FactoredGrid& g = grids[t];
     const P* __restrict grad = static_cast<const P*>(buffer(t, 1));
     S* row_var = static_cast<S*>(buffer(t, 2));
@@ -217,7 +223,7 @@ void apply_factored(const TensorBatch& b, const double* raw_scalars, int threads
   }
 
   // Pass 2: per tile, Σθ² and ΣU².
-  for_each_tile(grids, b.count, tiles, team, [&](std::size_t t, const Tile& tile) {
+  for_each_tile(grids, tiles, team, [&](std::size_t t, const Tile& tile) {
     const FactoredGrid& g = grids[t];
     const P* __restrict param = static_cast<const P*>(buffer(t, 0));
     const P* __restrict grad = static_cast<const P*>(buffer(t, 1));
@@ -259,7 +265,7 @@ void apply_factored(const TensorBatch& b, const double* raw_scalars, int threads
   }
 
   // Pass 3: θ moved, U recomputed from the same statistics (the same bits as pass 2).
-  for_each_tile(grids, b.count, tiles, team, [&](std::size_t t, const Tile& tile) {
+  for_each_tile(grids, tiles, team, [&](std::size_t t, const Tile& tile) {
     const FactoredGrid& g = grids[t];
     P* __restrict param = static_cast<P*>(buffer(t, 0));
     const P* __restrict grad = static_cast<const P*>(buffer(t, 1));
