@@ -19,10 +19,10 @@
 // Claiming alone still leaves the region's closing barrier: the call returns
 // only once every member has arrived, and a descheduled one arrives late. So
 // the caller also paces itself (TeamPacing): after each region it checks
-// whether the team finished sooner than the calling thread alone would have, at
-// its own pace in that region; when it did not, the next calls of that size
-// run on the calling thread alone, for a number of calls that doubles while the
-// team keeps losing and halves when it pays again. On an idle machine every
+// whether it kept its core and the team finished sooner than the calling
+// thread alone would have, at its own pace in that region; when not, the next
+// calls of that size run on the calling thread alone, for a number of calls
+// that doubles while the team keeps losing and halves when it pays again. On an idle machine every
 // region pays and nothing changes; a call too small to gain from a team falls
 // back to one thread the same way.
 #pragma once
@@ -55,12 +55,19 @@ inline int team_size(std::size_t work, int threads) {
   return useful < std::size_t(threads) ? int(useful) : threads;
 }
 
-// A region pays when it ends before kPaysFraction of the time the caller alone
-// would have taken (estimated from the caller's own pace inside the region).
+// A region pays when the calling thread ran at least a fair share of the
+// chunks divided by kCallerShareDivisor (for a team of 2, a quarter of them:
+// it held its core through the region) and the region ended before
+// kPaysFraction of the time the caller alone would have taken, estimated from
+// its own pace inside the region.
 constexpr double kPaysFraction = 0.9;
-// Calls run alone after the first region that did not pay, and at most.
+constexpr std::size_t kCallerShareDivisor = 2;
+// Calls run alone after the first region that did not pay, and at most: on a
+// crowded machine a losing region can cost 50x a step alone (the helper waits
+// in the run queue for tens of milliseconds), and 256 alone calls keep that
+// below a fifth of the time.
 constexpr std::uint32_t kFirstBackoff = 4;
-constexpr std::uint32_t kMaxBackoff = 64;
+constexpr std::uint32_t kMaxBackoff = 256;
 
 // Whether recent teams paid, per size class (log2 of the call's elements): a
 // norm over a few small tensors and a step over a large model, made by the
@@ -165,9 +172,11 @@ void share_out(std::size_t units, std::size_t grain, std::size_t elements, int t
   if (options.pacing != nullptr) {
     const double region = std::chrono::duration<double>(Clock::now() - start).count();
     const double own = std::chrono::duration<double>(caller_done - start).count();
-    // The caller alone: its own time scaled to all chunks. A caller that ran
-    // no chunk was itself descheduled; that says nothing against the team.
-    const bool paid = caller_chunks == 0 || region * double(caller_chunks) <= kPaysFraction * own * double(chunks);
+    // A caller that ran few chunks lost its core during the region, often to
+    // the helper it had just woken: the team cost it the region. Otherwise the
+    // caller alone is its own time scaled to all chunks.
+    const bool fair_share = caller_chunks * std::size_t(team) * kCallerShareDivisor >= chunks;
+    const bool paid = fair_share && region * double(caller_chunks) <= kPaysFraction * own * double(chunks);
     options.pacing->record(size, paid);
   }
 #else
