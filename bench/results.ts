@@ -89,8 +89,10 @@ export interface BusyRow {
   reps: number;
   teamNsPerParam: number;
   oneThreadNsPerParam: number;
-  /** teamNsPerParam / oneThreadNsPerParam: above 1, the team is slower than one thread. */
+  /** teamNsPerParam / oneThreadNsPerParam (medians): above 1, the team is slower than one thread. */
   ratio: number;
+  /** The same with means: what a long run of steps takes, the team's rare costly tries included. */
+  meanRatio: number;
 }
 
 export interface BenchResult {

@@ -233,6 +233,7 @@ describe('bench sections: compact state and busy machine (16K params, one repeti
     for (const r of sections.busy) {
       expect(r.team).to.equal(sections.machine.defaultThreads);
       expect(r.ratio).to.be.closeTo(r.teamNsPerParam / r.oneThreadNsPerParam, 1e-12);
+      expect(r.meanRatio).to.be.greaterThan(0);
       expect(r.oneThreadNsPerParam).to.be.greaterThan(0);
     }
   });
