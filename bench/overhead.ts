@@ -4,7 +4,8 @@
  * beside the bare addon call that is its floor. Small models and services
  * doing many small steps live here.
  */
-import { loadAddon, nativeKernelIndex } from '../lib/native';
+import { nativeKernelIndex } from '../lib/backend/native';
+import { loadAddon } from '../lib/native';
 import { Adam } from '../lib/optim/adam';
 import { SGD } from '../lib/optim/sgd';
 import { setNumThreads, getNumThreads } from '../lib/threads';

@@ -9,7 +9,8 @@
  */
 import { accumulateKernel } from '../lib/backend/js/elementwise';
 import { ReduceKind } from '../lib/kernels';
-import { loadAddon, nativeKernelIndex } from '../lib/native';
+import { nativeKernelIndex } from '../lib/backend/native';
+import { loadAddon } from '../lib/native';
 import type { Tensor } from '../lib/tensor';
 
 export interface Probe {

@@ -104,7 +104,7 @@ export {
 } from './clip';
 export type { ClipGradNormOptions, NormPartial, TotalNormOptions, UtilityOptions } from './clip';
 export { setNumThreads, getNumThreads } from './threads';
-export { alignedFloat32, alignedFloat64 } from './tensor';
+export { alignedFloat32, alignedFloat64 } from './alloc';
 export type { Tensor, DType, StateArray, StateDType } from './tensor';
 export { ErrorCodes, FusedOptimTypeError, FusedOptimRangeError, isFusedOptimError } from './errors';
 export type { ErrorCode, FusedOptimError } from './errors';

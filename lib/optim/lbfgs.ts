@@ -26,7 +26,8 @@
  */
 import { Backend, BackendName, getBackend } from '../backend';
 import { ErrorCodes, makeError } from '../errors';
-import { StateArray, Tensor, dtypeOf, engineView, typedArrayTag, zerosLike } from '../tensor';
+import { StateArray, Tensor, dtypeOf, engineView, typedArrayTag } from '../tensor';
+import { zerosLike } from '../alloc';
 import { checkArray, checkFunction, checkNoOverlap, checkNumber, checkObject, checkOptions, checkTensor, checkTensorList, checkLike, describe } from '../validate';
 import { FlatVectors } from './flat_vectors';
 import { Evaluating, Evaluation, strongWolfe } from './line_search';

@@ -46,6 +46,10 @@ interface CheckedStep<O> {
   hyper: O[];
 }
 
+/** An optimizer whatever its options type (what wrappers such as DistributedOptimizer take). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyOptimizer = Optimizer<any>;
+
 export interface StepResult {
   /** The global norm of the (scaled) gradients, when the step computed it (maxGradNorm or skipIfNonfinite). */
   gradNorm: number | undefined;

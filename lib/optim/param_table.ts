@@ -3,7 +3,8 @@
  * step needs to refuse a gradient that aliases a param or a state buffer.
  */
 import { ErrorCodes, makeError } from '../errors';
-import { StateArray, Tensor, allocStateSlab, bufferOf, dtypeOf, lengthOf } from '../tensor';
+import { StateArray, Tensor, bufferOf, dtypeOf, lengthOf } from '../tensor';
+import { allocStateSlab } from '../alloc';
 import { checkStateArray, checkTensor, overlaps } from '../validate';
 import { ParamShape, ParamState, StateBufferSpec, StateSchema, bufferLength } from './spec';
 

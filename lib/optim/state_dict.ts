@@ -5,7 +5,8 @@
  * and length, every per-param number) before anything changes.
  */
 import { ErrorCodes, makeError } from '../errors';
-import { STATE_ARRAY_NAMES, StateArray, StateDType, Tensor, allocStateSlab, dtypeOf, lengthOf, stateDtypeOf } from '../tensor';
+import { STATE_ARRAY_NAMES, StateArray, StateDType, Tensor, dtypeOf, lengthOf, stateDtypeOf } from '../tensor';
+import { allocStateSlab } from '../alloc';
 import { checkArray, checkNumber, checkObject, checkStateArray, describe } from '../validate';
 import { ParamGroup, checkExtra, fixedOptionsOf, resolveGroup } from './param_groups';
 import { OptimizerSpec, ParamShape, ParamState, StateSchema, bufferLength } from './spec';

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { KernelDef } from '../../lib/backend/kernel';
 import { blockwise8Kernel, nearestBf16Kernel, stochasticBf16Kernel } from '../../lib/backend/js/compact_state';
-import { nativeKernelIndex } from '../../lib/native';
+import { nativeKernelIndex } from '../../lib/backend/native';
 
 const JS_DIR = path.join(__dirname, '..', '..', 'lib', 'backend', 'js');
 
