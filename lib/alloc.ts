@@ -37,7 +37,7 @@ const STATE_ARRAYS = {
  * Zero-filled state buffers of the given types and lengths, carved from one
  * ArrayBuffer, each starting on a 64-byte boundary. An optimizer allocates a
  * group's new state this way: one allocation instead of thousands, and a
- * planned step checks one ArrayBuffer instead of every view (native/plan.cc).
+ * planned step checks one ArrayBuffer instead of every view (native/boundary/plan.cc).
  * Transferring any of them transfers them all.
  */
 export function allocStateSlab(items: ReadonlyArray<{ dtype: StateDType; length: number }>): StateArray[] {

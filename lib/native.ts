@@ -4,7 +4,7 @@
  */
 import * as path from 'path';
 import { ErrorCodes, makeError } from './errors';
-import { REDUCE_BLOCK, REDUCE_LANES, ReduceKind } from './kernels';
+import { REDUCE_BLOCK, REDUCE_LANES, ReduceKind } from './kernels/reduce_kind';
 import type { StateArray, Tensor } from './tensor';
 
 export interface AddonInfo {
@@ -19,7 +19,7 @@ export interface AddonInfo {
   readonly updateKernels: ReadonlyArray<NativeKernelRow>;
 }
 
-/** A row of the addon's kernel table (native/kernel_table.h). */
+/** A row of the addon's kernel table (native/dispatch/kernel_table.h). */
 export interface NativeKernelRow {
   readonly name: string;
   readonly slots: number;
@@ -103,7 +103,7 @@ function loadAdvice(message: string): string {
 function checkInterface(candidate: Addon): void {
   const info = candidate.info();
   if (info.reduceBlock !== REDUCE_BLOCK || info.reduceLanes !== REDUCE_LANES) {
-    throw new Error(`the addon's reduction blocks do not match lib/kernels.ts; rebuild it`);
+    throw new Error(`the addon's reduction blocks do not match lib/kernels/reduce_kind.ts; rebuild it`);
   }
 }
 

@@ -20,8 +20,8 @@
 import { createHash } from 'crypto';
 import { accumulateGrads } from '../clip';
 import { ErrorCodes, makeError } from '../errors';
-import type { AnyOptimizer, StepOptions, StepResult } from '../optim/optimizer';
-import { isCodeMapKey } from '../optim/state_storage';
+import type { AnyOptimizer, StepOptions, StepResult } from '../optim/core/optimizer';
+import { isCodeMapKey } from '../compact/state_storage';
 import { StateArray, Tensor } from '../tensor';
 import { zerosLike } from '../alloc';
 import { checkArray, checkBoolean, checkNumber, checkObject, checkOptions, checkTensor } from '../validate';

@@ -21,8 +21,8 @@
 import { accumulateGrads } from '../clip';
 import { ErrorCodes, makeError } from '../errors';
 import { AdamW } from '../optim/adam';
-import type { StateDtypeOption } from '../optim/state_storage';
-import { Optimizer, StepResult } from '../optim/optimizer';
+import type { StateDtypeOption } from '../compact/state_storage';
+import { Optimizer, StepResult } from '../optim/core/optimizer';
 import { WarmupCosineScheduler } from '../schedulers';
 import { Tensor } from '../tensor';
 import { zerosLike } from '../alloc';
