@@ -4,7 +4,7 @@
  * machine is, then beside a neighbour: a child process that spins on one
  * core, as a service's own work or another tenant would. The neighbour is
  * bounded twice: it exits by itself after NEIGHBOUR_LIMIT_MS, and it is killed
- * as soon as the section ends. What it shows is native/team.h's purpose: a
+ * as soon as the section ends. What it shows is native/drivers/team.h's purpose: a
  * team that does not wait for a thread the system has taken away.
  */
 import { ChildProcess, spawn } from 'child_process';
@@ -19,7 +19,7 @@ import { summarize } from './stats';
 import { policyFor } from './suite';
 
 /**
- * At least this many repetitions per member: a paced team (native/team.h)
+ * At least this many repetitions per member: a paced team (native/drivers/team.h)
  * tries the team again now and then, and such a try can cost many steps'
  * time on a crowded machine; the means must see enough of them.
  */

@@ -49,7 +49,7 @@ export interface Addon {
   /**
    * Diagnostic: runs the kernels' work splitting over a fake batch of `elements` and reports the OS threads that ran it.
    * `lateHelperMs` makes every team member but the caller sleep that long before claiming work (a descheduled thread on
-   * demand); `paced` runs it under a pacing of its own, as kernels run under theirs (native/team.h).
+   * demand); `paced` runs it under a pacing of its own, as kernels run under theirs (native/drivers/team.h).
    */
   threadProbe(elements: number, threads: number, lateHelperMs?: number, paced?: boolean): ThreadProbeResult;
 }
