@@ -14,14 +14,22 @@
 
 FUSEDOPTIM_KERNELS_BEGIN
 
-// Index t such that prefix[t] <= position < prefix[t + 1] (skipping empty tensors).
-inline std::size_t find_tensor(const std::size_t* prefix, std::size_t count, std::size_t position) {
+// The last index t < count with start(t) <= position, for a non-decreasing
+// start (so empty tensors, which share their successor's start, are skipped).
+// Every chunk of the team starts with it, so it is a binary search.
+template <typename Start>
+inline std::size_t find_index(std::size_t count, std::size_t position, Start start) {
   std::size_t lo = 0, hi = count;  // answer in [lo, hi)
   while (hi - lo > 1) {
     const std::size_t mid = lo + (hi - lo) / 2;
-    if (prefix[mid] <= position) lo = mid; else hi = mid;
+    if (start(mid) <= position) lo = mid; else hi = mid;
   }
   return lo;
+}
+
+// Index t such that prefix[t] <= position < prefix[t + 1] (skipping empty tensors).
+inline std::size_t find_tensor(const std::size_t* prefix, std::size_t count, std::size_t position) {
+  return find_index(count, position, [prefix](std::size_t t) { return prefix[t]; });
 }
 
 // Calls segment(tensor, begin, end) for every piece of [first, last) in tensor coordinates.

@@ -81,8 +81,9 @@ inline Tile tile_at(const FactoredGrid& g, std::size_t k) {
 
 // visit(tensor, tile) for the global tiles [first, last).
 template <typename Visit>
-inline void visit_tiles(const FactoredGrid* grids, std::size_t first, std::size_t last, Visit& visit) {
-  std::size_t t = 0;
+inline void visit_tiles(const FactoredGrid* grids, std::size_t count, std::size_t first, std::size_t last, Visit& visit) {
+  if (first >= last) return;
+  std::size_t t = find_index(count, first, [grids](std::size_t i) { return grids[i].first_tile; });
   for (std::size_t k = first; k < last; ++k) {
     while (grids[t].first_tile + grids[t].tiles() <= k) ++t;
     visit(t, tile_at(grids[t], k - grids[t].first_tile));
@@ -91,9 +92,9 @@ inline void visit_tiles(const FactoredGrid* grids, std::size_t first, std::size_
 
 // visit over every tile of the batch, the tiles claimed by the team (team.h).
 template <typename Visit>
-inline void for_each_tile(const FactoredGrid* grids, std::size_t tiles, std::size_t elements, int threads, Visit visit) {
-  auto chunk = [&](std::size_t first, std::size_t last) { visit_tiles(grids, first, last, visit); };
-  share_out(tiles, 1, elements, threads, TeamOptions::for_kernels(), chunk);
+inline void for_each_tile(const FactoredGrid* grids, const TensorBatch& b, std::size_t tiles, int threads, Visit visit) {
+  auto chunk = [&](std::size_t first, std::size_t last) { visit_tiles(grids, b.count, first, last, visit); };
+  share_out(tiles, 1, b.total, threads, TeamOptions::for_kernels(), chunk);
 }
 
 template <class Kernel, typename P, typename S>
@@ -139,7 +140,7 @@ void apply_factored(const TensorBatch& b, const double* raw_scalars, int threads
 
   // Pass 1: per tile, each row's sum of G² over the tile's columns, and each
   // column's over the tile's rows.
-  for_each_tile(grids, tiles, b.total, threads, [&](std::size_t t, const Tile& tile) {
+  for_each_tile(grids, b, tiles, threads, [&](std::size_t t, const Tile& tile) {
     const FactoredGrid& g = grids[t];
     const P* __restrict grad = static_cast<const P*>(buffer(t, 1));
     S* row_var = static_cast<S*>(buffer(t, 2));
@@ -207,7 +208,7 @@ void apply_factored(const TensorBatch& b, const double* raw_scalars, int threads
   }
 
   // Pass 2: per tile, Σθ² and ΣU².
-  for_each_tile(grids, tiles, b.total, threads, [&](std::size_t t, const Tile& tile) {
+  for_each_tile(grids, b, tiles, threads, [&](std::size_t t, const Tile& tile) {
     const FactoredGrid& g = grids[t];
     const P* __restrict param = static_cast<const P*>(buffer(t, 0));
     const P* __restrict grad = static_cast<const P*>(buffer(t, 1));
@@ -249,7 +250,7 @@ void apply_factored(const TensorBatch& b, const double* raw_scalars, int threads
   }
 
   // Pass 3: θ moved, U recomputed from the same statistics (the same bits as pass 2).
-  for_each_tile(grids, tiles, b.total, threads, [&](std::size_t t, const Tile& tile) {
+  for_each_tile(grids, b, tiles, threads, [&](std::size_t t, const Tile& tile) {
     const FactoredGrid& g = grids[t];
     P* __restrict param = static_cast<P*>(buffer(t, 0));
     const P* __restrict grad = static_cast<const P*>(buffer(t, 1));

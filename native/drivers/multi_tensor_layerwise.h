@@ -35,7 +35,8 @@ inline void offset_buffers(const TensorBatch& b, std::size_t t, std::size_t offs
 template <class Kernel, typename P, typename S>
 void layerwise_first_pass(const TensorBatch& b, const typename Kernel::Scalars& scalars, const std::size_t* block_prefix,
                           double* block_sums, std::size_t first, std::size_t last) {
-  std::size_t t = 0;
+  if (first >= last) return;
+  std::size_t t = find_tensor(block_prefix, b.count, first);
   for (std::size_t block = first; block < last; ++block) {
     while (block_prefix[t + 1] <= block) ++t;
     const std::size_t begin = (block - block_prefix[t]) * kReduceBlock;
