@@ -19,11 +19,13 @@ import { summarize } from './stats';
 import { policyFor } from './suite';
 
 /**
- * At least this many repetitions per member: a paced team (native/drivers/team.h)
- * tries the team again now and then, and such a try can cost many steps'
- * time on a crowded machine; the means must see enough of them.
+ * Repetitions per member: at least MIN_REPS, and at least MIN_PARAMS_STEPPED
+ * params' worth of steps (256 steps at 1M). A paced team (native/drivers/team.h)
+ * tries the team again now and then, and on a crowded machine such a try costs
+ * many steps' time: the means must cover the back-off it sets, not only its start.
  */
 const MIN_REPS = 30;
+const MIN_PARAMS_STEPPED = 2 ** 28;
 /** The neighbour stops by itself after this long, even if the bench is killed. */
 const NEIGHBOUR_LIMIT_MS = 300_000;
 const SPIN = `process.stdout.write('ready\\n'); const end = Date.now() + Number(process.argv[1]); while (Date.now() < end);`;
@@ -47,7 +49,7 @@ function compare(params: number, team: number, neighbour: boolean, opts: BenchOp
       { id: 'team', run: step, before: () => setNumThreads(team) },
       { id: 'one', run: step, before: () => setNumThreads(1) },
     ],
-    { ...policyFor(opts), minReps: MIN_REPS },
+    { ...policyFor(opts), minReps: Math.max(MIN_REPS, Math.ceil(MIN_PARAMS_STEPPED / params)) },
   );
   const perParam = (id: string) => samples.get(id)!.perCallNs.map((ns) => ns / params);
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
