@@ -15,8 +15,8 @@ import {
   parseDigitsCsv,
   splitTrainValidation,
   subset,
-} from '../examples/digits/data';
-import { LabelledBatch, Mlp, createMlp } from '../examples/digits/mlp';
+} from '../lib/cli/jobs/digits/data';
+import { LabelledBatch, Mlp, createMlp } from '../lib/cli/jobs/digits/mlp';
 import { createRng, mixSeed, shuffleInPlace } from '../lib/seeded_rng';
 
 /** A row's pixels as the integers 0..16 of the file. */
