@@ -6,14 +6,17 @@
  * naming both hosts. The namespaces have no other interface but their
  * loopback and no route: nothing sent in them can leave them.
  *
- * The namespaces are named after this process (fusedoptim-hosts-<pid>-a, -b).
- * remove() ends the processes still running in them (all started by the test),
- * then deletes them (which deletes the veth pair) and their /etc/netns folders;
- * it also runs on SIGINT and SIGTERM, and the next run removes what a run
- * killed outright left (namespaces whose process is gone).
+ * The namespaces are named after this process (fusedoptim-hosts-<pid>-a, -b),
+ * and come with a folder for the test's files (`dir`). remove() ends the
+ * processes still running in the namespaces (all started by the test), then
+ * deletes them (which deletes the veth pair), their /etc/netns folders and
+ * `dir`; it also runs on SIGINT and SIGTERM, and the next run removes the
+ * namespaces a run killed outright left (those whose process is gone).
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 
 const PREFIX = 'fusedoptim-hosts-';
 /** The interface name at both ends, as cluster nodes often share one (eth1, ib0, ...). */
@@ -29,6 +32,8 @@ export interface Host {
 
 export interface TwoHosts {
   hosts: [Host, Host];
+  /** A temporary folder, removed with the namespaces: the hostfile, Open MPI's session directories, the runs. */
+  dir: string;
   /** `host=namespace host=namespace`: the agent script's map (test/hosts/netns-agent.sh). */
   agentMap: string;
   /** argv that runs `command` on `host`, with the host's hostname (mpirun on the first host). */
@@ -107,10 +112,12 @@ export function createTwoHosts(): TwoHosts {
     { name: 'host-a', namespace: `${PREFIX}${process.pid}-a`, address: '10.231.0.1' },
     { name: 'host-b', namespace: `${PREFIX}${process.pid}-b`, address: '10.231.0.2' },
   ];
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), PREFIX));
   const remove = (): void => {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     for (const host of hosts) removeNamespace(host.namespace);
+    fs.rmSync(dir, { recursive: true, force: true });
   };
   // An interrupted test still removes them; the signal is raised again to end the process as it would have.
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -139,6 +146,7 @@ export function createTwoHosts(): TwoHosts {
   }
   return {
     hosts,
+    dir,
     agentMap: hosts.map((h) => `${h.name}=${h.namespace}`).join(' '),
     exec: (host, command) => ['ip', 'netns', 'exec', host.namespace, 'unshare', '--uts', 'sh', '-c', 'hostname "$0" && exec "$@"', host.name, ...command],
     sentBytes: (host) => {

@@ -16,7 +16,6 @@
  */
 import { expect } from 'chai';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { listSafetensors } from '../../lib/train/safetensors';
 import { ChildResult, REPO_ROOT, describeExit, runCommand } from '../helpers/child';
@@ -48,7 +47,6 @@ function ranksByNode(stdout: string): Map<number, string> {
 
 describe('distributed: two hosts (network namespaces joined by a veth pair)', function () {
   this.timeout(600_000);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-hosts-'));
   let twoHosts: TwoHosts | null = null;
   let oneHost: ChildResult;
   let acrossHosts: ChildResult;
@@ -60,12 +58,13 @@ describe('distributed: two hosts (network namespaces joined by a veth pair)', fu
       console.log(`      skipped: ${reason}`);
       this.skip();
     }
+    twoHosts = createTwoHosts();
+    const { dir } = twoHosts;
     oneHost = await runCommand('mpirun', ['--allow-run-as-root', '-np', '2', '--bind-to', 'none', ...digitsJob(dir, 'one-host')], {
       env: { ...process.env, ...MPI_ENV },
       timeoutMs: RUN_TIMEOUT_MS,
     });
 
-    twoHosts = createTwoHosts();
     const [a, b] = twoHosts.hosts;
     const hostfile = path.join(dir, 'hostfile');
     fs.writeFileSync(hostfile, `${a.name} slots=1\n${b.name} slots=1\n`);
@@ -80,6 +79,11 @@ describe('distributed: two hosts (network namespaces joined by a veth pair)', fu
       // Each daemon sees the whole machine as its own: bound, both ranks would share core 0.
       '--bind-to',
       'none',
+      // Open MPI's session directories (one per hostname) in the hosts' folder, which goes with them:
+      // a killed run leaves its directory behind.
+      '--mca',
+      'orte_tmpdir_base',
+      dir,
       '--mca',
       'plm_rsh_agent',
       path.join(__dirname, 'netns-agent.sh'),
@@ -107,12 +111,9 @@ describe('distributed: two hosts (network namespaces joined by a veth pair)', fu
     twoHosts.hosts.forEach((h, i) => sent.push(twoHosts!.sentBytes(h) - before[i]));
   });
 
-  after(() => {
-    twoHosts?.remove();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => twoHosts?.remove());
 
-  const checkpoint = (name: string) => listSafetensors(fs.readFileSync(path.join(dir, name, 'last.safetensors')));
+  const checkpoint = (name: string) => listSafetensors(fs.readFileSync(path.join(twoHosts!.dir, name, 'last.safetensors')));
 
   it('trains on one host with a plain mpirun -np 2, and on two hosts, one rank on each', () => {
     expect(oneHost.status, describeExit(oneHost)).to.equal(0);
@@ -142,10 +143,11 @@ describe('distributed: two hosts (network namespaces joined by a veth pair)', fu
     expect(two.metadata.history).to.equal(one.metadata.history);
   });
 
-  it('removes its namespaces, their veth pair and their /etc/netns files', () => {
+  it('removes its namespaces, their veth pair, their /etc/netns files and its folder', () => {
     const made = twoHosts!.hosts.map((h) => h.namespace);
     twoHosts!.remove();
     expect(ownNamespaces()).to.deep.equal([]);
     for (const ns of made) expect(fs.existsSync(`/etc/netns/${ns}`), ns).to.equal(false);
+    expect(fs.existsSync(twoHosts!.dir)).to.equal(false);
   });
 });
