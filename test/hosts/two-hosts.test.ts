@@ -58,14 +58,14 @@ describe('distributed: two hosts (network namespaces joined by a veth pair)', fu
       console.log(`      skipped: ${reason}`);
       this.skip();
     }
-    twoHosts = createTwoHosts();
-    const { dir } = twoHosts;
+    const hosts = (twoHosts = createTwoHosts());
+    const { dir } = hosts;
     oneHost = await runCommand('mpirun', ['--allow-run-as-root', '-np', '2', '--bind-to', 'none', ...digitsJob(dir, 'one-host')], {
       env: { ...process.env, ...MPI_ENV },
       timeoutMs: RUN_TIMEOUT_MS,
     });
 
-    const [a, b] = twoHosts.hosts;
+    const [a, b] = hosts.hosts;
     const hostfile = path.join(dir, 'hostfile');
     fs.writeFileSync(hostfile, `${a.name} slots=1\n${b.name} slots=1\n`);
     const mpirun = [
@@ -102,13 +102,13 @@ describe('distributed: two hosts (network namespaces joined by a veth pair)', fu
       INTERFACE,
       ...digitsJob(dir, 'two-hosts'),
     ];
-    const before = twoHosts.hosts.map((h) => twoHosts!.sentBytes(h));
-    const [command, ...args] = twoHosts.exec(a, mpirun);
+    const sentBefore = hosts.hosts.map((h) => hosts.sentBytes(h));
+    const [command, ...args] = hosts.exec(a, mpirun);
     acrossHosts = await runCommand(command, args, {
-      env: { ...process.env, FUSEDOPTIM_NETNS_HOSTS: twoHosts.agentMap },
+      env: { ...process.env, FUSEDOPTIM_NETNS_HOSTS: hosts.agentMap },
       timeoutMs: RUN_TIMEOUT_MS,
     });
-    twoHosts.hosts.forEach((h, i) => sent.push(twoHosts!.sentBytes(h) - before[i]));
+    hosts.hosts.forEach((h, i) => sent.push(hosts.sentBytes(h) - sentBefore[i]));
   });
 
   after(() => twoHosts?.remove());
