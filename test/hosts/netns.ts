@@ -4,7 +4,8 @@
  * own (10.231.0.1/30 and 10.231.0.2/30), each namespace's /etc/hosts
  * (/etc/netns/<ns>/hosts, which `ip netns exec` mounts over /etc/hosts)
  * naming both hosts. The namespaces have no other interface but their
- * loopback and no route: nothing sent in them can leave them.
+ * loopback, and no route but the /30 between them: nothing sent in them can
+ * leave them.
  *
  * The namespaces are named after this process (fusedoptim-hosts-<pid>-a, -b),
  * and come with a folder for the test's files (`dir`). remove() ends the
@@ -21,7 +22,6 @@ import * as path from 'path';
 const PREFIX = 'fusedoptim-hosts-';
 /** The interface name at both ends, as cluster nodes often share one (eth1, ib0, ...). */
 export const INTERFACE = 'veth0';
-export const SUBNET = '10.231.0.0/30';
 
 export interface Host {
   /** Its hostname, in the hostfile and both /etc/hosts. */
