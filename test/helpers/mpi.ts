@@ -54,14 +54,28 @@ export function skipWithoutMpi(suite: Mocha.Suite): void {
  */
 export const MPI_ENV = { OMPI_MCA_btl_vader_single_copy_mechanism: 'none', OMPI_MCA_rmaps_base_oversubscribe: '1' };
 
-/** Launches `fixture` (under test/fixtures/distributed) on `np` ranks and waits for it. */
-export async function runRanks(np: number, fixture: string, args: string[] = [], timeoutMs = 300_000): Promise<MpiRun> {
+/** Where and how runRanks starts mpirun, when not plainly here (the two-host test starts it inside a network namespace). */
+export interface Launch {
+  /** More mpirun options (a hostfile, transports, ...). */
+  mpirunArgs?: string[];
+  /** Turns the mpirun command line into the one to run. */
+  wrap?: (argv: string[]) => string[];
+  /** More environment variables for mpirun. */
+  env?: Record<string, string>;
+}
+
+/**
+ * Launches `fixture` (under test/fixtures/distributed) on `np` ranks and waits for it. Ranks on
+ * another host (launch) see FUSEDOPTIM_RANK_REPORTS only if mpirun forwards it (`-x`).
+ */
+export async function runRanks(np: number, fixture: string, args: string[] = [], timeoutMs = 300_000, launch: Launch = {}): Promise<MpiRun> {
   const script = path.join(REPO_ROOT, 'test', 'fixtures', 'distributed', fixture);
-  const argv = ['--allow-run-as-root', '--oversubscribe', '-np', String(np), process.execPath, '-r', 'ts-node/register/transpile-only', script, ...args];
+  const mpirun = ['mpirun', '--allow-run-as-root', '--oversubscribe', ...(launch.mpirunArgs ?? []), '-np', String(np), process.execPath, '-r', 'ts-node/register/transpile-only', script, ...args];
+  const [command, ...argv] = launch.wrap ? launch.wrap(mpirun) : mpirun;
   // Each rank writes its report to a file here: mpirun may interleave long stdout lines of several ranks.
   const reports = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-ranks-'));
   try {
-    const run = await runCommand('mpirun', argv, { env: { ...process.env, ...MPI_ENV, FUSEDOPTIM_RANK_REPORTS: reports }, timeoutMs });
+    const run = await runCommand(command, argv, { env: { ...process.env, ...MPI_ENV, FUSEDOPTIM_RANK_REPORTS: reports, ...launch.env }, timeoutMs });
     const ranks = fs
       .readdirSync(reports)
       .map((file) => JSON.parse(fs.readFileSync(path.join(reports, file), 'utf8')) as RankResult)
