@@ -1,5 +1,5 @@
 /** fusedoptim's public API. */
-export { Optimizer } from './optim/optimizer';
+export { Optimizer } from './optim/core/optimizer';
 export type {
   Grads,
   OptimizerOptions,
@@ -14,7 +14,7 @@ export type {
   StepPreHookResult,
   StepPostHook,
   HookHandle,
-} from './optim/optimizer';
+} from './optim/core/optimizer';
 export { SGD } from './optim/sgd';
 export type { SGDOptions } from './optim/sgd';
 export { Adagrad, AdaGrad } from './optim/adagrad';
@@ -27,8 +27,8 @@ export { Lion } from './optim/lion';
 export type { LionOptions } from './optim/lion';
 export { LAMB } from './optim/lamb';
 export type { LambOptions } from './optim/lamb';
-export { LBFGS } from './optim/lbfgs';
-export type { LBFGSOptions, LBFGSClosure, LBFGSAsyncClosure, ClosureResult as LBFGSClosureResult } from './optim/lbfgs';
+export { LBFGS } from './optim/lbfgs/lbfgs';
+export type { LBFGSOptions, LBFGSClosure, LBFGSAsyncClosure, ClosureResult as LBFGSClosureResult } from './optim/lbfgs/lbfgs';
 export { Adamax } from './optim/adamax';
 export type { AdamaxOptions } from './optim/adamax';
 export { RAdam } from './optim/radam';
@@ -104,7 +104,7 @@ export {
 } from './clip';
 export type { ClipGradNormOptions, NormPartial, TotalNormOptions, UtilityOptions } from './clip';
 export { setNumThreads, getNumThreads } from './threads';
-export { alignedFloat32, alignedFloat64 } from './tensor';
+export { alignedFloat32, alignedFloat64 } from './alloc';
 export type { Tensor, DType, StateArray, StateDType } from './tensor';
 export { ErrorCodes, FusedOptimTypeError, FusedOptimRangeError, isFusedOptimError } from './errors';
 export type { ErrorCode, FusedOptimError } from './errors';

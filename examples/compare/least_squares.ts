@@ -9,9 +9,9 @@
 import * as fs from 'fs';
 import { Adagrad, Adam, AdamW, LBFGS, RMSprop, SGD } from '../../lib';
 import type { BackendName } from '../../lib';
-import type { StateDtypeOption } from '../../lib/optim/state_storage';
+import type { StateDtypeOption } from '../../lib/compact/state_storage';
 import type { Tensor } from '../../lib/tensor';
-import { Optimizer } from '../../lib/optim/optimizer';
+import { Optimizer } from '../../lib/optim/core/optimizer';
 import { findPackageFile } from '../package_files';
 
 export interface QuadraticReference {

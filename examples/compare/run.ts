@@ -13,7 +13,7 @@ import { writeFileAtomic } from '../../lib/train/atomic';
 import { stringifyNumbers } from '../../lib/train/history';
 import { LineChart, multiPanelSvg } from '../../lib/train/plot';
 import { LbfgsRow, QuadraticRow, StateDtypeRow, loadQuadraticReference, runLbfgsOnQuadratic, runQuadraticComparison, runStateDtypeComparison } from './least_squares';
-import type { StateDtypeOption } from '../../lib/optim/state_storage';
+import type { StateDtypeOption } from '../../lib/compact/state_storage';
 import { ScheduleRun, runScheduleComparison } from './schedules';
 import { displayPath } from '../package_files';
 

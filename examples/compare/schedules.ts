@@ -9,7 +9,7 @@
  *              so with 14 epochs the last cycle ends exactly at the end of training
  */
 import { AdamW } from '../../lib/optim/adam';
-import type { StateDtypeOption } from '../../lib/optim/state_storage';
+import type { StateDtypeOption } from '../../lib/compact/state_storage';
 import { CosineAnnealingLR, CosineAnnealingWarmRestarts } from '../../lib/schedulers';
 import { History } from '../../lib/train/history';
 import { TrainScheduler, train } from '../../lib/train/loop';

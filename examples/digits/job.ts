@@ -27,7 +27,7 @@ import { checkNumber, checkObject, checkOptions, describe } from '../../lib/vali
 import { DIGITS_CLASSES, DIGITS_FEATURES, Examples, batchesPerEpoch, epochBatches, loadDigits, splitTrainValidation } from './data';
 import { Mlp, createMlp } from './mlp';
 import { displayPath } from '../package_files';
-import { STATE_STORAGE_OPTIONS, StateDtypeOption } from '../../lib/optim/state_storage';
+import { STATE_STORAGE_OPTIONS, StateDtypeOption } from '../../lib/compact/state_storage';
 import type { DistributedOptions } from '../../lib/distributed/optimizer';
 
 /** Everything that decides the result of a run; stored in its checkpoints. */

@@ -1,5 +1,5 @@
 /** `fusedoptim compare` (`npm run compare`): the textbook's optimizer table and the schedule comparison. */
-import { STATE_STORAGE_OPTIONS } from '../optim/state_storage';
+import { STATE_STORAGE_OPTIONS } from '../compact/state_storage';
 import { CliIo, Command } from './io';
 
 export const compareCommand: Command = {

@@ -30,16 +30,16 @@
 import { finishNorm, gradNormPartial, mergeNormPartials } from '../clip';
 import { ErrorCodes, makeError } from '../errors';
 import { clipScale } from '../norm';
-import type { OptimizerStateDict, StepOptions, StepResult } from '../optim/optimizer';
-import { Storage, storageOf, storedSchema } from '../optim/state_storage';
-import { StateBufferSpec, bufferLength } from '../optim/spec';
-import { checkStepOptions } from '../optim/step_checks';
+import type { AnyOptimizer, OptimizerStateDict, StepOptions, StepResult } from '../optim/core/optimizer';
+import { Storage, storageOf, storedSchema } from '../compact/state_storage';
+import { StateBufferSpec, bufferLength } from '../optim/core/spec';
+import { checkStepOptions } from '../optim/core/step_checks';
 import { Pipeline, call, runAsync, runSync } from '../pipeline';
-import { StateArray, Tensor, allocStateSlab, dtypeOf, engineView } from '../tensor';
+import { StateArray, Tensor, dtypeOf, engineView } from '../tensor';
+import { allocStateSlab } from '../alloc';
 import { checkArray, checkLike, checkTensor } from '../validate';
 import { allGather, allGatherAsync, allReduce, reduceScatter, reduceScatterAsync } from './collectives';
 import { ShardLayout } from './shard_layout';
-import type { AnyOptimizer } from './optimizer';
 
 /** A piece of param `index`: its elements [from, to), owned by this rank, stepped in the shard's group `shardGroup`. */
 interface Piece {

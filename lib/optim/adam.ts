@@ -4,12 +4,12 @@
  * (native/kernels/adam.h): Adam passes λ as the L2 coefficient and a decay
  * factor of 1; AdamW passes 0 and 1 − γλ.
  */
-import { adamAmsgradKernel, adamKernel } from '../backend/js/adam';
-import { betasOption, booleanOption, lrOption, numberOption } from './options';
-import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
-import type { ScalarsOf } from '../backend/kernel';
-import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
-import { STATE_STORAGE_OPTIONS, StateStorageOptions } from './state_storage';
+import { adamAmsgradKernel, adamKernel } from '../kernels/adam';
+import { betasOption, booleanOption, lrOption, numberOption } from './core/options';
+import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
+import type { ScalarsOf } from '../kernels/kernel_def';
+import type { KernelChoice, OptimizerSpec, StateSchema } from './core/spec';
+import { STATE_STORAGE_OPTIONS, StateStorageOptions } from '../compact/state_storage';
 
 export type AdamOptions = {
   lr: number;

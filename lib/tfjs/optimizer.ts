@@ -20,9 +20,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ErrorCodes, isFusedOptimError, makeError } from '../errors';
-import { Optimizer } from '../optim/optimizer';
-import type { OptimizerStateDict } from '../optim/optimizer';
-import { StepOptions, checkStepOptions } from '../optim/step_checks';
+import { Optimizer } from '../optim/core/optimizer';
+import type { OptimizerStateDict } from '../optim/core/optimizer';
+import { StepOptions, checkStepOptions } from '../optim/core/step_checks';
 import { SGD } from '../optim/sgd';
 import { Adam, AdamW } from '../optim/adam';
 import { RMSprop } from '../optim/rmsprop';

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { Adagrad, Adam, AdamW, LAMB, Lion, RMSprop, SGD } from '../../lib';
 import { ASGD, Adadelta, Adafactor, Adamax, NAdam, RAdam, Rprop } from '../../lib';
 import type { BackendName } from '../../lib/backend';
-import type { Optimizer } from '../../lib/optim/optimizer';
+import type { Optimizer } from '../../lib/optim/core/optimizer';
 import type { DType, StateArray, Tensor } from '../../lib/tensor';
 import { expectBitIdentical } from './bits';
 import { mixSeed, randomTensors, randomTensorsLike } from './random';

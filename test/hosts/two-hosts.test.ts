@@ -1,6 +1,6 @@
 /**
  * Data-parallel training on two hosts (issue 23, item 7), run by
- * `npm run test:hosts` (not by `npm test`: it needs root, and CI runs it on its own).
+ * `npm run test:hosts` (npm test leaves test/hosts/ out: it needs root, and CI runs it on its own).
  *
  * The hosts are two network namespaces joined by a veth pair (netns.ts), and
  * everything of the two-host run happens inside them: mpirun starts on host-a;
