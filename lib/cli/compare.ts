@@ -19,7 +19,7 @@ export const compareCommand: Command = {
   },
 
   async run(flags, _positionals, io: CliIo): Promise<number> {
-    const { runCompare } = await import('../../examples/compare/run');
+    const { runCompare } = await import('./jobs/compare/run');
     await runCompare({
       outDir: flags.out as string | undefined,
       epochs: flags.epochs as number | undefined,

@@ -51,6 +51,9 @@ const spec: OptimizerSpec<AdadeltaOptions, ScalarsOf<typeof adadeltaKernel>> = {
 };
 
 export class Adadelta extends Optimizer<AdadeltaOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<AdadeltaOptions>, options?: Partial<AdadeltaOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

@@ -126,6 +126,9 @@ function isFactored(shape: ParamShape | null): boolean {
 }
 
 export class Adafactor extends Optimizer<AdafactorOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<AdafactorOptions>, options?: Partial<AdafactorOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

@@ -40,6 +40,9 @@ const spec: OptimizerSpec<AdagradOptions, ScalarsOf<typeof adagradKernel>> = {
 };
 
 export class Adagrad extends Optimizer<AdagradOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<AdagradOptions>, options?: Partial<AdagradOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

@@ -69,6 +69,9 @@ const adamSpecL2 = adamSpec('Adam', false, 0);
 const adamWSpec = adamSpec('AdamW', true, 0.01);
 
 export class Adam extends Optimizer<AdamOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = adamSpecL2;
+
   constructor(params: ParamsInput<AdamOptions>, options?: Partial<AdamOptions> & OptimizerOptions) {
     super(adamSpecL2, params, options);
   }
@@ -76,6 +79,9 @@ export class Adam extends Optimizer<AdamOptions> {
 
 /** Adam with decoupled weight decay (default 0.01). */
 export class AdamW extends Optimizer<AdamOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = adamWSpec;
+
   constructor(params: ParamsInput<AdamOptions>, options?: Partial<AdamOptions> & OptimizerOptions) {
     super(adamWSpec, params, options);
   }

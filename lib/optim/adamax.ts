@@ -38,6 +38,9 @@ const spec: OptimizerSpec<AdamaxOptions, ScalarsOf<typeof adamaxKernel>> = {
 };
 
 export class Adamax extends Optimizer<AdamaxOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<AdamaxOptions>, options?: Partial<AdamaxOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

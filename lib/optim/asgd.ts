@@ -64,6 +64,9 @@ const spec: OptimizerSpec<ASGDOptions, ScalarsOf<typeof asgdKernel>> = {
 };
 
 export class ASGD extends Optimizer<ASGDOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<ASGDOptions>, options?: Partial<ASGDOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

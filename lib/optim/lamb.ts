@@ -65,6 +65,9 @@ const spec: OptimizerSpec<LambOptions, ScalarsOf<typeof lambKernel>> = {
 };
 
 export class LAMB extends Optimizer<LambOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<LambOptions>, options?: Partial<LambOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

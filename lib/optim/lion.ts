@@ -47,6 +47,9 @@ const spec: OptimizerSpec<LionOptions, ScalarsOf<typeof lionKernel>> = {
 };
 
 export class Lion extends Optimizer<LionOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<LionOptions>, options?: Partial<LionOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

@@ -49,6 +49,9 @@ const spec: OptimizerSpec<NAdamOptions, ScalarsOf<typeof nadamKernel>> = {
 };
 
 export class NAdam extends Optimizer<NAdamOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<NAdamOptions>, options?: Partial<NAdamOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

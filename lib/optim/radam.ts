@@ -60,6 +60,9 @@ const spec: OptimizerSpec<RAdamOptions, ScalarsOf<typeof radamKernel>> = {
 };
 
 export class RAdam extends Optimizer<RAdamOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<RAdamOptions>, options?: Partial<RAdamOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

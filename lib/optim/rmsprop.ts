@@ -75,6 +75,9 @@ const spec: OptimizerSpec<RMSpropOptions, ScalarsOf<typeof rmspropKernel>> = {
 };
 
 export class RMSprop extends Optimizer<RMSpropOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<RMSpropOptions>, options?: Partial<RMSpropOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

@@ -67,6 +67,9 @@ const spec: OptimizerSpec<RpropOptions, ScalarsOf<typeof rpropKernel>> = {
 };
 
 export class Rprop extends Optimizer<RpropOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<RpropOptions>, options?: Partial<RpropOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

@@ -55,6 +55,9 @@ const spec: OptimizerSpec<SGDOptions, ScalarsOf<typeof sgdKernel>> = {
 };
 
 export class SGD extends Optimizer<SGDOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<SGDOptions>, options?: Partial<SGDOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

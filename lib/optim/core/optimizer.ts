@@ -6,7 +6,7 @@
  *   1. checks: options, hyper-parameters, gradients   (step_checks.ts; nothing changes if they throw)
  *   2. step pre-hooks: gradient transforms (averaging across processes, ...)
  *   3. the global norm, when the step clips or skips: partial sums → merge → root (../norm.ts)
- *   4. the clip coefficient                           (clipScale in ../norm.ts, the one place)
+ *   4. the clip coefficient and the kernel's scale    (kernelScale in step_checks.ts, the one place)
  *   5. state created, step counts advanced, one kernel call per group  (kernel_calls.ts)
  *   6. step post-hooks
  *
@@ -21,7 +21,7 @@
  */
 import { Backend, BackendName, getBackend } from '../../backend';
 import { ErrorCodes, makeError } from '../../errors';
-import { clipScale, normOf } from '../../norm';
+import { normOf } from '../../norm';
 import { Pipeline, call, runAsync, runSync } from '../../pipeline';
 import { getNumThreads } from '../../threads';
 import { checkArray, checkFunction, checkNoOverlap, checkNumber, checkOptions, checkTensor } from '../../validate';
@@ -30,7 +30,7 @@ import { ParamGroup, ParamGroupInput, ParamsInput, ValidatedHyper, checkGroupInp
 import { ParamTable } from './param_table';
 import type { OptimizerSpec, ParamState, StateSchema } from './spec';
 import { OptimizerStateDict, checkStateDict, takeStateDict } from './state_dict';
-import { CheckedStepOptions, Grads, StepOptions, checkGrads, checkStepOptions } from './step_checks';
+import { CheckedStepOptions, Grads, StepOptions, checkGrads, checkStepOptions, kernelScale } from './step_checks';
 import { StepCache } from './step_cache';
 import { stateBytes } from '../../compact/state_storage';
 
@@ -334,7 +334,7 @@ export abstract class Optimizer<O extends { lr: number }> {
     const { list, active, hyper } = checked ?? this.checkedStep(grads);
     const present = active.flat().map((i) => list[i]!);
     const gradNorm = opts.norm ? (yield* normOf(this.kernels, present, opts.norm, threads)) * Math.abs(opts.gradScale) : undefined;
-    const scale = this.kernelScale(opts, gradNorm);
+    const scale = kernelScale(opts, gradNorm, `${this.spec.name}: step`);
     if (scale !== null) {
       try {
         const calls = active.flatMap((indices, gi) => (indices.length === 0 ? [] : this.builder.commit(gi, hyper[gi], indices, list, scale)));
@@ -358,7 +358,7 @@ export abstract class Optimizer<O extends { lr: number }> {
   private cachedStep(grads: Grads, opts: CheckedStepOptions): StepResult {
     const threads = getNumThreads();
     const gradNorm = opts.norm ? this.cache.norm(this.kernels, grads, opts.norm, threads) * Math.abs(opts.gradScale) : undefined;
-    const scale = this.kernelScale(opts, gradNorm);
+    const scale = kernelScale(opts, gradNorm, `${this.spec.name}: step`);
     if (scale !== null) this.cache.run(this.kernels, grads, scale, threads);
     return { gradNorm, skipped: scale === null };
   }
@@ -394,13 +394,6 @@ export abstract class Optimizer<O extends { lr: number }> {
 
   /** hyperOf, bound once (the cache check takes it every step). */
   private readonly hyperOfGroup = (gi: number): O => this.hyperOf(gi);
-
-  /** The scale the kernels apply to the gradients, or null to skip the step; throws ERR_NON_FINITE when asked to. */
-  private kernelScale(opts: CheckedStepOptions, gradNorm: number | undefined): number | null {
-    if (gradNorm === undefined) return opts.gradScale;
-    const coefficient = clipScale(gradNorm, opts.maxGradNorm, opts.norm!.p, opts, `${this.spec.name}: step`);
-    return coefficient === null ? null : opts.maxGradNorm === undefined ? opts.gradScale : opts.gradScale * coefficient;
-  }
 
   // ---- internals -------------------------------------------------------
 

@@ -4,7 +4,7 @@
  * param's dtype and length, attached, aliasing nothing the step writes).
  */
 import { ErrorCodes, makeError } from '../../errors';
-import { NormType, checkNormType } from '../../norm';
+import { NormType, checkNormType, clipScale } from '../../norm';
 import { Tensor, lengthOf, typedArrayTag } from '../../tensor';
 import { checkArray, checkBoolean, checkLike, checkNumber, checkOptions, checkTensor } from '../../validate';
 import type { ParamTable } from './param_table';
@@ -52,6 +52,20 @@ export function checkStepOptions(name: string, options: unknown): CheckedStepOpt
   const norm = wantsNorm ? checkNormType(`${name}: step: options.normType`, opts.normType ?? 2) : null;
   if (!wantsNorm && opts.normType !== undefined) checkNormType(`${name}: step: options.normType`, opts.normType);
   return { gradScale, norm, maxGradNorm, errorIfNonfinite, skipIfNonfinite };
+}
+
+/**
+ * The factor the kernels multiply a step's gradients by: `gradScale` (the
+ * step's own unless given), times the clip coefficient when maxGradNorm is
+ * set; null when the step is to be skipped (a non-finite norm under
+ * skipIfNonfinite); throws ERR_NON_FINITE under errorIfNonfinite. The one
+ * place a step's options and its gradients' norm become the kernel's scale:
+ * the Optimizer's step and ZeRO's sharded step both call it.
+ */
+export function kernelScale(opts: CheckedStepOptions, gradNorm: number | undefined, what: string, gradScale = opts.gradScale): number | null {
+  if (gradNorm === undefined) return gradScale;
+  const coefficient = clipScale(gradNorm, opts.maxGradNorm, opts.norm!.p, opts, what);
+  return coefficient === null ? null : opts.maxGradNorm === undefined ? gradScale : gradScale * coefficient;
 }
 
 /**

@@ -16,19 +16,19 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { ErrorCodes, makeError } from '../../lib/errors';
-import { readCheckpoint } from '../../lib/train/checkpoint';
-import { writeFileAtomic } from '../../lib/train/atomic';
-import { History } from '../../lib/train/history';
-import { TrainResult, train } from '../../lib/train/loop';
-import { multiPanelSvg } from '../../lib/train/plot';
-import { ProgressMode } from '../../lib/train/progress';
-import { checkNumber, checkObject, checkOptions, describe } from '../../lib/validate';
+import { ErrorCodes, makeError } from '../../../errors';
+import { readCheckpoint } from '../../../train/checkpoint';
+import { writeFileAtomic } from '../../../train/atomic';
+import { History } from '../../../train/history';
+import { TrainResult, train } from '../../../train/loop';
+import { multiPanelSvg } from '../../../train/plot';
+import { ProgressMode } from '../../../train/progress';
+import { checkNumber, checkObject, checkOptions, describe } from '../../../validate';
 import { DIGITS_CLASSES, DIGITS_FEATURES, Examples, batchesPerEpoch, epochBatches, loadDigits, splitTrainValidation } from './data';
 import { Mlp, createMlp } from './mlp';
 import { displayPath } from '../package_files';
-import { STATE_STORAGE_OPTIONS, StateDtypeOption } from '../../lib/compact/state_storage';
-import type { DistributedOptions } from '../../lib/distributed/optimizer';
+import { STATE_STORAGE_OPTIONS, StateDtypeOption } from '../../../compact/state_storage';
+import type { DistributedOptions } from '../../../distributed/optimizer';
 
 /** Everything that decides the result of a run; stored in its checkpoints. */
 export interface DigitsConfig {
@@ -136,7 +136,7 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
     throw makeError(ErrorCodes.INVALID_ARG_VALUE, 'resume and force exclude each other (--resume continues the run; --force deletes it and starts over)');
   }
   // On several ranks: this rank's place, and its shard of the batches (rank 0 prints and writes).
-  const world = opts.distributed ? await import('../../lib/distributed') : null;
+  const world = opts.distributed ? await import('../../../distributed') : null;
   world?.init();
   const rank = world?.rank() ?? 0;
   const size = world?.size() ?? 1;

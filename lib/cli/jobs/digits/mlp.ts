@@ -18,10 +18,10 @@
  * g that ReLU zeroed are skipped. That trains the digits split (1437 × 64-128-64-10) for an
  * epoch in a fraction of a second.
  */
-import { ErrorCodes, makeError } from '../../lib/errors';
-import { createRng, mixSeed } from '../../lib/seeded_rng';
-import { DType, Tensor } from '../../lib/tensor';
-import { checkArray, checkNumber, checkObject, checkOptions, checkString, checkTensor } from '../../lib/validate';
+import { ErrorCodes, makeError } from '../../../errors';
+import { createRng, mixSeed } from '../../../seeded_rng';
+import { DType, Tensor } from '../../../tensor';
+import { checkArray, checkNumber, checkObject, checkOptions, checkString, checkTensor } from '../../../validate';
 
 /** Examples to learn from: `size` rows of x (row-major, size × inputs) and their class labels. */
 export interface LabelledBatch {
