@@ -33,10 +33,12 @@ import { OptimizerStateDict, checkStateDict, takeStateDict } from './state_dict'
 import { CheckedStepOptions, Grads, StepOptions, checkGrads, checkStepOptions } from './step_checks';
 import { StepCache } from './step_cache';
 import { stateBytes } from './state_storage';
+import { StateSize, plannedStateSize } from './state_size';
 
 export type { ParamGroup, ParamGroupInput, ParamsInput } from './param_groups';
 export type { OptimizerSpec, ParamState, StateSchema, StateBufferSpec, StateScalarSpec, KernelChoice, ScalarContext } from './spec';
 export type { OptimizerStateDict } from './state_dict';
+export type { StateSize } from './state_size';
 export type { Grads, StepOptions } from './step_checks';
 
 /** A step's gradients and hyper-parameters, checked: per group the params with a gradient, and the validated hyper-parameters. */
@@ -169,6 +171,16 @@ export abstract class Optimizer<O extends { lr: number }> {
    */
   stateBytes(): number {
     return stateBytes(this.state);
+  }
+
+  /**
+   * The state's bytes, in all and by element type, once every param has
+   * stepped: before the first step, what the steps will allocate (nothing is
+   * allocated to tell). A code map of 8-bit state counts once (state_size.ts).
+   */
+  stateSize(): StateSize {
+    const hypers = this.paramGroups.map((_, gi) => this.hyperOf(gi));
+    return plannedStateSize(this.spec, this.table, hypers, this.paramGroups.map((g) => g.params.length));
   }
 
   /** The state a param of group `groupIndex` may hold under the group's current hyper-parameters (its state schema). */
