@@ -83,3 +83,13 @@ export function plannedStateSize<O>(spec: OptimizerSpec<O>, table: ParamTable, h
   });
   return tally.size;
 }
+
+/** "optimizer state: 100416 bytes (float32 100416), 8 bytes per param": as `fusedoptim train` and `inspect` print it. */
+export function formatStateSize(size: StateSize, params: number): string {
+  // In name order, the same whichever buffer came first.
+  const dtypes = Object.entries(size.dtypes)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([dtype, bytes]) => `${dtype} ${bytes}`);
+  const perParam = params > 0 ? `, ${Number((size.bytes / params).toFixed(2))} bytes per param` : '';
+  return `optimizer state: ${size.bytes} bytes${dtypes.length > 0 ? ` (${dtypes.join(', ')})` : ''}${perParam}`;
+}
