@@ -66,6 +66,19 @@ export interface OptimizerOptions {
  * the gradients in place (average them across processes, unscale them), or
  * return replacements for the gradients and the options, which are checked
  * in turn. In stepAsync it may return a Promise, which the step awaits.
+ *
+ * `grads` is the caller's list, read-only as a list (to replace gradients,
+ * return `{ grads }`): its tensors' values are the hook's to change. It may
+ * hold null (a param without a gradient) and Float64Array (float64 params), so
+ * a helper that takes it is typed `(grads: Grads) => void`, not
+ * `(grads: Float32Array[]) => void` (tsc refuses that one):
+ *
+ *   function unscale(grads: Grads, factor: number): void {
+ *     for (const g of grads) if (g !== null) for (let i = 0; i < g.length; i++) g[i] *= factor;
+ *   }
+ *   opt.registerStepPreHook((_opt, grads) => unscale(grads, 1 / 1024));
+ *
+ * docs/newcomer-notes.md has this, type-checked.
  */
 export type StepPreHook<Opt> = (
   optimizer: Opt,

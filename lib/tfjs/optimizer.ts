@@ -55,7 +55,11 @@ const CLASSES: Record<string, FusedOptimizerClass> = { SGD, Adam, AdamW, RMSprop
 >;
 
 export interface FusedOptimizerOptions {
-  /** Clip the gradients by their global norm inside the step (PyTorch's clip_grad_norm_). */
+  /**
+   * Clip the gradients by their global norm inside the step (PyTorch's clip_grad_norm_).
+   * As there, one NaN gradient element makes the norm NaN and every variable NaN
+   * (see StepOptions.maxGradNorm; the wrapper does not skip such steps).
+   */
   maxGradNorm?: number;
   /** The norm for maxGradNorm (default 2). */
   normType?: number;
