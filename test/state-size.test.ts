@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import { Adafactor, Adam, AdamW, LAMB, Optimizer, SGD } from '../lib';
-import { stateSize } from '../lib/optim/state_size';
+import { stateSize } from '../lib/optim/core/state_size';
 import { encodeCheckpoint, readCheckpoint } from '../lib/train/checkpoint';
 import type { StateSize } from '../lib';
 

@@ -13,7 +13,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { isFusedOptimError } from '../errors';
-import { formatStateSize, stateSize } from '../optim/state_size';
+import { formatStateSize, stateSize } from '../optim/core/state_size';
 import { CHECKPOINT_FORMAT, Checkpoint, inFile, readCheckpoint } from '../train/checkpoint';
 import { elementCount, elementReader } from '../train/element_values';
 import { stringifyNumbers } from '../train/history';
