@@ -6,10 +6,9 @@
  * gradients with small numbers.
  */
 import { expect } from 'chai';
-import { execFileSync } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
+import { runTypeScriptSample } from './helpers/samples';
 
 const root = path.join(__dirname, '..');
 const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
@@ -69,24 +68,7 @@ describe('README examples', () => {
   blocks.forEach((code, i) => {
     it(`example ${i + 1} type-checks and runs`, function () {
       this.timeout(120000);
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-readme-'));
-      try {
-        const file = path.join(dir, `example${i + 1}.ts`);
-        fs.writeFileSync(file, runnable(code));
-        // Resolve 'fusedoptim' to this checkout, as an installed package would be.
-        fs.mkdirSync(path.join(dir, 'node_modules'));
-        fs.symlinkSync(root, path.join(dir, 'node_modules', 'fusedoptim'), 'dir');
-        // The fusedoptim/tfjs example imports TensorFlow.js (dev dependencies here), as its reader would have it installed.
-        const tfjs = path.join(root, 'node_modules', '@tensorflow');
-        if (fs.existsSync(tfjs)) fs.symlinkSync(tfjs, path.join(dir, 'node_modules', '@tensorflow'), 'dir');
-        execFileSync(process.execPath, [require.resolve('ts-node/dist/bin'), '--compilerOptions', '{"module":"commonjs","strict":true,"types":["node"]}', file], {
-          cwd: dir,
-          encoding: 'utf8',
-          stdio: 'pipe',
-        });
-      } finally {
-        fs.rmSync(dir, { recursive: true, force: true });
-      }
+      runTypeScriptSample(runnable(code), `example${i + 1}`);
     });
   });
 });

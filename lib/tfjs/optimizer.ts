@@ -29,7 +29,7 @@ import { checkFunction, checkObject, checkOptions, describe } from '../validate'
 import { valuesOf } from './backends';
 import { ParamSlot } from './param_slot';
 import { FusedSchedule } from './scheduler';
-import { NamedTensor, SavedParamState, decodeState, encodeState } from './weights';
+import { DecodedState, NamedTensor, SavedParamState, decodeState, encodeState } from './weights';
 
 const NAME = 'FusedOptimizer';
 
@@ -42,7 +42,11 @@ const CLASSES: Record<string, FusedOptimizerClass> = Object.fromEntries(
 );
 
 export interface FusedOptimizerOptions {
-  /** Clip the gradients by their global norm inside the step (PyTorch's clip_grad_norm_). */
+  /**
+   * Clip the gradients by their global norm inside the step (PyTorch's clip_grad_norm_).
+   * As there, one NaN gradient element makes the norm NaN and every variable NaN
+   * (see StepOptions.maxGradNorm; the wrapper does not skip such steps).
+   */
   maxGradNorm?: number;
   /** The norm for maxGradNorm (default 2). */
   normType?: number;
@@ -67,8 +71,12 @@ export class FusedOptimizer extends tf.Optimizer {
   private inner: Optimizer<{ lr: number }> | null = null;
   private readonly slots: ParamSlot[] = [];
   private readonly slotOf = new Map<string, number>();
-  /** State from setWeights before the first step, installed when the params exist. */
-  private pendingState: SavedParamState[] | null = null;
+  /**
+   * State from setWeights before the first step, installed when the params
+   * exist; until then getWeights gives it back as it came (a model loaded
+   * and saved again before any step keeps its optimizer's state).
+   */
+  private pendingState: DecodedState | null = null;
 
   constructor(optimizerClass: FusedOptimizerClass, options: Record<string, unknown> = {}, fusedOptions: FusedOptimizerOptions = {}) {
     super();
@@ -177,7 +185,7 @@ export class FusedOptimizer extends tf.Optimizer {
       if (this.pendingState !== null) {
         const from = `${where}: the state given to setWeights`;
         try {
-          inner.loadStateDict(stateDictFor(inner, this.pendingState, from));
+          inner.loadStateDict(stateDictFor(inner, this.pendingState.params, from));
         } catch (err) {
           // Say where the state came from: setWeights accepted it before any param existed to check it against.
           throw isFusedOptimError(err) && !err.message.startsWith(from) ? makeError(err.code, `${from}: ${err.message}`) : err;
@@ -194,17 +202,19 @@ export class FusedOptimizer extends tf.Optimizer {
 
   override async getWeights(): Promise<NamedTensor[]> {
     const iter = await this.saveIterations();
-    if (this.inner === null) return [iter];
     const where = `${NAME}: getWeights`;
-    return [iter, ...encodeState(this.variableNames, this.slots.map((s) => s.shape), this.inner.stateDict(), where)];
+    if (this.inner !== null) return [iter, ...encodeState(this.variableNames, this.slots.map((s) => s.shape), this.inner.stateDict().state, where)];
+    // Not stepped yet: the state setWeights gave, under the names it was saved with (matched by position when loaded).
+    const pending = this.pendingState;
+    return pending === null ? [iter] : [iter, ...encodeState(pending.names, pending.shapes, pending.params, where)];
   }
 
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     const where = `${NAME}: setWeights`;
-    const { iterations, params } = await decodeState(weightValues, where);
-    if (this.inner !== null) this.inner.loadStateDict(stateDictFor(this.inner, params, where));
-    else this.pendingState = params;
-    this.iterations_ = iterations;
+    const decoded = await decodeState(weightValues, where);
+    if (this.inner !== null) this.inner.loadStateDict(stateDictFor(this.inner, decoded.params, where));
+    else this.pendingState = decoded;
+    this.iterations_ = decoded.iterations;
   }
 
   override getConfig(): tf.serialization.ConfigDict {
@@ -231,6 +241,7 @@ export class FusedOptimizer extends tf.Optimizer {
   override dispose(): void {
     super.dispose();
     this.inner = null;
+    this.pendingState = null;
     this.slots.length = 0;
     this.slotOf.clear();
   }

@@ -157,7 +157,7 @@ export interface Checkpoint {
  * directories are created (a run folder is usually new), after the contents are checked.
  */
 export function saveCheckpoint(path: string, contents: CheckpointContents): void {
-  const chunks = encodeCheckpoint(contents);
+  const chunks = inFile(path, () => encodeCheckpoint(contents));
   fs.mkdirSync(dirname(path), { recursive: true });
   writeFileAtomicSync(path, chunks);
 }
@@ -167,7 +167,7 @@ export function saveCheckpoint(path: string, contents: CheckpointContents): void
  * nothing may change them (no optimizer step) until the promise settles.
  */
 export async function saveCheckpointAsync(path: string, contents: CheckpointContents): Promise<void> {
-  const chunks = encodeCheckpoint(contents);
+  const chunks = inFile(path, () => encodeCheckpoint(contents));
   await fs.promises.mkdir(dirname(path), { recursive: true });
   await writeFileAtomic(path, chunks);
 }
@@ -306,7 +306,26 @@ function mismatch(message: string): Error {
  * Throws ERR_CHECKPOINT_CORRUPT naming the first problem.
  */
 export function readCheckpoint(source: string | Uint8Array): Checkpoint {
-  const bytes = typeof source === 'string' ? readFile(source) : source;
+  return typeof source === 'string' ? inFile(source, () => checkedCheckpoint(readFile(source))) : checkedCheckpoint(source);
+}
+
+/**
+ * Runs `fn`, which reads or writes the checkpoint file `file`; an error of this library it throws
+ * names the file (`checkpoint "runs/digits/last.safetensors": checksum mismatch ...`), so a message
+ * in a log says which of a run's files is at fault. The code and class are kept.
+ */
+export function inFile<T>(file: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (!isFusedOptimError(err)) throw err;
+    const prefix = `checkpoint ${JSON.stringify(file)}: `;
+    if (err.message.startsWith(prefix)) throw err;
+    throw makeError(err.code, prefix + err.message.replace(/^(checkpoint|safetensors): /, ''));
+  }
+}
+
+function checkedCheckpoint(bytes: Uint8Array): Checkpoint {
   const file = parseSafetensors(bytes);
   const { metadata, tensors } = file;
 
@@ -382,7 +401,7 @@ function readFile(path: string): Uint8Array {
     const code = (err as NodeJS.ErrnoException).code;
     throw makeError(
       code === 'ENOENT' ? ErrorCodes.INVALID_ARG_VALUE : ErrorCodes.CHECKPOINT_CORRUPT,
-      `checkpoint: cannot read ${JSON.stringify(path)}: ${(err as Error).message}`,
+      `checkpoint: cannot read it: ${(err as Error).message}`,
     );
   }
 }
@@ -495,6 +514,10 @@ export interface LoadTargets {
  * a call that throws has changed none of them. Returns the checkpoint (progress, history, extra).
  */
 export function loadCheckpoint(source: string | Uint8Array, targets: LoadTargets): Checkpoint {
+  return typeof source === 'string' ? inFile(source, () => loadInto(source, targets)) : loadInto(source, targets);
+}
+
+function loadInto(source: string | Uint8Array, targets: LoadTargets): Checkpoint {
   const t = checkOptions('targets', targets, ['model', 'optimizer', 'scheduler']);
   const model = checkModel('targets.model', t.model);
   const optimizer = t.optimizer === undefined || t.optimizer === null ? null : checkOptimizer('targets.optimizer', t.optimizer);

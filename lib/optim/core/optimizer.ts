@@ -33,10 +33,12 @@ import { OptimizerStateDict, checkStateDict, takeStateDict } from './state_dict'
 import { CheckedStepOptions, Grads, StepOptions, checkGrads, checkStepOptions, kernelScale } from './step_checks';
 import { StepCache } from './step_cache';
 import { stateBytes } from '../../compact/state_storage';
+import { StateSize, plannedStateSize } from './state_size';
 
 export type { ParamGroup, ParamGroupInput, ParamsInput } from './param_groups';
 export type { OptimizerSpec, ParamState, StateSchema, StateBufferSpec, StateScalarSpec, KernelChoice, ScalarContext } from './spec';
 export type { OptimizerStateDict } from './state_dict';
+export type { StateSize } from './state_size';
 export type { Grads, StepOptions } from './step_checks';
 
 /** A step's gradients and hyper-parameters, checked: per group the params with a gradient, and the validated hyper-parameters. */
@@ -68,6 +70,19 @@ export interface OptimizerOptions {
  * the gradients in place (average them across processes, unscale them), or
  * return replacements for the gradients and the options, which are checked
  * in turn. In stepAsync it may return a Promise, which the step awaits.
+ *
+ * `grads` is the caller's list, read-only as a list (to replace gradients,
+ * return `{ grads }`): its tensors' values are the hook's to change. It may
+ * hold null (a param without a gradient) and Float64Array (float64 params), so
+ * a helper that takes it is typed `(grads: Grads) => void`, not
+ * `(grads: Float32Array[]) => void` (tsc refuses that one):
+ *
+ *   function unscale(grads: Grads, factor: number): void {
+ *     for (const g of grads) if (g !== null) for (let i = 0; i < g.length; i++) g[i] *= factor;
+ *   }
+ *   opt.registerStepPreHook((_opt, grads) => unscale(grads, 1 / 1024));
+ *
+ * docs/newcomer-notes.md has this, type-checked.
  */
 export type StepPreHook<Opt> = (
   optimizer: Opt,
@@ -173,6 +188,16 @@ export abstract class Optimizer<O extends { lr: number }> {
    */
   stateBytes(): number {
     return stateBytes(this.state);
+  }
+
+  /**
+   * The state's bytes, in all and by element type, once every param has
+   * stepped: before the first step, what the steps will allocate (nothing is
+   * allocated to tell). A code map of 8-bit state counts once (state_size.ts).
+   */
+  stateSize(): StateSize {
+    const hypers = this.paramGroups.map((_, gi) => this.hyperOf(gi));
+    return plannedStateSize(this.spec, this.table, hypers, this.paramGroups.map((g) => g.params.length));
   }
 
   /** The state a param of group `groupIndex` may hold under the group's current hyper-parameters (its state schema). */
