@@ -22,7 +22,8 @@
  *
  * `--sections a,b` runs only those (bandwidth, buckets, fingerprint, step,
  * memory, overlap, compression, digits); the default is all but digits.
- * `--sizes 1,16` picks the bandwidth table's sizes, in millions of elements (default 1,16,64).
+ * `--sizes 1,16` picks the bandwidth table's sizes, in millions of elements (default 1,16,64);
+ * `--layers 8,1024` the overlap's layer count and KiB per layer (default 16,256).
  * Times are medians over repetitions, each started after a barrier, on rank 0.
  */
 import { spawnSync } from 'child_process';
@@ -153,9 +154,8 @@ function away(seconds: number): void {
   Atomics.wait(sleeper, 0, 0, seconds * 1e3);
 }
 
-function overlap(lines: string[]): void {
-  const layers = 16;
-  const per = 1 << 16; // 256 KiB of float32 gradients per layer, one bucket each: 4 MiB in all
+/** `layers` layers of `per` float32 gradients each, one bucket each. */
+function overlap(lines: string[], layers: number, per: number): void {
   dist.init({ bucketBytes: per * 4 });
   const params = Array.from({ length: layers }, () => new Float32Array(per));
   const grads = Array.from({ length: layers }, () => new Float32Array(per).fill(1));
@@ -267,7 +267,9 @@ export async function runMpiBench(argv: string[]): Promise<number> {
   if (sections.includes('fingerprint')) fingerprint(lines);
   if (sections.includes('step')) await digitsStep(lines);
   if (sections.includes('memory')) memory(size, lines);
-  if (sections.includes('overlap')) overlap(lines);
+  // --layers 8,1024: the synthetic backward pass's layer count and KiB of gradients per layer (default 16 of 256 KiB).
+  const [layers, kib] = argv.includes('--layers') ? argv[argv.indexOf('--layers') + 1].split(',').map(Number) : [16, 256];
+  if (sections.includes('overlap')) overlap(lines, layers, kib * 256);
   if (sections.includes('compression')) compression(size, lines);
   if (sections.includes('digits')) await digitsAccuracy(lines);
   if (dist.rank() === 0) process.stdout.write(lines.join('\n'));

@@ -136,7 +136,7 @@ describe('distributed: overlap and compression', function () {
       }
     });
 
-    it('refuses a gradient handed over twice, out of range, resized, retyped, shared, resizable, and collectives meanwhile, with codes', () => {
+    it('refuses a gradient handed over twice, out of range, resized, retyped, shared, resizable, collectives meanwhile, and compression where it cannot go, with codes', () => {
       for (const r of run.ranks) {
         expect(r.refusals).to.deep.equal({
           twice: 'ERR_INVALID_ARG_VALUE',
@@ -150,6 +150,15 @@ describe('distributed: overlap and compression', function () {
           'other array at the step': 'ERR_INVALID_ARG_VALUE',
           'null at the step': 'ERR_INVALID_ARG_VALUE',
           'hand-over while queued': 'ERR_STEP_IN_FLIGHT',
+          'compression of float64 params': 'ERR_DTYPE_MISMATCH',
+          'compression with shardState': 'ERR_INVALID_ARG_VALUE',
+          'errorFeedback alone': 'ERR_INVALID_ARG_VALUE',
+          'unknown compression': 'ERR_INVALID_ARG_VALUE',
+          'gradReady with shardState': 'ERR_INVALID_ARG_VALUE',
+          'allReduce of float64 compressed': 'ERR_DTYPE_MISMATCH',
+          'reduceScatter compressed': 'ERR_INVALID_ARG_VALUE',
+          'residuals without compression': 'ERR_INVALID_ARG_VALUE',
+          'residuals of another length': 'ERR_SHAPE_MISMATCH',
         });
       }
     });
