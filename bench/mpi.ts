@@ -111,7 +111,7 @@ function fingerprint(lines: string[]): void {
 }
 
 async function digitsStep(lines: string[]): Promise<void> {
-  const { digitsSetup, DEFAULT_DIGITS_CONFIG } = await import('../examples/digits/job');
+  const { digitsSetup, DEFAULT_DIGITS_CONFIG } = await import('../lib/cli/jobs/digits/job');
   const setup = digitsSetup({ ...DEFAULT_DIGITS_CONFIG, hidden: [...DEFAULT_DIGITS_CONFIG.hidden] });
   const batch = [...setup.trainBatches(0)][0];
   const { model } = setup;
@@ -220,7 +220,7 @@ function compression(size: number, lines: string[]): void {
 }
 
 async function digitsAccuracy(lines: string[]): Promise<void> {
-  const { runDigitsJob, DEFAULT_DIGITS_CONFIG } = await import('../examples/digits/job');
+  const { runDigitsJob, DEFAULT_DIGITS_CONFIG } = await import('../lib/cli/jobs/digits/job');
   const runsDir = path.join(os.tmpdir(), 'fusedoptim-bench-digits');
   const variants: Array<[string, dist.DistributedOptions]> = [
     ['float32 (none)', {}],

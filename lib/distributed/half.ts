@@ -1,10 +1,10 @@
 /**
  * The TypeScript twins of native/mpi/half.h: float32 to the 16-bit formats a
  * compressed all-reduce sends, rounded to nearest even, and back, exactly.
- * bfloat16 is the rounding of compact optimizer state (../backend/js/bfloat16.ts);
+ * bfloat16 is the rounding of compact optimizer state (../compact/bfloat16.ts);
  * IEEE binary16 is here. The tests compare them with the addon's bit for bit.
  */
-import { bf16RoundNearest } from '../backend/js/bfloat16';
+import { bf16RoundNearest } from '../compact/bfloat16';
 import { CompressionCode } from './mpi_addon';
 
 /**

@@ -32,18 +32,17 @@
 import { createHash } from 'crypto';
 import { accumulateGrads } from '../clip';
 import { ErrorCodes, makeError } from '../errors';
-import type { Optimizer, StepOptions, StepResult } from '../optim/optimizer';
-import { isCodeMapKey } from '../optim/state_storage';
-import { StateArray, Tensor, typedArrayTag, zerosLike } from '../tensor';
+import type { AnyOptimizer, StepOptions, StepResult } from '../optim/core/optimizer';
+import { isCodeMapKey } from '../compact/state_storage';
+import { StateArray, Tensor, typedArrayTag } from '../tensor';
+import { zerosLike } from '../alloc';
 import { checkArray, checkBoolean, checkNumber, checkObject, checkOptions, checkString, checkTensor } from '../validate';
 import { COMPRESSIONS, Compression, allReduce, allReduceAsync, broadcast } from './collectives';
 import { GradientBuckets } from './overlap';
 import { initialized } from './world';
 import { ShardedStep } from './zero';
 
-// The wrapped optimizer, whatever its options type.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyOptimizer = Optimizer<any>;
+export type { AnyOptimizer };
 
 export interface DistributedOptions {
   /** Backward passes whose gradients are added locally before one communication and one step. Default 1. */

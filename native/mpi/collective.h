@@ -28,7 +28,7 @@
 #include <string>
 #include <vector>
 
-#include "args.h"
+#include "boundary/args.h"
 #include "half.h"
 
 namespace fusedoptim::mpi {

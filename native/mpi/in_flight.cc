@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "async_call.h"
+#include "boundary/async_call.h"
 #include "collective.h"
 #include "world.h"
 

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "args.h"
+#include "boundary/args.h"
 #include "in_flight.h"
 
 namespace fusedoptim::mpi {
