@@ -54,9 +54,14 @@ export interface LossAndGrads {
  * compute the gradients of the batch's mean loss with respect to them (into buffers it owns, that
  * are not the params); forward computes the mean loss without gradients. Both may be async.
  * train() / eval(), when present, are called before training and before validation.
+ *
+ * `gradReady`, passed in data-parallel training, may be called with (i, grads[i]) as soon as
+ * the backward pass has finished param i's gradient (before the others): it is then summed
+ * across the ranks while the backward pass goes on. The gradient handed over must be the one
+ * returned, and is not written again until the step.
  */
 export interface TrainModel<B> extends CheckpointModel {
-  forwardBackward(batch: B): LossAndGrads | Promise<LossAndGrads>;
+  forwardBackward(batch: B, gradReady?: (index: number, grad: Tensor) => void): LossAndGrads | Promise<LossAndGrads>;
   forward(batch: B): number | Promise<number>;
   train?(): void;
   eval?(): void;
@@ -233,6 +238,9 @@ export async function train<B, M extends TrainModel<B> = TrainModel<B>>(
   if (cfg.maxSteps !== undefined && progress.globalStep >= cfg.maxSteps) return stopHere('maxSteps');
 
   const k = cfg.accumulationSteps;
+  // Gradients handed over during the backward pass: only when each batch's are the step's (the
+  // loop's own accumulation adds them up after the backward pass).
+  const gradReady = k === 1 ? (distribution?.gradReady ?? undefined) : undefined;
   // The accumulators are allocated once: each optimizer step of k micro-batches sums into them.
   const accumulators = k > 1 ? model.params.map((p) => zerosLike(p)) : null;
   const stepOptions = (micro: number) => ({
@@ -296,7 +304,7 @@ export async function train<B, M extends TrainModel<B> = TrainModel<B>>(
         consumed++;
         continue;
       }
-      const out = checkLossAndGrads(await model.forwardBackward(batch), model.params, consumed, epoch);
+      const out = checkLossAndGrads(await model.forwardBackward(batch, gradReady), model.params, consumed, epoch);
       consumed++;
       lossSum += out.loss;
       grads = out.grads;
