@@ -27,7 +27,7 @@ export type AdafactorOptions = {
   lr: number;
   /** τ in 1 − β̂₂ₜ = t^τ: how fast the second moment's average forgets (≤ 0, default −0.8). */
   beta2Decay: number;
-  /** [ε₁, ε₂]: ε₁ the floor of the denominator (null: the machine epsilon of the param's type), ε₂ of the param's RMS. */
+  /** The pair [ε₁, ε₂]: ε₁ the floor of the denominator (null: the machine epsilon of the param's type), ε₂ of the param's RMS. */
   eps: [number | null, number];
   /** The clipping threshold of the update's RMS (≥ 1, default 1). */
   d: number;

@@ -19,9 +19,9 @@ import type { KernelChoice, OptimizerSpec } from './spec';
 export type RpropOptions = {
   /** The initial step size of every element. */
   lr: number;
-  /** [η₋, η₊]: the step size's factors on a sign change and on a kept sign; 0 < η₋ < 1 < η₊. */
+  /** The pair [η₋, η₊]: the step size's factors on a sign change and on a kept sign; 0 < η₋ < 1 < η₊. */
   etas: [number, number];
-  /** [Γ_min, Γ_max]: the bounds of every step size; 0 <= Γ_min <= Γ_max. */
+  /** The pair [Γ_min, Γ_max]: the bounds of every step size; 0 <= Γ_min <= Γ_max. */
   stepSizes: [number, number];
   maximize: boolean;
 };
