@@ -7,6 +7,7 @@ import type { ReduceKind } from '../kernels';
 import type { StateArray, Tensor } from '../tensor';
 import type { KernelDef } from './kernel';
 
+/** Which kernels run a step: the native addon, or the plain-TypeScript reference kernels (the same bits). */
 export type BackendName = 'native' | 'js';
 
 /**

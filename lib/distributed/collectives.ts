@@ -34,8 +34,10 @@ import { COLLECTIVE_NAMES, fingerprintOf, throwMismatch } from './fingerprint';
 import { CollectiveArgs, CollectiveKind, ReduceOpCode } from './mpi_addon';
 import { currentSettings, initialized } from './world';
 
+/** How a reduction combines the ranks' values. */
 export type ReduceOp = 'sum' | 'mean' | 'max';
 
+/** The options of allReduce and reduceScatter. */
 export interface ReduceOptions {
   /** Default 'sum'. */
   op?: ReduceOp;
@@ -128,6 +130,7 @@ export function allReduce(tensors: readonly Tensor[], options?: ReduceOptions): 
   runSync(prepare(CollectiveKind.AllReduce, tensors, op, 0, deterministic));
 }
 
+/** allReduce, run on libuv's thread pool: resolves when it is done (collectives run one at a time, in call order). */
 export function allReduceAsync(tensors: readonly Tensor[], options?: ReduceOptions): Promise<void> {
   return deferred(() => {
     const { op, deterministic } = checkReduceOptions('allReduceAsync', options);
@@ -140,6 +143,7 @@ export function broadcast(tensors: readonly StateArray[], root?: number): void {
   runSync(prepare(CollectiveKind.Broadcast, tensors, ReduceOpCode.Sum, checkRoot('broadcast', root), false));
 }
 
+/** broadcast, run on libuv's thread pool: resolves when it is done (collectives run one at a time, in call order). */
 export function broadcastAsync(tensors: readonly StateArray[], root?: number): Promise<void> {
   return deferred(() => runAsync(prepare(CollectiveKind.Broadcast, tensors, ReduceOpCode.Sum, checkRoot('broadcastAsync', root), false)));
 }
@@ -150,6 +154,7 @@ export function reduceScatter(tensors: readonly Tensor[], options?: ReduceOption
   runSync(prepare(CollectiveKind.ReduceScatter, tensors, op, 0, deterministic));
 }
 
+/** reduceScatter, run on libuv's thread pool: resolves when it is done (collectives run one at a time, in call order). */
 export function reduceScatterAsync(tensors: readonly Tensor[], options?: ReduceOptions): Promise<void> {
   return deferred(() => {
     const { op, deterministic } = checkReduceOptions('reduceScatterAsync', options);
@@ -162,6 +167,7 @@ export function allGather(tensors: readonly StateArray[]): void {
   runSync(prepare(CollectiveKind.AllGather, tensors, ReduceOpCode.Sum, 0, false));
 }
 
+/** allGather, run on libuv's thread pool: resolves when it is done (collectives run one at a time, in call order). */
 export function allGatherAsync(tensors: readonly StateArray[]): Promise<void> {
   return deferred(() => runAsync(prepare(CollectiveKind.AllGather, tensors, ReduceOpCode.Sum, 0, false)));
 }

@@ -22,6 +22,7 @@ import { OptionRule, booleanOption, lrOption, numberOption } from './options';
 import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
 import type { KernelChoice, OptimizerSpec, ParamShape, StateSchema } from './spec';
 
+/** The options of Adafactor, PyTorch 2.5's in camelCase, and the params' shapes. */
 export type AdafactorOptions = {
   /** The cap of the relative step size ρₜ = min(lr, 1/√t), and the weight decay's rate (default 1e-2). */
   lr: number;
@@ -35,6 +36,7 @@ export type AdafactorOptions = {
   weightDecay: number;
   /** PyTorch's choice of implementation, accepted for parity: every step here is one fused native call whatever it says. */
   foreach: boolean | null;
+  /** Maximize the objective instead of minimizing it (the gradient's sign is flipped). */
   maximize: boolean;
   /** Per param of the group, its shape (the product of its dimensions is its length), or null; null for the whole group: no shapes. */
   shapes: Array<number[] | null> | null;

@@ -16,6 +16,7 @@ import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
 import type { ScalarsOf } from '../backend/kernel';
 import type { KernelChoice, OptimizerSpec } from './spec';
 
+/** The options of Rprop, PyTorch's in camelCase. */
 export type RpropOptions = {
   /** The initial step size of every element. */
   lr: number;
@@ -23,6 +24,7 @@ export type RpropOptions = {
   etas: [number, number];
   /** The pair [Γ_min, Γ_max]: the bounds of every step size; 0 <= Γ_min <= Γ_max. */
   stepSizes: [number, number];
+  /** Maximize the objective instead of minimizing it (the gradient's sign is flipped). */
   maximize: boolean;
 };
 

@@ -11,6 +11,7 @@
 import { SingleBar } from 'cli-progress';
 import type { StepInfo } from './loop';
 
+/** How progress is shown: a bar on a terminal else log lines ('auto'), always a bar, always lines, or nothing. */
 export type ProgressMode = 'auto' | 'bar' | 'log' | 'none';
 
 /**
@@ -18,6 +19,7 @@ export type ProgressMode = 'auto' | 'bar' | 'log' | 'none';
  * so the public types need no @types/node.
  */
 export interface TextOutput {
+  /** Writes text as it is (lines end with a newline). */
   write(text: string): unknown;
   /** A bar is drawn only on a TTY (in mode 'auto'). */
   isTTY?: boolean;
