@@ -16,7 +16,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { ErrorCodes } from '../lib/errors';
 import { REPO_ROOT } from './helpers/child';
-import { canPack, freshProject, installPacked } from './helpers/packed';
+import { PACK_TIMEOUT_MS, canPack, freshProject, installPacked } from './helpers/packed';
 
 const README = 'README.md';
 const DOCS_DIR = 'docs';
@@ -116,6 +116,7 @@ describe('documentation', () => {
 
     before(function () {
       if (!canPack()) this.skip();
+      this.timeout(PACK_TIMEOUT_MS);
       app = freshProject('docs');
       installPacked(app);
       // TensorFlow.js, as the reader of the tfjs guide has it installed (dev dependencies here).

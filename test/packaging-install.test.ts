@@ -12,7 +12,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { runNodeChild } from './helpers/child';
-import { canPack, freshProject, installPacked, npmCli, packOnce } from './helpers/packed';
+import { PACK_TIMEOUT_MS, canPack, freshProject, installPacked, npmCli, packOnce } from './helpers/packed';
 
 const ROOT = path.join(__dirname, '..');
 
@@ -27,6 +27,7 @@ describe('the packed tarball installs without a compiler', function () {
 
   before(function () {
     if (!canPack()) this.skip();
+    this.timeout(PACK_TIMEOUT_MS);
     ({ tarball, contents } = packOnce());
     const work = path.dirname(tarball);
     expect(contents).to.include('prebuilds/linux-x64/fusedoptim.node');

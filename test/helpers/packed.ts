@@ -30,6 +30,12 @@ export interface Packed {
   work: string;
 }
 
+/**
+ * How long a before hook that may pack gives it: packing rebuilds the addon for three instruction
+ * sets, minutes on 2 cores that other jobs share. (A test whose hook finds the pack made waits for nothing.)
+ */
+export const PACK_TIMEOUT_MS = 1_800_000;
+
 let packed: Packed | undefined;
 
 /** Packs this checkout once per process; later calls return the same tarball. */
