@@ -91,7 +91,12 @@ export interface HookHandle {
 }
 
 /** The base class of every optimizer but LBFGS: param groups, per-param state, state dicts, hooks and the fused step. */
-export abstract class Optimizer<O extends { /** The learning rate, which every optimizer has. */ lr: number }> {
+export abstract class Optimizer<
+  O extends {
+    /** The learning rate, which every optimizer has. */
+    lr: number;
+  },
+> {
   /** The param groups; each holds its params and hyper-parameters. */
   readonly paramGroups: ParamGroup<O>[] = [];
   /** state[i]: the state of the i-th param (counting through all groups in order); {} until its first step. */
