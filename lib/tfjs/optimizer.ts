@@ -33,14 +33,18 @@ import { DecodedState, NamedTensor, SavedParamState, decodeState, encodeState } 
 
 const NAME = 'FusedOptimizer';
 
+/** A fusedoptim optimizer of any options (each has an lr). */
+type AnyFusedOptimizer = Optimizer<{ lr: number }>;
+
 /** Any fusedoptim optimizer class: `new Class(params, options)`. */
-export type FusedOptimizerClass = new (params: Float32Array[], options?: never) => Optimizer<{ lr: number }>;
+export type FusedOptimizerClass = new (params: Float32Array[], options?: never) => AnyFusedOptimizer;
 
 /** The classes a saved model's optimizer config may name (getConfig / fromConfig): every step optimizer of the registry. */
 const CLASSES: Record<string, FusedOptimizerClass> = Object.fromEntries(
   OPTIMIZERS.filter((e) => !e.capabilities.closure).map((e) => [e.name, e.class as unknown as FusedOptimizerClass]),
 );
 
+/** How the wrapper steps: fused clipping and a schedule. */
 export interface FusedOptimizerOptions {
   /**
    * Clip the gradients by their global norm inside the step (PyTorch's clip_grad_norm_).
@@ -54,12 +58,16 @@ export interface FusedOptimizerOptions {
   scheduler?: FusedSchedule;
 }
 
+/** A tf.Optimizer whose every step is one fusedoptim step over all the model's variables. */
 export class FusedOptimizer extends tf.Optimizer {
+  /** The name the optimizer is registered under with tf.serialization. */
   static className = NAME;
 
   /** The wrapped fusedoptim class and its options, as given. */
   readonly optimizerClass: FusedOptimizerClass;
+  /** The options the wrapped optimizer is built with. */
   readonly optimizerOptions: Readonly<Record<string, unknown>>;
+  /** The schedule driving the lr, or null. */
   readonly schedule: FusedSchedule | null;
 
   /** The class takes each param's shape (Adafactor's `shapes`): the variables' shapes are given to it. */
@@ -68,7 +76,7 @@ export class FusedOptimizer extends tf.Optimizer {
   private readonly stepOptions: StepOptions | undefined;
   /** The one lr every group takes; what a schedule drives. */
   private readonly lrHolder: SchedulableOptimizer;
-  private inner: Optimizer<{ lr: number }> | null = null;
+  private inner: AnyFusedOptimizer | null = null;
   private readonly slots: ParamSlot[] = [];
   private readonly slotOf = new Map<string, number>();
   /**
@@ -116,12 +124,13 @@ export class FusedOptimizer extends tf.Optimizer {
     return this.lrHolder.paramGroups[0].lr;
   }
 
+  /** Sets the lr of the next step (a schedule overwrites it at its next step). */
   set lr(value: number) {
     this.lrHolder.paramGroups[0].lr = value; // checked by the wrapped optimizer at the step
   }
 
   /** The wrapped fusedoptim optimizer, once the first step created it (its state, stateDict, hooks). */
-  get optimizer(): Optimizer<{ lr: number }> | null {
+  get optimizer(): AnyFusedOptimizer | null {
     return this.inner;
   }
 
@@ -200,6 +209,7 @@ export class FusedOptimizer extends tf.Optimizer {
     }
   }
 
+  /** The state as TensorFlow.js weights: `iter`, then `<variable>/<state>` for every variable. */
   override async getWeights(): Promise<NamedTensor[]> {
     const iter = await this.saveIterations();
     const where = `${NAME}: getWeights`;
@@ -209,6 +219,7 @@ export class FusedOptimizer extends tf.Optimizer {
     return pending === null ? [iter] : [iter, ...encodeState(pending.names, pending.shapes, pending.params, where)];
   }
 
+  /** Restores state that getWeights returned (checked before anything changes). */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     const where = `${NAME}: setWeights`;
     const decoded = await decodeState(weightValues, where);
@@ -293,7 +304,7 @@ function checkedGradients(input: unknown, where: string): { variable: tf.Variabl
 }
 
 /** Saved per-param state (in saved order) as a state dict of `inner`, matched by position. */
-function stateDictFor(inner: Optimizer<{ lr: number }>, params: SavedParamState[], where: string): OptimizerStateDict {
+function stateDictFor(inner: AnyFusedOptimizer, params: SavedParamState[], where: string): OptimizerStateDict {
   if (params.length !== inner.paramCount) {
     throw makeError(ErrorCodes.STATE_DICT_MISMATCH, `${where}: state for ${params.length} variables, the optimizer has ${inner.paramCount}`);
   }

@@ -20,7 +20,9 @@ import type { StateArray } from '../tensor';
 
 /** A named tensor, as TensorFlow.js passes optimizer weights and gradients. */
 export interface NamedTensor {
+  /** The weight's name (`iter`, or `<variable>/<state>`). */
   name: string;
+  /** Its value. */
   tensor: tf.Tensor;
 }
 

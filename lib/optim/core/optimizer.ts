@@ -52,6 +52,7 @@ interface CheckedStep<O> {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyOptimizer = Optimizer<any>;
 
+/** What a step returns. */
 export interface StepResult {
   /** The global norm of the (scaled) gradients, when the step computed it (maxGradNorm or skipIfNonfinite). */
   gradNorm: number | undefined;
@@ -59,6 +60,7 @@ export interface StepResult {
   skipped: boolean;
 }
 
+/** The options every optimizer takes besides its hyper-parameters. */
 export interface OptimizerOptions {
   /** Which kernels run the step: 'native' (default) or 'js' (the reference, for tests and baselines). */
   backend?: BackendName;
@@ -90,8 +92,11 @@ export type StepPreHook<Opt> = (
   options: StepOptions | undefined,
 ) => void | StepPreHookResult | Promise<void | StepPreHookResult>;
 
+/** What a step pre-hook may return to replace the step's arguments (each is checked again). */
 export interface StepPreHookResult {
+  /** The gradients the step uses instead. */
   grads?: Grads;
+  /** The step options used instead. */
   options?: StepOptions;
 }
 
@@ -100,14 +105,22 @@ export type StepPostHook<Opt> = (optimizer: Opt, result: StepResult) => void;
 
 /** What registerStep*Hook returns: `remove()` unregisters the hook. */
 export interface HookHandle {
+  /** Unregisters the hook. */
   remove(): void;
 }
 
-export abstract class Optimizer<O extends { lr: number }> {
+/** The base class of every optimizer but LBFGS: param groups, per-param state, state dicts, hooks and the fused step. */
+export abstract class Optimizer<
+  O extends {
+    /** The learning rate, which every optimizer has. */
+    lr: number;
+  },
+> {
   /** The param groups; each holds its params and hyper-parameters. */
   readonly paramGroups: ParamGroup<O>[] = [];
   /** state[i]: the state of the i-th param (counting through all groups in order); {} until its first step. */
   readonly state: ParamState[];
+  /** The constructor's options with every default filled in: what a new group does not override. */
   readonly defaults: Readonly<O>;
   /** The kernels in use: 'native' or 'js'. */
   readonly backend: BackendName;

@@ -12,6 +12,7 @@ import type { ParamTable } from './param_table';
 /** The gradients of a step: one per param of every group, in order; null skips that param (PyTorch's `grad is None`). */
 export type Grads = ReadonlyArray<Tensor | null>;
 
+/** The options of `step` and `stepAsync`: scaling, fused clipping, and what to do with a non-finite norm. */
 export interface StepOptions {
   /** Multiplies every gradient inside the step's own pass (averaging, loss scaling). Default 1. */
   gradScale?: number;
