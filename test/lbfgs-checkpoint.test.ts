@@ -20,7 +20,7 @@ import type { OptimizerStateDict } from '../lib/optim/core/optimizer';
 import type { DType, StateArray, Tensor } from '../lib/tensor';
 import { encodeCheckpoint, loadCheckpoint, readCheckpoint, saveCheckpoint, saveCheckpointAsync } from '../lib/train/checkpoint';
 import { parseNumbers } from '../lib/train/history';
-import { LeastSquares, loadQuadraticReference } from '../examples/compare/least_squares';
+import { LeastSquares, loadQuadraticReference } from '../lib/cli/jobs/compare/least_squares';
 import { expectAllBitIdentical, expectBitIdentical } from './helpers/bits';
 import { captureIo } from './helpers/capture';
 import { expectError } from './helpers/errors';

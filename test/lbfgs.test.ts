@@ -12,7 +12,7 @@ import { LBFGS, StepLR } from '../lib';
 import type { ClosureResult } from '../lib/optim/lbfgs/lbfgs';
 import { ErrorCodes } from '../lib/errors';
 import type { Tensor } from '../lib/tensor';
-import { LeastSquares, loadQuadraticReference } from '../examples/compare/least_squares';
+import { LeastSquares, loadQuadraticReference } from '../lib/cli/jobs/compare/least_squares';
 import { expectBitIdentical } from './helpers/bits';
 import { ExpectedError, expectError } from './helpers/errors';
 

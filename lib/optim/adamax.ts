@@ -9,6 +9,7 @@ import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
 import type { ScalarsOf } from '../kernels/kernel_def';
 import type { KernelChoice, OptimizerSpec, StateSchema } from './core/spec';
 
+/** The options of Adamax: lr, betas, eps, weightDecay (L2) and maximize. */
 export type AdamaxOptions = AdaptiveOptions;
 
 const KERNEL: KernelChoice<ScalarsOf<typeof adamaxKernel>> = { kernel: adamaxKernel, buffers: ['expAvg', 'expInf'] };
@@ -38,6 +39,9 @@ const spec: OptimizerSpec<AdamaxOptions, ScalarsOf<typeof adamaxKernel>> = {
 };
 
 export class Adamax extends Optimizer<AdamaxOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<AdamaxOptions>, options?: Partial<AdamaxOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

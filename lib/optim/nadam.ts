@@ -12,6 +12,7 @@ import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
 import type { ScalarsOf } from '../kernels/kernel_def';
 import type { KernelChoice, OptimizerSpec, StateSchema } from './core/spec';
 
+/** The options of NAdam: Adam's, the momentum decay ψ, and where the weight decay applies. */
 export type NAdamOptions = AdaptiveOptions & {
   /** ψ in μₜ = β₁(1 − ½·0.96^(tψ)). */
   momentumDecay: number;
@@ -49,6 +50,9 @@ const spec: OptimizerSpec<NAdamOptions, ScalarsOf<typeof nadamKernel>> = {
 };
 
 export class NAdam extends Optimizer<NAdamOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<NAdamOptions>, options?: Partial<NAdamOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

@@ -11,6 +11,7 @@ import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
 import type { ScalarsOf } from '../kernels/kernel_def';
 import type { KernelChoice, OptimizerSpec, StateSchema } from './core/spec';
 
+/** The options of RAdam: Adam's, and where the weight decay applies. */
 export type RAdamOptions = AdaptiveOptions & {
   /** Decay the params by 1 − γλ (AdamW-style) instead of adding λθ to the gradient. */
   decoupledWeightDecay: boolean;
@@ -60,6 +61,9 @@ const spec: OptimizerSpec<RAdamOptions, ScalarsOf<typeof radamKernel>> = {
 };
 
 export class RAdam extends Optimizer<RAdamOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<RAdamOptions>, options?: Partial<RAdamOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

@@ -7,11 +7,11 @@
  * before step k + 1; final loss = losses[999]; gap = final loss − optimal loss.
  */
 import * as fs from 'fs';
-import { Adagrad, Adam, AdamW, LBFGS, RMSprop, SGD } from '../../lib';
-import type { BackendName } from '../../lib';
-import type { StateDtypeOption } from '../../lib/compact/state_storage';
-import type { Tensor } from '../../lib/tensor';
-import { Optimizer } from '../../lib/optim/core/optimizer';
+import { Adagrad, Adam, AdamW, LBFGS, RMSprop, SGD } from '../../..';
+import type { BackendName } from '../../..';
+import type { StateDtypeOption } from '../../../compact/state_storage';
+import type { Tensor } from '../../../tensor';
+import { Optimizer } from '../../../optim/core/optimizer';
 import { findPackageFile } from '../package_files';
 
 export interface QuadraticReference {

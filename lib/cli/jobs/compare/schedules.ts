@@ -8,11 +8,11 @@
  *   restarts:  CosineAnnealingWarmRestarts, cycles of T0, 2·T0, 4·T0 ... steps (T0 = 2 epochs),
  *              so with 14 epochs the last cycle ends exactly at the end of training
  */
-import { AdamW } from '../../lib/optim/adam';
-import type { StateDtypeOption } from '../../lib/compact/state_storage';
-import { CosineAnnealingLR, CosineAnnealingWarmRestarts } from '../../lib/schedulers';
-import { History } from '../../lib/train/history';
-import { TrainScheduler, train } from '../../lib/train/loop';
+import { AdamW } from '../../../optim/adam';
+import type { StateDtypeOption } from '../../../compact/state_storage';
+import { CosineAnnealingLR, CosineAnnealingWarmRestarts } from '../../../schedulers';
+import { History } from '../../../train/history';
+import { TrainScheduler, train } from '../../../train/loop';
 import { DEFAULT_DIGITS_CONFIG, DigitsConfig, digitsSetup } from '../digits/job';
 
 export interface ScheduleRun {

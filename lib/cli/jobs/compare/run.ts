@@ -9,11 +9,11 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { writeFileAtomic } from '../../lib/train/atomic';
-import { stringifyNumbers } from '../../lib/train/history';
-import { LineChart, multiPanelSvg } from '../../lib/train/plot';
+import { writeFileAtomic } from '../../../train/atomic';
+import { stringifyNumbers } from '../../../train/history';
+import { LineChart, multiPanelSvg } from '../../../train/plot';
 import { LbfgsRow, QuadraticRow, StateDtypeRow, loadQuadraticReference, runLbfgsOnQuadratic, runQuadraticComparison, runStateDtypeComparison } from './least_squares';
-import type { StateDtypeOption } from '../../lib/compact/state_storage';
+import type { StateDtypeOption } from '../../../compact/state_storage';
 import { ScheduleRun, runScheduleComparison } from './schedules';
 import { displayPath } from '../package_files';
 

@@ -6,7 +6,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { ErrorCodes, makeError } from '../lib/errors';
+import { ErrorCodes, makeError } from '../../errors';
 
 /** The path of `relative` (e.g. data/reference/seed_quadratic.json) in the nearest ancestor of `from` that has it. */
 export function findPackageFile(relative: string, from: string = __dirname): string {

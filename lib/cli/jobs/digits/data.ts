@@ -10,9 +10,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { gunzipSync } from 'zlib';
-import { ErrorCodes, makeError } from '../../lib/errors';
-import { checkBoolean, checkNumber, checkOptions, describe } from '../../lib/validate';
-import { createRng, mixSeed, shuffleInPlace } from '../../lib/seeded_rng';
+import { ErrorCodes, makeError } from '../../../errors';
+import { checkBoolean, checkNumber, checkOptions, describe } from '../../../validate';
+import { createRng, mixSeed, shuffleInPlace } from '../../../seeded_rng';
 import { findPackageFile } from '../package_files';
 
 export const DIGITS_FEATURES = 64;
@@ -37,7 +37,7 @@ const DATA_FILE = path.join('data', 'digits', 'digits.csv.gz');
 
 /**
  * Where the data file is: `data/digits/digits.csv.gz` in the nearest ancestor directory of this
- * module that has one, so it is found from examples/digits/ (ts-node) and from dist/ alike.
+ * module that has one, so it is found from lib/cli/jobs/digits/ (ts-node) and from dist/ alike.
  */
 export function findDigitsFile(from: string = __dirname): string {
   return findPackageFile(DATA_FILE, from);
