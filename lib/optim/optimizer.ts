@@ -395,7 +395,8 @@ export abstract class Optimizer<O extends { lr: number }> {
    */
   private stepHyper(): readonly O[] {
     const hyper = this.validated;
-    hyper.length = this.paramGroups.length;
+    // (Setting an Array's length costs a runtime call even when it does not change it.)
+    if (hyper.length !== this.paramGroups.length) hyper.length = this.paramGroups.length;
     for (let gi = 0; gi < hyper.length; gi++) hyper[gi] = this.hyperOf(gi);
     for (let gi = 0; gi < hyper.length; gi++) {
       if (this.hyper.fixedKeyOf(gi) === this.fixedKeys[gi]) continue;
