@@ -39,7 +39,7 @@
  * without a scratch copy of u (which would move as many bytes) 10 is its floor.
  *
  * adafactor (params of matrix shape) is three passes in one call
- * (native/multi_tensor_factored.h): the row and column sums of G², then Σθ²
+ * (native/drivers/multi_tensor_factored.h): the row and column sums of G², then Σθ²
  * and ΣU², then the move; its row and column statistics (rows + cols numbers
  * per matrix) are left out of the count. adafactor-vector (no shapes: a full
  * second moment V) is two, like lamb. Both floors hold for the same reason as

@@ -10,7 +10,8 @@
  * (params, grads, ...) views of one ArrayBuffer instead, as a model that keeps
  * its parameters flat holds them (and as the optimizers allocate their state).
  */
-import { Tensor, alignedFloat32, alignedFloat64, allocStateSlab } from '../lib/tensor';
+import { Tensor } from '../lib/tensor';
+import { alignedFloat32, alignedFloat64, allocStateSlab } from '../lib/alloc';
 
 export type Dtype = 'float32' | 'float64';
 export type LayoutId = 'one' | '1000' | '100x1K';

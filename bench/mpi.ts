@@ -97,7 +97,7 @@ function fingerprint(lines: string[]): void {
 }
 
 async function digitsStep(lines: string[]): Promise<void> {
-  const { digitsSetup, DEFAULT_DIGITS_CONFIG } = await import('../examples/digits/job');
+  const { digitsSetup, DEFAULT_DIGITS_CONFIG } = await import('../lib/cli/jobs/digits/job');
   const setup = digitsSetup({ ...DEFAULT_DIGITS_CONFIG, hidden: [...DEFAULT_DIGITS_CONFIG.hidden] });
   const batch = [...setup.trainBatches(0)][0];
   const { model } = setup;

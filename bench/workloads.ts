@@ -15,12 +15,12 @@ import { Adamax } from '../lib/optim/adamax';
 import { NAdam } from '../lib/optim/nadam';
 import { RAdam } from '../lib/optim/radam';
 import { Rprop } from '../lib/optim/rprop';
-import type { Optimizer, StepOptions } from '../lib/optim/optimizer';
+import type { Optimizer, StepOptions } from '../lib/optim/core/optimizer';
 import { RMSprop } from '../lib/optim/rmsprop';
 import { SGD } from '../lib/optim/sgd';
 import type { BackendName } from '../lib/backend';
 import type { Tensor } from '../lib/tensor';
-import type { StateStorageOptions } from '../lib/optim/state_storage';
+import type { StateStorageOptions } from '../lib/compact/state_storage';
 
 export interface PreparedWorkload {
   /** One step (or one norm) over all the tensors. */

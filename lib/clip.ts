@@ -4,9 +4,9 @@
  * is one native call over all tensors; `backend: 'js'` runs the reference.
  */
 import { Backend, BackendName, getBackend } from './backend';
-import { accumulateKernel, clampKernel, scaleKernel } from './backend/js/elementwise';
+import { accumulateKernel, clampKernel, scaleKernel } from './kernels/elementwise';
 import { ErrorCodes, makeError } from './errors';
-import { ReduceKind } from './kernels';
+import { ReduceKind } from './kernels/reduce_kind';
 import { NormPartial, NormType, byDtype, checkNormType, clipScale, normOf, partialOf, refuseNonFinite } from './norm';
 import { Pipeline, call, runAsync, runSync } from './pipeline';
 import { Tensor } from './tensor';

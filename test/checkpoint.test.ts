@@ -9,7 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Adam, AdamW, SGD } from '../lib';
 import { ErrorCodes } from '../lib/errors';
-import type { OptimizerStateDict } from '../lib/optim/optimizer';
+import type { OptimizerStateDict } from '../lib/optim/core/optimizer';
 import { CosineAnnealingLR, WarmupCosineScheduler } from '../lib/schedulers';
 import type { StateArray } from '../lib/tensor';
 import { CHECKPOINT_VERSION, encodeCheckpoint, loadCheckpoint, readCheckpoint, saveCheckpoint } from '../lib/train/checkpoint';

@@ -21,8 +21,8 @@ const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]).fi
  * is the digits MLP of examples/, small.
  */
 const digits = (root: string) => `
-import { createMlp as __createMlp } from ${JSON.stringify(path.join(root, 'examples/digits/mlp'))};
-import { epochBatches as __epochBatches, loadDigits as __loadDigits, splitTrainValidation as __split } from ${JSON.stringify(path.join(root, 'examples/digits/data'))};
+import { createMlp as __createMlp } from ${JSON.stringify(path.join(root, 'lib/cli/jobs/digits/mlp'))};
+import { epochBatches as __epochBatches, loadDigits as __loadDigits, splitTrainValidation as __split } from ${JSON.stringify(path.join(root, 'lib/cli/jobs/digits/data'))};
 const __digits = __split(__loadDigits(), { seed: 0 });
 `;
 const READER_SUPPLIED: Record<string, { needs?: string[]; code: (root: string) => string }> = {

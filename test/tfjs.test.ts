@@ -276,7 +276,7 @@ describe('fusedoptim/tfjs: training', function () {
   describe('the digits', () => {
     it('a 64-128-64-10 MLP compiled with fused.adamW trains the digits to at least 95% validation accuracy', async () => {
       const { tf, tfl, fused } = t;
-      const { loadDigits, splitTrainValidation } = await import('../examples/digits/data');
+      const { loadDigits, splitTrainValidation } = await import('../lib/cli/jobs/digits/data');
       const { train, validation } = splitTrainValidation(loadDigits(), { validationFraction: 0.2, seed: 1 });
       const model = tfl.sequential({
         layers: [

@@ -1,5 +1,5 @@
 /** `fusedoptim compare` (`npm run compare`): the textbook's optimizer table and the schedule comparison. */
-import { STATE_STORAGE_OPTIONS } from '../optim/state_storage';
+import { STATE_STORAGE_OPTIONS } from '../compact/state_storage';
 import { CliIo, Command } from './io';
 
 export const compareCommand: Command = {
@@ -19,7 +19,7 @@ export const compareCommand: Command = {
   },
 
   async run(flags, _positionals, io: CliIo): Promise<number> {
-    const { runCompare } = await import('../../examples/compare/run');
+    const { runCompare } = await import('./jobs/compare/run');
     await runCompare({
       outDir: flags.out as string | undefined,
       epochs: flags.epochs as number | undefined,

@@ -1,5 +1,5 @@
 /**
- * `fusedoptim train` (`npm start`): the digits job of examples/digits/job.ts, with signal handling.
+ * `fusedoptim train` (`npm start`): the digits job of lib/cli/jobs/digits/job.ts, with signal handling.
  *
  * Ctrl-C (SIGINT) and SIGTERM (a container stop, a systemd restart) both stop the run after the
  * current step, write last.safetensors, print the command that resumes it, and exit with 128 + the
@@ -7,7 +7,7 @@
  */
 import { constants } from 'os';
 import * as path from 'path';
-import type { DigitsConfig } from '../../examples/digits/job';
+import type { DigitsConfig } from './jobs/digits/job';
 import { setNumThreads } from '../threads';
 import { UsageError } from './args';
 import { CliIo, Command } from './io';
@@ -48,7 +48,7 @@ export const trainCommand: Command = {
 
   async run(flags, _positionals, io: CliIo): Promise<number> {
     // Loaded here, not at the top: `fusedoptim inspect` and `--help` need neither the model nor the data.
-    const { runDigitsJob } = await import('../../examples/digits/job');
+    const { runDigitsJob } = await import('./jobs/digits/job');
     const config: Partial<DigitsConfig> = {};
     const set = <K extends keyof DigitsConfig>(key: K, flag: string) => {
       if (flags[flag] !== undefined) config[key] = flags[flag] as DigitsConfig[K];

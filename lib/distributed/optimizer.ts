@@ -20,17 +20,16 @@
 import { createHash } from 'crypto';
 import { accumulateGrads } from '../clip';
 import { ErrorCodes, makeError } from '../errors';
-import type { Optimizer, StepOptions, StepResult } from '../optim/optimizer';
-import { isCodeMapKey } from '../optim/state_storage';
-import { StateArray, Tensor, zerosLike } from '../tensor';
+import type { AnyOptimizer, StepOptions, StepResult } from '../optim/core/optimizer';
+import { isCodeMapKey } from '../compact/state_storage';
+import { StateArray, Tensor } from '../tensor';
+import { zerosLike } from '../alloc';
 import { checkArray, checkBoolean, checkNumber, checkObject, checkOptions, checkTensor } from '../validate';
 import { allReduce, allReduceAsync, broadcast } from './collectives';
 import { initialized } from './world';
 import { ShardedStep } from './zero';
 
-// The wrapped optimizer, whatever its options type.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyOptimizer = Optimizer<any>;
+export type { AnyOptimizer };
 
 export interface DistributedOptions {
   /** Backward passes whose gradients are added locally before one communication and one step. Default 1. */

@@ -5,7 +5,7 @@
  * the same step, validation figures averaged over the ranks. Progress and
  * logs are rank 0's (the loop silences the others).
  */
-import type { Optimizer, StepOptions, StepResult } from '../optim/optimizer';
+import type { Optimizer, StepOptions, StepResult } from '../optim/core/optimizer';
 import type { Tensor } from '../tensor';
 import { checkBoolean } from '../validate';
 import { allReduce } from './collectives';

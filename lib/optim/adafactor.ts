@@ -13,14 +13,14 @@
  * matrices, as PyTorch does; any other keeps a full second moment. State, as
  * PyTorch names it: rowVar and colVar (factored) or variance, and step.
  */
-import { adafactorFactoredKernel, adafactorKernel } from '../backend/js/adafactor';
-import { matricesOf } from '../backend/factored_shape';
-import type { ScalarsOf } from '../backend/kernel';
+import { adafactorFactoredKernel, adafactorKernel } from '../kernels/adafactor';
+import { matricesOf } from '../kernels/factored_shape';
+import type { ScalarsOf } from '../kernels/kernel_def';
 import { ErrorCodes, makeError } from '../errors';
 import { checkArray, checkBoolean, checkNumber, describe } from '../validate';
-import { OptionRule, booleanOption, lrOption, numberOption } from './options';
-import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
-import type { KernelChoice, OptimizerSpec, ParamShape, StateSchema } from './spec';
+import { OptionRule, booleanOption, lrOption, numberOption } from './core/options';
+import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
+import type { KernelChoice, OptimizerSpec, ParamShape, StateSchema } from './core/spec';
 
 export type AdafactorOptions = {
   /** The cap of the relative step size ρₜ = min(lr, 1/√t), and the weight decay's rate (default 1e-2). */
@@ -126,6 +126,9 @@ function isFactored(shape: ParamShape | null): boolean {
 }
 
 export class Adafactor extends Optimizer<AdafactorOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<AdafactorOptions>, options?: Partial<AdafactorOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

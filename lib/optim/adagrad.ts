@@ -1,10 +1,10 @@
 /** Adagrad (torch.optim.Adagrad); the arithmetic is in native/kernels/adagrad.h. */
-import { adagradKernel } from '../backend/js/adagrad';
-import { booleanOption, lrOption, numberOption } from './options';
-import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
-import type { ScalarsOf } from '../backend/kernel';
-import type { KernelChoice, OptimizerSpec } from './spec';
-import { STATE_STORAGE_OPTIONS, StateStorageOptions } from './state_storage';
+import { adagradKernel } from '../kernels/adagrad';
+import { booleanOption, lrOption, numberOption } from './core/options';
+import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
+import type { ScalarsOf } from '../kernels/kernel_def';
+import type { KernelChoice, OptimizerSpec } from './core/spec';
+import { STATE_STORAGE_OPTIONS, StateStorageOptions } from '../compact/state_storage';
 
 export type AdagradOptions = {
   lr: number;
@@ -40,6 +40,9 @@ const spec: OptimizerSpec<AdagradOptions, ScalarsOf<typeof adagradKernel>> = {
 };
 
 export class Adagrad extends Optimizer<AdagradOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<AdagradOptions>, options?: Partial<AdagradOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

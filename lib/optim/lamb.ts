@@ -13,11 +13,11 @@
  * name does not promise decay: a decay rate is a choice per model, and biases
  * and norms usually want none.
  */
-import { lambKernel } from '../backend/js/lamb';
-import { betasOption, booleanOption, lrOption, numberOption } from './options';
-import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
-import type { ScalarsOf } from '../backend/kernel';
-import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
+import { lambKernel } from '../kernels/lamb';
+import { betasOption, booleanOption, lrOption, numberOption } from './core/options';
+import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
+import type { ScalarsOf } from '../kernels/kernel_def';
+import type { KernelChoice, OptimizerSpec, StateSchema } from './core/spec';
 
 export type LambOptions = {
   lr: number;
@@ -65,6 +65,9 @@ const spec: OptimizerSpec<LambOptions, ScalarsOf<typeof lambKernel>> = {
 };
 
 export class LAMB extends Optimizer<LambOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<LambOptions>, options?: Partial<LambOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

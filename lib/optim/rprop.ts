@@ -7,14 +7,14 @@
  * with (later changes to `lr`, by a scheduler say, do not touch existing step
  * sizes, as in PyTorch). The arithmetic is in native/kernels/rprop.h.
  */
-import { rpropKernel } from '../backend/js/rprop';
+import { rpropKernel } from '../kernels/rprop';
 import { ErrorCodes, makeError } from '../errors';
-import { signedGradScale } from './adaptive_terms';
-import { schemaByLr } from './lr_schema';
-import { booleanOption, lrOption, numberPairOption } from './options';
-import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
-import type { ScalarsOf } from '../backend/kernel';
-import type { KernelChoice, OptimizerSpec } from './spec';
+import { signedGradScale } from './core/adaptive_terms';
+import { schemaByLr } from './core/lr_schema';
+import { booleanOption, lrOption, numberPairOption } from './core/options';
+import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
+import type { ScalarsOf } from '../kernels/kernel_def';
+import type { KernelChoice, OptimizerSpec } from './core/spec';
 
 export type RpropOptions = {
   /** The initial step size of every element. */
@@ -67,6 +67,9 @@ const spec: OptimizerSpec<RpropOptions, ScalarsOf<typeof rpropKernel>> = {
 };
 
 export class Rprop extends Optimizer<RpropOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<RpropOptions>, options?: Partial<RpropOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

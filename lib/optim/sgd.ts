@@ -1,11 +1,11 @@
 /** Stochastic gradient descent with momentum (torch.optim.SGD); the arithmetic is in native/kernels/sgd.h. */
-import { sgdKernel, sgdMomentumKernel, sgdNesterovKernel } from '../backend/js/sgd';
+import { sgdKernel, sgdMomentumKernel, sgdNesterovKernel } from '../kernels/sgd';
 import { ErrorCodes, makeError } from '../errors';
-import { booleanOption, lrOption, numberOption } from './options';
-import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
-import type { ScalarsOf } from '../backend/kernel';
-import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
-import { STATE_STORAGE_OPTIONS, StateStorageOptions } from './state_storage';
+import { booleanOption, lrOption, numberOption } from './core/options';
+import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
+import type { ScalarsOf } from '../kernels/kernel_def';
+import type { KernelChoice, OptimizerSpec, StateSchema } from './core/spec';
+import { STATE_STORAGE_OPTIONS, StateStorageOptions } from '../compact/state_storage';
 
 export type SGDOptions = {
   lr: number;
@@ -55,6 +55,9 @@ const spec: OptimizerSpec<SGDOptions, ScalarsOf<typeof sgdKernel>> = {
 };
 
 export class SGD extends Optimizer<SGDOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<SGDOptions>, options?: Partial<SGDOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

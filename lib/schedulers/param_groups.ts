@@ -8,7 +8,13 @@
 import { ErrorCodes, makeError } from '../errors';
 import { checkArray, checkNumber, checkObject, describe } from '../validate';
 import { NON_NEGATIVE } from './fields';
-import type { ParamGroup, SchedulableOptimizer } from './scheduler';
+
+/** The optimizer side of the contract: any object whose param groups hold a writable `lr`. */
+export interface SchedulableOptimizer {
+  paramGroups: Array<{ lr: number; [key: string]: unknown }>;
+}
+
+export type ParamGroup = SchedulableOptimizer['paramGroups'][number];
 
 /** Checks the optimizer's shape before a scheduler keeps it: at least one group, each with a finite lr >= 0. */
 export function checkOptimizer(owner: string, optimizer: unknown): SchedulableOptimizer {

@@ -25,15 +25,10 @@
 import { ErrorCodes, makeError } from '../errors';
 import { checkNumber } from '../validate';
 import { FieldReader, NON_NEGATIVE } from './fields';
-import { MomentumSlot, baseLrsOf, checkOptimizer, writeMomentum } from './param_groups';
+import { MomentumSlot, SchedulableOptimizer, baseLrsOf, checkOptimizer, writeMomentum } from './param_groups';
 import { JsonObject, JsonValue, SchedulerStateDict, checkSchedulerName, checkingStateDict } from './state_dict';
 
-/** The optimizer side of the contract: any object whose param groups hold a writable `lr`. */
-export interface SchedulableOptimizer {
-  paramGroups: Array<{ lr: number; [key: string]: unknown }>;
-}
-
-export type ParamGroup = SchedulableOptimizer['paramGroups'][number];
+export type { ParamGroup, SchedulableOptimizer } from './param_groups';
 
 /** Every scheduler built on LRScheduler accepts this option besides its own. */
 export interface ResumeOptions {

@@ -13,7 +13,7 @@ import type { AdamOptions } from '../optim/adam';
 import type { AdagradOptions } from '../optim/adagrad';
 import { Lion } from '../optim/lion';
 import type { LionOptions } from '../optim/lion';
-import type { OptimizerOptions } from '../optim/optimizer';
+import type { OptimizerOptions } from '../optim/core/optimizer';
 import { RMSprop } from '../optim/rmsprop';
 import type { RMSpropOptions } from '../optim/rmsprop';
 import { SGD } from '../optim/sgd';

@@ -20,22 +20,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ErrorCodes, isFusedOptimError, makeError } from '../errors';
-import { Optimizer } from '../optim/optimizer';
-import type { OptimizerStateDict } from '../optim/optimizer';
-import { StepOptions, checkStepOptions } from '../optim/step_checks';
-import { SGD } from '../optim/sgd';
-import { Adam, AdamW } from '../optim/adam';
-import { RMSprop } from '../optim/rmsprop';
-import { Adagrad } from '../optim/adagrad';
-import { Lion } from '../optim/lion';
-import { LAMB } from '../optim/lamb';
-import { Adamax } from '../optim/adamax';
-import { RAdam } from '../optim/radam';
-import { NAdam } from '../optim/nadam';
-import { Adadelta } from '../optim/adadelta';
-import { Rprop } from '../optim/rprop';
-import { ASGD } from '../optim/asgd';
-import { Adafactor } from '../optim/adafactor';
+import { Optimizer } from '../optim/core/optimizer';
+import type { OptimizerStateDict } from '../optim/core/optimizer';
+import { StepOptions, checkStepOptions } from '../optim/core/step_checks';
+import { OPTIMIZERS, entryOfClass } from '../optim/registry';
 import type { SchedulableOptimizer } from '../schedulers';
 import { checkFunction, checkObject, checkOptions, describe } from '../validate';
 import { valuesOf } from './backends';
@@ -48,11 +36,10 @@ const NAME = 'FusedOptimizer';
 /** Any fusedoptim optimizer class: `new Class(params, options)`. */
 export type FusedOptimizerClass = new (params: Float32Array[], options?: never) => Optimizer<{ lr: number }>;
 
-/** The classes a saved model's optimizer config may name (getConfig / fromConfig). */
-const CLASSES: Record<string, FusedOptimizerClass> = { SGD, Adam, AdamW, RMSprop, Adagrad, Lion, LAMB, Adamax, RAdam, NAdam, Adadelta, Rprop, ASGD, Adafactor } as unknown as Record<
-  string,
-  FusedOptimizerClass
->;
+/** The classes a saved model's optimizer config may name (getConfig / fromConfig): every step optimizer of the registry. */
+const CLASSES: Record<string, FusedOptimizerClass> = Object.fromEntries(
+  OPTIMIZERS.filter((e) => !e.capabilities.closure).map((e) => [e.name, e.class as unknown as FusedOptimizerClass]),
+);
 
 export interface FusedOptimizerOptions {
   /** Clip the gradients by their global norm inside the step (PyTorch's clip_grad_norm_). */
@@ -109,7 +96,8 @@ export class FusedOptimizer extends tf.Optimizer {
     }
     this.optimizerClass = optimizerClass;
     this.optimizerOptions = Object.freeze({ ...opts });
-    this.takesShapes = 'shapes' in probe.defaults;
+    // Whether the variables' shapes are given to the class: the registry says (a class of one's own: its options).
+    this.takesShapes = entryOfClass(optimizerClass)?.capabilities.shapes ?? 'shapes' in probe.defaults;
     this.lrHolder = { paramGroups: [{ lr: probe.lr }] };
     this.schedule = (fused.scheduler as FusedSchedule | undefined) ?? null;
     this.schedule?.attach(this.lrHolder, NAME);

@@ -15,7 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ErrorCodes, makeError } from '../errors';
-import type { OptimizerStateDict } from '../optim/optimizer';
+import type { OptimizerStateDict } from '../optim/core/optimizer';
 import type { StateArray } from '../tensor';
 
 /** A named tensor, as TensorFlow.js passes optimizer weights and gradients. */

@@ -21,10 +21,11 @@
 import { accumulateGrads } from '../clip';
 import { ErrorCodes, makeError } from '../errors';
 import { AdamW } from '../optim/adam';
-import type { StateDtypeOption } from '../optim/state_storage';
-import { Optimizer, StepResult } from '../optim/optimizer';
+import type { StateDtypeOption } from '../compact/state_storage';
+import { Optimizer, StepResult } from '../optim/core/optimizer';
 import { WarmupCosineScheduler } from '../schedulers';
-import { Tensor, zerosLike } from '../tensor';
+import { Tensor } from '../tensor';
+import { zerosLike } from '../alloc';
 import { checkBoolean, checkFunction, checkNumber, checkObject, checkOptions, checkString, checkTensor, describe } from '../validate';
 import {
   AnyOptimizer,
@@ -38,7 +39,9 @@ import {
 import { History, cloneHistory, emptyHistory } from './history';
 import type { DistributedOptions } from '../distributed/optimizer';
 import { LoopDistribution, loopDistribution } from '../distributed/train';
-import { ProgressMode, ProgressReporter, TextOutput, formatNumber } from './progress';
+import { ProgressMode, ProgressReporter, StepInfo, TextOutput, formatNumber } from './progress';
+
+export type { StepInfo } from './progress';
 
 /** What forwardBackward returns: the batch's mean loss and its gradients, aligned with params. */
 export interface LossAndGrads {
@@ -67,18 +70,6 @@ export type DataSource<B> = Iterable<B> | AsyncIterable<B> | ((epoch: number) =>
 
 /** What a callback returns to stop training: false or 'stop' (anything else continues). */
 export type CallbackResult = void | boolean | 'stop' | undefined;
-
-export interface StepInfo {
-  /** Optimizer steps taken, this one included (1-based). */
-  globalStep: number;
-  epoch: number;
-  loss: number;
-  /** The lr this step used (param group 0). */
-  lr: number;
-  gradNorm: number;
-  /** The gradients were non-finite and the step changed nothing. */
-  skipped: boolean;
-}
 
 export interface EpochInfo {
   epoch: number;

@@ -9,7 +9,19 @@
  * Epoch summaries (train and validation loss, metrics) are printed in both 'bar' and 'log'.
  */
 import { SingleBar } from 'cli-progress';
-import type { StepInfo } from './loop';
+
+/** One optimizer step as the loop reports it (to `onStep` and to the progress display). */
+export interface StepInfo {
+  /** Optimizer steps taken, this one included (1-based). */
+  globalStep: number;
+  epoch: number;
+  loss: number;
+  /** The lr this step used (param group 0). */
+  lr: number;
+  gradNorm: number;
+  /** The gradients were non-finite and the step changed nothing. */
+  skipped: boolean;
+}
 
 export type ProgressMode = 'auto' | 'bar' | 'log' | 'none';
 

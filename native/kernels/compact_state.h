@@ -28,7 +28,7 @@
 #include <cstdint>
 #include <type_traits>
 #include <utility>
-#include "../kernel_table.h"
+#include "dispatch/kernel_table.h"
 #include "bfloat16.h"
 #include "code_search.h"
 #include "kernel_namespace.h"
@@ -39,7 +39,7 @@ FUSEDOPTIM_KERNELS_BEGIN
 constexpr std::size_t kCompactBlock = 256;
 
 // murmur3's 32-bit finalizer: a bijection that mixes every input bit into
-// every output bit. lib/backend/js/compact_state.ts computes the same.
+// every output bit. lib/compact/drivers.ts computes the same.
 inline std::uint32_t mix32(std::uint32_t h) {
   h ^= h >> 16;
   h *= 0x85ebca6bu;

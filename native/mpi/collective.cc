@@ -7,7 +7,7 @@
 #include <cstring>
 #include <type_traits>
 
-#include "async_call.h"
+#include "boundary/async_call.h"
 #include "fingerprint.h"
 #include "world.h"
 

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "args.h"
+#include "boundary/args.h"
 
 namespace fusedoptim::mpi {
 

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "args.h"
+#include "boundary/args.h"
 
 namespace fusedoptim::mpi {
 
