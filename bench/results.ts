@@ -44,6 +44,8 @@ export interface OverheadRow {
   ns: number;
   p10Ns: number;
   p90Ns: number;
+  /** Params per call, for the rows over many tensors (their ns/param is ns / params). */
+  params?: number;
 }
 
 export interface MemoryRow {

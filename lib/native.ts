@@ -38,10 +38,13 @@ export interface Addon {
   updateAsync(kernel: number, buffers: readonly StateArray[], scalars: Float64Array, threads: number): Promise<void>;
   /** Resolves and checks `buffers` as update() would, once; holds them weakly (refusing to run once one was collected). */
   createPlan(kernel: number, buffers: readonly StateArray[]): NativePlan;
-  /** update() over a plan's buffers; refuses (ERR_DETACHED_BUFFER, ERR_SHAPE_MISMATCH) if one was detached or resized since. */
-  updatePlanned(plan: NativePlan, scalars: Float64Array, threads: number): void;
-  /** reduce() over buffer `slot` (param or grad) of each tensor of a plan, merged into `initial`. */
-  reducePlanned(plan: NativePlan, slot: number, kind: ReduceKind, p: number, threads: number, initial: number): number;
+  /**
+   * update() over the buffers of a plan, or of each of an Array of plans (`scalars`: each plan's in
+   * turn); refuses (ERR_DETACHED_BUFFER, ERR_SHAPE_MISMATCH) before any runs if a buffer of any was detached or resized since.
+   */
+  updatePlanned(plans: NativePlan | readonly NativePlan[], scalars: Float64Array, threads: number): void;
+  /** reduce() over buffer `slot` (param or grad) of each tensor of a plan or of plans of one dtype, merged in order into `initial`. */
+  reducePlanned(plans: NativePlan | readonly NativePlan[], slot: number, kind: ReduceKind, p: number, threads: number, initial: number): number;
   reduce(kind: ReduceKind, tensors: readonly Tensor[], p: number, threads: number): number;
   reduceAsync(kind: ReduceKind, tensors: readonly Tensor[], p: number, threads: number): Promise<number>;
   info(): AddonInfo;
