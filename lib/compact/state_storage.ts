@@ -30,7 +30,8 @@ import { SIGNED_CODE_MAP, UNSIGNED_CODE_MAP, isCodeMap } from './code_maps';
 import { OptionRules, booleanOption, choiceOption, numberOption } from '../optim/core/options';
 import type { KernelChoice, StateBufferSpec, StateSchema } from '../optim/core/spec';
 
-export type StateDtypeOption = 'float32' | 'bfloat16' | 'int8';
+export const STATE_DTYPE_OPTIONS = ['float32', 'bfloat16', 'int8'] as const;
+export type StateDtypeOption = (typeof STATE_DTYPE_OPTIONS)[number];
 
 export interface StateStorageOptions {
   /** How the moments are stored (see the module comment). */
@@ -44,7 +45,7 @@ export interface StateStorageOptions {
 }
 
 export const STATE_STORAGE_OPTIONS: OptionRules<StateStorageOptions> = {
-  stateDtype: choiceOption<StateDtypeOption>('float32', ['float32', 'bfloat16', 'int8']),
+  stateDtype: choiceOption<StateDtypeOption>('float32', STATE_DTYPE_OPTIONS),
   stochasticRounding: booleanOption(false),
   roundingSeed: numberOption(0, { integer: true, min: 0, max: 2 ** 32 - 1 }),
   min8bitSize: numberOption(4096, { integer: true, min: 0 }),

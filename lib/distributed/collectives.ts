@@ -45,11 +45,13 @@ import { COLLECTIVE_NAMES, fingerprintOf, throwMismatch } from './fingerprint';
 import { CollectiveArgs, CollectiveKind, CompressionCode, ReduceOpCode } from './mpi_addon';
 import { currentSettings, initialized } from './world';
 
+/** How a reduction combines the ranks' values. */
 export type ReduceOp = 'sum' | 'mean' | 'max';
 
 /** The format values travel in: 'none' (their own), or 16 bits, 'bf16' (bfloat16) or 'fp16' (IEEE binary16). */
 export type Compression = 'none' | 'bf16' | 'fp16';
 
+/** The options of allReduce and reduceScatter. */
 export interface ReduceOptions {
   /** Default 'sum'. */
   op?: ReduceOp;
@@ -200,6 +202,7 @@ export function allReduce(tensors: readonly Tensor[], options?: ReduceOptions): 
   runSync(prepare(CollectiveKind.AllReduce, tensors, 0, checkReduceOptions('allReduce', options)));
 }
 
+/** allReduce, run on libuv's thread pool: resolves when it is done (collectives run one at a time, in call order). */
 export function allReduceAsync(tensors: readonly Tensor[], options?: ReduceOptions): Promise<void> {
   return deferred(() => {
     return runAsync(prepare(CollectiveKind.AllReduce, tensors, 0, checkReduceOptions('allReduceAsync', options)));
@@ -211,6 +214,7 @@ export function broadcast(tensors: readonly StateArray[], root?: number): void {
   runSync(prepare(CollectiveKind.Broadcast, tensors, checkRoot('broadcast', root), PLAIN));
 }
 
+/** broadcast, run on libuv's thread pool: resolves when it is done (collectives run one at a time, in call order). */
 export function broadcastAsync(tensors: readonly StateArray[], root?: number): Promise<void> {
   return deferred(() => runAsync(prepare(CollectiveKind.Broadcast, tensors, checkRoot('broadcastAsync', root), PLAIN)));
 }
@@ -220,6 +224,7 @@ export function reduceScatter(tensors: readonly Tensor[], options?: ReduceOption
   runSync(prepare(CollectiveKind.ReduceScatter, tensors, 0, uncompressed('reduceScatter', checkReduceOptions('reduceScatter', options))));
 }
 
+/** reduceScatter, run on libuv's thread pool: resolves when it is done (collectives run one at a time, in call order). */
 export function reduceScatterAsync(tensors: readonly Tensor[], options?: ReduceOptions): Promise<void> {
   return deferred(() => {
     return runAsync(prepare(CollectiveKind.ReduceScatter, tensors, 0, uncompressed('reduceScatterAsync', checkReduceOptions('reduceScatterAsync', options))));
@@ -231,6 +236,7 @@ export function allGather(tensors: readonly StateArray[]): void {
   runSync(prepare(CollectiveKind.AllGather, tensors, 0, PLAIN));
 }
 
+/** allGather, run on libuv's thread pool: resolves when it is done (collectives run one at a time, in call order). */
 export function allGatherAsync(tensors: readonly StateArray[]): Promise<void> {
   return deferred(() => runAsync(prepare(CollectiveKind.AllGather, tensors, 0, PLAIN)));
 }

@@ -44,6 +44,7 @@ import { ShardedStep } from './zero';
 
 export type { AnyOptimizer };
 
+/** The options of DistributedOptimizer. */
 export interface DistributedOptions {
   /** Backward passes whose gradients are added locally before one communication and one step. Default 1. */
   backwardPassesPerStep?: number;
@@ -57,6 +58,7 @@ export interface DistributedOptions {
   errorFeedback?: boolean;
 }
 
+/** What DistributedOptimizer.step returns: the wrapped step's result, and whether it stepped. */
 export interface DistributedStepResult extends StepResult {
   /** False for the first backwardPassesPerStep - 1 calls of each step: the gradients were only added locally. */
   communicated: boolean;
@@ -126,11 +128,15 @@ function checkCodeMaps(codeMaps: readonly CodeMapSlot[]): void {
   }
 }
 
+/** Wraps an optimizer for data-parallel training: gradients are averaged across ranks inside its fused step. */
 export class DistributedOptimizer<Opt extends AnyOptimizer = AnyOptimizer> {
   /** The wrapped optimizer (hand it to schedulers and to train()). */
   readonly optimizer: Opt;
+  /** Backward passes added locally before each communication and step. */
   readonly backwardPassesPerStep: number;
+  /** Gradients are summed in rank order: the same bits on every rank and every run. */
   readonly deterministic: boolean;
+  /** ZeRO-1: each rank keeps and updates the optimizer state of 1/size of the params. */
   readonly shardState: boolean;
   readonly compression: Compression;
   readonly errorFeedback: boolean;

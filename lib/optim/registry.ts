@@ -32,12 +32,15 @@ export interface OptimizerCapabilities {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type OptimizerClass = new (params: any, options?: any) => Optimizer<any> | LBFGS;
 
+/** One optimizer of the registry: its name, its class and what it can do. */
 export interface OptimizerEntry {
   /** The class name (PyTorch's): 'AdamW', 'SGD', ... */
   readonly name: string;
+  /** The class itself: `new entry.class(params, options)`. */
   readonly class: OptimizerClass;
   /** The declaration of a step optimizer (absent for LBFGS, which drives its own steps). */
   readonly spec: OptimizerSpec<Record<string, unknown>> | null;
+  /** What it can do besides a plain step. */
   readonly capabilities: OptimizerCapabilities;
   /** The kernels its groups may run under its default options (the first the param takes without a shape). */
   readonly defaultKernel: KernelDef | null;
