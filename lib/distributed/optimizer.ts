@@ -138,7 +138,9 @@ export class DistributedOptimizer<Opt extends AnyOptimizer = AnyOptimizer> {
   readonly deterministic: boolean;
   /** ZeRO-1: each rank keeps and updates the optimizer state of 1/size of the params. */
   readonly shardState: boolean;
+  /** The format gradients travel in between ranks (options.compression). */
   readonly compression: Compression;
+  /** Whether each rank carries its rounding error into its next step (options.errorFeedback). */
   readonly errorFeedback: boolean;
 
   private readonly size: number;
