@@ -10,7 +10,8 @@ import * as path from 'path';
 import { runTypeScriptSample } from './helpers/samples';
 
 const notes = fs.readFileSync(path.join(__dirname, '..', 'docs', 'newcomer-notes.md'), 'utf8');
-const blocks = [...notes.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]);
+// (A fence says how its block runs, ```ts esm: test/docs-samples.test.ts runs it against the packed package too.)
+const blocks = [...notes.matchAll(/```ts[^\n]*\n([\s\S]*?)```/g)].map((m) => m[1]);
 
 describe('docs/newcomer-notes.md', () => {
   it('has its three samples: clipping and NaN, the pre-hook helper, the state size', () => {
