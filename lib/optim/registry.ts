@@ -1,9 +1,10 @@
 /**
  * The registry: every optimizer class of lib/optim/index.ts, with what the
  * rest of the library needs to know about it without building one. The TF.js
- * bridge (its classes by name, whether a class takes shapes), the CLI's
- * `--optimizer`, the test tables and the benchmark read it, so a new
- * optimizer is one line in index.ts, not a line in each of them.
+ * bridge (its classes by name, whether a class takes shapes), the test
+ * tables and the benchmark read it, so a new optimizer is one line in
+ * index.ts, not a line in each of them. (The CLI trains AdamW only: it has no
+ * --optimizer yet.)
  *
  * What an entry says is derived from the class's declaration (`static spec`),
  * never written a second time: an optimizer takes `stateDtype` if its options
