@@ -119,8 +119,8 @@ constexpr UpdateKernel driver_row(const char* name) {
 // The compact-state rows of a kernel: bfloat16 rounded to nearest and
 // stochastically, and 8-bit: "<name>_bf16", "<name>_bf16_sr", "<name>_int8".
 #define FUSEDOPTIM_COMPACT_ROWS(Kernel, name)                                          \
-  driver_row<Bf16State<Kernel, Bf16Nearest>, std::uint16_t>(name "_bf16"),             \
-      driver_row<Bf16State<Kernel, Bf16Stochastic>, std::uint16_t>(name "_bf16_sr"),   \
+  driver_row<Bf16State<Kernel, false>, std::uint16_t>(name "_bf16"),                   \
+      driver_row<Bf16State<Kernel, true>, std::uint16_t>(name "_bf16_sr"),             \
       driver_row<Blockwise8<Kernel>, std::uint8_t>(name "_int8")
 
 template <typename P, typename S> using SgdPlain = Sgd<P, S, SgdMomentum::kNone>;
