@@ -1,8 +1,8 @@
 # Build of the fusedoptim addon.
 #
-# The kernels (native/isa_kernels.cc) are compiled three times as static
+# The kernels (native/dispatch/isa_kernels.cc) are compiled three times as static
 # libraries, once per instruction set, each in its own C++ namespace, and the
-# addon picks one at load (native/dispatch.cc): one binary, fast on AVX-512,
+# addon picks one at load (native/dispatch/dispatch.cc): one binary, fast on AVX-512,
 # AVX2 and plain x86-64. No -march=native.
 #
 # Flags that matter for the numbers:
@@ -52,20 +52,20 @@
     {
       "target_name": "kernels_baseline",
       "type": "static_library",
-      "sources": ["native/isa_kernels.cc"],
+      "sources": ["native/dispatch/isa_kernels.cc"],
       "defines": ["FUSEDOPTIM_ISA=baseline"]
     },
     {
       "target_name": "kernels_avx2",
       "type": "static_library",
-      "sources": ["native/isa_kernels.cc"],
+      "sources": ["native/dispatch/isa_kernels.cc"],
       "defines": ["FUSEDOPTIM_ISA=avx2"],
       "conditions": [["x86==1", {"cflags": ["-mavx2", "-mfma"]}]]
     },
     {
       "target_name": "kernels_avx512",
       "type": "static_library",
-      "sources": ["native/isa_kernels.cc"],
+      "sources": ["native/dispatch/isa_kernels.cc"],
       "defines": ["FUSEDOPTIM_ISA=avx512"],
       "conditions": [["x86==1", {
         "cflags": ["-mavx512f", "-mavx512vl", "-mavx512bw", "-mavx512dq", "-mavx2", "-mfma", "-mprefer-vector-width=512"]
@@ -75,13 +75,13 @@
       "target_name": "fusedoptim",
       "sources": [
         "native/addon.cc",
-        "native/args.cc",
-        "native/dispatch.cc",
-        "native/plan.cc",
-        "native/reduce_call.cc",
-        "native/scratch.cc",
-        "native/thread_probe.cc",
-        "native/update_call.cc"
+        "native/boundary/args.cc",
+        "native/dispatch/dispatch.cc",
+        "native/boundary/plan.cc",
+        "native/boundary/reduce_call.cc",
+        "native/drivers/scratch.cc",
+        "native/boundary/thread_probe.cc",
+        "native/boundary/update_call.cc"
       ],
       "conditions": [
         ["x86==1", {"dependencies": ["kernels_baseline", "kernels_avx2", "kernels_avx512"]},
@@ -95,14 +95,16 @@
         {
           "target_name": "fusedoptim_mpi",
           "sources": [
-            "native/args.cc",
+            "native/boundary/args.cc",
             "native/mpi/addon.cc",
             "native/mpi/collective.cc",
             "native/mpi/fingerprint.cc",
+            "native/mpi/in_flight.cc",
             "native/mpi/world.cc"
           ],
           # The C API only: no MPI C++ bindings (deprecated, and they do not compile warning-free).
-          "defines": ["OMPI_SKIP_MPICXX=1", "MPICH_SKIP_MPICXX=1"],
+          # FUSEDOPTIM_ISA=mpi: the bfloat16 rounding of native/kernels (half.h) compiled into this addon's own namespace.
+          "defines": ["OMPI_SKIP_MPICXX=1", "MPICH_SKIP_MPICXX=1", "FUSEDOPTIM_ISA=mpi"],
           "cflags": ["<!@(node scripts/mpi-flags.js compile)"],
           "libraries": ["<!@(node scripts/mpi-flags.js link)"]
         }

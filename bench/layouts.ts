@@ -8,7 +8,8 @@
  * ArrayBuffer, each 64-byte aligned, as a model that keeps its parameters and
  * gradients flat holds them (and as the optimizers allocate their state).
  */
-import { Tensor, allocStateSlab } from '../lib/tensor';
+import { Tensor } from '../lib/tensor';
+import { allocStateSlab } from '../lib/alloc';
 
 export type Dtype = 'float32' | 'float64';
 export type LayoutId = 'one' | '1000' | '100x1K';

@@ -4,12 +4,13 @@
  * beside the bare addon call that is its floor. Small models and services
  * doing many small steps live here.
  */
-import { loadAddon, nativeKernelIndex } from '../lib/native';
+import { nativeKernelIndex } from '../lib/backend/native_backend';
+import { loadAddon } from '../lib/native';
 import { Adam } from '../lib/optim/adam';
 import { SGD } from '../lib/optim/sgd';
 import { setNumThreads, getNumThreads } from '../lib/threads';
-import { adamKernel } from '../lib/backend/js/adam';
-import { scalarArray } from '../lib/backend/kernel';
+import { adamKernel } from '../lib/kernels/adam';
+import { scalarArray } from '../lib/kernels/kernel_def';
 import type { Tensor } from '../lib/tensor';
 import { makeTensors } from './layouts';
 import { Member, RepPolicy, measureInterleaved } from './measure';

@@ -7,9 +7,10 @@
  * Called directly on the addon: no TypeScript checks, no allocation per call,
  * the cheapest pass over the memory the library can make.
  */
-import { accumulateKernel } from '../lib/backend/js/elementwise';
-import { ReduceKind } from '../lib/kernels';
-import { loadAddon, nativeKernelIndex } from '../lib/native';
+import { accumulateKernel } from '../lib/kernels/elementwise';
+import { ReduceKind } from '../lib/kernels/reduce_kind';
+import { nativeKernelIndex } from '../lib/backend/native_backend';
+import { loadAddon } from '../lib/native';
 import type { Tensor } from '../lib/tensor';
 
 export interface Probe {

@@ -4,25 +4,28 @@
  * is one native call over all tensors; `backend: 'js'` runs the reference.
  */
 import { Backend, BackendName, getBackend } from './backend';
-import { accumulateKernel, clampKernel, scaleKernel } from './backend/js/elementwise';
+import { accumulateKernel, clampKernel, scaleKernel } from './kernels/elementwise';
 import { ErrorCodes, makeError } from './errors';
-import { ReduceKind } from './kernels';
+import { ReduceKind } from './kernels/reduce_kind';
 import { NormPartial, NormType, byDtype, checkNormType, clipScale, normOf, partialOf, refuseNonFinite } from './norm';
 import { Pipeline, call, runAsync, runSync } from './pipeline';
 import { Tensor } from './tensor';
 import { getNumThreads } from './threads';
 import { checkBoolean, checkLike, checkNoOverlap, checkNumber, checkOptions, checkTensorList } from './validate';
 
+/** The option every gradient utility takes. */
 export interface UtilityOptions {
   /** 'native' (default) or 'js'. */
   backend?: BackendName;
 }
 
+/** The options of getTotalNorm. */
 export interface TotalNormOptions extends UtilityOptions {
   /** Throw ERR_NON_FINITE if the norm is NaN or infinite (PyTorch's get_total_norm). Default false. */
   errorIfNonfinite?: boolean;
 }
 
+/** The options of clipGradNorm and clipGradNormAsync. */
 export interface ClipGradNormOptions extends UtilityOptions {
   /** Any p > 0, or Infinity. Default 2. */
   normType?: number;

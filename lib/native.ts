@@ -4,8 +4,7 @@
  */
 import * as path from 'path';
 import { ErrorCodes, makeError } from './errors';
-import { KernelDef, snakeCase } from './backend/kernel';
-import { REDUCE_BLOCK, REDUCE_LANES, ReduceKind } from './kernels';
+import { REDUCE_BLOCK, REDUCE_LANES, ReduceKind } from './kernels/reduce_kind';
 import type { StateArray, Tensor } from './tensor';
 
 export interface AddonInfo {
@@ -20,7 +19,7 @@ export interface AddonInfo {
   readonly updateKernels: ReadonlyArray<NativeKernelRow>;
 }
 
-/** A row of the addon's kernel table (native/kernel_table.h). */
+/** A row of the addon's kernel table (native/dispatch/kernel_table.h). */
 export interface NativeKernelRow {
   readonly name: string;
   readonly slots: number;
@@ -104,45 +103,8 @@ function loadAdvice(message: string): string {
 function checkInterface(candidate: Addon): void {
   const info = candidate.info();
   if (info.reduceBlock !== REDUCE_BLOCK || info.reduceLanes !== REDUCE_LANES) {
-    throw new Error(`the addon's reduction blocks do not match lib/kernels.ts; rebuild it`);
+    throw new Error(`the addon's reduction blocks do not match lib/kernels/reduce_kind.ts; rebuild it`);
   }
-}
-
-const kernelIndices = new WeakMap<KernelDef, number>();
-
-function rolesKey(roles: ReadonlyArray<{ kind: string; size: number }> | undefined): string {
-  return roles === undefined ? 'plain' : roles.map((r) => `${r.kind}:${r.size}`).join(',');
-}
-
-/**
- * The addon's row for `kernel`: found by name the first time, after checking
- * that the row has the kernel's slots, scalar names (in order) and element
- * type combinations, so the two sides cannot drift apart silently.
- */
-export function nativeKernelIndex(kernel: KernelDef): number {
-  const known = kernelIndices.get(kernel);
-  if (known !== undefined) return known;
-  const rows = loadAddon().info().updateKernels;
-  const index = rows.findIndex((row) => row.name === kernel.name);
-  const row = rows[index];
-  const variants = (kernel.variants ?? []).map((v) => `${v.param}/${v.state}`).join(',');
-  const mismatch =
-    index < 0
-      ? 'it has no such kernel'
-      : row.slots !== kernel.slots || row.stateSlots !== kernel.stateSlots
-        ? `slots ${row.slots} (${row.stateSlots} state) against ${kernel.slots} (${kernel.stateSlots})`
-        : row.scalars.join(',') !== kernel.scalars.map(snakeCase).join(',')
-          ? `scalars [${row.scalars.join(', ')}] against [${kernel.scalars.map(snakeCase).join(', ')}]`
-          : row.variants.map((v) => `${v.param}/${v.state}`).join(',') !== variants
-            ? `element types ${row.variants.map((v) => `${v.param}/${v.state}`).join(', ')} against ${variants}`
-            : rolesKey(row.roles) !== rolesKey(kernel.roles)
-              ? `slot roles [${rolesKey(row.roles)}] against [${rolesKey(kernel.roles)}]`
-              : null;
-  if (mismatch !== null) {
-    throw makeError(ErrorCodes.ADDON_NOT_LOADED, `fusedoptim: the addon's kernel ${JSON.stringify(kernel.name)} does not match its TypeScript declaration: ${mismatch}; rebuild the addon`);
-  }
-  kernelIndices.set(kernel, index);
-  return index;
 }
 
 /**

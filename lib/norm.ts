@@ -13,7 +13,7 @@
  */
 import type { Backend } from './backend';
 import { ErrorCodes, makeError } from './errors';
-import { ReduceKind } from './kernels';
+import { ReduceKind } from './kernels/reduce_kind';
 import { Pipeline, call } from './pipeline';
 import type { Tensor } from './tensor';
 import { checkArray, checkNumber, checkObject, describe } from './validate';

@@ -4,9 +4,9 @@
  * They only read; callers check everything before they mutate anything.
  */
 import { ErrorCode, ErrorCodes, makeError } from './errors';
-import type { KernelDef } from './backend/kernel';
-import { hasVariant, isStateTyped, slotLength, slotRole } from './backend/kernel';
-import { factoredShape } from './backend/factored_shape';
+import type { KernelDef } from './kernels/kernel_def';
+import { hasVariant, isStateTyped, slotLength, slotRole } from './kernels/kernel_def';
+import { factoredShape } from './kernels/factored_shape';
 import { STATE_ARRAY_NAMES, StateArray, Tensor, bufferOf, byteLengthOf, byteOffsetOf, engineView, isTensor, dtypeOf, lengthOf, stateDtypeOf, typedArrayTag } from './tensor';
 
 /** Short, safe description of any value for an error message. */
@@ -41,7 +41,8 @@ export interface NumberRule {
   allowInfinity?: boolean;
 }
 
-function rangeText(rule: NumberRule): string {
+/** What `rule` asks for, in words: "an integer >= 1", "a finite number in [0, 1)". */
+export function rangeText(rule: NumberRule): string {
   const parts: string[] = [];
   if (rule.integer) parts.push('an integer');
   else parts.push(rule.allowInfinity ? 'a number' : 'a finite number');
@@ -58,7 +59,7 @@ function rangeText(rule: NumberRule): string {
 /**
  * The one rule for a number that is refused: ERR_NON_FINITE for NaN anywhere, and for ±Infinity
  * where only finite numbers are allowed; ERR_OUT_OF_RANGE for any other number outside its range
- * (an allowed Infinity beyond a bound included). native/args.cc follows the same rule.
+ * (an allowed Infinity beyond a bound included). native/boundary/args.cc follows the same rule.
  */
 export function refusedNumberCode(value: number, allowInfinity: boolean): ErrorCode {
   return Number.isNaN(value) || (!allowInfinity && !Number.isFinite(value)) ? ErrorCodes.NON_FINITE : ErrorCodes.OUT_OF_RANGE;
@@ -69,19 +70,24 @@ export function checkNumber(name: string, value: unknown, rule: NumberRule = {})
   if (typeof value !== 'number') {
     throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}: expected ${rangeText(rule)}, got ${describe(value)}`);
   }
-  const bad =
-    Number.isNaN(value) ||
-    (!rule.allowInfinity && !Number.isFinite(value)) ||
-    (rule.integer && !Number.isInteger(value)) ||
-    (rule.min !== undefined && (rule.minExclusive ? !(value > rule.min) : !(value >= rule.min))) ||
-    (rule.max !== undefined && (rule.maxExclusive ? !(value < rule.max) : !(value <= rule.max)));
-  if (bad) {
+  if (!obeys(value, rule)) {
     throw makeError(
       refusedNumberCode(value, rule.allowInfinity === true),
       `${name}: expected ${rangeText(rule)}, got ${describe(value)}`,
     );
   }
   return value;
+}
+
+/** Whether the number `value` obeys `rule` (checkNumber's test, without the throw). */
+export function obeys(value: number, rule: NumberRule): boolean {
+  return !(
+    Number.isNaN(value) ||
+    (!rule.allowInfinity && !Number.isFinite(value)) ||
+    (rule.integer && !Number.isInteger(value)) ||
+    (rule.min !== undefined && (rule.minExclusive ? !(value > rule.min) : !(value >= rule.min))) ||
+    (rule.max !== undefined && (rule.maxExclusive ? !(value < rule.max) : !(value <= rule.max)))
+  );
 }
 
 export function checkBoolean(name: string, value: unknown): boolean {
@@ -175,7 +181,7 @@ export function checkStateArray(name: string, value: unknown): StateArray {
 }
 
 /**
- * A kernel call's buffers, checked as the addon checks them (native/args.cc is
+ * A kernel call's buffers, checked as the addon checks them (native/boundary/args.cc is
  * the safety net behind this): `kernel.slots` buffers per tensor, params and
  * gradients Float32Array or Float64Array of one type, state of one state type,
  * a combination the kernel has, every buffer of a tensor as long as its param.
@@ -228,7 +234,7 @@ export function checkKernelBuffers(kernel: KernelDef, buffers: unknown, name = '
   return out;
 }
 
-/** A factored param's row and column statistics must be those of some shape of it (factored_shape.ts); as native/args.cc says it. */
+/** A factored param's row and column statistics must be those of some shape of it (factored_shape.ts); as native/boundary/args.cc says it. */
 function checkFactoredLengths(name: string, out: readonly StateArray[], param: number, rows: number, cols: number): void {
   const length = lengthOf(out[param]), rowStats = lengthOf(out[rows]), colStats = lengthOf(out[cols]);
   if (factoredShape(length, rowStats, colStats) === null) {

@@ -8,18 +8,18 @@
 
 #include <cstdint>
 
-#include "args.h"
-#include "kernel_table.h"
-#include "plan.h"
-#include "reduce_call.h"
-#include "thread_probe.h"
-#include "update_call.h"
+#include "boundary/args.h"
+#include "dispatch/kernel_table.h"
+#include "boundary/plan.h"
+#include "boundary/reduce_call.h"
+#include "boundary/thread_probe.h"
+#include "boundary/update_call.h"
 
 namespace fusedoptim {
 
 // info(): what this build and this CPU run: the instruction set chosen, OpenMP,
 // the default team size, and the kernel table: each kernel's name, slots, scalar names and
-// (param, state) element types, which lib/backend/kernel.ts checks.
+// (param, state) element types, which lib/kernels/kernel_def.ts checks.
 Napi::Value Info(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   const KernelTable& table = kernels();

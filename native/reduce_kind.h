@@ -15,7 +15,7 @@ enum class ReduceKind : int {
 constexpr int kReduceKindCount = 5;
 
 // Elements per reduction block and accumulator lanes per block: fixed, so
-// results do not depend on threads or SIMD width. Mirrored in lib/backend/js/reduce.ts.
+// results do not depend on threads or SIMD width. Mirrored in lib/kernels/reduce.ts.
 constexpr std::size_t kReduceBlock = 16384;
 constexpr int kReduceLanes = 16;
 

@@ -411,8 +411,8 @@ describe('Adafactor: invalid options are rejected', () => {
 describe('Adafactor: the kernel call checks its row and column statistics as a shape', () => {
   it('lengths that fit no shape are ERR_SHAPE_MISMATCH on both backends', async () => {
     const { getBackend } = await import('../lib/backend');
-    const { adafactorFactoredKernel } = await import('../lib/backend/js/adafactor');
-    const { scalarArray } = await import('../lib/backend/kernel');
+    const { adafactorFactoredKernel } = await import('../lib/kernels/adafactor');
+    const { scalarArray } = await import('../lib/kernels/kernel_def');
     const scalars = scalarArray(adafactorFactoredKernel, { gradScale: 1, oneMinusBeta2: 1, rho: 0.01, eps1: 0, machineEps1: 1, eps2: 1e-3, d: 1, decay: 1 });
     for (const backend of ['native', 'js'] as const) {
       const p = new Float32Array([1, 2, 3, 4, 5, 6]);

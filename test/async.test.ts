@@ -13,7 +13,7 @@ import type { DType, StepOptions, Tensor } from '../lib';
 import { expectAllBitIdentical } from './helpers/bits';
 import { expectFailure } from './helpers/errors';
 import { OPTIMIZER_CASES, caseGrads, caseParams, copyResultTensors, findCase } from './helpers/optimizers';
-import { accumulateKernel } from '../lib/backend/js/elementwise';
+import { accumulateKernel } from '../lib/kernels/elementwise';
 import { row } from './helpers/kernels';
 
 const SEED = 6;

@@ -10,10 +10,10 @@
 import { expect } from 'chai';
 import * as path from 'path';
 import { AdamW, SGD } from '../lib';
-import { SIGNED_CODE, UNSIGNED_CODE, encode8 } from '../lib/backend/js/code8';
-import { COMPACT_BLOCK } from '../lib/backend/js/compact_state';
-import { SIGNED_CODE_MAP, UNSIGNED_CODE_MAP, isCodeMap } from '../lib/optim/code_maps';
-import type { Optimizer } from '../lib/optim/optimizer';
+import { SIGNED_CODE, UNSIGNED_CODE, encode8 } from '../lib/compact/code8';
+import { COMPACT_BLOCK } from '../lib/compact/drivers';
+import { SIGNED_CODE_MAP, UNSIGNED_CODE_MAP, isCodeMap } from '../lib/compact/code_maps';
+import type { Optimizer } from '../lib/optim/core/optimizer';
 import { createRng } from '../lib/seeded_rng';
 import { loadCheckpoint, readCheckpoint } from '../lib/train/checkpoint';
 

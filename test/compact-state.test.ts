@@ -1,5 +1,5 @@
 /**
- * Memory-lean optimizer state (lib/optim/state_storage.ts): bfloat16 moments
+ * Memory-lean optimizer state (lib/compact/state_storage.ts): bfloat16 moments
  * rounded to nearest even or stochastically, 8-bit block-wise moments, their
  * kernels native against the JavaScript reference, state dicts and
  * checkpoints that carry them, conversion on load, and the errors.
@@ -10,13 +10,13 @@ import * as os from 'os';
 import * as path from 'path';
 import { Adagrad, Adam, AdamW, Lion, RMSprop, SGD, getNumThreads, setNumThreads } from '../lib';
 import { getBackend } from '../lib/backend';
-import { COMPACT_BLOCK, dequantizeBlocks, quantizeBlocks } from '../lib/backend/js/compact_state';
-import { SIGNED_CODE, UNSIGNED_CODE, codeOfTable, encode8 } from '../lib/backend/js/code8';
-import { bf16RoundNearest } from '../lib/backend/js/bfloat16';
-import { scalarArray } from '../lib/backend/kernel';
+import { COMPACT_BLOCK, dequantizeBlocks, quantizeBlocks } from '../lib/compact/drivers';
+import { SIGNED_CODE, UNSIGNED_CODE, codeOfTable, encode8 } from '../lib/compact/code8';
+import { bf16RoundNearest } from '../lib/compact/bfloat16';
+import { scalarArray } from '../lib/kernels/kernel_def';
 import { ErrorCodes } from '../lib/errors';
-import { SIGNED_CODE_MAP, UNSIGNED_CODE_MAP } from '../lib/optim/code_maps';
-import type { Optimizer } from '../lib/optim/optimizer';
+import { SIGNED_CODE_MAP, UNSIGNED_CODE_MAP } from '../lib/compact/code_maps';
+import type { Optimizer } from '../lib/optim/core/optimizer';
 import { loadCheckpoint, saveCheckpoint } from '../lib/train/checkpoint';
 import type { StateArray } from '../lib/tensor';
 import { ExpectedError, expectError } from './helpers/errors';

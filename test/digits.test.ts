@@ -15,8 +15,8 @@ import {
   parseDigitsCsv,
   splitTrainValidation,
   subset,
-} from '../examples/digits/data';
-import { LabelledBatch, Mlp, createMlp } from '../examples/digits/mlp';
+} from '../lib/cli/jobs/digits/data';
+import { LabelledBatch, Mlp, createMlp } from '../lib/cli/jobs/digits/mlp';
 import { createRng, mixSeed, shuffleInPlace } from '../lib/seeded_rng';
 
 /** A row's pixels as the integers 0..16 of the file. */
@@ -259,7 +259,7 @@ describe('digits example', () => {
       expect(worst).to.be.above(0); // the loop ran and compared real numbers
     });
 
-    it('learns: plain gradient descent lowers the loss, and an epoch trains well under a second', () => {
+    it('learns: plain gradient descent lowers the loss, and one epoch reaches 80% validation accuracy', () => {
       const { train, validation } = splitTrainValidation(all, { seed: 1 });
       const model = createMlp({ sizes: [64, 128, 64, 10], seed: 1 });
       const batch = subset(train, Array.from({ length: 64 }, (_, i) => i));
@@ -271,10 +271,8 @@ describe('digits example', () => {
       }
       for (let i = 1; i < losses.length; i++) expect(losses[i], losses.join(', ')).to.be.below(losses[i - 1]);
 
-      const started = process.hrtime.bigint();
+      // Tests check behaviour, never time: how long an epoch takes is the benchmark's business.
       for (const b of epochBatches(train, { batchSize: 32, seed: 1, epoch: 0 })) sgdStep(model, model.forwardBackward(b).grads, 0.1);
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      expect(ms, `one epoch took ${ms.toFixed(0)} ms`).to.be.below(1000);
       expect(model.accuracy(validation)).to.be.above(0.8);
     });
 

@@ -21,8 +21,8 @@ import type { ErrorCode } from '../lib';
 import { loadAddon } from '../lib/native';
 import { detach } from './helpers/buffers';
 import { expectFailure } from './helpers/errors';
-import { sgdKernel } from '../lib/backend/js/sgd';
-import { accumulateKernel } from '../lib/backend/js/elementwise';
+import { sgdKernel } from '../lib/kernels/sgd';
+import { accumulateKernel } from '../lib/kernels/elementwise';
 import { row } from './helpers/kernels';
 
 const p = () => [new Float32Array(4).fill(1)];

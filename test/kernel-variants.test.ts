@@ -5,9 +5,9 @@
  * and the reference at every thread count and instruction set the machine has.
  */
 import { expect } from 'chai';
-import { adamAmsgradKernel, adamKernel } from '../lib/backend/js/adam';
-import { sgdMomentumKernel } from '../lib/backend/js/sgd';
-import { scalarArray } from '../lib/backend/kernel';
+import { adamAmsgradKernel, adamKernel } from '../lib/kernels/adam';
+import { sgdMomentumKernel } from '../lib/kernels/sgd';
+import { scalarArray } from '../lib/kernels/kernel_def';
 import { getBackend } from '../lib/backend';
 import { ErrorCodes } from '../lib/errors';
 import { loadAddon } from '../lib/native';

@@ -1,5 +1,5 @@
 /**
- * LBFGS (torch.optim.LBFGS's algorithm, lib/optim/lbfgs.ts): the first two
+ * LBFGS (torch.optim.LBFGS's algorithm, lib/optim/lbfgs/lbfgs.ts): the first two
  * iterations by hand (steepest descent with PyTorch's first step length, then
  * the BFGS inverse-Hessian update written as a matrix, independently of the
  * two-loop recursion), the textbook's least-squares problem solved in one
@@ -9,10 +9,10 @@
  */
 import { expect } from 'chai';
 import { LBFGS, StepLR } from '../lib';
-import type { ClosureResult } from '../lib/optim/lbfgs';
+import type { ClosureResult } from '../lib/optim/lbfgs/lbfgs';
 import { ErrorCodes } from '../lib/errors';
 import type { Tensor } from '../lib/tensor';
-import { LeastSquares, loadQuadraticReference } from '../examples/compare/least_squares';
+import { LeastSquares, loadQuadraticReference } from '../lib/cli/jobs/compare/least_squares';
 import { expectBitIdentical } from './helpers/bits';
 import { ExpectedError, expectError } from './helpers/errors';
 

@@ -12,7 +12,7 @@ import { getBackend } from '../lib/backend';
 import { fingerprintOf } from '../lib/distributed/fingerprint';
 import { ShardedStep } from '../lib/distributed/zero';
 import { ErrorCodes } from '../lib/errors';
-import { SIGNED_CODE_MAP } from '../lib/optim/code_maps';
+import { SIGNED_CODE_MAP } from '../lib/compact/code_maps';
 import { encodeCheckpoint } from '../lib/train/checkpoint';
 import { encodeSafetensors, parseSafetensors } from '../lib/train/safetensors';
 import { COMPACT_KERNELS } from './helpers/kernels';

@@ -1,5 +1,5 @@
 /**
- * The addon's own argument checks (native/args.cc), called directly with
+ * The addon's own argument checks (native/boundary/args.cc), called directly with
  * garbage: the TypeScript layer validates first, but a native addon must never
  * trust its caller. Every bad call is a TypeError or RangeError with a stable
  * code and a message naming the argument; nothing is written when a call
@@ -9,13 +9,13 @@
  */
 import { expect } from 'chai';
 import { ErrorCodes } from '../lib/errors';
-import { ReduceKind } from '../lib/kernels';
+import { ReduceKind } from '../lib/kernels/reduce_kind';
 import { loadAddon } from '../lib/native';
 import type { Tensor } from '../lib/tensor';
 import { detach } from './helpers/buffers';
 import { describeExit, runNodeChild } from './helpers/child';
 import { ExpectedError, expectError, expectFailure } from './helpers/errors';
-import { sgdKernel } from '../lib/backend/js/sgd';
+import { sgdKernel } from '../lib/kernels/sgd';
 import { ALL_KERNELS, TABLE_KERNELS, row } from './helpers/kernels';
 
 const addon = loadAddon();
@@ -178,7 +178,7 @@ describe('native boundary: the JavaScript backend makes the same structural chec
   ];
   for (const [what, buffers, expected] of cases) {
     it(what, async () => {
-      const { jsBackend } = await import('../lib/backend/js');
+      const { jsBackend } = await import('../lib/backend/js_backend');
       const scalars = new Float64Array([1, 0, 0.5, 0, 0, 0]);
       expectError(() => addon.update(row(sgdKernel), buffers as Tensor[], scalars, 1), expected, 'native');
       expectError(() => jsBackend.update(sgdKernel, buffers as Tensor[], scalars, 1), expected, 'js');
@@ -186,7 +186,7 @@ describe('native boundary: the JavaScript backend makes the same structural chec
   }
 
   it('a subclass of Float32Array is a Float32Array to both', async () => {
-    const { jsBackend } = await import('../lib/backend/js');
+    const { jsBackend } = await import('../lib/backend/js_backend');
     class Weights extends Float32Array {}
     const scalars = new Float64Array([1, 0, 0.5, 0, 0, 0]);
     const a = new Weights([1, 2]);

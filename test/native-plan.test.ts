@@ -1,5 +1,5 @@
 /**
- * Planned updates (native/plan.cc, the JS backend's JsPlan, the optimizers' step cache):
+ * Planned updates (native/boundary/plan.cc, the JS backend's JsPlan, the optimizers' step cache):
  * a plan resolves an update's buffers once, and each later call checks only
  * what can change between calls: that each ArrayBuffer still has its byte
  * length (the JS backend: each view its length). reducePlanned reads the
@@ -22,8 +22,8 @@ import type { NativePlan } from '../lib/native';
 import type { Tensor } from '../lib/tensor';
 import { detach } from './helpers/buffers';
 import { ExpectedError, expectError } from './helpers/errors';
-import { sgdKernel, sgdMomentumKernel } from '../lib/backend/js/sgd';
-import { ReduceKind } from '../lib/kernels';
+import { sgdKernel, sgdMomentumKernel } from '../lib/kernels/sgd';
+import { ReduceKind } from '../lib/kernels/reduce_kind';
 import { ALL_KERNELS, row } from './helpers/kernels';
 
 const addon = loadAddon();

@@ -7,7 +7,7 @@
  */
 import { expect } from 'chai';
 import { ErrorCodes } from '../lib/errors';
-import type { OptimizerStateDict } from '../lib/optim/optimizer';
+import type { OptimizerStateDict } from '../lib/optim/core/optimizer';
 import type { DType, Tensor } from '../lib/tensor';
 import { expectBitIdentical } from './helpers/bits';
 import { detach } from './helpers/buffers';

@@ -10,18 +10,11 @@
 import { expect } from 'chai';
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { runNodeChild } from './helpers/child';
+import { PACK_TIMEOUT_MS, canPack, freshProject, installPacked, npmCli, packOnce } from './helpers/packed';
 
 const ROOT = path.join(__dirname, '..');
-
-/** npm's own script, run by this node: no npm (nor anything else) needs to be on a child's PATH. */
-function npmCli(): string {
-  const fromEnv = process.env.npm_execpath;
-  if (fromEnv && /npm-cli\.js$/.test(fromEnv)) return fromEnv;
-  return path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js');
-}
 
 describe('the packed tarball installs without a compiler', function () {
   this.timeout(600_000);
@@ -33,14 +26,10 @@ describe('the packed tarball installs without a compiler', function () {
   let bare: NodeJS.ProcessEnv;
 
   before(function () {
-    if (`${process.platform}-${process.arch}` !== 'linux-x64' || !fs.existsSync(npmCli())) this.skip();
-    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-pack-'));
-    // (The prepack and prepare scripts print to stdout too: the tarball is found by its name, not by --json.)
-    execFileSync(process.execPath, [npmCli(), 'pack', '--pack-destination', work], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    const packed = fs.readdirSync(work).filter((name) => name.endsWith('.tgz'));
-    expect(packed).to.have.length(1);
-    tarball = path.join(work, packed[0]);
-    contents = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).split('\n').map((f) => f.replace(/^package\//, ''));
+    if (!canPack()) this.skip();
+    this.timeout(PACK_TIMEOUT_MS);
+    ({ tarball, contents } = packOnce());
+    const work = path.dirname(tarball);
     expect(contents).to.include('prebuilds/linux-x64/fusedoptim.node');
 
     const bin = path.join(work, 'bin');
@@ -48,9 +37,7 @@ describe('the packed tarball installs without a compiler', function () {
     fs.symlinkSync(process.execPath, path.join(bin, 'node'));
     fs.symlinkSync('/bin/sh', path.join(bin, 'sh'));
     bare = { ...process.env, PATH: bin, CC: 'false', CXX: 'false' };
-    app = path.join(work, 'app');
-    fs.mkdirSync(app);
-    fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', private: true }));
+    app = freshProject('app');
   });
 
   it('ships every file the README links to or shows', () => {
@@ -62,7 +49,7 @@ describe('the packed tarball installs without a compiler', function () {
 
   it('installs with scripts disabled and no compiler on the PATH, and loads the prebuilt addon', () => {
     const npm = (...args: string[]) => execFileSync(process.execPath, [npmCli(), ...args], { cwd: app, env: bare, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    npm('install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', tarball);
+    installPacked(app, bare);
     const installed = path.join(app, 'node_modules', 'fusedoptim');
     expect(fs.existsSync(path.join(installed, 'build')), 'nothing was built').to.equal(false);
     expect(fs.existsSync(path.join(installed, 'node_modules', 'node-gyp')), 'node-gyp is no runtime dependency').to.equal(false);

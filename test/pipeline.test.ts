@@ -9,7 +9,7 @@
 import { expect } from 'chai';
 import { finishNorm, getTotalNorm, gradNormPartial, mergeNormPartials } from '../lib/clip';
 import { ErrorCodes } from '../lib/errors';
-import type { StepResult } from '../lib/optim/optimizer';
+import type { StepResult } from '../lib/optim/core/optimizer';
 import type { Tensor } from '../lib/tensor';
 import { ExpectedError, expectError } from './helpers/errors';
 import { AnyOptimizer, expectSameOptimizer, makeOptimizer } from './helpers/optimizers';

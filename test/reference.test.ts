@@ -3,10 +3,10 @@
  * seven optimizer configurations for 1000 steps in float64, and compare with
  * the losses its NumPy code really produced (data/reference/seed_quadratic.json,
  * with A and b in it). The problem and the configurations are the ones
- * `npm run compare` uses (examples/compare/least_squares.ts).
+ * `npm run compare` uses (lib/cli/jobs/compare/least_squares.ts).
  */
 import { expect } from 'chai';
-import { LeastSquares, TEXTBOOK_CONFIGS, loadQuadraticReference } from '../examples/compare/least_squares';
+import { LeastSquares, TEXTBOOK_CONFIGS, loadQuadraticReference } from '../lib/cli/jobs/compare/least_squares';
 
 const ref = loadQuadraticReference() as ReturnType<typeof loadQuadraticReference> & {
   optimizers: Array<{ loss_after_step: Record<string, number> }>;

@@ -8,7 +8,7 @@ import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { DEFAULT_DIGITS_CONFIG, digitsSetup } from '../examples/digits/job';
+import { DEFAULT_DIGITS_CONFIG, digitsSetup } from '../lib/cli/jobs/digits/job';
 import { readCheckpoint } from '../lib/train/checkpoint';
 import { TrainConfig, train } from '../lib/train/loop';
 import { expectAllBitIdentical } from './helpers/bits';

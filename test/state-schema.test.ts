@@ -1,22 +1,22 @@
 /**
- * The state schema (lib/optim/spec.ts) seen through public behaviour: an
+ * The state schema (lib/optim/core/spec.ts) seen through public behaviour: an
  * optimizer that declares buffers of every element type (the param's,
  * uint8, bfloat16, float32 in blocks) and a per-param number gets its state
  * dicts and checkpoints round-tripped exactly, and every state dict that
  * does not fit the schema refused with ERR_STATE_DICT_MISMATCH, changing
  * nothing.
  */
-import type { ScalarsOf } from '../lib/backend/kernel';
+import type { ScalarsOf } from '../lib/kernels/kernel_def';
 import { expect } from 'chai';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Adam } from '../lib';
-import { sgdKernel } from '../lib/backend/js/sgd';
+import { sgdKernel } from '../lib/kernels/sgd';
 import { ErrorCodes } from '../lib/errors';
-import { Optimizer, OptimizerOptions, OptimizerStateDict, ParamsInput } from '../lib/optim/optimizer';
-import { lrOption } from '../lib/optim/options';
-import type { OptimizerSpec } from '../lib/optim/spec';
+import { Optimizer, OptimizerOptions, OptimizerStateDict, ParamsInput } from '../lib/optim/core/optimizer';
+import { lrOption } from '../lib/optim/core/options';
+import type { OptimizerSpec } from '../lib/optim/core/spec';
 import type { StateArray, Tensor } from '../lib/tensor';
 import { loadCheckpoint, saveCheckpoint } from '../lib/train/checkpoint';
 import { expectBitIdentical } from './helpers/bits';

@@ -16,7 +16,7 @@ import { detach } from './helpers/buffers';
 import { caseGrads, caseParams, copyResultTensors, findCase } from './helpers/optimizers';
 import { runCaseSteps } from './workers/case-steps';
 import type { WorkerJob } from './workers/step-worker';
-import { accumulateKernel } from '../lib/backend/js/elementwise';
+import { accumulateKernel } from '../lib/kernels/elementwise';
 import { row } from './helpers/kernels';
 
 const WORKER = path.join(__dirname, 'workers', 'step-worker.ts');

@@ -10,8 +10,8 @@
  */
 import { AdamW, setNumThreads } from '../../lib';
 import { CosineAnnealingLR } from '../../lib/schedulers';
-import { DIGITS_CLASSES, DIGITS_FEATURES, Examples, epochBatches, batchesPerEpoch, loadDigits, splitTrainValidation } from '../digits/data';
-import { Mlp, createMlp } from '../digits/mlp';
+import { DIGITS_CLASSES, DIGITS_FEATURES, Examples, epochBatches, batchesPerEpoch, loadDigits, splitTrainValidation } from '../../lib/cli/jobs/digits/data';
+import { Mlp, createMlp } from '../../lib/cli/jobs/digits/mlp';
 
 export interface TrainerOptions {
   /** Epochs to train; default 30. */

@@ -14,8 +14,8 @@
 import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as TfLayers from '@tensorflow/tfjs-layers';
 import { WarmupCosineScheduler, setNumThreads } from '../../lib';
-import { DIGITS_CLASSES, DIGITS_FEATURES, Examples, batchesPerEpoch, epochPermutation, loadDigits, splitTrainValidation, subset } from '../digits/data';
-import { DEFAULT_DIGITS_CONFIG } from '../digits/job';
+import { DIGITS_CLASSES, DIGITS_FEATURES, Examples, batchesPerEpoch, epochPermutation, loadDigits, splitTrainValidation, subset } from '../../lib/cli/jobs/digits/data';
+import { DEFAULT_DIGITS_CONFIG } from '../../lib/cli/jobs/digits/job';
 
 interface Run {
   backend: string;

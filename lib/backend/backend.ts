@@ -3,10 +3,11 @@
  * plain-TypeScript reference. Optimizers, clipping and accumulation call only
  * this; which backend runs is a constructor option.
  */
-import type { ReduceKind } from '../kernels';
+import type { ReduceKind } from '../kernels/reduce_kind';
 import type { StateArray, Tensor } from '../tensor';
-import type { KernelDef } from './kernel';
+import type { KernelDef } from '../kernels/kernel_def';
 
+/** Which kernels run a step: the native addon, or the plain-TypeScript reference kernels (the same bits). */
 export type BackendName = 'native' | 'js';
 
 /**

@@ -1,8 +1,8 @@
 /** Backend selection by name. */
 import { checkString } from '../validate';
 import type { Backend, BackendName } from './backend';
-import { jsBackend } from './js';
-import { nativeBackend } from './native';
+import { jsBackend } from './js_backend';
+import { nativeBackend } from './native_backend';
 
 export type { Backend, BackendName, UpdatePlan } from './backend';
 

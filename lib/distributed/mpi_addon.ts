@@ -34,12 +34,21 @@ export enum ReduceOpCode {
   Max = 2,
 }
 
+/** The 16-bit formats an all-reduce of float32 may travel in (native/mpi/half.h). */
+export enum CompressionCode {
+  None = 0,
+  Bf16 = 1,
+  Fp16 = 2,
+}
+
 /**
  * The arguments of one collective: the tensors of each element type (each
  * type's one flat vector; the Uint16Arrays and Uint8Arrays are bits, only
  * broadcast or all-gathered), and this rank's fingerprint. Returns (or
  * resolves to) undefined when it ran, or every rank's fingerprint, side by
- * side, when they disagreed and nothing was communicated.
+ * side, when they disagreed and nothing was communicated. With compression,
+ * `residuals` (one Float32Array per float32 tensor, or none) are the
+ * error-feedback buffers.
  */
 export type CollectiveArgs = [
   kind: CollectiveKind,
@@ -54,6 +63,8 @@ export type CollectiveArgs = [
   u8: readonly Uint8Array[],
   fingerprint: Float64Array,
   what: string,
+  compression: CompressionCode,
+  residuals: readonly Float32Array[],
 ];
 
 /** The raw addon surface (native/mpi/addon.cc). */
@@ -65,6 +76,15 @@ export interface MpiAddon {
   state(): MpiState;
   collective(...args: CollectiveArgs): Float64Array | undefined;
   collectiveAsync(...args: CollectiveArgs): Promise<Float64Array | undefined>;
+  /** Queues a collective for the communication thread (native/mpi/in_flight.h); returns its index in the round. */
+  submit(...args: CollectiveArgs): number;
+  /** Waits for every submitted collective: undefined, or [index, fingerprints] of the first whose ranks disagreed. */
+  drain(): [number, Float64Array] | undefined;
+  drainAsync(): Promise<[number, Float64Array] | undefined>;
+  /** float32 to 16-bit patterns, rounded to nearest even (the compressed all-reduce's rounding). */
+  encodeHalf(format: CompressionCode.Bf16 | CompressionCode.Fp16, from: Float32Array, to: Uint16Array): void;
+  /** 16-bit patterns to float32, exactly. */
+  decodeHalf(format: CompressionCode.Bf16 | CompressionCode.Fp16, from: Uint16Array, to: Float32Array): void;
 }
 
 let addon: MpiAddon | null = null;

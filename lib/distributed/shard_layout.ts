@@ -12,7 +12,7 @@
  * each rank's range of the params as views, followed by a pad up to the
  * longest range (laidOut). Where no cut moved, the lists are the params themselves.
  */
-import { COMPACT_BLOCK } from '../backend/js/compact_state';
+import { COMPACT_BLOCK } from '../compact/drivers';
 import type { StateArray, Tensor } from '../tensor';
 import { shardRange } from './shard';
 

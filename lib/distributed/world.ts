@@ -13,6 +13,7 @@ import { ErrorCodes, makeError } from '../errors';
 import { checkNumber, checkOptions } from '../validate';
 import { MpiAddon, MpiState, loadMpiAddon } from './mpi_addon';
 
+/** The options of init(). */
 export interface InitOptions {
   /**
    * Largest bucket many small tensors are packed into for one MPI call, in

@@ -29,17 +29,16 @@
  */
 import { finishNorm, gradNormPartial, mergeNormPartials } from '../clip';
 import { ErrorCodes, makeError } from '../errors';
-import { clipScale } from '../norm';
-import type { OptimizerStateDict, StepOptions, StepResult } from '../optim/optimizer';
-import { Storage, storageOf, storedSchema } from '../optim/state_storage';
-import { StateBufferSpec, bufferLength } from '../optim/spec';
-import { checkStepOptions } from '../optim/step_checks';
+import type { AnyOptimizer, OptimizerStateDict, StepOptions, StepResult } from '../optim/core/optimizer';
+import { Storage, storageOf, storedSchema } from '../compact/state_storage';
+import { StateBufferSpec, bufferLength } from '../optim/core/spec';
+import { checkStepOptions, kernelScale } from '../optim/core/step_checks';
 import { Pipeline, call, runAsync, runSync } from '../pipeline';
-import { StateArray, Tensor, allocStateSlab, dtypeOf, engineView } from '../tensor';
+import { StateArray, Tensor, dtypeOf, engineView } from '../tensor';
+import { allocStateSlab } from '../alloc';
 import { checkArray, checkLike, checkTensor } from '../validate';
 import { allGather, allGatherAsync, allReduce, reduceScatter, reduceScatterAsync } from './collectives';
 import { ShardLayout } from './shard_layout';
-import type { AnyOptimizer } from './optimizer';
 
 /** A piece of param `index`: its elements [from, to), owned by this rank, stepped in the shard's group `shardGroup`. */
 interface Piece {
@@ -215,18 +214,18 @@ export class ShardedStep {
     const laid = this.layout.laidOut(list, this.pads);
     yield* call({ sync: () => reduceScatter(laid, { deterministic: this.deterministic }), async: () => reduceScatterAsync(laid, { deterministic: this.deterministic }) });
     const pieces = this.pieces.map((p) => list[p.index].subarray(p.from, p.to));
-    let scale = opts.gradScale / this.size;
+    // The reduce-scatter summed the ranks' gradients: the mean is their sum over the ranks.
+    const meanScale = opts.gradScale / this.size;
     let gradNorm: number | undefined;
     if (opts.norm !== null) {
       const p = opts.norm.p;
       const partials = new Float64Array(this.size);
       partials[this.rank] = pieces.length === 0 ? 0 : gradNormPartial(pieces, p, { backend: this.wrapped.backend }).value;
       yield* call({ sync: () => allGather([partials]), async: () => allGatherAsync([partials]) });
-      gradNorm = finishNorm(mergeNormPartials(Array.from(partials, (value) => ({ normType: p, value })))) * Math.abs(scale);
-      const coefficient = clipScale(gradNorm, opts.maxGradNorm, p, opts, `${NAME}: step`);
-      if (coefficient === null) return { gradNorm, skipped: true };
-      if (opts.maxGradNorm !== undefined) scale *= coefficient;
+      gradNorm = finishNorm(mergeNormPartials(Array.from(partials, (value) => ({ normType: p, value })))) * Math.abs(meanScale);
     }
+    const scale = kernelScale(opts, gradNorm, `${NAME}: step`, meanScale);
+    if (scale === null) return { gradNorm, skipped: true };
     const shard = this.shard;
     if (shard !== null) {
       yield* call({ sync: () => shard.step(pieces, { gradScale: scale }), async: () => shard.stepAsync(pieces, { gradScale: scale }) });

@@ -4,19 +4,24 @@
  * to that of gradients; `lr` multiplies that step (PyTorch's default 1 is the
  * paper's method). The arithmetic is in native/kernels/adadelta.h.
  */
-import { adadeltaKernel } from '../backend/js/adadelta';
-import { epsOption, signedGradScale, weightDecayOption } from './adaptive_terms';
-import { booleanOption, lrOption, numberOption } from './options';
-import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
-import type { ScalarsOf } from '../backend/kernel';
-import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
+import { adadeltaKernel } from '../kernels/adadelta';
+import { epsOption, signedGradScale, weightDecayOption } from './core/adaptive_terms';
+import { booleanOption, lrOption, numberOption } from './core/options';
+import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
+import type { ScalarsOf } from '../kernels/kernel_def';
+import type { KernelChoice, OptimizerSpec, StateSchema } from './core/spec';
 
+/** The options of Adadelta, PyTorch's in camelCase. */
 export type AdadeltaOptions = {
+  /** A factor on the update Δ (1 is the paper's algorithm). */
   lr: number;
   /** The decay of both running averages. */
   rho: number;
+  /** ε inside both square roots, for numerical stability. */
   eps: number;
+  /** Weight decay λ as an L2 penalty: λθ is added to the gradient. */
   weightDecay: number;
+  /** Maximize the objective instead of minimizing it (the gradient's sign is flipped). */
   maximize: boolean;
 };
 
@@ -51,6 +56,9 @@ const spec: OptimizerSpec<AdadeltaOptions, ScalarsOf<typeof adadeltaKernel>> = {
 };
 
 export class Adadelta extends Optimizer<AdadeltaOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<AdadeltaOptions>, options?: Partial<AdadeltaOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

@@ -4,19 +4,26 @@
  * (native/kernels/adam.h): Adam passes λ as the L2 coefficient and a decay
  * factor of 1; AdamW passes 0 and 1 − γλ.
  */
-import { adamAmsgradKernel, adamKernel } from '../backend/js/adam';
-import { betasOption, booleanOption, lrOption, numberOption } from './options';
-import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
-import type { ScalarsOf } from '../backend/kernel';
-import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
-import { STATE_STORAGE_OPTIONS, StateStorageOptions } from './state_storage';
+import { adamAmsgradKernel, adamKernel } from '../kernels/adam';
+import { betasOption, booleanOption, lrOption, numberOption } from './core/options';
+import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
+import type { ScalarsOf } from '../kernels/kernel_def';
+import type { KernelChoice, OptimizerSpec, StateSchema } from './core/spec';
+import { STATE_STORAGE_OPTIONS, StateStorageOptions } from '../compact/state_storage';
 
+/** The options of Adam and AdamW, PyTorch's in camelCase. */
 export type AdamOptions = {
+  /** The learning rate γ. */
   lr: number;
+  /** The pair [β₁, β₂]: the decay rates of the first and second moment averages. */
   betas: [number, number];
+  /** ε added to the denominator √v̂ for numerical stability. */
   eps: number;
+  /** Weight decay λ: an L2 penalty for Adam, decoupled (θ ← θ(1 − γλ)) for AdamW. */
   weightDecay: number;
+  /** AMSGrad: divide by the running maximum of the second moment. */
   amsgrad: boolean;
+  /** Maximize the objective instead of minimizing it (the gradient's sign is flipped). */
   maximize: boolean;
 } & StateStorageOptions;
 
@@ -69,6 +76,9 @@ const adamSpecL2 = adamSpec('Adam', false, 0);
 const adamWSpec = adamSpec('AdamW', true, 0.01);
 
 export class Adam extends Optimizer<AdamOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = adamSpecL2;
+
   constructor(params: ParamsInput<AdamOptions>, options?: Partial<AdamOptions> & OptimizerOptions) {
     super(adamSpecL2, params, options);
   }
@@ -76,6 +86,9 @@ export class Adam extends Optimizer<AdamOptions> {
 
 /** Adam with decoupled weight decay (default 0.01). */
 export class AdamW extends Optimizer<AdamOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = adamWSpec;
+
   constructor(params: ParamsInput<AdamOptions>, options?: Partial<AdamOptions> & OptimizerOptions) {
     super(adamWSpec, params, options);
   }

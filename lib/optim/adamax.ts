@@ -3,12 +3,13 @@
  * moment replaced by an exponentially weighted infinity norm, u ← max(β₂u, |g| + ε).
  * The arithmetic is in native/kernels/adamax.h.
  */
-import { adamaxKernel } from '../backend/js/adamax';
-import { AdaptiveOptions, adaptiveOptions, signedGradScale } from './adaptive_terms';
-import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
-import type { ScalarsOf } from '../backend/kernel';
-import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
+import { adamaxKernel } from '../kernels/adamax';
+import { AdaptiveOptions, adaptiveOptions, signedGradScale } from './core/adaptive_terms';
+import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
+import type { ScalarsOf } from '../kernels/kernel_def';
+import type { KernelChoice, OptimizerSpec, StateSchema } from './core/spec';
 
+/** The options of Adamax: lr, betas, eps, weightDecay (L2) and maximize. */
 export type AdamaxOptions = AdaptiveOptions;
 
 const KERNEL: KernelChoice<ScalarsOf<typeof adamaxKernel>> = { kernel: adamaxKernel, buffers: ['expAvg', 'expInf'] };
@@ -38,6 +39,9 @@ const spec: OptimizerSpec<AdamaxOptions, ScalarsOf<typeof adamaxKernel>> = {
 };
 
 export class Adamax extends Optimizer<AdamaxOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<AdamaxOptions>, options?: Partial<AdamaxOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

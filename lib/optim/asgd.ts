@@ -7,15 +7,17 @@
  * the previous step left, then sets them for the next. The arithmetic is in
  * native/kernels/asgd.h.
  */
-import { asgdKernel } from '../backend/js/asgd';
-import { signedGradScale, weightDecayOption } from './adaptive_terms';
-import { schemaByLr } from './lr_schema';
-import { booleanOption, lrOption, numberOption } from './options';
-import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
-import type { ScalarsOf } from '../backend/kernel';
-import type { KernelChoice, OptimizerSpec } from './spec';
+import { asgdKernel } from '../kernels/asgd';
+import { signedGradScale, weightDecayOption } from './core/adaptive_terms';
+import { schemaByLr } from './core/lr_schema';
+import { booleanOption, lrOption, numberOption } from './core/options';
+import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
+import type { ScalarsOf } from '../kernels/kernel_def';
+import type { KernelChoice, OptimizerSpec } from './core/spec';
 
+/** The options of ASGD, PyTorch's in camelCase. */
 export type ASGDOptions = {
+  /** The learning rate γ. */
   lr: number;
   /** λ, the decay term of η and of the params. */
   lambd: number;
@@ -23,7 +25,9 @@ export type ASGDOptions = {
   alpha: number;
   /** The step from which the iterates are averaged. */
   t0: number;
+  /** Weight decay λ as an L2 penalty: λθ is added to the gradient. */
   weightDecay: number;
+  /** Maximize the objective instead of minimizing it (the gradient's sign is flipped). */
   maximize: boolean;
 };
 
@@ -64,6 +68,9 @@ const spec: OptimizerSpec<ASGDOptions, ScalarsOf<typeof asgdKernel>> = {
 };
 
 export class ASGD extends Optimizer<ASGDOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<ASGDOptions>, options?: Partial<ASGDOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

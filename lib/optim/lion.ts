@@ -6,18 +6,22 @@
  * learning rate is typically 3–10× smaller than AdamW's and its weight decay
  * 3–10× larger (the paper's advice).
  */
-import { lionKernel } from '../backend/js/lion';
-import { betasOption, booleanOption, lrOption, numberOption } from './options';
-import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
-import type { ScalarsOf } from '../backend/kernel';
-import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
-import { STATE_STORAGE_OPTIONS, StateStorageOptions } from './state_storage';
+import { lionKernel } from '../kernels/lion';
+import { betasOption, booleanOption, lrOption, numberOption } from './core/options';
+import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
+import type { ScalarsOf } from '../kernels/kernel_def';
+import type { KernelChoice, OptimizerSpec, StateSchema } from './core/spec';
+import { STATE_STORAGE_OPTIONS, StateStorageOptions } from '../compact/state_storage';
 
+/** The options of Lion. */
 export type LionOptions = {
+  /** The learning rate γ. */
   lr: number;
   /** β₁ interpolates the update direction, β₂ the momentum. */
   betas: [number, number];
+  /** Decoupled weight decay λ: θ ← θ(1 − γλ). */
   weightDecay: number;
+  /** Maximize the objective instead of minimizing it (the gradient's sign is flipped). */
   maximize: boolean;
 } & StateStorageOptions;
 
@@ -47,6 +51,9 @@ const spec: OptimizerSpec<LionOptions, ScalarsOf<typeof lionKernel>> = {
 };
 
 export class Lion extends Optimizer<LionOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<LionOptions>, options?: Partial<LionOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

@@ -5,13 +5,14 @@
  * (`muProduct`), as PyTorch does, so params that joined late or skipped steps
  * keep their own. The arithmetic is in native/kernels/nadam.h.
  */
-import { nadamKernel } from '../backend/js/nadam';
-import { ADAM_MOMENTS, AdaptiveOptions, adaptiveOptions, decoupledWeightDecayOption, writeAdamFront } from './adaptive_terms';
-import { numberOption } from './options';
-import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
-import type { ScalarsOf } from '../backend/kernel';
-import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
+import { nadamKernel } from '../kernels/nadam';
+import { ADAM_MOMENTS, AdaptiveOptions, adaptiveOptions, decoupledWeightDecayOption, writeAdamFront } from './core/adaptive_terms';
+import { numberOption } from './core/options';
+import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
+import type { ScalarsOf } from '../kernels/kernel_def';
+import type { KernelChoice, OptimizerSpec, StateSchema } from './core/spec';
 
+/** The options of NAdam: Adam's, the momentum decay ψ, and where the weight decay applies. */
 export type NAdamOptions = AdaptiveOptions & {
   /** ψ in μₜ = β₁(1 − ½·0.96^(tψ)). */
   momentumDecay: number;
@@ -49,6 +50,9 @@ const spec: OptimizerSpec<NAdamOptions, ScalarsOf<typeof nadamKernel>> = {
 };
 
 export class NAdam extends Optimizer<NAdamOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<NAdamOptions>, options?: Partial<NAdamOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

@@ -5,12 +5,13 @@
  * before. The rectification and the switch are per-step scalars computed
  * here; the arithmetic is in native/kernels/radam.h.
  */
-import { radamKernel } from '../backend/js/radam';
-import { ADAM_MOMENTS, AdaptiveOptions, adaptiveOptions, decoupledWeightDecayOption, writeAdamFront } from './adaptive_terms';
-import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
-import type { ScalarsOf } from '../backend/kernel';
-import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
+import { radamKernel } from '../kernels/radam';
+import { ADAM_MOMENTS, AdaptiveOptions, adaptiveOptions, decoupledWeightDecayOption, writeAdamFront } from './core/adaptive_terms';
+import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
+import type { ScalarsOf } from '../kernels/kernel_def';
+import type { KernelChoice, OptimizerSpec, StateSchema } from './core/spec';
 
+/** The options of RAdam: Adam's, and where the weight decay applies. */
 export type RAdamOptions = AdaptiveOptions & {
   /** Decay the params by 1 − γλ (AdamW-style) instead of adding λθ to the gradient. */
   decoupledWeightDecay: boolean;
@@ -60,6 +61,9 @@ const spec: OptimizerSpec<RAdamOptions, ScalarsOf<typeof radamKernel>> = {
 };
 
 export class RAdam extends Optimizer<RAdamOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<RAdamOptions>, options?: Partial<RAdamOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

@@ -1,20 +1,27 @@
 /** RMSprop (torch.optim.RMSprop); the arithmetic is in native/kernels/rmsprop.h. */
-import { rmspropCenteredKernel, rmspropCenteredMomentumKernel, rmspropKernel, rmspropMomentumKernel } from '../backend/js/rmsprop';
+import { rmspropCenteredKernel, rmspropCenteredMomentumKernel, rmspropKernel, rmspropMomentumKernel } from '../kernels/rmsprop';
 import { ErrorCodes, makeError } from '../errors';
-import { booleanOption, lrOption, numberOption } from './options';
-import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
-import type { ScalarsOf } from '../backend/kernel';
-import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
-import { STATE_STORAGE_OPTIONS, StateStorageOptions } from './state_storage';
+import { booleanOption, lrOption, numberOption } from './core/options';
+import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
+import type { ScalarsOf } from '../kernels/kernel_def';
+import type { KernelChoice, OptimizerSpec, StateSchema } from './core/spec';
+import { STATE_STORAGE_OPTIONS, StateStorageOptions } from '../compact/state_storage';
 
+/** The options of RMSprop, PyTorch's in camelCase. */
 export type RMSpropOptions = {
+  /** The learning rate γ. */
   lr: number;
   /** Smoothing constant: 0.9 (the textbook's `beta`); PyTorch's default is 0.99. */
   alpha: number;
+  /** ε added to the denominator √v for numerical stability. */
   eps: number;
+  /** Weight decay λ as an L2 penalty: λθ is added to the gradient. */
   weightDecay: number;
+  /** The momentum factor of the update (0: none). */
   momentum: number;
+  /** Normalise by the variance estimate v − mean² instead of v. */
   centered: boolean;
+  /** Maximize the objective instead of minimizing it (the gradient's sign is flipped). */
   maximize: boolean;
 } & StateStorageOptions;
 
@@ -75,6 +82,9 @@ const spec: OptimizerSpec<RMSpropOptions, ScalarsOf<typeof rmspropKernel>> = {
 };
 
 export class RMSprop extends Optimizer<RMSpropOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<RMSpropOptions>, options?: Partial<RMSpropOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

@@ -7,22 +7,24 @@
  * with (later changes to `lr`, by a scheduler say, do not touch existing step
  * sizes, as in PyTorch). The arithmetic is in native/kernels/rprop.h.
  */
-import { rpropKernel } from '../backend/js/rprop';
+import { rpropKernel } from '../kernels/rprop';
 import { ErrorCodes, makeError } from '../errors';
-import { signedGradScale } from './adaptive_terms';
-import { schemaByLr } from './lr_schema';
-import { booleanOption, lrOption, numberPairOption } from './options';
-import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
-import type { ScalarsOf } from '../backend/kernel';
-import type { KernelChoice, OptimizerSpec } from './spec';
+import { signedGradScale } from './core/adaptive_terms';
+import { schemaByLr } from './core/lr_schema';
+import { booleanOption, lrOption, numberPairOption } from './core/options';
+import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
+import type { ScalarsOf } from '../kernels/kernel_def';
+import type { KernelChoice, OptimizerSpec } from './core/spec';
 
+/** The options of Rprop, PyTorch's in camelCase. */
 export type RpropOptions = {
   /** The initial step size of every element. */
   lr: number;
-  /** [η₋, η₊]: the step size's factors on a sign change and on a kept sign; 0 < η₋ < 1 < η₊. */
+  /** The pair [η₋, η₊]: the step size's factors on a sign change and on a kept sign; 0 < η₋ < 1 < η₊. */
   etas: [number, number];
-  /** [Γ_min, Γ_max]: the bounds of every step size; 0 <= Γ_min <= Γ_max. */
+  /** The pair [Γ_min, Γ_max]: the bounds of every step size; 0 <= Γ_min <= Γ_max. */
   stepSizes: [number, number];
+  /** Maximize the objective instead of minimizing it (the gradient's sign is flipped). */
   maximize: boolean;
 };
 
@@ -67,6 +69,9 @@ const spec: OptimizerSpec<RpropOptions, ScalarsOf<typeof rpropKernel>> = {
 };
 
 export class Rprop extends Optimizer<RpropOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<RpropOptions>, options?: Partial<RpropOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

@@ -1,18 +1,25 @@
 /** Stochastic gradient descent with momentum (torch.optim.SGD); the arithmetic is in native/kernels/sgd.h. */
-import { sgdKernel, sgdMomentumKernel, sgdNesterovKernel } from '../backend/js/sgd';
+import { sgdKernel, sgdMomentumKernel, sgdNesterovKernel } from '../kernels/sgd';
 import { ErrorCodes, makeError } from '../errors';
-import { booleanOption, lrOption, numberOption } from './options';
-import { Optimizer, OptimizerOptions, ParamsInput } from './optimizer';
-import type { ScalarsOf } from '../backend/kernel';
-import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
-import { STATE_STORAGE_OPTIONS, StateStorageOptions } from './state_storage';
+import { booleanOption, lrOption, numberOption } from './core/options';
+import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
+import type { ScalarsOf } from '../kernels/kernel_def';
+import type { KernelChoice, OptimizerSpec, StateSchema } from './core/spec';
+import { STATE_STORAGE_OPTIONS, StateStorageOptions } from '../compact/state_storage';
 
+/** The options of SGD, PyTorch's in camelCase; every one is optional in the constructor. */
 export type SGDOptions = {
+  /** The learning rate γ. */
   lr: number;
+  /** The momentum factor μ (0: plain SGD, no state). */
   momentum: number;
+  /** Dampening τ of the momentum: the gradient enters the buffer times 1 − τ. */
   dampening: number;
+  /** Weight decay λ as an L2 penalty: λθ is added to the gradient. */
   weightDecay: number;
+  /** Nesterov momentum: step along g + μ·b instead of b. */
   nesterov: boolean;
+  /** Maximize the objective instead of minimizing it (the gradient's sign is flipped). */
   maximize: boolean;
 } & StateStorageOptions;
 
@@ -55,6 +62,9 @@ const spec: OptimizerSpec<SGDOptions, ScalarsOf<typeof sgdKernel>> = {
 };
 
 export class SGD extends Optimizer<SGDOptions> {
+  /** The declaration the registry reads: options, state schema, kernel (lib/optim/registry.ts). */
+  static readonly spec = spec;
+
   constructor(params: ParamsInput<SGDOptions>, options?: Partial<SGDOptions> & OptimizerOptions) {
     super(spec, params, options);
   }

@@ -8,7 +8,19 @@
 import { ErrorCodes, makeError } from '../errors';
 import { checkArray, checkNumber, checkObject, describe } from '../validate';
 import { NON_NEGATIVE } from './fields';
-import type { ParamGroup, SchedulableOptimizer } from './scheduler';
+
+/** The optimizer side of the contract: any object whose param groups hold a writable `lr`. */
+export interface SchedulableOptimizer {
+  /** The param groups whose `lr` the scheduler writes. */
+  paramGroups: Array<{
+    /** The group's learning rate, written by the scheduler. */
+    lr: number;
+    [key: string]: unknown;
+  }>;
+}
+
+/** A param group as a scheduler sees it: a writable `lr` and any other keys. */
+export type ParamGroup = SchedulableOptimizer['paramGroups'][number];
 
 /** Checks the optimizer's shape before a scheduler keeps it: at least one group, each with a finite lr >= 0. */
 export function checkOptimizer(owner: string, optimizer: unknown): SchedulableOptimizer {

@@ -25,15 +25,10 @@
 import { ErrorCodes, makeError } from '../errors';
 import { checkNumber } from '../validate';
 import { FieldReader, NON_NEGATIVE } from './fields';
-import { MomentumSlot, baseLrsOf, checkOptimizer, writeMomentum } from './param_groups';
+import { MomentumSlot, SchedulableOptimizer, baseLrsOf, checkOptimizer, writeMomentum } from './param_groups';
 import { JsonObject, JsonValue, SchedulerStateDict, checkSchedulerName, checkingStateDict } from './state_dict';
 
-/** The optimizer side of the contract: any object whose param groups hold a writable `lr`. */
-export interface SchedulableOptimizer {
-  paramGroups: Array<{ lr: number; [key: string]: unknown }>;
-}
-
-export type ParamGroup = SchedulableOptimizer['paramGroups'][number];
+export type { ParamGroup, SchedulableOptimizer } from './param_groups';
 
 /** Every scheduler built on LRScheduler accepts this option besides its own. */
 export interface ResumeOptions {
@@ -57,6 +52,7 @@ type Advance = 'step' | 'initial' | 'jump';
  * and read back with the same rules as the options.
  */
 export abstract class LRScheduler<S extends JsonObject = JsonObject> {
+  /** The optimizer whose param groups this scheduler sets the lr of. */
   readonly optimizer: SchedulableOptimizer;
   /** The index of the last step taken: 0 after construction, +1 per step() (PyTorch's `last_epoch`). */
   lastEpoch: number;
@@ -67,6 +63,7 @@ export abstract class LRScheduler<S extends JsonObject = JsonObject> {
    * so state is loaded into the same kind of scheduler. Declared, not `constructor.name`, which a minifier renames.
    */
   readonly kind: string;
+  /** Each group's lr after the last step, as getLastLr() returns it. */
   protected lastLr: number[];
   /** Where each group's momentum is, for the schedulers that cycle it (CyclicLR, OneCycleLR); else undefined. */
   protected momentumSlots: MomentumSlot[] | undefined;
@@ -242,6 +239,7 @@ export abstract class LRScheduler<S extends JsonObject = JsonObject> {
     this.lastLr = lrs.slice();
   }
 
+  /** Writes one momentum per group (momentum or betas[0]) for the schedulers that cycle it; else does nothing. */
   protected writeMomenta(momenta: readonly number[]): void {
     const slots = this.momentumSlots;
     if (slots === undefined) return;

@@ -13,7 +13,7 @@
  * them, and if one does gives it a copy of the same values.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { alignedFloat32 } from '../tensor';
+import { alignedFloat32 } from '../alloc';
 import { BackendLike, WritePath, holderOf, valuesOf } from './backends';
 
 export class ParamSlot {

@@ -9,8 +9,24 @@
  * Epoch summaries (train and validation loss, metrics) are printed in both 'bar' and 'log'.
  */
 import { SingleBar } from 'cli-progress';
-import type { StepInfo } from './loop';
 
+/** One optimizer step as the loop reports it (to `onStep` and to the progress display). */
+export interface StepInfo {
+  /** Optimizer steps taken, this one included (1-based). */
+  globalStep: number;
+  /** The epoch in progress (0-based). */
+  epoch: number;
+  /** The step's mean loss over its micro-batches. */
+  loss: number;
+  /** The lr this step used (param group 0). */
+  lr: number;
+  /** The global norm of the step's gradients, before clipping. */
+  gradNorm: number;
+  /** The gradients were non-finite and the step changed nothing. */
+  skipped: boolean;
+}
+
+/** How progress is shown: a bar on a terminal else log lines ('auto'), always a bar, always lines, or nothing. */
 export type ProgressMode = 'auto' | 'bar' | 'log' | 'none';
 
 /**
@@ -18,6 +34,7 @@ export type ProgressMode = 'auto' | 'bar' | 'log' | 'none';
  * so the public types need no @types/node.
  */
 export interface TextOutput {
+  /** Writes text as it is (lines end with a newline). */
   write(text: string): unknown;
   /** A bar is drawn only on a TTY (in mode 'auto'). */
   isTTY?: boolean;

@@ -21,7 +21,8 @@
  * typed arrays, so a file's bytes may sit at any offset of any buffer.
  */
 import { ErrorCodes, makeError } from '../errors';
-import { StateArray, StateDType, allocState, engineView, stateDtypeOf } from '../tensor';
+import { StateArray, StateDType, engineView, stateDtypeOf } from '../tensor';
+import { allocState } from '../alloc';
 import { checkArray, checkBytes, checkNumber, checkObject, checkStateArray, describe } from '../validate';
 
 /** Element sizes, in bytes, of every dtype the format defines. Only F32, F64, BF16 and U8 are decoded. */

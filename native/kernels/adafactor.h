@@ -21,12 +21,12 @@
 // kernel under apply_factored (multi_tensor_factored.h: the row and column
 // statistics, then the sums, then the move). Every sum is taken in double in
 // an order fixed by the tensor's shape alone, so the results do not depend on
-// threads or vector width; lib/backend/js/adafactor.ts is the twin.
+// threads or vector width; lib/kernels/adafactor.ts is the twin.
 #pragma once
 #include <cmath>
 #include <cstddef>
 #include <limits>
-#include "../kernel_table.h"
+#include "dispatch/kernel_table.h"
 #include "kernel_namespace.h"
 #include "lane_sums.h"
 #include "scalars.h"

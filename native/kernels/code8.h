@@ -1,7 +1,7 @@
 // The 8-bit code of compact optimizer state: a tiny float, relative to the
 // block's absmax, whose encoding and decoding are arithmetic on a float32's
 // bits (no search, no table gather), so they vectorise. Twin:
-// lib/backend/js/code8.ts.
+// lib/compact/code8.ts.
 //
 // A magnitude a = |x| / absmax in [0, 1] is coded as t = a + 2^-E: t lies in
 // [2^-E, 1 + 2^-E], so its float32 exponent and top kMantissa bits, read as

@@ -26,13 +26,13 @@
 #include <cstdint>
 #include <type_traits>
 #include <utility>
-#include "../kernel_table.h"
+#include "dispatch/kernel_table.h"
 #include "bfloat16.h"
 #include "code8.h"
 #include "state_slot.h"
-#include "../multi_tensor.h"
-#include "../multi_tensor_blocks.h"
-#include "../tensor_batch.h"
+#include "drivers/multi_tensor.h"
+#include "drivers/multi_tensor_blocks.h"
+#include "drivers/tensor_batch.h"
 #include "kernel_namespace.h"
 #include "scalar_math.h"
 
@@ -41,7 +41,7 @@ FUSEDOPTIM_KERNELS_BEGIN
 constexpr std::size_t kCompactBlock = 256;
 
 // murmur3's 32-bit finalizer: a bijection that mixes every input bit into
-// every output bit. lib/backend/js/compact_state.ts computes the same.
+// every output bit. lib/compact/drivers.ts computes the same.
 inline std::uint32_t mix32(std::uint32_t h) {
   h ^= h >> 16;
   h *= 0x85ebca6bu;

@@ -1,7 +1,7 @@
 // Sums whose order does not depend on threads or vector width (the rule of
 // multi_tensor_reduce.h, for kernels that reduce while they update): element
 // i of a block goes to lane i mod kReduceLanes, in double, and the lanes are
-// merged by a fixed halving tree. lib/backend/js/lane_sums.ts is the twin.
+// merged by a fixed halving tree. lib/kernels/lane_sums.ts is the twin.
 #pragma once
 #include <cstddef>
 #include "kernel_namespace.h"

@@ -9,7 +9,7 @@
 //    the same numbers), and the lanes are merged by a fixed halving tree;
 //  - the caller merges block results in block order.
 // Float32 inputs are widened to double before any arithmetic. The JavaScript
-// reference (lib/backend/js/reduce.ts) follows the same recipe, so native and JS
+// reference (lib/kernels/reduce.ts) follows the same recipe, so native and JS
 // agree bit for bit for norms 1, 2 and infinity.
 #pragma once
 #include <cmath>

@@ -5,7 +5,7 @@
 // declares, inside the kernel, `struct Scalars { T grad_scale, lr, eps; ... }`
 // whose constructor reads field k from element k of the caller's Float64Array,
 // and `Scalars::kNames` = {"grad_scale", "lr", "eps"} in the same order. The
-// kernel table exports the names and lib/backend/kernel.ts checks them, in
+// kernel table exports the names and lib/kernels/kernel_def.ts checks them, in
 // camelCase, against the TypeScript declaration of the same kernel when it is
 // first used: a scalar cannot be read at the wrong position, and its count is
 // never typed by hand.

@@ -9,7 +9,7 @@
 //
 // Every per-step number is computed once by the caller (lib/optim/sgd.ts) and
 // arrives in `scalars`; the loop below only does the per-element arithmetic,
-// in the order the JavaScript reference (lib/backend/js/sgd.ts) does it.
+// in the order the JavaScript reference (lib/kernels/sgd.ts) does it.
 #pragma once
 #include <cstddef>
 #include "kernel_namespace.h"

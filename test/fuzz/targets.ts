@@ -8,10 +8,10 @@
  */
 import * as lib from '../../lib';
 import { loadAddon } from '../../lib/native';
-import { ReduceKind } from '../../lib/kernels';
+import { ReduceKind } from '../../lib/kernels/reduce_kind';
 import { encodeSafetensors, parseSafetensors } from '../../lib/train/safetensors';
 import { encodeCheckpoint } from '../../lib/train/checkpoint';
-import type { Optimizer } from '../../lib/optim/optimizer';
+import type { Optimizer } from '../../lib/optim/core/optimizer';
 import type { Draw } from './values';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -1,21 +1,21 @@
 /**
- * Every update kernel the library declares (each lib/backend/js/*.ts module's
+ * Every update kernel the library declares (each lib/kernels/*.ts module's
  * exported KernelDefs), and the addon's row of each, for tests that call the
  * addon or a backend directly.
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { KernelDef } from '../../lib/backend/kernel';
-import { blockwise8Kernel, nearestBf16Kernel, stochasticBf16Kernel } from '../../lib/backend/js/compact_state';
-import { nativeKernelIndex } from '../../lib/native';
+import type { KernelDef } from '../../lib/kernels/kernel_def';
+import { blockwise8Kernel, nearestBf16Kernel, stochasticBf16Kernel } from '../../lib/compact/drivers';
+import { nativeKernelIndex } from '../../lib/backend/native_backend';
 
-const JS_DIR = path.join(__dirname, '..', '..', 'lib', 'backend', 'js');
+const JS_DIR = path.join(__dirname, '..', '..', 'lib', 'kernels');
 
 function isKernelDef(value: unknown): value is KernelDef {
   return typeof value === 'object' && value !== null && typeof (value as KernelDef).reference === 'function' && Array.isArray((value as KernelDef).scalars);
 }
 
-/** Every KernelDef exported by lib/backend/js/, in file then export order. */
+/** Every KernelDef exported by lib/kernels/, in file then export order. */
 export const ALL_KERNELS: readonly KernelDef[] = fs
   .readdirSync(JS_DIR)
   .filter((f) => f.endsWith('.ts'))

@@ -5,7 +5,7 @@
  * live objects still match it bit for bit.
  */
 import { expect } from 'chai';
-import type { Optimizer } from '../../lib/optim/optimizer';
+import type { Optimizer } from '../../lib/optim/core/optimizer';
 import type { StateArray as Tensor } from '../../lib/tensor';
 import { expectBitIdentical } from './bits';
 

@@ -1,0 +1,63 @@
+/** The native backend: the addon's fused multi-threaded kernels. */
+import { ErrorCodes, makeError } from '../errors';
+import { loadAddon } from '../native';
+import type { NativePlan } from '../native';
+import type { Backend, UpdatePlan } from './backend';
+import { KernelDef, snakeCase } from '../kernels/kernel_def';
+
+const kernelIndices = new WeakMap<KernelDef, number>();
+
+function rolesKey(roles: ReadonlyArray<{ kind: string; size: number }> | undefined): string {
+  return roles === undefined ? 'plain' : roles.map((r) => `${r.kind}:${r.size}`).join(',');
+}
+
+/**
+ * The addon's row for `kernel`: found by name the first time, after checking
+ * that the row has the kernel's slots, scalar names (in order) and element
+ * type combinations, so the two sides cannot drift apart silently.
+ */
+export function nativeKernelIndex(kernel: KernelDef): number {
+  const known = kernelIndices.get(kernel);
+  if (known !== undefined) return known;
+  const rows = loadAddon().info().updateKernels;
+  const index = rows.findIndex((row) => row.name === kernel.name);
+  const row = rows[index];
+  const variants = (kernel.variants ?? []).map((v) => `${v.param}/${v.state}`).join(',');
+  const mismatch =
+    index < 0
+      ? 'it has no such kernel'
+      : row.slots !== kernel.slots || row.stateSlots !== kernel.stateSlots
+        ? `slots ${row.slots} (${row.stateSlots} state) against ${kernel.slots} (${kernel.stateSlots})`
+        : row.scalars.join(',') !== kernel.scalars.map(snakeCase).join(',')
+          ? `scalars [${row.scalars.join(', ')}] against [${kernel.scalars.map(snakeCase).join(', ')}]`
+          : row.variants.map((v) => `${v.param}/${v.state}`).join(',') !== variants
+            ? `element types ${row.variants.map((v) => `${v.param}/${v.state}`).join(', ')} against ${variants}`
+            : rolesKey(row.roles) !== rolesKey(kernel.roles)
+              ? `slot roles [${rolesKey(row.roles)}] against [${rolesKey(kernel.roles)}]`
+              : null;
+  if (mismatch !== null) {
+    throw makeError(ErrorCodes.ADDON_NOT_LOADED, `fusedoptim: the addon's kernel ${JSON.stringify(kernel.name)} does not match its TypeScript declaration: ${mismatch}; rebuild the addon`);
+  }
+  kernelIndices.set(kernel, index);
+  return index;
+}
+
+let instance: Backend | null = null;
+
+/** The native backend; throws ERR_ADDON_NOT_LOADED (with how to build it) if the addon is missing. */
+export function nativeBackend(): Backend {
+  if (instance) return instance;
+  const addon = loadAddon();
+  instance = {
+    name: 'native',
+    update: (kernel, buffers, scalars, threads) => addon.update(nativeKernelIndex(kernel), buffers, scalars, threads),
+    updateAsync: (kernel, buffers, scalars, threads) => addon.updateAsync(nativeKernelIndex(kernel), buffers, scalars, threads),
+    // The addon type-tags its plans and refuses anything else, the JS backend's included.
+    createPlan: (kernel, buffers) => addon.createPlan(nativeKernelIndex(kernel), buffers) as unknown as UpdatePlan,
+    updatePlanned: (plan, scalars, threads) => addon.updatePlanned(plan as unknown as NativePlan, scalars, threads),
+    reducePlanned: (plan, slot, kind, p, threads, initial) => addon.reducePlanned(plan as unknown as NativePlan, slot, kind, p, threads, initial),
+    reduce: (kind, tensors, p, threads) => addon.reduce(kind, tensors, p, threads),
+    reduceAsync: (kind, tensors, p, threads) => addon.reduceAsync(kind, tensors, p, threads),
+  };
+  return instance;
+}

@@ -1,0 +1,473 @@
+/**
+ * What every optimizer shares (PyTorch's torch/optim/optimizer.py): param
+ * groups whose keys override the defaults, per-param state, stateDict /
+ * loadStateDict that refer to params by index, hooks, and the step pipeline:
+ *
+ *   1. checks: options, hyper-parameters, gradients   (step_checks.ts; nothing changes if they throw)
+ *   2. step pre-hooks: gradient transforms (averaging across processes, ...)
+ *   3. the global norm, when the step clips or skips: partial sums → merge → root (../norm.ts)
+ *   4. the clip coefficient and the kernel's scale    (kernelScale in step_checks.ts, the one place)
+ *   5. state created, step counts advanced, one kernel call per group  (kernel_calls.ts)
+ *   6. step post-hooks
+ *
+ * The pipeline is written once as a generator of backend calls (../pipeline.ts):
+ * step() runs it on the calling thread, stepAsync() on libuv's pool. A
+ * synchronous step given the same gradients as the last one runs the last
+ * step's calls through backend plans (step_cache.ts).
+ *
+ * A subclass only declares an OptimizerSpec (spec.ts): its hyper-parameters,
+ * its state schema, which kernel runs and the kernel's scalars; the
+ * arithmetic lives in the kernels (native/kernels/*.h and lib/kernels/*.ts).
+ */
+import { Backend, BackendName, getBackend } from '../../backend';
+import { ErrorCodes, makeError } from '../../errors';
+import { normOf } from '../../norm';
+import { Pipeline, call, runAsync, runSync } from '../../pipeline';
+import { getNumThreads } from '../../threads';
+import { checkArray, checkFunction, checkNoOverlap, checkNumber, checkOptions, checkTensor } from '../../validate';
+import { KernelCallBuilder } from './kernel_calls';
+import { ParamGroup, ParamGroupInput, ParamsInput, ValidatedHyper, checkGroupInput, fixedKey, fixedOptionsOf, isGroupLike, resolveGroup } from './param_groups';
+import { ParamTable } from './param_table';
+import type { OptimizerSpec, ParamState, StateSchema } from './spec';
+import { OptimizerStateDict, checkStateDict, takeStateDict } from './state_dict';
+import { CheckedStepOptions, Grads, StepOptions, checkGrads, checkStepOptions, kernelScale } from './step_checks';
+import { StepCache } from './step_cache';
+import { stateBytes } from '../../compact/state_storage';
+import { StateSize, plannedStateSize } from './state_size';
+
+export type { ParamGroup, ParamGroupInput, ParamsInput } from './param_groups';
+export type { OptimizerSpec, ParamState, StateSchema, StateBufferSpec, StateScalarSpec, KernelChoice, ScalarContext } from './spec';
+export type { OptimizerStateDict } from './state_dict';
+export type { StateSize } from './state_size';
+export type { Grads, StepOptions } from './step_checks';
+
+/** A step's gradients and hyper-parameters, checked: per group the params with a gradient, and the validated hyper-parameters. */
+interface CheckedStep<O> {
+  list: Grads;
+  active: number[][];
+  hyper: O[];
+}
+
+/** An optimizer whatever its options type (what wrappers such as DistributedOptimizer take). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyOptimizer = Optimizer<any>;
+
+/** What a step returns. */
+export interface StepResult {
+  /** The global norm of the (scaled) gradients, when the step computed it (maxGradNorm or skipIfNonfinite). */
+  gradNorm: number | undefined;
+  /** True when skipIfNonfinite found a non-finite gradient and the step changed nothing. */
+  skipped: boolean;
+}
+
+/** The options every optimizer takes besides its hyper-parameters. */
+export interface OptimizerOptions {
+  /** Which kernels run the step: 'native' (default) or 'js' (the reference, for tests and baselines). */
+  backend?: BackendName;
+}
+
+/**
+ * Runs before every step (PyTorch's register_step_pre_hook), after the step's
+ * arguments were checked and before the norm and the kernels: it may change
+ * the gradients in place (average them across processes, unscale them), or
+ * return replacements for the gradients and the options, which are checked
+ * in turn. In stepAsync it may return a Promise, which the step awaits.
+ *
+ * `grads` is the caller's list, read-only as a list (to replace gradients,
+ * return `{ grads }`): its tensors' values are the hook's to change. It may
+ * hold null (a param without a gradient) and Float64Array (float64 params), so
+ * a helper that takes it is typed `(grads: Grads) => void`, not
+ * `(grads: Float32Array[]) => void` (tsc refuses that one):
+ *
+ *   function unscale(grads: Grads, factor: number): void {
+ *     for (const g of grads) if (g !== null) for (let i = 0; i < g.length; i++) g[i] *= factor;
+ *   }
+ *   opt.registerStepPreHook((_opt, grads) => unscale(grads, 1 / 1024));
+ *
+ * docs/newcomer-notes.md has this, type-checked.
+ */
+export type StepPreHook<Opt> = (
+  optimizer: Opt,
+  grads: Grads,
+  options: StepOptions | undefined,
+) => void | StepPreHookResult | Promise<void | StepPreHookResult>;
+
+/** What a step pre-hook may return to replace the step's arguments (each is checked again). */
+export interface StepPreHookResult {
+  /** The gradients the step uses instead. */
+  grads?: Grads;
+  /** The step options used instead. */
+  options?: StepOptions;
+}
+
+/** Runs after every step (PyTorch's register_step_post_hook), skipped ones included, with the step's result. */
+export type StepPostHook<Opt> = (optimizer: Opt, result: StepResult) => void;
+
+/** What registerStep*Hook returns: `remove()` unregisters the hook. */
+export interface HookHandle {
+  /** Unregisters the hook. */
+  remove(): void;
+}
+
+/** The base class of every optimizer but LBFGS: param groups, per-param state, state dicts, hooks and the fused step. */
+export abstract class Optimizer<
+  O extends {
+    /** The learning rate, which every optimizer has. */
+    lr: number;
+  },
+> {
+  /** The param groups; each holds its params and hyper-parameters. */
+  readonly paramGroups: ParamGroup<O>[] = [];
+  /** state[i]: the state of the i-th param (counting through all groups in order); {} until its first step. */
+  readonly state: ParamState[];
+  /** The constructor's options with every default filled in: what a new group does not override. */
+  readonly defaults: Readonly<O>;
+  /** The kernels in use: 'native' or 'js'. */
+  readonly backend: BackendName;
+
+  private readonly spec: OptimizerSpec<O>;
+
+  /** The name this optimizer declares (its spec's, "AdamW", ...): what checkpoints store. Not `constructor.name`, which a minifier renames. */
+  get kind(): string {
+    return this.spec.name;
+  }
+  private readonly kernels: Backend;
+  private readonly table: ParamTable;
+  private readonly hyper: ValidatedHyper<O>;
+  private readonly builder: KernelCallBuilder<O>;
+  private readonly cache: StepCache<O>;
+  // Stored with the optimizer's type erased: a field typed by `this` would make
+  // Optimizer<SGDOptions> unassignable to Optimizer<{ lr: number }>.
+  private readonly preHooks = new Map<number, StepPreHook<unknown>>();
+  private readonly postHooks = new Map<number, StepPostHook<unknown>>();
+  private nextHookId = 0;
+  private inFlight = false;
+  /** Per group, its options that lay out its state as added (fixedKey): fixed for the group's life. */
+  private readonly fixedKeys: string[] = [];
+
+  protected constructor(spec: OptimizerSpec<O>, params: ParamsInput<O>, options: (Partial<O> & OptimizerOptions) | undefined) {
+    this.spec = spec;
+    this.table = new ParamTable(spec.name);
+    this.state = this.table.state;
+    const opts = checkOptions(`${spec.name}: options`, options, [...Object.keys(spec.options), 'backend']);
+    this.kernels = getBackend(opts.backend ?? 'native', `${spec.name}: options.backend`);
+    this.backend = this.kernels.name;
+    this.defaults = resolveGroup(spec, opts, null, `${spec.name}: options`);
+    this.hyper = new ValidatedHyper(spec, this.defaults);
+    this.builder = new KernelCallBuilder(spec, this.table);
+    this.cache = new StepCache(spec, this.table, this.builder);
+
+    const list = checkArray(`${spec.name}: params`, params);
+    if (list.length === 0) {
+      throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${spec.name}: params: expected at least one tensor or param group, got an empty Array`);
+    }
+    // As in PyTorch, the first entry decides: a list of param groups starts with
+    // a group (a plain object), anything else is a list of tensors (one group),
+    // so a stray non-tensor is reported as that, at its own index.
+    const flat = !isGroupLike(list[0]);
+    // Validate every group before adding any, so a bad group leaves nothing half-built.
+    const resolved = flat
+      ? [checkGroupInput(spec, this.defaults, { params: list }, `${spec.name}`, `${spec.name}: params`)]
+      : list.map((g, i) => checkGroupInput(spec, this.defaults, g, `${spec.name}: params[${i}]`));
+    checkNoOverlap(`${spec.name}: params`, resolved.flatMap((g) => g.params));
+    for (const group of resolved) this.addResolvedGroup(group);
+  }
+
+  /** Adds a param group (PyTorch's add_param_group): its keys override the defaults. */
+  addParamGroup(group: ParamGroupInput<O>): void {
+    this.assertIdle('addParamGroup');
+    const resolved = checkGroupInput(this.spec, this.defaults, group, `${this.spec.name}: addParamGroup: group`);
+    checkNoOverlap(`${this.spec.name}: params`, [...this.table.params, ...resolved.params]);
+    this.addResolvedGroup(resolved);
+    this.cache.clear();
+  }
+
+  /** The learning rate of group 0. */
+  get lr(): number {
+    return this.paramGroups[0].lr;
+  }
+
+  /** Sets the learning rate of every group. */
+  set lr(value: number) {
+    this.assertIdle('lr');
+    const lr = checkNumber(`${this.spec.name}: lr`, value, { min: 0 });
+    for (const group of this.paramGroups) group.lr = lr;
+  }
+
+  /**
+   * The bytes of optimizer state held: every state buffer once (see
+   * stateDtype: full-precision Adam holds 8 per float32 param, bfloat16 4,
+   * 8-bit about 2).
+   */
+  stateBytes(): number {
+    return stateBytes(this.state);
+  }
+
+  /**
+   * The state's bytes, in all and by element type, once every param has
+   * stepped: before the first step, what the steps will allocate (nothing is
+   * allocated to tell). A code map of 8-bit state counts once (state_size.ts).
+   */
+  stateSize(): StateSize {
+    const hypers = this.paramGroups.map((_, gi) => this.hyperOf(gi));
+    return plannedStateSize(this.spec, this.table, hypers, this.paramGroups.map((g) => g.params.length));
+  }
+
+  /** The state a param of group `groupIndex` may hold under the group's current hyper-parameters (its state schema). */
+  stateSchema(groupIndex: number): StateSchema {
+    checkNumber(`${this.spec.name}: stateSchema: groupIndex`, groupIndex, { integer: true, min: 0, max: this.paramGroups.length - 1 });
+    return this.spec.state(this.hyperOf(groupIndex));
+  }
+
+  /**
+   * Whether a step reduces over each whole param before moving it (LAMB's
+   * trust ratio, Adafactor's RMS), under the groups' current options: such a
+   * param cannot be cut into pieces stepped apart, as ZeRO sharding would
+   * (DistributedOptimizer's shardState refuses it).
+   */
+  get reducesPerTensor(): boolean {
+    let index = 0;
+    return this.paramGroups.some((group, gi) => {
+      const hyper = this.hyperOf(gi);
+      const first = index;
+      index += group.params.length;
+      return group.params.some((_, k) => this.spec.kernel(hyper, this.table.shapes[first + k]).kernel.perTensor === true);
+    });
+  }
+
+  /** The number of params in all groups. */
+  get paramCount(): number {
+    return this.table.params.length;
+  }
+
+  /**
+   * One optimizer step over every param that has a gradient. Validates
+   * everything first: a call that throws has changed nothing.
+   */
+  step(grads: Grads, options?: StepOptions): StepResult {
+    this.assertIdle('step');
+    const opts = checkStepOptions(this.spec.name, options);
+    // The usual training loop, without hooks: straight to the cached calls.
+    if (this.preHooks.size === 0 && this.cache.holds(grads, this.hyperOfGroup, this.paramGroups.length)) {
+      return this.finished(this.cachedStep(grads as Grads, opts));
+    }
+    return runSync(this.stepPipeline(grads, options, opts, true, null));
+  }
+
+  /**
+   * The same step on libuv's thread pool, so the event loop keeps running.
+   * The result is bit-identical to step().
+   *
+   * Until the promise settles: step, stepAsync, zeroGrad, stateDict,
+   * loadStateDict, addParamGroup and the lr setter throw ERR_STEP_IN_FLIGHT;
+   * the caller must not write into (or transfer) the params, grads or state
+   * buffers, nor read the params expecting either the old or the new values.
+   * Direct edits of paramGroups cannot be prevented: they take effect at the
+   * next step, because the step uses the hyper-parameters it validated when it
+   * was called.
+   */
+  async stepAsync(grads: Grads, options?: StepOptions): Promise<StepResult> {
+    this.assertIdle('stepAsync');
+    // A call that would be refused is refused before the optimizer becomes busy.
+    const opts = checkStepOptions(this.spec.name, options);
+    const checked = this.checkedStep(grads);
+    this.inFlight = true;
+    try {
+      return await runAsync(this.stepPipeline(grads, options, opts, false, checked));
+    } finally {
+      this.inFlight = false;
+    }
+  }
+
+  /** True while a stepAsync is running. */
+  get busy(): boolean {
+    return this.inFlight;
+  }
+
+  /** Registers a hook that runs before every step (see StepPreHook); returns its handle. */
+  registerStepPreHook(hook: StepPreHook<this>): HookHandle {
+    return this.addHook(this.preHooks, checkFunction<StepPreHook<unknown>>(`${this.spec.name}: registerStepPreHook: hook`, hook));
+  }
+
+  /** Registers a hook that runs after every step (see StepPostHook); returns its handle. */
+  registerStepPostHook(hook: StepPostHook<this>): HookHandle {
+    return this.addHook(this.postHooks, checkFunction<StepPostHook<unknown>>(`${this.spec.name}: registerStepPostHook: hook`, hook));
+  }
+
+  /**
+   * Fills every gradient buffer with zeros (nulls are skipped). Rejected with
+   * ERR_STEP_IN_FLIGHT while a stepAsync runs: the kernels are still reading the
+   * gradients, and zeroing them then would silently change that step.
+   */
+  zeroGrad(grads: Grads): void {
+    this.assertIdle('zeroGrad');
+    const list = checkArray(`${this.spec.name}: zeroGrad: grads`, grads);
+    const tensors = list.map((g, i) => (g === null ? null : checkTensor(`${this.spec.name}: zeroGrad: grads[${i}]`, g)));
+    for (const g of tensors) g?.fill(0);
+  }
+
+  /**
+   * A snapshot: every group's hyper-parameters (params as indices) and a copy of
+   * every param's state. Rejected with ERR_STEP_IN_FLIGHT while a stepAsync runs:
+   * the kernels are writing the state, so a copy then would be torn.
+   */
+  stateDict(): OptimizerStateDict {
+    this.assertIdle('stateDict');
+    return takeStateDict(this.paramGroups, this.state);
+  }
+
+  /**
+   * Restores a snapshot taken by stateDict() of an optimizer of the same class
+   * over params of the same shapes. Checks every count, hyper-parameter, and
+   * every state buffer's element type and length and every per-param number
+   * against the optimizer's state schema first; a call that throws has changed
+   * nothing. The params themselves are not touched (as in PyTorch); the
+   * buffers are copied.
+   */
+  loadStateDict(stateDict: OptimizerStateDict): void {
+    this.assertIdle('loadStateDict');
+    const checked = checkStateDict(this.spec, this.paramGroups, this.table.params, this.table.shapes, stateDict);
+    checked.groups.forEach(({ hyper, extras }, gi) => {
+      const group = this.paramGroups[gi] as Record<string, unknown>;
+      for (const key of Object.keys(group)) if (key !== 'params' && !(key in this.spec.options)) delete group[key];
+      Object.assign(group, hyper, extras);
+    });
+    this.table.replaceState(checked.state);
+    this.cache.clear();
+  }
+
+  // ---- the step pipeline -------------------------------------------------
+
+  /** `checked`: the checks of these grads already made (stepAsync's, before it became busy), or null. */
+  private *stepPipeline(
+    grads: Grads,
+    options: StepOptions | undefined,
+    opts: CheckedStepOptions,
+    sync: boolean,
+    checked: CheckedStep<O> | null,
+  ): Pipeline<StepResult> {
+    const name = this.spec.name;
+    if (this.preHooks.size > 0) {
+      // Check the step first: a call that would throw runs no hook.
+      if (checked === null) this.checkedStep(grads);
+      // A hook may change anything (the gradients, the hyper-parameters): check again after.
+      checked = null;
+      for (const hook of [...this.preHooks.values()]) {
+        const returned = hook(this, grads, options);
+        const result = isThenable(returned) ? yield* call(awaitOnlyAsync(returned, name)) : returned;
+        if (result === undefined || result === null) continue;
+        if (typeof result !== 'object') {
+          throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}: step: a step pre-hook returned ${typeof result}; expected nothing or { grads, options }`);
+        }
+        if (result.grads !== undefined) grads = result.grads;
+        if (result.options !== undefined) opts = checkStepOptions(name, (options = result.options));
+      }
+    }
+    // (Without hooks, step() asked the cache already.)
+    if (sync && this.preHooks.size > 0 && this.cache.holds(grads, this.hyperOfGroup, this.paramGroups.length)) {
+      return this.finished(this.cachedStep(grads as Grads, opts));
+    }
+    const threads = getNumThreads();
+    this.cache.clear();
+    const { list, active, hyper } = checked ?? this.checkedStep(grads);
+    const present = active.flat().map((i) => list[i]!);
+    const gradNorm = opts.norm ? (yield* normOf(this.kernels, present, opts.norm, threads)) * Math.abs(opts.gradScale) : undefined;
+    const scale = kernelScale(opts, gradNorm, `${this.spec.name}: step`);
+    if (scale !== null) {
+      try {
+        const calls = active.flatMap((indices, gi) => (indices.length === 0 ? [] : this.builder.commit(gi, hyper[gi], indices, list, scale)));
+        for (const c of calls) {
+          yield* call({
+            sync: () => this.kernels.update(c.kernel, c.tensors, c.scalars, threads),
+            async: () => this.kernels.updateAsync(c.kernel, c.tensors, c.scalars, threads),
+          });
+        }
+      } finally {
+        this.builder.releaseGradients();
+      }
+      // stepAsync does not keep its calls: its buffers are kept alive per call by
+      // the async worker, and an asynchronous step is never small enough for the saving to show.
+      if (sync) this.cache.record(active, hyper, list);
+    }
+    return this.finished({ gradNorm, skipped: scale === null });
+  }
+
+  /** A synchronous step through the cached calls (after cache.holds accepted `grads`). */
+  private cachedStep(grads: Grads, opts: CheckedStepOptions): StepResult {
+    const threads = getNumThreads();
+    const gradNorm = opts.norm ? this.cache.norm(this.kernels, grads, opts.norm, threads) * Math.abs(opts.gradScale) : undefined;
+    const scale = kernelScale(opts, gradNorm, `${this.spec.name}: step`);
+    if (scale !== null) this.cache.run(this.kernels, grads, scale, threads);
+    return { gradNorm, skipped: scale === null };
+  }
+
+  /** Runs the post-hooks on a step's result and returns it. */
+  private finished(result: StepResult): StepResult {
+    if (this.postHooks.size > 0) for (const hook of [...this.postHooks.values()]) hook(this, result);
+    return result;
+  }
+
+  /** Every check of a step's gradients and hyper-parameters; changes nothing. */
+  private checkedStep(grads: unknown): CheckedStep<O> {
+    // Schedulers and users write hyper-parameters between steps: check them here too.
+    const hyper = this.paramGroups.map((_, gi) => this.hyperOf(gi));
+    hyper.forEach((h, gi) => {
+      if (fixedKey(this.spec, h) !== this.fixedKeys[gi]) {
+        const names = Object.keys(fixedOptionsOf(this.spec, h));
+        throw makeError(
+          ErrorCodes.INVALID_ARG_VALUE,
+          `${this.spec.name}: paramGroups[${gi}]: ${names.slice(0, -1).join(', ')}${names.length > 1 ? ' and ' : ''}${names[names.length - 1]} ` +
+            `${names.length > 1 ? 'are' : 'is'} fixed when a group is added; ` +
+            'to change how state is laid out, build a new optimizer and loadStateDict (which converts the state)',
+        );
+      }
+    });
+    const { list, active } = checkGrads(this.spec.name, this.table, this.paramGroups.map((g) => g.params.length), grads);
+    return { list, active, hyper };
+  }
+
+  private hyperOf(gi: number): O {
+    return this.hyper.of(this.paramGroups[gi] as Record<string, unknown>, gi);
+  }
+
+  /** hyperOf, bound once (the cache check takes it every step). */
+  private readonly hyperOfGroup = (gi: number): O => this.hyperOf(gi);
+
+  // ---- internals -------------------------------------------------------
+
+  private assertIdle(what: string): void {
+    if (this.inFlight) {
+      throw makeError(
+        ErrorCodes.STEP_IN_FLIGHT,
+        `${this.spec.name}: ${what}: an asynchronous step is still running on this optimizer; await it first`,
+      );
+    }
+  }
+
+  private addHook<H>(hooks: Map<number, H>, hook: H): HookHandle {
+    const id = this.nextHookId++;
+    hooks.set(id, hook);
+    return { remove: () => void hooks.delete(id) };
+  }
+
+  private addResolvedGroup(group: ParamGroup<O>): void {
+    this.paramGroups.push(group);
+    this.fixedKeys.push(fixedKey(this.spec, group));
+    group.params.forEach((p, k) => this.table.add(p, this.spec.shapeOf?.(group, k) ?? null));
+  }
+}
+
+function isThenable(value: unknown): value is Promise<void | StepPreHookResult> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
+/** A hook's Promise as pipeline work: awaited by stepAsync, refused by step (which cannot wait). */
+function awaitOnlyAsync<T>(promise: Promise<T>, name: string) {
+  return {
+    sync(): T {
+      promise.catch(() => undefined); // refused unawaited: keep its rejection from being unhandled
+      throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${name}: step: a step pre-hook returned a Promise; use stepAsync to run asynchronous hooks`);
+    },
+    async: () => promise,
+  };
+}
