@@ -4,7 +4,7 @@
  * by more than what is being measured.
  *
  *   git worktree add /tmp/before <commit> && (cd /tmp/before && npm ci)
- *   npm run build && node dist/bench/compare-builds.js /tmp/before adam16|clip16|sgd16|adam1000x65
+ *   npm run build && node dist/bench/compare-builds.js /tmp/before adam16|clip16|sgd16|adam1000x65own|adam1000x65
  *
  * Each build gets its own optimizer over its own tensors (1 thread); after a
  * warm-up the two alternate for 21 rounds (ABAB…, then BABA…), and the
@@ -14,7 +14,7 @@ import * as path from 'path';
 
 type Lib = typeof import('../lib');
 
-const CASES = ['adam16', 'clip16', 'sgd16', 'adam1000x65'] as const;
+const CASES = ['adam16', 'clip16', 'sgd16', 'adam1000x65own', 'adam1000x65'] as const;
 type Case = (typeof CASES)[number];
 
 function setup(lib: Lib, which: Case): { reps: number; perStep: number; run: () => void } {
@@ -23,14 +23,17 @@ function setup(lib: Lib, which: Case): { reps: number; perStep: number; run: () 
     for (let i = 0; i < t.length; i++) t[i] = Math.sin(i + salt) * 0.5;
     return t;
   };
-  if (which === 'adam1000x65') {
-    // 1000 tensors of 65 floats, views of one buffer per role (as bench/layouts.ts makes them).
+  if (which === 'adam1000x65own' || which === 'adam1000x65') {
+    // 1000 tensors of 65 floats: each in its own ArrayBuffer (as users allocate them), or views of
+    // one buffer per role (a model that keeps its parameters flat).
+    const own = (salt: number) => Array.from({ length: 1000 }, (_, k) => filled(lib.alignedFloat32(65), k + salt));
     const flat = (salt: number) => {
       const buffer = lib.alignedFloat32(1000 * 80);
       return Array.from({ length: 1000 }, (_, k) => filled(buffer.subarray(k * 80, k * 80 + 65), k + salt));
     };
-    const params = flat(0);
-    const grads = flat(7);
+    const make = which === 'adam1000x65own' ? own : flat;
+    const params = make(0);
+    const grads = make(7);
     const opt = new lib.Adam(params, { lr: 1e-3 });
     return { reps: 300, perStep: 65_000, run: () => opt.step(grads) };
   }

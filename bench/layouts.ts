@@ -4,15 +4,19 @@
  * the test of the multi-tensor path: one parallel region for all of them;
  * skipped below 16 elements per tensor);
  * "100x1K" is the small model: a hundred tensors of 1024, whatever the size.
- * A layout's tensors of one role (params, grads, ...) are views of one
- * ArrayBuffer, each 64-byte aligned, as a model that keeps its parameters and
- * gradients flat holds them (and as the optimizers allocate their state).
+ * Each tensor has its own ArrayBuffer, 64-byte aligned, as users allocate
+ * them (`new Float32Array(n)` per layer): a step then checks one ArrayBuffer
+ * per param and per gradient. `memory: 'shared'` makes a role's tensors
+ * (params, grads, ...) views of one ArrayBuffer instead, as a model that keeps
+ * its parameters flat holds them (and as the optimizers allocate their state).
  */
 import { Tensor } from '../lib/tensor';
-import { allocStateSlab } from '../lib/alloc';
+import { alignedFloat32, alignedFloat64, allocStateSlab } from '../lib/alloc';
 
 export type Dtype = 'float32' | 'float64';
 export type LayoutId = 'one' | '1000' | '100x1K';
+/** Whether a layout's tensors each own their ArrayBuffer (what users have) or share one per role. */
+export type Memory = 'own' | 'shared';
 export const LAYOUT_IDS: readonly LayoutId[] = ['one', '1000', '100x1K'];
 
 /** Tensor lengths for a layout at a nominal size, or null when the layout makes no sense there. */
@@ -35,8 +39,11 @@ function fill(t: Tensor, salt: number): Tensor {
   return t;
 }
 
-/** 64-byte aligned tensors of the given lengths, views of one ArrayBuffer, filled with small values (never subnormal, never zero everywhere). */
-export function makeTensors(dtype: Dtype, lengths: readonly number[], salt: number): Tensor[] {
-  const tensors = allocStateSlab(lengths.map((length) => ({ dtype, length }))) as Tensor[];
+/** 64-byte aligned tensors of the given lengths, each in its own ArrayBuffer or views of one (`memory`), filled with small values (never subnormal, never zero everywhere). */
+export function makeTensors(dtype: Dtype, lengths: readonly number[], salt: number, memory: Memory = 'own'): Tensor[] {
+  const tensors =
+    memory === 'shared'
+      ? (allocStateSlab(lengths.map((length) => ({ dtype, length }))) as Tensor[])
+      : lengths.map((length) => (dtype === 'float32' ? alignedFloat32(length) : alignedFloat64(length)));
   return tensors.map((t, k) => fill(t, salt + k * 7919));
 }

@@ -38,16 +38,23 @@ export interface Addon {
   updateAsync(kernel: number, buffers: readonly StateArray[], scalars: Float64Array, threads: number): Promise<void>;
   /** Resolves and checks `buffers` as update() would, once; holds them weakly (refusing to run once one was collected). */
   createPlan(kernel: number, buffers: readonly StateArray[]): NativePlan;
-  /** update() over a plan's buffers; refuses (ERR_DETACHED_BUFFER, ERR_SHAPE_MISMATCH) if one was detached or resized since. */
-  updatePlanned(plan: NativePlan, scalars: Float64Array, threads: number): void;
-  /** reduce() over buffer `slot` (param or grad) of each tensor of a plan, merged into `initial`. */
-  reducePlanned(plan: NativePlan, slot: number, kind: ReduceKind, p: number, threads: number, initial: number): number;
+  /**
+   * update() over the buffers of a plan, or of each of an Array of plans (`scalars`: each plan's in
+   * turn); refuses (ERR_DETACHED_BUFFER, ERR_SHAPE_MISMATCH) before any runs if a buffer of any was detached or resized since.
+   */
+  updatePlanned(plans: NativePlan | readonly NativePlan[], scalars: Float64Array, threads: number): void;
+  /** reduce() over buffer `slot` (param or grad) of each tensor of a plan or of plans of one dtype, merged in order into `initial`. */
+  reducePlanned(plans: NativePlan | readonly NativePlan[], slot: number, kind: ReduceKind, p: number, threads: number, initial: number): number;
   reduce(kind: ReduceKind, tensors: readonly Tensor[], p: number, threads: number): number;
   reduceAsync(kind: ReduceKind, tensors: readonly Tensor[], p: number, threads: number): Promise<number>;
   info(): AddonInfo;
   alignmentOffset(buffer: ArrayBuffer, alignment: number): number;
-  /** Diagnostic: runs the kernels' work splitting over a fake batch of `elements` and reports the OS threads that ran it. */
-  threadProbe(elements: number, threads: number): ThreadProbeResult;
+  /**
+   * Diagnostic: runs the kernels' work splitting over a fake batch of `elements` and reports the OS threads that ran it.
+   * `lateHelperMs` makes every team member but the caller sleep that long before claiming work (a descheduled thread on
+   * demand); `paced` runs it under a pacing of its own, as kernels run under theirs (native/drivers/team.h).
+   */
+  threadProbe(elements: number, threads: number, lateHelperMs?: number, paced?: boolean): ThreadProbeResult;
 }
 
 /** An opaque handle made by createPlan (a type-tagged External: nothing else is accepted as one). */
@@ -55,12 +62,17 @@ export interface NativePlan {
   readonly __nativePlan: never;
 }
 
-/** What threadProbe saw: segments handed out, distinct OS threads that ran them, the OpenMP team size, and whether the caller was one of them. */
+/**
+ * What threadProbe saw: segments handed out, distinct OS threads that joined the team, the OpenMP team size, whether
+ * the caller was one of them, how many segments the caller ran, and whether the segments covered every element once.
+ */
 export interface ThreadProbeResult {
   readonly segments: number;
   readonly threadsUsed: number;
   readonly team: number;
   readonly callerRan: boolean;
+  readonly callerSegments: number;
+  readonly covered: boolean;
 }
 
 let addon: Addon | null = null;

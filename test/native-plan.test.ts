@@ -115,7 +115,7 @@ describe('native plan: updatePlanned with garbage', () => {
 
   it('a plan of the native backend is refused by the JS backend', () => {
     const plan = getBackend('native').createPlan(sgdKernel, sgdBuffers().buffers);
-    expectError(() => getBackend('js').updatePlanned(plan, sgdBuffers().scalars, 1), type(INVALID_ARG_TYPE, 'plan'));
+    expectError(() => getBackend('js').updatePlanned([plan], sgdBuffers().scalars, 1), type(INVALID_ARG_TYPE, 'plan'));
   });
 });
 
@@ -126,8 +126,8 @@ for (const backendName of ['native', 'js'] as const) {
     it('runs the kernel, again and again, over the buffers it was made with', () => {
       const c = sgdBuffers();
       const plan = backend.createPlan(sgdKernel, c.buffers);
-      backend.updatePlanned(plan, c.scalars, 1);
-      backend.updatePlanned(plan, c.scalars, 1);
+      backend.updatePlanned([plan], c.scalars, 1);
+      backend.updatePlanned([plan], c.scalars, 1);
       expect(Array.from(c.params[0])).to.deep.equal([0, 1, 2]);
       expect(Array.from(c.params[1])).to.deep.equal([2, 3, 4]);
     });
@@ -137,7 +137,7 @@ for (const backendName of ['native', 'js'] as const) {
       const plan = backend.createPlan(sgdKernel, c.buffers);
       c.buffers[0] = new Float32Array(3);
       c.buffers.length = 0;
-      backend.updatePlanned(plan, c.scalars, 1);
+      backend.updatePlanned([plan], c.scalars, 1);
       expect(Array.from(c.params[0])).to.deep.equal([0.5, 1.5, 2.5]);
     });
 
@@ -145,7 +145,7 @@ for (const backendName of ['native', 'js'] as const) {
       const c = sgdBuffers();
       const plan = backend.createPlan(sgdKernel, c.buffers);
       const moved = new Float32Array(detach(c.params[1]));
-      expectError(() => backend.updatePlanned(plan, c.scalars, 1), type(DETACHED_BUFFER, 'buffers[2]'));
+      expectError(() => backend.updatePlanned([plan], c.scalars, 1), type(DETACHED_BUFFER, 'buffers[2]'));
       expect(Array.from(c.params[0])).to.deep.equal([1, 2, 3]);
       expect(Array.from(moved)).to.deep.equal([4, 5, 6]);
     });
@@ -154,9 +154,24 @@ for (const backendName of ['native', 'js'] as const) {
       const c = sgdBuffers();
       const plan = backend.createPlan(sgdKernel, c.buffers);
       detach(c.grads[0]);
-      expectError(() => backend.updatePlanned(plan, c.scalars, 1), type(DETACHED_BUFFER, 'buffers[1]'));
+      expectError(() => backend.updatePlanned([plan], c.scalars, 1), type(DETACHED_BUFFER, 'buffers[1]'));
       expect(Array.from(c.params[0])).to.deep.equal([1, 2, 3]);
       expect(Array.from(c.params[1])).to.deep.equal([4, 5, 6]);
+    });
+
+    it('a step\'s plans run together: each with its own scalars, and all refused, none run, when a later one\'s buffer was detached', () => {
+      const a = sgdBuffers();
+      const b = sgdBuffers();
+      const plans = [backend.createPlan(sgdKernel, a.buffers), backend.createPlan(sgdKernel, b.buffers)];
+      const scalars = new Float64Array([...a.scalars, 1, 0, 1, 0, 0, 0]); // lr 0.5, then lr 1
+      backend.updatePlanned(plans, scalars, 1);
+      expect(Array.from(a.params[0])).to.deep.equal([0.5, 1.5, 2.5]);
+      expect(Array.from(b.params[0])).to.deep.equal([0, 1, 2]);
+      detach(b.grads[1]);
+      expectError(() => backend.updatePlanned(plans, scalars, 1), type(DETACHED_BUFFER, 'buffers[3]'));
+      expect(Array.from(a.params[0]), 'the first plan did not run').to.deep.equal([0.5, 1.5, 2.5]);
+      expectError(() => backend.updatePlanned(plans, a.scalars, 1), range(SHAPE_MISMATCH, 'scalars'));
+      expectError(() => backend.updatePlanned([], a.scalars, 1), range(SHAPE_MISMATCH, 'plan'));
     });
 
     it('a view of a resizable ArrayBuffer that shrank: ERR_SHAPE_MISMATCH, nothing written', () => {
@@ -169,7 +184,7 @@ for (const backendName of ['native', 'js'] as const) {
       const grad = new Float32Array([1, 1, 1]);
       const plan = backend.createPlan(sgdKernel, [param, grad]);
       buffer.resize(8);
-      expectError(() => backend.updatePlanned(plan, sgdBuffers().scalars, 1), range(SHAPE_MISMATCH, 'buffers[0]', 'length 3', 'got 2'));
+      expectError(() => backend.updatePlanned([plan], sgdBuffers().scalars, 1), range(SHAPE_MISMATCH, 'buffers[0]', 'length 3', 'got 2'));
       expect(Array.from(param)).to.deep.equal([1, 2]);
     });
 
@@ -184,7 +199,7 @@ for (const backendName of ['native', 'js'] as const) {
           for (const list of [a, b]) list.forEach((t, i) => i % shape.slots >= 2 && t.forEach((x, j) => (t[j] = Math.abs(x))));
           const scalars = new Float64Array(shape.scalarCount).map((_, i) => 0.1 + 0.05 * i);
           backend.update(kind, a, scalars, 2);
-          backend.updatePlanned(backend.createPlan(kind, b), scalars, 2);
+          backend.updatePlanned([backend.createPlan(kind, b)], scalars, 2);
           a.forEach((t, i) => expect(bits(b[i]), `${shape.name} ${double ? 'float64' : 'float32'} buffer ${i}`).to.equal(bits(t)));
         }
       }
@@ -201,7 +216,7 @@ for (const backendName of ['native', 'js'] as const) {
       await collectGarbage(weak);
       expect(weak[0].deref(), 'the plan kept its gradient alive').to.equal(undefined);
       const before = Array.from(keep.buffers[0]);
-      expectError(() => backend.updatePlanned(plan, keep.scalars, 1), { type: TypeError, code: ErrorCodes.DETACHED_BUFFER, mentions: ['buffers[1]', 'garbage-collected'] });
+      expectError(() => backend.updatePlanned([plan], keep.scalars, 1), { type: TypeError, code: ErrorCodes.DETACHED_BUFFER, mentions: ['buffers[1]', 'garbage-collected'] });
       expect(Array.from(keep.buffers[0])).to.deep.equal(before);
     });
   });
@@ -426,10 +441,10 @@ describe('native plan: reducePlanned (the fused clip\'s norm through the plans)'
         for (const kind of kinds) {
           const p = kind === ReduceKind.SumPow ? 3 : 2;
           const whole = backend.reduce(kind, grads, p, 2);
-          const chained = backend.reducePlanned(second, 1, kind, p, 2, backend.reducePlanned(first, 1, kind, p, 1, 0));
+          const chained = backend.reducePlanned([second], 1, kind, p, 2, backend.reducePlanned([first], 1, kind, p, 1, 0));
           expect(Object.is(chained, whole), `kind ${kind}: ${chained} vs ${whole}`).to.equal(true);
           // Slot 0 reads the params.
-          expect(Object.is(backend.reducePlanned(first, 0, kind, p, 1, 0), backend.reduce(kind, tensors.slice(0, 2), p, 1))).to.equal(true);
+          expect(Object.is(backend.reducePlanned([first], 0, kind, p, 1, 0), backend.reduce(kind, tensors.slice(0, 2), p, 1))).to.equal(true);
         }
       });
     }
@@ -439,12 +454,34 @@ describe('native plan: reducePlanned (the fused clip\'s norm through the plans)'
       const grads = [random(8, 2, false)];
       const momentum = [random(8, 3, false)];
       const plan = backend.createPlan(sgdMomentumKernel, [params[0], grads[0], momentum[0]]);
-      expectError(() => backend.reducePlanned(plan, 2, ReduceKind.SumSquares, 2, 1, 0), range(OUT_OF_RANGE, 'slot'));
-      expectError(() => backend.reducePlanned(plan, -1, ReduceKind.SumSquares, 2, 1, 0), range(OUT_OF_RANGE, 'slot'));
+      expectError(() => backend.reducePlanned([plan], 2, ReduceKind.SumSquares, 2, 1, 0), range(OUT_OF_RANGE, 'slot'));
+      expectError(() => backend.reducePlanned([plan], -1, ReduceKind.SumSquares, 2, 1, 0), range(OUT_OF_RANGE, 'slot'));
       detach(grads[0]);
-      expectError(() => backend.reducePlanned(plan, 1, ReduceKind.SumSquares, 2, 1, 0), type(DETACHED_BUFFER, 'buffers[1]'));
+      expectError(() => backend.reducePlanned([plan], 1, ReduceKind.SumSquares, 2, 1, 0), type(DETACHED_BUFFER, 'buffers[1]'));
     });
   }
+
+  for (const backendName of ['native', 'js'] as const) {
+    it(`${backendName}: over a list of plans, the bits of one reduce() over all their gradients; plans of two dtypes are refused`, () => {
+      const backend = getBackend(backendName);
+      const tensors = lengths.map((n, k) => random(n, 300 + k, false));
+      const grads = lengths.map((n, k) => random(n, 400 + k, false));
+      const plans = [backend.createPlan(sgdKernel, [tensors[0], grads[0], tensors[1], grads[1]]), backend.createPlan(sgdKernel, [tensors[2], grads[2], tensors[3], grads[3]])];
+      expect(Object.is(backend.reducePlanned(plans, 1, ReduceKind.SumSquares, 2, 2, 0), backend.reduce(ReduceKind.SumSquares, grads, 2, 2))).to.equal(true);
+      const double = backend.createPlan(sgdKernel, [random(4, 5, true), random(4, 6, true)]);
+      expectError(() => backend.reducePlanned([plans[0], double], 1, ReduceKind.SumSquares, 2, 1, 0), type(DTYPE_MISMATCH, 'one element type'));
+    });
+  }
+
+  it('the addon refuses a list with anything but plans in it, naming the element, and an empty list', () => {
+    const c = sgdBuffers();
+    const plan = addon.createPlan(row(sgdKernel), c.buffers);
+    const scalars = new Float64Array(12);
+    expectError(() => addon.updatePlanned([plan, {}] as never, scalars, 1), type(INVALID_ARG_TYPE, 'plan[1]'));
+    expectError(() => addon.reducePlanned([plan, 3] as never, 1, ReduceKind.SumSquares, 2, 1, 0), type(INVALID_ARG_TYPE, 'plan[1]'));
+    expectError(() => addon.updatePlanned([] as never, scalars, 1), range(SHAPE_MISMATCH, 'plan'));
+    expect(Array.from(c.params[0])).to.deep.equal([1, 2, 3]);
+  });
 
   it('the addon refuses garbage: not a plan, kind, p, threads, initial', () => {
     const c = sgdBuffers();
@@ -467,11 +504,11 @@ describe('native plan: one check per ArrayBuffer', () => {
       const grads = [new Float32Array(shared, 128, 16).fill(1), new Float32Array(shared, 192, 16).fill(2)];
       const scalars = sgdBuffers().scalars;
       const plan = backend.createPlan(sgdKernel, [params[0], grads[0], params[1], grads[1]]);
-      backend.updatePlanned(plan, scalars, 1);
+      backend.updatePlanned([plan], scalars, 1);
       expect(Array.from(params[1].slice(0, 2))).to.deep.equal([-1, -1]);
       const copy = structuredClone(shared);
       structuredClone(shared, { transfer: [shared] });
-      expectError(() => backend.updatePlanned(plan, scalars, 1), type(DETACHED_BUFFER, 'buffers[0]'));
+      expectError(() => backend.updatePlanned([plan], scalars, 1), type(DETACHED_BUFFER, 'buffers[0]'));
       expect(copy.byteLength).to.equal(256);
     });
 
@@ -481,7 +518,7 @@ describe('native plan: one check per ArrayBuffer', () => {
       const grad = new Float32Array(buffer, 32, 4);
       const plan = backend.createPlan(sgdKernel, [param, grad]);
       (buffer as unknown as { resize(n: number): void }).resize(24); // grad is now out of bounds, param still whole
-      expectError(() => backend.updatePlanned(plan, sgdBuffers().scalars, 1), range(SHAPE_MISMATCH));
+      expectError(() => backend.updatePlanned([plan], sgdBuffers().scalars, 1), range(SHAPE_MISMATCH));
       expect(Array.from(param)).to.deep.equal([0, 0, 0, 0]);
     });
   }

@@ -37,18 +37,20 @@ export interface Backend {
    */
   createPlan(kernel: KernelDef, buffers: readonly StateArray[]): UpdatePlan;
   /**
-   * update() over a plan's buffers. Throws ERR_DETACHED_BUFFER (or
+   * update() over the buffers of each of `plans` (the calls of one step), with
+   * each plan's scalars in turn in `scalars`. Throws ERR_DETACHED_BUFFER (or
    * ERR_SHAPE_MISMATCH for a resized buffer) without writing anything if a
-   * buffer changed since the plan was made.
+   * buffer of any of them changed since its plan was made: every plan is
+   * checked before any kernel runs.
    */
-  updatePlanned(plan: UpdatePlan, scalars: Float64Array, threads: number): void;
+  updatePlanned(plans: readonly UpdatePlan[], scalars: Float64Array, threads: number): void;
   /**
    * reduce() over buffer `slot` (a param-typed slot: 1 is the gradient) of
-   * every tensor of a plan, its blocks merged in order into `initial`: chained
-   * over plans of one dtype, the same bits as one reduce() over all their
-   * tensors. Checks the plan's buffers as updatePlanned does.
+   * every tensor of `plans` (params of one element type), their blocks merged
+   * in order into `initial`: the same bits as one reduce() over all their
+   * tensors. Checks the plans' buffers as updatePlanned does.
    */
-  reducePlanned(plan: UpdatePlan, slot: number, kind: ReduceKind, p: number, threads: number, initial: number): number;
+  reducePlanned(plans: readonly UpdatePlan[], slot: number, kind: ReduceKind, p: number, threads: number, initial: number): number;
   /** Σx², Σ|x|, max|x|, Σ|x|^p or the non-finite flag over all elements of all tensors (one dtype). */
   reduce(kind: ReduceKind, tensors: readonly Tensor[], p: number, threads: number): number;
   reduceAsync(kind: ReduceKind, tensors: readonly Tensor[], p: number, threads: number): Promise<number>;

@@ -11,8 +11,8 @@
  */
 import { ErrorCodes, makeError } from '../errors';
 import type { ReduceKind } from '../kernels/reduce_kind';
-import { StateArray, Tensor, engineView, lengthOf } from '../tensor';
-import { checkKernelBuffers, checkKernelScalars, checkNumber, isDetached } from '../validate';
+import { DType, StateArray, Tensor, dtypeOf, engineView, lengthOf } from '../tensor';
+import { checkKernelBuffers, checkKernelScalars, checkNumber, describe, isDetached } from '../validate';
 import type { Backend, UpdatePlan } from './backend';
 import { KernelDef, scalarWriter } from '../kernels/kernel_def';
 import { reduce } from '../kernels/reduce';
@@ -39,17 +39,28 @@ class JsPlan {
     readonly kernel: KernelDef,
     readonly buffers: readonly WeakRef<StateArray>[],
     readonly lengths: readonly number[],
+    /** The params' element type (float32 for an empty plan, as the addon's). */
+    readonly dtype: DType,
   ) {}
 }
 
 function createPlan(kernel: KernelDef, buffers: readonly StateArray[]): UpdatePlan {
   const checked = checkKernelBuffers(kernel, buffers);
-  return new JsPlan(kernel, checked.map((b) => new WeakRef(b)), checked.map(lengthOf)) as unknown as UpdatePlan;
+  const dtype = checked.length > 0 ? dtypeOf(checked[0] as Tensor) : 'float32';
+  return new JsPlan(kernel, checked.map((b) => new WeakRef(b)), checked.map(lengthOf), dtype) as unknown as UpdatePlan;
 }
 
-/** The plan's kernel and buffers, after checking that none was collected, detached or resized. */
-function checkedPlan(plan: UpdatePlan): { kernel: KernelDef; buffers: StateArray[] } {
-  if (!(plan instanceof JsPlan)) throw makeError(ErrorCodes.INVALID_ARG_TYPE, 'plan: expected a plan made by createPlan');
+/** The plans of a call, as the addon reads them: each one a plan of this backend, at least one. */
+function planList(plans: readonly UpdatePlan[]): JsPlan[] {
+  if (plans.length === 0) throw makeError(ErrorCodes.SHAPE_MISMATCH, 'plan: expected a plan or a non-empty Array of plans, got an empty Array');
+  return plans.map((plan, i) => {
+    if (!(plan instanceof JsPlan)) throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${plans.length === 1 ? 'plan' : `plan[${i}]`}: expected a plan made by createPlan`);
+    return plan;
+  });
+}
+
+/** The plan's buffers, after checking that none was collected, detached or resized. */
+function unchangedBuffers(plan: JsPlan): StateArray[] {
   const { lengths } = plan;
   const buffers = plan.buffers.map((ref, i) => {
     const buffer = ref.deref();
@@ -64,19 +75,32 @@ function checkedPlan(plan: UpdatePlan): { kernel: KernelDef; buffers: StateArray
       throw makeError(ErrorCodes.SHAPE_MISMATCH, `plan: buffers[${i}]: expected length ${lengths[i]} as when the plan was made, got ${lengthOf(buffers[i])}`);
     }
   }
-  return { kernel: plan.kernel, buffers };
+  return buffers;
 }
 
-function updatePlanned(plan: UpdatePlan, scalars: Float64Array): void {
-  const { kernel, buffers } = checkedPlan(plan);
-  run(kernel, buffers, checkKernelScalars(kernel, scalars));
+/** Every plan's buffers checked (unchangedBuffers) before any kernel runs, as the addon does: a refused step writes nothing. */
+function updatePlanned(plans: readonly UpdatePlan[], scalars: Float64Array): void {
+  const list = planList(plans);
+  const count = list.reduce((n, { kernel }) => n + kernel.scalars.length, 0);
+  if (!(scalars instanceof Float64Array) || scalars.length !== count) {
+    throw makeError(ErrorCodes.SHAPE_MISMATCH, `scalars: expected a Float64Array of ${count} values, got ${describe(scalars)}`);
+  }
+  const buffers = list.map(unchangedBuffers);
+  let offset = 0;
+  list.forEach(({ kernel }, k) => run(kernel, buffers[k], scalars.subarray(offset, (offset += kernel.scalars.length))));
 }
 
-function reducePlanned(plan: UpdatePlan, slot: number, kind: ReduceKind, p: number, initial: number): number {
-  const { kernel, buffers } = checkedPlan(plan);
-  checkNumber('slot', slot, { integer: true, min: 0, max: kernel.slots - kernel.stateSlots - 1 });
+function reducePlanned(plans: readonly UpdatePlan[], slot: number, kind: ReduceKind, p: number, initial: number): number {
+  const list = planList(plans);
+  // One element type at a time, as the addon reduces (the partial sums of float32 and float64 merge apart).
+  if (list.some(({ dtype }) => dtype !== list[0].dtype)) throw makeError(ErrorCodes.DTYPE_MISMATCH, 'plan: expected plans whose params are all of one element type');
+  const slots = Math.min(...list.map(({ kernel }) => kernel.slots - kernel.stateSlots));
+  checkNumber('slot', slot, { integer: true, min: 0, max: slots - 1 });
   const tensors: Tensor[] = [];
-  for (let base = slot; base < buffers.length; base += kernel.slots) tensors.push(engineView(buffers[base] as Tensor));
+  for (const plan of list) {
+    const buffers = unchangedBuffers(plan);
+    for (let base = slot; base < buffers.length; base += plan.kernel.slots) tensors.push(engineView(buffers[base] as Tensor));
+  }
   return reduce(kind, tensors, p, initial);
 }
 

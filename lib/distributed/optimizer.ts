@@ -138,7 +138,9 @@ export class DistributedOptimizer<Opt extends AnyOptimizer = AnyOptimizer> {
   readonly deterministic: boolean;
   /** ZeRO-1: each rank keeps and updates the optimizer state of 1/size of the params. */
   readonly shardState: boolean;
+  /** How gradients travel: float32 ('none'), or 16 bits (bfloat16 or IEEE half) summed in float32. */
   readonly compression: Compression;
+  /** Each rank's rounding error of a compressed step is added to its next step's gradients. */
   readonly errorFeedback: boolean;
 
   private readonly size: number;

@@ -21,6 +21,7 @@
 // kernel.
 #include "plan.h"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -53,6 +54,7 @@ class Plan {
 
   const UpdateKernel& kernel() const { return kernel_; }
   ResolvedBatch& batch() { return batch_; }
+  const ResolvedBatch& batch() const { return batch_; }
   UpdateFn run = nullptr;  // the kernel's variant for the batch's element types
   ReduceBlocks blocks;     // sized on the first reducePlanned
 
@@ -151,13 +153,65 @@ class Plan {
 
 void finalize(Napi::Env, Plan* plan) { delete plan; }
 
-Plan& read_plan(Napi::Env env, const Napi::Value& value) {
+// The plan `value` is, or null for anything else.
+Plan* as_plan(Napi::Env env, const Napi::Value& value) {
   bool tagged = false;
-  if (!value.IsExternal() || napi_check_object_type_tag(env, value, &kPlanTag, &tagged) != napi_ok || !tagged) {
-    throw_type_error(env, "ERR_INVALID_ARG_TYPE", "plan: expected a plan made by createPlan");
-  }
-  return *value.As<Napi::External<Plan>>().Data();
+  if (!value.IsExternal() || napi_check_object_type_tag(env, value, &kPlanTag, &tagged) != napi_ok || !tagged) return nullptr;
+  return value.As<Napi::External<Plan>>().Data();
 }
+
+[[noreturn]] void throw_not_a_plan(Napi::Env env, const std::string& name) {
+  throw_type_error(env, "ERR_INVALID_ARG_TYPE", name + ": expected a plan made by createPlan");
+}
+
+// The plans a call runs: one plan, or an Array of them (the calls of one
+// optimizer step), every element read before any plan is checked (a getter
+// cannot change what was checked) and every plan checked before any kernel
+// runs, so a step over several plans that is refused has written nothing.
+// The vector is a per-thread spare, as in args.cc: a warm step allocates nothing.
+class PlanList {
+ public:
+  PlanList(Napi::Env env, const Napi::Value& value) {
+    plans_.swap(spare());
+    plans_.clear();
+    if (!value.IsArray()) {
+      Plan* plan = as_plan(env, value);
+      if (plan == nullptr) throw_not_a_plan(env, "plan");
+      plans_.push_back(plan);
+      return;
+    }
+    const Napi::Array list = value.As<Napi::Array>();
+    const uint32_t count = list.Length();
+    if (count == 0) throw_range_error(env, "ERR_SHAPE_MISMATCH", "plan: expected a plan or a non-empty Array of plans, got an empty Array");
+    for (uint32_t i = 0; i < count; ++i) {
+      napi_value item;
+      if (napi_get_element(env, list, i, &item) != napi_ok) throw Napi::Error::New(env);
+      Plan* plan = as_plan(env, Napi::Value(env, item));
+      if (plan == nullptr) throw_not_a_plan(env, "plan[" + std::to_string(i) + "]");
+      plans_.push_back(plan);
+    }
+  }
+  ~PlanList() {
+    plans_.clear();
+    if (plans_.capacity() > spare().capacity()) plans_.swap(spare());
+  }
+  PlanList(const PlanList&) = delete;
+  PlanList& operator=(const PlanList&) = delete;
+
+  const std::vector<Plan*>& plans() const { return plans_; }
+
+  // Throws unless every plan's buffers are as when it was made (check_unchanged).
+  void check_unchanged(Napi::Env env) const {
+    for (const Plan* plan : plans_) plan->check_unchanged(env);
+  }
+
+ private:
+  static std::vector<Plan*>& spare() {
+    thread_local std::vector<Plan*> vector;
+    return vector;
+  }
+  std::vector<Plan*> plans_;
+};
 
 }  // namespace
 
@@ -178,31 +232,47 @@ Napi::Value CreatePlan(const Napi::CallbackInfo& info) {
 
 Napi::Value UpdatePlanned(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
-  Plan& plan = read_plan(env, info[0]);
-  const double* scalars = read_scalars(env, info[1], plan.kernel().scalar_count, "scalars");
+  const PlanList list(env, info[0]);
+  int scalar_count = 0;
+  for (const Plan* plan : list.plans()) scalar_count += plan->kernel().scalar_count;
+  const double* scalars = read_scalars(env, info[1], scalar_count, "scalars");
   const int threads = read_threads(env, info[2]);
-  plan.check_unchanged(env);
-  plan.run(plan.batch().view(), scalars, threads);
+  list.check_unchanged(env);
+  for (Plan* plan : list.plans()) {
+    plan->run(plan->batch().view(), scalars, threads);
+    scalars += plan->kernel().scalar_count;
+  }
   return env.Undefined();
 }
 
 Napi::Value ReducePlanned(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
-  Plan& plan = read_plan(env, info[0]);
-  const UpdateKernel& kernel = plan.kernel();
-  // Only the slots of the param's element type (param, grad) can be reduced.
-  const int slot = read_int(env, info[1], 0, kernel.slots - kernel.state_slots - 1, "slot");
+  const PlanList list(env, info[0]);
+  // Only the slots of the param's element type (param, grad) can be reduced, and one
+  // element type at a time: the partial results of float32 and float64 merge apart.
+  int param_slots = kMaxSlots;
+  const bool is_double = list.plans().front()->batch().is_double();
+  for (const Plan* plan : list.plans()) {
+    const UpdateKernel& kernel = plan->kernel();
+    param_slots = std::min(param_slots, kernel.slots - kernel.state_slots);
+    if (plan->batch().is_double() != is_double) {
+      throw_type_error(env, "ERR_DTYPE_MISMATCH", "plan: expected plans whose params are all of one element type");
+    }
+  }
+  const int slot = read_int(env, info[1], 0, param_slots - 1, "slot");
   const int kind = read_int(env, info[2], 0, kReduceKindCount - 1, "kind");
   const double p = read_number(env, info[3], "p");
   const int threads = read_threads(env, info[4]);
-  const double initial = read_number(env, info[5], "initial");
-  plan.check_unchanged(env);
-  ResolvedBatch& batch = plan.batch();
-  if (plan.blocks.block_prefix.empty()) plan.blocks.fit(batch.lengths);
-  // The batch seen from `slot`: the reduction reads buffer 0 of each tensor.
-  TensorBatch view = batch.view();
-  view.buffers += slot;
-  const double value = kernels().reduce[kind][batch.is_double() ? 1 : 0](view, p, threads, plan.blocks.scratch(), initial);
+  double value = read_number(env, info[5], "initial");
+  list.check_unchanged(env);
+  for (Plan* plan : list.plans()) {
+    ResolvedBatch& batch = plan->batch();
+    if (plan->blocks.block_prefix.empty()) plan->blocks.fit(batch.lengths);
+    // The batch seen from `slot`: the reduction reads buffer 0 of each tensor.
+    TensorBatch view = batch.view();
+    view.buffers += slot;
+    value = kernels().reduce[kind][is_double ? 1 : 0](view, p, threads, plan->blocks.scratch(), value);
+  }
   return Napi::Number::New(env, value);
 }
 

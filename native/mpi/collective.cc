@@ -83,9 +83,7 @@ class Chunk {
       return;
     }
     // Every rank's copy of this rank's part, side by side in rank order ...
-    s.recv_counts.assign(std::size_t(w.size), mine);
-    s.recv_displs.resize(std::size_t(w.size));
-    for (int r = 0; r < w.size; ++r) s.recv_displs[std::size_t(r)] = r * mine;
+    receive_side_by_side(mine);
     T* received = scratch_of<T>(s.received, std::max<std::size_t>(std::size_t(mine) * std::size_t(w.size), 1));
     MPI_Alltoallv(data_, s.counts.data(), s.displs.data(), mpi_type<T>(), received, s.recv_counts.data(), s.recv_displs.data(),
                   mpi_type<T>(), w.data);
@@ -107,9 +105,7 @@ class Chunk {
     const int mine = split_by_shard();
     std::uint16_t* packed = scratch_of<std::uint16_t>(s.packed, std::max<std::size_t>(n_, 1));
     for (std::size_t i = 0; i < n_; ++i) packed[i] = Codec::encode(data_[i]);
-    s.recv_counts.assign(std::size_t(w.size), mine);
-    s.recv_displs.resize(std::size_t(w.size));
-    for (int r = 0; r < w.size; ++r) s.recv_displs[std::size_t(r)] = r * mine;
+    receive_side_by_side(mine);
     std::uint16_t* received = scratch_of<std::uint16_t>(s.received, std::max<std::size_t>(std::size_t(mine) * std::size_t(w.size), 1));
     MPI_Alltoallv(packed, s.counts.data(), s.displs.data(), MPI_UINT16_T, received, s.recv_counts.data(), s.recv_displs.data(),
                   MPI_UINT16_T, w.data);
@@ -132,6 +128,15 @@ class Chunk {
   }
 
  private:
+  // recv_counts, recv_displs of an all-to-all that receives `mine` elements from every rank, in rank order.
+  static void receive_side_by_side(int mine) {
+    const World& w = world();
+    Scratch& s = scratch();
+    s.recv_counts.assign(std::size_t(w.size), mine);
+    s.recv_displs.resize(std::size_t(w.size));
+    for (int r = 0; r < w.size; ++r) s.recv_displs[std::size_t(r)] = r * mine;
+  }
+
   // counts[r], displs[r]: where rank r's shard meets this chunk; returns this rank's count.
   int split_by_shard() {
     const World& w = world();
@@ -241,8 +246,11 @@ void read_bits(Napi::Env env, const Napi::Value& value, DType dtype, const char*
 
 }  // namespace
 
-CollectiveJob read_job(const Napi::CallbackInfo& info, Napi::Array* owners) {
+CollectiveJob read_job(const Napi::CallbackInfo& info, Napi::Array* all_owners) {
   const Napi::Env env = info.Env();
+  // The typed arrays of each list (f32, f64, u16, u8, residuals), gathered into *all_owners at the end.
+  Napi::Array by_type[5];
+  Napi::Array* owners = all_owners != nullptr ? by_type : nullptr;
   require_initialized(env, "collective");
   CollectiveJob job;
   job.kind = CollectiveKind(read_int(env, info[0], 0, 3, "kind"));
@@ -283,6 +291,13 @@ CollectiveJob read_job(const Napi::CallbackInfo& info, Napi::Array* owners) {
     }
     if (job.residuals.lengths != job.f32.lengths) {
       throw_range_error(env, "ERR_SHAPE_MISMATCH", "residuals: expected one array per float32 tensor, of its length");
+    }
+  }
+  if (all_owners != nullptr) {
+    *all_owners = Napi::Array::New(env);
+    uint32_t k = 0;
+    for (const Napi::Array& list : by_type) {
+      for (uint32_t i = 0; i < list.Length(); ++i) all_owners->Set(k++, list.Get(i));
     }
   }
   return job;
@@ -329,13 +344,8 @@ void require_thread_serialized(Napi::Env env) {
 Napi::Value CollectiveAsync(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   require_thread_serialized(env);
-  Napi::Array by_type[5];
-  CollectiveJob job = read_job(info, by_type);
-  Napi::Array owners = Napi::Array::New(env);
-  uint32_t k = 0;
-  for (const Napi::Array& list : by_type) {
-    for (uint32_t i = 0; i < list.Length(); ++i) owners.Set(k++, list.Get(i));
-  }
+  Napi::Array owners;
+  CollectiveJob job = read_job(info, &owners);
   return AsyncCall<CollectiveJob>::start(env, std::move(job), owners);
 }
 

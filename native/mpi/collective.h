@@ -66,7 +66,7 @@ struct CollectiveJob {
 };
 
 // Reads a collective's arguments (collective() below); `owners` (for a call
-// that outlives this one) receives the typed arrays of each: f32, f64, u16, u8, residuals.
+// that outlives this one) receives one Array of every typed array it points into.
 CollectiveJob read_job(const Napi::CallbackInfo& info, Napi::Array* owners);
 
 // collective(kind, op, root, deterministic, bucketBytes, stallSeconds, f32s, f64s, u16s, u8s, fingerprint, what,

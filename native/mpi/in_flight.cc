@@ -110,14 +110,9 @@ struct DrainJob {
 Napi::Value Submit(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   require_thread_serialized(env);
-  Napi::Array by_type[5];
+  Napi::Array owners;
   auto bucket = std::make_unique<Bucket>();
-  bucket->job = read_job(info, by_type);
-  Napi::Array owners = Napi::Array::New(env);
-  uint32_t k = 0;
-  for (const Napi::Array& list : by_type) {
-    for (uint32_t i = 0; i < list.Length(); ++i) owners.Set(k++, list.Get(i));
-  }
+  bucket->job = read_job(info, &owners);
   bucket->owners = Napi::Persistent(Napi::Object(owners));
   return Napi::Number::New(env, double(queue().submit(std::move(bucket))));
 }

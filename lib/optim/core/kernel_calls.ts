@@ -51,6 +51,14 @@ export interface KernelCall {
   /** Per param: param, grad, state buffers in slot order. */
   tensors: StateArray[];
   scalars: Float64Array;
+  /** The group it steps (an index into the step's groups) and the part of it (all of the part's params, if `whole`). */
+  gi: number;
+  part: GroupPart;
+  /**
+   * Whether this call steps every param of its part, all of which share their step count and
+   * per-param numbers after it: such calls are what the step cache repeats (step_cache.ts).
+   */
+  whole: boolean;
 }
 
 export class KernelCallBuilder<O> {
@@ -58,7 +66,7 @@ export class KernelCallBuilder<O> {
   private readonly uniform = new Map<string, { tensors: StateArray[]; scalars: ScalarWriter<string> }>();
   /** The context handed to spec.scalars, refilled for every call (a step allocates nothing). */
   private readonly context = { step: 0, fresh: false, gradScale: 1, state: {} as Readonly<Record<string, number>>, before: {} as Readonly<Record<string, number>> };
-  /** The uniform call's per-param numbers before the step's advance, refilled in place. */
+  /** The uniform call's per-param numbers before the step's advance, refilled in place (advanceShared). */
   private readonly before: Record<string, number> = {};
 
   constructor(
@@ -71,7 +79,8 @@ export class KernelCallBuilder<O> {
     return groupParts(this.spec, this.table, hyper, indices).flatMap((part) => this.commitPart(gi, hyper, part, grads, gradScale));
   }
 
-  private commitPart(gi: number, hyper: O, { storage, indices, choice, schema }: GroupPart, grads: ReadonlyArray<Tensor | null>, gradScale: number): KernelCall[] {
+  private commitPart(gi: number, hyper: O, part: GroupPart, grads: ReadonlyArray<Tensor | null>, gradScale: number): KernelCall[] {
+    const { storage, indices, choice, schema } = part;
     if (sharedState(this.table.state, indices, choice.buffers, schema) !== null) {
       const key = `${gi}:${storage}:${choice.kernel.name}`;
       let cache = this.uniform.get(key);
@@ -80,14 +89,9 @@ export class KernelCallBuilder<O> {
       }
       const tensors = cache.tensors;
       tensors.length = 0;
-      const first = this.table.state[indices[0]];
-      for (const scalar of schema.scalars) this.before[scalar.name] = first[scalar.name] as number;
-      for (const i of indices) {
-        advance(this.spec, hyper, this.table.state[i]);
-        pushTensors(tensors, this.table, i, grads[i]!, choice.buffers);
-      }
-      this.fillScalars(hyper, first.step!, first, this.before, false, gradScale, cache.scalars);
-      return [{ kernel: choice.kernel, tensors, scalars: cache.scalars.array }];
+      for (const i of indices) pushTensors(tensors, this.table, i, grads[i]!, choice.buffers);
+      this.advanceShared(hyper, part, gradScale, cache.scalars, this.before);
+      return [{ kernel: choice.kernel, tensors, scalars: cache.scalars.array, gi, part, whole: true }];
     }
     const batches = new Map<string, { first: number; fresh: boolean; before: Record<string, number>; tensors: StateArray[] }>();
     const created = this.table.ensureState(indices, schema, choice.buffers);
@@ -102,11 +106,40 @@ export class KernelCallBuilder<O> {
       if (!batch) batches.set(key, (batch = { first: i, fresh, before, tensors: [] }));
       pushTensors(batch.tensors, this.table, i, grads[i]!, choice.buffers);
     }
+    // One batch: every param of the part left this step with the same numbers (the first step's usual case).
+    const whole = batches.size === 1;
     return [...batches.values()].map((batch) => ({
       kernel: choice.kernel,
       tensors: batch.tensors,
       scalars: this.fillScalars(hyper, this.table.state[batch.first].step!, this.table.state[batch.first], batch.before, batch.fresh, gradScale, scalarWriter(choice.kernel)),
+      gi,
+      part,
+      whole,
     }));
+  }
+
+  /**
+   * The step of a part whose params share their step count and per-param
+   * numbers (checked by the caller): advances each, and writes the kernel's
+   * scalars for the step into `out`. `before` receives the numbers as they
+   * were, for undoShared. The one place a uniform step advances its params,
+   * for the full step and the cached one alike.
+   */
+  advanceShared(hyper: O, { indices, schema }: GroupPart, gradScale: number, out: ScalarWriter<string>, before: Record<string, number>): void {
+    const states = this.table.state;
+    const first = states[indices[0]];
+    for (const scalar of schema.scalars) before[scalar.name] = first[scalar.name] as number;
+    for (const i of indices) advance(this.spec, hyper, states[i]);
+    this.fillScalars(hyper, first.step!, first, before, false, gradScale, out);
+  }
+
+  /** Takes back advanceShared (the kernels it prepared were refused before any ran): every param's numbers as they were. */
+  undoShared({ indices, schema }: GroupPart, before: Readonly<Record<string, number>>): void {
+    for (const i of indices) {
+      const state = this.table.state[i];
+      state.step! -= 1;
+      for (const scalar of schema.scalars) state[scalar.name] = before[scalar.name];
+    }
   }
 
   /**
@@ -139,14 +172,14 @@ export class KernelCallBuilder<O> {
 }
 
 /** Advances a param's step count, then its per-param numbers. */
-export function advance<O>(spec: OptimizerSpec<O>, hyper: O, state: ParamState): void {
+function advance<O>(spec: OptimizerSpec<O>, hyper: O, state: ParamState): void {
   const step = (state.step ?? 0) + 1;
   state.step = step;
   spec.advance?.(hyper, step, state);
 }
 
 /** param, grad and the state buffers of param i, appended in slot order. */
-export function pushTensors(out: StateArray[], table: ParamTable, i: number, grad: Tensor, buffers: readonly string[]): void {
+function pushTensors(out: StateArray[], table: ParamTable, i: number, grad: Tensor, buffers: readonly string[]): void {
   const state = table.state[i];
   out.push(table.params[i], grad);
   for (const b of buffers) out.push(state[b] as StateArray);
@@ -156,7 +189,7 @@ export function pushTensors(out: StateArray[], table: ParamTable, i: number, gra
  * The step count every param of `indices` shares, if all of them already have
  * the kernel's buffers and the same per-param numbers; else null.
  */
-export function sharedState(state: readonly ParamState[], indices: readonly number[], buffers: readonly string[], schema: StateSchema): number | null {
+function sharedState(state: readonly ParamState[], indices: readonly number[], buffers: readonly string[], schema: StateSchema): number | null {
   const first = state[indices[0]];
   const step = first.step;
   if (step === undefined) return null;

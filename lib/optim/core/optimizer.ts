@@ -144,6 +144,8 @@ export abstract class Optimizer<
   private inFlight = false;
   /** Per group, its options that lay out its state as added (fixedKey): fixed for the group's life. */
   private readonly fixedKeys: string[] = [];
+  /** The array stepHyper refills. */
+  private readonly validated: O[] = [];
 
   protected constructor(spec: OptimizerSpec<O>, params: ParamsInput<O>, options: (Partial<O> & OptimizerOptions) | undefined) {
     this.spec = spec;
@@ -248,8 +250,9 @@ export abstract class Optimizer<
     this.assertIdle('step');
     const opts = checkStepOptions(this.spec.name, options);
     // The usual training loop, without hooks: straight to the cached calls.
-    if (this.preHooks.size === 0 && this.cache.holds(grads, this.hyperOfGroup, this.paramGroups.length)) {
-      return this.finished(this.cachedStep(grads as Grads, opts));
+    if (this.preHooks.size === 0) {
+      const result = this.cachedStep(grads, opts);
+      if (result !== null) return this.finished(result);
     }
     return runSync(this.stepPipeline(grads, options, opts, true, null));
   }
@@ -364,8 +367,9 @@ export abstract class Optimizer<
       }
     }
     // (Without hooks, step() asked the cache already.)
-    if (sync && this.preHooks.size > 0 && this.cache.holds(grads, this.hyperOfGroup, this.paramGroups.length)) {
-      return this.finished(this.cachedStep(grads as Grads, opts));
+    if (sync && this.preHooks.size > 0) {
+      const result = this.cachedStep(grads, opts);
+      if (result !== null) return this.finished(result);
     }
     const threads = getNumThreads();
     this.cache.clear();
@@ -382,22 +386,34 @@ export abstract class Optimizer<
             async: () => this.kernels.updateAsync(c.kernel, c.tensors, c.scalars, threads),
           });
         }
+        // Kept for the next step with the same gradients (before the lists are emptied below).
+        // stepAsync does not keep its calls: its buffers are kept alive per call by the async
+        // worker, and an asynchronous step is never small enough for the saving to show.
+        if (sync) this.cache.record(calls, hyper, list);
       } finally {
         this.builder.releaseGradients();
       }
-      // stepAsync does not keep its calls: its buffers are kept alive per call by
-      // the async worker, and an asynchronous step is never small enough for the saving to show.
-      if (sync) this.cache.record(active, hyper, list);
     }
     return this.finished({ gradNorm, skipped: scale === null });
   }
 
-  /** A synchronous step through the cached calls (after cache.holds accepted `grads`). */
-  private cachedStep(grads: Grads, opts: CheckedStepOptions): StepResult {
+  /**
+   * A synchronous step through the cached calls, if they hold for `grads` (step_cache.ts); null,
+   * having changed nothing, if not, or if a plan found a buffer changed under it: the full step
+   * then runs, and refuses what must be refused with its own messages.
+   */
+  private cachedStep(grads: unknown, opts: CheckedStepOptions): StepResult | null {
+    // Validated first, as the full step does: an invalid hyper-parameter throws either way.
+    if (!this.cache.holds(grads, this.stepHyper())) return null;
     const threads = getNumThreads();
-    const gradNorm = opts.norm ? this.cache.norm(this.kernels, grads, opts.norm, threads) * Math.abs(opts.gradScale) : undefined;
+    let gradNorm: number | undefined;
+    if (opts.norm) {
+      const norm = this.cache.norm(this.kernels, opts.norm, threads);
+      if (norm === null) return null;
+      gradNorm = norm * Math.abs(opts.gradScale);
+    }
     const scale = kernelScale(opts, gradNorm, `${this.spec.name}: step`);
-    if (scale !== null) this.cache.run(this.kernels, grads, scale, threads);
+    if (scale !== null && !this.cache.run(this.kernels, scale, threads)) return null;
     return { gradNorm, skipped: scale === null };
   }
 
@@ -409,29 +425,38 @@ export abstract class Optimizer<
 
   /** Every check of a step's gradients and hyper-parameters; changes nothing. */
   private checkedStep(grads: unknown): CheckedStep<O> {
-    // Schedulers and users write hyper-parameters between steps: check them here too.
-    const hyper = this.paramGroups.map((_, gi) => this.hyperOf(gi));
-    hyper.forEach((h, gi) => {
-      if (fixedKey(this.spec, h) !== this.fixedKeys[gi]) {
-        const names = Object.keys(fixedOptionsOf(this.spec, h));
-        throw makeError(
-          ErrorCodes.INVALID_ARG_VALUE,
-          `${this.spec.name}: paramGroups[${gi}]: ${names.slice(0, -1).join(', ')}${names.length > 1 ? ' and ' : ''}${names[names.length - 1]} ` +
-            `${names.length > 1 ? 'are' : 'is'} fixed when a group is added; ` +
-            'to change how state is laid out, build a new optimizer and loadStateDict (which converts the state)',
-        );
-      }
-    });
+    const hyper = [...this.stepHyper()];
     const { list, active } = checkGrads(this.spec.name, this.table, this.paramGroups.map((g) => g.params.length), grads);
     return { list, active, hyper };
+  }
+
+  /**
+   * Every group's hyper-parameters, validated (schedulers and users write them between steps),
+   * with the options that lay out its state as when it was added; throws as a step must, before
+   * anything changes. The full step and the cached one both start here. Refills one array.
+   */
+  private stepHyper(): readonly O[] {
+    const hyper = this.validated;
+    // (Setting an Array's length costs a runtime call even when it does not change it.)
+    if (hyper.length !== this.paramGroups.length) hyper.length = this.paramGroups.length;
+    for (let gi = 0; gi < hyper.length; gi++) hyper[gi] = this.hyperOf(gi);
+    for (let gi = 0; gi < hyper.length; gi++) {
+      if (this.hyper.fixedKeyOf(gi) === this.fixedKeys[gi]) continue;
+      const names = Object.keys(fixedOptionsOf(this.spec, hyper[gi]));
+      throw makeError(
+        ErrorCodes.INVALID_ARG_VALUE,
+        `${this.spec.name}: paramGroups[${gi}]: ${names.slice(0, -1).join(', ')}${names.length > 1 ? ' and ' : ''}${names[names.length - 1]} ` +
+          `${names.length > 1 ? 'are' : 'is'} fixed when a group is added; ` +
+          'to change how state is laid out, build a new optimizer and loadStateDict (which converts the state)',
+      );
+    }
+    return hyper;
   }
 
   private hyperOf(gi: number): O {
     return this.hyper.of(this.paramGroups[gi] as Record<string, unknown>, gi);
   }
 
-  /** hyperOf, bound once (the cache check takes it every step). */
-  private readonly hyperOfGroup = (gi: number): O => this.hyperOf(gi);
 
   // ---- internals -------------------------------------------------------
 

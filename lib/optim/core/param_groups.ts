@@ -100,7 +100,7 @@ export function checkExtra(name: string, value: unknown): unknown {
  * cost a comparison.
  */
 export class ValidatedHyper<O> {
-  private readonly cache: Array<{ raw: unknown[]; hyper: O } | undefined> = [];
+  private readonly cache: Array<{ raw: unknown[]; hyper: O; fixedKey: string } | undefined> = [];
   /** The names of the hyper-parameters, listed once: every step compares them. */
   private readonly keys: readonly string[];
 
@@ -116,14 +116,26 @@ export class ValidatedHyper<O> {
     const cached = this.cache[gi];
     if (cached && sameValues(group, this.keys, cached.raw)) return cached.hyper;
     const hyper = resolveGroup(this.spec, group, this.defaults, `${this.spec.name}: paramGroups[${gi}]`);
-    this.cache[gi] = { raw: this.keys.map((key) => copyValue(group[key])), hyper };
+    // The fixed-options key with it, once per validated object: a step compares it with the group's as added.
+    this.cache[gi] = { raw: this.keys.map((key) => copyValue(group[key])), hyper, fixedKey: fixedKey(this.spec, hyper) };
     return hyper;
+  }
+
+  /** fixedKey of the hyper-parameters `of(…, gi)` returned last (call `of` first). */
+  fixedKeyOf(gi: number): string {
+    return this.cache[gi]!.fixedKey;
   }
 }
 
-/** Whether every `keys[k]` of `group` is sameValue as `validated[k]` (a loop, not every(): this runs per group per step). */
+/**
+ * Whether every `keys[k]` of `group` is sameValue as `validated[k]` (a loop, not every(): this runs
+ * per group per step; a number, the usual value, is settled by Object.is without a call).
+ */
 function sameValues(group: Record<string, unknown>, keys: readonly string[], validated: readonly unknown[]): boolean {
-  for (let k = 0; k < keys.length; k++) if (!sameValue(group[keys[k]], validated[k])) return false;
+  for (let k = 0; k < keys.length; k++) {
+    const value = group[keys[k]];
+    if (!Object.is(value, validated[k]) && !(Array.isArray(validated[k]) && sameValue(value, validated[k]))) return false;
+  }
   return true;
 }
 

@@ -15,6 +15,7 @@ import { groupParts } from './kernel_calls';
 import type { ParamTable } from './param_table';
 import { OptimizerSpec, bufferLength } from './spec';
 
+/** How much memory an optimizer's state takes (stateSize()): in all, and by element type. */
 export interface StateSize {
   /** Bytes of all the state buffers. */
   bytes: number;

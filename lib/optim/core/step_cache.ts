@@ -1,20 +1,22 @@
 /**
  * The fast path of a synchronous step given the same gradient tensors as the
- * last one (the usual training loop): the last step's kernel calls are kept,
- * each with a backend plan (native/boundary/plan.cc: the buffers resolved once), and
- * only what can change between two steps is checked again.
+ * last one (the usual training loop): the last full step's kernel calls are
+ * kept as that step built them (kernel_calls.ts), with one backend plan each
+ * (native/boundary/plan.cc: the buffers resolved and checked once), and only what can
+ * change between two steps is checked again. docs/step-path.md tells the
+ * whole story.
  *
  * What `holds` checks, and why that is every check of a full step: the
  * gradients are the very tensors the full step accepted (type, dtype and
  * aliasing with params and state cannot change for the same objects), every
  * state buffer is the one recorded and every param of a call shares its step
- * count and per-param numbers, every buffer still has its recorded length (a
- * detached view has length 0; a view of a resized buffer changes length:
- * checked once per ArrayBuffer, see `memory`), and
- * each group's hyper-parameters are re-validated (throwing just as a full step
- * would, before anything changes). Nothing but the step's own norm reduction
- * runs between these checks and the synchronous kernel calls, and the backend
- * checks each ArrayBuffer's byte length itself again.
+ * count and per-param numbers; each group's hyper-parameters were re-validated
+ * by the caller (throwing just as a full step would, before anything changes).
+ * What can change under the same typed arrays is their memory: an ArrayBuffer
+ * detached, or a resizable one resized. That is checked in one place, by the
+ * backend, once per distinct ArrayBuffer of all the step's plans, before any
+ * kernel runs; a refusal there changes nothing here (see `run`), and the
+ * caller takes the full step, which refuses with its own messages.
  *
  * The cache holds the gradients only weakly (and so do the backend's plans):
  * a step's gradient arrays are never kept alive beyond the call that used
@@ -24,12 +26,11 @@
 import type { Backend, UpdatePlan } from '../../backend';
 import { ScalarWriter, scalarWriter } from '../../kernels/kernel_def';
 import { NormType, finishValue, mergeValues } from '../../norm';
-import { StateArray, Tensor, bufferOf, byteLengthReader } from '../../tensor';
-import { KernelCallBuilder, advance, groupParts, pushTensors, sharedState } from './kernel_calls';
+import { StateArray, Tensor, dtypeOf } from '../../tensor';
+import { GroupPart, KernelCall, KernelCallBuilder } from './kernel_calls';
 import type { ParamTable } from './param_table';
-import type { KernelChoice, OptimizerSpec, StateSchema } from './spec';
-import { fixedKey } from './param_groups';
-import { Storage, storedChoice } from '../../compact/state_storage';
+import type { OptimizerSpec } from './spec';
+import { storedChoice } from '../../compact/state_storage';
 
 /** Where every optimizer kernel takes the gradient: param, grad, state... */
 const GRAD_SLOT = 1;
@@ -38,30 +39,23 @@ interface CachedCall<O> {
   gi: number;
   /** The group's hyper-parameters as the step that uses the cache validated them. */
   hyper: O;
-  /** How the call's params store their state, and the group's storage options then (state_storage.ts). */
-  storage: Storage;
-  fixedKey: string;
-  choice: KernelChoice<string>;
-  schema: StateSchema;
-  /** Global indices of the params in the call, in order. */
-  indices: number[];
-  /** The call's flat buffer list: param, grad, state... per param, with null for each grad (held only by the caller). */
+  /** The params it steps (all of the part's), their storage, kernel and state schema. */
+  part: GroupPart;
+  /** The call's flat buffer list as the full step built it: param, grad, state... per param, with null for each grad (held only by the caller). */
   tensors: (StateArray | null)[];
+  /** Its scalars: a window of the cache's `scalars`. */
   scalars: ScalarWriter<string>;
-  /** The backend's plan over `tensors`, made when a second step reuses them. */
-  plan: UpdatePlan | null;
+  /** The params' per-param numbers before the running step (advanceShared), to undo it if the plans refuse. */
+  before: Record<string, number>;
 }
 
 export class StepCache<O> {
   private grads: Array<WeakRef<Tensor> | null> = [];
   private calls: CachedCall<O>[] | null = null;
-  /**
-   * Every distinct ArrayBuffer the calls view, and its byte length then: a
-   * detached or resized one changes it, and an unchanged one means every view
-   * of it kept its length (a model's flat params, a group's state slab: a few
-   * checks, not one per tensor).
-   */
-  private memory: Array<{ buffer: WeakRef<ArrayBufferLike>; byteLength: number; read: (this: ArrayBufferLike) => number }> = [];
+  /** Every call's scalars in turn: what the backend takes with the plans. */
+  private scalars = new Float64Array(0);
+  /** The calls' plans in order, and split by the params' element type (float32, float64) for the norm; made when a second step reuses the calls. */
+  private plans: { all: UpdatePlan[]; byDtype: [UpdatePlan[], UpdatePlan[]] } | null = null;
 
   constructor(
     private readonly spec: OptimizerSpec<O>,
@@ -72,129 +66,130 @@ export class StepCache<O> {
   /** Forgets the calls (anything that replaces state or params calls this). */
   clear(): void {
     this.calls = null;
+    this.plans = null;
   }
 
   /**
-   * Keeps the calls of the full step just run, for the next one with the same
-   * gradients; keeps nothing if a group's params do not share their state.
+   * Keeps the calls of the full step just run, for the next one with the
+   * same gradients; keeps nothing if a part's params were stepped in several
+   * calls (they do not share their state: kernel_calls.ts).
    */
-  record(active: readonly number[][], hyper: readonly O[], grads: ReadonlyArray<Tensor | null>): void {
-    const calls: CachedCall<O>[] = [];
-    const memory: StepCache<O>['memory'] = [];
-    for (let gi = 0; gi < active.length; gi++) {
-      if (active[gi].length === 0) continue;
-      for (const { storage, indices, choice, schema } of groupParts(this.spec, this.table, hyper[gi], active[gi])) {
-        if (sharedState(this.table.state, indices, choice.buffers, schema) === null) {
-          this.calls = null;
-          return;
-        }
-        const tensors: StateArray[] = [];
-        for (const i of indices) pushTensors(tensors, this.table, i, grads[i]!, choice.buffers);
-        const seen = new Set<ArrayBufferLike>();
-        for (const t of tensors) {
-          const buffer = bufferOf(t);
-          if (seen.has(buffer)) continue;
-          seen.add(buffer);
-          // Read by the engine's getter (byteLengthReader): an own `byteLength` property on the
-          // ArrayBuffer could keep claiming the old size of a buffer resized or detached since.
-          const read = byteLengthReader(buffer);
-          memory.push({ buffer: new WeakRef(buffer), byteLength: read.call(buffer), read });
-        }
-        for (let k = GRAD_SLOT; k < tensors.length; k += 2 + choice.buffers.length) (tensors as (StateArray | null)[])[k] = null;
-        const scalars = scalarWriter(choice.kernel);
-        calls.push({ gi, hyper: hyper[gi], storage, fixedKey: fixedKey(this.spec, hyper[gi]), choice, schema, indices, tensors, scalars, plan: null });
-      }
-    }
+  record(calls: readonly KernelCall[], hyper: readonly O[], grads: ReadonlyArray<Tensor | null>): void {
+    this.clear();
+    if (!calls.every((c) => c.whole)) return;
+    this.scalars = new Float64Array(calls.reduce((n, c) => n + c.kernel.scalars.length, 0));
+    let offset = 0;
+    this.calls = calls.map(({ gi, part, kernel, tensors }) => {
+      const width = kernel.scalars.length;
+      const scalars = scalarWriter(kernel, this.scalars.subarray(offset, (offset += width)));
+      // A copy: the builder refills its list at the next full step and empties it now.
+      const kept: (StateArray | null)[] = tensors.slice();
+      for (let k = GRAD_SLOT; k < kept.length; k += kernel.slots) kept[k] = null;
+      return { gi, hyper: hyper[gi], part, tensors: kept, scalars, before: {} };
+    });
     this.grads = grads.map((g) => (g === null ? null : new WeakRef(g)));
-    this.calls = calls;
-    this.memory = memory;
   }
 
-  /** Whether a step given `grads` can run the cached calls (see the header); false, having changed nothing, if not. */
-  holds(grads: unknown, hyperOf: (gi: number) => O, groupCount: number): boolean {
+  /**
+   * Whether a step given `grads`, whose groups' hyper-parameters validated as
+   * `hyper`, can run the cached calls (see the header); false, having changed
+   * nothing, if not.
+   */
+  holds(grads: unknown, hyper: readonly O[]): boolean {
     const calls = this.calls;
     if (calls === null || !Array.isArray(grads) || grads.length !== this.grads.length) return false;
     for (let i = 0; i < grads.length; i++) if (grads[i] !== (this.grads[i]?.deref() ?? null)) return false;
-    for (const { buffer, byteLength, read } of this.memory) {
-      const live = buffer.deref();
-      if (live === undefined || read.call(live) !== byteLength) return false;
-    }
-    let c = 0;
-    for (let gi = 0; gi < groupCount; gi++) {
-      const hyper = hyperOf(gi);
-      for (; c < calls.length && calls[c].gi === gi; c++) {
-        const call = calls[c];
-        // Fixed options that changed: the full step refuses them. (The same validated object as
-        // last step means no value changed: ValidatedHyper hands it back; nothing to compare.)
-        if (hyper !== call.hyper && call.fixedKey !== '' && fixedKey(this.spec, hyper) !== call.fixedKey) return false;
-        const choice = storedChoice(this.spec.kernel(hyper, this.table.shapes[call.indices[0]]), call.storage);
-        if (choice.kernel !== call.choice.kernel || !sameNames(choice.buffers, call.choice.buffers)) return false;
-        if (!this.callHolds(call)) return false;
-        call.hyper = hyper;
+    for (const call of calls) {
+      const now = hyper[call.gi];
+      if (now !== call.hyper) {
+        // A value changed (a scheduler's lr): the kernel it chooses may have too (amsgrad switched on).
+        const { part } = call;
+        const choice = storedChoice(this.spec.kernel(now, this.table.shapes[part.indices[0]]), part.storage);
+        if (choice.kernel !== part.choice.kernel || !sameNames(choice.buffers, part.choice.buffers)) return false;
       }
+      if (!this.callHolds(call)) return false;
     }
+    for (const call of calls) call.hyper = hyper[call.gi];
     return true;
   }
 
   /**
    * The global norm of the cached calls' gradients (after holds), read
-   * through their plans: per element type, each plan's reduction continues
-   * the last one's total, so the bits are those of one reduction over all the
-   * gradients (normOf), without resolving them again.
+   * through their plans: per element type, one reduction over every plan of
+   * that type, so the bits are those of one reduction over all the gradients
+   * (normOf). Null, having changed nothing, if a plan refused.
    */
-  norm(backend: Backend, grads: ReadonlyArray<Tensor | null>, type: NormType, threads: number): number {
-    const calls = this.planned(backend, grads);
+  norm(backend: Backend, type: NormType, threads: number): number | null {
+    const plans = this.planned(backend);
+    if (plans === null) return null;
     let total = 0;
-    for (const double of [false, true]) {
-      let part: number | null = null;
-      for (const call of calls) {
-        if (call.tensors[0] instanceof Float64Array !== double) continue; // a param
-        part = backend.reducePlanned(call.plan!, GRAD_SLOT, type.kind, type.p, threads, part ?? 0);
+    try {
+      for (const group of plans.byDtype) {
+        if (group.length > 0) total = mergeValues(type.kind, total, backend.reducePlanned(group, GRAD_SLOT, type.kind, type.p, threads, 0));
       }
-      if (part !== null) total = mergeValues(type.kind, total, part);
+    } catch {
+      this.clear();
+      return null;
     }
     return finishValue(type, total);
   }
 
-  /** Runs the cached calls (after holds) with the gradient scale `gradScale`, then advances the params' state. */
-  run(backend: Backend, grads: ReadonlyArray<Tensor | null>, gradScale: number, threads: number): void {
-    const calls = this.planned(backend, grads);
-    for (const call of calls) {
-      const first = this.table.state[call.indices[0]];
-      // The scalars see the state as this step leaves it: with per-param numbers
-      // that advance, a copy of the first param's, advanced.
-      let next = first;
-      if (this.spec.advance !== undefined) advance(this.spec, call.hyper, (next = { ...first }));
-      this.builder.fillScalars(call.hyper, first.step! + 1, next, first, false, gradScale, call.scalars);
+  /**
+   * Runs the cached calls (after holds) with the gradient scale `gradScale`:
+   * advances the params' state, writes the scalars, and runs every plan in one
+   * backend call. If the backend refuses (a buffer detached or resized since
+   * the plans were made; it then runs nothing), the advance is taken back and
+   * false is returned: nothing changed.
+   */
+  run(backend: Backend, gradScale: number, threads: number): boolean {
+    const plans = this.planned(backend);
+    const calls = this.calls!;
+    if (plans === null) return false;
+    for (const call of calls) this.builder.advanceShared(call.hyper, call.part, gradScale, call.scalars, call.before);
+    try {
+      backend.updatePlanned(plans.all, this.scalars, threads);
+    } catch {
+      for (const call of calls) this.builder.undoShared(call.part, call.before);
+      this.clear();
+      return false;
     }
-    for (const call of calls) backend.updatePlanned(call.plan!, call.scalars.array, threads);
-    for (const call of calls) for (const i of call.indices) advance(this.spec, call.hyper, this.table.state[i]);
+    return true;
   }
 
   /**
-   * The cached calls, each with its backend plan, made on the first step that reuses them from
-   * its gradients `grads` (those holds() accepted); the plan holds them weakly.
+   * The calls' plans, made on the first step that reuses them, from the
+   * gradients holds() compared (read from the cache's own references, not
+   * from the caller's Array again); null, having forgotten the calls, if the
+   * backend refuses to make one (a buffer detached since the full step).
    */
-  private planned(backend: Backend, grads: ReadonlyArray<Tensor | null>): CachedCall<O>[] {
-    const calls = this.calls!;
-    for (const call of calls) {
-      if (call.plan !== null) continue;
-      const width = 2 + call.choice.buffers.length;
-      const tensors = call.tensors.map((t, k) => t ?? grads[call.indices[(k - GRAD_SLOT) / width]]!);
-      call.plan = backend.createPlan(call.choice.kernel, tensors);
+  private planned(backend: Backend): StepCache<O>['plans'] {
+    if (this.plans !== null) return this.plans;
+    const plans: NonNullable<StepCache<O>['plans']> = { all: [], byDtype: [[], []] };
+    try {
+      for (const { tensors, part } of this.calls!) {
+        const slots = part.choice.kernel.slots;
+        const filled = tensors.map((t, k) => t ?? this.grads[part.indices[(k - GRAD_SLOT) / slots]]!.deref()!);
+        const plan = backend.createPlan(part.choice.kernel, filled);
+        plans.all.push(plan);
+        plans.byDtype[dtypeOf(filled[0] as Tensor) === 'float64' ? 1 : 0].push(plan);
+      }
+    } catch {
+      this.clear();
+      return null;
     }
-    return calls;
+    return (this.plans = plans);
   }
 
   /**
    * Every param of the call shares the first one's step count and per-param
    * numbers and every state buffer is the recorded one: one pass (this runs
-   * per param per step; the buffers' lengths were checked per ArrayBuffer).
+   * per param per step).
    */
   private callHolds(call: CachedCall<O>): boolean {
-    const { indices, tensors } = call;
-    const buffers = call.choice.buffers;
-    const numbers = call.schema.scalars;
+    const { tensors } = call;
+    const { indices, choice, schema } = call.part;
+    const buffers = choice.buffers;
+    const numbers = schema.scalars;
     const states = this.table.state;
     const first = states[indices[0]];
     const step = first.step;
