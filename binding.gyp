@@ -99,10 +99,12 @@
             "native/mpi/addon.cc",
             "native/mpi/collective.cc",
             "native/mpi/fingerprint.cc",
+            "native/mpi/in_flight.cc",
             "native/mpi/world.cc"
           ],
           # The C API only: no MPI C++ bindings (deprecated, and they do not compile warning-free).
-          "defines": ["OMPI_SKIP_MPICXX=1", "MPICH_SKIP_MPICXX=1"],
+          # FUSEDOPTIM_ISA=mpi: the bfloat16 rounding of native/kernels (half.h) compiled into this addon's own namespace.
+          "defines": ["OMPI_SKIP_MPICXX=1", "MPICH_SKIP_MPICXX=1", "FUSEDOPTIM_ISA=mpi"],
           "cflags": ["<!@(node scripts/mpi-flags.js compile)"],
           "libraries": ["<!@(node scripts/mpi-flags.js link)"]
         }

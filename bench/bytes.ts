@@ -65,6 +65,8 @@
  * | lion-bf16, lion-bf16-sr   |           12 | 2 + 2            |          16 |
  * | lion-int8                 |           12 | 1 + 1 + 8/256    |     14.03125 |
  */
+import { OPTIMIZERS } from '../lib/optim/registry';
+
 export const COMPACT_BYTES_MOVED: Readonly<Record<string, number>> = {
   'adam-bf16': 20,
   'adam-bf16-sr': 20,
@@ -74,22 +76,14 @@ export const COMPACT_BYTES_MOVED: Readonly<Record<string, number>> = {
   'lion-int8': 12 + 2 + 8 / 256,
 };
 
-/** Elements moved per parameter, by workload id (see the table above). */
+/**
+ * Elements moved per parameter where the rule below does not hold (see the
+ * table above): variants, several passes, write-only state, and the probes.
+ */
 export const ELEMENTS_MOVED: Readonly<Record<string, number>> = {
-  sgd: 3,
   'sgd-momentum': 5,
   nesterov: 5,
-  adagrad: 5,
-  rmsprop: 5,
-  adam: 7,
-  adamw: 7,
-  lion: 5,
   lamb: 10,
-  adamax: 7,
-  radam: 7,
-  nadam: 7,
-  adadelta: 7,
-  rprop: 7,
   asgd: 4,
   adafactor: 6,
   'adafactor-vector': 8,
@@ -98,6 +92,16 @@ export const ELEMENTS_MOVED: Readonly<Record<string, number>> = {
   'probe-inplace': 3,
   'probe-read': 1,
 };
+
+/**
+ * A registered optimizer at its defaults (workload id: its name in lower
+ * case) whose kernel is one elementwise pass: it reads every slot (param,
+ * grad, state) once and writes the param and each state buffer once.
+ */
+function registeredElements(workload: string): number | undefined {
+  const kernel = OPTIMIZERS.find((e) => e.name.toLowerCase() === workload)?.defaultKernel;
+  return kernel ? kernel.slots + 1 + kernel.stateSlots : undefined;
+}
 
 export function bytesPerElement(dtype: 'float32' | 'float64'): number {
   return dtype === 'float32' ? 4 : 8;
@@ -110,7 +114,7 @@ export function bytesPerParam(workload: string, dtype: 'float32' | 'float64'): n
     if (dtype !== 'float32') throw new Error(`bench: ${workload} runs on float32 params only`);
     return compact;
   }
-  const elements = ELEMENTS_MOVED[workload];
+  const elements = ELEMENTS_MOVED[workload] ?? registeredElements(workload);
   if (elements === undefined) throw new Error(`bench: no byte count for workload ${JSON.stringify(workload)}`);
   return elements * bytesPerElement(dtype);
 }

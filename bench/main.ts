@@ -7,6 +7,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomicSync } from '../lib/train/atomic';
+import { runBusy } from './busy';
+import { runCompact } from './compact';
 import { machineInfo } from './machine';
 import { runMemory } from './memory';
 import { BenchOptions, USAGE, UsageError, parseArgs } from './options';
@@ -58,10 +60,22 @@ export async function runBench(argv: string[]): Promise<number> {
     rows: [],
     overhead: [],
     memory: [],
+    compact: [],
+    busy: [],
     notes: [],
     durationSeconds: 0,
   };
-  result.rows.push(...runSuite(opts, log));
+  if (opts.sections.includes('suite')) result.rows.push(...runSuite(opts, log));
+  if (opts.sections.includes('compact')) {
+    const compact = runCompact(opts, log);
+    result.compact = compact.rows;
+    result.notes.push(...compact.notes);
+  }
+  if (opts.sections.includes('busy')) {
+    const busy = await runBusy(opts, log);
+    result.busy = busy.rows;
+    result.notes.push(...busy.notes);
+  }
   if (opts.extras) {
     log('per-call overhead');
     result.overhead = runOverhead(policyFor(opts));

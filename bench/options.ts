@@ -3,8 +3,17 @@ import * as os from 'os';
 import { Dtype, LAYOUT_IDS, LayoutId } from './layouts';
 import { WORKLOAD_IDS } from './workloads';
 
+/** Parts of a run: the main matrix, the compact-state comparison (compact.ts), the busy-machine comparison (busy.ts). */
+export type SectionId = 'suite' | 'compact' | 'busy';
+export const SECTION_IDS: readonly SectionId[] = ['suite', 'compact', 'busy'];
+
 export interface BenchOptions {
   sizes: number[];
+  sections: SectionId[];
+  /** Params of the compact-state section's one tensor (16M; quick 1M; else the largest of an explicit --sizes). */
+  compactParams: number;
+  /** Params of the busy-machine section, one size per comparison (1M and 16M; quick 1M; else an explicit --sizes). */
+  busyParams: number[];
   dtypes: Dtype[];
   threads: number[];
   workloads: string[];
@@ -37,6 +46,9 @@ bandwidth probe measured in the same run. Prints markdown; writes JSON and SVG.
   --with-64m            add 64M to the sizes (needs several GB of RAM)
   --dtypes LIST         float32,float64
   --threads LIST        thread counts, e.g. 1,2 (default 1..cores)
+  --sections LIST       ${SECTION_IDS.join(',')} (default all): the matrix; AdamW with float32, bfloat16
+                        and 8-bit state on each instruction set (16M); the default team against one
+                        thread beside a spinning neighbour process (1M, 16M)
   --optimizers LIST     workloads: ${WORKLOAD_IDS.join(',')}
   --layouts LIST        ${LAYOUT_IDS.join(',')} (one tensor; 1000 tensors of size/1000 when that is >= 16; 100 tensors of 1K)
   --no-js               skip the JavaScript reference backend
@@ -94,6 +106,9 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
   const cores = os.availableParallelism();
   const opts: BenchOptions = {
     sizes: [4 * K, 64 * K, M, 16 * M],
+    sections: [...SECTION_IDS],
+    compactParams: 16 * M,
+    busyParams: [M, 16 * M],
     dtypes: ['float32', 'float64'],
     threads: Array.from({ length: cores }, (_, i) => i + 1),
     workloads: [...WORKLOAD_IDS],
@@ -145,6 +160,9 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
       case '--threads':
         opts.threads = [...new Set(value().split(',').map((t) => positiveInt(flag, t.trim(), 1024)))];
         break;
+      case '--sections':
+        opts.sections = listOf(flag, value(), SECTION_IDS);
+        break;
       case '--optimizers':
         opts.workloads = listOf(flag, value(), WORKLOAD_IDS);
         break;
@@ -188,8 +206,16 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
         throw new UsageError(`unknown flag ${JSON.stringify(flag)} (see --help)`);
     }
   }
+  if (explicitSizes) {
+    opts.compactParams = Math.max(...opts.sizes);
+    opts.busyParams = [...new Set(opts.sizes)].sort((a, b) => a - b);
+  }
   if (quick) {
-    if (!explicitSizes) opts.sizes = [4 * K, 64 * K, M];
+    if (!explicitSizes) {
+      opts.sizes = [4 * K, 64 * K, M];
+      opts.compactParams = M;
+      opts.busyParams = [M];
+    }
     if (!explicitDtypes) opts.dtypes = ['float32'];
     if (!explicitBudget) opts.budgetSeconds = 0.04;
     opts.memorySteps = 50;

@@ -2,7 +2,7 @@
 import { LineChart, Series, multiPanelSvg } from '../lib/train/plot';
 import { bytesPerParam } from './bytes';
 import { machineMarkdown } from './machine';
-import type { BenchResult, TimingRow } from './results';
+import type { BenchResult, BusyRow, CompactRow, TimingRow } from './results';
 
 /** Three significant digits, without exponent for the ranges a benchmark sees. */
 export function fmt(x: number | null | undefined, digits = 3): string {
@@ -54,6 +54,7 @@ export function summaryTable(result: BenchResult): string {
     `native/JS (${threads[threads.length - 1]}T)`,
     `1000 tensors / 1 (${threads[threads.length - 1]}T)`,
     ...peers.map((p) => `${p} ns/param`),
+    ...(peers.includes('pytorch-fused') ? ['pytorch-fused / native'] : []),
   ];
   const workloads = [...new Set(ones.map((r) => r.workload))];
   const body = workloads.map((w) => {
@@ -61,12 +62,18 @@ export function summaryTable(result: BenchResult): string {
     const js = find((r) => r.backend === 'js' && r.workload === w && r.dtype === dtype && r.layout === 'one' && r.params === params);
     const top = at(threads[threads.length - 1]);
     const many = find((r) => r.backend === 'native' && r.workload === w && r.dtype === dtype && r.layout === '1000' && r.threads === top?.threads && Math.abs(r.params - params) / params < 0.01);
+    const bestOf = (p: string) => {
+      const rows = result.rows.filter((r) => r.backend === p && r.workload === w && r.dtype === dtype && r.layout === 'one' && r.params === params);
+      return rows.length === 0 ? null : rows.reduce((a, b) => (a.nsPerParam < b.nsPerParam ? a : b));
+    };
     const peerCells = peers.map((p) => {
-      const rows = result.rows.filter((r) => r.backend === p && r.workload === w && r.dtype === dtype && r.params === params);
-      if (rows.length === 0) return '–';
-      const best = rows.reduce((a, b) => (a.nsPerParam < b.nsPerParam ? a : b));
-      return `${fmt(best.nsPerParam)} (${best.threads}T)`;
+      const best = bestOf(p);
+      return best ? `${fmt(best.nsPerParam)} (${best.threads}T)` : '–';
     });
+    // The headline against PyTorch is against its fastest step, fused=True, at the same thread count.
+    const fused = bestOf('pytorch-fused');
+    const ours = fused ? at(fused.threads) : undefined;
+    if (peers.includes('pytorch-fused')) peerCells.push(fused && ours ? `${fmt(fused.nsPerParam / ours.nsPerParam)}×` : '–');
     return [
       top?.label ?? w,
       String(bytesPerParam(w, dtype)),
@@ -110,6 +117,40 @@ export function timingTable(rows: readonly TimingRow[]): string {
   return table(header, body);
 }
 
+/** The compact-state section: per instruction set and thread count, float32, bfloat16 and 8-bit state side by side. */
+export function compactTable(rows: readonly CompactRow[]): string {
+  const header = ['ISA', 'threads', 'state', 'B/param', 'ns/param', 'p10–p90', 'GB/s', 'of probe', '× float32 state', 'reps'];
+  const body = rows.map((r) => [
+    r.isa,
+    String(r.threads),
+    r.state,
+    fmt(r.bytesPerParam, 4),
+    fmt(r.nsPerParam),
+    `${fmt(r.p10NsPerParam)}–${fmt(r.p90NsPerParam)}`,
+    fmt(r.gbPerSecond),
+    fmt(r.ofProbe, 2),
+    `${fmt(r.ofFloat32)}×`,
+    String(r.reps),
+  ]);
+  return `AdamW, ${sizeLabel(rows[0].params)} float32 params in one tensor; each instruction set in its own process (FUSEDOPTIM_ISA).\n\n${table(header, body)}`;
+}
+
+/** The busy-machine section: the default team against one thread, without and with a spinning neighbour. */
+export function busyTable(rows: readonly BusyRow[]): string {
+  const header = ['params', 'neighbour', 'team', 'team ns/param', '1 thread ns/param', 'team / 1 thread', 'same, means', 'reps'];
+  const body = rows.map((r) => [
+    sizeLabel(r.params),
+    r.neighbour ? 'spinning on a core' : 'none',
+    String(r.team),
+    fmt(r.teamNsPerParam),
+    fmt(r.oneThreadNsPerParam),
+    `${fmt(r.ratio)}×`,
+    `${fmt(r.meanRatio)}×`,
+    String(r.reps),
+  ]);
+  return `AdamW, float32 params in one tensor, the default team and one thread interleaved (medians; the means include the team's rare tries).\n\n${table(header, body)}`;
+}
+
 export function markdownReport(result: BenchResult): string {
   const parts = ['## fusedoptim benchmark', '', machineMarkdown(result.machine), ''];
   const summary = summaryTable(result);
@@ -136,6 +177,8 @@ export function markdownReport(result: BenchResult): string {
       '',
     );
   }
+  if (result.compact.length > 0) parts.push('### Compact state', '', compactTable(result.compact), '');
+  if (result.busy.length > 0) parts.push('### Busy machine', '', busyTable(result.busy), '');
   if (result.rows.length > 0) parts.push('### All timings', '', timingTable(result.rows), '');
   if (result.notes.length > 0) parts.push('### Notes', '', ...result.notes.map((n) => `- ${n}`), '');
   return parts.join('\n');
@@ -156,7 +199,7 @@ export function chartSvg(result: BenchResult): string {
     const rows = inDtype.filter((r) => r.workload === w);
     const lines = new Map<string, TimingRow[]>();
     for (const r of rows) {
-      const key = r.backend === 'native' || r.backend === 'pytorch' ? `${r.backend} ${r.threads}T` : r.backend;
+      const key = r.backend === 'native' || r.backend.startsWith('pytorch') ? `${r.backend} ${r.threads}T` : r.backend;
       lines.set(key, [...(lines.get(key) ?? []), r]);
     }
     const series: Series[] = [...lines].map(([name, list]) => ({

@@ -2,7 +2,7 @@
 import type { MachineInfo } from './machine';
 import type { Dtype, LayoutId } from './layouts';
 
-export type BackendLabel = 'native' | 'js' | 'tfjs-cpu' | 'tfjs-wasm' | 'pytorch';
+export type BackendLabel = 'native' | 'js' | 'tfjs-cpu' | 'tfjs-wasm' | 'pytorch-fused' | 'pytorch-foreach';
 
 export interface TimingRow {
   /** A workload id (workloads.ts) or 'probe-inplace' / 'probe-read'. */
@@ -61,6 +61,42 @@ export interface MemoryRow {
   stateBytesPerParam: number;
 }
 
+/** One member of the compact-state section (compact.ts): AdamW over one float32 tensor with one kind of state. */
+export interface CompactRow {
+  /** The kernel table the child process ran ('avx512', 'avx2', 'baseline'). */
+  isa: string;
+  threads: number;
+  state: 'float32' | 'bfloat16' | 'int8';
+  params: number;
+  reps: number;
+  nsPerParam: number;
+  p10NsPerParam: number;
+  p90NsPerParam: number;
+  /** Bytes the step must move per parameter (bytes.ts): 28, 20, 16.0625. */
+  bytesPerParam: number;
+  gbPerSecond: number;
+  /** gbPerSecond over the in-place probe's, same process, same threads. */
+  ofProbe: number;
+  /** This step's time over the float32-state step's, same instruction set and threads. */
+  ofFloat32: number;
+}
+
+/** One comparison of the busy-machine section (busy.ts): AdamW over one float32 tensor. */
+export interface BusyRow {
+  params: number;
+  /** Whether a spinning neighbour process held a core while this was measured. */
+  neighbour: boolean;
+  /** The default team's size (OpenMP's default: OMP_NUM_THREADS, else the cores). */
+  team: number;
+  reps: number;
+  teamNsPerParam: number;
+  oneThreadNsPerParam: number;
+  /** teamNsPerParam / oneThreadNsPerParam (medians): above 1, the team is slower than one thread. */
+  ratio: number;
+  /** The same with means: what a long run of steps takes, the team's rare costly tries included. */
+  meanRatio: number;
+}
+
 export interface BenchResult {
   schema: 'fusedoptim-bench/1';
   machine: MachineInfo;
@@ -68,6 +104,8 @@ export interface BenchResult {
   rows: TimingRow[];
   overhead: OverheadRow[];
   memory: MemoryRow[];
+  compact: CompactRow[];
+  busy: BusyRow[];
   /** Why something was not measured (a missing peer, a skipped layout). */
   notes: string[];
   durationSeconds: number;

@@ -4,20 +4,9 @@
  * params and their gradients, on the backend asked for.
  */
 import { getTotalNorm } from '../lib/clip';
-import { Adagrad } from '../lib/optim/adagrad';
-import { Adam, AdamW } from '../lib/optim/adam';
-import { Adafactor } from '../lib/optim/adafactor';
-import { LAMB } from '../lib/optim/lamb';
-import { Lion } from '../lib/optim/lion';
-import { ASGD } from '../lib/optim/asgd';
-import { Adadelta } from '../lib/optim/adadelta';
-import { Adamax } from '../lib/optim/adamax';
-import { NAdam } from '../lib/optim/nadam';
-import { RAdam } from '../lib/optim/radam';
-import { Rprop } from '../lib/optim/rprop';
+import { Adam, Lion, SGD } from '../lib/optim';
+import { OPTIMIZERS } from '../lib/optim/registry';
 import type { Optimizer, StepOptions } from '../lib/optim/core/optimizer';
-import { RMSprop } from '../lib/optim/rmsprop';
-import { SGD } from '../lib/optim/sgd';
 import type { BackendName } from '../lib/backend';
 import type { Tensor } from '../lib/tensor';
 import type { StateStorageOptions } from '../lib/compact/state_storage';
@@ -67,24 +56,24 @@ function optimizerWorkload(
   };
 }
 
+/**
+ * Every step optimizer of the registry at its defaults, as a user makes it (id: its name in
+ * lower case); one that takes shapes is given matrix shapes (and runs again without, "-vector").
+ */
+const REGISTERED: readonly Workload[] = OPTIMIZERS.filter((e) => !e.capabilities.closure).flatMap((e) => {
+  const Class = e.class as new (params: Tensor[], options: Record<string, unknown>) => AnyOptimizer;
+  const id = e.name.toLowerCase();
+  if (!e.capabilities.shapes) return [optimizerWorkload(id, e.name, (p, backend) => new Class(p, { backend }))];
+  return [
+    optimizerWorkload(id, `${e.name} (matrices)`, (p, backend) => new Class(p, { backend, shapes: p.map((t) => matrixShape(t.length)) })),
+    optimizerWorkload(`${id}-vector`, `${e.name} (no shapes)`, (p, backend) => new Class(p, { backend })),
+  ];
+});
+
 export const WORKLOADS: readonly Workload[] = [
-  optimizerWorkload('sgd', 'SGD', (p, backend) => new SGD(p, { lr: 1e-3, backend })),
+  ...REGISTERED,
   optimizerWorkload('sgd-momentum', 'SGD momentum 0.9', (p, backend) => new SGD(p, { lr: 1e-3, momentum: 0.9, backend })),
   optimizerWorkload('nesterov', 'SGD Nesterov 0.9', (p, backend) => new SGD(p, { lr: 1e-3, momentum: 0.9, nesterov: true, backend })),
-  optimizerWorkload('adagrad', 'Adagrad', (p, backend) => new Adagrad(p, { backend })),
-  optimizerWorkload('rmsprop', 'RMSprop', (p, backend) => new RMSprop(p, { backend })),
-  optimizerWorkload('adam', 'Adam', (p, backend) => new Adam(p, { backend })),
-  optimizerWorkload('adamw', 'AdamW', (p, backend) => new AdamW(p, { backend })),
-  optimizerWorkload('lion', 'Lion', (p, backend) => new Lion(p, { backend })),
-  optimizerWorkload('lamb', 'LAMB', (p, backend) => new LAMB(p, { backend })),
-  optimizerWorkload('adamax', 'Adamax', (p, backend) => new Adamax(p, { backend })),
-  optimizerWorkload('radam', 'RAdam', (p, backend) => new RAdam(p, { backend })),
-  optimizerWorkload('nadam', 'NAdam', (p, backend) => new NAdam(p, { backend })),
-  optimizerWorkload('adadelta', 'Adadelta', (p, backend) => new Adadelta(p, { backend })),
-  optimizerWorkload('rprop', 'Rprop', (p, backend) => new Rprop(p, { backend })),
-  optimizerWorkload('asgd', 'ASGD', (p, backend) => new ASGD(p, { backend })),
-  optimizerWorkload('adafactor', 'Adafactor (matrices)', (p, backend) => new Adafactor(p, { backend, shapes: p.map((t) => matrixShape(t.length)) })),
-  optimizerWorkload('adafactor-vector', 'Adafactor (no shapes)', (p, backend) => new Adafactor(p, { backend })),
   {
     id: 'global-norm',
     label: 'global 2-norm',

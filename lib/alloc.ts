@@ -33,6 +33,11 @@ const STATE_ARRAYS = {
   uint8: Uint8Array,
 } as const;
 
+/** Bytes per element of a state dtype. */
+export function bytesPerElement(dtype: StateDType): number {
+  return STATE_ARRAYS[dtype].BYTES_PER_ELEMENT;
+}
+
 /**
  * Zero-filled state buffers of the given types and lengths, carved from one
  * ArrayBuffer, each starting on a 64-byte boundary. An optimizer allocates a

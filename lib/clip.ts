@@ -13,16 +13,19 @@ import { Tensor } from './tensor';
 import { getNumThreads } from './threads';
 import { checkBoolean, checkLike, checkNoOverlap, checkNumber, checkOptions, checkTensorList } from './validate';
 
+/** The option every gradient utility takes. */
 export interface UtilityOptions {
   /** 'native' (default) or 'js'. */
   backend?: BackendName;
 }
 
+/** The options of getTotalNorm. */
 export interface TotalNormOptions extends UtilityOptions {
   /** Throw ERR_NON_FINITE if the norm is NaN or infinite (PyTorch's get_total_norm). Default false. */
   errorIfNonfinite?: boolean;
 }
 
+/** The options of clipGradNorm and clipGradNormAsync. */
 export interface ClipGradNormOptions extends UtilityOptions {
   /** Any p > 0, or Infinity. Default 2. */
   normType?: number;

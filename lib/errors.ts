@@ -37,14 +37,18 @@ export const ErrorCodes = {
   COLLECTIVE_MISMATCH: 'ERR_COLLECTIVE_MISMATCH',
 } as const;
 
+/** One of the codes of ErrorCodes. */
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
+/** Any error this library throws: a TypeError or RangeError with a stable `code`. */
 export interface FusedOptimError extends Error {
+  /** The stable code to branch on (docs/errors.md says what each means). */
   readonly code: ErrorCode;
 }
 
 /** A TypeError with a stable `code`. */
 export class FusedOptimTypeError extends TypeError implements FusedOptimError {
+  /** The stable code to branch on. */
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string) {
     super(message);
@@ -55,6 +59,7 @@ export class FusedOptimTypeError extends TypeError implements FusedOptimError {
 
 /** A RangeError with a stable `code`. */
 export class FusedOptimRangeError extends RangeError implements FusedOptimError {
+  /** The stable code to branch on. */
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string) {
     super(message);

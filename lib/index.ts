@@ -4,6 +4,7 @@ export type {
   Grads,
   OptimizerOptions,
   OptimizerStateDict,
+  StateSize,
   ParamGroup,
   ParamGroupInput,
   ParamState,

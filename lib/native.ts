@@ -49,8 +49,12 @@ export interface Addon {
   reduceAsync(kind: ReduceKind, tensors: readonly Tensor[], p: number, threads: number): Promise<number>;
   info(): AddonInfo;
   alignmentOffset(buffer: ArrayBuffer, alignment: number): number;
-  /** Diagnostic: runs the kernels' work splitting over a fake batch of `elements` and reports the OS threads that ran it. */
-  threadProbe(elements: number, threads: number): ThreadProbeResult;
+  /**
+   * Diagnostic: runs the kernels' work splitting over a fake batch of `elements` and reports the OS threads that ran it.
+   * `lateHelperMs` makes every team member but the caller sleep that long before claiming work (a descheduled thread on
+   * demand); `paced` runs it under a pacing of its own, as kernels run under theirs (native/drivers/team.h).
+   */
+  threadProbe(elements: number, threads: number, lateHelperMs?: number, paced?: boolean): ThreadProbeResult;
 }
 
 /** An opaque handle made by createPlan (a type-tagged External: nothing else is accepted as one). */
@@ -58,12 +62,17 @@ export interface NativePlan {
   readonly __nativePlan: never;
 }
 
-/** What threadProbe saw: segments handed out, distinct OS threads that ran them, the OpenMP team size, and whether the caller was one of them. */
+/**
+ * What threadProbe saw: segments handed out, distinct OS threads that joined the team, the OpenMP team size, whether
+ * the caller was one of them, how many segments the caller ran, and whether the segments covered every element once.
+ */
 export interface ThreadProbeResult {
   readonly segments: number;
   readonly threadsUsed: number;
   readonly team: number;
   readonly callerRan: boolean;
+  readonly callerSegments: number;
+  readonly covered: boolean;
 }
 
 let addon: Addon | null = null;

@@ -1,6 +1,7 @@
 /** The buffers the library works on: a flat tensor is a Float32Array or a Float64Array. */
 export type Tensor = Float32Array | Float64Array;
 
+/** The element type of a param or gradient. */
 export type DType = 'float32' | 'float64';
 
 // The engine's own answers about a typed array, read through %TypedArray%.prototype's getters:

@@ -7,7 +7,7 @@
 import { optionalAddon } from './native';
 import { checkNumber } from './validate';
 
-const MAX_THREADS = 1024;
+export const MAX_THREADS = 1024;
 let chosen: number | null = null;
 let openmpDefault: number | null = null;
 

@@ -41,7 +41,8 @@ export interface NumberRule {
   allowInfinity?: boolean;
 }
 
-function rangeText(rule: NumberRule): string {
+/** What `rule` asks for, in words: "an integer >= 1", "a finite number in [0, 1)". */
+export function rangeText(rule: NumberRule): string {
   const parts: string[] = [];
   if (rule.integer) parts.push('an integer');
   else parts.push(rule.allowInfinity ? 'a number' : 'a finite number');
@@ -69,19 +70,24 @@ export function checkNumber(name: string, value: unknown, rule: NumberRule = {})
   if (typeof value !== 'number') {
     throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}: expected ${rangeText(rule)}, got ${describe(value)}`);
   }
-  const bad =
-    Number.isNaN(value) ||
-    (!rule.allowInfinity && !Number.isFinite(value)) ||
-    (rule.integer && !Number.isInteger(value)) ||
-    (rule.min !== undefined && (rule.minExclusive ? !(value > rule.min) : !(value >= rule.min))) ||
-    (rule.max !== undefined && (rule.maxExclusive ? !(value < rule.max) : !(value <= rule.max)));
-  if (bad) {
+  if (!obeys(value, rule)) {
     throw makeError(
       refusedNumberCode(value, rule.allowInfinity === true),
       `${name}: expected ${rangeText(rule)}, got ${describe(value)}`,
     );
   }
   return value;
+}
+
+/** Whether the number `value` obeys `rule` (checkNumber's test, without the throw). */
+export function obeys(value: number, rule: NumberRule): boolean {
+  return !(
+    Number.isNaN(value) ||
+    (!rule.allowInfinity && !Number.isFinite(value)) ||
+    (rule.integer && !Number.isInteger(value)) ||
+    (rule.min !== undefined && (rule.minExclusive ? !(value > rule.min) : !(value >= rule.min))) ||
+    (rule.max !== undefined && (rule.maxExclusive ? !(value < rule.max) : !(value <= rule.max)))
+  );
 }
 
 export function checkBoolean(name: string, value: unknown): boolean {

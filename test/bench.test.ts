@@ -14,6 +14,8 @@ import { markdownReport, chartSvg } from '../bench/report';
 import type { BenchResult } from '../bench/results';
 import { summarize } from '../bench/stats';
 import { WORKLOAD_IDS } from '../bench/workloads';
+import { COMPACT_ISAS, COMPACT_STATES } from '../bench/compact';
+import { pythonCommand } from '../bench/peers/torch';
 
 /** Every opened tag is closed in order, attributes are quoted: enough to catch a broken document. */
 function expectWellFormedXml(text: string): void {
@@ -33,14 +35,15 @@ function expectWellFormedXml(text: string): void {
 }
 
 describe('bench', function () {
-  this.timeout(60000);
+  // A tiny run, but every workload on two backends: minutes on a loaded 2-core machine.
+  this.timeout(600000);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-bench-'));
   const json = path.join(dir, 'result.json');
   const svg = path.join(dir, 'chart.svg');
   let result: BenchResult;
 
   before(async () => {
-    const code = await runBench(['--quick', '--sizes', '16K', '--dtypes', 'float32', '--threads', '1,2', '--reps', '1', '--peers', '--json', json, '--svg', svg, '--quiet']);
+    const code = await runBench(['--quick', '--sections', 'suite', '--sizes', '16K', '--dtypes', 'float32', '--threads', '1,2', '--reps', '1', '--peers', '--json', json, '--svg', svg, '--quiet']);
     expect(code).to.equal(0);
     result = JSON.parse(fs.readFileSync(json, 'utf8')) as BenchResult;
   });
@@ -131,7 +134,7 @@ describe('bench', function () {
   it('runs or skips each peer with a note', () => {
     expect(result.notes.some((n) => /PyTorch/.test(n))).to.equal(true);
     expect(result.notes.some((n) => /TensorFlow\.js/.test(n))).to.equal(true);
-    for (const r of result.rows.filter((r) => r.backend.startsWith('tfjs') || r.backend === 'pytorch')) {
+    for (const r of result.rows.filter((r) => r.backend.startsWith('tfjs') || r.backend.startsWith('pytorch'))) {
       expect(r.ratio).to.be.a('number');
     }
   });
@@ -147,6 +150,12 @@ describe('bench', function () {
     expect(md).to.contain('| Adam |');
   });
 
+  it('finds PyTorch through FUSEDOPTIM_TORCH_PYTHON (a command), else FUSEDOPTIM_PYTHON, else python3', () => {
+    expect(pythonCommand({ FUSEDOPTIM_TORCH_PYTHON: ' chroot /opt/trixie  python3 ' })).to.deep.equal(['chroot', '/opt/trixie', 'python3']);
+    expect(pythonCommand({ FUSEDOPTIM_PYTHON: '/usr/bin/python3' })).to.deep.equal(['/usr/bin/python3']);
+    expect(pythonCommand({})).to.deep.equal(['python3']);
+  });
+
   it('parses its flags and rejects bad ones with exit code 2', async () => {
     expect(parseSize('16M')).to.equal(16 * 1024 * 1024);
     expect(parseSize('4K')).to.equal(4096);
@@ -155,12 +164,17 @@ describe('bench', function () {
     expect(quick.json).to.equal(null);
     expect(parseArgs(['--with-64m']).sizes).to.include(64 * 1024 * 1024);
     expect(parseArgs(['--json', 'x/r.json']).svg).to.equal('x/r.svg');
+    expect(parseArgs([]).sections).to.deep.equal(['suite', 'compact', 'busy']);
+    expect(parseArgs([])).to.include({ compactParams: 16 * 1024 * 1024 });
+    expect(parseArgs(['--quick']).busyParams).to.deep.equal([1024 * 1024]);
+    expect(parseArgs(['--sizes', '64K,4K']).busyParams).to.deep.equal([4096, 65536]);
     const stderr = process.stderr.write;
     process.stderr.write = () => true;
     try {
       expect(await runBench(['--sizes', 'lots'])).to.equal(2);
       expect(await runBench(['--optimizers', 'no-such-optimizer'])).to.equal(2);
       expect(await runBench(['--frobnicate'])).to.equal(2);
+      expect(await runBench(['--sections', 'suite,nap'])).to.equal(2);
     } finally {
       process.stderr.write = stderr;
     }
@@ -170,5 +184,66 @@ describe('bench', function () {
     const s = summarize([5, 1, 4, 2, 3]);
     expect(s).to.include({ n: 5, median: 3, min: 1, p10: 1, p90: 5 });
     expect(summarize([1, 2]).median).to.equal(1.5);
+  });
+});
+
+describe('bench sections: compact state and busy machine (16K params, one repetition)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-bench-sections-'));
+  const sectionsJson = path.join(dir, 'sections.json');
+  let sections: BenchResult;
+  before(async function () {
+    this.timeout(300000); // three child processes, one per instruction set
+    const code = await runBench(['--quick', '--sections', 'compact,busy', '--sizes', '16K', '--threads', '1,2', '--reps', '1', '--no-extras', '--json', sectionsJson, '--svg', path.join(dir, 'sections.svg'), '--quiet']);
+    expect(code).to.equal(0);
+    sections = JSON.parse(fs.readFileSync(sectionsJson, 'utf8')) as BenchResult;
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('runs nothing else when asked for these sections only', () => {
+    expect(sections.rows).to.deep.equal([]);
+    expect(sections.overhead).to.deep.equal([]);
+  });
+
+  it('compares float32, bfloat16 and 8-bit AdamW state on each instruction set the CPU runs, or says why not', () => {
+    const isas = [...new Set(sections.compact.map((r) => r.isa))];
+    expect(isas, 'the baseline path runs everywhere').to.include('baseline');
+    expect(isas).to.include(sections.machine.isa);
+    for (const isa of COMPACT_ISAS) {
+      if (!isas.includes(isa)) expect(sections.notes.some((n) => n.includes(`Compact state on ${isa}`)), isa).to.equal(true);
+    }
+    const bytes = { float32: 28, bfloat16: 20, int8: 12 + 2 * (2 + 8 / 256) };
+    for (const isa of isas) {
+      for (const threads of [1, 2]) {
+        const rows = sections.compact.filter((r) => r.isa === isa && r.threads === threads);
+        expect(rows.map((r) => r.state), `${isa} ${threads}T`).to.deep.equal([...COMPACT_STATES]);
+        for (const r of rows) {
+          expect(r.params).to.equal(16384);
+          expect(r.reps).to.equal(1);
+          expect(r.bytesPerParam).to.equal(bytes[r.state]);
+          expect(r.gbPerSecond).to.be.closeTo(r.bytesPerParam / r.nsPerParam, 1e-9 * r.gbPerSecond);
+          expect(r.ofProbe).to.be.greaterThan(0);
+          expect(r.ofFloat32).to.be.closeTo(r.nsPerParam / rows[0].nsPerParam, 1e-12);
+        }
+        expect(rows[0].ofFloat32).to.equal(1);
+      }
+    }
+  });
+
+  it('times the default team against one thread, without and beside a spinning neighbour', () => {
+    expect(sections.busy.map((r) => [r.params, r.neighbour])).to.deep.equal([[16384, false], [16384, true]]);
+    for (const r of sections.busy) {
+      expect(r.team).to.equal(sections.machine.defaultThreads);
+      expect(r.ratio).to.be.closeTo(r.teamNsPerParam / r.oneThreadNsPerParam, 1e-12);
+      expect(r.meanRatio).to.be.greaterThan(0);
+      expect(r.oneThreadNsPerParam).to.be.greaterThan(0);
+    }
+  });
+
+  it('prints both sections in the report', () => {
+    const md = markdownReport(sections);
+    expect(md).to.contain('### Compact state');
+    expect(md).to.contain('| baseline | 1 | int8 | 16.06 |');
+    expect(md).to.contain('### Busy machine');
+    expect(md).to.contain('| 16K | spinning on a core |');
   });
 });

@@ -220,6 +220,45 @@ describe('checkpoints', () => {
     });
   });
 
+  // Issue 24: `tensor "optim.4.expAvgSq": data_offsets ... (truncated?)` left a user guessing which of a run's files it was.
+  describe('every error about a checkpoint file names the file', () => {
+    const src = trained();
+    const good = bytesOfFile(encodeCheckpoint({ ...src, progress, history }));
+    const file = tempFile('last.safetensors');
+    const named = (what: string) => new RegExp(`^checkpoint ${JSON.stringify(file).replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: ${what}`);
+
+    it('readCheckpoint and loadCheckpoint of a truncated, a damaged, a missing file; the code and class kept', () => {
+      fs.writeFileSync(file, good.subarray(0, good.length - 5));
+      const t = live();
+      for (const read of [() => readCheckpoint(file), () => loadCheckpoint(file, t.targets)]) {
+        expectError(read, { type: RangeError, code: ErrorCodes.CHECKPOINT_CORRUPT, mentions: [named('.*run past the end')] });
+      }
+      const flipped = Buffer.from(good);
+      flipped[flipped.length - 1] ^= 1;
+      fs.writeFileSync(file, flipped);
+      expectError(() => loadCheckpoint(file, t.targets), { type: RangeError, code: ErrorCodes.CHECKPOINT_CORRUPT, mentions: [named('checksum mismatch')] });
+      fs.rmSync(file);
+      expectError(() => readCheckpoint(file), { type: RangeError, code: ErrorCodes.INVALID_ARG_VALUE, mentions: [named('cannot read it: ENOENT')] });
+      t.expectUntouched('after the refused loads');
+    });
+
+    it('a sound file that does not fit, and a save of bad contents, name it too; bytes (no file) are named as before', () => {
+      fs.writeFileSync(file, good);
+      expectError(() => loadCheckpoint(file, { model: { params: [new Float64Array(3)] } }), {
+        type: RangeError,
+        code: ErrorCodes.CHECKPOINT_MISMATCH,
+        mentions: [named('it has 2 params, the model 1')],
+      });
+      expectError(() => saveCheckpoint(file, { model: { params: [new Float64Array(3)], paramShapes: [[2]] } }), {
+        type: RangeError,
+        code: ErrorCodes.SHAPE_MISMATCH,
+        mentions: [named('checkpoint.model.paramShapes\\[0\\]')],
+      });
+      expect(fs.readFileSync(file).equals(good), 'the refused save left the file').to.equal(true);
+      expectError(() => readCheckpoint(good.subarray(0, 20)), { type: RangeError, code: ErrorCodes.CHECKPOINT_CORRUPT, mentions: [/^safetensors: /] });
+    });
+  });
+
   describe('sound files that do not fit: ERR_CHECKPOINT_MISMATCH, nothing changed', () => {
     const src = trained();
     const file = tempFile();

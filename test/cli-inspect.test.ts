@@ -136,3 +136,29 @@ describe('a run folder with a stale temporary file', () => {
     expect(doc.files.every((f) => f.checkpoint)).to.equal(true);
   });
 });
+
+// Issue 24: `inspect` of a run folder stopped at a damaged file and said nothing of the good one.
+describe('a run folder with a damaged file', () => {
+  const runsDir = tempDir();
+  const runDir = path.join(runsDir, 'hurt');
+
+  it('inspect reports every file, marks the damaged one with its error, and exits 1', async () => {
+    expect(await main(['train', '--name', 'hurt', '--runs-dir', runsDir, '--epochs', '1', '--hidden', '8', '--quiet'], captureIo())).to.equal(0);
+    const last = path.join(runDir, 'last.safetensors');
+    const bytes = fs.readFileSync(last);
+    fs.writeFileSync(last, bytes.subarray(0, bytes.length - 100));
+    const io = captureIo();
+    expect(await main(['inspect', runDir], io)).to.equal(1);
+    expect(io.out()).to.match(/best\.safetensors: fusedoptim checkpoint, .* checksum ok/);
+    expect(io.out()).to.match(/^.*last\.safetensors: DAMAGED: checkpoint ".*last\.safetensors": .*run past the end.* \[ERR_CHECKPOINT_CORRUPT\]$/m);
+    expect(io.err()).to.equal('fusedoptim inspect: 1 of 2 files damaged: last.safetensors\n');
+    const json = captureIo();
+    expect(await main(['inspect', runDir, '--json'], json)).to.equal(1);
+    const doc = parseNumbers(json.out()) as { files: Array<{ file: string; checkpoint?: boolean; damaged?: boolean; error?: { code: string } }> };
+    expect(doc.files.map((f) => [path.basename(f.file), f.checkpoint ?? null, f.damaged ?? false])).to.deep.equal([
+      ['best.safetensors', true, false],
+      ['last.safetensors', null, true],
+    ]);
+    expect(doc.files[1].error!.code).to.equal('ERR_CHECKPOINT_CORRUPT');
+  });
+});

@@ -50,8 +50,8 @@ describe('fusedoptim train: runs that cannot be lost', function () {
     expect(snapshot(dir), 'the refused run changed the folder').to.deep.equal(before);
 
     const both = captureIo();
-    expect(await main(['train', '--name', 'taken', ...quick, '--resume', '--force'], both)).to.equal(1);
-    expect(both.err()).to.include('resume and force exclude each other');
+    expect(await main(['train', '--name', 'taken', ...quick, '--resume', '--force'], both)).to.equal(2);
+    expect(both.err()).to.include('--resume and --force exclude each other');
     expect(snapshot(dir)).to.deep.equal(before);
 
     // --force deletes the old run: a new one stopped before validating leaves no stale best.safetensors.
@@ -133,5 +133,83 @@ describe('fusedoptim train: runs that cannot be lost', function () {
     for (const file of ['best.safetensors', 'last.safetensors']) {
       expect(fs.readFileSync(path.join(runsDir, 'stopped', file)), file).to.deep.equal(fs.readFileSync(path.join(runsDir, 'straight', file)));
     }
+  });
+
+  // Issue 24: `--resume` over a truncated last.safetensors gave the parser's error, no file name and no way out.
+  describe('a damaged last.safetensors', () => {
+    const settings = ['--runs-dir', runsDir, '--epochs', '3', '--seed', '2', '--hidden', '16', '--quiet'];
+    /** The run stopped 15 steps into its second epoch (45 steps each), last.safetensors then truncated. */
+    const damagedRun = async (name: string): Promise<{ dir: string; damaged: Buffer }> => {
+      expect(await main(['train', '--name', name, ...settings, '--max-steps', '60'], captureIo())).to.equal(0);
+      const dir = path.join(runsDir, name);
+      const bytes = fs.readFileSync(path.join(dir, 'last.safetensors'));
+      const damaged = bytes.subarray(0, bytes.length - 64);
+      fs.writeFileSync(path.join(dir, 'last.safetensors'), damaged);
+      return { dir, damaged };
+    };
+
+    it('--resume refuses, names the file, points to --resume-from best, and writes nothing', async () => {
+      const { dir } = await damagedRun('cut');
+      const before = snapshot(dir);
+      const io = captureIo();
+      expect(await main(['train', '--name', 'cut', ...settings, '--resume'], io)).to.equal(1);
+      const err = io.err();
+      expect(err).to.include(`checkpoint ${JSON.stringify(path.join(dir, 'last.safetensors'))}: `);
+      expect(err).to.include('resume refused, nothing written: best.safetensors (after epoch 1, step 45) is intact: continue from it with --resume-from best');
+      expect(err).to.match(/\[ERR_CHECKPOINT_CORRUPT\]\n$/);
+      expect(snapshot(dir), 'the refused resume changed the folder').to.deep.equal(before);
+    });
+
+    it('--resume-from best continues to the bits of the uninterrupted run and keeps the damaged file', async () => {
+      expect(await main(['train', '--name', 'whole', ...settings], captureIo())).to.equal(0);
+      const { dir, damaged } = await damagedRun('mended');
+      const io = captureIo();
+      expect(await main(['train', '--name', 'mended', ...settings.filter((a) => a !== '--quiet'), '--progress', 'none', '--resume-from', 'best'], io), io.err()).to.equal(0);
+      expect(io.out()).to.match(/^resuming from the best epoch an MLP 64-16-10/);
+      expect(io.out()).to.include('kept the damaged last.safetensors as');
+      expect(fs.readFileSync(path.join(dir, 'last.safetensors.damaged')).equals(damaged)).to.equal(true);
+      for (const file of ['best.safetensors', 'last.safetensors']) {
+        expect(fs.readFileSync(path.join(dir, file)).equals(fs.readFileSync(path.join(runsDir, 'whole', file))), file).to.equal(true);
+      }
+    });
+
+    it('with best.safetensors damaged too, says that no checkpoint is intact and names --force', async () => {
+      const { dir } = await damagedRun('lost');
+      const best = path.join(dir, 'best.safetensors');
+      fs.writeFileSync(best, fs.readFileSync(best).subarray(0, 100));
+      const io = captureIo();
+      expect(await main(['train', '--name', 'lost', ...settings, '--resume'], io)).to.equal(1);
+      expect(io.err()).to.include('no intact checkpoint to continue from (best.safetensors is damaged too); --force deletes the run and starts over');
+      const fromBest = captureIo();
+      expect(await main(['train', '--name', 'lost', ...settings, '--resume-from', 'best'], fromBest)).to.equal(1);
+      expect(fromBest.err()).to.include(`checkpoint ${JSON.stringify(best)}: `);
+      expect(fromBest.err()).to.include('(last.safetensors is damaged too)');
+    });
+  });
+
+  // Issue 24: the point of --state-dtype, its memory, was said nowhere.
+  it("the opening lines give the optimizer state's bytes and dtypes; history.json and inspect give the same", async () => {
+    for (const [dtype, perParam] of [['float32', '8'], ['bfloat16', '4']]) {
+      const name = `size-${dtype}`;
+      const io = captureIo();
+      expect(await main(['train', '--name', name, '--runs-dir', runsDir, '--epochs', '1', '--max-steps', '2', '--progress', 'none', '--state-dtype', dtype], io), io.err()).to.equal(0);
+      // 64-128-64-10: 8192 + 128 + 8192 + 64 + 640 + 10 = 17226 params, two moments each.
+      const bytes = 17226 * Number(perParam);
+      expect(io.out().split('\n')[1]).to.equal(`optimizer state: ${bytes} bytes (${dtype} ${bytes}), ${perParam} bytes per param`);
+      const summary = JSON.parse(fs.readFileSync(path.join(runsDir, name, 'history.json'), 'utf8'));
+      expect(summary.optimizerState).to.deep.equal({ bytes, dtypes: { [dtype]: bytes } });
+      const inspected = captureIo();
+      expect(await main(['inspect', path.join(runsDir, name, 'last.safetensors')], inspected)).to.equal(0);
+      expect(inspected.out()).to.include(`optimizer state: ${bytes} bytes (${dtype} ${bytes}), ${perParam} bytes per param`);
+    }
+    // 8-bit: the two large kernels' moments as codes with a scale per 256, the rest float32, two code maps.
+    const io = captureIo();
+    expect(await main(['train', '--name', 'size-int8', '--runs-dir', runsDir, '--epochs', '1', '--max-steps', '2', '--progress', 'none', '--state-dtype', 'int8'], io)).to.equal(0);
+    const float32 = 2 * 4 * (128 + 64 + 640 + 10) + 2 * 4 * 2 * (8192 / 256) + 2 * 256 * 4;
+    const uint8 = 2 * 2 * 8192;
+    expect(io.out().split('\n')[1]).to.equal(`optimizer state: ${float32 + uint8} bytes (float32 ${float32}, uint8 ${uint8}), ${Number(((float32 + uint8) / 17226).toFixed(2))} bytes per param`);
+    const inspected = captureIo();
+    expect(await main(['inspect', path.join(runsDir, 'size-int8', 'last.safetensors')], inspected)).to.equal(0);
+    expect(inspected.out()).to.include(`optimizer state: ${float32 + uint8} bytes (float32 ${float32}, uint8 ${uint8})`);
   });
 });

@@ -55,12 +55,37 @@ describe('the fusedoptim command', () => {
     const runsDir = tempDir();
     const cases: Array<[string[], string]> = [
       [['train', '--epoch', '3'], 'unknown option --epoch'],
-      [['train', '--epochs', 'three'], '--epochs: expected an integer, got "three"'],
+      [['train', '--epochs', 'three'], '--epochs must be an integer >= 1, got "three"'],
       [['train', '--epochs'], '--epochs needs a value'],
       [['train', '--epochs', '--seed', '1'], '--epochs needs a value'],
       [['train', '--resume=yes'], '--resume takes no value'],
-      [['train', '--progress', 'loud'], '--progress: expected auto, bar, log or none'],
-      [['train', '--hidden', '12,x'], '--hidden'],
+      [['train', '--progress', 'loud'], '--progress must be one of auto, bar, log, none, got "loud"'],
+      [['train', '--hidden', '12,x'], '--hidden must be layer widths in [1, 4096] like 128,64, got "12,x"'],
+      // Issue 24: values the job refused in its own words (`options.config.epochs: ...`, exit 1) are usage mistakes.
+      [['train', '--epochs', '-1'], '--epochs must be an integer >= 1, got -1'],
+      [['train', '--epochs', '0'], '--epochs must be an integer >= 1, got 0'],
+      [['train', '--epochs', '2.5'], '--epochs must be an integer >= 1, got 2.5'],
+      [['train', '--seed', '-3'], '--seed must be an integer in [0, 4294967295], got -3'],
+      [['train', '--batch-size=0'], '--batch-size must be an integer >= 1, got 0'],
+      [['train', '--lr', '0'], '--lr must be a finite number > 0, got 0'],
+      [['train', '--lr', 'Infinity'], '--lr must be a finite number > 0, got Infinity'],
+      [['train', '--weight-decay', '-0.1'], '--weight-decay must be a finite number >= 0, got -0.1'],
+      [['train', '--warmup-steps', '-1'], '--warmup-steps must be an integer >= 0, got -1'],
+      [['train', '--min-lr', '-1'], '--min-lr must be a finite number >= 0, got -1'],
+      [['train', '--max-grad-norm', '0'], '--max-grad-norm must be a finite number > 0, got 0'],
+      [['train', '--state-dtype', 'fp8'], '--state-dtype must be one of float32, bfloat16, int8, got "fp8"'],
+      [['train', '--max-steps', '0'], '--max-steps must be an integer >= 1, got 0'],
+      [['train', '--checkpoint-every', '0'], '--checkpoint-every must be an integer >= 1, got 0'],
+      [['train', '--threads', '0'], '--threads must be an integer in [1, 1024], got 0'],
+      [['train', '--hidden', '8,5000'], '--hidden must be layer widths in [1, 4096]'],
+      [['train', '--name', '../x'], `--name must be a folder name of letters, digits, '_', '-' and '.', got "../x"`],
+      [['train', '--shard-state'], '--shard-state needs --distributed'],
+      [['train', '--resume', '--force'], '--resume and --force exclude each other'],
+      [['train', '--resume-from', 'best', '--force'], '--resume-from and --force exclude each other'],
+      [['train', '--resume', '--resume-from', 'best'], '--resume and --resume-from: give one'],
+      [['train', '--resume-from', 'first'], '--resume-from must be one of last, best, got "first"'],
+      [['compare', '--epochs', '-1'], '--epochs must be an integer >= 1, got -1'],
+      [['compare', '--state-dtype', 'int4'], '--state-dtype must be one of float32, bfloat16, int8, got "int4"'],
       [['inspect'], 'expected <checkpoint>'],
       [['compare', 'extra'], 'unexpected argument "extra"'],
     ];
@@ -74,10 +99,26 @@ describe('the fusedoptim command', () => {
     expect(fs.readdirSync(runsDir)).to.deep.equal([]);
   });
 
-  it('a setting the job refuses is an error with its code (exit 1)', async () => {
+  it('a runtime error is one line with its code, exit 1', async () => {
     const io = captureIo();
-    expect(await main(['train', '--runs-dir', tempDir(), '--epochs', '0'], io)).to.equal(1);
-    expect(io.err()).to.match(/epochs: expected an integer >= 1, got 0 \[ERR_OUT_OF_RANGE\]/);
+    expect(await main(['train', '--runs-dir', tempDir(), '--resume'], io)).to.equal(1);
+    expect(io.err()).to.match(/^fusedoptim train: resume: there is no run to resume in .* \(no last\.safetensors\) \[ERR_INVALID_ARG_VALUE\]\n$/);
+  });
+
+  it("every command's --help, and the command list, say what the exit statuses mean", async () => {
+    for (const command of ['train', 'compare', 'inspect']) {
+      const io = captureIo();
+      await main([command, '--help'], io);
+      expect(io.out()).to.match(/^exit status:\n  0 done\n  1 an error while running .*\n  2 a usage mistake .*the message names the flag/m);
+    }
+    const train = captureIo();
+    await main(['train', '--help'], train);
+    expect(train.out()).to.include('130 / 143 stopped by Ctrl-C / SIGTERM');
+    expect(train.out()).to.match(/--state-dtype <float32\|bfloat16\|int8>/);
+    expect(train.out()).to.match(/--resume-from <last\|best>/);
+    const top = captureIo();
+    await main(['--help'], top);
+    expect(top.out()).to.match(/exit status:.*\n  0 done/);
   });
 
   describe('inspect', () => {
@@ -114,6 +155,8 @@ describe('the fusedoptim command', () => {
       expect(out).to.include('extra:     {"note":"hello"}');
       expect(out).to.match(/^ {2}param\.0 +F64 +\[3\] +3 .*weight$/m);
       expect(out).to.match(/^ {2}optim\.1\.expAvgSq +F64 +\[1\] +1 /m);
+      // Issue 24: the state's size, as train prints it: 2 moments of 4 float64 elements.
+      expect(out).to.match(/^ +optimizer state: 64 bytes \(float64 64\), 16 bytes per param$/m);
     });
 
     it('--json prints one JSON document', async () => {
@@ -122,11 +165,12 @@ describe('the fusedoptim command', () => {
       const doc = parseNumbers(io.out()) as {
         checkpoint: boolean;
         tensors: Array<{ name: string; dtype: string; shape: number[]; label?: string }>;
-        metadata: { version: number; optimizer: { class: string }; progress: { globalStep: number } };
+        metadata: { version: number; optimizer: { class: string; stateSize: unknown }; progress: { globalStep: number } };
       };
       expect(doc.checkpoint).to.equal(true);
       expect(doc.metadata.version).to.equal(1);
       expect(doc.metadata.optimizer.class).to.equal('AdamW');
+      expect(doc.metadata.optimizer.stateSize).to.deep.equal({ bytes: 64, dtypes: { float64: 64 } });
       expect(doc.metadata.progress.globalStep).to.equal(3);
       expect(doc.tensors.map((t) => t.name)).to.deep.equal(['optim.0.expAvg', 'optim.0.expAvgSq', 'optim.1.expAvg', 'optim.1.expAvgSq', 'param.0', 'param.1']);
       expect(doc.tensors.find((t) => t.name === 'param.1')).to.include({ dtype: 'F64', label: 'bias' });
@@ -139,7 +183,7 @@ describe('the fusedoptim command', () => {
       fs.writeFileSync(damaged, bytes);
       const io = captureIo();
       expect(await main(['inspect', damaged], io)).to.equal(1);
-      expect(io.err()).to.match(/^fusedoptim inspect: checkpoint: checksum mismatch.*\[ERR_CHECKPOINT_CORRUPT\]\n$/);
+      expect(io.err()).to.match(/^fusedoptim inspect: checkpoint ".*damaged\.safetensors": checksum mismatch.*\[ERR_CHECKPOINT_CORRUPT\]\n$/);
       const missing = captureIo();
       expect(await main(['inspect', path.join(dir, 'nope')], missing)).to.equal(1);
       expect(missing.err()).to.match(/ENOENT/);

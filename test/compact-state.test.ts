@@ -10,7 +10,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { Adagrad, Adam, AdamW, Lion, RMSprop, SGD, getNumThreads, setNumThreads } from '../lib';
 import { getBackend } from '../lib/backend';
-import { COMPACT_BLOCK, dequantizeBlocks, nearestCode, quantizeBlocks } from '../lib/compact/drivers';
+import { COMPACT_BLOCK, dequantizeBlocks, quantizeBlocks } from '../lib/compact/drivers';
+import { SIGNED_CODE, UNSIGNED_CODE, codeOfTable, encode8 } from '../lib/compact/code8';
 import { bf16RoundNearest } from '../lib/compact/bfloat16';
 import { scalarArray } from '../lib/kernels/kernel_def';
 import { ErrorCodes } from '../lib/errors';
@@ -173,30 +174,43 @@ describe('compact state: bfloat16 rounding', () => {
 });
 
 describe('compact state: 8-bit block-wise quantization', () => {
-  it('the code maps: 256 ascending values; signed in [-1, 1] with 0, unsigned in [0, 1], both with 1', () => {
-    for (const map of [SIGNED_CODE_MAP, UNSIGNED_CODE_MAP]) {
+  it('the codes: 0 exact, steps of 2^-E·2^-3 below 2^-E and 3 bits per octave of value + 2^-E above, up to 1 − 2^-E; the signed map ends negative', () => {
+    for (const [code, map, exponents] of [[SIGNED_CODE, SIGNED_CODE_MAP, 15], [UNSIGNED_CODE, UNSIGNED_CODE_MAP, 31]] as const) {
       expect(map).to.have.length(256);
-      for (let i = 1; i < 256; i++) expect(map[i]).to.be.at.least(map[i - 1]);
-      expect(Array.from(map)).to.include(0);
-      expect(map[255]).to.equal(1);
+      expect(map[0]).to.equal(0);
+      expect(map[code.largest]).to.equal(Math.fround(1 - 2 ** -exponents));
+      expect(map[1]).to.equal(2 ** (-exponents - 3));
+      // Ascending in magnitude up to the code of 1, each step at most 1/8 of t = value + 2^-E.
+      for (let c = 1; c <= code.largest; c++) {
+        expect(map[c]).to.be.above(map[c - 1]);
+        expect(map[c] - map[c - 1]).to.be.at.most((map[c] + 2 ** -exponents) / 8);
+      }
     }
-    expect(SIGNED_CODE_MAP[0]).to.be.within(-1, -0.99);
-    expect(UNSIGNED_CODE_MAP[0]).to.equal(0);
+    expect(SIGNED_CODE_MAP[0x80 | SIGNED_CODE.largest]).to.equal(-Math.fround(1 - 2 ** -15));
+    expect(UNSIGNED_CODE_MAP[UNSIGNED_CODE.largest]).to.equal(1);
+    expect(SIGNED_CODE_MAP[255]).to.be.below(0);
+    expect(UNSIGNED_CODE_MAP[255]).to.be.above(0);
+    expect(codeOfTable(SIGNED_CODE_MAP)).to.equal(SIGNED_CODE);
+    expect(codeOfTable(UNSIGNED_CODE_MAP)).to.equal(UNSIGNED_CODE);
   });
 
-  it('nearestCode: the nearest value, ties to the lower code', () => {
-    const map = SIGNED_CODE_MAP;
-    for (let i = 0; i < 256; i++) expect(map[nearestCode(map, map[i])]).to.equal(map[i]);
-    for (let i = 0; i < 255; i++) {
-      if (map[i] === map[i + 1]) continue;
-      const mid = Math.fround((map[i] + map[i + 1]) / 2);
-      const code = nearestCode(map, mid);
-      const distance = Math.abs(map[code] - mid);
-      expect(distance).to.be.at.most(Math.abs(map[i] - mid));
-      expect(distance).to.be.at.most(Math.abs(map[i + 1] - mid));
+  it('encode8: each code value to its own code, any other value to a nearest code in its octave; NaN and > 1 to the largest', () => {
+    for (const [code, map] of [[SIGNED_CODE, SIGNED_CODE_MAP], [UNSIGNED_CODE, UNSIGNED_CODE_MAP]] as const) {
+      const codes = Array.from({ length: code.largest + 1 }, (_, c) => c);
+      if (code.sign !== 0) codes.push(...codes.slice(1).map((c) => c | code.sign));
+      for (const c of codes) expect(encode8(code, map[c], 1), `code ${c}`).to.equal(c);
+      for (let c = 0; c < code.largest; c++) {
+        for (const x of [Math.fround((map[c] + map[c + 1]) / 2), Math.fround(map[c] * 0.75 + map[c + 1] * 0.25), Math.fround(map[c] * 0.25 + map[c + 1] * 0.75)]) {
+          const got = map[encode8(code, x, 1)];
+          expect(Math.abs(got - x), `between codes ${c} and ${c + 1}`).to.be.at.most(Math.min(Math.abs(map[c] - x), Math.abs(map[c + 1] - x)));
+        }
+      }
+      expect(encode8(code, 2, 1)).to.equal(code.largest);
+      expect(encode8(code, NaN, 1)).to.equal(code.largest);
+      expect(encode8(code, 3, Math.fround(1 / 3))).to.equal(code.largest);
     }
-    expect(nearestCode(map, -2)).to.equal(0);
-    expect(nearestCode(map, 2)).to.equal(255);
+    expect(encode8(SIGNED_CODE, -2, 1)).to.equal(0x80 | SIGNED_CODE.largest);
+    expect(encode8(UNSIGNED_CODE, -0.5, 1)).to.equal(encode8(UNSIGNED_CODE, 0.5, 1));
   });
 
   it('a round trip gives each element the nearest code value times its block absmax', () => {
@@ -213,8 +227,7 @@ describe('compact state: 8-bit block-wise quantization', () => {
     for (let i = 0; i < values.length; i++) {
       const scale = absmax[Math.floor(i / COMPACT_BLOCK)];
       const x = values[i] / scale;
-      // Within half a step of the map around x (the signed map, like bitsandbytes', has no -1:
-      // a block's most negative element comes back as map[0] = -0.993 times the absmax).
+      // Within half a step of the map around x.
       const nearest = Math.min(...Array.from(SIGNED_CODE_MAP, (v) => Math.abs(v - x)));
       expect(Math.abs(back[i] - values[i]), `element ${i}`).to.be.at.most(nearest * scale + (Math.abs(values[i]) + scale) * 2 ** -22); // + float32 rounding
     }
@@ -223,9 +236,10 @@ describe('compact state: 8-bit block-wise quantization', () => {
   it('native and JS kernels agree bit for bit on adversarial codes: ties, zero blocks, NaN blocks, 1 and 2 threads', () => {
     // SGD with momentum's first step stores g as the 8-bit state: with one element of a
     // block at 1, the block's absmax is 1 and every other element is quantized as itself.
-    const map = SIGNED_CODE_MAP;
+    // The signed code's values in [-1, 1], ascending.
+    const map = Float32Array.from(Array.from(SIGNED_CODE_MAP).filter((v) => Math.abs(v) <= 1 && !Object.is(v, -0)).sort((x, y) => x - y));
     const values: number[] = [];
-    for (let i = 0; i < 255; i++) values.push(map[i], Math.fround((map[i] + map[i + 1]) / 2), Math.fround(map[i] * (1 + 2 ** -20)));
+    for (let i = 0; i < map.length - 1; i++) values.push(map[i], Math.fround((map[i] + map[i + 1]) / 2), Math.fround(map[i] * (1 + 2 ** -20)));
     while (values.length % COMPACT_BLOCK !== 0) values.push(0);
     for (let b = 0; b < values.length; b += COMPACT_BLOCK) values[b] = 1;
     const zeros = new Array(COMPACT_BLOCK).fill(0);
@@ -246,8 +260,8 @@ describe('compact state: 8-bit block-wise quantization', () => {
     expectSameBits(results[1], results[0], 'native vs js');
     expectSameBits(results[2], results[0], '2 threads vs js');
     // An exact map value is stored as its own code.
-    for (let i = 0; i < 255; i++) {
-      if (i % 3 === 0 && (3 * i) % COMPACT_BLOCK !== 0) expect(map[results[0][3 * i]]).to.equal(map[i]);
+    for (let i = 0; i < map.length - 1; i++) {
+      if ((3 * i) % COMPACT_BLOCK !== 0) expect(SIGNED_CODE_MAP[results[0][3 * i]]).to.equal(map[i]);
     }
   });
 

@@ -13,7 +13,7 @@ import { expect } from 'chai';
 import { shardRange } from '../lib/distributed';
 import * as dist from '../lib/distributed';
 import { fingerprintOf, RECORD_LENGTH, throwMismatch } from '../lib/distributed/fingerprint';
-import { CollectiveKind, ReduceOpCode } from '../lib/distributed/mpi_addon';
+import { CollectiveKind, ReduceOpCode, mpiRemedy } from '../lib/distributed/mpi_addon';
 import { runNodeChild } from './helpers/child';
 import { MpiRun, describeRun, runRanks, skipWithoutMpi } from './helpers/mpi';
 
@@ -57,7 +57,7 @@ describe('distributed: collectives', function () {
       expect(() => throwMismatch(swapped, 1, 'allReduce')).to.throw(/rank 1 has element types/);
     });
 
-    it('without the MPI addon, init() throws ERR_MPI_NOT_AVAILABLE naming the packages and the rebuild command', () => {
+    it('without the MPI addon, init() throws ERR_MPI_NOT_AVAILABLE naming every place it looked and the rebuild command', () => {
       const script = [
         "const Module = require('module');",
         'const load = Module._load;',
@@ -72,7 +72,19 @@ describe('distributed: collectives', function () {
       const out = JSON.parse(runNodeChild(script).stdout);
       expect(out.code).to.equal('ERR_MPI_NOT_AVAILABLE');
       expect(out.name).to.equal('TypeError');
-      expect(out.message).to.include('openmpi-bin libopenmpi-dev').and.include('npm rebuild fusedoptim').and.include('Could not locate');
+      expect(out.message).to.include('npm rebuild fusedoptim').and.include('Tried: Could not locate');
+      expect(out.message.split('Could not locate').length - 1, 'a local build, a debug build, the prebuilt one').to.equal(3);
+    });
+
+    it('the command that fixes a failed load, by its cause', () => {
+      const absent = ['/p/build/Release/fusedoptim_mpi.node (absent)', '/p/prebuilds/linux-x64/fusedoptim_mpi.node (absent)'];
+      const noLibmpi = ['/p/prebuilds/linux-x64/fusedoptim_mpi.node (libmpi.so.40: cannot open shared object file: No such file or directory)'];
+      // The prebuilt addon without Open MPI: install it; with another MPI's compiler: build against that one.
+      expect(mpiRemedy(noLibmpi, false)).to.include('Install it: `apt-get install openmpi-bin`');
+      expect(mpiRemedy(noLibmpi, true)).to.match(/another MPI is installed\. Build it against the MPI installed here: `npm rebuild fusedoptim`/);
+      // Nothing to load: build where MPI is installed; else install it and build.
+      expect(mpiRemedy(absent, true)).to.match(/^Build it against the MPI installed here: `npm rebuild fusedoptim`/);
+      expect(mpiRemedy(absent, false)).to.include('`apt-get install openmpi-bin libopenmpi-dev && npm rebuild fusedoptim`');
     });
   });
 

@@ -140,7 +140,7 @@ const TRIGGERS: Record<ErrorCode, Trigger> = {
   },
   [ErrorCodes.MPI_NOT_AVAILABLE]: {
     kind: TypeError,
-    message: /fusedoptim\/distributed: the MPI addon could not be loaded \(.*\)\. Install MPI .*openmpi-bin libopenmpi-dev.*npm rebuild fusedoptim/,
+    message: /fusedoptim\/distributed: the MPI addon could not be loaded\. Tried: .*fusedoptim_mpi\.node.*npm rebuild fusedoptim/,
     produce: () => {
       // As for ADDON_NOT_LOADED: in a child whose `bindings` cannot find the MPI addon.
       const script = [

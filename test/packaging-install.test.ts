@@ -3,25 +3,22 @@
  * (prepack: prebuildify), and the tarball installs into a fresh folder, with install scripts
  * disabled and with no compiler on the PATH, and loads that prebuilt binary. With install scripts
  * enabled (`npm rebuild`), scripts/install.js keeps the prebuilt and compiles nothing.
+ * With Open MPI on the machine (issue 23): the tarball's prebuilt MPI addon runs
+ * `mpirun -np 2 node script.js` with fusedoptim/distributed after a plain install; without it,
+ * ERR_MPI_NOT_AVAILABLE lists the places looked at and the command that fixes it, and
+ * `npm rebuild fusedoptim` builds it from source (the whole addon build: minutes on 2 cores).
  *
  * Only on linux-x64, the platform the package ships a binary for. Packing builds the addon once
  * more (about 15 to 60 s on 2 cores).
  */
 import { expect } from 'chai';
-import { execFileSync } from 'child_process';
+import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { runNodeChild } from './helpers/child';
+import { PACK_TIMEOUT_MS, canPack, freshProject, installPacked, npmCli, packOnce } from './helpers/packed';
 
 const ROOT = path.join(__dirname, '..');
-
-/** npm's own script, run by this node: no npm (nor anything else) needs to be on a child's PATH. */
-function npmCli(): string {
-  const fromEnv = process.env.npm_execpath;
-  if (fromEnv && /npm-cli\.js$/.test(fromEnv)) return fromEnv;
-  return path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js');
-}
 
 describe('the packed tarball installs without a compiler', function () {
   this.timeout(600_000);
@@ -33,14 +30,10 @@ describe('the packed tarball installs without a compiler', function () {
   let bare: NodeJS.ProcessEnv;
 
   before(function () {
-    if (`${process.platform}-${process.arch}` !== 'linux-x64' || !fs.existsSync(npmCli())) this.skip();
-    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-pack-'));
-    // (The prepack and prepare scripts print to stdout too: the tarball is found by its name, not by --json.)
-    execFileSync(process.execPath, [npmCli(), 'pack', '--pack-destination', work], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    const packed = fs.readdirSync(work).filter((name) => name.endsWith('.tgz'));
-    expect(packed).to.have.length(1);
-    tarball = path.join(work, packed[0]);
-    contents = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).split('\n').map((f) => f.replace(/^package\//, ''));
+    if (!canPack()) this.skip();
+    this.timeout(PACK_TIMEOUT_MS);
+    ({ tarball, contents } = packOnce());
+    const work = path.dirname(tarball);
     expect(contents).to.include('prebuilds/linux-x64/fusedoptim.node');
 
     const bin = path.join(work, 'bin');
@@ -48,9 +41,7 @@ describe('the packed tarball installs without a compiler', function () {
     fs.symlinkSync(process.execPath, path.join(bin, 'node'));
     fs.symlinkSync('/bin/sh', path.join(bin, 'sh'));
     bare = { ...process.env, PATH: bin, CC: 'false', CXX: 'false' };
-    app = path.join(work, 'app');
-    fs.mkdirSync(app);
-    fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', private: true }));
+    app = freshProject('app');
   });
 
   it('ships every file the README links to or shows', () => {
@@ -62,7 +53,7 @@ describe('the packed tarball installs without a compiler', function () {
 
   it('installs with scripts disabled and no compiler on the PATH, and loads the prebuilt addon', () => {
     const npm = (...args: string[]) => execFileSync(process.execPath, [npmCli(), ...args], { cwd: app, env: bare, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    npm('install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', tarball);
+    installPacked(app, bare);
     const installed = path.join(app, 'node_modules', 'fusedoptim');
     expect(fs.existsSync(path.join(installed, 'build')), 'nothing was built').to.equal(false);
     expect(fs.existsSync(path.join(installed, 'node_modules', 'node-gyp')), 'node-gyp is no runtime dependency').to.equal(false);
@@ -88,6 +79,70 @@ describe('the packed tarball installs without a compiler', function () {
     const rebuilt = npm('rebuild', 'fusedoptim', '--foreground-scripts');
     expect(rebuilt).to.include('fusedoptim: using the prebuilt addon for linux-x64');
     expect(fs.existsSync(path.join(installed, 'build'))).to.equal(false);
+  });
+
+  describe('fusedoptim/distributed from the package (Open MPI on this machine)', () => {
+    let installed: string;
+    let script: string;
+    /** `mpirun -np 2 node allreduce.js` in the app: each rank's report. */
+    const runOnTwoRanks = () => {
+      const mpirun = spawnSync('mpirun', ['--allow-run-as-root', '--oversubscribe', '-np', '2', process.execPath, script], {
+        cwd: app,
+        // mpirun from its folder; nothing that compiles beside it is asked for (CC, CXX false).
+        env: { ...bare, PATH: `${bare.PATH}:${path.dirname(mpirunPath)}`, OMPI_MCA_btl_vader_single_copy_mechanism: 'none' },
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
+      expect(mpirun.status, mpirun.stderr).to.equal(0);
+      return mpirun.stdout.trim().split('\n').map((line) => JSON.parse(line)).sort((a, b) => a.rank - b.rank);
+    };
+    let mpirunPath: string;
+
+    before(function () {
+      const found = spawnSync('sh', ['-c', 'command -v mpirun'], { encoding: 'utf8' });
+      if (found.status !== 0 || !contents) this.skip();
+      mpirunPath = found.stdout.trim();
+      installed = path.join(app, 'node_modules', 'fusedoptim');
+      script = path.join(app, 'allreduce.js');
+      fs.writeFileSync(
+        script,
+        [
+          "const dist = require('fusedoptim/distributed');",
+          'dist.init();',
+          'const x = Float64Array.of(dist.rank() + 1);',
+          'dist.allReduce([x]);',
+          'console.log(JSON.stringify({ rank: dist.rank(), size: dist.size(), sum: x[0] }));',
+        ].join('\n'),
+      );
+    });
+
+    it('ships a prebuilt MPI addon: `mpirun -np 2 node script.js` works with no further command', () => {
+      expect(contents).to.include('prebuilds/linux-x64/fusedoptim_mpi.node');
+      expect(runOnTwoRanks()).to.deep.equal([
+        { rank: 0, size: 2, sum: 3 },
+        { rank: 1, size: 2, sum: 3 },
+      ]);
+      expect(fs.existsSync(path.join(installed, 'build')), 'nothing was built').to.equal(false);
+    });
+
+    it('without a loadable MPI addon: ERR_MPI_NOT_AVAILABLE lists every place tried and the command that fixes it', () => {
+      fs.rmSync(path.join(installed, 'prebuilds', 'linux-x64', 'fusedoptim_mpi.node'));
+      const probe = "try { require('fusedoptim/distributed').init(); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }";
+      const err = JSON.parse(execFileSync(process.execPath, ['-e', probe], { cwd: app, env: bare, encoding: 'utf8' }));
+      expect(err.code).to.equal('ERR_MPI_NOT_AVAILABLE');
+      const root = fs.realpathSync(installed);
+      for (const place of ['build/Release', 'build/Debug', 'prebuilds/linux-x64']) expect(err.message).to.include(path.join(root, place, 'fusedoptim_mpi.node'));
+      // No mpicxx on this PATH: install MPI, then build.
+      expect(err.message).to.include('`apt-get install openmpi-bin libopenmpi-dev && npm rebuild fusedoptim`');
+    });
+
+    it('`npm rebuild fusedoptim` builds the MPI addon from source where MPI is installed and no shipped one loads', () => {
+      // The whole environment: the compiler and mpicxx on the PATH.
+      const rebuilt = execFileSync(process.execPath, [npmCli(), 'rebuild', 'fusedoptim', '--foreground-scripts'], { cwd: app, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      expect(rebuilt).to.match(/fusedoptim: building the addons from source \(the MPI addon does not load here, and MPI is installed/);
+      expect(fs.existsSync(path.join(installed, 'build', 'Release', 'fusedoptim_mpi.node'))).to.equal(true);
+      expect(runOnTwoRanks().map((r) => r.sum)).to.deep.equal([3, 3]);
+    });
   });
 });
 

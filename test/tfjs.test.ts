@@ -132,6 +132,100 @@ describe('fusedoptim/tfjs: training', function () {
         model.dispose();
       });
 
+      // Issue 24: a model loaded and saved again before any step lost its optimizer's state (only `iter` was saved).
+      describe('any sequence of save, load and fit continues exactly as the uninterrupted run', () => {
+        type Model = TfLayers.LayersModel;
+        /** The uninterrupted run's weights after 1 + `more` epochs of Adam. */
+        let uninterrupted: Float32Array[];
+        const more = 2;
+        const fit = (model: Model, epochs: number) => {
+          const { x, y } = smallData(t, 24, 13);
+          // shuffle: false, so every run sees the same batches.
+          return model.fit(x, y, { epochs, batchSize: 8, shuffle: false, verbose: 0 }).finally(() => t.tf.dispose([x, y]));
+        };
+        const trained = async (): Promise<Model> => {
+          const model = smallModel(t, 71);
+          model.compile({ optimizer: t.fused.adam({ lr: 0.02, amsgrad: true }), loss: 'meanSquaredError' });
+          await fit(model, 1);
+          return model;
+        };
+        type Artifacts = TfCore.io.ModelArtifacts;
+        /** model.save with its optimizer, to memory. */
+        const save = async (model: Model): Promise<Artifacts> => {
+          let artifacts: Artifacts | undefined;
+          await model.save(
+            t.tf.io.withSaveHandler(async (a) => {
+              artifacts = a;
+              return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+            }),
+            { includeOptimizer: true },
+          );
+          return artifacts!;
+        };
+        const load = (artifacts: Artifacts) => t.tfl.loadLayersModel(t.tf.io.fromMemory(artifacts));
+        /** The optimizer weights saved in `artifacts`, in saved order: name, shape, dtype, values. */
+        const optimizerWeights = (artifacts: Artifacts) => {
+          const tensors = t.tf.io.decodeWeights(artifacts.weightData as ArrayBuffer, artifacts.weightSpecs!);
+          const out = artifacts.weightSpecs!.filter((w) => w.group === 'optimizer').map((w) => {
+            const tensor = tensors[w.name];
+            return { name: w.name, shape: tensor.shape, dtype: tensor.dtype, values: Array.from(tensor.dataSync()) };
+          });
+          t.tf.dispose(Object.values(tensors));
+          return out;
+        };
+        const expectUninterrupted = (model: Model, label: string) => {
+          model.getWeights().forEach((w, i) => expectBitIdentical(w.dataSync() as Float32Array, uninterrupted[i], `${label}: weight ${i}`));
+        };
+
+        beforeEach(async () => {
+          if (uninterrupted !== undefined) return;
+          const model = await trained();
+          await fit(model, more);
+          uninterrupted = model.getWeights().map((w) => (w.dataSync() as Float32Array).slice());
+          model.dispose();
+        });
+
+        it('save → load → save (before any step) → load → fit: the second save holds the first one\'s 17 weights', async () => {
+          const first = await save(await trained());
+          const loaded = await load(first);
+          const second = await save(loaded);
+          // iter, and expAvg, expAvgSq, maxExpAvgSq and step of each of the 4 variables.
+          expect(optimizerWeights(first)).to.have.length(17);
+          expect(optimizerWeights(second)).to.deep.equal(optimizerWeights(first));
+          const again = await load(second);
+          expect(again.optimizer.iterations).to.equal(3);
+          await fit(again, more);
+          expectUninterrupted(again, 'save/load/save/load/fit');
+        });
+
+        it('save → load three times over, then fit', async () => {
+          let model: Model = await trained();
+          for (let i = 0; i < 3; i++) model = await load(await save(model));
+          await fit(model, more);
+          expectUninterrupted(model, 'three round trips');
+        });
+
+        it('load → fit → save → load → fit', async () => {
+          const loaded = await load(await save(await trained()));
+          await fit(loaded, 1);
+          const again = await load(await save(loaded));
+          await fit(again, more - 1);
+          expectUninterrupted(again, 'load/fit/save/load/fit');
+        });
+
+        it('setWeights → getWeights before any step gives back the same weights', async () => {
+          const source = await trained();
+          const weights = await source.optimizer.getWeights();
+          const fresh = t.fused.adam({ lr: 0.02, amsgrad: true });
+          await fresh.setWeights(weights);
+          const back = await fresh.getWeights();
+          expect(back.map((w) => [w.name, w.tensor.shape, w.tensor.dtype])).to.deep.equal(weights.map((w) => [w.name, w.tensor.shape, w.tensor.dtype]));
+          back.forEach((w, i) => expect(Array.from(w.tensor.dataSync()), w.name).to.deep.equal(Array.from(weights[i].tensor.dataSync())));
+          t.tf.dispose([...weights, ...back].map((w) => w.tensor));
+          source.dispose();
+        });
+      });
+
       it('minimize over plain variables (gradients as a map) equals fusedoptim; a variable seen later gets its own group', () => {
         const { tf, fused } = t;
         const a = tf.variable(tf.tensor1d([1, -2, 3, 0.5]), true, `a${backend}`);

@@ -54,7 +54,7 @@ describe('thread control', () => {
   describe('threadProbe (the kernels’ work splitting)', () => {
     it('with 1 thread runs every segment on the calling thread, in no parallel region', () => {
       const seen = addon.threadProbe(LARGE, 1);
-      expect(seen).to.deep.equal({ segments: 1, threadsUsed: 1, team: 1, callerRan: true });
+      expect(seen).to.deep.equal({ segments: 1, threadsUsed: 1, team: 1, callerRan: true, callerSegments: 1, covered: true });
     });
 
     it('with 2 threads and enough work runs on 2 distinct OS threads (so the probe can tell)', function () {
@@ -63,10 +63,36 @@ describe('thread control', () => {
       expect(seen.team).to.equal(2);
       expect(seen.threadsUsed).to.equal(2);
       expect(seen.callerRan, 'the calling thread is member 0 of its team').to.equal(true);
+      expect(seen.segments, 'chunks of 16K elements').to.equal(LARGE / 16384);
+      expect(seen.covered).to.equal(true);
+    });
+
+    it('with a late helper, the caller claims every chunk and nothing is done twice or skipped', function () {
+      if (!addonInfo().openmp) this.skip();
+      // The helper sleeps 50 ms before claiming; the caller's no-op chunks take microseconds.
+      const elements = (1 << 20) + 4093;
+      const seen = addon.threadProbe(elements, 2, 50);
+      expect(seen.team).to.equal(2);
+      expect(seen.threadsUsed, 'the helper still joins the team').to.equal(2);
+      expect(seen.segments).to.equal(Math.ceil(elements / 16384));
+      expect(seen.callerSegments, 'the late helper found no work left').to.equal(seen.segments);
+      expect(seen.covered).to.equal(true);
+    });
+
+    it('after a team that did not pay, the next calls of that size run on the calling thread alone, then try the team again', function () {
+      if (!addonInfo().openmp) this.skip();
+      const elements = 3 << 20; // a size class of its own: nothing else here runs paced at it
+      expect(addon.threadProbe(elements, 2, 20, true).team, 'the losing region').to.equal(2);
+      const after = [1, 2, 3, 4].map(() => addon.threadProbe(elements, 2, 0, true));
+      for (const seen of after) {
+        expect(seen).to.deep.equal({ segments: 1, threadsUsed: 1, team: 1, callerRan: true, callerSegments: 1, covered: true });
+      }
+      expect(addon.threadProbe(elements, 2, 0, true).team, 'the team is tried again after 4 calls').to.equal(2);
+      expect(addon.threadProbe(elements, 2, 0, false).team, 'unpaced calls never run alone').to.equal(2);
     });
 
     it('keeps small work on the calling thread whatever the setting', () => {
-      expect(addon.threadProbe(1000, 8)).to.deep.equal({ segments: 1, threadsUsed: 1, team: 1, callerRan: true });
+      expect(addon.threadProbe(1000, 8)).to.deep.equal({ segments: 1, threadsUsed: 1, team: 1, callerRan: true, callerSegments: 1, covered: true });
     });
 
     it('rejects bad arguments with codes, without crashing', () => {
@@ -74,6 +100,9 @@ describe('thread control', () => {
       expect(() => addon.threadProbe(1.5, 1)).to.throw(RangeError).with.property('code', 'ERR_OUT_OF_RANGE');
       expect(() => addon.threadProbe(10, 0)).to.throw(RangeError).with.property('code', 'ERR_OUT_OF_RANGE');
       expect(() => (addon.threadProbe as (a: unknown, b: unknown) => unknown)('10', 1)).to.throw(TypeError).with.property('code', 'ERR_INVALID_ARG_TYPE');
+      expect(() => addon.threadProbe(2 ** 33, 1)).to.throw(RangeError, /elements/).with.property('code', 'ERR_OUT_OF_RANGE');
+      expect(() => addon.threadProbe(10, 1, 1001)).to.throw(RangeError, /lateHelperMs/).with.property('code', 'ERR_OUT_OF_RANGE');
+      expect(() => addon.threadProbe(10, 1, 0, 1 as unknown as boolean)).to.throw(TypeError, /paced/).with.property('code', 'ERR_INVALID_ARG_TYPE');
     });
   });
 

@@ -7,6 +7,7 @@ import type { ReduceKind } from '../kernels/reduce_kind';
 import type { StateArray, Tensor } from '../tensor';
 import type { KernelDef } from '../kernels/kernel_def';
 
+/** Which kernels run a step: the native addon, or the plain-TypeScript reference kernels (the same bits). */
 export type BackendName = 'native' | 'js';
 
 /**

@@ -4,9 +4,13 @@
  *
  *   --name value   --name=value   --flag (booleans)   positional arguments
  *
- * A mistake (an unknown flag, a missing or malformed value) is a UsageError: the command prints
- * it with a pointer to --help and exits with status 2.
+ * A mistake (an unknown flag, a missing value, a value out of the flag's range or choices) is a
+ * UsageError naming the flag as the user typed it (`--epochs must be an integer >= 1, got -1`):
+ * the command prints it with a pointer to --help and exits with status 2. A flag declares its
+ * range, so a bad value is refused here, in the user's words, before any library call would
+ * refuse it in its own (`options.config.epochs: ...`).
  */
+import { NumberRule, obeys, rangeText } from '../validate';
 
 export type FlagKind = 'string' | 'integer' | 'number' | 'boolean';
 
@@ -19,6 +23,10 @@ export interface FlagSpec {
   placeholder?: string;
   /** Shown in --help. */
   defaultText?: string;
+  /** integer and number flags: the values allowed (an integer flag is integer whatever this says). */
+  range?: Omit<NumberRule, 'integer' | 'allowInfinity'>;
+  /** string flags: the values allowed. */
+  choices?: readonly string[];
 }
 
 export interface CommandSpec {
@@ -29,6 +37,8 @@ export interface CommandSpec {
   flags: FlagSpec[];
   /** Names of positional arguments, in order (all required). */
   positionals?: string[];
+  /** Exit statuses of this command besides EXIT_STATUS's (train's 130 / 143), shown in --help. */
+  moreExitStatus?: string[];
 }
 
 export class UsageError extends Error {
@@ -69,7 +79,7 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
     }
     // `--epochs --seed 1` is a forgotten value, not the value "--seed".
     const raw = eq >= 0 ? arg.slice(eq + 1) : argv[i + 1]?.startsWith('--') ? undefined : argv[++i];
-    if (raw === undefined) throw new UsageError(`--${name} needs a value (${flag.placeholder ?? flag.kind})`);
+    if (raw === undefined) throw new UsageError(`--${name} needs a value (${placeholderOf(flag)})`);
     flags[name] = convert(flag, raw);
   }
   if (!help) {
@@ -86,22 +96,37 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
 }
 
 function convert(flag: FlagSpec, raw: string): string | number {
-  if (flag.kind === 'string') return raw;
+  if (flag.kind === 'string') {
+    if (flag.choices !== undefined && !flag.choices.includes(raw)) throw new UsageError(`--${flag.name} must be one of ${flag.choices.join(', ')}, got ${JSON.stringify(raw)}`);
+    return raw;
+  }
+  const rule: NumberRule = { ...flag.range, integer: flag.kind === 'integer' };
   const value = Number(raw);
-  const ok = raw.trim() !== '' && Number.isFinite(value) && (flag.kind !== 'integer' || Number.isInteger(value));
-  if (!ok) throw new UsageError(`--${flag.name}: expected ${flag.kind === 'integer' ? 'an integer' : 'a number'}, got ${JSON.stringify(raw)}`);
+  if (raw.trim() === '' || !obeys(value, rule)) {
+    // A number as typed (-1), anything else quoted ("abc").
+    throw new UsageError(`--${flag.name} must be ${rangeText(rule)}, got ${raw.trim() !== '' && !Number.isNaN(value) ? raw : JSON.stringify(raw)}`);
+  }
   return value;
 }
+
+/** How the commands end: the same for each, and said in each --help. */
+export const EXIT_STATUS = ['0 done', '1 an error while running (a damaged checkpoint, a missing file; the message says which)', '2 a usage mistake (an unknown flag, a bad value: the message names the flag)'];
 
 export function helpText(spec: CommandSpec): string {
   const lines = [`usage: ${spec.usage}${(spec.positionals ?? []).map((p) => ` <${p}>`).join('')} [options]`, '', spec.description, ''];
   const options = [...spec.flags, { name: 'help', kind: 'boolean' as const, help: 'show this help' }];
-  const left = options.map((f) => `  --${f.name}${f.kind === 'boolean' ? '' : ` <${f.placeholder ?? f.kind}>`}`);
+  const left = options.map((f) => `  --${f.name}${f.kind === 'boolean' ? '' : ` <${placeholderOf(f)}>`}`);
   const width = Math.max(...left.map((l) => l.length)) + 2;
   lines.push('options:');
   options.forEach((f, i) => {
     const def = 'defaultText' in f && f.defaultText !== undefined ? ` (default: ${f.defaultText})` : '';
     lines.push(left[i].padEnd(width) + f.help + def);
   });
+  lines.push('', 'exit status:', ...[...EXIT_STATUS, ...(spec.moreExitStatus ?? [])].map((line) => `  ${line}`));
   return lines.join('\n') + '\n';
+}
+
+/** The value's placeholder in --help and in "needs a value": given, else the choices, else the kind. */
+function placeholderOf(flag: FlagSpec): string {
+  return flag.placeholder ?? flag.choices?.join('|') ?? flag.kind;
 }

@@ -4,11 +4,17 @@
  * scheduler, history, and every tensor. Any other safetensors file, of any dtype the format
  * defines (F16, BF16, I64, F8_E4M3, ...), is listed as tensors (name, dtype, shape, bytes,
  * statistics) and raw metadata. Given a folder (a run folder), it does that for each
- * .safetensors file in it. `--json` prints the same as one JSON document.
+ * .safetensors file in it, a damaged one reported as such (its error, naming it) without stopping
+ * at it; the exit status is then 1. `--json` prints the same as one JSON document.
+ *
+ * A checkpoint with optimizer state says how big that state is (Optimizer.stateSize's count:
+ * what `fusedoptim train` prints before it starts).
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { CHECKPOINT_FORMAT, Checkpoint, readCheckpoint } from '../train/checkpoint';
+import { isFusedOptimError } from '../errors';
+import { formatStateSize, stateSize } from '../optim/core/state_size';
+import { CHECKPOINT_FORMAT, Checkpoint, inFile, readCheckpoint } from '../train/checkpoint';
 import { elementCount, elementReader } from '../train/element_values';
 import { stringifyNumbers } from '../train/history';
 import { RawTensor, listSafetensors } from '../train/safetensors';
@@ -64,7 +70,8 @@ export const inspectCommand: Command = {
     description:
       "Prints a checkpoint's tensors (name, dtype, shape, bytes, statistics) and metadata: training progress,\n" +
       'optimizer, scheduler, history. Checks the whole file first. Any safetensors file can be listed, of any\n' +
-      'dtype; given a folder (a run folder), each .safetensors file in it is.',
+      'dtype; given a folder (a run folder), each .safetensors file in it is, the damaged ones marked\n' +
+      '(then the exit status is 1). A checkpoint\'s optimizer state is sized: bytes by element type.',
     positionals: ['checkpoint'],
     flags: [{ name: 'json', kind: 'boolean', help: 'print one JSON document instead of text' }],
   },
@@ -78,16 +85,43 @@ export const inspectCommand: Command = {
     }
     // Only the folder's .safetensors files: the stale temporary file of an interrupted atomic write
     // (.last.safetensors.<pid>.<random>.tmp, lib/train/atomic.ts) is neither listed nor read.
+    // Every file, a damaged one included: one bad file must not hide what the others hold.
     const reports = fs
       .readdirSync(target)
       .filter((name) => name.endsWith('.safetensors') && !name.startsWith('.'))
       .sort(naturalOrder)
-      .map((name) => inspectFile(path.join(target, name)));
-    if (json) io.stdout.write(stringifyNumbers({ folder: target, files: reports.map(asJson) }, 1) + '\n');
-    else io.stdout.write(reports.length === 0 ? `${target}: no .safetensors files\n` : reports.map(asText).join('\n'));
-    return 0;
+      .map((name) => inspectOrDamaged(path.join(target, name)));
+    if (json) io.stdout.write(stringifyNumbers({ folder: target, files: reports.map((r) => ('error' in r ? damagedJson(r) : asJson(r))) }, 1) + '\n');
+    else io.stdout.write(reports.length === 0 ? `${target}: no .safetensors files\n` : reports.map((r) => ('error' in r ? damagedText(r) : asText(r))).join('\n'));
+    const damaged = reports.filter((r): r is DamagedFile => 'error' in r);
+    if (damaged.length === 0) return 0;
+    io.stderr.write(`fusedoptim inspect: ${damaged.length} of ${reports.length} files damaged: ${damaged.map((d) => path.basename(d.file)).join(', ')}\n`);
+    return 1;
   },
 };
+
+/** A file of a folder that could not be read: its error (naming it). */
+interface DamagedFile {
+  file: string;
+  error: { code: string; message: string };
+}
+
+function inspectOrDamaged(file: string): FileReport | DamagedFile {
+  try {
+    return inspectFile(file);
+  } catch (err) {
+    if (!isFusedOptimError(err)) throw err;
+    return { file, error: { code: err.code, message: err.message } };
+  }
+}
+
+function damagedText({ file, error }: DamagedFile): string {
+  return `${file}: DAMAGED: ${error.message} [${error.code}]\n`;
+}
+
+function damagedJson({ file, error }: DamagedFile): object {
+  return { file, damaged: true, error };
+}
 
 /** What one file holds, checked in full. */
 interface FileReport {
@@ -102,8 +136,10 @@ interface FileReport {
 
 function inspectFile(file: string): FileReport {
   const bytes = fs.readFileSync(file);
-  const parsed = listSafetensors(bytes);
-  const ck = parsed.metadata.format === CHECKPOINT_FORMAT ? readCheckpoint(bytes) : null;
+  const { parsed, ck } = inFile(file, () => {
+    const parsed = listSafetensors(bytes);
+    return { parsed, ck: parsed.metadata.format === CHECKPOINT_FORMAT ? readCheckpoint(bytes) : null };
+  });
   const names = ck?.paramNames ?? null;
   const tensors = [...parsed.tensors]
     .sort((a, b) => naturalOrder(a.name, b.name))
@@ -130,7 +166,9 @@ function asJson({ file, bytes, ck, metadata, tensors }: FileReport): object {
         format: ck.metadata.format,
         version: ck.version,
         checksum: ck.metadata.checksum,
-        optimizer: ck.optimizer ? { class: ck.optimizer.class, paramGroups: ck.optimizer.stateDict.paramGroups, state: stateNumbers(ck) } : null,
+        optimizer: ck.optimizer
+          ? { class: ck.optimizer.class, paramGroups: ck.optimizer.stateDict.paramGroups, state: stateNumbers(ck), stateSize: stateSize(ck.optimizer.stateDict.state) }
+          : null,
         scheduler: ck.scheduler,
         progress: ck.progress,
         history: ck.history,
@@ -162,6 +200,7 @@ function asText({ file, bytes, ck, metadata, tensors }: FileReport): string {
       for (const [i, s] of numbers) {
         if (s.step === undefined) out.push(`           state of param ${i}: ${Object.entries(s).map(([k, v]) => `${k}=${num(v)}`).join(' ')}`);
       }
+      out.push(`           ${formatStateSize(stateSize(ck.optimizer.stateDict.state), ck.params.reduce((n, p) => n + p.data.length, 0))}`);
     }
     if (ck.scheduler) out.push(`scheduler: ${ck.scheduler.class} ${JSON.stringify(ck.scheduler.state)}`);
     if (ck.history) {

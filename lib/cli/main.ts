@@ -6,12 +6,13 @@
  *   fusedoptim inspect    what a checkpoint holds
  *   fusedoptim bench      the benchmark (bench/main.ts)
  *
- * Exit status: 0 success, 1 an error (its message, with its code, on stderr), 2 a usage mistake,
- * 130 / 143 a training run stopped by Ctrl-C / SIGTERM (after writing its checkpoint).
+ * Exit status: 0 success, 1 an error while running (its message, with its code, on stderr), 2 a
+ * usage mistake (the message names the flag: args.ts), 130 / 143 a training run stopped by
+ * Ctrl-C / SIGTERM (after writing its checkpoint). Each command's --help says so (EXIT_STATUS).
  */
 import * as path from 'path';
 import { isFusedOptimError } from '../errors';
-import { UsageError, helpText, parseArgs } from './args';
+import { EXIT_STATUS, UsageError, helpText, parseArgs } from './args';
 import { compareCommand } from './compare';
 import { inspectCommand } from './inspect';
 import { CliIo, Command, processIo } from './io';
@@ -28,6 +29,9 @@ commands:
   bench              benchmark the fused kernels (npm run bench)
 
 Run \`fusedoptim <command> --help\` for a command's options.
+
+exit status:
+${EXIT_STATUS.map((line) => `  ${line}\n`).join('')}  130 / 143 train stopped by Ctrl-C / SIGTERM, after writing last.safetensors
 `;
 
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {

@@ -8,9 +8,14 @@
 import { constants } from 'os';
 import * as path from 'path';
 import type { DigitsConfig } from './jobs/digits/job';
-import { setNumThreads } from '../threads';
+import { STATE_DTYPE_OPTIONS } from '../compact/state_storage';
+import { MAX_THREADS, setNumThreads } from '../threads';
 import { UsageError } from './args';
 import { CliIo, Command } from './io';
+
+/** Where --resume-from continues a run: its last checkpoint, or its best. */
+const RESUME_POINTS = ['last', 'best'] as const;
+type ResumePoint = (typeof RESUME_POINTS)[number];
 
 export const trainCommand: Command = {
   spec: {
@@ -20,26 +25,31 @@ export const trainCommand: Command = {
       'runs/<name>/{best,last}.safetensors, history.json and history.svg. A folder that holds a run\n' +
       'is refused unless --resume continues it or --force starts over. Ctrl-C or SIGTERM stops after\n' +
       'the current step and writes last.safetensors; --resume continues from it with the settings\n' +
-      'stored there (--checkpoint-every included; --max-steps, --threads and display flags are per session).',
+      'stored there (--checkpoint-every included; --max-steps, --threads and display flags are per session).\n' +
+      'If last.safetensors is damaged, --resume refuses (it overwrites nothing) and says whether\n' +
+      'best.safetensors is intact; --resume-from best then continues from the best epoch and keeps the\n' +
+      'damaged file as last.safetensors.damaged. The opening lines give the optimizer state\'s size.',
+    moreExitStatus: ['130 / 143 stopped by Ctrl-C / SIGTERM, after writing last.safetensors'],
     flags: [
       { name: 'name', kind: 'string', placeholder: 'name', help: 'run folder name', defaultText: 'digits' },
       { name: 'runs-dir', kind: 'string', placeholder: 'dir', help: 'folder of run folders', defaultText: 'runs' },
       { name: 'resume', kind: 'boolean', help: 'continue the run in runs/<name> from last.safetensors' },
+      { name: 'resume-from', kind: 'string', choices: RESUME_POINTS, help: 'continue the run from last.safetensors or from best.safetensors' },
       { name: 'force', kind: 'boolean', help: 'delete the run in runs/<name>, if any, and start over' },
-      { name: 'epochs', kind: 'integer', placeholder: 'n', help: 'epochs', defaultText: '20' },
-      { name: 'seed', kind: 'integer', placeholder: 'n', help: 'seeds initialisation, split and batch order', defaultText: '0' },
-      { name: 'batch-size', kind: 'integer', placeholder: 'n', help: 'examples per step', defaultText: '32' },
+      { name: 'epochs', kind: 'integer', range: { min: 1 }, placeholder: 'n', help: 'epochs', defaultText: '20' },
+      { name: 'seed', kind: 'integer', range: { min: 0, max: 2 ** 32 - 1 }, placeholder: 'n', help: 'seeds initialisation, split and batch order', defaultText: '0' },
+      { name: 'batch-size', kind: 'integer', range: { min: 1 }, placeholder: 'n', help: 'examples per step', defaultText: '32' },
       { name: 'hidden', kind: 'string', placeholder: 'w1,w2,..', help: 'hidden layer widths', defaultText: '128,64' },
-      { name: 'lr', kind: 'number', placeholder: 'x', help: 'peak learning rate', defaultText: '0.003' },
-      { name: 'weight-decay', kind: 'number', placeholder: 'x', help: 'AdamW decoupled weight decay', defaultText: '0.01' },
-      { name: 'warmup-steps', kind: 'integer', placeholder: 'n', help: 'linear warmup steps', defaultText: '45' },
-      { name: 'min-lr', kind: 'number', placeholder: 'x', help: 'lr at the end of the cosine', defaultText: '1e-5' },
-      { name: 'max-grad-norm', kind: 'number', placeholder: 'x', help: 'clip the global gradient norm to this', defaultText: '1' },
-      { name: 'state-dtype', kind: 'string', placeholder: 'float32|bfloat16|int8', help: "how AdamW stores its moments", defaultText: 'float32' },
-      { name: 'max-steps', kind: 'integer', placeholder: 'n', help: 'stop after n optimizer steps in all (resumable)' },
-      { name: 'checkpoint-every', kind: 'integer', placeholder: 'n', help: 'also write last.safetensors every n steps' },
-      { name: 'threads', kind: 'integer', placeholder: 'n', help: 'threads of the optimizer kernels', defaultText: 'all cores' },
-      { name: 'progress', kind: 'string', placeholder: 'auto|bar|log|none', help: 'progress display', defaultText: 'auto' },
+      { name: 'lr', kind: 'number', range: { min: 0, minExclusive: true }, placeholder: 'x', help: 'peak learning rate', defaultText: '0.003' },
+      { name: 'weight-decay', kind: 'number', range: { min: 0 }, placeholder: 'x', help: 'AdamW decoupled weight decay', defaultText: '0.01' },
+      { name: 'warmup-steps', kind: 'integer', range: { min: 0 }, placeholder: 'n', help: 'linear warmup steps', defaultText: '45' },
+      { name: 'min-lr', kind: 'number', range: { min: 0 }, placeholder: 'x', help: 'lr at the end of the cosine', defaultText: '1e-5' },
+      { name: 'max-grad-norm', kind: 'number', range: { min: 0, minExclusive: true }, placeholder: 'x', help: 'clip the global gradient norm to this', defaultText: '1' },
+      { name: 'state-dtype', kind: 'string', choices: STATE_DTYPE_OPTIONS, help: 'how AdamW stores its moments', defaultText: 'float32' },
+      { name: 'max-steps', kind: 'integer', range: { min: 1 }, placeholder: 'n', help: 'stop after n optimizer steps in all (resumable)' },
+      { name: 'checkpoint-every', kind: 'integer', range: { min: 1 }, placeholder: 'n', help: 'also write last.safetensors every n steps' },
+      { name: 'threads', kind: 'integer', range: { min: 1, max: MAX_THREADS }, placeholder: 'n', help: 'threads of the optimizer kernels', defaultText: 'all cores' },
+      { name: 'progress', kind: 'string', choices: ['auto', 'bar', 'log', 'none'], help: 'progress display', defaultText: 'auto' },
       { name: 'quiet', kind: 'boolean', help: 'print nothing but errors' },
       { name: 'distributed', kind: 'boolean', help: 'data-parallel on MPI: run under mpirun -np N (rank 0 prints and writes)' },
       { name: 'shard-state', kind: 'boolean', help: 'with --distributed: each rank keeps 1/N of the optimizer state (ZeRO-1)' },
@@ -48,7 +58,7 @@ export const trainCommand: Command = {
 
   async run(flags, _positionals, io: CliIo): Promise<number> {
     // Loaded here, not at the top: `fusedoptim inspect` and `--help` need neither the model nor the data.
-    const { runDigitsJob } = await import('./jobs/digits/job');
+    const { runDigitsJob, isRunName, MAX_HIDDEN_WIDTH } = await import('./jobs/digits/job');
     const config: Partial<DigitsConfig> = {};
     const set = <K extends keyof DigitsConfig>(key: K, flag: string) => {
       if (flags[flag] !== undefined) config[key] = flags[flag] as DigitsConfig[K];
@@ -64,13 +74,21 @@ export const trainCommand: Command = {
     set('stateDtype', 'state-dtype');
     if (flags.hidden !== undefined) {
       const widths = String(flags.hidden).split(',').map(Number);
-      if (!widths.every((w) => Number.isInteger(w) && w > 0)) throw new UsageError(`--hidden: expected widths like 128,64, got ${JSON.stringify(flags.hidden)}`);
+      if (!widths.every((w) => Number.isInteger(w) && w >= 1 && w <= MAX_HIDDEN_WIDTH)) {
+        throw new UsageError(`--hidden must be layer widths in [1, ${MAX_HIDDEN_WIDTH}] like 128,64, got ${JSON.stringify(flags.hidden)}`);
+      }
       config.hidden = widths;
     }
-    const progress = flags.progress ?? 'auto';
-    if (!['auto', 'bar', 'log', 'none'].includes(String(progress))) throw new UsageError(`--progress: expected auto, bar, log or none, got ${JSON.stringify(progress)}`);
+    const name = flags.name as string | undefined;
+    if (name !== undefined && !isRunName(name)) throw new UsageError(`--name must be a folder name of letters, digits, '_', '-' and '.', got ${JSON.stringify(name)}`);
+    const progress = (flags.progress ?? 'auto') as 'auto' | 'bar' | 'log' | 'none';
+    if (flags['shard-state'] === true && flags.distributed !== true) throw new UsageError('--shard-state needs --distributed');
+    if (flags.resume === true && flags['resume-from'] !== undefined) throw new UsageError('--resume and --resume-from: give one (--resume is --resume-from last)');
+    const resume = flags.resume === true ? 'last' : (flags['resume-from'] as ResumePoint | undefined);
+    if (resume !== undefined && flags.force === true) {
+      throw new UsageError(`--${flags.resume === true ? 'resume' : 'resume-from'} and --force exclude each other (one continues the run, the other deletes it and starts over)`);
+    }
     if (flags.threads !== undefined) setNumThreads(flags.threads as number);
-    if (flags['shard-state'] === true && flags.distributed !== true) throw new UsageError('--shard-state: needs --distributed');
 
     // Ctrl-C or SIGTERM: stop after the current step and checkpoint; a second signal quits at once
     // (the handlers are gone, so the default action ends the process).
@@ -86,15 +104,15 @@ export const trainCommand: Command = {
     STOP_SIGNALS.forEach((signal) => process.on(signal, onSignal));
     try {
       const job = await runDigitsJob({
-        name: flags.name as string | undefined,
+        name,
         runsDir: flags['runs-dir'] as string | undefined,
-        resume: flags.resume === true,
+        resume: resume ?? false,
         force: flags.force === true,
         config,
         ...(flags['max-steps'] !== undefined && { maxSteps: flags['max-steps'] as number }),
         ...(flags['checkpoint-every'] !== undefined && { checkpointEvery: flags['checkpoint-every'] as number }),
         signal: controller.signal,
-        progress: progress as 'auto' | 'bar' | 'log' | 'none',
+        progress,
         quiet: flags.quiet === true,
         output: io.stdout,
         ...(flags.distributed === true && { distributed: { shardState: flags['shard-state'] === true } }),
@@ -111,6 +129,7 @@ export const trainCommand: Command = {
 };
 
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+
 
 /**
  * The command that resumes the run in `runDir`, runnable from any directory: --runs-dir is given,

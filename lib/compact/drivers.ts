@@ -9,12 +9,13 @@
  *   stochasticBf16Kernel(k)  "<k>_bf16_sr": bfloat16 state, rounded
  *                            stochastically with a hash of (seed, tensor,
  *                            slot, element) as the random bits.
- *   blockwise8Kernel(k)      "<k>_int8": per state slot 8-bit codes, a float32
- *                            absmax per block of 256 and a 256-value code map.
+ *   blockwise8Kernel(k)      "<k>_int8": per state slot 8-bit codes (code8.ts), a
+ *                            float32 absmax per block of 256 and the code's table.
  */
 import type { StateArray } from '../tensor';
 import { KernelDef, SlotRole, defineKernel } from '../kernels/kernel_def';
 import { bf16RoundStochastic, storeBf16, storeBf16Nearest, widenBf16 } from './bfloat16';
+import { canonicalTable, codeOfTable, encode8, inverseOf } from './code8';
 
 /** Elements per block: one absmax per block of 8-bit state; the unit of work either way. */
 export const COMPACT_BLOCK = 256;
@@ -35,19 +36,6 @@ export function noiseKey(seed: number, tensor: number, slot: number): number {
   return mix32((seed ^ mix32((Math.imul(tensor >>> 0, 0x9e3779b9) + slot) >>> 0)) >>> 0);
 }
 
-/**
- * The code of `map` (256 ascending values) nearest to `x`: lo = the largest
- * index whose value is <= x (0 if none, or if x is NaN), then lo + 1 if its
- * value is strictly nearer. Ties go to lo. (native code_search.h finds the same
- * code through a bucket index.)
- */
-export function nearestCode(map: Float32Array, x: number): number {
-  let lo = 0;
-  for (let step = CODES / 2; step >= 1; step >>= 1) if (map[lo + step] <= x) lo += step;
-  if (lo + 1 < CODES && Math.fround(map[lo + 1] - x) < Math.fround(x - map[lo])) lo += 1;
-  return lo;
-}
-
 /** The block scale of `values[begin, end)`: the largest magnitude, NaN if any is NaN (native max_nan). */
 export function blockAbsmax(values: Float32Array, begin: number, end: number): number {
   let absmax = 0;
@@ -59,20 +47,23 @@ export function blockAbsmax(values: Float32Array, begin: number, end: number): n
   return absmax;
 }
 
-/** Quantizes `values` block-wise into `codes` and `absmax` with `map`. */
-export function quantizeBlocks(values: Float32Array, codes: Uint8Array, absmax: Float32Array, map: Float32Array): void {
+/** Quantizes `values` block-wise into `codes` and `absmax` with the code `table` describes (native Blockwise8). */
+export function quantizeBlocks(values: Float32Array, codes: Uint8Array, absmax: Float32Array, table: Float32Array): void {
+  const code = codeOfTable(table);
   for (let block = 0, begin = 0; begin < values.length; block++, begin += COMPACT_BLOCK) {
     const end = Math.min(begin + COMPACT_BLOCK, values.length);
     const scale = Math.fround(blockAbsmax(values, begin, end));
     absmax[block] = scale;
-    for (let i = begin; i < end; i++) codes[i] = nearestCode(map, scale === 0 ? 0 : Math.fround(values[i] / scale));
+    const inverse = inverseOf(scale);
+    for (let i = begin; i < end; i++) codes[i] = encode8(code, values[i], inverse);
   }
 }
 
-/** The float32 values of 8-bit state: map[code] * absmax of its block. */
-export function dequantizeBlocks(codes: Uint8Array, absmax: Float32Array, map: Float32Array): Float32Array {
+/** The float32 values of 8-bit state: the code's value times the absmax of its block (native Code8::decode). */
+export function dequantizeBlocks(codes: Uint8Array, absmax: Float32Array, table: Float32Array): Float32Array {
+  const values = canonicalTable(table);
   const out = new Float32Array(codes.length);
-  for (let i = 0; i < codes.length; i++) out[i] = Math.fround(map[codes[i]] * absmax[Math.floor(i / COMPACT_BLOCK)]);
+  for (let i = 0; i < codes.length; i++) out[i] = Math.fround(values[codes[i]] * absmax[Math.floor(i / COMPACT_BLOCK)]);
   return out;
 }
 

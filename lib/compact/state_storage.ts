@@ -9,8 +9,11 @@
  *               (`stochasticRounding: true`, random bits from `roundingSeed`,
  *               the step and the element's position: the same for any
  *               thread count). Half the bytes.
- *   'int8'      the moments as 8-bit codes with a float32 scale per block of
- *               256 and a 256-value code map (code_maps.ts): about a quarter.
+ *   'int8'      the moments as 8-bit codes (a small float relative to its
+ *               block's absmax, encoded and decoded by arithmetic on the
+ *               float's bits: lib/compact/code8.ts) with a float32 absmax
+ *               per block of 256 and the code's map (code_maps.ts): about a
+ *               quarter.
  *               Params under `min8bitSize` elements (4096) keep full state, as
  *               bitsandbytes does: their codes would save little and cost
  *               precision where biases and norms live.
@@ -21,16 +24,18 @@
  * kernel choice that storage turns the optimizer's own into, and the
  * conversion of a loaded state dict into the live optimizer's storage.
  */
-import { COMPACT_BLOCK, blockwise8Kernel, dequantizeBlocks, mix32, nearestBf16Kernel, nearestCode, quantizeBlocks, stochasticBf16Kernel } from './drivers';
+import { COMPACT_BLOCK, blockwise8Kernel, dequantizeBlocks, mix32, nearestBf16Kernel, quantizeBlocks, stochasticBf16Kernel } from './drivers';
+import { Code8, SIGNED_CODE, UNSIGNED_CODE, encode8, inverseOf } from './code8';
 import { storeBf16Nearest, widenBf16 } from './bfloat16';
 import { ErrorCodes, makeError } from '../errors';
 import { StateArray, Tensor, dtypeOf, engineView, lengthOf, typedArrayTag } from '../tensor';
 import { checkStateArray, describe } from '../validate';
-import { SIGNED_CODE_MAP, UNSIGNED_CODE_MAP, isCodeMap } from './code_maps';
+import { SIGNED_CODE_MAP, UNSIGNED_CODE_MAP, isCodeMap, isCurrentCodeMap } from './code_maps';
 import { OptionRules, booleanOption, choiceOption, numberOption } from '../optim/core/options';
 import type { KernelChoice, StateBufferSpec, StateSchema } from '../optim/core/spec';
 
-export type StateDtypeOption = 'float32' | 'bfloat16' | 'int8';
+export const STATE_DTYPE_OPTIONS = ['float32', 'bfloat16', 'int8'] as const;
+export type StateDtypeOption = (typeof STATE_DTYPE_OPTIONS)[number];
 
 export interface StateStorageOptions {
   /** How the moments are stored (see the module comment). */
@@ -44,7 +49,7 @@ export interface StateStorageOptions {
 }
 
 export const STATE_STORAGE_OPTIONS: OptionRules<StateStorageOptions> = {
-  stateDtype: choiceOption<StateDtypeOption>('float32', ['float32', 'bfloat16', 'int8']),
+  stateDtype: choiceOption<StateDtypeOption>('float32', STATE_DTYPE_OPTIONS),
   stochasticRounding: booleanOption(false),
   roundingSeed: numberOption(0, { integer: true, min: 0, max: 2 ** 32 - 1 }),
   min8bitSize: numberOption(4096, { integer: true, min: 0 }),
@@ -113,10 +118,14 @@ function storedBuffers(buffer: StateBufferSpec, storage: Storage): StateBufferSp
   if (storage === 'bfloat16' || storage === 'bfloat16-sr') return [{ ...buffer, dtype: 'bfloat16', initial: bf16Bits(initial) }];
   const map = buffer.compact === 'signed' ? SIGNED_CODE_MAP : UNSIGNED_CODE_MAP;
   return [
-    { name: buffer.name, dtype: 'uint8', compact: buffer.compact, initial: initial === 0 ? 0 : nearestCode(map, Math.sign(initial)) },
+    { name: buffer.name, dtype: 'uint8', compact: buffer.compact, initial: encode8(codeOf(buffer.compact), initial, inverseOf(Math.abs(initial))) },
     { name: absmaxName(buffer.name), dtype: 'float32', blockSize: COMPACT_BLOCK, initial: Math.abs(initial) },
     { name: codeMapName(buffer.name), dtype: 'float32', length: 256, shared: map },
   ];
+}
+
+function codeOf(compact: 'signed' | 'unsigned'): Code8 {
+  return compact === 'signed' ? SIGNED_CODE : UNSIGNED_CODE;
 }
 
 function bf16Bits(x: number): number {
@@ -170,8 +179,11 @@ export function roundingKey(seed: number, step: number): number {
  * Uint16Array) or as 8-bit codes with their absmax and code map, from an
  * optimizer stored otherwise; it is widened to float32 exactly and then
  * stored as `storage` stores it (bfloat16 rounded to nearest; 8-bit quantized
- * with this library's map). State already in the live form is kept as it is,
- * a code map of its own included. Throws `mismatch` errors for malformed input.
+ * with this library's code). State already in the live form is kept as it is.
+ * 8-bit codes of an older map (code_maps.ts) going into 8-bit state are
+ * recoded one code at a time, each to today's code nearest its value, the
+ * block's absmax kept: exact wherever the two codes share a value. Throws
+ * `mismatch` errors for malformed input.
  */
 export function convertLoadedEntry(
   where: string,
@@ -186,9 +198,15 @@ export function convertLoadedEntry(
   for (const buffer of schema.buffers) {
     if (buffer.compact === undefined || entry[buffer.name] === undefined) continue;
     const name = buffer.name;
-    const loaded = loadedForm(where, entry, name, lengthOf(param), `${label}.${name}`, mismatch);
+    const loaded = loadedForm(where, entry, name, buffer.compact, lengthOf(param), `${label}.${name}`, mismatch);
     const target: Form = storage === 'full' ? 'full' : storage === 'int8' ? 'int8' : 'bfloat16';
     if (loaded.form === target) continue;
+    const map = buffer.compact === 'signed' ? SIGNED_CODE_MAP : UNSIGNED_CODE_MAP;
+    if (loaded.form === 'int8-older' && target === 'int8') {
+      out[name] = recode(loaded.codes, loaded.map, codeOf(buffer.compact));
+      out[codeMapName(name)] = map;
+      continue;
+    }
     delete out[absmaxName(name)];
     delete out[codeMapName(name)];
     const values = loaded.values();
@@ -199,7 +217,6 @@ export function convertLoadedEntry(
       storeBf16Nearest(values, stored);
       out[name] = stored;
     } else {
-      const map = buffer.compact === 'signed' ? SIGNED_CODE_MAP : UNSIGNED_CODE_MAP;
       const codes = new Uint8Array(values.length);
       const absmax = new Float32Array(Math.ceil(values.length / COMPACT_BLOCK));
       quantizeBlocks(values, codes, absmax, map);
@@ -211,7 +228,17 @@ export function convertLoadedEntry(
   return out;
 }
 
+/** Codes of an older `map` as codes of `code`: each to the code nearest its value (the absmax unchanged). */
+function recode(codes: Uint8Array, map: Float32Array, code: Code8): Uint8Array {
+  const into = Array.from(map, (value) => encode8(code, value, 1));
+  return codes.map((c) => into[c]);
+}
+
 type Form = 'full' | 'bfloat16' | 'int8';
+
+type Loaded =
+  | { form: Form; values: () => Float32Array }
+  | { form: 'int8-older'; values: () => Float32Array; codes: Uint8Array; map: Float32Array };
 
 /** An 8-bit moment's absmax or code map as an engine view, or null when it is not a Float32Array (a Proxy of one is not). */
 function float32Part(name: string, value: unknown): Float32Array | null {
@@ -222,10 +249,11 @@ function loadedForm(
   where: string,
   entry: Record<string, unknown>,
   name: string,
+  compact: 'signed' | 'unsigned',
   length: number,
   label: string,
   mismatch: (msg: string) => Error,
-): { form: Form; values: () => Float32Array } {
+): Loaded {
   // Engine views (engineView), read by their engine lengths: a buffer's own `length` may claim
   // elements it does not have, and the widening loops below would read past them.
   const value = engineView(checkStateArray(`${where}: ${label}`, entry[name]));
@@ -246,11 +274,17 @@ function loadedForm(
     const absmax = float32Part(`${where}: ${label}Absmax`, rawAbsmax);
     const map = float32Part(`${where}: ${label}CodeMap`, rawMap);
     if (absmax === null) throw mismatch(`${label}: 8-bit state needs ${absmaxName(name)}, a Float32Array; got ${describe(rawAbsmax)}`);
-    if (map === null || !isCodeMap(map)) {
-      throw mismatch(`${label}: 8-bit state needs ${codeMapName(name)}, 256 ascending float32 values in [-1, 1]; got ${describe(rawMap)}`);
+    const current = map !== null && isCurrentCodeMap(map, compact === 'signed');
+    if (map === null || (!current && !isCodeMap(map))) {
+      throw mismatch(
+        `${label}: 8-bit state needs ${codeMapName(name)}, the map of the library's ${compact} code or an older map of 256 ascending float32 values in [-1, 1]; got ${describe(rawMap)}`,
+      );
     }
     checkLength(absmax, Math.ceil(length / COMPACT_BLOCK), `${label}Absmax`);
-    return { form: 'int8', values: () => dequantizeBlocks(value, absmax, map) };
+    if (current) return { form: 'int8', values: () => dequantizeBlocks(value, absmax, map) };
+    // An older map: its own values, map[code] · absmax.
+    const values = () => Float32Array.from(value, (c, i) => Math.fround(map[c] * absmax[Math.floor(i / COMPACT_BLOCK)]));
+    return { form: 'int8-older', values, codes: value, map };
   }
   throw mismatch(`${label}: expected a Float32Array, Float64Array, Uint16Array (bfloat16) or Uint8Array (8-bit codes), got ${describe(value)}`);
 }

@@ -13,7 +13,7 @@
  */
 import { ErrorCodes, makeError } from '../errors';
 import { StateArray, lengthOf, typedArrayTag } from '../tensor';
-import { CollectiveKind, ReduceOpCode } from './mpi_addon';
+import { CollectiveKind, CompressionCode, ReduceOpCode } from './mpi_addon';
 
 /** The fields of a record, in order, with how a mismatch of each is described. */
 const FIELDS = [
@@ -31,6 +31,8 @@ const FIELDS = [
   'lengths ',
   'uint16 elements',
   'uint8 elements',
+  'compression',
+  'gradient bucket',
 ] as const;
 
 export const RECORD_LENGTH = FIELDS.length;
@@ -43,6 +45,12 @@ export const COLLECTIVE_NAMES: Readonly<Record<CollectiveKind, string>> = {
 };
 
 const OP_NAMES: Readonly<Record<ReduceOpCode, string>> = { [ReduceOpCode.Sum]: 'sum', [ReduceOpCode.Mean]: 'mean', [ReduceOpCode.Max]: 'max' };
+
+const COMPRESSION_NAMES: Readonly<Record<CompressionCode, string>> = {
+  [CompressionCode.None]: 'none',
+  [CompressionCode.Bf16]: 'bf16',
+  [CompressionCode.Fp16]: 'fp16',
+};
 
 /** FNV-1a over 32-bit words, as an unsigned integer (exact in a double). */
 function mix(hash: number, word: number): number {
@@ -57,6 +65,10 @@ export interface CollectiveCall {
   root: number;
   deterministic: boolean;
   tensors: readonly StateArray[];
+  /** The 16-bit format the values travel in; default none. */
+  compression?: CompressionCode;
+  /** A gradient bucket's place in the flat gradients (./overlap.ts), which two ranks must agree on; default none. */
+  bucket?: number;
 }
 
 /** Each element type's code in the hash of the element types. */
@@ -107,6 +119,8 @@ export function fingerprintOf(call: CollectiveCall): Float64Array {
     lengthsB >>> 0,
     u16Elements,
     u8Elements,
+    call.compression ?? CompressionCode.None,
+    call.bucket === undefined ? 0 : call.bucket + 1,
   );
 }
 
@@ -120,6 +134,10 @@ function describeValue(field: number, value: number): string {
       return OP_NAMES[value as ReduceOpCode] ?? String(value);
     case 'deterministic':
       return value === 1 ? 'true' : 'false';
+    case 'compression':
+      return COMPRESSION_NAMES[value as CompressionCode] ?? String(value);
+    case 'gradient bucket':
+      return value === 0 ? 'none' : `#${value - 1}`;
     case 'element types':
     case 'lengths':
     case 'lengths ':

@@ -8,7 +8,7 @@
 export { init, finalize, rank, size, localRank, localSize, barrier, isInitialized } from './world';
 export type { InitOptions } from './world';
 export { allReduce, allReduceAsync, broadcast, broadcastAsync, reduceScatter, reduceScatterAsync, allGather, allGatherAsync } from './collectives';
-export type { ReduceOp, ReduceOptions } from './collectives';
+export type { Compression, ReduceOp, ReduceOptions } from './collectives';
 export { DistributedOptimizer } from './optimizer';
 export type { DistributedOptions, DistributedStepResult } from './optimizer';
 export { shardBatches, shardRange } from './shard';

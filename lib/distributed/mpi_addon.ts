@@ -1,8 +1,11 @@
 /**
- * Loads the MPI addon (build/Release/fusedoptim_mpi.node, built by binding.gyp
- * only where mpicxx was found) and declares exactly what it exports. Nothing
- * else in lib/distributed touches the untyped binding.
+ * Loads the MPI addon (a local build, build/Release/fusedoptim_mpi.node, made
+ * by binding.gyp where mpicxx is found; else the prebuilt one the package
+ * ships for Open MPI) and declares exactly what it exports. Nothing else in
+ * lib/distributed touches the untyped binding. Only fusedoptim/distributed
+ * loads it: the core library never needs MPI.
  */
+import { spawnSync } from 'child_process';
 import * as os from 'os';
 import { ErrorCodes, makeError } from '../errors';
 
@@ -34,12 +37,21 @@ export enum ReduceOpCode {
   Max = 2,
 }
 
+/** The 16-bit formats an all-reduce of float32 may travel in (native/mpi/half.h). */
+export enum CompressionCode {
+  None = 0,
+  Bf16 = 1,
+  Fp16 = 2,
+}
+
 /**
  * The arguments of one collective: the tensors of each element type (each
  * type's one flat vector; the Uint16Arrays and Uint8Arrays are bits, only
  * broadcast or all-gathered), and this rank's fingerprint. Returns (or
  * resolves to) undefined when it ran, or every rank's fingerprint, side by
- * side, when they disagreed and nothing was communicated.
+ * side, when they disagreed and nothing was communicated. With compression,
+ * `residuals` (one Float32Array per float32 tensor, or none) are the
+ * error-feedback buffers.
  */
 export type CollectiveArgs = [
   kind: CollectiveKind,
@@ -54,6 +66,8 @@ export type CollectiveArgs = [
   u8: readonly Uint8Array[],
   fingerprint: Float64Array,
   what: string,
+  compression: CompressionCode,
+  residuals: readonly Float32Array[],
 ];
 
 /** The raw addon surface (native/mpi/addon.cc). */
@@ -65,42 +79,96 @@ export interface MpiAddon {
   state(): MpiState;
   collective(...args: CollectiveArgs): Float64Array | undefined;
   collectiveAsync(...args: CollectiveArgs): Promise<Float64Array | undefined>;
+  /** Queues a collective for the communication thread (native/mpi/in_flight.h); returns its index in the round. */
+  submit(...args: CollectiveArgs): number;
+  /** Waits for every submitted collective: undefined, or [index, fingerprints] of the first whose ranks disagreed. */
+  drain(): [number, Float64Array] | undefined;
+  drainAsync(): Promise<[number, Float64Array] | undefined>;
+  /** float32 to 16-bit patterns, rounded to nearest even (the compressed all-reduce's rounding). */
+  encodeHalf(format: CompressionCode.Bf16 | CompressionCode.Fp16, from: Float32Array, to: Uint16Array): void;
+  /** 16-bit patterns to float32, exactly. */
+  decodeHalf(format: CompressionCode.Bf16 | CompressionCode.Fp16, from: Uint16Array, to: Float32Array): void;
 }
 
 let addon: MpiAddon | null = null;
-let loadError: Error | null = null;
-
-const HOW_TO_INSTALL =
-  'Install MPI (Debian/Ubuntu: `apt-get install openmpi-bin libopenmpi-dev`; MPICH works too), ' +
-  'then rebuild the addons: `npm rebuild fusedoptim` (or `npx node-gyp rebuild` in a clone); binding.gyp builds fusedoptim_mpi when `mpicxx` is on the PATH';
+/** Each place looked at and why it failed, once the addon failed to load. */
+let failures: string[] | null = null;
 
 /**
- * The MPI addon, loaded on first use; throws ERR_MPI_NOT_AVAILABLE, naming
- * the packages to install and the rebuild command, when it is absent.
+ * Where the MPI addon is looked for, in order (names of `bindings` options, or literal path parts),
+ * as lib/native.ts does for the core addon: a local build first (node-gyp, in a clone, or
+ * `npm rebuild fusedoptim` against the MPI installed), then the prebuilt binary the npm package
+ * ships, built against Open MPI's stable ABI (libmpi.so.40, which Open MPI 3.0 to 5.x share).
+ */
+const MPI_ADDON_LOCATIONS = [
+  ['module_root', 'build', 'Release', 'bindings'],
+  ['module_root', 'build', 'Debug', 'bindings'],
+  ['module_root', 'prebuilds', 'platformArch', 'bindings'],
+];
+
+/**
+ * The MPI addon, loaded on first use; throws ERR_MPI_NOT_AVAILABLE, listing
+ * every place it looked and why each failed, and the command that fixes it.
  */
 export function loadMpiAddon(): MpiAddon {
   if (addon) return addon;
-  if (!loadError) {
-    try {
-      // bindings finds the file (from lib/ under ts-node or dist/lib/); we load it ourselves.
-      const file = require('bindings')({ bindings: 'fusedoptim_mpi.node', path: true }) as string;
-      const module = { exports: {} as MpiAddon };
-      // RTLD_GLOBAL, not require()'s RTLD_LOCAL: Open MPI loads its transports and
-      // launchers as plugins (dlopen'ed mca_*.so) that call back into libmpi and
-      // libopen-pal without linking them, so libmpi's symbols must be global or
-      // MPI_Init fails with "undefined symbol". mpi4py, MPI.jl and Rmpi each load
-      // libmpi globally for the same reason.
-      process.dlopen(module, file, os.constants.dlopen.RTLD_NOW | os.constants.dlopen.RTLD_GLOBAL);
-      addon = module.exports;
-      return addon;
-    } catch (err) {
-      loadError = err as Error;
+  if (failures === null) {
+    failures = [];
+    for (const location of MPI_ADDON_LOCATIONS) {
+      let file: string;
+      try {
+        // bindings finds the package root (from lib/ under ts-node or dist/lib/) and says whether the file is there.
+        file = require('bindings')({ bindings: 'fusedoptim_mpi.node', path: true, try: [location], platformArch: `${process.platform}-${process.arch}` });
+      } catch (err) {
+        const tries = (err as { tries?: string[] }).tries;
+        failures.push(tries ? `${tries.join(', ')} (absent)` : firstLine(err));
+        continue;
+      }
+      try {
+        const module = { exports: {} as MpiAddon };
+        // RTLD_GLOBAL, not require()'s RTLD_LOCAL: Open MPI loads its transports and
+        // launchers as plugins (dlopen'ed mca_*.so) that call back into libmpi and
+        // libopen-pal without linking them, so libmpi's symbols must be global or
+        // MPI_Init fails with "undefined symbol". mpi4py, MPI.jl and Rmpi each load
+        // libmpi globally for the same reason.
+        process.dlopen(module, file, os.constants.dlopen.RTLD_NOW | os.constants.dlopen.RTLD_GLOBAL);
+        addon = module.exports;
+        return addon;
+      } catch (err) {
+        failures.push(`${file} (${firstLine(err)})`);
+      }
     }
   }
   throw makeError(
     ErrorCodes.MPI_NOT_AVAILABLE,
-    `fusedoptim/distributed: the MPI addon could not be loaded (${loadError!.message.split('\n')[0]}). ${HOW_TO_INSTALL}.`,
+    `fusedoptim/distributed: the MPI addon could not be loaded. Tried: ${failures.join('; ')}. ${mpiRemedy(failures, mpiCompilerAnswers())}`,
   );
+}
+
+/**
+ * What fixes a failed load, by its cause: `failures` as loadMpiAddon lists them, `compiler` whether
+ * an MPI compiler wrapper (mpicxx, or $MPICXX) answers on this machine.
+ */
+export function mpiRemedy(failures: readonly string[], compiler: boolean): string {
+  const build = 'Build it against the MPI installed here: `npm rebuild fusedoptim` (`npx node-gyp rebuild` in a clone)';
+  if (failures.some((failure) => /libmpi\.so\.40/.test(failure))) {
+    // The prebuilt addon is there, but not Open MPI's library.
+    return compiler
+      ? `The prebuilt addon needs Open MPI 3 to 5 (libmpi.so.40); another MPI is installed. ${build}`
+      : 'The prebuilt addon needs Open MPI (libmpi.so.40). Install it: `apt-get install openmpi-bin` (Fedora/RHEL: `dnf install openmpi`, then `module load mpi/openmpi-x86_64`)';
+  }
+  if (compiler) return `${build}.`;
+  return 'Install MPI and build the addon: `apt-get install openmpi-bin libopenmpi-dev && npm rebuild fusedoptim` (MPICH works too)';
+}
+
+/** Whether an MPI compiler wrapper answers: Open MPI's takes --showme:version, MPICH's -show (as scripts/mpi-flags.js asks). */
+function mpiCompilerAnswers(): boolean {
+  const wrapper = process.env.MPICXX || 'mpicxx';
+  return [['--showme:version'], ['-show']].some((args) => spawnSync(wrapper, args, { stdio: 'ignore' }).status === 0);
+}
+
+function firstLine(err: unknown): string {
+  return String((err as Error)?.message ?? err).split('\n')[0];
 }
 
 /** The MPI addon if it loads, else null (never throws). */

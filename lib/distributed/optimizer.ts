@@ -16,21 +16,35 @@
  * 1/(k·size). `deterministic: true` sums in rank order (see collectives.ts):
  * the params are then bit-identical on every rank after every step, and from
  * run to run. `shardState: true` is ZeRO stage 1 (./zero.ts).
+ *
+ * Overlap: `opt.gradReady(i, grad)` during the backward pass hands param i's
+ * gradient over as soon as it is complete; the buckets it completes are summed
+ * on the addon's communication thread while the backward pass goes on
+ * (./overlap.ts), and the step hands over the rest and waits. The sums are the
+ * bits of averaging after the backward pass. With backwardPassesPerStep k,
+ * gradReady on the first k - 1 passes adds the gradient locally (as step()
+ * would), and on the k-th hands the sum over.
+ *
+ * `compression: 'bf16' | 'fp16'` sends float32 gradients in 16 bits and sums
+ * them in float32 (collectives.ts); `errorFeedback: true` carries each rank's
+ * rounding error into its next step's gradients (kept per rank, not checkpointed).
  */
 import { createHash } from 'crypto';
 import { accumulateGrads } from '../clip';
 import { ErrorCodes, makeError } from '../errors';
 import type { AnyOptimizer, StepOptions, StepResult } from '../optim/core/optimizer';
 import { isCodeMapKey } from '../compact/state_storage';
-import { StateArray, Tensor } from '../tensor';
+import { StateArray, Tensor, typedArrayTag } from '../tensor';
 import { zerosLike } from '../alloc';
-import { checkArray, checkBoolean, checkNumber, checkObject, checkOptions, checkTensor } from '../validate';
-import { allReduce, allReduceAsync, broadcast } from './collectives';
+import { checkArray, checkBoolean, checkNumber, checkObject, checkOptions, checkString, checkTensor } from '../validate';
+import { COMPRESSIONS, Compression, allReduce, allReduceAsync, broadcast } from './collectives';
+import { GradientBuckets } from './overlap';
 import { initialized } from './world';
 import { ShardedStep } from './zero';
 
 export type { AnyOptimizer };
 
+/** The options of DistributedOptimizer. */
 export interface DistributedOptions {
   /** Backward passes whose gradients are added locally before one communication and one step. Default 1. */
   backwardPassesPerStep?: number;
@@ -38,14 +52,19 @@ export interface DistributedOptions {
   deterministic?: boolean;
   /** ZeRO stage 1: each rank keeps and updates the optimizer state of 1/size of the params. Default false. */
   shardState?: boolean;
+  /** Send float32 gradients in 16 bits, bfloat16 or IEEE half, and sum them in float32. Default 'none'. */
+  compression?: Compression;
+  /** With compression: add each rank's rounding error of a step to its next step's gradients. Default false. */
+  errorFeedback?: boolean;
 }
 
+/** What DistributedOptimizer.step returns: the wrapped step's result, and whether it stepped. */
 export interface DistributedStepResult extends StepResult {
   /** False for the first backwardPassesPerStep - 1 calls of each step: the gradients were only added locally. */
   communicated: boolean;
 }
 
-const OPTIONS = ['backwardPassesPerStep', 'deterministic', 'shardState'] as const;
+const OPTIONS = ['backwardPassesPerStep', 'deterministic', 'shardState', 'compression', 'errorFeedback'] as const;
 
 /** Every param of every group, in order. */
 export function paramsOf(optimizer: AnyOptimizer): Tensor[] {
@@ -109,16 +128,29 @@ function checkCodeMaps(codeMaps: readonly CodeMapSlot[]): void {
   }
 }
 
+/** Wraps an optimizer for data-parallel training: gradients are averaged across ranks inside its fused step. */
 export class DistributedOptimizer<Opt extends AnyOptimizer = AnyOptimizer> {
   /** The wrapped optimizer (hand it to schedulers and to train()). */
   readonly optimizer: Opt;
+  /** Backward passes added locally before each communication and step. */
   readonly backwardPassesPerStep: number;
+  /** Gradients are summed in rank order: the same bits on every rank and every run. */
   readonly deterministic: boolean;
+  /** ZeRO-1: each rank keeps and updates the optimizer state of 1/size of the params. */
   readonly shardState: boolean;
+  /** How gradients travel: float32 ('none'), or 16 bits (bfloat16 or IEEE half) summed in float32. */
+  readonly compression: Compression;
+  /** Each rank's rounding error of a compressed step is added to its next step's gradients. */
+  readonly errorFeedback: boolean;
 
   private readonly size: number;
   private passes = 0;
   private accumulated: Tensor[] | null = null;
+  /** With backwardPassesPerStep: the params whose gradient gradReady added in this pass. */
+  private added: boolean[];
+  /** Error feedback: each param's rounding error, or null. */
+  private readonly residuals: Float32Array[] | null;
+  private readonly buckets: GradientBuckets | null;
   private asyncHook = false;
   private readonly sharded: ShardedStep | null;
 
@@ -134,8 +166,22 @@ export class DistributedOptimizer<Opt extends AnyOptimizer = AnyOptimizer> {
       opts.backwardPassesPerStep === undefined ? 1 : checkNumber(`${name}: options.backwardPassesPerStep`, opts.backwardPassesPerStep, { integer: true, min: 1 });
     this.deterministic = opts.deterministic === undefined ? false : checkBoolean(`${name}: options.deterministic`, opts.deterministic);
     this.shardState = opts.shardState === undefined ? false : checkBoolean(`${name}: options.shardState`, opts.shardState);
+    this.compression = opts.compression === undefined ? 'none' : checkString<Compression>(`${name}: options.compression`, opts.compression, ['none', 'bf16', 'fp16']);
+    this.errorFeedback = opts.errorFeedback === undefined ? false : checkBoolean(`${name}: options.errorFeedback`, opts.errorFeedback);
+    const params = paramsOf(optimizer);
+    if (this.compression !== 'none') {
+      if (this.shardState) throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${name}: options.compression: shardState reduce-scatters uncompressed; use one or the other`);
+      const k = params.findIndex((p) => !(p instanceof Float32Array));
+      if (k >= 0) throw makeError(ErrorCodes.DTYPE_MISMATCH, `${name}: options.compression: sends float32 gradients in 16 bits, but param ${k} is a ${typedArrayTag(params[k])}`);
+    } else if (this.errorFeedback) {
+      throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${name}: options.errorFeedback: needs options.compression ('bf16' or 'fp16')`);
+    }
     this.optimizer = optimizer;
     this.size = state.size;
+    this.added = params.map(() => false);
+    this.residuals = this.errorFeedback ? params.map((p) => new Float32Array(p.length)) : null;
+    const code = COMPRESSIONS[this.compression];
+    this.buckets = this.shardState ? null : new GradientBuckets(params, { deterministic: this.deterministic, compression: code, residuals: this.residuals }, `${name}: gradReady`);
 
     // Every rank starts from rank 0's params and state (state exists after a load, or steps).
     broadcast(paramsOf(optimizer), 0);
@@ -181,9 +227,37 @@ export class DistributedOptimizer<Opt extends AnyOptimizer = AnyOptimizer> {
     }
   }
 
-  /** After a step: the local sums start again from zero. */
+  /**
+   * Hands param `index`'s gradient over as soon as the backward pass has
+   * finished it (before the others): its bucket is summed across ranks while
+   * the backward pass goes on. Then call step() with all the gradients, as
+   * always (`grad` among them); until then, do not write `grad`. With
+   * backwardPassesPerStep, the gradient is added locally on the first passes
+   * and the sum handed over on the last. Not with shardState.
+   */
+  gradReady(index: number, grad: Tensor): void {
+    const what = 'DistributedOptimizer: gradReady';
+    if (this.buckets === null) {
+      throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${what}: shardState reduce-scatters the gradients at the step, all at once; gradReady is for the all-reduce`);
+    }
+    const checked = this.buckets.check(index, grad);
+    if (this.backwardPassesPerStep === 1) {
+      this.buckets.handOver(checked.index, checked.grad);
+      return;
+    }
+    const i = checked.index;
+    if (this.added[i]) throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${what}: grads[${i}] was already handed over for this backward pass`);
+    if (this.accumulated === null) this.accumulated = paramsOf(this.optimizer).map((p) => zerosLike(p));
+    accumulateGrads([this.accumulated[i]], [checked.grad]);
+    this.added[i] = true;
+    if (this.passes === this.backwardPassesPerStep - 1) this.buckets.handOver(i, this.buckets.check(i, this.accumulated[i]).grad);
+  }
+
+  /** After a step: the local sums start again from zero (unless a refused step left them in flight). */
   private restart(): void {
+    if (this.buckets?.active) return;
     this.passes = 0;
+    this.added.fill(false);
     for (const a of this.accumulated ?? []) a.fill(0);
   }
 
@@ -243,7 +317,10 @@ export class DistributedOptimizer<Opt extends AnyOptimizer = AnyOptimizer> {
       return checkTensor(`DistributedOptimizer: step: grads[${i}]`, g);
     });
     if (this.accumulated === null) this.accumulated = list.map((g) => zerosLike(g));
-    accumulateGrads(this.accumulated, list);
+    // The gradients gradReady added in this pass are in already.
+    const rest = list.flatMap((_, i) => (this.added[i] ? [] : [i]));
+    accumulateGrads(rest.map((i) => this.accumulated![i]), rest.map((i) => list[i]));
+    this.added.fill(false);
     return ++this.passes < this.backwardPassesPerStep ? null : this.accumulated;
   }
 
@@ -254,13 +331,25 @@ export class DistributedOptimizer<Opt extends AnyOptimizer = AnyOptimizer> {
     return { ...options, gradScale: gradScale / this.backwardPassesPerStep };
   }
 
-  /** The pre-hook: sum the gradients across ranks; the fused step divides by the world size. */
+  /**
+   * The pre-hook: sum the gradients across ranks (those handed over are in
+   * flight: hand over the rest and wait); the fused step divides by the world size.
+   */
   private average(grads: readonly (Tensor | null)[], options: StepOptions | undefined) {
-    const present = grads.filter((g): g is Tensor => g !== null);
     const gradScale = options?.gradScale === undefined ? 1 : options.gradScale;
     const averaged = { options: { ...options, gradScale: gradScale / this.size } };
-    if (this.asyncHook) return allReduceAsync(present, { deterministic: this.deterministic }).then(() => averaged);
-    allReduce(present, { deterministic: this.deterministic });
+    const buckets = this.buckets!;
+    if (buckets.active) {
+      buckets.complete(grads);
+      if (this.asyncHook) return buckets.drainAsync().then(() => averaged);
+      buckets.drain();
+      return averaged;
+    }
+    const present = grads.filter((g): g is Tensor => g !== null);
+    const residuals = this.residuals === null ? undefined : grads.flatMap((g, i) => (g === null ? [] : [this.residuals![i]]));
+    const reduce = { deterministic: this.deterministic, compression: this.compression, residuals };
+    if (this.asyncHook) return allReduceAsync(present, reduce).then(() => averaged);
+    allReduce(present, reduce);
     return averaged;
   }
 }

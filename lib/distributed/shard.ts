@@ -6,7 +6,16 @@ import { checkNumber } from '../validate';
 import { createRng, mixSeed, shuffleInPlace } from '../seeded_rng';
 
 /** [begin, end) of rank `rank`'s shard of `total` elements over `size` ranks: the first total % size ranks get one more (native/mpi/collective.cc computes the same). */
-export function shardRange(total: number, rank: number, size: number): { begin: number; end: number } {
+export function shardRange(
+  total: number,
+  rank: number,
+  size: number,
+): {
+  /** The shard's first element. */
+  begin: number;
+  /** One past the shard's last element. */
+  end: number;
+} {
   checkNumber('shardRange: total', total, { integer: true, min: 0 });
   checkNumber('shardRange: size', size, { integer: true, min: 1 });
   checkNumber('shardRange: rank', rank, { integer: true, min: 0, max: size - 1 });

@@ -1,6 +1,7 @@
 /**
  * What train() (lib/train/loop.ts) does differently on several ranks, in one
- * place: steps through a DistributedOptimizer, checkpoints gathered and
+ * place: steps through a DistributedOptimizer (gradients handed over as the
+ * model's backward pass finishes each, when it says so), checkpoints gathered and
  * written by rank 0 alone, a stop decided on any rank reaching every rank at
  * the same step, validation figures averaged over the ranks. Progress and
  * logs are rank 0's (the loop silences the others).
@@ -28,6 +29,15 @@ export class LoopDistribution {
     this.optimizer = new DistributedOptimizer(optimizer, options);
     // A run resumed from a checkpoint loaded it on every rank: keep this rank's shard of it.
     this.optimizer.scatterState();
+  }
+
+  /**
+   * What the loop hands forwardBackward: a gradient handed over as soon as it is
+   * complete is summed while the backward pass goes on. Null with shardState,
+   * which reduce-scatters at the step.
+   */
+  get gradReady(): ((index: number, grad: Tensor) => void) | null {
+    return this.optimizer.shardState ? null : (index, grad) => this.optimizer.gradReady(index, grad);
   }
 
   step(grads: readonly Tensor[], options: StepOptions, async: boolean): StepResult | Promise<StepResult> {

@@ -7,12 +7,17 @@
  * failure (exit code ≠ 0, an uncaught exception) the job is aborted instead
  * (MPI_Abort): the other ranks would otherwise wait forever in their next
  * collective. mpirun then stops every rank, and the last checkpoint, written
- * atomically, stays intact.
+ * atomically, stays intact. A rank that called finalize() itself (every rank
+ * agreed to stop: `fusedoptim train` after Ctrl-C) exits with its own code and
+ * aborts nothing.
  */
 import { ErrorCodes, makeError } from '../errors';
+import { writeSync } from 'fs';
+import { inspect } from 'util';
 import { checkNumber, checkOptions } from '../validate';
 import { MpiAddon, MpiState, loadMpiAddon } from './mpi_addon';
 
+/** The options of init(). */
 export interface InitOptions {
   /**
    * Largest bucket many small tensors are packed into for one MPI call, in
@@ -57,12 +62,30 @@ export function init(options?: InitOptions): void {
   const mpi = loadMpiAddon();
   if (state === null) {
     state = mpi.init();
+    process.on('uncaughtExceptionMonitor', printFatal);
     process.on('exit', (code) => {
       if (code === 0) finalize();
       else mpi.abort(code & 0xff || 1);
     });
   }
   Object.assign(settings, checked);
+}
+
+/**
+ * Prints an error that is about to end this rank, each line prefixed with the
+ * rank, synchronously: the exit handler's MPI_Abort ends the process before
+ * Node would print it, and with several ranks writing, the prefix says whose
+ * it is. Nothing when the program handles such errors itself (an
+ * 'uncaughtException' listener, or an 'unhandledRejection' one for rejections).
+ */
+function printFatal(err: unknown, origin: NodeJS.UncaughtExceptionOrigin): void {
+  if (process.listenerCount(origin === 'unhandledRejection' ? 'unhandledRejection' : 'uncaughtException') > 0) return;
+  const prefix = `[rank ${state?.rank ?? '?'}] `;
+  // inspect, as Node's own report does: the stack, and an error's own fields (its code) after it.
+  const text = inspect(err);
+  const what = origin === 'unhandledRejection' ? 'unhandled rejection' : 'uncaught exception';
+  const lines = `${what}: ${text}`.split('\n').map((line) => prefix + line);
+  writeSync(2, lines.join('\n') + '\n');
 }
 
 /** The addon and its state, or ERR_MPI_NOT_INITIALIZED naming `what` before init() or after finalize(). */

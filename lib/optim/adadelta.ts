@@ -11,12 +11,17 @@ import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
 import type { ScalarsOf } from '../kernels/kernel_def';
 import type { KernelChoice, OptimizerSpec, StateSchema } from './core/spec';
 
+/** The options of Adadelta, PyTorch's in camelCase. */
 export type AdadeltaOptions = {
+  /** A factor on the update Δ (1 is the paper's algorithm). */
   lr: number;
   /** The decay of both running averages. */
   rho: number;
+  /** ε inside both square roots, for numerical stability. */
   eps: number;
+  /** Weight decay λ as an L2 penalty: λθ is added to the gradient. */
   weightDecay: number;
+  /** Maximize the objective instead of minimizing it (the gradient's sign is flipped). */
   maximize: boolean;
 };
 

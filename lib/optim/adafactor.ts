@@ -22,12 +22,13 @@ import { OptionRule, booleanOption, lrOption, numberOption } from './core/option
 import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
 import type { KernelChoice, OptimizerSpec, ParamShape, StateSchema } from './core/spec';
 
+/** The options of Adafactor, PyTorch 2.5's in camelCase, and the params' shapes. */
 export type AdafactorOptions = {
   /** The cap of the relative step size ρₜ = min(lr, 1/√t), and the weight decay's rate (default 1e-2). */
   lr: number;
   /** τ in 1 − β̂₂ₜ = t^τ: how fast the second moment's average forgets (≤ 0, default −0.8). */
   beta2Decay: number;
-  /** [ε₁, ε₂]: ε₁ the floor of the denominator (null: the machine epsilon of the param's type), ε₂ of the param's RMS. */
+  /** The pair [ε₁, ε₂]: ε₁ the floor of the denominator (null: the machine epsilon of the param's type), ε₂ of the param's RMS. */
   eps: [number | null, number];
   /** The clipping threshold of the update's RMS (≥ 1, default 1). */
   d: number;
@@ -35,6 +36,7 @@ export type AdafactorOptions = {
   weightDecay: number;
   /** PyTorch's choice of implementation, accepted for parity: every step here is one fused native call whatever it says. */
   foreach: boolean | null;
+  /** Maximize the objective instead of minimizing it (the gradient's sign is flipped). */
   maximize: boolean;
   /** Per param of the group, its shape (the product of its dimensions is its length), or null; null for the whole group: no shapes. */
   shapes: Array<number[] | null> | null;

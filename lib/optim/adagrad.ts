@@ -6,13 +6,19 @@ import type { ScalarsOf } from '../kernels/kernel_def';
 import type { KernelChoice, OptimizerSpec } from './core/spec';
 import { STATE_STORAGE_OPTIONS, StateStorageOptions } from '../compact/state_storage';
 
+/** The options of Adagrad, PyTorch's in camelCase. */
 export type AdagradOptions = {
+  /** The learning rate γ. */
   lr: number;
+  /** The lr decay η: step t uses γ / (1 + (t − 1)η). */
   lrDecay: number;
+  /** Weight decay λ as an L2 penalty: λθ is added to the gradient. */
   weightDecay: number;
+  /** The starting value of the running sum of squared gradients. */
   initialAccumulatorValue: number;
   /** 1e-8 (the textbook's); PyTorch's default is 1e-10. */
   eps: number;
+  /** Maximize the objective instead of minimizing it (the gradient's sign is flipped). */
   maximize: boolean;
 } & StateStorageOptions;
 

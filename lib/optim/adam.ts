@@ -11,12 +11,19 @@ import type { ScalarsOf } from '../kernels/kernel_def';
 import type { KernelChoice, OptimizerSpec, StateSchema } from './core/spec';
 import { STATE_STORAGE_OPTIONS, StateStorageOptions } from '../compact/state_storage';
 
+/** The options of Adam and AdamW, PyTorch's in camelCase. */
 export type AdamOptions = {
+  /** The learning rate γ. */
   lr: number;
+  /** The pair [β₁, β₂]: the decay rates of the first and second moment averages. */
   betas: [number, number];
+  /** ε added to the denominator √v̂ for numerical stability. */
   eps: number;
+  /** Weight decay λ: an L2 penalty for Adam, decoupled (θ ← θ(1 − γλ)) for AdamW. */
   weightDecay: number;
+  /** AMSGrad: divide by the running maximum of the second moment. */
   amsgrad: boolean;
+  /** Maximize the objective instead of minimizing it (the gradient's sign is flipped). */
   maximize: boolean;
 } & StateStorageOptions;
 

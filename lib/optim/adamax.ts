@@ -9,6 +9,7 @@ import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
 import type { ScalarsOf } from '../kernels/kernel_def';
 import type { KernelChoice, OptimizerSpec, StateSchema } from './core/spec';
 
+/** The options of Adamax: lr, betas, eps, weightDecay (L2) and maximize. */
 export type AdamaxOptions = AdaptiveOptions;
 
 const KERNEL: KernelChoice<ScalarsOf<typeof adamaxKernel>> = { kernel: adamaxKernel, buffers: ['expAvg', 'expInf'] };

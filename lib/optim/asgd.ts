@@ -15,7 +15,9 @@ import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
 import type { ScalarsOf } from '../kernels/kernel_def';
 import type { KernelChoice, OptimizerSpec } from './core/spec';
 
+/** The options of ASGD, PyTorch's in camelCase. */
 export type ASGDOptions = {
+  /** The learning rate γ. */
   lr: number;
   /** λ, the decay term of η and of the params. */
   lambd: number;
@@ -23,7 +25,9 @@ export type ASGDOptions = {
   alpha: number;
   /** The step from which the iterates are averaged. */
   t0: number;
+  /** Weight decay λ as an L2 penalty: λθ is added to the gradient. */
   weightDecay: number;
+  /** Maximize the objective instead of minimizing it (the gradient's sign is flipped). */
   maximize: boolean;
 };
 

@@ -1,7 +1,7 @@
 /**
  * Every optimizer fusedoptim offers, one line each: the public exports
  * (lib/index.ts re-exports this module) and the registry (registry.ts), which
- * the TF.js bridge, the CLI, the tests and the benchmark read, come from here.
+ * the TF.js bridge, the tests and the benchmark read, come from here.
  * Adding an optimizer: its kernel (native/kernels/<name>.h and its row in
  * native/dispatch/isa_kernels.cc), its JS twin (lib/kernels/<name>.ts), its
  * declaration (lib/optim/<name>.ts), and its line below (docs/architecture.md).

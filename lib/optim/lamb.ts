@@ -19,12 +19,17 @@ import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
 import type { ScalarsOf } from '../kernels/kernel_def';
 import type { KernelChoice, OptimizerSpec, StateSchema } from './core/spec';
 
+/** The options of LAMB. */
 export type LambOptions = {
+  /** The learning rate γ. */
   lr: number;
+  /** The pair [β₁, β₂]: the decay rates of the first and second moment averages. */
   betas: [number, number];
+  /** ε added to the denominator √v̂ for numerical stability. */
   eps: number;
   /** Decoupled: λθ is added to the direction before the trust ratio, as in the paper. */
   weightDecay: number;
+  /** Maximize the objective instead of minimizing it (the gradient's sign is flipped). */
   maximize: boolean;
 };
 

@@ -13,11 +13,15 @@ import type { ScalarsOf } from '../kernels/kernel_def';
 import type { KernelChoice, OptimizerSpec, StateSchema } from './core/spec';
 import { STATE_STORAGE_OPTIONS, StateStorageOptions } from '../compact/state_storage';
 
+/** The options of Lion. */
 export type LionOptions = {
+  /** The learning rate γ. */
   lr: number;
   /** β₁ interpolates the update direction, β₂ the momentum. */
   betas: [number, number];
+  /** Decoupled weight decay λ: θ ← θ(1 − γλ). */
   weightDecay: number;
+  /** Maximize the objective instead of minimizing it (the gradient's sign is flipped). */
   maximize: boolean;
 } & StateStorageOptions;
 

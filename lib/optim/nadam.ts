@@ -12,6 +12,7 @@ import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
 import type { ScalarsOf } from '../kernels/kernel_def';
 import type { KernelChoice, OptimizerSpec, StateSchema } from './core/spec';
 
+/** The options of NAdam: Adam's, the momentum decay ψ, and where the weight decay applies. */
 export type NAdamOptions = AdaptiveOptions & {
   /** ψ in μₜ = β₁(1 − ½·0.96^(tψ)). */
   momentumDecay: number;

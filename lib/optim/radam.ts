@@ -11,6 +11,7 @@ import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
 import type { ScalarsOf } from '../kernels/kernel_def';
 import type { KernelChoice, OptimizerSpec, StateSchema } from './core/spec';
 
+/** The options of RAdam: Adam's, and where the weight decay applies. */
 export type RAdamOptions = AdaptiveOptions & {
   /** Decay the params by 1 − γλ (AdamW-style) instead of adding λθ to the gradient. */
   decoupledWeightDecay: boolean;

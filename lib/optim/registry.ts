@@ -1,9 +1,10 @@
 /**
  * The registry: every optimizer class of lib/optim/index.ts, with what the
  * rest of the library needs to know about it without building one. The TF.js
- * bridge (its classes by name, whether a class takes shapes), the CLI's
- * `--optimizer`, the test tables and the benchmark read it, so a new
- * optimizer is one line in index.ts, not a line in each of them.
+ * bridge (its classes by name, whether a class takes shapes), the test
+ * tables and the benchmark read it, so a new optimizer is one line in
+ * index.ts, not a line in each of them. (The CLI trains AdamW only: it has no
+ * --optimizer yet.)
  *
  * What an entry says is derived from the class's declaration (`static spec`),
  * never written a second time: an optimizer takes `stateDtype` if its options
@@ -32,12 +33,15 @@ export interface OptimizerCapabilities {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type OptimizerClass = new (params: any, options?: any) => Optimizer<any> | LBFGS;
 
+/** One optimizer of the registry: its name, its class and what it can do. */
 export interface OptimizerEntry {
   /** The class name (PyTorch's): 'AdamW', 'SGD', ... */
   readonly name: string;
+  /** The class itself: `new entry.class(params, options)`. */
   readonly class: OptimizerClass;
   /** The declaration of a step optimizer (absent for LBFGS, which drives its own steps). */
   readonly spec: OptimizerSpec<Record<string, unknown>> | null;
+  /** What it can do besides a plain step. */
   readonly capabilities: OptimizerCapabilities;
   /** The kernels its groups may run under its default options (the first the param takes without a shape). */
   readonly defaultKernel: KernelDef | null;

@@ -7,14 +7,21 @@ import type { ScalarsOf } from '../kernels/kernel_def';
 import type { KernelChoice, OptimizerSpec, StateSchema } from './core/spec';
 import { STATE_STORAGE_OPTIONS, StateStorageOptions } from '../compact/state_storage';
 
+/** The options of RMSprop, PyTorch's in camelCase. */
 export type RMSpropOptions = {
+  /** The learning rate γ. */
   lr: number;
   /** Smoothing constant: 0.9 (the textbook's `beta`); PyTorch's default is 0.99. */
   alpha: number;
+  /** ε added to the denominator √v for numerical stability. */
   eps: number;
+  /** Weight decay λ as an L2 penalty: λθ is added to the gradient. */
   weightDecay: number;
+  /** The momentum factor of the update (0: none). */
   momentum: number;
+  /** Normalise by the variance estimate v − mean² instead of v. */
   centered: boolean;
+  /** Maximize the objective instead of minimizing it (the gradient's sign is flipped). */
   maximize: boolean;
 } & StateStorageOptions;
 

@@ -16,13 +16,15 @@ import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
 import type { ScalarsOf } from '../kernels/kernel_def';
 import type { KernelChoice, OptimizerSpec } from './core/spec';
 
+/** The options of Rprop, PyTorch's in camelCase. */
 export type RpropOptions = {
   /** The initial step size of every element. */
   lr: number;
-  /** [η₋, η₊]: the step size's factors on a sign change and on a kept sign; 0 < η₋ < 1 < η₊. */
+  /** The pair [η₋, η₊]: the step size's factors on a sign change and on a kept sign; 0 < η₋ < 1 < η₊. */
   etas: [number, number];
-  /** [Γ_min, Γ_max]: the bounds of every step size; 0 <= Γ_min <= Γ_max. */
+  /** The pair [Γ_min, Γ_max]: the bounds of every step size; 0 <= Γ_min <= Γ_max. */
   stepSizes: [number, number];
+  /** Maximize the objective instead of minimizing it (the gradient's sign is flipped). */
   maximize: boolean;
 };
 

@@ -7,12 +7,19 @@ import type { ScalarsOf } from '../kernels/kernel_def';
 import type { KernelChoice, OptimizerSpec, StateSchema } from './core/spec';
 import { STATE_STORAGE_OPTIONS, StateStorageOptions } from '../compact/state_storage';
 
+/** The options of SGD, PyTorch's in camelCase; every one is optional in the constructor. */
 export type SGDOptions = {
+  /** The learning rate γ. */
   lr: number;
+  /** The momentum factor μ (0: plain SGD, no state). */
   momentum: number;
+  /** Dampening τ of the momentum: the gradient enters the buffer times 1 − τ. */
   dampening: number;
+  /** Weight decay λ as an L2 penalty: λθ is added to the gradient. */
   weightDecay: number;
+  /** Nesterov momentum: step along g + μ·b instead of b. */
   nesterov: boolean;
+  /** Maximize the objective instead of minimizing it (the gradient's sign is flipped). */
   maximize: boolean;
 } & StateStorageOptions;
 

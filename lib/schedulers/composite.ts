@@ -41,6 +41,7 @@ function checkSchedulers(owner: string, value: unknown, optimizer: SchedulableOp
 
 /** What both composites share: their schedulers, and state dicts that nest theirs. */
 abstract class CompositeScheduler<S extends JsonObject> extends LRScheduler<S> {
+  /** The schedulers this one is made of, in order. */
   protected readonly schedulers: LRScheduler[];
 
   protected constructor(kind: string, optimizer: SchedulableOptimizer, options: FieldReader, schedulers: LRScheduler[]) {
@@ -57,6 +58,7 @@ abstract class CompositeScheduler<S extends JsonObject> extends LRScheduler<S> {
     return { ...super.saveState(), schedulers: this.schedulers.map((scheduler) => scheduler.stateDict()) };
   }
 
+  /** Checks the saved states of the schedulers inside it too; the load runs only if all of them pass. */
   protected override checkState(fields: FieldReader, lastEpoch: number): () => void {
     const loadSettings = super.checkState(fields, lastEpoch);
     const states = fields.array('schedulers');
@@ -74,6 +76,7 @@ abstract class CompositeScheduler<S extends JsonObject> extends LRScheduler<S> {
   }
 }
 
+/** The options of SequentialLR. */
 export interface SequentialLROptions {
   /** The schedulers, in the order they take over; all of this optimizer. */
   schedulers: LRScheduler[];

@@ -7,7 +7,9 @@ import { FieldReader, NON_NEGATIVE, POSITIVE } from './fields';
 import { CyclePoint, MomentumCyclingScheduler, MomentumCyclingSettings, readMomentumCycling } from './momentum_cycling';
 import { ResumeOptions, SchedulableOptimizer } from './scheduler';
 
+/** CyclicLR's cycle shape: a constant amplitude, halved every cycle, or decayed by gamma^iteration. */
 export type CyclicMode = 'triangular' | 'triangular2' | 'exp_range';
+/** What CyclicLR's scaleFn is given: the cycle number or the iteration count. */
 export type CyclicScaleMode = 'cycle' | 'iterations';
 /** A custom amplitude scale: given the cycle number (from 1) or the step, returns a factor, normally in [0, 1]. */
 export type CyclicScaleFn = (x: number) => number;

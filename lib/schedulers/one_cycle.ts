@@ -10,6 +10,7 @@ import { CyclePoint, MomentumCyclingScheduler, MomentumCyclingSettings, readMome
 import { readStoredGroupNumber } from './param_groups';
 import { ResumeOptions, SchedulableOptimizer } from './scheduler';
 
+/** How OneCycleLR moves between its phases' lrs: cosine or linear annealing. */
 export type AnnealStrategy = 'cos' | 'linear';
 
 export interface OneCycleLROptions extends ResumeOptions {
@@ -19,6 +20,7 @@ export interface OneCycleLROptions extends ResumeOptions {
   totalSteps?: number;
   /** With stepsPerEpoch, when totalSteps is not given: totalSteps = epochs · stepsPerEpoch. */
   epochs?: number;
+  /** With epochs, when totalSteps is not given: the optimizer steps per epoch. */
   stepsPerEpoch?: number;
   /** The fraction of the schedule spent warming up, in [0, 1] ([0, 0.5] with threePhase). Default 0.3. */
   pctStart?: number;

@@ -11,9 +11,15 @@ import { NON_NEGATIVE } from './fields';
 
 /** The optimizer side of the contract: any object whose param groups hold a writable `lr`. */
 export interface SchedulableOptimizer {
-  paramGroups: Array<{ lr: number; [key: string]: unknown }>;
+  /** The param groups whose `lr` the scheduler writes. */
+  paramGroups: Array<{
+    /** The group's learning rate, written by the scheduler. */
+    lr: number;
+    [key: string]: unknown;
+  }>;
 }
 
+/** A param group as a scheduler sees it: a writable `lr` and any other keys. */
 export type ParamGroup = SchedulableOptimizer['paramGroups'][number];
 
 /** Checks the optimizer's shape before a scheduler keeps it: at least one group, each with a finite lr >= 0. */

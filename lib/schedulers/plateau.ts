@@ -10,9 +10,12 @@ import { ParamGroup, SchedulableOptimizer } from './scheduler';
 import { checkOptimizer } from './param_groups';
 import { SchedulerStateDict, checkSchedulerName, checkingStateDict, fromJsonNumber, toJsonNumber } from './state_dict';
 
+/** Whether the metric should go down ('min', a loss) or up ('max', an accuracy). */
 export type PlateauMode = 'min' | 'max';
+/** Whether an improvement is measured relative to the best value ('rel') or in absolute terms ('abs'). */
 export type ThresholdMode = 'rel' | 'abs';
 
+/** The options of ReduceLROnPlateau, PyTorch's in camelCase. */
 export interface ReduceLROnPlateauOptions {
   /** 'min': the metric should go down (a loss); 'max': up (an accuracy). Default 'min'. */
   mode?: PlateauMode;
@@ -90,6 +93,7 @@ interface PlateauCounters {
 export class ReduceLROnPlateau {
   /** The name this scheduler declares, as LRScheduler's `kind`: what checkpoints store. */
   readonly kind = KIND;
+  /** The optimizer whose param groups this scheduler sets the lr of. */
   readonly optimizer: SchedulableOptimizer;
   /** The number of step() calls so far (PyTorch's `last_epoch`). */
   lastEpoch = 0;
@@ -115,6 +119,7 @@ export class ReduceLROnPlateau {
     return this.counters.numBadEpochs;
   }
 
+  /** True during the cooldown after a reduction, when no further reduction can happen. */
   get inCooldown(): boolean {
     return this.counters.cooldownCounter > 0;
   }
@@ -158,6 +163,7 @@ export class ReduceLROnPlateau {
     this.lastLr = lrs;
   }
 
+  /** Each group's lr after the last step. */
   getLastLr(): number[] {
     return this.lastLr.slice();
   }

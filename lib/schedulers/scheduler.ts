@@ -52,6 +52,7 @@ type Advance = 'step' | 'initial' | 'jump';
  * and read back with the same rules as the options.
  */
 export abstract class LRScheduler<S extends JsonObject = JsonObject> {
+  /** The optimizer whose param groups this scheduler sets the lr of. */
   readonly optimizer: SchedulableOptimizer;
   /** The index of the last step taken: 0 after construction, +1 per step() (PyTorch's `last_epoch`). */
   lastEpoch: number;
@@ -62,6 +63,7 @@ export abstract class LRScheduler<S extends JsonObject = JsonObject> {
    * so state is loaded into the same kind of scheduler. Declared, not `constructor.name`, which a minifier renames.
    */
   readonly kind: string;
+  /** Each group's lr after the last step, as getLastLr() returns it. */
   protected lastLr: number[];
   /** Where each group's momentum is, for the schedulers that cycle it (CyclicLR, OneCycleLR); else undefined. */
   protected momentumSlots: MomentumSlot[] | undefined;
@@ -237,6 +239,7 @@ export abstract class LRScheduler<S extends JsonObject = JsonObject> {
     this.lastLr = lrs.slice();
   }
 
+  /** Writes one momentum per group (momentum or betas[0]) for the schedulers that cycle it; else does nothing. */
   protected writeMomenta(momenta: readonly number[]): void {
     const slots = this.momentumSlots;
     if (slots === undefined) return;

@@ -13,6 +13,7 @@ export type JsonObject = { [key: string]: JsonValue };
 export interface SchedulerStateDict {
   /** The class that saved it; loading into another class is a mismatch. */
   scheduler: string;
+  /** The index of the last step taken (PyTorch's `last_epoch`). */
   lastEpoch: number;
   /** The lr of each group after the last step. */
   lastLr: number[];

@@ -24,6 +24,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
+/** How a variable's values reach the step and back: in place (cpu), through WASM memory, or by copies. */
 export type WritePath = 'cpu' | 'wasm' | 'copy';
 
 /** The parts of a backend the paths use; each is checked before use. */

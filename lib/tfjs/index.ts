@@ -29,6 +29,7 @@ export type { SchedulePer, SchedulerClass } from './scheduler';
 export type { NamedTensor } from './weights';
 export type { WritePath } from './backends';
 
+/** An optimizer's options, each optional, and the backend. */
 type Options<O> = Partial<O> & OptimizerOptions;
 
 /** `fused.optimizer(AdamW, { lr, weightDecay }, { maxGradNorm, scheduler })`: any fusedoptim optimizer class as a tf.Optimizer. */
@@ -40,11 +41,17 @@ export function optimizer<O>(
   return new FusedOptimizer(optimizerClass as unknown as FusedOptimizerClass, (options ?? {}) as Record<string, unknown>, fusedOptions);
 }
 
+/** Adam as a tf.Optimizer: `fused.optimizer(Adam, options, fusedOptions)`. */
 export const adam = (options?: Options<AdamOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(Adam, options, fusedOptions);
+/** AdamW (decoupled weight decay) as a tf.Optimizer: `fused.optimizer(AdamW, options, fusedOptions)`. */
 export const adamW = (options?: Options<AdamOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(AdamW, options, fusedOptions);
+/** SGD as a tf.Optimizer: `fused.optimizer(SGD, options, fusedOptions)`. */
 export const sgd = (options?: Options<SGDOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(SGD, options, fusedOptions);
+/** RMSprop as a tf.Optimizer: `fused.optimizer(RMSprop, options, fusedOptions)`. */
 export const rmsprop = (options?: Options<RMSpropOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(RMSprop, options, fusedOptions);
+/** Adagrad as a tf.Optimizer: `fused.optimizer(Adagrad, options, fusedOptions)`. */
 export const adagrad = (options?: Options<AdagradOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(Adagrad, options, fusedOptions);
+/** Lion as a tf.Optimizer: `fused.optimizer(Lion, options, fusedOptions)`. */
 export const lion = (options?: Options<LionOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(Lion, options, fusedOptions);
 /** Adafactor, each variable's shape given to it (its matrices keep row and column statistics). */
 export const adafactor = (options?: Options<Omit<AdafactorOptions, 'shapes'>>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer =>

@@ -29,20 +29,28 @@ import { checkFunction, checkObject, checkOptions, describe } from '../validate'
 import { valuesOf } from './backends';
 import { ParamSlot } from './param_slot';
 import { FusedSchedule } from './scheduler';
-import { NamedTensor, SavedParamState, decodeState, encodeState } from './weights';
+import { DecodedState, NamedTensor, SavedParamState, decodeState, encodeState } from './weights';
 
 const NAME = 'FusedOptimizer';
 
+/** A fusedoptim optimizer of any options (each has an lr). */
+type AnyFusedOptimizer = Optimizer<{ lr: number }>;
+
 /** Any fusedoptim optimizer class: `new Class(params, options)`. */
-export type FusedOptimizerClass = new (params: Float32Array[], options?: never) => Optimizer<{ lr: number }>;
+export type FusedOptimizerClass = new (params: Float32Array[], options?: never) => AnyFusedOptimizer;
 
 /** The classes a saved model's optimizer config may name (getConfig / fromConfig): every step optimizer of the registry. */
 const CLASSES: Record<string, FusedOptimizerClass> = Object.fromEntries(
   OPTIMIZERS.filter((e) => !e.capabilities.closure).map((e) => [e.name, e.class as unknown as FusedOptimizerClass]),
 );
 
+/** How the wrapper steps: fused clipping and a schedule. */
 export interface FusedOptimizerOptions {
-  /** Clip the gradients by their global norm inside the step (PyTorch's clip_grad_norm_). */
+  /**
+   * Clip the gradients by their global norm inside the step (PyTorch's clip_grad_norm_).
+   * As there, one NaN gradient element makes the norm NaN and every variable NaN
+   * (see StepOptions.maxGradNorm; the wrapper does not skip such steps).
+   */
   maxGradNorm?: number;
   /** The norm for maxGradNorm (default 2). */
   normType?: number;
@@ -50,12 +58,16 @@ export interface FusedOptimizerOptions {
   scheduler?: FusedSchedule;
 }
 
+/** A tf.Optimizer whose every step is one fusedoptim step over all the model's variables. */
 export class FusedOptimizer extends tf.Optimizer {
+  /** The name the optimizer is registered under with tf.serialization. */
   static className = NAME;
 
   /** The wrapped fusedoptim class and its options, as given. */
   readonly optimizerClass: FusedOptimizerClass;
+  /** The options the wrapped optimizer is built with. */
   readonly optimizerOptions: Readonly<Record<string, unknown>>;
+  /** The schedule driving the lr, or null. */
   readonly schedule: FusedSchedule | null;
 
   /** The class takes each param's shape (Adafactor's `shapes`): the variables' shapes are given to it. */
@@ -64,11 +76,15 @@ export class FusedOptimizer extends tf.Optimizer {
   private readonly stepOptions: StepOptions | undefined;
   /** The one lr every group takes; what a schedule drives. */
   private readonly lrHolder: SchedulableOptimizer;
-  private inner: Optimizer<{ lr: number }> | null = null;
+  private inner: AnyFusedOptimizer | null = null;
   private readonly slots: ParamSlot[] = [];
   private readonly slotOf = new Map<string, number>();
-  /** State from setWeights before the first step, installed when the params exist. */
-  private pendingState: SavedParamState[] | null = null;
+  /**
+   * State from setWeights before the first step, installed when the params
+   * exist; until then getWeights gives it back as it came (a model loaded
+   * and saved again before any step keeps its optimizer's state).
+   */
+  private pendingState: DecodedState | null = null;
 
   constructor(optimizerClass: FusedOptimizerClass, options: Record<string, unknown> = {}, fusedOptions: FusedOptimizerOptions = {}) {
     super();
@@ -108,12 +124,13 @@ export class FusedOptimizer extends tf.Optimizer {
     return this.lrHolder.paramGroups[0].lr;
   }
 
+  /** Sets the lr of the next step (a schedule overwrites it at its next step). */
   set lr(value: number) {
     this.lrHolder.paramGroups[0].lr = value; // checked by the wrapped optimizer at the step
   }
 
   /** The wrapped fusedoptim optimizer, once the first step created it (its state, stateDict, hooks). */
-  get optimizer(): Optimizer<{ lr: number }> | null {
+  get optimizer(): AnyFusedOptimizer | null {
     return this.inner;
   }
 
@@ -177,7 +194,7 @@ export class FusedOptimizer extends tf.Optimizer {
       if (this.pendingState !== null) {
         const from = `${where}: the state given to setWeights`;
         try {
-          inner.loadStateDict(stateDictFor(inner, this.pendingState, from));
+          inner.loadStateDict(stateDictFor(inner, this.pendingState.params, from));
         } catch (err) {
           // Say where the state came from: setWeights accepted it before any param existed to check it against.
           throw isFusedOptimError(err) && !err.message.startsWith(from) ? makeError(err.code, `${from}: ${err.message}`) : err;
@@ -192,19 +209,23 @@ export class FusedOptimizer extends tf.Optimizer {
     }
   }
 
+  /** The state as TensorFlow.js weights: `iter`, then `<variable>/<state>` for every variable. */
   override async getWeights(): Promise<NamedTensor[]> {
     const iter = await this.saveIterations();
-    if (this.inner === null) return [iter];
     const where = `${NAME}: getWeights`;
-    return [iter, ...encodeState(this.variableNames, this.slots.map((s) => s.shape), this.inner.stateDict(), where)];
+    if (this.inner !== null) return [iter, ...encodeState(this.variableNames, this.slots.map((s) => s.shape), this.inner.stateDict().state, where)];
+    // Not stepped yet: the state setWeights gave, under the names it was saved with (matched by position when loaded).
+    const pending = this.pendingState;
+    return pending === null ? [iter] : [iter, ...encodeState(pending.names, pending.shapes, pending.params, where)];
   }
 
+  /** Restores state that getWeights returned (checked before anything changes). */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     const where = `${NAME}: setWeights`;
-    const { iterations, params } = await decodeState(weightValues, where);
-    if (this.inner !== null) this.inner.loadStateDict(stateDictFor(this.inner, params, where));
-    else this.pendingState = params;
-    this.iterations_ = iterations;
+    const decoded = await decodeState(weightValues, where);
+    if (this.inner !== null) this.inner.loadStateDict(stateDictFor(this.inner, decoded.params, where));
+    else this.pendingState = decoded;
+    this.iterations_ = decoded.iterations;
   }
 
   override getConfig(): tf.serialization.ConfigDict {
@@ -231,6 +252,7 @@ export class FusedOptimizer extends tf.Optimizer {
   override dispose(): void {
     super.dispose();
     this.inner = null;
+    this.pendingState = null;
     this.slots.length = 0;
     this.slotOf.clear();
   }
@@ -282,7 +304,7 @@ function checkedGradients(input: unknown, where: string): { variable: tf.Variabl
 }
 
 /** Saved per-param state (in saved order) as a state dict of `inner`, matched by position. */
-function stateDictFor(inner: Optimizer<{ lr: number }>, params: SavedParamState[], where: string): OptimizerStateDict {
+function stateDictFor(inner: AnyFusedOptimizer, params: SavedParamState[], where: string): OptimizerStateDict {
   if (params.length !== inner.paramCount) {
     throw makeError(ErrorCodes.STATE_DICT_MISMATCH, `${where}: state for ${params.length} variables, the optimizer has ${inner.paramCount}`);
   }

@@ -19,12 +19,15 @@ import { LRScheduler } from '../schedulers';
 import type { SchedulableOptimizer } from '../schedulers';
 import { checkFunction, checkOptions, checkString } from '../validate';
 
+/** When a schedule steps: after every optimizer step ('batch') or at the end of every epoch ('epoch'). */
 export type SchedulePer = 'batch' | 'epoch';
 
 /** Any LRScheduler subclass: constructed as `new Class(optimizer, options)`. */
 export type SchedulerClass<Opts> = new (optimizer: SchedulableOptimizer, options: Opts) => LRScheduler;
 
+/** A schedule for a FusedOptimizer (from fused.scheduler); a tfjs-layers callback when it steps per epoch. */
 export class FusedSchedule {
+  /** When the schedule steps. */
   readonly per: SchedulePer;
   private readonly create: (target: SchedulableOptimizer) => LRScheduler;
   private live: LRScheduler | null = null;

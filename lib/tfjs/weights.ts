@@ -20,7 +20,9 @@ import type { StateArray } from '../tensor';
 
 /** A named tensor, as TensorFlow.js passes optimizer weights and gradients. */
 export interface NamedTensor {
+  /** The weight's name (`iter`, or `<variable>/<state>`). */
   name: string;
+  /** Its value. */
   tensor: tf.Tensor;
 }
 
@@ -29,14 +31,17 @@ export type SavedParamState = Record<string, StateArray | number>;
 
 const INT32_MAX = 2 ** 31 - 1;
 
-/** The state of `stateDict`'s params as named tensors (the caller disposes them, as TensorFlow.js does). */
-export function encodeState(names: readonly string[], shapes: readonly number[][], stateDict: OptimizerStateDict, where: string): NamedTensor[] {
+/** Per param, by index: its state (a state dict's `state`, or what decodeState read). */
+type StateByIndex = OptimizerStateDict['state'] | readonly SavedParamState[];
+
+/** The state of params `names` (of variable shapes `shapes`) as named tensors (the caller disposes them, as TensorFlow.js does). */
+export function encodeState(names: readonly string[], shapes: readonly number[][], state: StateByIndex, where: string): NamedTensor[] {
   const out: NamedTensor[] = [];
   names.forEach((name, i) => {
-    const state = stateDict.state[i];
-    if (state === undefined) return;
-    for (const key of Object.keys(state).sort()) {
-      const value = state[key];
+    const entries = (state as Record<number, SavedParamState | undefined>)[i];
+    if (entries === undefined) return;
+    for (const key of Object.keys(entries).sort()) {
+      const value = entries[key];
       if (typeof value === 'number') {
         const integer = Number.isInteger(value) && Math.abs(value) <= INT32_MAX;
         out.push({ name: `${name}/${key}`, tensor: tf.scalar(value, integer ? 'int32' : 'float32') });
@@ -53,12 +58,27 @@ export function encodeState(names: readonly string[], shapes: readonly number[][
   return out;
 }
 
+/** Saved optimizer weights, read: the iteration count, and per param (in saved order) its state, variable name and shape. */
+export interface DecodedState {
+  iterations: number;
+  params: SavedParamState[];
+  /** The variable names the state was saved under. */
+  names: string[];
+  /**
+   * Per param, the variable's shape as far as the saved tensors tell it: the
+   * shape of its buffers of rank ≥ 2, else [] (encodeState then saves every
+   * buffer as [length], as it did). encodeState(names, shapes, params) gives
+   * back the very tensors read.
+   */
+  shapes: number[][];
+}
+
 /**
  * Reads saved optimizer weights back into per-param state, in saved order.
  * Checks the layout (iter first, names `<variable>/<key>`, dtypes); the
  * state's fit to the optimizer is checked by its loadStateDict.
  */
-export async function decodeState(weights: unknown, where: string): Promise<{ iterations: number; params: SavedParamState[] }> {
+export async function decodeState(weights: unknown, where: string): Promise<DecodedState> {
   if (!Array.isArray(weights) || weights.length === 0) {
     throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${where}: expected a non-empty Array of { name, tensor } (iter first), got ${describeWeights(weights)}`);
   }
@@ -69,6 +89,8 @@ export async function decodeState(weights: unknown, where: string): Promise<{ it
   }
   const iterations = (await iterTensor.data())[0];
   const params: SavedParamState[] = [];
+  const names: string[] = [];
+  const shapes: number[][] = [];
   const indexOf = new Map<string, number>();
   for (let i = 1; i < entries.length; i++) {
     const { name, tensor } = entries[i];
@@ -83,6 +105,8 @@ export async function decodeState(weights: unknown, where: string): Promise<{ it
       index = params.length;
       indexOf.set(variable, index);
       params.push({});
+      names.push(variable);
+      shapes.push([]);
     }
     if (tensor.dtype !== 'float32' && tensor.dtype !== 'int32') {
       throw makeError(ErrorCodes.DTYPE_MISMATCH, `${where}: weights[${i}] (${name}): expected float32 or int32, got ${tensor.dtype}`);
@@ -90,8 +114,9 @@ export async function decodeState(weights: unknown, where: string): Promise<{ it
     const data = await tensor.data();
     // Scalars are the per-param numbers (step, ...); anything else is a buffer.
     params[index][key] = tensor.rank === 0 ? Number(data[0]) : Float32Array.from(data as Float32Array);
+    if (tensor.rank >= 2) shapes[index] = tensor.shape.slice();
   }
-  return { iterations, params };
+  return { iterations, params, names, shapes };
 }
 
 function checkNamedTensor(value: unknown, where: string): { name: string; tensor: tf.Tensor } {

@@ -48,11 +48,14 @@ import { writeFileAtomic, writeFileAtomicSync } from './atomic';
 import { History, checkHistory, parseNumbers, stringifyNumbers } from './history';
 import { TensorRead, TensorToWrite, encodeSafetensors, parseSafetensors, safetensorsDtypeOf } from './safetensors';
 
+/** The `format` metadata entry that marks a safetensors file as a fusedoptim checkpoint. */
 export const CHECKPOINT_FORMAT = 'fusedoptim.checkpoint';
+/** The checkpoint format's version, stored in every file and checked on load. */
 export const CHECKPOINT_VERSION = 1;
 
 /** What a checkpoint needs of a model: its parameters, and optionally their shapes and names. */
 export interface CheckpointModel {
+  /** The model's params, saved as `param.<i>` and loaded back in place. */
   readonly params: readonly Tensor[];
   /** Shapes aligned with params (saved as the tensors' shapes; checked on load). Default: flat. */
   readonly paramShapes?: readonly (readonly number[])[];
@@ -70,8 +73,11 @@ export type AnyOptimizer = Optimizer<any>;
  * the whole dict before it changes anything. Every Optimizer has it, and so has LBFGS.
  */
 export interface CheckpointOptimizer {
+  /** The optimizer's declared class name ("AdamW", "LBFGS", ...), stored and matched on load. */
   readonly kind: string;
+  /** A snapshot of the state to save. */
   stateDict(): OptimizerStateDict;
+  /** Loads saved state, checking all of it before changing anything. */
   loadStateDict(stateDict: OptimizerStateDict): void;
 }
 
@@ -86,7 +92,9 @@ function checkOptimizer(name: string, value: unknown): CheckpointOptimizer {
 
 /** What a checkpoint needs of a scheduler: JSON-serialisable state in and out. */
 export interface CheckpointScheduler {
+  /** The scheduler's state as JSON-serialisable data. */
   stateDict(): unknown;
+  /** Restores state that stateDict returned. */
   loadStateDict(stateDict: unknown): void;
   /**
    * Optional: checks a state dict without changing anything and returns what applies it (the
@@ -118,14 +126,21 @@ export interface TrainingProgress {
   bestValLoss: number | null;
   /** Sum and count of the finite step losses of the epoch in progress (its mean train loss so far). */
   epochLossSum: number;
+  /** The count of finite step losses of the epoch in progress. */
   epochLossCount: number;
 }
 
+/** What saveCheckpoint writes: the model's params and, when given, the rest. */
 export interface CheckpointContents {
+  /** The model whose params are saved. */
   model: CheckpointModel;
+  /** The optimizer whose state is saved. */
   optimizer?: CheckpointOptimizer | null;
+  /** The scheduler whose state is saved. */
   scheduler?: CheckpointScheduler | null;
+  /** Where training stands, for an exact resume. */
   progress?: TrainingProgress | null;
+  /** The training history so far. */
   history?: History | null;
   /** Any JSON data to keep with the checkpoint (a job's configuration). */
   extra?: Record<string, unknown>;
@@ -133,14 +148,31 @@ export interface CheckpointContents {
 
 /** A checkpoint read and checked, not applied to anything. */
 export interface Checkpoint {
+  /** The format version of the file. */
   version: number;
   /** The params in order, with their saved shapes. */
   params: TensorRead[];
+  /** The params' names, when the model gave them. */
   paramNames: string[] | null;
-  optimizer: { class: string; stateDict: OptimizerStateDict } | null;
-  scheduler: { class: string; state: unknown } | null;
+  /** The optimizer's class and state, when one was saved. */
+  optimizer: {
+    /** The optimizer's declared class name. */
+    class: string;
+    /** Its state dict, buffers as typed arrays. */
+    stateDict: OptimizerStateDict;
+  } | null;
+  /** The scheduler's class and state, when one was saved. */
+  scheduler: {
+    /** The scheduler's declared class name. */
+    class: string;
+    /** Its state dict. */
+    state: unknown;
+  } | null;
+  /** Where training stood, when it was saved. */
   progress: TrainingProgress | null;
+  /** The training history, when it was saved. */
   history: History | null;
+  /** The JSON data saved with the checkpoint (`{}` when none). */
   extra: Record<string, unknown>;
   /** Every tensor of the file, by name. */
   tensors: Map<string, TensorRead>;
@@ -157,7 +189,7 @@ export interface Checkpoint {
  * directories are created (a run folder is usually new), after the contents are checked.
  */
 export function saveCheckpoint(path: string, contents: CheckpointContents): void {
-  const chunks = encodeCheckpoint(contents);
+  const chunks = inFile(path, () => encodeCheckpoint(contents));
   fs.mkdirSync(dirname(path), { recursive: true });
   writeFileAtomicSync(path, chunks);
 }
@@ -167,7 +199,7 @@ export function saveCheckpoint(path: string, contents: CheckpointContents): void
  * nothing may change them (no optimizer step) until the promise settles.
  */
 export async function saveCheckpointAsync(path: string, contents: CheckpointContents): Promise<void> {
-  const chunks = encodeCheckpoint(contents);
+  const chunks = inFile(path, () => encodeCheckpoint(contents));
   await fs.promises.mkdir(dirname(path), { recursive: true });
   await writeFileAtomic(path, chunks);
 }
@@ -306,7 +338,26 @@ function mismatch(message: string): Error {
  * Throws ERR_CHECKPOINT_CORRUPT naming the first problem.
  */
 export function readCheckpoint(source: string | Uint8Array): Checkpoint {
-  const bytes = typeof source === 'string' ? readFile(source) : source;
+  return typeof source === 'string' ? inFile(source, () => checkedCheckpoint(readFile(source))) : checkedCheckpoint(source);
+}
+
+/**
+ * Runs `fn`, which reads or writes the checkpoint file `file`; an error of this library it throws
+ * names the file (`checkpoint "runs/digits/last.safetensors": checksum mismatch ...`), so a message
+ * in a log says which of a run's files is at fault. The code and class are kept.
+ */
+export function inFile<T>(file: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (!isFusedOptimError(err)) throw err;
+    const prefix = `checkpoint ${JSON.stringify(file)}: `;
+    if (err.message.startsWith(prefix)) throw err;
+    throw makeError(err.code, prefix + err.message.replace(/^(checkpoint|safetensors): /, ''));
+  }
+}
+
+function checkedCheckpoint(bytes: Uint8Array): Checkpoint {
   const file = parseSafetensors(bytes);
   const { metadata, tensors } = file;
 
@@ -382,7 +433,7 @@ function readFile(path: string): Uint8Array {
     const code = (err as NodeJS.ErrnoException).code;
     throw makeError(
       code === 'ENOENT' ? ErrorCodes.INVALID_ARG_VALUE : ErrorCodes.CHECKPOINT_CORRUPT,
-      `checkpoint: cannot read ${JSON.stringify(path)}: ${(err as Error).message}`,
+      `checkpoint: cannot read it: ${(err as Error).message}`,
     );
   }
 }
@@ -480,7 +531,9 @@ function checkProgress(name: string, value: unknown, code: typeof ErrorCodes.CHE
 // Loading into live objects
 // ---------------------------------------------------------------------------------------------
 
+/** What loadCheckpoint loads into: the model, and the optimizer and scheduler when given. */
 export interface LoadTargets {
+  /** The model whose params receive the saved values. */
   model: CheckpointModel;
   /** Loaded when given; the checkpoint must then hold optimizer state of the same class. */
   optimizer?: CheckpointOptimizer | null;
@@ -495,6 +548,10 @@ export interface LoadTargets {
  * a call that throws has changed none of them. Returns the checkpoint (progress, history, extra).
  */
 export function loadCheckpoint(source: string | Uint8Array, targets: LoadTargets): Checkpoint {
+  return typeof source === 'string' ? inFile(source, () => loadInto(source, targets)) : loadInto(source, targets);
+}
+
+function loadInto(source: string | Uint8Array, targets: LoadTargets): Checkpoint {
   const t = checkOptions('targets', targets, ['model', 'optimizer', 'scheduler']);
   const model = checkModel('targets.model', t.model);
   const optimizer = t.optimizer === undefined || t.optimizer === null ? null : checkOptimizer('targets.optimizer', t.optimizer);

@@ -14,6 +14,7 @@
 import { ErrorCodes, makeError } from '../errors';
 import { describe } from '../validate';
 
+/** What the training loop logged: per step, per epoch, and the skipped steps. */
 export interface History {
   /** Per optimizer step: the mean loss of the step's batch (over its micro-batches when accumulating). */
   trainLoss: number[];

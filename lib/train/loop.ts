@@ -45,7 +45,9 @@ export type { StepInfo } from './progress';
 
 /** What forwardBackward returns: the batch's mean loss and its gradients, aligned with params. */
 export interface LossAndGrads {
+  /** The batch's mean loss. */
   loss: number;
+  /** The gradients of that loss, aligned with the model's params (buffers that are not the params). */
   grads: readonly Tensor[];
 }
 
@@ -54,11 +56,20 @@ export interface LossAndGrads {
  * compute the gradients of the batch's mean loss with respect to them (into buffers it owns, that
  * are not the params); forward computes the mean loss without gradients. Both may be async.
  * train() / eval(), when present, are called before training and before validation.
+ *
+ * `gradReady`, passed in data-parallel training, may be called with (i, grads[i]) as soon as
+ * the backward pass has finished param i's gradient (before the others): it is then summed
+ * across the ranks while the backward pass goes on. The gradient handed over must be the one
+ * returned, and is not written again until the step.
  */
 export interface TrainModel<B> extends CheckpointModel {
-  forwardBackward(batch: B): LossAndGrads | Promise<LossAndGrads>;
+  /** The batch's mean loss and its gradients; `gradReady` (data-parallel training) takes each gradient as soon as it is done. */
+  forwardBackward(batch: B, gradReady?: (index: number, grad: Tensor) => void): LossAndGrads | Promise<LossAndGrads>;
+  /** The batch's mean loss, without gradients (validation). */
   forward(batch: B): number | Promise<number>;
+  /** Called before training (as PyTorch's `model.train()`). */
   train?(): void;
+  /** Called before validation (as PyTorch's `model.eval()`). */
   eval?(): void;
 }
 
@@ -71,26 +82,40 @@ export type DataSource<B> = Iterable<B> | AsyncIterable<B> | ((epoch: number) =>
 /** What a callback returns to stop training: false or 'stop' (anything else continues). */
 export type CallbackResult = void | boolean | 'stop' | undefined;
 
+/** What onEpoch receives after every epoch's validation. */
 export interface EpochInfo {
+  /** The epoch just finished (0-based). */
   epoch: number;
+  /** Optimizer steps taken so far. */
   globalStep: number;
+  /** The epoch's mean train loss. */
   trainLoss: number;
+  /** The epoch's validation loss. */
   valLoss: number;
+  /** The epoch's evaluate() metrics, by name. */
   metrics: Record<string, number>;
   /** The validation loss is the lowest so far (the best checkpoint was written, if configured). */
   improved: boolean;
+  /** The history so far. */
   history: History;
 }
 
+/** Why train() returned: all epochs done, maxSteps reached, a callback asked, or the signal aborted. */
 export type StopReason = 'completed' | 'maxSteps' | 'callback' | 'aborted';
 
+/** What train() resolves with. */
 export interface TrainResult {
+  /** Everything logged, the steps before a resume included. */
   history: History;
+  /** Why training stopped. */
   stopReason: StopReason;
   /** Where training stands: pass `resumeFrom` a checkpoint of it to continue. */
   progress: TrainingProgress;
+  /** The lowest validation loss, or null before the first validation. */
   bestValLoss: number | null;
+  /** The optimizer that trained the model (the default AdamW when none was given). */
   optimizer: AnyOptimizer;
+  /** The scheduler that was stepped, or null. */
   scheduler: CheckpointScheduler | null;
   /** Wall-clock seconds of this call. */
   seconds: number;
@@ -98,11 +123,13 @@ export interface TrainResult {
 
 /** What the loop reads of an AbortSignal (declared structurally: the public types need no DOM or Node typings). */
 export interface AbortSignalLike {
+  /** True once training should stop. */
   readonly aborted: boolean;
 }
 
 /** A scheduler the loop can drive: step() after every optimizer step, and checkpointable state. */
 export interface TrainScheduler extends CheckpointScheduler {
+  /** Advances the schedule by one optimizer step. */
   step(): void;
 }
 
@@ -114,7 +141,9 @@ export interface TrainConfig<B, M extends TrainModel<B> = TrainModel<B>> {
   scheduler?: TrainScheduler | null;
   /** The default AdamW's lr, the peak of the default schedule. Default 1e-3. */
   peakLr?: number;
+  /** The default AdamW's betas. Default [0.9, 0.999]. */
   betas?: [number, number];
+  /** The default AdamW's eps. Default 1e-8. */
   eps?: number;
   /** The default AdamW's decoupled weight decay. Default 0.01. */
   weightDecay?: number;
@@ -233,6 +262,9 @@ export async function train<B, M extends TrainModel<B> = TrainModel<B>>(
   if (cfg.maxSteps !== undefined && progress.globalStep >= cfg.maxSteps) return stopHere('maxSteps');
 
   const k = cfg.accumulationSteps;
+  // Gradients handed over during the backward pass: only when each batch's are the step's (the
+  // loop's own accumulation adds them up after the backward pass).
+  const gradReady = k === 1 ? (distribution?.gradReady ?? undefined) : undefined;
   // The accumulators are allocated once: each optimizer step of k micro-batches sums into them.
   const accumulators = k > 1 ? model.params.map((p) => zerosLike(p)) : null;
   const stepOptions = (micro: number) => ({
@@ -296,7 +328,7 @@ export async function train<B, M extends TrainModel<B> = TrainModel<B>>(
         consumed++;
         continue;
       }
-      const out = checkLossAndGrads(await model.forwardBackward(batch), model.params, consumed, epoch);
+      const out = checkLossAndGrads(await model.forwardBackward(batch, gradReady), model.params, consumed, epoch);
       consumed++;
       lossSum += out.loss;
       grads = out.grads;

@@ -14,15 +14,19 @@ import { SingleBar } from 'cli-progress';
 export interface StepInfo {
   /** Optimizer steps taken, this one included (1-based). */
   globalStep: number;
+  /** The epoch in progress (0-based). */
   epoch: number;
+  /** The step's mean loss over its micro-batches. */
   loss: number;
   /** The lr this step used (param group 0). */
   lr: number;
+  /** The global norm of the step's gradients, before clipping. */
   gradNorm: number;
   /** The gradients were non-finite and the step changed nothing. */
   skipped: boolean;
 }
 
+/** How progress is shown: a bar on a terminal else log lines ('auto'), always a bar, always lines, or nothing. */
 export type ProgressMode = 'auto' | 'bar' | 'log' | 'none';
 
 /**
@@ -30,6 +34,7 @@ export type ProgressMode = 'auto' | 'bar' | 'log' | 'none';
  * so the public types need no @types/node.
  */
 export interface TextOutput {
+  /** Writes text as it is (lines end with a newline). */
   write(text: string): unknown;
   /** A bar is drawn only on a TTY (in mode 'auto'). */
   isTTY?: boolean;

@@ -102,27 +102,26 @@ constexpr UpdateKernel row(const char* name) {
   return row_of<Kernel, Types<float, float>, Types<double, double>>(name);
 }
 
-// A row of Kernel<float, float> run by a compact-state driver (compact_state.h)
-// over float32 params and state stored as S.
-template <template <typename, typename> class Kernel, template <class> class Driver, typename S>
+// A row of a compact-state driver (compact_state.h): float32 params, state
+// stored as S.
+template <class Driver, typename S>
 constexpr UpdateKernel driver_row(const char* name) {
-  using D = Driver<Kernel<float, float>>;
   return UpdateKernel{name,
-                      D::kSlots,
-                      D::kStateSlots,
-                      D::kRoles,
-                      D::Scalars::kCount,
-                      D::Scalars::kNames,
+                      Driver::kSlots,
+                      Driver::kStateSlots,
+                      Driver::kRoles,
+                      Driver::Scalars::kCount,
+                      Driver::Scalars::kNames,
                       1,
-                      {KernelVariant{DType::kFloat32, DTypeOf<S>::value, &apply_blocks<D>}}};
+                      {KernelVariant{DType::kFloat32, DTypeOf<S>::value, &Driver::apply}}};
 }
 
 // The compact-state rows of a kernel: bfloat16 rounded to nearest and
 // stochastically, and 8-bit: "<name>_bf16", "<name>_bf16_sr", "<name>_int8".
-#define FUSEDOPTIM_COMPACT_ROWS(Kernel, name)                          \
-  driver_row<Kernel, NearestBf16, std::uint16_t>(name "_bf16"),        \
-      driver_row<Kernel, StochasticBf16, std::uint16_t>(name "_bf16_sr"), \
-      driver_row<Kernel, Blockwise8, std::uint8_t>(name "_int8")
+#define FUSEDOPTIM_COMPACT_ROWS(Kernel, name)                                          \
+  driver_row<Bf16State<Kernel, false>, std::uint16_t>(name "_bf16"),                   \
+      driver_row<Bf16State<Kernel, true>, std::uint16_t>(name "_bf16_sr"),             \
+      driver_row<Blockwise8<Kernel>, std::uint8_t>(name "_int8")
 
 template <typename P, typename S> using SgdPlain = Sgd<P, S, SgdMomentum::kNone>;
 template <typename P, typename S> using SgdHeavyBall = Sgd<P, S, SgdMomentum::kHeavyBall>;

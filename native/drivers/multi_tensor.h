@@ -1,47 +1,35 @@
 // Multi-tensor apply: one parallel region walks all elements of all tensors.
 //
 // The elements of the whole batch are numbered 0..total-1 (tensor after
-// tensor) and cut into one contiguous range per thread, so 1000 small tensors
-// cost one fork/join, not 1000. Each thread then walks the tensors its range
-// overlaps and hands each overlapping segment to the kernel's vectorised loop.
-// Small batches run on the calling thread: a parallel region costs microseconds,
-// more than a few thousand elements of work.
+// tensor) and cut into chunks that the team's threads claim (team.h), so 1000
+// small tensors cost one fork/join, not 1000. A chunk's thread walks the
+// tensors the chunk overlaps and hands each overlapping segment to the
+// kernel's vectorised loop. Small batches run on the calling thread: a
+// parallel region costs microseconds, more than a few thousand elements of work.
 #pragma once
 #include <cstddef>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #include "kernels/kernel_namespace.h"
+#include "team.h"
 #include "tensor_batch.h"
 
 FUSEDOPTIM_KERNELS_BEGIN
 
-// Below this many elements per thread a parallel region costs more than it saves.
-constexpr std::size_t kMinElementsPerThread = 16384;
-// Thread ranges start on multiples of this (a 64-byte line of float32) so two
-// threads rarely write the same cache line.
-constexpr std::size_t kRangeGranule = 16;
-
-inline int team_size(std::size_t work, int threads) {
-  const std::size_t useful = work / kMinElementsPerThread;
-  if (threads <= 1 || useful <= 1) return 1;
-  return useful < std::size_t(threads) ? int(useful) : threads;
-}
-
-// Index t such that prefix[t] <= position < prefix[t + 1] (skipping empty tensors).
-inline std::size_t find_tensor(const std::size_t* prefix, std::size_t count, std::size_t position) {
+// The last index t < count with start(t) <= position, for a non-decreasing
+// start (so empty tensors, which share their successor's start, are skipped).
+// Every chunk of the team starts with it, so it is a binary search.
+template <typename Start>
+inline std::size_t find_index(std::size_t count, std::size_t position, Start start) {
   std::size_t lo = 0, hi = count;  // answer in [lo, hi)
   while (hi - lo > 1) {
     const std::size_t mid = lo + (hi - lo) / 2;
-    if (prefix[mid] <= position) lo = mid; else hi = mid;
+    if (start(mid) <= position) lo = mid; else hi = mid;
   }
   return lo;
 }
 
-inline std::size_t range_start(std::size_t total, int team, int member) {
-  if (member >= team) return total;
-  const std::size_t start = (total / std::size_t(team)) * std::size_t(member);
-  return start - start % kRangeGranule;
+// Index t such that prefix[t] <= position < prefix[t + 1] (skipping empty tensors).
+inline std::size_t find_tensor(const std::size_t* prefix, std::size_t count, std::size_t position) {
+  return find_index(count, position, [prefix](std::size_t t) { return prefix[t]; });
 }
 
 // Calls segment(tensor, begin, end) for every piece of [first, last) in tensor coordinates.
@@ -61,22 +49,10 @@ inline void walk_range(const TensorBatch& b, std::size_t first, std::size_t last
 }
 
 template <typename Segment>
-inline void for_each_segment(const TensorBatch& b, int threads, Segment segment) {
-  const int team = team_size(b.total, threads);
-  if (team <= 1) {
-    walk_range(b, 0, b.total, segment);
-    return;
-  }
-#ifdef _OPENMP
-#pragma omp parallel num_threads(team)
-  {
-    const int members = omp_get_num_threads();
-    const int me = omp_get_thread_num();
-    walk_range(b, range_start(b.total, members, me), range_start(b.total, members, me + 1), segment);
-  }
-#else
-  walk_range(b, 0, b.total, segment);
-#endif
+inline void for_each_segment(const TensorBatch& b, int threads, Segment segment,
+                             const TeamOptions& options = TeamOptions::for_kernels()) {
+  auto chunk = [&](std::size_t first, std::size_t last) { walk_range(b, first, last, segment); };
+  share_out(b.total, kChunkElements, b.total, threads, options, chunk);
 }
 
 // Runs Kernel::update over every tensor of the batch: params and gradients of

@@ -1,16 +1,13 @@
 // Multi-tensor apply in blocks: like apply_update (multi_tensor.h), one
 // parallel region over all tensors, but the work is shared out in whole blocks
 // of Driver::kBlock elements counted from each tensor's start, so a block never
-// straddles two threads. The compact-state drivers (kernels/compact_state.h)
-// need that: an 8-bit block is requantized with the largest magnitude of its
-// own elements, and a stochastic rounding draws by element position. Either
-// way every block is computed alone, so the result is the same for any number
-// of threads.
+// straddles two threads (the chunks the team claims, team.h, are whole
+// blocks). The compact-state drivers (kernels/compact_state.h) need that: an
+// 8-bit block is requantized with the largest magnitude of its own elements,
+// and a stochastic rounding draws by element position. Either way every block
+// is computed alone, so the result is the same for any number of threads.
 #pragma once
 #include <cstddef>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #include "kernels/kernel_namespace.h"
 #include "multi_tensor.h"
 #include "tensor_batch.h"
@@ -39,21 +36,8 @@ void apply_blocks(const TensorBatch& b, const double* raw_scalars, int threads) 
   const typename Driver::Scalars scalars(raw_scalars);
   std::size_t total = 0;
   for (std::size_t t = 0; t < b.count; ++t) total += blocks_of(b.lengths[t], Driver::kBlock);
-  const int team = team_size(b.total, threads);
-  if (team <= 1) {
-    walk_blocks<Driver>(b, scalars, 0, total);
-    return;
-  }
-#ifdef _OPENMP
-#pragma omp parallel num_threads(team)
-  {
-    const std::size_t members = std::size_t(omp_get_num_threads());
-    const std::size_t me = std::size_t(omp_get_thread_num());
-    walk_blocks<Driver>(b, scalars, total * me / members, total * (me + 1) / members);
-  }
-#else
-  walk_blocks<Driver>(b, scalars, 0, total);
-#endif
+  auto chunk = [&](std::size_t first, std::size_t last) { walk_blocks<Driver>(b, scalars, first, last); };
+  share_out(total, blocks_per_chunk(Driver::kBlock), b.total, threads, TeamOptions::for_kernels(), chunk);
 }
 
 FUSEDOPTIM_KERNELS_END

@@ -19,9 +19,6 @@
 // threads or vector width, and lib/kernels/adafactor.ts reproduces them.
 #pragma once
 #include <cstddef>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #include "kernels/kernel_namespace.h"
 #include "kernels/lane_sums.h"
 #include "multi_tensor.h"
@@ -84,31 +81,20 @@ inline Tile tile_at(const FactoredGrid& g, std::size_t k) {
 
 // visit(tensor, tile) for the global tiles [first, last).
 template <typename Visit>
-inline void visit_tiles(const FactoredGrid* grids, std::size_t first, std::size_t last, Visit& visit) {
-  std::size_t t = 0;
+inline void visit_tiles(const FactoredGrid* grids, std::size_t count, std::size_t first, std::size_t last, Visit& visit) {
+  if (first >= last) return;
+  std::size_t t = find_index(count, first, [grids](std::size_t i) { return grids[i].first_tile; });
   for (std::size_t k = first; k < last; ++k) {
     while (grids[t].first_tile + grids[t].tiles() <= k) ++t;
     visit(t, tile_at(grids[t], k - grids[t].first_tile));
   }
 }
 
-// visit over every tile of the batch, the tiles split evenly among the team.
+// visit over every tile of the batch, the tiles claimed by the team (team.h).
 template <typename Visit>
-inline void for_each_tile(const FactoredGrid* grids, std::size_t tiles, int team, Visit visit) {
-  if (team <= 1) {
-    visit_tiles(grids, 0, tiles, visit);
-    return;
-  }
-#ifdef _OPENMP
-#pragma omp parallel num_threads(team)
-  {
-    const std::size_t members = std::size_t(omp_get_num_threads());
-    const std::size_t me = std::size_t(omp_get_thread_num());
-    visit_tiles(grids, tiles * me / members, tiles * (me + 1) / members, visit);
-  }
-#else
-  visit_tiles(grids, 0, tiles, visit);
-#endif
+inline void for_each_tile(const FactoredGrid* grids, const TensorBatch& b, std::size_t tiles, int threads, Visit visit) {
+  auto chunk = [&](std::size_t first, std::size_t last) { visit_tiles(grids, b.count, first, last, visit); };
+  share_out(tiles, 1, b.total, threads, TeamOptions::for_kernels(), chunk);
 }
 
 template <class Kernel, typename P, typename S>
@@ -150,12 +136,11 @@ void apply_factored(const TensorBatch& b, const double* raw_scalars, int threads
       matrix += g.matrices;
     }
   }
-  const int team = team_size(b.total, threads);
   auto buffer = [&](std::size_t t, int slot) { return b.buffers[t * b.slots + slot]; };
 
   // Pass 1: per tile, each row's sum of G² over the tile's columns, and each
   // column's over the tile's rows.
-  for_each_tile(grids, tiles, team, [&](std::size_t t, const Tile& tile) {
+  for_each_tile(grids, b, tiles, threads, [&](std::size_t t, const Tile& tile) {
     const FactoredGrid& g = grids[t];
     const P* __restrict grad = static_cast<const P*>(buffer(t, 1));
     S* row_var = static_cast<S*>(buffer(t, 2));
@@ -223,7 +208,7 @@ void apply_factored(const TensorBatch& b, const double* raw_scalars, int threads
   }
 
   // Pass 2: per tile, Σθ² and ΣU².
-  for_each_tile(grids, tiles, team, [&](std::size_t t, const Tile& tile) {
+  for_each_tile(grids, b, tiles, threads, [&](std::size_t t, const Tile& tile) {
     const FactoredGrid& g = grids[t];
     const P* __restrict param = static_cast<const P*>(buffer(t, 0));
     const P* __restrict grad = static_cast<const P*>(buffer(t, 1));
@@ -265,7 +250,7 @@ void apply_factored(const TensorBatch& b, const double* raw_scalars, int threads
   }
 
   // Pass 3: θ moved, U recomputed from the same statistics (the same bits as pass 2).
-  for_each_tile(grids, tiles, team, [&](std::size_t t, const Tile& tile) {
+  for_each_tile(grids, b, tiles, threads, [&](std::size_t t, const Tile& tile) {
     const FactoredGrid& g = grids[t];
     P* __restrict param = static_cast<P*>(buffer(t, 0));
     const P* __restrict grad = static_cast<const P*>(buffer(t, 1));

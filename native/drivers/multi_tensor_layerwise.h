@@ -13,9 +13,6 @@
 // see Lamb::first_pass), and block results merged in block order on one thread.
 #pragma once
 #include <cstddef>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #include "kernels/kernel_namespace.h"
 #include "multi_tensor.h"
 #include "reduce_kind.h"
@@ -38,7 +35,8 @@ inline void offset_buffers(const TensorBatch& b, std::size_t t, std::size_t offs
 template <class Kernel, typename P, typename S>
 void layerwise_first_pass(const TensorBatch& b, const typename Kernel::Scalars& scalars, const std::size_t* block_prefix,
                           double* block_sums, std::size_t first, std::size_t last) {
-  std::size_t t = 0;
+  if (first >= last) return;
+  std::size_t t = find_tensor(block_prefix, b.count, first);
   for (std::size_t block = first; block < last; ++block) {
     while (block_prefix[t + 1] <= block) ++t;
     const std::size_t begin = (block - block_prefix[t]) * kReduceBlock;
@@ -66,22 +64,10 @@ void apply_layerwise(const TensorBatch& b, const double* raw_scalars, int thread
     block_prefix[t + 1] = block_prefix[t] + (b.lengths[t] + kReduceBlock - 1) / kReduceBlock;
   }
 
-  const int team = team_size(b.total, threads);
-  if (team <= 1) {
-    layerwise_first_pass<Kernel, P, S>(b, scalars, block_prefix, block_sums, 0, block_count);
-  } else {
-#ifdef _OPENMP
-#pragma omp parallel num_threads(team)
-    {
-      const std::size_t members = std::size_t(omp_get_num_threads());
-      const std::size_t me = std::size_t(omp_get_thread_num());
-      layerwise_first_pass<Kernel, P, S>(b, scalars, block_prefix, block_sums, block_count * me / members,
-                                         block_count * (me + 1) / members);
-    }
-#else
-    layerwise_first_pass<Kernel, P, S>(b, scalars, block_prefix, block_sums, 0, block_count);
-#endif
-  }
+  auto first_pass = [&](std::size_t first, std::size_t last) {
+    layerwise_first_pass<Kernel, P, S>(b, scalars, block_prefix, block_sums, first, last);
+  };
+  share_out(block_count, blocks_per_chunk(kReduceBlock), b.total, threads, TeamOptions::for_kernels(), first_pass);
 
   for (std::size_t t = 0; t < b.count; ++t) {
     double first = 0.0, second = 0.0;

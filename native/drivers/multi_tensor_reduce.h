@@ -1,12 +1,9 @@
 // Multi-tensor reduction: blocks of kReduceBlock elements (fixed per tensor)
-// are shared out among threads; each block's result goes to its own slot, and
-// the slots are merged in block order afterwards. The result is therefore the
+// are claimed by the team's threads (team.h); each block's result goes to its
+// own slot, and the slots are merged in block order afterwards. The result is therefore the
 // same for any thread count (see kernels/norm.h for the order inside a block).
 #pragma once
 #include <cstddef>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #include "kernels/kernel_namespace.h"
 #include "kernels/norm.h"
 #include "multi_tensor.h"
@@ -38,22 +35,8 @@ void reduce_blocks(const TensorBatch& b, double p, const ReduceScratch& scratch,
 template <typename T, ReduceKind K>
 double apply_reduce(const TensorBatch& b, double p, int threads, const ReduceScratch& scratch, double initial) {
   volatile int stop_flag = 0;  // benign race: only ever set to 1, read as a hint to skip work
-  const int team = team_size(b.total, threads);
-  if (team <= 1) {
-    reduce_blocks<T, K>(b, p, scratch, 0, scratch.block_count, &stop_flag);
-  } else {
-#ifdef _OPENMP
-#pragma omp parallel num_threads(team)
-    {
-      const std::size_t members = std::size_t(omp_get_num_threads());
-      const std::size_t me = std::size_t(omp_get_thread_num());
-      const std::size_t n = scratch.block_count;
-      reduce_blocks<T, K>(b, p, scratch, n * me / members, n * (me + 1) / members, &stop_flag);
-    }
-#else
-    reduce_blocks<T, K>(b, p, scratch, 0, scratch.block_count, &stop_flag);
-#endif
-  }
+  auto chunk = [&](std::size_t first, std::size_t last) { reduce_blocks<T, K>(b, p, scratch, first, last, &stop_flag); };
+  share_out(scratch.block_count, blocks_per_chunk(kReduceBlock), b.total, threads, TeamOptions::for_kernels(), chunk);
   double total = initial;
   for (std::size_t block = 0; block < scratch.block_count; ++block) {
     total = Reduction<K>::merge(total, scratch.block_results[block]);

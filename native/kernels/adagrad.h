@@ -9,6 +9,7 @@
 #include <cstddef>
 #include "kernel_namespace.h"
 #include "scalars.h"
+#include "state_slot.h"
 
 FUSEDOPTIM_KERNELS_BEGIN
 
@@ -24,7 +25,7 @@ struct Adagrad {
   static void update(const Scalars& s, void* const* buf, std::size_t n) {
     P* __restrict param = static_cast<P*>(buf[0]);
     const P* __restrict grad = static_cast<const P*>(buf[1]);
-    S* __restrict sum = static_cast<S*>(buf[2]);
+    state_slot_t<S> sum = state_slot<S>(buf[2]);
 #pragma omp simd
     for (std::size_t i = 0; i < n; ++i) {
       const T g = grad[i] * s.grad_scale + s.weight_decay * param[i];

@@ -18,6 +18,7 @@
 #include "kernel_namespace.h"
 #include "scalar_math.h"
 #include "scalars.h"
+#include "state_slot.h"
 
 FUSEDOPTIM_KERNELS_BEGIN
 
@@ -36,12 +37,12 @@ struct Adam {
   static void update(const Scalars& s, void* const* buf, std::size_t n) {
     P* __restrict param = static_cast<P*>(buf[0]);
     const P* __restrict grad = static_cast<const P*>(buf[1]);
-    S* __restrict exp_avg = static_cast<S*>(buf[2]);
-    S* __restrict exp_avg_sq = static_cast<S*>(buf[3]);
-    S* __restrict max_exp_avg_sq = kAmsgrad ? static_cast<S*>(buf[4]) : nullptr;
+    state_slot_t<S> exp_avg = state_slot<S>(buf[2]);
+    state_slot_t<S> exp_avg_sq = state_slot<S>(buf[3]);
+    state_slot_t<S> max_exp_avg_sq = state_slot<S>(kAmsgrad ? buf[4] : nullptr);
 #pragma omp simd
     for (std::size_t i = 0; i < n; ++i) {
-      const AdamFront<T> f = adam_front<T>(s, T(param[i]), T(grad[i]), exp_avg[i], exp_avg_sq[i]);
+      const AdamFront<T> f = adam_front<T, S>(s, T(param[i]), T(grad[i]), exp_avg[i], exp_avg_sq[i]);
       T v_hat = f.v;
       if (kAmsgrad) {
         v_hat = max_nan(f.v, T(max_exp_avg_sq[i]));

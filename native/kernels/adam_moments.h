@@ -21,9 +21,10 @@ struct AdamFront {
   T v;  // the new second moment
 };
 
-// `Scalars` has grad_scale, l2, decay, beta1, one_minus_beta1, beta2, one_minus_beta2.
-template <typename T, typename S, typename Scalars>
-inline AdamFront<T> adam_front(const Scalars& s, T param, T grad, S& exp_avg, S& exp_avg_sq) {
+// `Scalars` has grad_scale, l2, decay, beta1, one_minus_beta1, beta2, one_minus_beta2;
+// the moments are elements of state slots of S (state_slot.h).
+template <typename T, typename S, typename Scalars, typename Element, typename SquareElement>
+inline AdamFront<T> adam_front(const Scalars& s, T param, T grad, Element&& exp_avg, SquareElement&& exp_avg_sq) {
   const T g = grad * s.grad_scale + s.l2 * param;
   const T p = param * s.decay;
   const T m = s.beta1 * T(exp_avg) + s.one_minus_beta1 * g;

@@ -1,27 +1,25 @@
-// Drivers that run an optimizer kernel over compactly stored state, block by
-// block (multi_tensor_blocks.h), without touching the kernel's formula: each
-// block's state is widened into float32 scratch (256 elements per state slot,
-// in L1), the kernel Kernel<float, float> updates param and scratch as it
-// would full-precision state, and the scratch is stored back compactly, all
-// in the same pass over memory.
+// Compact optimizer state: the storages a kernel's state may take besides its
+// param's type, and the drivers that run a kernel over them. Each storage is
+// a tag type S for the kernel's template (Kernel<float, S>) with a slot view
+// (state_slot.h): the kernel loads and widens an element, steps, and rounds
+// and stores it in the same vectorised loop, its formula unchanged.
 //
-//   NearestBf16<K>     bfloat16 state rounded to nearest even.
-//   StochasticBf16<K>  bfloat16 state rounded stochastically: up with the
-//                      probability of the discarded fraction, so the rounding
-//                      errors average out over steps instead of stalling
-//                      small updates. The random bits are a hash of (seed,
-//                      tensor, slot, element): the same for any thread count.
-//                      (Widening into float32 scratch, rather than a
-//                      Kernel<float, bfloat16> that converts element by
-//                      element, keeps every loop vectorised: measured 5x
-//                      faster at 16M params.)
-//   Blockwise8<K>      8-bit state as in Dettmers et al., "8-bit Optimizers
-//                      via Block-wise Quantization" (2022) and bitsandbytes:
-//                      per state slot a code per element, a float32 absmax
-//                      per block of 256 and a sorted map of 256 code values;
-//                      value = map[code] * absmax. Requantizing takes the
-//                      block's new absmax and each element's nearest code of
-//                      value / absmax (code_search.h).
+//   Bf16Nearest     bfloat16 state rounded to nearest even.
+//   stochastic      bfloat16 state rounded stochastically: up with the
+//   bfloat16        probability of the discarded fraction, so the rounding
+//                   errors average out over steps instead of stalling small
+//                   updates. The random bits are a hash of (seed, tensor,
+//                   slot, element): the same for any thread count. Stepped
+//                   through a 256-element float32 tile (Bf16State below).
+//   Codes8          8-bit state as in Dettmers et al., "8-bit Optimizers via
+//                   Block-wise Quantization" (2022): per state slot a code
+//                   per element, a float32 absmax per block of 256 and the
+//                   code's table of 256 values (code8.h: which code the slot
+//                   holds). The kernel reads codes and writes its new
+//                   moments into a tile of the block on the stack (in L1);
+//                   the driver then takes the tile's absmax and encodes it.
+//                   Blocks never straddle threads (multi_tensor_blocks.h), so
+//                   the codes are the same for any thread count.
 #pragma once
 #include <array>
 #include <cstddef>
@@ -30,7 +28,11 @@
 #include <utility>
 #include "dispatch/kernel_table.h"
 #include "bfloat16.h"
-#include "code_search.h"
+#include "code8.h"
+#include "state_slot.h"
+#include "drivers/multi_tensor.h"
+#include "drivers/multi_tensor_blocks.h"
+#include "drivers/tensor_batch.h"
 #include "kernel_namespace.h"
 #include "scalar_math.h"
 
@@ -78,54 +80,120 @@ struct ScalarsOnly {
   explicit ScalarsOnly(const double* raw) : kernel(raw) {}
 };
 
-template <class Kernel, bool kStochastic>
+// ---- bfloat16 --------------------------------------------------------------
+
+// A new value on its way into bfloat16 state, rounded to nearest even.
+struct Bf16Nearest {
+  float value;
+  explicit Bf16Nearest(float x) : value(x) {}
+};
+
+template <>
+struct SlotOf<Bf16Nearest> {
+  struct Element {
+    std::uint16_t* at;
+    operator float() const { return bf16_widen(*at); }
+    void operator=(Bf16Nearest x) const { *at = bf16_round_nearest(x.value); }
+  };
+  struct type {
+    std::uint16_t* bits;
+    Element operator[](std::size_t i) const { return Element{bits + i}; }
+  };
+  static type view(void* buffer) { return type{static_cast<std::uint16_t*>(buffer)}; }
+};
+
+// Runs a kernel over bfloat16 state: Kernel<float, Bf16Nearest> in one loop
+// when rounding to nearest; Kernel<float, float> over a 256-element tile per
+// state slot when rounding stochastically: the block is widened into the
+// tile, stepped, and rounded back with the slot's random stream, all in L1.
+// (A view that rounds stochastically in the kernel's own loop needs the
+// stream in each element's view, and GCC then keeps the views in memory and
+// does not vectorise the loop: measured 5x slower.) Elementwise, like
+// apply_update: the random bits follow an element's index in its tensor, not
+// the thread that stores it.
+template <template <typename, typename> class Kernel, bool kStochastic>
 struct Bf16State {
-  static constexpr std::size_t kBlock = kCompactBlock;
-  static constexpr int kSlots = Kernel::kSlots;
-  static constexpr int kStateSlots = Kernel::kStateSlots;
+  using K = typename std::conditional<kStochastic, Kernel<float, float>, Kernel<float, Bf16Nearest>>::type;
+  static constexpr int kSlots = K::kSlots;
+  static constexpr int kStateSlots = K::kStateSlots;
   static constexpr int kFirstState = kSlots - kStateSlots;
   static constexpr const SlotRole* kRoles = nullptr;  // the kernel's own layout
   struct Seed {
     static constexpr const char* kName = "rounding_seed";
   };
-  using Scalars = typename std::conditional<kStochastic, ScalarsWith<typename Kernel::Scalars, Seed>,
-                                            ScalarsOnly<typename Kernel::Scalars>>::type;
+  using Scalars = typename std::conditional<kStochastic, ScalarsWith<typename K::Scalars, Seed>,
+                                            ScalarsOnly<typename K::Scalars>>::type;
 
-  static void update_blocks(const Scalars& s, void* const* buf, std::size_t tensor, std::size_t n, std::size_t first,
-                            std::size_t last) {
+  static void apply(const TensorBatch& b, const double* raw_scalars, int threads) {
+    const Scalars s(raw_scalars);
     const std::uint32_t seed = std::uint32_t(s.extra);
-    alignas(64) float work[kStateSlots][kBlock];
-    for (std::size_t block = first; block < last; ++block) {
-      const std::size_t begin = block * kBlock;
-      const std::size_t m = n - begin < kBlock ? n - begin : kBlock;
+    for_each_segment(b, threads, [&](std::size_t t, std::size_t begin, std::size_t end) {
+      void* const* buffers = b.buffers + t * std::size_t(b.slots);
       void* args[kSlots];
-      for (int k = 0; k < kFirstState; ++k) args[k] = static_cast<float*>(buf[k]) + begin;
-      for (int k = 0; k < kStateSlots; ++k) {
-        const std::uint16_t* stored = static_cast<const std::uint16_t*>(buf[kFirstState + k]) + begin;
-#pragma omp simd
-        for (std::size_t i = 0; i < m; ++i) work[k][i] = bf16_widen(stored[i]);
-        args[kFirstState + k] = work[k];
+      if (!kStochastic) {
+        for (int k = 0; k < kSlots; ++k) {
+          args[k] = k < kFirstState ? static_cast<void*>(static_cast<float*>(buffers[k]) + begin)
+                                    : static_cast<void*>(static_cast<std::uint16_t*>(buffers[k]) + begin);
+        }
+        K::update(s.kernel, args, end - begin);
+        return;
       }
-      Kernel::update(s.kernel, args, m);
-      for (int k = 0; k < kStateSlots; ++k) {
-        std::uint16_t* stored = static_cast<std::uint16_t*>(buf[kFirstState + k]) + begin;
-        if (kStochastic) {
-          const std::uint32_t key = noise_key(seed, tensor, k);
+      alignas(64) float tile[kStateSlots > 0 ? kStateSlots : 1][kCompactBlock];
+      for (std::size_t first = begin; first < end; first += kCompactBlock) {
+        const std::size_t m = end - first < kCompactBlock ? end - first : kCompactBlock;
+        for (int k = 0; k < kFirstState; ++k) args[k] = static_cast<float*>(buffers[k]) + first;
+        for (int k = 0; k < kStateSlots; ++k) {
+          const std::uint16_t* stored = static_cast<const std::uint16_t*>(buffers[kFirstState + k]) + first;
+          float* values = tile[k];
 #pragma omp simd
-          for (std::size_t i = 0; i < m; ++i) {
-            stored[i] = bf16_round_stochastic(work[k][i], mix32(key ^ std::uint32_t(begin + i)));
-          }
-        } else {
+          for (std::size_t i = 0; i < m; ++i) values[i] = bf16_widen(stored[i]);
+          args[kFirstState + k] = values;
+        }
+        K::update(s.kernel, args, m);
+        for (int k = 0; k < kStateSlots; ++k) {
+          std::uint16_t* stored = static_cast<std::uint16_t*>(buffers[kFirstState + k]) + first;
+          const std::uint32_t key = noise_key(seed, t, k);
+          const float* values = tile[k];
 #pragma omp simd
-          for (std::size_t i = 0; i < m; ++i) stored[i] = bf16_round_nearest(work[k][i]);
+          for (std::size_t i = 0; i < m; ++i) stored[i] = bf16_round_stochastic(values[i], mix32(key ^ std::uint32_t(first + i)));
         }
       }
-    }
+    });
   }
 };
 
-template <class Kernel> using NearestBf16 = Bf16State<Kernel, false>;
-template <class Kernel> using StochasticBf16 = Bf16State<Kernel, true>;
+// ---- 8-bit ------------------------------------------------------------------
+
+// A new value on its way into 8-bit state (through the block's tile).
+struct Codes8 {
+  float value;
+  explicit Codes8(float x) : value(x) {}
+};
+
+// One block of an 8-bit slot as its driver hands it to the kernel.
+struct Codes8Block {
+  const std::uint8_t* codes;
+  float absmax;
+  Code8 code;
+  float* tile;
+};
+
+template <>
+struct SlotOf<Codes8> {
+  struct Element {
+    const std::uint8_t* code_at;
+    float* tile_at;
+    const Code8* code;
+    float absmax;
+    operator float() const { return code->decode(*code_at, absmax); }
+    void operator=(Codes8 x) const { *tile_at = x.value; }
+  };
+  struct type {
+    Codes8Block block;
+    Element operator[](std::size_t i) const { return Element{block.codes + i, block.tile + i, &block.code, block.absmax}; }
+  };
+  static type view(void* buffer) { return type{buffer != nullptr ? *static_cast<const Codes8Block*>(buffer) : Codes8Block{}}; }
+};
 
 template <int kFirstState, int kStates>
 struct Blockwise8Roles {
@@ -143,56 +211,69 @@ struct Blockwise8Roles {
   static constexpr std::array<SlotRole, kSlots> kRoles = make(std::make_index_sequence<kSlots>());
 };
 
-template <class Kernel>
+// Runs Kernel<float, Codes8> block by block (apply_blocks).
+template <template <typename, typename> class Kernel>
 struct Blockwise8 {
+  using K = Kernel<float, Codes8>;
   static constexpr std::size_t kBlock = kCompactBlock;
-  static constexpr int kStates = Kernel::kStateSlots;
-  static constexpr int kFirstState = Kernel::kSlots - kStates;
+  static constexpr int kStates = K::kStateSlots;
+  static constexpr int kFirstState = K::kSlots - kStates;
   // Per state slot of the kernel: codes (uint8, per element), absmax (float32,
-  // per block), map (float32, 256).
+  // per block), the code's table (float32, 256).
   static constexpr int kSlots = kFirstState + 3 * kStates;
   static constexpr int kStateSlots = 3 * kStates;
   static constexpr const SlotRole* kRoles = Blockwise8Roles<kFirstState, kStates>::kRoles.data();
-  using Scalars = typename Kernel::Scalars;
+  using Scalars = typename K::Scalars;
+
+  static void apply(const TensorBatch& b, const double* raw_scalars, int threads) {
+    apply_blocks<Blockwise8>(b, raw_scalars, threads);
+  }
 
   static void update_blocks(const Scalars& s, void* const* buf, std::size_t, std::size_t n, std::size_t first,
                             std::size_t last) {
-    const CodeIndex* index[kStates];
-    for (int k = 0; k < kStates; ++k) index[k] = code_index(map_of(buf, k));
-    alignas(64) float work[kStates][kBlock];
+    Code8 code[kStates];
+    for (int k = 0; k < kStates; ++k) code[k] = Code8::of_table(table_of(buf, k));
+    alignas(64) float tile[kStates][kBlock];
     for (std::size_t block = first; block < last; ++block) {
       const std::size_t begin = block * kBlock;
       const std::size_t m = n - begin < kBlock ? n - begin : kBlock;
-      void* args[Kernel::kSlots];
+      void* args[K::kSlots];
+      Codes8Block slots[kStates];
       for (int k = 0; k < kFirstState; ++k) args[k] = static_cast<float*>(buf[k]) + begin;
       for (int k = 0; k < kStates; ++k) {
-        const std::uint8_t* codes = codes_of(buf, k) + begin;
-        const float absmax = absmax_of(buf, k)[block];
-        const float* map = map_of(buf, k);
-        for (std::size_t i = 0; i < m; ++i) work[k][i] = map[codes[i]] * absmax;
-        args[kFirstState + k] = work[k];
+        slots[k] = Codes8Block{codes_of(buf, k) + begin, absmax_of(buf, k)[block], code[k], tile[k]};
+        args[kFirstState + k] = &slots[k];
       }
-      Kernel::update(s, args, m);
+      K::update(s, args, m);
       for (int k = 0; k < kStates; ++k) {
-        float absmax = 0.0f;
-        for (std::size_t i = 0; i < m; ++i) absmax = max_nan(abs_value(work[k][i]), absmax);
+        const float absmax = block_absmax(tile[k], m);
         absmax_of(buf, k)[block] = absmax;
+        const float inverse = inverse_of(absmax);
         std::uint8_t* codes = codes_of(buf, k) + begin;
-        const CodeIndex* search = index[k];
-        if (search != nullptr) {
-          for (std::size_t i = 0; i < m; ++i) codes[i] = search->nearest(absmax == 0.0f ? 0.0f : work[k][i] / absmax);
-        } else {
-          const float* map = map_of(buf, k);
-          for (std::size_t i = 0; i < m; ++i) codes[i] = nearest_code_search(map, absmax == 0.0f ? 0.0f : work[k][i] / absmax);
-        }
+        const Code8 c = code[k];
+#pragma omp simd
+        for (std::size_t i = 0; i < m; ++i) codes[i] = c.encode(tile[k][i], inverse);
       }
     }
   }
 
  private:
+  // The largest magnitude of values[0, m), NaN if any is NaN (a quiet NaN, so
+  // its bits do not depend on which NaN came first).
+  static float block_absmax(const float* values, std::size_t m) {
+    float most = 0.0f;
+    int nan = 0;
+#pragma omp simd reduction(max : most) reduction(| : nan)
+    for (std::size_t i = 0; i < m; ++i) {
+      const float a = bits_float(float_bits(values[i]) & 0x7fffffffu);
+      most = a > most ? a : most;
+      nan |= a != a ? 1 : 0;
+    }
+    return nan != 0 ? bits_float(0x7fc00000u) : most;
+  }
   static std::uint8_t* codes_of(void* const* buf, int k) { return static_cast<std::uint8_t*>(buf[kFirstState + 3 * k]); }
   static float* absmax_of(void* const* buf, int k) { return static_cast<float*>(buf[kFirstState + 3 * k + 1]); }
-  static const float* map_of(void* const* buf, int k) { return static_cast<const float*>(buf[kFirstState + 3 * k + 2]); }
+  static const float* table_of(void* const* buf, int k) { return static_cast<const float*>(buf[kFirstState + 3 * k + 2]); }
 };
 
 FUSEDOPTIM_KERNELS_END

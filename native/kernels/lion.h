@@ -13,6 +13,7 @@
 #include <cstddef>
 #include "kernel_namespace.h"
 #include "scalars.h"
+#include "state_slot.h"
 
 FUSEDOPTIM_KERNELS_BEGIN
 
@@ -28,7 +29,7 @@ struct Lion {
   static void update(const Scalars& s, void* const* buf, std::size_t n) {
     P* __restrict param = static_cast<P*>(buf[0]);
     const P* __restrict grad = static_cast<const P*>(buf[1]);
-    S* __restrict exp_avg = static_cast<S*>(buf[2]);
+    state_slot_t<S> exp_avg = state_slot<S>(buf[2]);
 #pragma omp simd
     for (std::size_t i = 0; i < n; ++i) {
       const T g = grad[i] * s.grad_scale;

@@ -34,7 +34,7 @@ struct NAdam {
     S* __restrict exp_avg_sq = static_cast<S*>(buf[3]);
 #pragma omp simd
     for (std::size_t i = 0; i < n; ++i) {
-      const AdamFront<T> f = adam_front<T>(s, T(param[i]), T(grad[i]), exp_avg[i], exp_avg_sq[i]);
+      const AdamFront<T> f = adam_front<T, S>(s, T(param[i]), T(grad[i]), exp_avg[i], exp_avg_sq[i]);
       const T denom = std::sqrt(f.v / s.bias_correction2) + s.eps;
       param[i] = f.p - s.grad_coef * (f.g / denom) - s.avg_coef * (f.m / denom);
     }

@@ -46,7 +46,7 @@ struct RAdam {
     S* __restrict exp_avg_sq = static_cast<S*>(buf[3]);
 #pragma omp simd
     for (std::size_t i = 0; i < n; ++i) {
-      const AdamFront<T> f = adam_front<T>(s, T(param[i]), T(grad[i]), exp_avg[i], exp_avg_sq[i]);
+      const AdamFront<T> f = adam_front<T, S>(s, T(param[i]), T(grad[i]), exp_avg[i], exp_avg_sq[i]);
       const T step = (f.m / s.bias_correction1) * s.lr;
       if (kRectified) {
         const T adaptive = s.bias_correction2_sqrt / (std::sqrt(f.v) + s.eps);

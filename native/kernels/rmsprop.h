@@ -11,6 +11,7 @@
 #include <cstddef>
 #include "kernel_namespace.h"
 #include "scalars.h"
+#include "state_slot.h"
 
 FUSEDOPTIM_KERNELS_BEGIN
 
@@ -26,9 +27,9 @@ struct RMSprop {
   static void update(const Scalars& s, void* const* buf, std::size_t n) {
     P* __restrict param = static_cast<P*>(buf[0]);
     const P* __restrict grad = static_cast<const P*>(buf[1]);
-    S* __restrict square_avg = static_cast<S*>(buf[2]);
-    S* __restrict grad_avg = kCentered ? static_cast<S*>(buf[3]) : nullptr;
-    S* __restrict momentum_buffer = kMomentum ? static_cast<S*>(buf[kCentered ? 4 : 3]) : nullptr;
+    state_slot_t<S> square_avg = state_slot<S>(buf[2]);
+    state_slot_t<S> grad_avg = state_slot<S>(kCentered ? buf[3] : nullptr);
+    state_slot_t<S> momentum_buffer = state_slot<S>(kMomentum ? buf[kCentered ? 4 : 3] : nullptr);
 #pragma omp simd
     for (std::size_t i = 0; i < n; ++i) {
       const T g = grad[i] * s.grad_scale + s.weight_decay * param[i];

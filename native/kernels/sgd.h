@@ -14,6 +14,7 @@
 #include <cstddef>
 #include "kernel_namespace.h"
 #include "scalars.h"
+#include "state_slot.h"
 
 FUSEDOPTIM_KERNELS_BEGIN
 
@@ -34,7 +35,7 @@ struct Sgd {
   static void update(const Scalars& s, void* const* buf, std::size_t n) {
     P* __restrict param = static_cast<P*>(buf[0]);
     const P* __restrict grad = static_cast<const P*>(buf[1]);
-    S* __restrict momentum_buffer = kMomentum == SgdMomentum::kNone ? nullptr : static_cast<S*>(buf[2]);
+    state_slot_t<S> momentum_buffer = state_slot<S>(kMomentum == SgdMomentum::kNone ? nullptr : buf[2]);
 #pragma omp simd
     for (std::size_t i = 0; i < n; ++i) {
       T g = grad[i] * s.grad_scale + s.weight_decay * param[i];

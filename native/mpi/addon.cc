@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include "collective.h"
+#include "in_flight.h"
 #include "world.h"
 
 namespace fusedoptim::mpi {
@@ -16,6 +17,11 @@ Napi::Object Register(Napi::Env env, Napi::Object exports) {
   exports.Set("state", Napi::Function::New(env, State, "state"));
   exports.Set("collective", Napi::Function::New(env, Collective, "collective"));
   exports.Set("collectiveAsync", Napi::Function::New(env, CollectiveAsync, "collectiveAsync"));
+  exports.Set("submit", Napi::Function::New(env, Submit, "submit"));
+  exports.Set("drain", Napi::Function::New(env, Drain, "drain"));
+  exports.Set("drainAsync", Napi::Function::New(env, DrainAsync, "drainAsync"));
+  exports.Set("encodeHalf", Napi::Function::New(env, EncodeHalf, "encodeHalf"));
+  exports.Set("decodeHalf", Napi::Function::New(env, DecodeHalf, "decodeHalf"));
   return exports;
 }
 

@@ -3,6 +3,7 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -30,7 +31,7 @@ template <> MPI_Datatype mpi_type<std::uint8_t>() { return MPI_UINT8_T; }
 // Scratch buffers, reused by every call: collectives run one at a time
 // (lib/distributed queues them), so one set per process is enough.
 struct Scratch {
-  std::vector<unsigned char> bucket, received;
+  std::vector<unsigned char> bucket, received, packed;
   std::vector<int> counts, displs, recv_counts, recv_displs;
 };
 Scratch& scratch() {
@@ -42,6 +43,12 @@ template <typename T>
 T* scratch_of(std::vector<unsigned char>& bytes, std::size_t n) {
   if (bytes.size() < n * sizeof(T)) bytes.resize(n * sizeof(T));
   return reinterpret_cast<T*>(bytes.data());
+}
+
+// One step of a reduction in rank order: acc (ranks 0..r-1) with rank r's x. max keeps a NaN.
+template <typename T>
+T combine(ReduceOp op, T acc, T x) {
+  return op == ReduceOp::kMax ? (acc != acc || acc > x ? acc : x) : acc + x;
 }
 
 // One chunk [a, a + n) of a flat vector of `total` elements, held at `data`.
@@ -76,22 +83,41 @@ class Chunk {
       return;
     }
     // Every rank's copy of this rank's part, side by side in rank order ...
-    s.recv_counts.assign(std::size_t(w.size), mine);
-    s.recv_displs.resize(std::size_t(w.size));
-    for (int r = 0; r < w.size; ++r) s.recv_displs[std::size_t(r)] = r * mine;
+    receive_side_by_side(mine);
     T* received = scratch_of<T>(s.received, std::max<std::size_t>(std::size_t(mine) * std::size_t(w.size), 1));
     MPI_Alltoallv(data_, s.counts.data(), s.displs.data(), mpi_type<T>(), received, s.recv_counts.data(), s.recv_displs.data(),
                   mpi_type<T>(), w.data);
     // ... combined in rank order: ((x0 + x1) + x2) + ..., whatever MPI's algorithm.
     for (int i = 0; i < mine; ++i) {
       T acc = received[i];
-      for (int r = 1; r < w.size; ++r) {
-        const T x = received[std::size_t(r) * std::size_t(mine) + std::size_t(i)];
-        acc = op == ReduceOp::kMax ? (acc != acc || acc > x ? acc : x) : acc + x;
-      }
+      for (int r = 1; r < w.size; ++r) acc = combine(op, acc, received[std::size_t(r) * std::size_t(mine) + std::size_t(i)]);
       own[i] = acc;
     }
     if (op == ReduceOp::kMean) divide(own, std::size_t(mine));
+  }
+
+  // all_reduce with every value sent in 16 bits (collective.h): the deterministic
+  // reduce-scatter and all-gather over the rounded values, the sum in float32.
+  template <class Codec>
+  void all_reduce_compressed(ReduceOp op) {
+    const World& w = world();
+    Scratch& s = scratch();
+    const int mine = split_by_shard();
+    std::uint16_t* packed = scratch_of<std::uint16_t>(s.packed, std::max<std::size_t>(n_, 1));
+    for (std::size_t i = 0; i < n_; ++i) packed[i] = Codec::encode(data_[i]);
+    receive_side_by_side(mine);
+    std::uint16_t* received = scratch_of<std::uint16_t>(s.received, std::max<std::size_t>(std::size_t(mine) * std::size_t(w.size), 1));
+    MPI_Alltoallv(packed, s.counts.data(), s.displs.data(), MPI_UINT16_T, received, s.recv_counts.data(), s.recv_displs.data(),
+                  MPI_UINT16_T, w.data);
+    std::uint16_t* own = packed + s.displs[std::size_t(w.rank)];
+    const T ranks = T(w.size);
+    for (int i = 0; i < mine; ++i) {
+      T acc = Codec::decode(received[i]);
+      for (int r = 1; r < w.size; ++r) acc = combine(op, acc, T(Codec::decode(received[std::size_t(r) * std::size_t(mine) + std::size_t(i)])));
+      own[i] = Codec::encode(op == ReduceOp::kMean ? acc / ranks : acc);
+    }
+    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, packed, s.counts.data(), s.displs.data(), MPI_UINT16_T, w.data);
+    for (std::size_t i = 0; i < n_; ++i) data_[i] = Codec::decode(packed[i]);
   }
 
   // Every rank's part of the chunk, from that rank.
@@ -102,6 +128,15 @@ class Chunk {
   }
 
  private:
+  // recv_counts, recv_displs of an all-to-all that receives `mine` elements from every rank, in rank order.
+  static void receive_side_by_side(int mine) {
+    const World& w = world();
+    Scratch& s = scratch();
+    s.recv_counts.assign(std::size_t(w.size), mine);
+    s.recv_displs.resize(std::size_t(w.size));
+    for (int r = 0; r < w.size; ++r) s.recv_displs[std::size_t(r)] = r * mine;
+  }
+
   // counts[r], displs[r]: where rank r's shard meets this chunk; returns this rank's count.
   int split_by_shard() {
     const World& w = world();
@@ -156,7 +191,13 @@ void run_flat(const CollectiveJob& job, const ResolvedBatch& batch) {
       case CollectiveKind::kAllGather: chunk.all_gather(); break;
       // Bits are never reduced (read_job refuses it): no reduction is compiled for them.
       case CollectiveKind::kAllReduce:
-        if constexpr (std::is_floating_point_v<T>) chunk.all_reduce(job.op, job.deterministic);
+        if constexpr (std::is_same_v<T, float>) {
+          if (job.compression == Compression::kBf16) chunk.template all_reduce_compressed<Bf16Codec>(job.op);
+          else if (job.compression == Compression::kFp16) chunk.template all_reduce_compressed<Fp16Codec>(job.op);
+          else chunk.all_reduce(job.op, job.deterministic);
+        } else if constexpr (std::is_floating_point_v<T>) {
+          chunk.all_reduce(job.op, job.deterministic);
+        }
         break;
       case CollectiveKind::kReduceScatter:
         if constexpr (std::is_floating_point_v<T>) chunk.reduce_scatter(job.op, job.deterministic);
@@ -174,6 +215,24 @@ void run_flat(const CollectiveJob& job, const ResolvedBatch& batch) {
   }
 }
 
+// Error feedback before a compressed all-reduce: x = g + e is what is sent, and
+// e = x - widen(round(x)) the rounding error it will carry to the next call. An
+// error that is not finite (x overflowed fp16, or was not finite) is dropped, so
+// one bad step does not poison every later one.
+template <class Codec>
+void feed_back(const ResolvedBatch& grads, const ResolvedBatch& residuals) {
+  for (std::size_t t = 0; t < grads.buffers.size(); ++t) {
+    float* g = static_cast<float*>(grads.buffers[t]);
+    float* e = static_cast<float*>(residuals.buffers[t]);
+    for (std::size_t i = 0; i < grads.lengths[t]; ++i) {
+      const float x = g[i] + e[i];
+      const float error = x - Codec::decode(Codec::encode(x));
+      g[i] = x;
+      e[i] = std::isfinite(error) ? error : 0.0f;
+    }
+  }
+}
+
 // A batch of one state element type (any of the four), one buffer per tensor.
 constexpr SlotRole kBitsRole[] = {{SlotKind::kState, 0}};
 
@@ -185,10 +244,13 @@ void read_bits(Napi::Env env, const Napi::Value& value, DType dtype, const char*
   }
 }
 
-// Reads the arguments shared by the synchronous and asynchronous forms; `owners`
-// (for the asynchronous form) receives the arrays of each element type.
-CollectiveJob read_job(const Napi::CallbackInfo& info, Napi::Array* owners) {
+}  // namespace
+
+CollectiveJob read_job(const Napi::CallbackInfo& info, Napi::Array* all_owners) {
   const Napi::Env env = info.Env();
+  // The typed arrays of each list (f32, f64, u16, u8, residuals), gathered into *all_owners at the end.
+  Napi::Array by_type[5];
+  Napi::Array* owners = all_owners != nullptr ? by_type : nullptr;
   require_initialized(env, "collective");
   CollectiveJob job;
   job.kind = CollectiveKind(read_int(env, info[0], 0, 3, "kind"));
@@ -216,16 +278,41 @@ CollectiveJob read_job(const Napi::CallbackInfo& info, Napi::Array* owners) {
   if (fp.ElementLength() == 0) throw_range_error(env, "ERR_SHAPE_MISMATCH", "fingerprint: expected at least one element");
   job.fingerprint.assign(fp.Data(), fp.Data() + fp.ElementLength());
   job.what = info[11].IsString() ? info[11].As<Napi::String>().Utf8Value() : "collective";
+  job.compression = Compression(read_int(env, info[12], 0, 2, "compression"));
+  read_batch_into(env, info[13], BatchLayout{1, 0}, "residuals", job.residuals, owners ? &owners[4] : nullptr);
+  if (job.compression != Compression::kNone) {
+    if (job.kind != CollectiveKind::kAllReduce || job.f64.buffers.size() > 0) {
+      throw_range_error(env, "ERR_INVALID_ARG_VALUE", "compression: only an all-reduce of float32 tensors is compressed");
+    }
+  }
+  if (job.residuals.buffers.size() > 0) {
+    if (job.compression == Compression::kNone || job.residuals.is_double()) {
+      throw_range_error(env, "ERR_INVALID_ARG_VALUE", "residuals: expected Float32Arrays, with compression");
+    }
+    if (job.residuals.lengths != job.f32.lengths) {
+      throw_range_error(env, "ERR_SHAPE_MISMATCH", "residuals: expected one array per float32 tensor, of its length");
+    }
+  }
+  if (all_owners != nullptr) {
+    *all_owners = Napi::Array::New(env);
+    uint32_t k = 0;
+    for (const Napi::Array& list : by_type) {
+      for (uint32_t i = 0; i < list.Length(); ++i) all_owners->Set(k++, list.Get(i));
+    }
+  }
   return job;
 }
 
-}  // namespace
-
 void CollectiveJob::run() {
+  const std::lock_guard<std::mutex> hold(world().lock);
   std::vector<double> all = exchange_fingerprints(fingerprint, stall_seconds, what.c_str());
   if (!fingerprints_agree(all, fingerprint.size())) {
     mismatch = std::move(all);
     return;
+  }
+  if (residuals.buffers.size() > 0) {
+    if (compression == Compression::kBf16) feed_back<Bf16Codec>(f32, residuals);
+    else feed_back<Fp16Codec>(f32, residuals);
   }
   run_flat<float>(*this, f32);
   run_flat<double>(*this, f64);
@@ -246,21 +333,65 @@ Napi::Value Collective(const Napi::CallbackInfo& info) {
   return job.result(info.Env());
 }
 
-Napi::Value CollectiveAsync(const Napi::CallbackInfo& info) {
-  const Napi::Env env = info.Env();
+void require_thread_serialized(Napi::Env env) {
   if (world().initialized && world().thread_level < MPI_THREAD_SERIALIZED) {
     throw_range_error(env, "ERR_MPI_NOT_AVAILABLE",
                       "fusedoptim/distributed: this MPI library does not allow calls from several threads (MPI_THREAD_SERIALIZED); "
                       "use the synchronous collectives");
   }
-  Napi::Array by_type[4];
-  CollectiveJob job = read_job(info, by_type);
-  Napi::Array owners = Napi::Array::New(env);
-  uint32_t k = 0;
-  for (const Napi::Array& list : by_type) {
-    for (uint32_t i = 0; i < list.Length(); ++i) owners.Set(k++, list.Get(i));
-  }
+}
+
+Napi::Value CollectiveAsync(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  require_thread_serialized(env);
+  Napi::Array owners;
+  CollectiveJob job = read_job(info, &owners);
   return AsyncCall<CollectiveJob>::start(env, std::move(job), owners);
+}
+
+}  // namespace fusedoptim::mpi
+
+namespace fusedoptim::mpi {
+
+namespace {
+
+// The two arrays of a conversion, of equal lengths: (Float32Array, Uint16Array) to encode, the reverse to decode.
+template <typename From, typename To>
+void read_pair(const Napi::CallbackInfo& info, napi_typedarray_type from, napi_typedarray_type to, From** src, To** dst, std::size_t* n) {
+  const Napi::Env env = info.Env();
+  const auto typed = [&](const Napi::Value& v, napi_typedarray_type type) { return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == type; };
+  if (!typed(info[1], from) || !typed(info[2], to)) {
+    throw_type_error(env, "ERR_INVALID_ARG_TYPE", from == napi_float32_array ? "expected (Float32Array, Uint16Array)" : "expected (Uint16Array, Float32Array)");
+  }
+  const Napi::TypedArray a = info[1].As<Napi::TypedArray>(), b = info[2].As<Napi::TypedArray>();
+  if (a.ElementLength() != b.ElementLength()) throw_range_error(env, "ERR_SHAPE_MISMATCH", "expected two arrays of one length");
+  *src = reinterpret_cast<From*>(static_cast<unsigned char*>(a.ArrayBuffer().Data()) + a.ByteOffset());
+  *dst = reinterpret_cast<To*>(static_cast<unsigned char*>(b.ArrayBuffer().Data()) + b.ByteOffset());
+  *n = a.ElementLength();
+}
+
+Compression read_format(const Napi::CallbackInfo& info) { return Compression(read_int(info.Env(), info[0], 1, 2, "compression")); }
+
+}  // namespace
+
+Napi::Value EncodeHalf(const Napi::CallbackInfo& info) {
+  const Compression format = read_format(info);
+  const float* src;
+  std::uint16_t* dst;
+  std::size_t n;
+  read_pair(info, napi_float32_array, napi_uint16_array, &src, &dst, &n);
+  for (std::size_t i = 0; i < n; ++i) dst[i] = format == Compression::kBf16 ? Bf16Codec::encode(src[i]) : Fp16Codec::encode(src[i]);
+  return info.Env().Undefined();
+}
+
+Napi::Value DecodeHalf(const Napi::CallbackInfo& info) {
+  const Compression format = read_format(info);
+  const std::uint16_t* src;
+  float* dst;
+  std::size_t n;
+  read_pair(info, napi_uint16_array, napi_float32_array, &src, &dst, &n);
+  for (std::size_t i = 0; i < n; ++i) dst[i] = format == Compression::kBf16 ? Bf16Codec::decode(src[i]) : Fp16Codec::decode(src[i]);
+  return info.Env().Undefined();
 }
 
 }  // namespace fusedoptim::mpi

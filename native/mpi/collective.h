@@ -13,6 +13,14 @@
 //
 // Uint16Array and Uint8Array tensors (bfloat16 and 8-bit optimizer state) are
 // bits, not numbers: they move (broadcast, all-gather) but are never reduced.
+//
+// `compression` (all-reduce of float32 only) sends each chunk in 16 bits
+// (half.h): every rank rounds its values, receives every rank's copy of its
+// shard, widens and sums them in float32 in rank order, rounds the sum and
+// all-gathers it; every rank widens the same bits (so the result is the same on
+// every rank, `deterministic` or not). With `residuals` (error feedback, one
+// float32 array per tensor) each value first adds the rounding error its rank
+// made on it last time, and keeps the new one: x = g + e, e = x - widen(round(x)).
 #pragma once
 #include <napi.h>
 
@@ -21,6 +29,7 @@
 #include <vector>
 
 #include "boundary/args.h"
+#include "half.h"
 
 namespace fusedoptim::mpi {
 
@@ -43,7 +52,10 @@ struct CollectiveJob {
   std::size_t bucket_bytes = 0;
   double stall_seconds = 0;
   std::string what;
+  Compression compression = Compression::kNone;
   ResolvedBatch f32, f64, u16, u8;
+  // Error feedback: one float32 array per f32 tensor, of its length; else empty.
+  ResolvedBatch residuals;
   std::vector<double> fingerprint;
   // Set by run(): every rank's fingerprint, when they disagree (nothing was communicated).
   std::vector<double> mismatch;
@@ -53,8 +65,21 @@ struct CollectiveJob {
   Napi::Value result(Napi::Env env) const;
 };
 
-// collective(kind, op, root, deterministic, bucketBytes, stallSeconds, f32s, f64s, u16s, u8s, fingerprint, what)
+// Reads a collective's arguments (collective() below); `owners` (for a call
+// that outlives this one) receives one Array of every typed array it points into.
+CollectiveJob read_job(const Napi::CallbackInfo& info, Napi::Array* owners);
+
+// collective(kind, op, root, deterministic, bucketBytes, stallSeconds, f32s, f64s, u16s, u8s, fingerprint, what,
+//            compression, residuals)
 Napi::Value Collective(const Napi::CallbackInfo& info);
 Napi::Value CollectiveAsync(const Napi::CallbackInfo& info);
+
+// encodeHalf(compression, Float32Array, Uint16Array) and decodeHalf(compression, Uint16Array, Float32Array):
+// the conversions of half.h over whole arrays, for the tests against their TypeScript twins.
+Napi::Value EncodeHalf(const Napi::CallbackInfo& info);
+Napi::Value DecodeHalf(const Napi::CallbackInfo& info);
+
+// Throws ERR_MPI_NOT_AVAILABLE unless MPI allows calls from a thread other than the main one.
+void require_thread_serialized(Napi::Env env);
 
 }  // namespace fusedoptim::mpi

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "boundary/args.h"
+#include "in_flight.h"
 
 namespace fusedoptim::mpi {
 
@@ -72,6 +73,7 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
 Napi::Value Finalize(const Napi::CallbackInfo& info) {
   World& w = world();
   if (w.initialized && !w.finalized) {
+    stop_in_flight();
     MPI_Comm_free(&w.control);
     MPI_Comm_free(&w.data);
     if (!mpi_finalized()) MPI_Finalize();
@@ -82,6 +84,7 @@ Napi::Value Finalize(const Napi::CallbackInfo& info) {
 
 Napi::Value Barrier(const Napi::CallbackInfo& info) {
   require_initialized(info.Env(), "barrier");
+  const std::lock_guard<std::mutex> hold(world().lock);
   MPI_Barrier(world().data);
   return info.Env().Undefined();
 }

@@ -7,6 +7,8 @@
 #include <mpi.h>
 #include <napi.h>
 
+#include <mutex>
+
 namespace fusedoptim::mpi {
 
 struct World {
@@ -23,6 +25,12 @@ struct World {
   // so the two never match each other's messages.
   MPI_Comm control = MPI_COMM_NULL;
   MPI_Comm data = MPI_COMM_NULL;
+  // Held by whichever thread is inside MPI (the main thread, a libuv pool
+  // thread, the gradient thread of in_flight.h): MPI_THREAD_SERIALIZED promises
+  // MPI that no two threads call it at once. lib/distributed orders the calls
+  // (the same order on every rank); this lock makes the promise hold whatever
+  // the caller does.
+  std::mutex lock;
 };
 
 World& world();

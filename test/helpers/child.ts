@@ -7,7 +7,7 @@
  * ts-node's require hook, so it can `require('./lib')` and
  * `require('./test/helpers/bits')` straight from the TypeScript sources.
  */
-import { spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import * as path from 'path';
 
 /** The repository root (the directory holding package.json). */
@@ -59,6 +59,29 @@ export function runNodeChild(script: string, options: ChildOptions = {}): ChildR
       : spawnSync('/bin/sh', ['-c', `ulimit -v ${Math.floor(options.memoryLimitMiB * 1024)} && exec "$0" "$@"`, process.execPath, ...args], spawnOptions);
   if (result.error) throw result.error;
   return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
+}
+
+/**
+ * Runs a command without blocking the event loop (so a test's signal handlers still run while
+ * it waits), collecting its output; killed with SIGKILL after `timeoutMs`.
+ */
+export function runCommand(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs: number }): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: REPO_ROOT, env: options.env ?? process.env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      resolve({ status, signal, stdout, stderr });
+    });
+  });
 }
 
 /** A one-line account of how a child ended, for assertion messages. */

@@ -4,11 +4,11 @@
  * and collecting the JSON report each rank writes (fixtures/distributed/report.ts).
  * Tests that need it skip, saying why, where mpirun or the MPI addon is missing.
  */
-import { spawn, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { describeExit, REPO_ROOT } from './child';
+import { describeExit, REPO_ROOT, runCommand } from './child';
 
 export interface RankResult {
   rank: number;
@@ -52,37 +52,38 @@ export function skipWithoutMpi(suite: Mocha.Suite): void {
  * The environment mpirun runs the ranks in: Open MPI's shared-memory transport
  * without its single-copy path (containers forbid the ptrace-based CMA it uses).
  */
-const MPI_ENV = { OMPI_MCA_btl_vader_single_copy_mechanism: 'none', OMPI_MCA_rmaps_base_oversubscribe: '1' };
+export const MPI_ENV = { OMPI_MCA_btl_vader_single_copy_mechanism: 'none', OMPI_MCA_rmaps_base_oversubscribe: '1' };
 
-/** Launches `fixture` (under test/fixtures/distributed) on `np` ranks and waits for it. */
-export function runRanks(np: number, fixture: string, args: string[] = [], timeoutMs = 300_000): Promise<MpiRun> {
+/** Where and how runRanks starts mpirun, when not plainly here (the two-host test starts it inside a network namespace). */
+export interface Launch {
+  /** More mpirun options (a hostfile, transports, ...). */
+  mpirunArgs?: string[];
+  /** Turns the mpirun command line into the one to run. */
+  wrap?: (argv: string[]) => string[];
+  /** More environment variables for mpirun. */
+  env?: Record<string, string>;
+}
+
+/**
+ * Launches `fixture` (under test/fixtures/distributed) on `np` ranks and waits for it. Ranks on
+ * another host (launch) see FUSEDOPTIM_RANK_REPORTS only if mpirun forwards it (`-x`).
+ */
+export async function runRanks(np: number, fixture: string, args: string[] = [], timeoutMs = 300_000, launch: Launch = {}): Promise<MpiRun> {
   const script = path.join(REPO_ROOT, 'test', 'fixtures', 'distributed', fixture);
-  const argv = ['--allow-run-as-root', '--oversubscribe', '-np', String(np), process.execPath, '-r', 'ts-node/register/transpile-only', script, ...args];
+  const mpirun = ['mpirun', '--allow-run-as-root', '--oversubscribe', ...(launch.mpirunArgs ?? []), '-np', String(np), process.execPath, '-r', 'ts-node/register/transpile-only', script, ...args];
+  const [command, ...argv] = launch.wrap ? launch.wrap(mpirun) : mpirun;
   // Each rank writes its report to a file here: mpirun may interleave long stdout lines of several ranks.
   const reports = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-ranks-'));
-  return new Promise((resolve, reject) => {
-    const child = spawn('mpirun', argv, { cwd: REPO_ROOT, env: { ...process.env, ...MPI_ENV, FUSEDOPTIM_RANK_REPORTS: reports } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      try {
-        const ranks = fs
-          .readdirSync(reports)
-          .map((file) => JSON.parse(fs.readFileSync(path.join(reports, file), 'utf8')) as RankResult)
-          .sort((a, b) => a.rank - b.rank);
-        resolve({ status, stdout, stderr, ranks });
-      } catch (err) {
-        reject(err);
-      } finally {
-        fs.rmSync(reports, { recursive: true, force: true });
-      }
-    });
-  });
+  try {
+    const run = await runCommand(command, argv, { env: { ...process.env, ...MPI_ENV, FUSEDOPTIM_RANK_REPORTS: reports, ...launch.env }, timeoutMs });
+    const ranks = fs
+      .readdirSync(reports)
+      .map((file) => JSON.parse(fs.readFileSync(path.join(reports, file), 'utf8')) as RankResult)
+      .sort((a, b) => a.rank - b.rank);
+    return { status: run.status, stdout: run.stdout, stderr: run.stderr, ranks };
+  } finally {
+    fs.rmSync(reports, { recursive: true, force: true });
+  }
 }
 
 /** Asserts-friendly account of a run: exit status, and the tail of stderr. */

@@ -29,7 +29,7 @@ export interface GroupPart {
  * kernel their shape takes: one part, or two with 8-bit state (small params
  * keep full state) or with Adafactor (matrices and vectors).
  */
-function groupParts<O>(spec: OptimizerSpec<O>, table: ParamTable, hyper: O, indices: readonly number[]): GroupPart[] {
+export function groupParts<O>(spec: OptimizerSpec<O>, table: ParamTable, hyper: O, indices: readonly number[]): GroupPart[] {
   const parts: GroupPart[] = [];
   for (const i of indices) {
     const shape = table.shapes[i];

@@ -33,10 +33,12 @@ import { OptimizerStateDict, checkStateDict, takeStateDict } from './state_dict'
 import { CheckedStepOptions, Grads, StepOptions, checkGrads, checkStepOptions, kernelScale } from './step_checks';
 import { StepCache } from './step_cache';
 import { stateBytes } from '../../compact/state_storage';
+import { StateSize, plannedStateSize } from './state_size';
 
 export type { ParamGroup, ParamGroupInput, ParamsInput } from './param_groups';
 export type { OptimizerSpec, ParamState, StateSchema, StateBufferSpec, StateScalarSpec, KernelChoice, ScalarContext } from './spec';
 export type { OptimizerStateDict } from './state_dict';
+export type { StateSize } from './state_size';
 export type { Grads, StepOptions } from './step_checks';
 
 /** A step's gradients and hyper-parameters, checked: per group the params with a gradient, and the validated hyper-parameters. */
@@ -50,6 +52,7 @@ interface CheckedStep<O> {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyOptimizer = Optimizer<any>;
 
+/** What a step returns. */
 export interface StepResult {
   /** The global norm of the (scaled) gradients, when the step computed it (maxGradNorm or skipIfNonfinite). */
   gradNorm: number | undefined;
@@ -57,6 +60,7 @@ export interface StepResult {
   skipped: boolean;
 }
 
+/** The options every optimizer takes besides its hyper-parameters. */
 export interface OptimizerOptions {
   /** Which kernels run the step: 'native' (default) or 'js' (the reference, for tests and baselines). */
   backend?: BackendName;
@@ -68,6 +72,19 @@ export interface OptimizerOptions {
  * the gradients in place (average them across processes, unscale them), or
  * return replacements for the gradients and the options, which are checked
  * in turn. In stepAsync it may return a Promise, which the step awaits.
+ *
+ * `grads` is the caller's list, read-only as a list (to replace gradients,
+ * return `{ grads }`): its tensors' values are the hook's to change. It may
+ * hold null (a param without a gradient) and Float64Array (float64 params), so
+ * a helper that takes it is typed `(grads: Grads) => void`, not
+ * `(grads: Float32Array[]) => void` (tsc refuses that one):
+ *
+ *   function unscale(grads: Grads, factor: number): void {
+ *     for (const g of grads) if (g !== null) for (let i = 0; i < g.length; i++) g[i] *= factor;
+ *   }
+ *   opt.registerStepPreHook((_opt, grads) => unscale(grads, 1 / 1024));
+ *
+ * docs/newcomer-notes.md has this, type-checked.
  */
 export type StepPreHook<Opt> = (
   optimizer: Opt,
@@ -75,8 +92,11 @@ export type StepPreHook<Opt> = (
   options: StepOptions | undefined,
 ) => void | StepPreHookResult | Promise<void | StepPreHookResult>;
 
+/** What a step pre-hook may return to replace the step's arguments (each is checked again). */
 export interface StepPreHookResult {
+  /** The gradients the step uses instead. */
   grads?: Grads;
+  /** The step options used instead. */
   options?: StepOptions;
 }
 
@@ -85,14 +105,22 @@ export type StepPostHook<Opt> = (optimizer: Opt, result: StepResult) => void;
 
 /** What registerStep*Hook returns: `remove()` unregisters the hook. */
 export interface HookHandle {
+  /** Unregisters the hook. */
   remove(): void;
 }
 
-export abstract class Optimizer<O extends { lr: number }> {
+/** The base class of every optimizer but LBFGS: param groups, per-param state, state dicts, hooks and the fused step. */
+export abstract class Optimizer<
+  O extends {
+    /** The learning rate, which every optimizer has. */
+    lr: number;
+  },
+> {
   /** The param groups; each holds its params and hyper-parameters. */
   readonly paramGroups: ParamGroup<O>[] = [];
   /** state[i]: the state of the i-th param (counting through all groups in order); {} until its first step. */
   readonly state: ParamState[];
+  /** The constructor's options with every default filled in: what a new group does not override. */
   readonly defaults: Readonly<O>;
   /** The kernels in use: 'native' or 'js'. */
   readonly backend: BackendName;
@@ -175,6 +203,16 @@ export abstract class Optimizer<O extends { lr: number }> {
    */
   stateBytes(): number {
     return stateBytes(this.state);
+  }
+
+  /**
+   * The state's bytes, in all and by element type, once every param has
+   * stepped: before the first step, what the steps will allocate (nothing is
+   * allocated to tell). A code map of 8-bit state counts once (state_size.ts).
+   */
+  stateSize(): StateSize {
+    const hypers = this.paramGroups.map((_, gi) => this.hyperOf(gi));
+    return plannedStateSize(this.spec, this.table, hypers, this.paramGroups.map((g) => g.params.length));
   }
 
   /** The state a param of group `groupIndex` may hold under the group's current hyper-parameters (its state schema). */

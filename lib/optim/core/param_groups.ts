@@ -12,11 +12,19 @@ import type { OptimizerSpec } from './spec';
 import { checkStorageParams, storageOptionValues } from '../../compact/state_storage';
 
 /** A param group: its params and its hyper-parameters (writable: schedulers change `lr`). */
-export type ParamGroup<O> = O & { params: Tensor[]; [extra: string]: unknown };
+export type ParamGroup<O> = O & {
+  /** The group's params, updated in place by every step. */
+  params: Tensor[];
+  [extra: string]: unknown;
+};
 
 /** What a user passes for a group: params plus any overrides of the defaults. */
-export type ParamGroupInput<O> = { params: readonly Tensor[] } & Partial<O>;
+export type ParamGroupInput<O> = {
+  /** The group's params: Float32Arrays or Float64Arrays of one element type. */
+  params: readonly Tensor[];
+} & Partial<O>;
 
+/** An optimizer's params: a list of tensors (one group), or a list of param groups. */
 export type ParamsInput<O> = readonly Tensor[] | readonly ParamGroupInput<O>[];
 
 /**

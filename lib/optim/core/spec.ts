@@ -119,6 +119,7 @@ export interface OptimizerSpec<O, S extends string = string> {
 
 /** Per-param state: the step count, the per-param numbers and the buffers, under PyTorch's names in camelCase. */
 export interface ParamState {
+  /** The count of steps this param has taken. */
   step?: number;
   [name: string]: StateArray | number | undefined;
 }

@@ -16,7 +16,13 @@ import { convertLoadedEntry, storageOf, storedSchema } from '../../compact/state
 export interface OptimizerStateDict {
   /** Per param that has state: its step count, per-param numbers and copies of its buffers. */
   state: Record<number, Record<string, StateArray | number>>;
-  paramGroups: Array<Record<string, unknown> & { params: number[] }>;
+  /** Per group: its hyper-parameters, and its params as indices into `state`. */
+  paramGroups: Array<
+    Record<string, unknown> & {
+      /** The indices of the group's params, counting through all groups in order. */
+      params: number[];
+    }
+  >;
 }
 
 /** A copy of every group's hyper-parameters (params as indices) and of every param's state. */

@@ -12,16 +12,31 @@ import type { ParamTable } from './param_table';
 /** The gradients of a step: one per param of every group, in order; null skips that param (PyTorch's `grad is None`). */
 export type Grads = ReadonlyArray<Tensor | null>;
 
+/** The options of `step` and `stepAsync`: scaling, fused clipping, and what to do with a non-finite norm. */
 export interface StepOptions {
   /** Multiplies every gradient inside the step's own pass (averaging, loss scaling). Default 1. */
   gradScale?: number;
-  /** Clip by global norm inside the step: one extra read of the gradients, no extra write. */
+  /**
+   * Clip by global norm inside the step: one extra read of the gradients, no extra write.
+   *
+   * One NaN (or ±Infinity) element in any gradient makes the norm NaN, so every
+   * gradient is scaled by NaN and EVERY param becomes NaN, not only the one with
+   * the bad gradient (PyTorch's clip_grad_norm_ does the same). Add
+   * skipIfNonfinite (train() does) or errorIfNonfinite to keep the params.
+   */
   maxGradNorm?: number;
   /** The norm for maxGradNorm (any p > 0, or Infinity). Default 2. */
   normType?: number;
-  /** With maxGradNorm: throw ERR_NON_FINITE (and change nothing) if the norm is NaN or infinite. */
+  /**
+   * Throw ERR_NON_FINITE (and change nothing) if the norm is NaN or infinite:
+   * with maxGradNorm, the guard against one NaN gradient turning every param NaN.
+   */
   errorIfNonfinite?: boolean;
-  /** Compute the norm and, if it is NaN or infinite, change nothing and report `skipped: true`. */
+  /**
+   * Compute the norm and, if it is NaN or infinite, change nothing and report
+   * `skipped: true`: with maxGradNorm, the guard against one NaN gradient
+   * turning every param NaN (what train() uses).
+   */
   skipIfNonfinite?: boolean;
 }
 

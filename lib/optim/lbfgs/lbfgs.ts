@@ -34,25 +34,35 @@ import { Evaluating, Evaluation, strongWolfe } from './line_search';
 import { isGroupLike } from '../core/param_groups';
 import type { OptimizerStateDict } from '../core/state_dict';
 
+/** The options of LBFGS, PyTorch's in camelCase. */
 export type LBFGSOptions = {
+  /** The step length γ of each iteration (with a line search, its first trial). */
   lr: number;
   /** Iterations per step. */
   maxIter: number;
   /** Closure calls per step; default ⌊maxIter·5/4⌋ of the constructor's maxIter. */
   maxEval: number;
+  /** Stop when the largest absolute gradient element is at most this. */
   toleranceGrad: number;
+  /** Stop when the step or the loss changes by less than this. */
   toleranceChange: number;
+  /** How many past (step, gradient change) pairs the Hessian approximation keeps. */
   historySize: number;
+  /** The line search: none (a fixed step of lr), or the strong-Wolfe search. */
   lineSearchFn: null | 'strong_wolfe';
 };
 
 /** What the closure returns: the loss and one gradient per param (null: zeros), at the params as they are. */
 export interface ClosureResult {
+  /** The loss at the params as they are. */
   loss: number;
+  /** One gradient per param (null for zeros), aligned with the params. */
   grads: ReadonlyArray<Tensor | null>;
 }
 
+/** What LBFGS.step calls: the loss and the gradients at the current params. */
 export type LBFGSClosure = () => ClosureResult;
+/** What LBFGS.stepAsync calls: the loss and the gradients, or a Promise of them. */
 export type LBFGSAsyncClosure = () => ClosureResult | Promise<ClosureResult>;
 
 export type LBFGSParamGroup = LBFGSOptions & { params: Tensor[]; [extra: string]: unknown };
@@ -108,6 +118,7 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
+/** Limited-memory BFGS (torch.optim.LBFGS): quasi-Newton steps that call a closure for the loss and gradients. */
 export class LBFGS {
   /** One group, as in PyTorch; `lr` and the other options are writable and checked at every step. */
   readonly paramGroups: [LBFGSParamGroup];
@@ -151,10 +162,12 @@ export class LBFGS {
     return this.inFlight;
   }
 
+  /** The lr of the one param group. */
   get lr(): number {
     return this.paramGroups[0].lr;
   }
 
+  /** Sets the lr of the one param group (checked at the next step). */
   set lr(value: number) {
     this.paramGroups[0].lr = checkNumber(`${NAME}: lr`, value, { min: 0 });
   }

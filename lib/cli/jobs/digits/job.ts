@@ -8,7 +8,11 @@
  *   runs/<name>/history.svg        loss curves, validation accuracy and the lr schedule
  *
  * A run folder that already holds a run is never overwritten by accident: a new run there is
- * refused unless it resumes the old one (`resume`) or replaces it (`force`).
+ * refused unless it resumes the old one (`resume`) or replaces it (`force`). A damaged resume
+ * point is refused with the way out (the other checkpoint, if intact) and nothing is written;
+ * resuming from best.safetensors keeps a damaged last.safetensors as last.safetensors.damaged.
+ *
+ * The opening lines give the optimizer state's size (Optimizer.stateSize), and history.json keeps it.
  *
  * Everything random is a function of the seed (initialisation, split, every epoch's batch order),
  * and the configuration is stored in every checkpoint, so `resume` rebuilds the same model and
@@ -16,11 +20,13 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { ErrorCodes, makeError } from '../../../errors';
-import { readCheckpoint } from '../../../train/checkpoint';
+import { ErrorCodes, FusedOptimError, isFusedOptimError, makeError } from '../../../errors';
+import { Checkpoint, readCheckpoint } from '../../../train/checkpoint';
 import { writeFileAtomic } from '../../../train/atomic';
 import { History } from '../../../train/history';
 import { TrainResult, train } from '../../../train/loop';
+import { AdamW } from '../../../optim/adam';
+import { StateSize, formatStateSize } from '../../../optim/core/state_size';
 import { multiPanelSvg } from '../../../train/plot';
 import { ProgressMode } from '../../../train/progress';
 import { checkNumber, checkObject, checkOptions, describe } from '../../../validate';
@@ -87,6 +93,14 @@ export function digitsSetup(config: DigitsConfig, data: Examples = loadDigits())
   };
 }
 
+/** The widest hidden layer a configuration may have. */
+export const MAX_HIDDEN_WIDTH = 4096;
+
+/** Whether `name` may name a run folder: letters, digits, '_', '-' and '.', not '.' or '..'. */
+export function isRunName(name: string): boolean {
+  return /^[\w.-]+$/.test(name) && name !== '.' && name !== '..';
+}
+
 export interface DigitsJobOptions {
   /** The folder that holds run folders. Default: runs/ in the current directory. */
   runsDir?: string;
@@ -94,8 +108,8 @@ export interface DigitsJobOptions {
   name?: string;
   /** Settings that differ from DEFAULT_DIGITS_CONFIG (when resuming: must equal the run's). */
   config?: Partial<DigitsConfig>;
-  /** Continue the run in runs/<name> from its last checkpoint. */
-  resume?: boolean;
+  /** Continue the run in runs/<name> from its last checkpoint (true or 'last') or from its best ('best'). */
+  resume?: boolean | 'last' | 'best';
   /** Start over in runs/<name>, deleting the run it holds (without it, a folder holding a run is refused). */
   force?: boolean;
   /** Stop after this many optimizer steps in all (the run can be resumed later). */
@@ -122,6 +136,8 @@ export interface DigitsJobResult {
   finalValAccuracy: number;
   /** Validation accuracy of the epoch with the lowest validation loss (the best checkpoint; NaN if none completed). */
   bestValAccuracy: number;
+  /** The optimizer state's bytes, in all and by element type (as the opening lines print them). */
+  optimizerState: StateSize;
   /** The files of the run; `best` is null while no validation has been done (no best checkpoint exists). */
   files: { best: string | null; last: string; historyJson: string; historySvg: string };
 }
@@ -141,7 +157,7 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
   const rank = world?.rank() ?? 0;
   const size = world?.size() ?? 1;
   const name = opts.name ?? 'digits';
-  if (typeof name !== 'string' || !/^[\w.-]+$/.test(name) || name === '.' || name === '..') {
+  if (typeof name !== 'string' || !isRunName(name)) {
     throw makeError(ErrorCodes.INVALID_ARG_VALUE, `options.name: expected a folder name of letters, digits, '_', '-' and '.', got ${describe(name)}`);
   }
   const runDir = path.resolve(opts.runsDir ?? 'runs', name);
@@ -157,12 +173,29 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
   const out = opts.quiet || rank !== 0 ? null : (opts.output ?? process.stdout);
   const say = (line: string) => out?.write(line + '\n');
 
+  if (opts.resume !== undefined && opts.resume !== false && opts.resume !== true && opts.resume !== 'last' && opts.resume !== 'best') {
+    throw makeError(ErrorCodes.INVALID_ARG_VALUE, `options.resume: expected true, false, 'last' or 'best', got ${describe(opts.resume)}`);
+  }
+  const resumePoint = opts.resume === 'best' ? 'best' : opts.resume ? 'last' : null;
+  // Resuming from best over a damaged last.safetensors: the damaged file is kept under this name.
+  const damagedLast = `${files.last}.damaged`;
+  let moveDamagedLast = false;
   let config: DigitsConfig;
-  if (opts.resume) {
-    if (!fs.existsSync(files.last)) {
-      throw makeError(ErrorCodes.INVALID_ARG_VALUE, `resume: there is no run to resume in ${runDir} (no last.safetensors)`);
+  if (resumePoint !== null) {
+    const from = files[resumePoint];
+    if (!fs.existsSync(from)) {
+      throw makeError(
+        ErrorCodes.INVALID_ARG_VALUE,
+        `resume: there is no run to resume in ${runDir} (no ${path.basename(from)}${resumePoint === 'best' ? ': no validation has finished yet' : ''})`,
+      );
     }
-    const { extra } = readCheckpoint(files.last);
+    const { extra } = readResumePoint(files, resumePoint);
+    if (resumePoint === 'best' && fs.existsSync(files.last) && tryReadCheckpoint(files.last) instanceof Error) {
+      if (fs.existsSync(damagedLast)) {
+        throw makeError(ErrorCodes.INVALID_ARG_VALUE, `resume: last.safetensors is damaged and ${displayPath(damagedLast)} exists already; move one of them away first`);
+      }
+      moveDamagedLast = true;
+    }
     config = checkConfig(extra.config, 'the checkpoint\'s config', true) as DigitsConfig;
     checkpointEvery ??= checkCheckpointEvery('the checkpoint\'s checkpointEvery', extra.checkpointEvery);
     for (const key of Object.keys(given) as (keyof DigitsConfig)[]) {
@@ -188,32 +221,38 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
   const { model, validation } = setup;
   // Only now, with every setting checked: a refused --force deletes nothing (rank 0 deletes, for every rank).
   if (opts.force && rank === 0) for (const file of Object.values(files)) fs.rmSync(file, { force: true });
+  // The run will write last.safetensors: a damaged one is kept aside, not overwritten.
+  if (moveDamagedLast && rank === 0) fs.renameSync(files.last, damagedLast);
   const trainBatches = world ? world.shardBatches(setup.trainBatches, rank, size, { seed: config.seed }) : setup.trainBatches;
   const stepsPerEpoch = Math.floor(setup.stepsPerEpoch / size);
   fs.mkdirSync(runDir, { recursive: true });
 
+  // The optimizer, built here (as train() would build it) so its state's size can be said before the first step.
+  const optimizer = new AdamW(model.params, { lr: config.peakLr, weightDecay: config.weightDecay, stateDtype: config.stateDtype });
+  const optimizerState = optimizer.stateSize();
+  const shardState = typeof opts.distributed === 'object' && opts.distributed.shardState === true;
   say(
-    `${opts.resume ? 'resuming' : 'training'} an MLP ${model.sizes.join('-')} on ${setup.trainSet.size} digits ` +
+    `${resumePoint === 'best' ? 'resuming from the best epoch' : resumePoint !== null ? 'resuming' : 'training'} an MLP ${model.sizes.join('-')} on ${setup.trainSet.size} digits ` +
       `(validating on ${validation.size}): AdamW lr ${config.peakLr} weight decay ${config.weightDecay}${config.stateDtype === 'float32' ? '' : ` ${config.stateDtype} state`}, ` +
       `warmup ${config.warmupSteps} steps then cosine to ${config.minLr}, clip ${config.maxGradNorm}, ` +
       `${config.epochs} epochs of ${stepsPerEpoch} steps${size > 1 ? ` on ${size} ranks` : ''}, seed ${config.seed} -> ${displayPath(runDir)}`,
   );
+  say(`${formatStateSize(optimizerState, model.params.reduce((n, p) => n + p.length, 0))}${shardState ? `, of which each rank keeps about 1/${size}` : ''}`);
+  if (moveDamagedLast) say(`kept the damaged last.safetensors as ${displayPath(damagedLast)}`);
   const result = await train(model, trainBatches, [validation], {
     epochs: config.epochs,
-    peakLr: config.peakLr,
-    weightDecay: config.weightDecay,
+    optimizer,
     warmupSteps: config.warmupSteps,
     totalSteps: config.epochs * stepsPerEpoch,
     minLr: config.minLr,
     maxGradNorm: config.maxGradNorm,
-    stateDtype: config.stateDtype,
     stepsPerEpoch,
     evaluate: () => ({ accuracy: model.accuracy(validation) }),
     checkpointPath: files.best,
     lastCheckpointPath: files.last,
     ...(checkpointEvery !== undefined && { checkpointEvery }),
     ...(opts.maxSteps !== undefined && { maxSteps: opts.maxSteps }),
-    ...(opts.resume && { resumeFrom: files.last }),
+    ...(resumePoint !== null && { resumeFrom: files[resumePoint] }),
     ...(opts.signal !== undefined && { signal: opts.signal }),
     // checkpointEvery changes no number, but a resumed run should keep checkpointing as it did.
     extra: { job: 'digits', config, checkpointEvery: checkpointEvery ?? null },
@@ -235,6 +274,7 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
     job: 'digits',
     config,
     checkpointEvery: checkpointEvery ?? null,
+    optimizerState,
     stopReason: result.stopReason,
     globalStep: result.progress.globalStep,
     epochsCompleted: result.progress.epoch,
@@ -261,7 +301,39 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
   );
   const written = { ...files, best: hasBest ? files.best : null };
   say(`wrote ${[written.best, written.last, written.historyJson, written.historySvg].filter((f): f is string => f !== null).map(displayPath).join(', ')}`);
-  return { runDir, config, result, finalValAccuracy, bestValAccuracy, files: written };
+  return { runDir, config, result, finalValAccuracy, bestValAccuracy, optimizerState, files: written };
+}
+
+type RunFiles = { best: string; last: string };
+
+/**
+ * The checkpoint a resume starts from, read; a damaged one is refused with the way out: the other
+ * checkpoint when it is intact, else starting over. Nothing has been written when it throws.
+ */
+function readResumePoint(files: RunFiles, point: 'last' | 'best'): Checkpoint {
+  const read = tryReadCheckpoint(files[point]);
+  if (!(read instanceof Error)) return read;
+  if (read.code !== ErrorCodes.CHECKPOINT_CORRUPT) throw read;
+  const other = point === 'last' ? 'best' : 'last';
+  const intact = fs.existsSync(files[other]) ? tryReadCheckpoint(files[other]) : null;
+  const wayOut =
+    intact === null || intact instanceof Error
+      ? `no intact checkpoint to continue from (${other}.safetensors is ${intact === null ? 'missing' : 'damaged too'}); --force deletes the run and starts over`
+      : `${other}.safetensors${intact.progress ? ` (after epoch ${intact.progress.epoch}, step ${intact.progress.globalStep})` : ''} is intact: ` +
+        (point === 'last'
+          ? 'continue from it with --resume-from best (the damaged last.safetensors is then kept as last.safetensors.damaged)'
+          : 'continue from it with --resume');
+  throw makeError(read.code, `${read.message}; resume refused, nothing written: ${wayOut}`);
+}
+
+/** The checkpoint `file`, read in full, or the library error that refused it. */
+function tryReadCheckpoint(file: string): Checkpoint | FusedOptimError {
+  try {
+    return readCheckpoint(file);
+  } catch (err) {
+    if (isFusedOptimError(err)) return err;
+    throw err;
+  }
 }
 
 function checkCheckpointEvery(name: string, value: unknown): number | undefined {
@@ -294,8 +366,8 @@ function checkConfig(value: unknown, name = 'options.config', complete = false):
         break;
       case 'hidden': {
         const list = c.hidden;
-        if (!Array.isArray(list) || !list.every((w) => Number.isInteger(w) && w >= 1 && w <= 4096)) {
-          throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${name}.hidden: expected an array of layer widths in [1, 4096], got ${describe(list)}`);
+        if (!Array.isArray(list) || !list.every((w) => Number.isInteger(w) && w >= 1 && w <= MAX_HIDDEN_WIDTH)) {
+          throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${name}.hidden: expected an array of layer widths in [1, ${MAX_HIDDEN_WIDTH}], got ${describe(list)}`);
         }
         out.hidden = [...list];
         break;

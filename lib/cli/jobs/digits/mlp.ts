@@ -51,7 +51,7 @@ export interface Mlp {
   /** Shapes aligned with params: [out, in] for weights, [out] for biases. */
   readonly paramShapes: number[][];
   /** Mean loss over the batch, and its gradient written into `grads` (which it returns). */
-  forwardBackward(batch: LabelledBatch): { loss: number; grads: Tensor[] };
+  forwardBackward(batch: LabelledBatch, gradReady?: (index: number, grad: Tensor) => void): { loss: number; grads: Tensor[] };
   /** Mean loss over any number of examples, without gradients. */
   forward(data: LabelledBatch): number;
   /** The most likely class of each of the n rows of x. */
@@ -126,12 +126,13 @@ class DenseReluMlp implements Mlp {
     this.rows = rows;
   }
 
-  forwardBackward(batch: LabelledBatch): { loss: number; grads: Tensor[] } {
+  /** `gradReady(i, grads[i])` is called as each layer's gradients are done, last layer first (data-parallel overlap). */
+  forwardBackward(batch: LabelledBatch, gradReady?: (index: number, grad: Tensor) => void): { loss: number; grads: Tensor[] } {
     const { x, y, size } = this.checkBatch('batch', batch);
     this.reserve(size);
     this.forwardRows(x, size);
     const loss = this.lossAndLogitGrads(y, 0, size, size) / size;
-    this.backwardRows(x, size);
+    this.backwardRows(x, size, gradReady);
     return { loss, grads: this.grads };
   }
 
@@ -229,7 +230,7 @@ class DenseReluMlp implements Mlp {
   }
 
   /** Writes grads from outputGrads of the last layer, propagating down to the first. */
-  private backwardRows(x: Tensor, rows: number): void {
+  private backwardRows(x: Tensor, rows: number, gradReady?: (index: number, grad: Tensor) => void): void {
     for (let l = this.layerCount - 1; l >= 0; l--) {
       const inN = this.sizes[l];
       const outN = this.sizes[l + 1];
@@ -251,6 +252,8 @@ class DenseReluMlp implements Mlp {
           for (let k = 0; k < inN; k++) dWeight[wRow + k] += gj * input[inRow + k];
         }
       }
+      gradReady?.(2 * l, dWeight);
+      gradReady?.(2 * l + 1, dBias);
       if (l === 0) break; // nothing below the input needs a gradient
       // g_{l-1}[r][:] = (sum_j g[r][j] * W[j][:]) where the ReLU let the input through (h > 0 iff z > 0)
       const below = this.outputGrads[l - 1];
