@@ -50,6 +50,7 @@
  * CPU still reads ax's cache lines before writing them (write-allocate), so
  * expect asgd's "of probe" below the others' by about 4/5.
  */
+import { OPTIMIZERS } from '../lib/optim/registry';
 
 /**
  * Compact optimizer state (float32 params only) is counted in bytes: the
@@ -65,8 +66,6 @@
  * | lion-bf16, lion-bf16-sr   |           12 | 2 + 2            |          16 |
  * | lion-int8                 |           12 | 1 + 1 + 8/256    |     14.03125 |
  */
-import { OPTIMIZERS } from '../lib/optim/registry';
-
 export const COMPACT_BYTES_MOVED: Readonly<Record<string, number>> = {
   'adam-bf16': 20,
   'adam-bf16-sr': 20,

@@ -43,7 +43,7 @@ export interface OptimizerEntry {
   readonly spec: OptimizerSpec<Record<string, unknown>> | null;
   /** What it can do besides a plain step. */
   readonly capabilities: OptimizerCapabilities;
-  /** The kernels its groups may run under its default options (the first the param takes without a shape). */
+  /** The kernel a param without a shape runs under the default options (null for LBFGS). */
   readonly defaultKernel: KernelDef | null;
 }
 
