@@ -15,7 +15,10 @@ import { TABLE_KERNELS } from './helpers/kernels';
 
 describe('registry', () => {
   it('lists every optimizer class the package exports, once, under its class name', () => {
-    const exported = Object.entries(lib).filter(([, v]) => typeof v === 'function' && (v === lib.LBFGS || (v as { prototype: unknown }).prototype instanceof lib.Optimizer));
+    // Every class that builds an optimizer; an abstract base (ScheduleFreeOptimizer) declares no spec and builds none.
+    const exported = Object.entries(lib).filter(
+      ([, v]) => typeof v === 'function' && (v === lib.LBFGS || ((v as { prototype: unknown }).prototype instanceof lib.Optimizer && Object.prototype.hasOwnProperty.call(v, 'spec'))),
+    );
     const classes = new Set(exported.map(([, v]) => v));
     expect(OPTIMIZERS.map((e) => e.class)).to.have.members([...classes]);
     for (const e of OPTIMIZERS) expect((lib as Record<string, unknown>)[e.name], e.name).to.equal(e.class);
@@ -24,11 +27,11 @@ describe('registry', () => {
 
   it('derives capabilities from the declarations', () => {
     const caps = (name: string) => findOptimizer(name)!.capabilities;
-    expect(caps('AdamW')).to.deep.equal({ compactState: true, shapes: false, perTensor: false, closure: false });
+    expect(caps('AdamW')).to.deep.equal({ compactState: true, shapes: false, perTensor: false, closure: false, modes: false });
     expect(caps('Adafactor')).to.include({ shapes: true, perTensor: true, compactState: false });
     expect(caps('LAMB')).to.include({ perTensor: true });
     expect(caps('Rprop')).to.include({ compactState: false, perTensor: false });
-    expect(caps('LBFGS')).to.deep.equal({ compactState: false, shapes: false, perTensor: false, closure: true });
+    expect(caps('LBFGS')).to.deep.equal({ compactState: false, shapes: false, perTensor: false, closure: true, modes: false });
     for (const e of OPTIMIZERS) {
       if (e.spec === null) continue;
       expect(e.capabilities.compactState, e.name).to.equal('stateDtype' in e.spec.options);

@@ -148,8 +148,11 @@ const choices = new WeakMap<KernelChoice<string>, Map<Storage, KernelChoice<stri
 
 /** The kernel and slot buffers that run `choice` over state stored as `storage` (constants: a step allocates nothing). */
 export function storedChoice(choice: KernelChoice<string>, storage: Storage): KernelChoice<string> {
+  // Buffers before the kernel's state slots stay as they are: full-precision sequences the
+  // kernel reads beside the param (Schedule-Free's z), not moments.
+  const lead = choice.kernel.slots - 2 - choice.kernel.stateSlots;
   // A kernel without state (SGD without momentum) has nothing to store.
-  if (storage === 'full' || choice.buffers.length === 0) return choice;
+  if (storage === 'full' || choice.buffers.length === lead) return choice;
   let byStorage = choices.get(choice);
   if (byStorage === undefined) choices.set(choice, (byStorage = new Map()));
   let stored = byStorage.get(storage);
@@ -159,7 +162,10 @@ export function storedChoice(choice: KernelChoice<string>, storage: Storage): Ke
         ? { kernel: nearestBf16Kernel(choice.kernel), buffers: choice.buffers }
         : storage === 'bfloat16-sr'
           ? { kernel: stochasticBf16Kernel(choice.kernel), buffers: choice.buffers }
-          : { kernel: blockwise8Kernel(choice.kernel), buffers: choice.buffers.flatMap((b) => [b, absmaxName(b), codeMapName(b)]) };
+          : {
+              kernel: blockwise8Kernel(choice.kernel),
+              buffers: [...choice.buffers.slice(0, lead), ...choice.buffers.slice(lead).flatMap((b) => [b, absmaxName(b), codeMapName(b)])],
+            };
     byStorage.set(storage, stored);
   }
   return stored;

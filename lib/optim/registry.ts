@@ -27,6 +27,11 @@ export interface OptimizerCapabilities {
   readonly perTensor: boolean;
   /** Its step takes a closure that re-evaluates the loss (LBFGS): not a `step(grads)` optimizer. */
   readonly closure: boolean;
+  /**
+   * It keeps a train and an eval mode (Schedule-Free: `train()` before stepping, `eval()` before
+   * evaluating), starting in eval mode: whoever drives it calls them.
+   */
+  readonly modes: boolean;
 }
 
 /** A class that builds an optimizer: `new Class(params, options)`. */
@@ -49,13 +54,14 @@ export interface OptimizerEntry {
 
 type SpecClass = OptimizerClass & { readonly spec: OptimizerSpec<Record<string, unknown>> };
 
+/** A class that builds an optimizer: LBFGS, or a class that declares its own spec (not an abstract base such as ScheduleFreeOptimizer). */
 function isOptimizerClass(value: unknown): value is OptimizerClass {
-  return typeof value === 'function' && (value === LBFGS || value.prototype instanceof Optimizer);
+  return typeof value === 'function' && (value === LBFGS || (value.prototype instanceof Optimizer && Object.prototype.hasOwnProperty.call(value, 'spec')));
 }
 
 function entryOf(cls: OptimizerClass): OptimizerEntry {
   if (cls === LBFGS) {
-    return { name: 'LBFGS', class: cls, spec: null, defaultKernel: null, capabilities: { compactState: false, shapes: false, perTensor: false, closure: true } };
+    return { name: 'LBFGS', class: cls, spec: null, defaultKernel: null, capabilities: { compactState: false, shapes: false, perTensor: false, closure: true, modes: false } };
   }
   const spec = (cls as SpecClass).spec;
   if (spec === undefined) throw new Error(`internal: ${cls.name} has no static spec`);
@@ -70,6 +76,7 @@ function entryOf(cls: OptimizerClass): OptimizerEntry {
       shapes: 'shapes' in spec.options,
       perTensor: kernel.perTensor === true,
       closure: false,
+      modes: (spec.groupState ?? []).some((value) => value.name === 'trainMode'),
     },
   };
 }

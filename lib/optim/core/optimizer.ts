@@ -28,7 +28,10 @@ import { checkArray, checkFunction, checkNoOverlap, checkNumber, checkOptions, c
 import { KernelCallBuilder } from './kernel_calls';
 import { ParamGroup, ParamGroupInput, ParamsInput, ValidatedHyper, checkGroupInput, fixedKey, fixedOptionsOf, isGroupLike, resolveGroup } from './param_groups';
 import { ParamTable } from './param_table';
-import type { OptimizerSpec, ParamState, StateSchema } from './spec';
+import type { GroupState, OptimizerSpec, ParamState, StateSchema } from './spec';
+import { checkGroupValue, groupStateOf } from './group_state';
+import type { KernelDef } from '../../kernels/kernel_def';
+import type { StateArray } from '../../tensor';
 import { OptimizerStateDict, checkStateDict, takeStateDict } from './state_dict';
 import { CheckedStepOptions, Grads, StepOptions, checkGrads, checkStepOptions, kernelScale } from './step_checks';
 import { StepCache } from './step_cache';
@@ -36,7 +39,7 @@ import { stateBytes } from '../../compact/state_storage';
 import { StateSize, plannedStateSize } from './state_size';
 
 export type { ParamGroup, ParamGroupInput, ParamsInput } from './param_groups';
-export type { OptimizerSpec, ParamState, StateSchema, StateBufferSpec, StateScalarSpec, KernelChoice, ScalarContext } from './spec';
+export type { OptimizerSpec, ParamState, StateSchema, StateBufferSpec, StateScalarSpec, KernelChoice, ScalarContext, GroupState, GroupStateSpec } from './spec';
 export type { OptimizerStateDict } from './state_dict';
 export type { StateSize } from './state_size';
 export type { Grads, StepOptions } from './step_checks';
@@ -156,7 +159,7 @@ export abstract class Optimizer<
     this.backend = this.kernels.name;
     this.defaults = resolveGroup(spec, opts, null, `${spec.name}: options`);
     this.hyper = new ValidatedHyper(spec, this.defaults);
-    this.builder = new KernelCallBuilder(spec, this.table);
+    this.builder = new KernelCallBuilder(spec, this.table, this.paramGroups);
     this.cache = new StepCache(spec, this.table, this.builder);
 
     const list = checkArray(`${spec.name}: params`, params);
@@ -378,6 +381,7 @@ export abstract class Optimizer<
     const gradNorm = opts.norm ? (yield* normOf(this.kernels, present, opts.norm, threads)) * Math.abs(opts.gradScale) : undefined;
     const scale = kernelScale(opts, gradNorm, `${this.spec.name}: step`);
     if (scale !== null) {
+      const groupStateBefore = this.advanceGroups(hyper);
       try {
         const calls = active.flatMap((indices, gi) => (indices.length === 0 ? [] : this.builder.commit(gi, hyper[gi], indices, list, scale)));
         for (const c of calls) {
@@ -390,6 +394,9 @@ export abstract class Optimizer<
         // stepAsync does not keep its calls: its buffers are kept alive per call by the async
         // worker, and an asynchronous step is never small enough for the saving to show.
         if (sync) this.cache.record(calls, hyper, list);
+      } catch (error) {
+        this.restoreGroups(groupStateBefore);
+        throw error;
       } finally {
         this.builder.releaseGradients();
       }
@@ -413,7 +420,13 @@ export abstract class Optimizer<
       gradNorm = norm * Math.abs(opts.gradScale);
     }
     const scale = kernelScale(opts, gradNorm, `${this.spec.name}: step`);
-    if (scale !== null && !this.cache.run(this.kernels, scale, threads)) return null;
+    if (scale !== null) {
+      const groupStateBefore = this.advanceGroups(this.validated);
+      if (!this.cache.run(this.kernels, scale, threads)) {
+        this.restoreGroups(groupStateBefore);
+        return null;
+      }
+    }
     return { gradNorm, skipped: scale === null };
   }
 
@@ -440,6 +453,7 @@ export abstract class Optimizer<
     // (Setting an Array's length costs a runtime call even when it does not change it.)
     if (hyper.length !== this.paramGroups.length) hyper.length = this.paramGroups.length;
     for (let gi = 0; gi < hyper.length; gi++) hyper[gi] = this.hyperOf(gi);
+    if (this.spec.groupState !== undefined) this.checkGroupState(hyper);
     for (let gi = 0; gi < hyper.length; gi++) {
       if (this.hyper.fixedKeyOf(gi) === this.fixedKeys[gi]) continue;
       const names = Object.keys(fixedOptionsOf(this.spec, hyper[gi]));
@@ -453,8 +467,57 @@ export abstract class Optimizer<
     return hyper;
   }
 
+  /** Group `gi`'s hyper-parameters, validated (what a subclass reads outside a step: Schedule-Free's train/eval). */
+  protected groupHyper(gi: number): O {
+    return this.hyperOf(gi);
+  }
+
   private hyperOf(gi: number): O {
     return this.hyper.of(this.paramGroups[gi] as Record<string, unknown>, gi);
+  }
+
+  // ---- the groups' own values (spec.groupState) ---------------------------
+
+  /** Every group's groupState values are of their declared type (users and loads write groups), and the spec allows the step. */
+  private checkGroupState(hyper: readonly O[]): void {
+    const specs = this.spec.groupState!;
+    for (let gi = 0; gi < hyper.length; gi++) {
+      const group = this.paramGroups[gi] as unknown as GroupState;
+      for (const value of specs) checkGroupValue(`${this.spec.name}: paramGroups[${gi}].${value.name}`, value, group[value.name]);
+      this.spec.checkStep?.(hyper[gi], group, `${this.spec.name}: step: paramGroups[${gi}]`);
+    }
+  }
+
+  /** Advances every group's values for a step that runs; returns them as they were, for restoreGroups (null when the spec has none). */
+  private advanceGroups(hyper: readonly O[]): GroupState[] | null {
+    const advance = this.spec.advanceGroup;
+    if (advance === undefined) return null;
+    const before = this.paramGroups.map((group) => ({ ...groupStateOf(this.spec, group) }));
+    this.paramGroups.forEach((group, gi) => advance(hyper[gi], group as unknown as GroupState));
+    return before;
+  }
+
+  /** Takes back advanceGroups (the step's kernels were refused before any ran). */
+  private restoreGroups(before: GroupState[] | null): void {
+    if (before !== null) this.paramGroups.forEach((group, gi) => Object.assign(group, before[gi]));
+  }
+
+  /**
+   * Runs `kernel` over every param of group `gi` that has the state buffers
+   * `buffers` (its slots: the param, then those buffers), with `scalars`:
+   * what an optimizer declares beside its step, such as Schedule-Free moving
+   * its params between the sequences it keeps (train() / eval()).
+   */
+  protected updateParamsWithState(gi: number, kernel: KernelDef, buffers: readonly string[], scalars: Float64Array): void {
+    this.assertIdle('train/eval');
+    let first = 0;
+    for (let g = 0; g < gi; g++) first += this.paramGroups[g].params.length;
+    const tensors: StateArray[] = [];
+    this.paramGroups[gi].params.forEach((param, k) => {
+      const state = this.state[first + k];
+      if (buffers.every((b) => state[b] !== undefined)) tensors.push(param, ...buffers.map((b) => state[b] as StateArray));
+    });
+    if (tensors.length > 0) this.kernels.update(kernel, tensors, scalars, getNumThreads());
   }
 
 
@@ -476,6 +539,7 @@ export abstract class Optimizer<
   }
 
   private addResolvedGroup(group: ParamGroup<O>): void {
+    for (const value of this.spec.groupState ?? []) (group as Record<string, unknown>)[value.name] = value.initial;
     this.paramGroups.push(group);
     this.fixedKeys.push(fixedKey(this.spec, group));
     group.params.forEach((p, k) => this.table.add(p, this.spec.shapeOf?.(group, k) ?? null));

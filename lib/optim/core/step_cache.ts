@@ -145,7 +145,7 @@ export class StepCache<O> {
     const plans = this.planned(backend);
     const calls = this.calls!;
     if (plans === null) return false;
-    for (const call of calls) this.builder.advanceShared(call.hyper, call.part, gradScale, call.scalars, call.before);
+    for (const call of calls) this.builder.advanceShared(call.gi, call.hyper, call.part, gradScale, call.scalars, call.before);
     try {
       backend.updatePlanned(plans.all, this.scalars, threads);
     } catch {
