@@ -28,6 +28,8 @@ describe('registry', () => {
   it('derives capabilities from the declarations', () => {
     const caps = (name: string) => findOptimizer(name)!.capabilities;
     expect(caps('AdamW')).to.deep.equal({ compactState: true, shapes: false, perTensor: false, closure: false, modes: false });
+    expect(caps('AdamWScheduleFree')).to.deep.equal({ compactState: true, shapes: false, perTensor: false, closure: false, modes: true });
+    expect(caps('SGDScheduleFree')).to.include({ compactState: false, modes: true });
     expect(caps('Adafactor')).to.include({ shapes: true, perTensor: true, compactState: false });
     expect(caps('LAMB')).to.include({ perTensor: true });
     expect(caps('Rprop')).to.include({ compactState: false, perTensor: false });
