@@ -34,9 +34,14 @@ import { SIGNED_CODE_MAP, UNSIGNED_CODE_MAP, isCodeMap, isCurrentCodeMap } from 
 import { OptionRules, booleanOption, choiceOption, numberOption } from '../optim/core/options';
 import type { KernelChoice, StateBufferSpec, StateSchema } from '../optim/core/spec';
 
-export const STATE_DTYPE_OPTIONS = ['float32', 'bfloat16', 'int8'] as const;
-export type StateDtypeOption = (typeof STATE_DTYPE_OPTIONS)[number];
+/**
+ * How an optimizer stores its moments (`stateDtype`): 'float32' in the param's own type (the
+ * default), 'bfloat16' in half the bytes, 'int8' as 8-bit block-wise codes (about a quarter).
+ */
+export type StateDtypeOption = 'float32' | 'bfloat16' | 'int8';
+export const STATE_DTYPE_OPTIONS = ['float32', 'bfloat16', 'int8'] as const satisfies readonly StateDtypeOption[];
 
+/** The compact-state options of Adam, AdamW, Lion, SGD, RMSprop and Adagrad (docs/compact-state.md). */
 export interface StateStorageOptions {
   /** How the moments are stored (see the module comment). */
   stateDtype: StateDtypeOption;

@@ -23,36 +23,36 @@ import type { AdafactorOptions } from '../optim/adafactor';
 import { FusedOptimizer, FusedOptimizerClass, FusedOptimizerOptions } from './optimizer';
 
 export { FusedOptimizer } from './optimizer';
-export type { FusedOptimizerClass, FusedOptimizerOptions } from './optimizer';
+export type { AnyFusedOptimizer, FusedOptimizerClass, FusedOptimizerOptions } from './optimizer';
 export { FusedSchedule, scheduler } from './scheduler';
 export type { SchedulePer, SchedulerClass } from './scheduler';
 export type { NamedTensor } from './weights';
 export type { WritePath } from './backends';
 
-/** An optimizer's options, each optional, and the backend. */
-type Options<O> = Partial<O> & OptimizerOptions;
+/** The options the factories take for an optimizer whose options are `O`: each of its hyper-parameters (optional), and `backend`. */
+export type FusedOptimizerClassOptions<O> = Partial<O> & OptimizerOptions;
 
 /** `fused.optimizer(AdamW, { lr, weightDecay }, { maxGradNorm, scheduler })`: any fusedoptim optimizer class as a tf.Optimizer. */
 export function optimizer<O>(
-  optimizerClass: new (params: Float32Array[], options?: Options<O>) => unknown,
-  options?: Options<O>,
+  optimizerClass: new (params: Float32Array[], options?: FusedOptimizerClassOptions<O>) => unknown,
+  options?: FusedOptimizerClassOptions<O>,
   fusedOptions?: FusedOptimizerOptions,
 ): FusedOptimizer {
   return new FusedOptimizer(optimizerClass as unknown as FusedOptimizerClass, (options ?? {}) as Record<string, unknown>, fusedOptions);
 }
 
 /** Adam as a tf.Optimizer: `fused.optimizer(Adam, options, fusedOptions)`. */
-export const adam = (options?: Options<AdamOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(Adam, options, fusedOptions);
+export const adam = (options?: FusedOptimizerClassOptions<AdamOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(Adam, options, fusedOptions);
 /** AdamW (decoupled weight decay) as a tf.Optimizer: `fused.optimizer(AdamW, options, fusedOptions)`. */
-export const adamW = (options?: Options<AdamOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(AdamW, options, fusedOptions);
+export const adamW = (options?: FusedOptimizerClassOptions<AdamOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(AdamW, options, fusedOptions);
 /** SGD as a tf.Optimizer: `fused.optimizer(SGD, options, fusedOptions)`. */
-export const sgd = (options?: Options<SGDOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(SGD, options, fusedOptions);
+export const sgd = (options?: FusedOptimizerClassOptions<SGDOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(SGD, options, fusedOptions);
 /** RMSprop as a tf.Optimizer: `fused.optimizer(RMSprop, options, fusedOptions)`. */
-export const rmsprop = (options?: Options<RMSpropOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(RMSprop, options, fusedOptions);
+export const rmsprop = (options?: FusedOptimizerClassOptions<RMSpropOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(RMSprop, options, fusedOptions);
 /** Adagrad as a tf.Optimizer: `fused.optimizer(Adagrad, options, fusedOptions)`. */
-export const adagrad = (options?: Options<AdagradOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(Adagrad, options, fusedOptions);
+export const adagrad = (options?: FusedOptimizerClassOptions<AdagradOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(Adagrad, options, fusedOptions);
 /** Lion as a tf.Optimizer: `fused.optimizer(Lion, options, fusedOptions)`. */
-export const lion = (options?: Options<LionOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(Lion, options, fusedOptions);
+export const lion = (options?: FusedOptimizerClassOptions<LionOptions>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer => optimizer(Lion, options, fusedOptions);
 /** Adafactor, each variable's shape given to it (its matrices keep row and column statistics). */
-export const adafactor = (options?: Options<Omit<AdafactorOptions, 'shapes'>>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer =>
+export const adafactor = (options?: FusedOptimizerClassOptions<Omit<AdafactorOptions, 'shapes'>>, fusedOptions?: FusedOptimizerOptions): FusedOptimizer =>
   optimizer(Adafactor, options, fusedOptions);

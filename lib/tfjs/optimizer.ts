@@ -33,8 +33,11 @@ import { DecodedState, NamedTensor, SavedParamState, decodeState, encodeState } 
 
 const NAME = 'FusedOptimizer';
 
-/** A fusedoptim optimizer of any options (each has an lr). */
-type AnyFusedOptimizer = Optimizer<{ lr: number }>;
+/** A fusedoptim optimizer of any options (each has an lr): what `FusedOptimizer.optimizer` holds. */
+export type AnyFusedOptimizer = Optimizer<{
+  /** The learning rate: the one hyper-parameter every optimizer has, and what a schedule drives. */
+  lr: number;
+}>;
 
 /** Any fusedoptim optimizer class: `new Class(params, options)`. */
 export type FusedOptimizerClass = new (params: Float32Array[], options?: never) => AnyFusedOptimizer;

@@ -48,7 +48,7 @@ export class ParamSlot {
     }
   }
 
-  /** The path this variable's values take now (for the README's measurements and tests). */
+  /** The path this variable's values take now (for the measurements in docs/performance.md, and the tests). */
   get path(): WritePath {
     return holderOf(this.variable).path;
   }

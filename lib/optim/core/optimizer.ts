@@ -87,7 +87,7 @@ export interface OptimizerOptions {
  *   }
  *   opt.registerStepPreHook((_opt, grads) => unscale(grads, 1 / 1024));
  *
- * docs/newcomer-notes.md has this, type-checked.
+ * docs/optimizers.md (Hooks) has this, type-checked.
  */
 export type StepPreHook<Opt> = (
   optimizer: Opt,

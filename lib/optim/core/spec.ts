@@ -42,6 +42,7 @@ export interface StateBufferSpec {
 
 /** A per-param number besides the step count (NAdam's muProduct, ASGD's eta and mu). */
 export interface StateScalarSpec {
+  /** Its name in `opt.state[i]` (PyTorch's, in camelCase). */
   readonly name: string;
   /** Its value before the param's first step. */
   readonly initial: number;
@@ -65,6 +66,7 @@ export type GroupState = Record<string, number | boolean>;
 
 /** Everything a param's state may hold under a group's options. */
 export interface StateSchema {
+  /** The typed arrays, under PyTorch's names in camelCase. */
   readonly buffers: readonly StateBufferSpec[];
   /** Per-param numbers; `step` (the count of steps taken) is always there and not listed. */
   readonly scalars: readonly StateScalarSpec[];
@@ -72,7 +74,9 @@ export interface StateSchema {
 
 /** The kernel a group's step runs, and which of the schema's buffers fill its state slots, in order. */
 export interface KernelChoice<S extends string> {
+  /** The kernel. */
   readonly kernel: KernelDef<S>;
+  /** The names of the state buffers it steps, in the order of its state slots. */
   readonly buffers: readonly string[];
 }
 
@@ -99,9 +103,15 @@ export interface ScalarContext {
 /** A param's shape, as a group's `shapes` gives it (PyTorch's tensor shape: the data stays flat). */
 export type ParamShape = readonly number[];
 
+/**
+ * What an optimizer class declares (its `static spec`, and its registry entry's `spec`): its
+ * hyper-parameters with their defaults and checks, the state a param keeps, which kernel a group
+ * runs and that kernel's per-step scalars. The base class does everything else from it.
+ */
 export interface OptimizerSpec<O, S extends string = string> {
   /** The class name, for messages and checkpoints. */
   readonly name: string;
+  /** Its hyper-parameters: each one's default and check. */
   readonly options: OptionRules<O>;
   /** Checks that involve several hyper-parameters (Nesterov needs momentum, ...). */
   checkGroup?(group: O, where: string): void;
