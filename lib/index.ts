@@ -24,7 +24,7 @@ export type { LBFGSParamGroup } from './optim/lbfgs/lbfgs';
 export { OPTIMIZERS, findOptimizer } from './optim/registry';
 export type { OptimizerEntry, OptimizerCapabilities, OptimizerClass } from './optim/registry';
 // What an optimizer declares, as the registry's entries and Optimizer.stateSchema() show it.
-export type { OptimizerSpec, StateSchema, StateBufferSpec, StateScalarSpec, KernelChoice, ScalarContext, ParamShape } from './optim/core/spec';
+export type { OptimizerSpec, StateSchema, StateBufferSpec, StateScalarSpec, KernelChoice, ScalarContext, ParamShape, GroupState, GroupStateSpec } from './optim/core/spec';
 export type { OptionRule, OptionRules } from './optim/core/options';
 export type { KernelDef, KernelScalars, KernelVariant, SlotRole, ScalarWriter } from './kernels/kernel_def';
 export type { Round } from './kernels/round';

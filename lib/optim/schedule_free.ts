@@ -41,7 +41,7 @@ export type ScheduleOptions = {
 
 /** The options of AdamWScheduleFree (schedulefree.AdamWScheduleFree's, in camelCase). */
 export type AdamWScheduleFreeOptions = ScheduleOptions & {
-  /** [β₁, β₂]: β₁ interpolates y between z and x (the momentum of the averaging), β₂ is the second moment's decay. */
+  /** The pair (β₁, β₂): β₁ interpolates y between z and x (the momentum of the averaging), β₂ is the second moment's decay. */
   betas: [number, number];
   /** ε added to the denominator √v̂. */
   eps: number;

@@ -54,6 +54,7 @@ export interface StateScalarSpec {
  * and trainMode): it goes into state dicts and checkpoints with the group.
  */
 export interface GroupStateSpec {
+  /** The key it is stored under in the group (and its state dict). */
   readonly name: string;
   /** Its value when the group is added; its type (number or boolean) is the value's for good. */
   readonly initial: number | boolean;
