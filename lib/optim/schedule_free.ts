@@ -20,7 +20,7 @@
 import { scheduleFreeAdamWKernel, scheduleFreeSgdKernel, scheduleFreeSwitchKernel } from '../kernels/schedule_free';
 import { ErrorCodes, makeError } from '../errors';
 import { betasOption, lrOption, numberOption } from './core/options';
-import { Optimizer, OptimizerOptions, ParamGroupInput, ParamsInput } from './core/optimizer';
+import { Optimizer, OptimizerOptions, ParamGroupInput, ParamsInput, TrainEvalModes } from './core/optimizer';
 import type { ScalarsOf } from '../kernels/kernel_def';
 import type { GroupState, GroupStateSpec, KernelChoice, OptimizerSpec, ScalarContext, StateSchema } from './core/spec';
 import { STATE_STORAGE_OPTIONS, StateStorageOptions } from '../compact/state_storage';
@@ -160,7 +160,7 @@ function checkAveragingBeta(beta: number, name: string): void {
 }
 
 /** What both classes add to an Optimizer: train() and eval(), which move the params between y and x. */
-export abstract class ScheduleFreeOptimizer<O extends ScheduleOptions> extends Optimizer<O> {
+export abstract class ScheduleFreeOptimizer<O extends ScheduleOptions> extends Optimizer<O> implements TrainEvalModes {
   /** β of group `gi` (β₁ or the momentum), validated. */
   protected abstract averagingBeta(gi: number): number;
 
