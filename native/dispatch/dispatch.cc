@@ -1,11 +1,10 @@
-// Chooses the kernel table once, from what the CPU supports. One binary runs
-// AVX-512 code on AVX-512 machines, AVX2+FMA code on AVX2 machines and plain
-// x86-64 (SSE2) code elsewhere; no -march=native anywhere.
-#include <cstdlib>
-#include <cstring>
+// Chooses the kernel table once, from what the CPU supports (isa.h). One binary
+// runs AVX-512 code on AVX-512 machines, AVX2+FMA code on AVX2 machines and
+// plain x86-64 (SSE2) code elsewhere; no -march=native anywhere.
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include "isa.h"
 #include "kernel_table.h"
 
 namespace fusedoptim {
@@ -18,23 +17,13 @@ namespace avx512 { const KernelTable& kernel_table(); }
 namespace {
 
 const KernelTable& choose() {
+  switch (choose_isa()) {
 #if FUSEDOPTIM_X86_DISPATCH
-  __builtin_cpu_init();
-  const bool has_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
-  const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  // FUSEDOPTIM_ISA lets tests and benchmarks run a lower path on a better CPU;
-  // it can never select a path the CPU lacks.
-  const char* wanted = std::getenv("FUSEDOPTIM_ISA");
-  if (wanted != nullptr && *wanted != '\0') {
-    if (std::strcmp(wanted, "baseline") == 0) return baseline::kernel_table();
-    if (std::strcmp(wanted, "avx2") == 0 && has_avx2) return avx2::kernel_table();
-    if (std::strcmp(wanted, "avx512") == 0 && has_avx512) return avx512::kernel_table();
-  }
-  if (has_avx512) return avx512::kernel_table();
-  if (has_avx2) return avx2::kernel_table();
+    case Isa::kAvx512: return avx512::kernel_table();
+    case Isa::kAvx2: return avx2::kernel_table();
 #endif
-  return baseline::kernel_table();
+    default: return baseline::kernel_table();
+  }
 }
 
 }  // namespace
