@@ -99,6 +99,7 @@
             "native/mpi/addon.cc",
             "native/mpi/collective.cc",
             "native/mpi/fingerprint.cc",
+            "native/mpi/half_arrays.cc",
             "native/mpi/in_flight.cc",
             "native/mpi/world.cc"
           ],

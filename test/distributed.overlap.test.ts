@@ -1,7 +1,8 @@
 /**
  * Gradient buckets reduced during the backward pass, and compressed gradients
  * (issue 23, items 5 and 6). In this process: the 16-bit conversions of the MPI
- * addon against their TypeScript twins, bit for bit, and the twins against an
+ * addon against their TypeScript twins, bit for bit (on every instruction-set
+ * path, FUSEDOPTIM_ISA), and the twins against an
  * oracle (the nearest binary16 value, ties to even, searched in the table of
  * all of them). Under mpirun on 2 ranks (test/fixtures/distributed/overlap.ts):
  * training with gradReady equals training without it bit for bit in every
@@ -10,25 +11,11 @@
  * Skipped (saying why) where mpirun or the MPI addon is missing.
  */
 import { expect } from 'chai';
-import { decodeHalf, encodeHalf, fp16RoundNearest, fp16WidenBits } from '../lib/distributed/half';
-import { CompressionCode, optionalMpiAddon } from '../lib/distributed/mpi_addon';
+import { fp16RoundNearest, fp16WidenBits } from '../lib/distributed/half';
+import { optionalMpiAddon } from '../lib/distributed/mpi_addon';
+import { describeExit, runNodeChild } from './helpers/child';
+import { HALF_FORMATS, halfDifference, halfProbes } from './helpers/half';
 import { MpiRun, describeRun, mpiUnavailable, runRanks, skipWithoutMpi } from './helpers/mpi';
-
-/** Float32 bit patterns that probe the roundings: specials, every binary16 and bfloat16 boundary and tie, and a spread of others. */
-function probes(): Uint32Array {
-  const out: number[] = [0, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0xffc00001, 0x7f800001, 0x7fbfffff, 0x00000001, 0x007fffff, 0x7f7fffff];
-  for (let h = 0; h < 0x10000; h++) {
-    // Each binary16 value, the ties on both sides of it, and their float32 neighbours.
-    const at = fp16WidenBits(h);
-    const up = fp16WidenBits(h + 1 < 0x10000 ? h + 1 : h);
-    const tie = ((at + up) / 2) >>> 0;
-    out.push(at, at + 1, at - 1, tie, tie + 1, tie - 1);
-    // bfloat16: its ties sit at 0x8000 in the low half.
-    out.push(((h << 16) | 0x8000) >>> 0, ((h << 16) | 0x7fff) >>> 0, ((h << 16) | 0x8001) >>> 0);
-  }
-  for (let k = 0; k < 200_000; k++) out.push(Math.imul(k, 0x9e3779b1) >>> 0);
-  return Uint32Array.from(out.map((u) => u >>> 0));
-}
 
 describe('distributed: overlap and compression', function () {
   this.timeout(600_000);
@@ -42,29 +29,38 @@ describe('distributed: overlap and compression', function () {
       }
     });
 
-    for (const [name, format] of [['bf16', CompressionCode.Bf16], ['fp16', CompressionCode.Fp16]] as const) {
+    for (const [name, format] of HALF_FORMATS) {
       it(`${name}: the addon and the TypeScript twin round and widen alike, bit for bit (odd length)`, () => {
-        const bits = probes();
-        const values = new Float32Array(bits.buffer);
-        const native = new Uint16Array(values.length);
-        const twin = new Uint16Array(values.length);
-        addon!.encodeHalf(format, values, native);
-        encodeHalf(format, values, twin);
-        const k = native.findIndex((h, i) => h !== twin[i]);
-        expect(k, k < 0 ? '' : `0x${bits[k].toString(16)}: native 0x${native[k].toString(16)}, twin 0x${twin[k].toString(16)}`).to.equal(-1);
-        const every = Uint16Array.from({ length: 0x10000 - 1 }, (_, h) => h);
-        const wideNative = new Float32Array(every.length);
-        const wideTwin = new Float32Array(every.length);
-        addon!.decodeHalf(format, every, wideNative);
-        decodeHalf(format, every, wideTwin);
-        expect(Buffer.from(wideNative.buffer).equals(Buffer.from(wideTwin.buffer))).to.equal(true);
+        expect(halfDifference(addon!, format)).to.equal(null);
       });
     }
+
+    it('every instruction-set path of the addon (FUSEDOPTIM_ISA) rounds and widens as the twin does', function () {
+      const x86 = process.arch === 'x64' || process.arch === 'ia32';
+      if (!x86) this.skip(); // only x86 builds carry more than one path
+      const ran: string[] = [];
+      for (const isa of ['baseline', 'avx2', 'avx512']) {
+        const r = runNodeChild(
+          `const { loadMpiAddon } = require('./lib/distributed/mpi_addon');
+           const { HALF_FORMATS, halfDifference } = require('./test/helpers/half');
+           const addon = loadMpiAddon();
+           console.log(JSON.stringify({ isa: addon.halfArraysIsa(), differences: HALF_FORMATS.map(([, f]) => halfDifference(addon, f)) }));`,
+          { env: { FUSEDOPTIM_ISA: isa }, timeoutMs: 120_000 },
+        );
+        expect(r.status, describeExit(r)).to.equal(0);
+        const result = JSON.parse(r.stdout.trim().split('\n').pop()!) as { isa: string; differences: (string | null)[] };
+        expect(result.differences, `FUSEDOPTIM_ISA=${isa}, ran ${result.isa}`).to.deep.equal([null, null]);
+        ran.push(result.isa);
+      }
+      // The CPU decides which paths exist: a lower one is always taken when asked for, a higher one only where the CPU has it.
+      expect(ran[0]).to.equal('baseline');
+      expect(['baseline', 'avx2']).to.include(ran[1]);
+    });
 
     it('fp16: every finite float32 probe rounds to the nearest binary16 value, ties to the even one', () => {
       // The oracle: all finite non-negative binary16 values in order (0x0000 to 0x7bff), their float64 values.
       const table = Float64Array.from({ length: 0x7c00 }, (_, h) => new Float32Array(Uint32Array.of(fp16WidenBits(h)).buffer)[0]);
-      const bits = probes();
+      const bits = halfProbes();
       const values = new Float32Array(bits.buffer);
       const wrong: string[] = [];
       for (let i = 0; i < values.length; i++) {

@@ -88,6 +88,11 @@ export interface MpiAddon {
   encodeHalf(format: CompressionCode.Bf16 | CompressionCode.Fp16, from: Float32Array, to: Uint16Array): void;
   /** 16-bit patterns to float32, exactly. */
   decodeHalf(format: CompressionCode.Bf16 | CompressionCode.Fp16, from: Uint16Array, to: Float32Array): void;
+  /**
+   * The instruction set those conversions, and the sums of a compressed all-reduce, run on
+   * (native/mpi/half_arrays.h): chosen at load as the core addon's kernels are; FUSEDOPTIM_ISA forces a lower one.
+   */
+  halfArraysIsa(): 'avx512' | 'avx2' | 'baseline';
 }
 
 let addon: MpiAddon | null = null;

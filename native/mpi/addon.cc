@@ -22,6 +22,7 @@ Napi::Object Register(Napi::Env env, Napi::Object exports) {
   exports.Set("drainAsync", Napi::Function::New(env, DrainAsync, "drainAsync"));
   exports.Set("encodeHalf", Napi::Function::New(env, EncodeHalf, "encodeHalf"));
   exports.Set("decodeHalf", Napi::Function::New(env, DecodeHalf, "decodeHalf"));
+  exports.Set("halfArraysIsa", Napi::Function::New(env, HalfArraysIsa, "halfArraysIsa"));
   return exports;
 }
 

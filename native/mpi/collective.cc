@@ -3,13 +3,13 @@
 #include <mpi.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
 
 #include "boundary/async_call.h"
 #include "fingerprint.h"
+#include "half_arrays.h"
 #include "world.h"
 
 namespace fusedoptim::mpi {
@@ -98,26 +98,19 @@ class Chunk {
 
   // all_reduce with every value sent in 16 bits (collective.h): the deterministic
   // reduce-scatter and all-gather over the rounded values, the sum in float32.
-  template <class Codec>
-  void all_reduce_compressed(ReduceOp op) {
+  void all_reduce_compressed(const HalfArrays& loops, ReduceOp op) {
     const World& w = world();
     Scratch& s = scratch();
     const int mine = split_by_shard();
     std::uint16_t* packed = scratch_of<std::uint16_t>(s.packed, std::max<std::size_t>(n_, 1));
-    for (std::size_t i = 0; i < n_; ++i) packed[i] = Codec::encode(data_[i]);
+    loops.encode(data_, packed, n_);
     receive_side_by_side(mine);
     std::uint16_t* received = scratch_of<std::uint16_t>(s.received, std::max<std::size_t>(std::size_t(mine) * std::size_t(w.size), 1));
     MPI_Alltoallv(packed, s.counts.data(), s.displs.data(), MPI_UINT16_T, received, s.recv_counts.data(), s.recv_displs.data(),
                   MPI_UINT16_T, w.data);
-    std::uint16_t* own = packed + s.displs[std::size_t(w.rank)];
-    const T ranks = T(w.size);
-    for (int i = 0; i < mine; ++i) {
-      T acc = Codec::decode(received[i]);
-      for (int r = 1; r < w.size; ++r) acc = combine(op, acc, T(Codec::decode(received[std::size_t(r) * std::size_t(mine) + std::size_t(i)])));
-      own[i] = Codec::encode(op == ReduceOp::kMean ? acc / ranks : acc);
-    }
+    reduce_received(loops, op, received, w.size, std::size_t(mine), packed + s.displs[std::size_t(w.rank)]);
     MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, packed, s.counts.data(), s.displs.data(), MPI_UINT16_T, w.data);
-    for (std::size_t i = 0; i < n_; ++i) data_[i] = Codec::decode(packed[i]);
+    loops.decode(packed, data_, n_);
   }
 
   // Every rank's part of the chunk, from that rank.
@@ -192,8 +185,7 @@ void run_flat(const CollectiveJob& job, const ResolvedBatch& batch) {
       // Bits are never reduced (read_job refuses it): no reduction is compiled for them.
       case CollectiveKind::kAllReduce:
         if constexpr (std::is_same_v<T, float>) {
-          if (job.compression == Compression::kBf16) chunk.template all_reduce_compressed<Bf16Codec>(job.op);
-          else if (job.compression == Compression::kFp16) chunk.template all_reduce_compressed<Fp16Codec>(job.op);
+          if (job.compression != Compression::kNone) chunk.all_reduce_compressed(half_arrays(job.compression), job.op);
           else chunk.all_reduce(job.op, job.deterministic);
         } else if constexpr (std::is_floating_point_v<T>) {
           chunk.all_reduce(job.op, job.deterministic);
@@ -219,17 +211,9 @@ void run_flat(const CollectiveJob& job, const ResolvedBatch& batch) {
 // e = x - widen(round(x)) the rounding error it will carry to the next call. An
 // error that is not finite (x overflowed fp16, or was not finite) is dropped, so
 // one bad step does not poison every later one.
-template <class Codec>
-void feed_back(const ResolvedBatch& grads, const ResolvedBatch& residuals) {
+void feed_back(const HalfArrays& loops, const ResolvedBatch& grads, const ResolvedBatch& residuals) {
   for (std::size_t t = 0; t < grads.buffers.size(); ++t) {
-    float* g = static_cast<float*>(grads.buffers[t]);
-    float* e = static_cast<float*>(residuals.buffers[t]);
-    for (std::size_t i = 0; i < grads.lengths[t]; ++i) {
-      const float x = g[i] + e[i];
-      const float error = x - Codec::decode(Codec::encode(x));
-      g[i] = x;
-      e[i] = std::isfinite(error) ? error : 0.0f;
-    }
+    loops.feed_back(static_cast<float*>(grads.buffers[t]), static_cast<float*>(residuals.buffers[t]), grads.lengths[t]);
   }
 }
 
@@ -310,10 +294,7 @@ void CollectiveJob::run() {
     mismatch = std::move(all);
     return;
   }
-  if (residuals.buffers.size() > 0) {
-    if (compression == Compression::kBf16) feed_back<Bf16Codec>(f32, residuals);
-    else feed_back<Fp16Codec>(f32, residuals);
-  }
+  if (residuals.buffers.size() > 0) feed_back(half_arrays(compression), f32, residuals);
   run_flat<float>(*this, f32);
   run_flat<double>(*this, f64);
   run_flat<std::uint16_t>(*this, u16);
@@ -380,7 +361,7 @@ Napi::Value EncodeHalf(const Napi::CallbackInfo& info) {
   std::uint16_t* dst;
   std::size_t n;
   read_pair(info, napi_float32_array, napi_uint16_array, &src, &dst, &n);
-  for (std::size_t i = 0; i < n; ++i) dst[i] = format == Compression::kBf16 ? Bf16Codec::encode(src[i]) : Fp16Codec::encode(src[i]);
+  half_arrays(format).encode(src, dst, n);
   return info.Env().Undefined();
 }
 
@@ -390,8 +371,10 @@ Napi::Value DecodeHalf(const Napi::CallbackInfo& info) {
   float* dst;
   std::size_t n;
   read_pair(info, napi_uint16_array, napi_float32_array, &src, &dst, &n);
-  for (std::size_t i = 0; i < n; ++i) dst[i] = format == Compression::kBf16 ? Bf16Codec::decode(src[i]) : Fp16Codec::decode(src[i]);
+  half_arrays(format).decode(src, dst, n);
   return info.Env().Undefined();
 }
+
+Napi::Value HalfArraysIsa(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), half_arrays_isa()); }
 
 }  // namespace fusedoptim::mpi

@@ -30,11 +30,11 @@
 
 #include "boundary/args.h"
 #include "half.h"
+#include "reduce_op.h"
 
 namespace fusedoptim::mpi {
 
 enum class CollectiveKind : int { kAllReduce = 0, kBroadcast = 1, kReduceScatter = 2, kAllGather = 3 };
-enum class ReduceOp : int { kSum = 0, kMean = 1, kMax = 2 };
 
 // [begin, end) of rank `r`'s shard of `total` elements split over `size` ranks:
 // the first total % size ranks get one element more.
@@ -78,6 +78,8 @@ Napi::Value CollectiveAsync(const Napi::CallbackInfo& info);
 // the conversions of half.h over whole arrays, for the tests against their TypeScript twins.
 Napi::Value EncodeHalf(const Napi::CallbackInfo& info);
 Napi::Value DecodeHalf(const Napi::CallbackInfo& info);
+// halfArraysIsa(): the instruction set those conversions and the compressed all-reduce's loops run on (half_arrays.h).
+Napi::Value HalfArraysIsa(const Napi::CallbackInfo& info);
 
 // Throws ERR_MPI_NOT_AVAILABLE unless MPI allows calls from a thread other than the main one.
 void require_thread_serialized(Napi::Env env);
