@@ -1,6 +1,7 @@
 /**
  * Checkpoints (lib/train/checkpoint.ts): the round trip, the file is plain safetensors, and every
- * kind of damaged or mismatched file is refused with a clear error and changes nothing live.
+ * kind of damaged or mismatched file is refused with a clear error and changes nothing live;
+ * error feedback's residuals (every rank's, per param) round-trip and are checked as strictly.
  */
 import { expect } from 'chai';
 import { createHash } from 'crypto';
@@ -67,6 +68,25 @@ function live(seed = 9) {
     expect(JSON.stringify(scheduler.stateDict()), `${what}: scheduler`).to.equal(schedulerState);
   };
   return { targets: { model, optimizer, scheduler }, model, optimizer, scheduler, expectUntouched };
+}
+
+/** The checksum as the header comment of lib/train/checkpoint.ts defines it (little-endian hosts). */
+function checksumOf(tensors: ReadonlyMap<string, { dtype: string; shape: readonly number[]; data: StateArray }>, metadata: Record<string, string>): string {
+  const hash = createHash('sha256');
+  const field = (text: string) => hash.update(`${text.length}:${text}`);
+  for (const name of [...tensors.keys()].sort()) {
+    const t = tensors.get(name)!;
+    field(name);
+    field(t.dtype);
+    field(JSON.stringify(t.shape));
+    hash.update(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  }
+  for (const key of Object.keys(metadata).sort()) {
+    if (key === 'checksum') continue;
+    field(key);
+    field(metadata[key]);
+  }
+  return `sha256:${hash.digest('hex')}`;
 }
 
 describe('checkpoints', () => {
@@ -376,25 +396,6 @@ describe('checkpoints', () => {
       },
     });
 
-    /** The checksum as the header comment of lib/train/checkpoint.ts defines it (little-endian hosts). */
-    function checksumOf(tensors: ReadonlyMap<string, { dtype: string; shape: readonly number[]; data: StateArray }>, metadata: Record<string, string>): string {
-      const hash = createHash('sha256');
-      const field = (text: string) => hash.update(`${text.length}:${text}`);
-      for (const name of [...tensors.keys()].sort()) {
-        const t = tensors.get(name)!;
-        field(name);
-        field(t.dtype);
-        field(JSON.stringify(t.shape));
-        hash.update(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-      }
-      for (const key of Object.keys(metadata).sort()) {
-        if (key === 'checksum') continue;
-        field(key);
-        field(metadata[key]);
-      }
-      return `sha256:${hash.digest('hex')}`;
-    }
-
     function expectSameBytes(actual: StateArray | number, expected: StateArray | number, label: string): void {
       if (typeof expected === 'number') {
         expect(actual, label).to.equal(expected);
@@ -484,6 +485,71 @@ describe('checkpoints', () => {
         code: ErrorCodes.CHECKPOINT_CORRUPT,
         mentions: ['"muProduct" both as a number and as a tensor'],
       });
+    });
+  });
+
+  describe("error feedback's residuals (data-parallel with compressed gradients)", () => {
+    /** A float32 model, and two ranks' residuals of its params. */
+    function withResiduals() {
+      const model = { params: [Float32Array.from([0.25, -0.5, 1, 2, 3, 4]), Float32Array.from([2])], paramShapes: [[2, 3], [1]] };
+      const residuals = [0, 1].map((r) => model.params.map((p, i) => Float32Array.from(p, (_, k) => (r + 1) * 2 ** -20 * (k - i))));
+      residuals[1][0][1] = NaN; // kept as it is: a residual is data, not checked for finiteness
+      return { model, errorFeedback: { compression: 'bf16' as const, residuals } };
+    }
+
+    it('round trip: every rank\'s residual of every param, F32 in the param\'s shape, with the format and the rank count', () => {
+      const { model, errorFeedback } = withResiduals();
+      const file = tempFile();
+      saveCheckpoint(file, { model, errorFeedback });
+      const parsed = parseSafetensors(fs.readFileSync(file));
+      expect([...parsed.tensors.keys()].sort()).to.deep.equal(['param.0', 'param.1', 'residual.0.0', 'residual.0.1', 'residual.1.0', 'residual.1.1']);
+      expect(parsed.tensors.get('residual.1.0')!.shape).to.deep.equal([2, 3]);
+      expect(parsed.tensors.get('residual.1.0')!.dtype).to.equal('F32');
+      expect(JSON.parse(parsed.metadata.errorFeedback)).to.deep.equal({ compression: 'bf16', ranks: 2 });
+      const ck = loadCheckpoint(file, { model: { params: model.params.map((p) => new Float32Array(p.length)) } });
+      expect(ck.errorFeedback!.compression).to.equal('bf16');
+      ck.errorFeedback!.residuals.forEach((list, r) => expectAllBitIdentical(list as Float32Array[], errorFeedback.residuals[r], `rank ${r}`));
+      // Without them, nothing of theirs is written or read.
+      expect(readCheckpoint(bytesOfFile(encodeCheckpoint({ model }))).errorFeedback).to.equal(null);
+    });
+
+    it('a save of residuals that do not fit the params is refused, with codes, and writes nothing', () => {
+      const { model, errorFeedback } = withResiduals();
+      const file = tempFile();
+      const [r0, r1] = errorFeedback.residuals;
+      const refused = (residuals: unknown, compression: unknown, type: typeof TypeError | typeof RangeError, code: string, mention: string) =>
+        expectError(() => saveCheckpoint(file, { model, errorFeedback: { compression, residuals } as never }), { type, code, mentions: [mention] }, mention);
+      refused([r0, r1], 'int8', RangeError, ErrorCodes.INVALID_ARG_VALUE, 'checkpoint.errorFeedback.compression');
+      refused([], 'bf16', TypeError, ErrorCodes.INVALID_ARG_TYPE, 'checkpoint.errorFeedback.residuals');
+      refused([r0, [r1[0]]], 'fp16', RangeError, ErrorCodes.SHAPE_MISMATCH, 'checkpoint.errorFeedback.residuals[1]');
+      refused([r0, [r1[0], new Float64Array(1)]], 'fp16', TypeError, ErrorCodes.DTYPE_MISMATCH, 'checkpoint.errorFeedback.residuals[1][1]');
+      refused([[r0[0], new Float32Array(2)], r1], 'fp16', RangeError, ErrorCodes.SHAPE_MISMATCH, 'checkpoint.errorFeedback.residuals[0][1]');
+      expect(fs.existsSync(file)).to.equal(false);
+    });
+
+    it('a file whose residuals are missing, stray, of another dtype or length, or whose metadata is bad: ERR_CHECKPOINT_CORRUPT', function () {
+      if (os.endianness() !== 'LE') this.skip();
+      const { model, errorFeedback } = withResiduals();
+      const parsed = parseSafetensors(bytesOfFile(encodeCheckpoint({ model, errorFeedback })));
+      const forged = (change: (tensors: Map<string, TensorToWrite & { dtype: string }>) => void, metadata: Record<string, string> = {}) => {
+        const tensors = new Map<string, TensorToWrite & { dtype: string }>([...parsed.tensors].map(([name, t]) => [name, { ...t }] as const));
+        change(tensors);
+        const meta = { ...parsed.metadata, ...metadata };
+        meta.checksum = checksumOf(tensors, meta);
+        return bytesOfFile(encodeSafetensors(new Map([...tensors].map(([name, t]) => [name, { data: t.data, shape: t.shape }])), meta));
+      };
+      const corrupt = (bytes: Buffer, mention: string) => expectError(() => readCheckpoint(bytes), { type: RangeError, code: ErrorCodes.CHECKPOINT_CORRUPT, mentions: [mention] }, mention);
+      corrupt(forged((t) => t.delete('residual.1.1')), 'no tensor residual.1.1');
+      corrupt(forged((t) => t.set('residual.2.0', { ...t.get('residual.1.0')! })), 'unexpected tensor "residual.2.0"');
+      corrupt(forged((t) => t.set('residual.0.1', { dtype: 'F64', data: new Float64Array(1), shape: [1] })), 'residual.0.1 is F64');
+      corrupt(forged((t) => t.set('residual.0.1', { dtype: 'F32', data: new Float32Array(2), shape: [2] })), 'expected F32 of 1');
+      corrupt(forged(() => undefined, { errorFeedback: '{"compression":"int8","ranks":2}' }), 'errorFeedback.compression');
+      corrupt(forged(() => undefined, { errorFeedback: '{"compression":"fp16","ranks":0}' }), 'errorFeedback.ranks');
+      // Residuals without their metadata entry are stray tensors.
+      const { errorFeedback: _dropped, ...noEntry } = parsed.metadata;
+      const tensors = new Map([...parsed.tensors]);
+      const bare = bytesOfFile(encodeSafetensors(new Map([...tensors].map(([name, t]) => [name, { data: t.data, shape: t.shape }])), { ...noEntry, checksum: checksumOf(tensors, noEntry) }));
+      corrupt(bare, 'unexpected tensor "residual.0.0"');
     });
   });
 

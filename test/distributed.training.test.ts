@@ -12,7 +12,9 @@
  * bit, scatterState() giving every rank rank 0's state (code maps checked, not sent);
  * shardState with bfloat16 and 8-bit state (a cut moved to a block's start)
  * equals the unsharded run bit for bit, a gathered checkpoint resumed sharded
- * and in one process too.
+ * and in one process too. With compressed gradients and error feedback (fixtures/distributed/feedback.ts),
+ * train()'s checkpoints hold every rank's residuals: a run stopped and resumed on 2 ranks equals the
+ * uninterrupted one bit for bit (and a resume without them does not); on 1 rank they are dropped, saying so.
  * Skipped (saying why) where mpirun or the MPI addon is missing.
  */
 import { expect } from 'chai';
@@ -123,6 +125,49 @@ describe('distributed: training', function () {
       const code = await main(['inspect', path.join(dir, 'ck.safetensors')], io as never);
       expect(code, out).to.equal(0);
       expect(out).to.match(/AdamW/);
+    });
+  });
+
+  describe("error feedback's residuals in train()'s checkpoints (bf16 sync, fp16 async)", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-feedback-'));
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    let two: MpiRun;
+    let one: MpiRun;
+    before(async () => {
+      two = await runRanks(2, 'feedback.ts', [dir]);
+      one = await runRanks(1, 'feedback.ts', [dir, 'resume']);
+    });
+    type Result = { straight: string; resumed: string; withoutResiduals: string; checkpointRanks: number; compression: string; nonzero: boolean[]; differ: boolean };
+
+    it('ran on both ranks without a failed check', () => {
+      expect(two.status, describeRun(two)).to.equal(0);
+      expect(two.ranks.map((r) => r.failures)).to.deep.equal([[], []]);
+    });
+
+    for (const compression of ['bf16', 'fp16']) {
+      it(`${compression}: stopped after 5 of 12 steps and resumed, the params equal the uninterrupted run's bit for bit on both ranks`, () => {
+        const [r0, r1] = two.ranks.map((r) => r[compression] as Result);
+        expect(r0.resumed).to.equal(r0.straight);
+        expect(r1.resumed).to.equal(r1.straight);
+        expect(r1.straight).to.equal(r0.straight);
+      });
+
+      it(`${compression}: the checkpoint holds both ranks' residuals (not zero, not equal); resumed without them, the run ends elsewhere`, () => {
+        const [r0] = two.ranks.map((r) => r[compression] as Result);
+        expect([r0.checkpointRanks, r0.compression]).to.deep.equal([2, compression]);
+        expect(r0.nonzero).to.deep.equal([true, true]);
+        expect(r0.differ).to.equal(true);
+        expect(r0.withoutResiduals).to.not.equal(r0.straight);
+      });
+    }
+
+    it('resumed on 1 rank, the residuals of 2 are dropped with one note, and the run ends', () => {
+      expect(one.status, describeRun(one)).to.equal(0);
+      const [r] = one.ranks;
+      expect(r.failures).to.deep.equal([]);
+      expect(r.steps).to.equal(12);
+      expect(r.notes).to.have.length(1);
+      expect((r.notes as string[])[0]).to.match(/residuals \(bf16 rounding errors of 2 ranks\) are dropped: .*this run has 1 rank; error feedback starts from zero/);
     });
   });
 

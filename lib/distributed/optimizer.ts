@@ -27,7 +27,10 @@
  *
  * `compression: 'bf16' | 'fp16'` sends float32 gradients in 16 bits and sums
  * them in float32 (collectives.ts); `errorFeedback: true` carries each rank's
- * rounding error into its next step's gradients (kept per rank, not checkpointed).
+ * rounding error into its next step's gradients. Those residuals are training
+ * state, kept per rank: gatherState() brings every rank's to rank 0 for a
+ * checkpoint (errorFeedbackState), loadErrorFeedback() gives each rank its own
+ * back on the same world size (on another, they are dropped, saying so).
  */
 import { createHash } from 'crypto';
 import { accumulateGrads } from '../clip';
@@ -36,7 +39,8 @@ import type { AnyOptimizer, StepOptions, StepResult } from '../optim/core/optimi
 import { isCodeMapKey } from '../compact/state_storage';
 import { StateArray, Tensor, typedArrayTag } from '../tensor';
 import { zerosLike } from '../alloc';
-import { checkArray, checkBoolean, checkNumber, checkObject, checkOptions, checkString, checkTensor } from '../validate';
+import type { ErrorFeedbackState } from '../train/checkpoint';
+import { checkArray, checkBoolean, checkNumber, checkObject, checkOptions, checkString, checkTensor, describe } from '../validate';
 import { COMPRESSIONS, Compression, allReduce, allReduceAsync, broadcast } from './collectives';
 import { GradientBuckets } from './overlap';
 import { initialized } from './world';
@@ -144,12 +148,15 @@ export class DistributedOptimizer<Opt extends AnyOptimizer = AnyOptimizer> {
   readonly errorFeedback: boolean;
 
   private readonly size: number;
+  private readonly rank: number;
   private passes = 0;
   private accumulated: Tensor[] | null = null;
   /** With backwardPassesPerStep: the params whose gradient gradReady added in this pass. */
   private added: boolean[];
   /** Error feedback: each param's rounding error, or null. */
   private readonly residuals: Float32Array[] | null;
+  /** On rank 0 between gatherState() and releaseState(): every rank's residuals. */
+  private gathered: Float32Array[][] | null = null;
   private readonly buckets: GradientBuckets | null;
   private asyncHook = false;
   private readonly sharded: ShardedStep | null;
@@ -178,6 +185,7 @@ export class DistributedOptimizer<Opt extends AnyOptimizer = AnyOptimizer> {
     }
     this.optimizer = optimizer;
     this.size = state.size;
+    this.rank = state.rank;
     this.added = params.map(() => false);
     this.residuals = this.errorFeedback ? params.map((p) => new Float32Array(p.length)) : null;
     const code = COMPRESSIONS[this.compression];
@@ -270,11 +278,13 @@ export class DistributedOptimizer<Opt extends AnyOptimizer = AnyOptimizer> {
    */
   gatherState(): void {
     this.sharded?.gatherState();
+    if (this.residuals !== null) this.gathered = this.gatherResiduals(this.residuals);
   }
 
-  /** With shardState, drops the whole state gatherState() assembled (only this rank's shard stays). */
+  /** Drops what gatherState() assembled: with shardState the whole state (this rank's shard stays), the ranks' residuals. */
   releaseState(): void {
     this.sharded?.releaseState();
+    this.gathered = null;
   }
 
   /**
@@ -293,6 +303,75 @@ export class DistributedOptimizer<Opt extends AnyOptimizer = AnyOptimizer> {
     let n = 0;
     for (const s of this.optimizer.state) for (const v of Object.values(s)) if (typeof v === 'object') n += v.length;
     return n;
+  }
+
+  /**
+   * With errorFeedback, on rank 0 between gatherState() and releaseState(): every rank's residuals
+   * (copies), for a checkpoint (saveCheckpoint's `errorFeedback`; train() saves them). Null on the
+   * other ranks, at other times, and without errorFeedback.
+   */
+  get errorFeedbackState(): ErrorFeedbackState | null {
+    if (this.gathered === null || this.compression === 'none') return null;
+    return { compression: this.compression, residuals: this.gathered };
+  }
+
+  /**
+   * After every rank loaded the same checkpoint (loadCheckpoint's `errorFeedback`, null when it holds
+   * none): this rank's residuals from it. They are each rank's own rounding errors, so they carry
+   * over only to the same world size and compression; otherwise (or without errorFeedback here) they
+   * are dropped, error feedback starts from zero, and the returned text says why (null when they were
+   * taken, or there were none). Not a collective: every rank decides alike from the same file.
+   */
+  loadErrorFeedback(saved: ErrorFeedbackState | null): string | null {
+    const name = 'DistributedOptimizer: loadErrorFeedback';
+    const residuals = this.residuals;
+    // Checked first (ownResiduals throws before anything changes); then each residual is the saved one, or zero.
+    const taken = saved === null ? null : this.ownResiduals(name, saved);
+    const own = Array.isArray(taken) ? taken : null;
+    residuals?.forEach((r, i) => (own !== null ? r.set(own[i]) : r.fill(0)));
+    return typeof taken === 'string' ? taken : null;
+  }
+
+  /** This rank's residuals in `saved`, checked against the params; or why they cannot be used here. */
+  private ownResiduals(name: string, saved: ErrorFeedbackState): readonly Float32Array[] | string {
+    const { compression, residuals: ranks } = checkOptions(name, saved, ['compression', 'residuals']) as unknown as ErrorFeedbackState;
+    checkArray(`${name}: residuals`, ranks);
+    const what = `the checkpoint's error-feedback residuals (${compression} rounding errors of ${ranks.length} rank${ranks.length === 1 ? '' : 's'})`;
+    if (this.residuals === null) return `${what} are not used: this run has no errorFeedback`;
+    if (compression !== this.compression) return `${what} are dropped: this run rounds to ${this.compression}; error feedback starts from zero`;
+    if (ranks.length !== this.size) {
+      return (
+        `${what} are dropped: each is one rank's rounding error of its own gradients, and this run has ${this.size} rank${this.size === 1 ? '' : 's'}; ` +
+        'error feedback starts from zero (the run continues, but not bit for bit as it would have)'
+      );
+    }
+    const live = this.residuals;
+    const mine = checkArray(`${name}: residuals[${this.rank}]`, ranks[this.rank]);
+    if (mine.length !== live.length) {
+      throw makeError(ErrorCodes.CHECKPOINT_MISMATCH, `${name}: the checkpoint has residuals of ${mine.length} params, the optimizer has ${live.length} params`);
+    }
+    return mine.map((r, i) => {
+      const t = checkTensor(`${name}: residuals[${this.rank}][${i}]`, r);
+      if (typedArrayTag(t) !== 'Float32Array' || t.length !== live[i].length) {
+        throw makeError(ErrorCodes.CHECKPOINT_MISMATCH, `${name}: residuals[${this.rank}][${i}] is ${describe(t)}, param ${i}'s residual a Float32Array(${live[i].length})`);
+      }
+      return t as Float32Array;
+    });
+  }
+
+  /**
+   * Every rank's residuals on rank 0 (copies), from a broadcast by each rank in turn: the other
+   * ranks receive into one scratch list, so no rank but 0 holds more than two sets. A collective.
+   */
+  private gatherResiduals(own: readonly Float32Array[]): Float32Array[][] | null {
+    const scratch = this.rank === 0 ? null : own.map((r) => new Float32Array(r.length));
+    const all: Float32Array[][] = [];
+    for (let r = 0; r < this.size; r++) {
+      const list = r === this.rank ? [...own] : this.rank === 0 ? own.map((x) => new Float32Array(x.length)) : scratch!;
+      broadcast(list, r);
+      if (this.rank === 0) all.push(r === 0 ? own.map((x) => x.slice()) : list);
+    }
+    return this.rank === 0 ? all : null;
   }
 
   /**

@@ -2,12 +2,14 @@
  * What train() (lib/train/loop.ts) does differently on several ranks, in one
  * place: steps through a DistributedOptimizer (gradients handed over as the
  * model's backward pass finishes each, when it says so), checkpoints gathered and
- * written by rank 0 alone, a stop decided on any rank reaching every rank at
+ * written by rank 0 alone (with every rank's error-feedback residuals, which a
+ * resume on the same world size gives back to each rank), a stop decided on any rank reaching every rank at
  * the same step, validation figures averaged over the ranks. Progress and
  * logs are rank 0's (the loop silences the others).
  */
 import type { Optimizer, StepOptions, StepResult } from '../optim/core/optimizer';
 import type { Tensor } from '../tensor';
+import type { ErrorFeedbackState } from '../train/checkpoint';
 import { checkBoolean } from '../validate';
 import { allReduce } from './collectives';
 import { DistributedOptimizer, DistributedOptions } from './optimizer';
@@ -32,6 +34,19 @@ export class LoopDistribution {
   }
 
   /**
+   * A resumed run's error-feedback residuals (every rank read them from the same checkpoint): each
+   * rank takes its own. Returns why they were not used (another world size or compression), or null.
+   */
+  resume(errorFeedback: ErrorFeedbackState | null): string | null {
+    return this.optimizer.loadErrorFeedback(errorFeedback);
+  }
+
+  /** On rank 0 during checkpoint()'s write: every rank's residuals, for the checkpoint (null without error feedback). */
+  get errorFeedback(): ErrorFeedbackState | null {
+    return this.optimizer.errorFeedbackState;
+  }
+
+  /**
    * What the loop hands forwardBackward: a gradient handed over as soon as it is
    * complete is summed while the backward pass goes on. Null with shardState,
    * which reduce-scatters at the step.
@@ -44,7 +59,7 @@ export class LoopDistribution {
     return async ? this.optimizer.stepAsync(grads, options) : this.optimizer.step(grads, options);
   }
 
-  /** Every rank assembles the state (a collective); rank 0 writes; the assembled copy is dropped. */
+  /** Every rank assembles the state and the residuals (a collective); rank 0 writes; the assembled copies are dropped. */
   async checkpoint(write: () => Promise<void>): Promise<void> {
     this.optimizer.gatherState();
     try {

@@ -11,6 +11,9 @@
  *                        checks their names (param index in range, not also a number); their
  *                        dtypes and lengths are the optimizer's to check (its loadStateDict,
  *                        against its schema: ERR_CHECKPOINT_MISMATCH when loading)
+ *   residual.<r>.<i>     error feedback's residual of param i on rank r (fusedoptim/distributed with
+ *                        compression and errorFeedback): F32, of the param's length and shape, for
+ *                        every rank r of the run and every param i
  *
  * Metadata (safetensors metadata is string to string):
  *   format      "fusedoptim.checkpoint"
@@ -26,6 +29,7 @@
  *   progress    JSON TrainingProgress: epoch, position within it, global step, best validation loss
  *   history     JSON History (non-finite numbers as "NaN" / "Infinity" strings)
  *   extra       JSON: anything the caller adds (a job's configuration: seed, sizes, ...)
+ *   errorFeedback  JSON { compression: "bf16" | "fp16", ranks }                (when saved with it)
  *
  * Nothing in the file is code, and nothing is evaluated: the header and every metadata value
  * are parsed as JSON and checked field by field.
@@ -42,7 +46,7 @@ import { dirname } from 'path';
 import { ErrorCodes, isFusedOptimError, makeError } from '../errors';
 import { LBFGS } from '../optim/lbfgs/lbfgs';
 import { Optimizer, OptimizerStateDict } from '../optim/core/optimizer';
-import { StateArray, Tensor, engineView } from '../tensor';
+import { StateArray, Tensor, engineView, typedArrayTag } from '../tensor';
 import { checkObject, checkOptions, checkStateArray, checkTensor, describe } from '../validate';
 import { writeFileAtomic, writeFileAtomicSync } from './atomic';
 import { History, checkHistory, parseNumbers, stringifyNumbers } from './history';
@@ -129,6 +133,19 @@ export interface TrainingProgress {
   epochLossCount: number;
 }
 
+/**
+ * Error feedback's residuals of a data-parallel run with compressed gradients (fusedoptim/distributed's
+ * `compression` with `errorFeedback`): what each rank's next step adds to its gradients before rounding
+ * them. Training state, kept per rank: DistributedOptimizer's errorFeedbackState has them on rank 0
+ * after gatherState(), and its loadErrorFeedback() gives each rank its own back.
+ */
+export interface ErrorFeedbackState {
+  /** The 16-bit format the residuals are rounding errors of. */
+  compression: 'bf16' | 'fp16';
+  /** residuals[r][i]: rank r's residual of param i, a Float32Array of its length; one list per rank of the run. */
+  residuals: readonly (readonly Float32Array[])[];
+}
+
 /** What saveCheckpoint writes: the model's params and, when given, the rest. */
 export interface CheckpointContents {
   /** The model whose params are saved. */
@@ -143,6 +160,8 @@ export interface CheckpointContents {
   history?: History | null;
   /** Any JSON data to keep with the checkpoint (a job's configuration). */
   extra?: Record<string, unknown>;
+  /** Every rank's error-feedback residuals, one per param (a data-parallel run with compressed gradients). */
+  errorFeedback?: ErrorFeedbackState | null;
 }
 
 /** A checkpoint read and checked, not applied to anything. */
@@ -173,6 +192,8 @@ export interface Checkpoint {
   history: History | null;
   /** The JSON data saved with the checkpoint (`{}` when none). */
   extra: Record<string, unknown>;
+  /** Every rank's error-feedback residuals, when they were saved. */
+  errorFeedback: ErrorFeedbackState | null;
   /** Every tensor of the file, by name. */
   tensors: Map<string, TensorRead>;
   /** The raw metadata strings. */
@@ -205,7 +226,7 @@ export async function saveCheckpointAsync(path: string, contents: CheckpointCont
 
 /** The file's bytes, as chunks (views of the tensors, not copies, on little-endian hosts). */
 export function encodeCheckpoint(contents: CheckpointContents): Uint8Array[] {
-  const c = checkOptions('checkpoint', contents, ['model', 'optimizer', 'scheduler', 'progress', 'history', 'extra']);
+  const c = checkOptions('checkpoint', contents, ['model', 'optimizer', 'scheduler', 'progress', 'history', 'extra', 'errorFeedback']);
   const model = checkModel('checkpoint.model', c.model);
   const tensors = new Map<string, TensorToWrite>();
   model.params.forEach((p, i) => tensors.set(`param.${i}`, { data: p, shape: model.shapes[i] }));
@@ -242,6 +263,11 @@ export function encodeCheckpoint(contents: CheckpointContents): Uint8Array[] {
   if (c.progress) metadata.progress = stringifyNumbers(checkProgress('checkpoint.progress', c.progress, ErrorCodes.INVALID_ARG_VALUE));
   if (c.history) metadata.history = stringifyNumbers(c.history);
   if (c.extra !== undefined) metadata.extra = JSON.stringify(checkObject('checkpoint.extra', c.extra));
+  if (c.errorFeedback) {
+    const { compression, residuals } = checkErrorFeedback('checkpoint.errorFeedback', c.errorFeedback, model.params);
+    residuals.forEach((list, r) => list.forEach((data, i) => tensors.set(`residual.${r}.${i}`, { data, shape: model.shapes[i] })));
+    metadata.errorFeedback = JSON.stringify({ compression, ranks: residuals.length });
+  }
 
   metadata.checksum = checksum(
     [...tensors].map(([name, t]) => ({ name, dtype: safetensorsDtypeOf(t.data, `checkpoint: ${name}`), shape: t.shape, data: t.data })),
@@ -284,6 +310,32 @@ function checkModel(name: string, value: unknown): CheckedModel {
     names = list.slice() as string[];
   }
   return { params, shapes, explicitShapes: model.paramShapes !== undefined, names };
+}
+
+const COMPRESSIONS = ['bf16', 'fp16'] as const;
+
+/** An ErrorFeedbackState to save: a known format, and for each rank one Float32Array per param, of its length. */
+function checkErrorFeedback(name: string, value: unknown, params: readonly Tensor[]): ErrorFeedbackState {
+  const e = checkOptions(name, value, ['compression', 'residuals']);
+  if (!COMPRESSIONS.includes(e.compression as never)) {
+    throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${name}.compression: expected 'bf16' or 'fp16', got ${describe(e.compression)}`);
+  }
+  if (!Array.isArray(e.residuals) || e.residuals.length === 0) {
+    throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${name}.residuals: expected one list of residuals per rank, got ${describe(e.residuals)}`);
+  }
+  const residuals = (e.residuals as unknown[]).map((list, r) => {
+    if (!Array.isArray(list) || list.length !== params.length) {
+      throw makeError(ErrorCodes.SHAPE_MISMATCH, `${name}.residuals[${r}]: expected ${params.length} Float32Arrays (one per param), got ${describe(list)}`);
+    }
+    return list.map((x, i) => {
+      const where = `${name}.residuals[${r}][${i}]`;
+      const t = engineView(checkTensor(where, x));
+      if (typedArrayTag(t) !== 'Float32Array') throw makeError(ErrorCodes.DTYPE_MISMATCH, `${where}: expected a Float32Array, got ${describe(x)}`);
+      if (t.length !== params[i].length) throw makeError(ErrorCodes.SHAPE_MISMATCH, `${where}: expected ${params[i].length} elements (param ${i}'s), got ${t.length}`);
+      return t as Float32Array;
+    });
+  });
+  return { compression: e.compression as ErrorFeedbackState['compression'], residuals };
 }
 
 /**
@@ -375,7 +427,7 @@ function checkedCheckpoint(bytes: Uint8Array): Checkpoint {
   if (metadata.checksum !== expectedSum) {
     throw corrupt(`checksum mismatch: the file says ${describe(metadata.checksum)}, its contents hash to ${expectedSum} (damaged file?)`);
   }
-  const known = ['format', 'version', 'checksum', 'params', 'optimizer', 'scheduler', 'progress', 'history', 'extra'];
+  const known = ['format', 'version', 'checksum', 'params', 'optimizer', 'scheduler', 'progress', 'history', 'extra', 'errorFeedback'];
   for (const key of Object.keys(metadata)) if (!known.includes(key)) throw corrupt(`unknown metadata key ${JSON.stringify(key)}`);
 
   const paramsMeta = jsonObject('params', metadata.params);
@@ -399,11 +451,15 @@ function checkedCheckpoint(bytes: Uint8Array): Checkpoint {
   }
 
   const optimizer = metadata.optimizer === undefined ? null : readOptimizer(jsonObject('optimizer', metadata.optimizer), tensors, params);
-  // Every tensor must be a param or a buffer the optimizer metadata accounts for.
+  const errorFeedback = metadata.errorFeedback === undefined ? null : readErrorFeedback(jsonObject('errorFeedback', metadata.errorFeedback), tensors, params);
+  // Every tensor must be a param, a buffer the optimizer metadata accounts for, or a residual the errorFeedback metadata does.
   for (const name of tensors.keys()) {
     const isParam = /^param\.(0|[1-9][0-9]*)$/.test(name) && Number(name.slice(6)) < params.length;
     const isBuffer = optimizer !== null && optimizerTensorNames(optimizer.stateDict).has(name);
-    if (!isParam && !isBuffer) throw corrupt(`unexpected tensor ${JSON.stringify(name)} (not a param of the metadata, nor an optimizer buffer)`);
+    const isResidual = errorFeedback !== null && residualName(name, errorFeedback.residuals.length, params.length);
+    if (!isParam && !isBuffer && !isResidual) {
+      throw corrupt(`unexpected tensor ${JSON.stringify(name)} (not a param of the metadata, nor an optimizer buffer, nor a residual)`);
+    }
   }
 
   let scheduler: Checkpoint['scheduler'] = null;
@@ -422,7 +478,7 @@ function checkedCheckpoint(bytes: Uint8Array): Checkpoint {
     history = checkHistory('checkpoint: metadata history', raw, steps, epochs);
   }
   const extra = metadata.extra === undefined ? {} : jsonObject('extra', metadata.extra);
-  return { version, params, paramNames, optimizer, scheduler, progress, history, extra, tensors, metadata };
+  return { version, params, paramNames, optimizer, scheduler, progress, history, extra, errorFeedback, tensors, metadata };
 }
 
 function readFile(path: string): Uint8Array {
@@ -491,6 +547,31 @@ function readOptimizer(meta: Record<string, unknown>, tensors: Map<string, Tenso
     entry(i)[buffer] = t.data;
   }
   return { class: meta.class, stateDict: { state: state as OptimizerStateDict['state'], paramGroups: meta.paramGroups as OptimizerStateDict['paramGroups'] } };
+}
+
+/** Whether `name` is residual.<r>.<i> of a rank r < ranks and a param i < params. */
+function residualName(name: string, ranks: number, params: number): boolean {
+  const match = /^residual\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$/.exec(name);
+  return match !== null && Number(match[1]) < ranks && Number(match[2]) < params;
+}
+
+/** Error feedback's residuals from their metadata and their residual.<r>.<i> tensors: every rank's, every param's, F32 of its length. */
+function readErrorFeedback(meta: Record<string, unknown>, tensors: Map<string, TensorRead>, params: TensorRead[]): ErrorFeedbackState {
+  if (!COMPRESSIONS.includes(meta.compression as never)) throw corrupt(`metadata errorFeedback.compression: expected "bf16" or "fp16", got ${describe(meta.compression)}`);
+  const ranks = meta.ranks;
+  if (!Number.isSafeInteger(ranks) || (ranks as number) < 1) throw corrupt(`metadata errorFeedback.ranks: expected an integer >= 1, got ${describe(ranks)}`);
+  const residuals = Array.from({ length: ranks as number }, (_, r) =>
+    params.map((p, i) => {
+      const name = `residual.${r}.${i}`;
+      const t = tensors.get(name);
+      if (!t) throw corrupt(`the metadata says error feedback on ${ranks} ranks, but there is no tensor ${name}`);
+      if (t.dtype !== 'F32' || t.data.length !== p.data.length) {
+        throw corrupt(`tensor ${name} is ${t.dtype} of ${t.data.length} elements, expected F32 of ${p.data.length} (param.${i}'s)`);
+      }
+      return t.data as Float32Array;
+    }),
+  );
+  return { compression: meta.compression as ErrorFeedbackState['compression'], residuals };
 }
 
 function optimizerTensorNames(sd: OptimizerStateDict): Set<string> {

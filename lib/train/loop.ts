@@ -13,7 +13,8 @@
  *
  * Exact resume: everything the loop's future depends on is in its checkpoints: the params, the
  * optimizer's state and step counts, the scheduler's state, the history, the best validation
- * loss, the epoch and how many of its batches were consumed. Resuming re-creates the epoch's
+ * loss, the epoch and how many of its batches were consumed (and, data-parallel with compressed
+ * gradients and error feedback, every rank's residuals). Resuming re-creates the epoch's
  * data (the same iterable, or the same `(epoch) => iterable`) and skips the consumed batches,
  * so a run stopped at any step and resumed in a new process ends bit-identical to one that
  * never stopped, provided the data of an epoch is a function of the epoch alone.
@@ -31,6 +32,7 @@ import {
   AnyOptimizer,
   CheckpointModel,
   CheckpointScheduler,
+  ErrorFeedbackState,
   TrainingProgress,
   loadCheckpoint,
   saveCheckpoint,
@@ -238,7 +240,16 @@ export async function train<B, M extends TrainModel<B> = TrainModel<B>>(
   // Replaced (not edited) at each epoch's end; checkpoints copy it.
   let { progress } = run;
 
-  const checkpointContents = () => ({ model, optimizer, scheduler, progress: { ...progress }, history, extra: cfg.extra });
+  const checkpointContents = () => ({
+    model,
+    optimizer,
+    scheduler,
+    progress: { ...progress },
+    history,
+    extra: cfg.extra,
+    // Rank 0's during a distributed checkpoint: every rank's error-feedback residuals.
+    errorFeedback: distribution?.errorFeedback ?? null,
+  });
   const writeOwnCheckpoint = async (path: string) => {
     if (cfg.async) await saveCheckpointAsync(path, checkpointContents());
     else saveCheckpoint(path, checkpointContents());
@@ -569,6 +580,7 @@ function setUp<B>(model: TrainModel<B>, trainData: DataSource<B>, valData: DataS
 
   let progress: TrainingProgress = { epoch: 0, batchInEpoch: 0, globalStep: 0, bestValLoss: null, epochLossSum: 0, epochLossCount: 0 };
   let history = emptyHistory();
+  let errorFeedback: ErrorFeedbackState | null = null;
   const resumeFrom = path('resumeFrom');
   if (resumeFrom !== undefined) {
     // Everything is checked before anything is loaded (see loadCheckpoint).
@@ -578,10 +590,16 @@ function setUp<B>(model: TrainModel<B>, trainData: DataSource<B>, valData: DataS
     }
     progress = ck.progress;
     history = ck.history;
+    errorFeedback = ck.errorFeedback;
   }
   // After the resume: every rank loaded the same checkpoint, and the distribution keeps its shard of it.
   const distribution = loopDistribution(optimizer, c.distributed);
   const reporter = new ProgressReporter({ mode: distribution !== null && distribution.rank !== 0 ? 'none' : mode, logEvery, epochs, stream: c.output });
+  // Each rank's error-feedback residuals, from the same file (a note, from rank 0, when they cannot carry over).
+  const residualsNote = distribution
+    ? distribution.resume(errorFeedback)
+    : errorFeedback && `the checkpoint's error-feedback residuals (of ${errorFeedback.residuals.length} ranks) are not used: this run is not distributed`;
+  if (residualsNote) reporter.message(`resume: ${residualsNote}`);
   return { cfg, optimizer, scheduler, reporter, progress, history, distribution };
 }
 
