@@ -82,7 +82,7 @@ let loadedFrom: string | null = null;
 /**
  * Where the addon is looked for, in order (names of `bindings` options, or literal path parts):
  * a local build (node-gyp rebuild, in a clone or as the install's fallback) first, then the
- * prebuilt binary the npm package ships for this platform (prebuildify's layout,
+ * prebuilt binary the npm package ships for this platform (the layout prebuildify made common,
  * prebuilds/<platform>-<arch>/fusedoptim.node, made by `npm run build:prebuilt` when packing).
  */
 const ADDON_LOCATIONS = [

@@ -1,6 +1,6 @@
 /**
  * Install without a compiler (issue 15): `npm pack` builds the prebuilt addon into the tarball
- * (prepack: prebuildify), and the tarball installs into a fresh folder, with install scripts
+ * (prepack: scripts/prebuild.js), and the tarball installs into a fresh folder, with install scripts
  * disabled and with no compiler on the PATH, and loads that prebuilt binary. With install scripts
  * enabled (`npm rebuild`), scripts/install.js keeps the prebuilt and compiles nothing.
  * With Open MPI on the machine (issue 23): the tarball's prebuilt MPI addon runs
