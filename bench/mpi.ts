@@ -19,19 +19,26 @@
  *  - digits (only with `--sections digits`, it trains five times): the digits job
  *    trained with compression none, bf16 and fp16, with and without error feedback:
  *    validation accuracy and loss.
+ *  - link (only with `--sections link`, which `--hosts` runs on two network namespaces with the
+ *    link shaped: bench/mpi_hosts.ts): allReduce of 16M float32 and a data-parallel AdamW step of
+ *    16M params, float32 against bf16 and fp16, interleaved; the bytes each rank's network
+ *    interface sent per call (its counter), the time, and both against float32.
  *
  * `--sections a,b` runs only those (bandwidth, buckets, fingerprint, step,
- * memory, overlap, compression, digits); the default is all but digits.
+ * memory, overlap, compression, digits, link); the default is all but digits and link.
+ * `--hosts`: the link section on two "hosts" (bench/mpi_hosts.ts; root).
  * `--sizes 1,16` picks the bandwidth table's sizes, in millions of elements (default 1,16,64);
  * `--layers 8,1024` the overlap's layer count and KiB per layer (default 16,256).
  * Times are medians over repetitions, each started after a barrier, on rank 0.
  */
 import { spawnSync } from 'child_process';
+import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as dist from '../lib/distributed';
 import { AdamW } from '../lib/optim/adam';
 import { SGD } from '../lib/optim/sgd';
+import { setNumThreads } from '../lib/threads';
 import { summarize } from './stats';
 
 const CHILD_FLAG = 'FUSEDOPTIM_BENCH_MPI_RANK';
@@ -219,6 +226,93 @@ function compression(size: number, lines: string[]): void {
   lines.push('');
 }
 
+/** Bytes this rank's network interface `name` has sent (its kernel counter), or NaN where there is none. */
+function interfaceSentBytes(name: string): number {
+  try {
+    return Number(fs.readFileSync(`/sys/class/net/${name}/statistics/tx_bytes`, 'utf8'));
+  } catch {
+    return NaN;
+  }
+}
+
+/** Gradient-like values: normal, σ = 10^-3 (a fixed stream per rank). */
+function gradientLike(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  const uniform = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) + 0.5) / 2 ** 32;
+  for (let i = 0; i < n; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(uniform())) * 1e-3;
+    const t = 2 * Math.PI * uniform();
+    out[i] = r * Math.cos(t);
+    if (i + 1 < n) out[i + 1] = r * Math.sin(t);
+  }
+  return out;
+}
+
+/**
+ * The compressed all-reduce where bytes cost: `millions`M float32 all-reduced, and a data-parallel
+ * AdamW step over as many params, float32 against bf16 and fp16 (error feedback on one row), the
+ * rows interleaved (round k runs each once, after a barrier, on values reset outside the timing).
+ * Bytes: what this rank's interface `link` sent during a row's calls, per call, on every rank.
+ */
+function link(size: number, lines: string[], millions: number, reps: number, linkName: string, label: string): void {
+  const n = millions << 20;
+  setNumThreads(1); // a "host" per rank, sharing the machine's cores: one thread each
+  const source = gradientLike(n, 7 + dist.rank());
+  const x = new Float32Array(n);
+  const residuals = [new Float32Array(n)];
+  const params = [new Float32Array(n).fill(0.5)];
+  const grads = [new Float32Array(n)];
+  const step = (compression: dist.Compression) => {
+    const opt = new dist.DistributedOptimizer(new AdamW(params, { lr: 1e-3 }), { compression });
+    return () => opt.step(grads);
+  };
+  const rows: Array<{ name: string; run: () => void; reset: Float32Array }> = [
+    { name: 'allReduce, float32 (MPI_Allreduce)', run: () => dist.allReduce([x]), reset: x },
+    { name: 'allReduce, float32 deterministic', run: () => dist.allReduce([x], { deterministic: true }), reset: x },
+    { name: 'allReduce, bf16', run: () => dist.allReduce([x], { compression: 'bf16' }), reset: x },
+    { name: 'allReduce, fp16', run: () => dist.allReduce([x], { compression: 'fp16' }), reset: x },
+    { name: 'allReduce, bf16 + error feedback', run: () => dist.allReduce([x], { compression: 'bf16', residuals }), reset: x },
+    { name: 'AdamW step, float32', run: step('none'), reset: grads[0] },
+    { name: 'AdamW step, bf16', run: step('bf16'), reset: grads[0] },
+    { name: 'AdamW step, fp16', run: step('fp16'), reset: grads[0] },
+  ];
+  const samples = rows.map(() => [] as number[]);
+  const sent = new Float64Array(rows.length * size);
+  const load = [os.loadavg()[0]];
+  for (let k = -1; k < reps; k++) {
+    rows.forEach((row, r) => {
+      row.reset.set(source);
+      dist.barrier();
+      const bytes0 = interfaceSentBytes(linkName);
+      const t0 = process.hrtime.bigint();
+      row.run();
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      // Round -1 warms up (buffers, connections): not counted.
+      if (k < 0) return;
+      samples[r].push(seconds);
+      sent[r * size + dist.rank()] += (interfaceSentBytes(linkName) - bytes0) / reps;
+    });
+  }
+  load.push(os.loadavg()[0]);
+  // Every rank's bytes on every rank (each filled its own slots).
+  dist.allReduce([sent], { deterministic: true });
+  const stats = samples.map((s) => summarize(s));
+  const mib = (bytes: number) => (Number.isFinite(bytes) ? `${(bytes / (1 << 20)).toFixed(1)} MiB` : 'n/a');
+  lines.push(`### ${label}: ${millions}M float32 (${(n * 4) >> 20} MiB), ${size} ranks, ${reps} rounds (load ${load.map((l) => l.toFixed(1)).join(' → ')})`, '');
+  lines.push('| what | bytes sent per call, per rank | time, median (minimum) | bytes vs float32 | time vs float32 (medians) |', '|---|---:|---:|---:|---:|');
+  rows.forEach((row, r) => {
+    const base = row.name.startsWith('AdamW') ? 5 : 0;
+    const bytes = Array.from({ length: size }, (_, q) => sent[r * size + q]);
+    const mean = bytes.reduce((a, b) => a + b, 0) / size;
+    const baseBytes = Array.from({ length: size }, (_, q) => sent[base * size + q]).reduce((a, b) => a + b, 0) / size;
+    lines.push(
+      `| ${row.name} | ${bytes.map(mib).join(', ')} | ${fmtMs(stats[r])} | ${(mean / baseBytes).toFixed(2)} | ${(stats[r].median / stats[base].median).toFixed(2)} |`,
+    );
+  });
+  lines.push('');
+}
+
 async function digitsAccuracy(lines: string[]): Promise<void> {
   const { runDigitsJob, DEFAULT_DIGITS_CONFIG } = await import('../lib/cli/jobs/digits/job');
   const runsDir = path.join(os.tmpdir(), 'fusedoptim-bench-digits');
@@ -242,6 +336,7 @@ async function digitsAccuracy(lines: string[]): Promise<void> {
 }
 
 export async function runMpiBench(argv: string[]): Promise<number> {
+  if (argv.includes('--hosts') && !underMpirun()) return (await import('./mpi_hosts')).runMpiHostsBench(argv);
   if (!underMpirun()) {
     const np = argv.includes('--np') ? argv[argv.indexOf('--np') + 1] : '2';
     const child = spawnSync(
@@ -272,6 +367,12 @@ export async function runMpiBench(argv: string[]): Promise<number> {
   if (sections.includes('overlap')) overlap(lines, layers, kib * 256);
   if (sections.includes('compression')) compression(size, lines);
   if (sections.includes('digits')) await digitsAccuracy(lines);
+  // --link veth0 'label': the interface whose counter gives the bytes, and the table's title (bench/mpi_hosts.ts passes both).
+  if (sections.includes('link')) {
+    const [name, label] = argv.includes('--link') ? argv.slice(argv.indexOf('--link') + 1, argv.indexOf('--link') + 3) : ['lo', 'one host'];
+    const reps = argv.includes('--reps') ? Number(argv[argv.indexOf('--reps') + 1]) : 7;
+    link(size, lines, millions.length === 1 ? millions[0] : 16, reps, name, label);
+  }
   if (dist.rank() === 0) process.stdout.write(lines.join('\n'));
   return 0;
 }

@@ -2,7 +2,7 @@
  * Data-parallel training on two hosts (issue 23, item 7), run by
  * `npm run test:hosts` (npm test leaves test/hosts/ out: it needs root, and CI runs it on its own).
  *
- * The hosts are two network namespaces joined by a veth pair (netns.ts), and
+ * The hosts are two network namespaces joined by a veth pair (bench/hosts/netns.ts), and
  * everything of the two-host run happens inside them: mpirun starts on host-a;
  * Open MPI's daemon (orted) reaches host-b through netns-agent.sh, the launcher
  * standing in for ssh; the ranks talk over TCP on the veth pair only (btl
@@ -23,7 +23,7 @@ import * as path from 'path';
 import { listSafetensors } from '../../lib/train/safetensors';
 import { ChildResult, REPO_ROOT, describeExit, runCommand } from '../helpers/child';
 import { MPI_ENV, MpiRun, describeRun, mpiUnavailable, runRanks } from '../helpers/mpi';
-import { INTERFACE, TwoHosts, createTwoHosts, namespacesUnavailable, ownNamespaces } from './netns';
+import { TwoHosts, createTwoHosts, namespacesUnavailable, ownNamespaces } from '../../bench/hosts/netns';
 
 const STEPS = 8;
 /** Each mpirun's bound: a hung run is killed (and what it left in the namespaces with it). */
@@ -33,43 +33,6 @@ const RUN_TIMEOUT_MS = 300_000;
 function digitsJob(runsDir: string, name: string): string[] {
   const cli = path.join(REPO_ROOT, 'bin', 'fusedoptim.js');
   return [process.execPath, cli, 'train', '--distributed', '--max-steps', String(STEPS), '--threads', '1', '--quiet', '--runs-dir', runsDir, '--name', name];
-}
-
-/**
- * mpirun's options for a job across the hosts, `perHost` ranks on each: the hostfile, the
- * launcher in the place of ssh, the transports (`btl`), the veth pair as the only network.
- */
-function acrossHosts(hosts: TwoHosts, perHost: number, btl: string): string[] {
-  const hostfile = path.join(hosts.dir, `hostfile-${perHost}`);
-  fs.writeFileSync(hostfile, hosts.hosts.map((h) => `${h.name} slots=${perHost}\n`).join(''));
-  return [
-    '--hostfile',
-    hostfile,
-    // Each daemon sees the whole machine as its own: bound, the hosts' ranks would share cores.
-    '--bind-to',
-    'none',
-    // Open MPI's session directories (one per hostname) in the hosts' folder, which goes with them:
-    // a killed run leaves its directory behind.
-    '--mca',
-    'orte_tmpdir_base',
-    hosts.dir,
-    '--mca',
-    'plm_rsh_agent',
-    path.join(__dirname, 'netns-agent.sh'),
-    // ob1, so that UCX, where installed, cannot choose another path than `btl`.
-    '--mca',
-    'pml',
-    'ob1',
-    '--mca',
-    'btl',
-    btl,
-    '--mca',
-    'btl_tcp_if_include',
-    INTERFACE,
-    '--mca',
-    'oob_tcp_if_include',
-    INTERFACE,
-  ];
 }
 
 /** The node each rank was mapped to, from mpirun's --display-map: rank -> hostname. */
@@ -111,7 +74,7 @@ describe('distributed: two hosts (network namespaces joined by a veth pair)', fu
         env: { ...process.env, ...MPI_ENV },
         timeoutMs: RUN_TIMEOUT_MS,
       });
-      const mpirun = ['mpirun', '--allow-run-as-root', '-np', '2', '--display-map', ...acrossHosts(hosts, 1, 'tcp,self'), ...digitsJob(hosts.dir, 'two-hosts')];
+      const mpirun = ['mpirun', '--allow-run-as-root', '-np', '2', '--display-map', ...hosts.mpirunOptions(1, 'tcp,self'), ...digitsJob(hosts.dir, 'two-hosts')];
       const sentBefore = hosts.hosts.map((h) => hosts.sentBytes(h));
       const [command, ...args] = hosts.exec(hosts.hosts[0], mpirun);
       across = await runCommand(command, args, { env: { ...process.env, FUSEDOPTIM_NETNS_HOSTS: hosts.agentMap }, timeoutMs: RUN_TIMEOUT_MS });
@@ -158,7 +121,7 @@ describe('distributed: two hosts (network namespaces joined by a veth pair)', fu
       oneHost = await runRanks(4, 'hosts.ts', [], RUN_TIMEOUT_MS);
       across = await runRanks(4, 'hosts.ts', [], RUN_TIMEOUT_MS, {
         // The ranks on host-b write their reports too: the launcher passes on no variable mpirun does not.
-        mpirunArgs: [...acrossHosts(hosts, 2, 'tcp,self,vader'), '-x', 'FUSEDOPTIM_RANK_REPORTS'],
+        mpirunArgs: [...hosts.mpirunOptions(2, 'tcp,self,vader'), '-x', 'FUSEDOPTIM_RANK_REPORTS'],
         wrap: (argv) => hosts.exec(hosts.hosts[0], argv),
         env: { FUSEDOPTIM_NETNS_HOSTS: hosts.agentMap },
       });

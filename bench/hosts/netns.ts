@@ -1,5 +1,6 @@
 /**
- * Two "hosts" on this machine for the two-host test: two network namespaces
+ * Two "hosts" on this machine, for the two-host test (test/hosts/) and the
+ * shaped-link benchmark (bench/mpi_hosts.ts): two network namespaces
  * joined by a veth pair, each end named `veth0` with an address of the test's
  * own (10.231.0.1/30 and 10.231.0.2/30), each namespace's /etc/hosts
  * (/etc/netns/<ns>/hosts, which `ip netns exec` mounts over /etc/hosts)
@@ -13,6 +14,13 @@
  * deletes them (which deletes the veth pair), their /etc/netns folders and
  * `dir`; it also runs on SIGINT and SIGTERM, and the next run removes the
  * namespaces a run killed outright left (those whose process is gone).
+ *
+ * shape() limits the link: a token-bucket filter (tc tbf) on each end of the
+ * veth pair, so each direction runs at the given rate, as between two machines
+ * on a network of that speed. It goes with the namespaces.
+ *
+ * Open MPI reaches the second host through netns-agent.sh (netnsAgent()), in
+ * the place of ssh. Both files live here, in the source tree: a clone's.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -30,16 +38,36 @@ export interface Host {
   address: string;
 }
 
+/** The launcher script standing in for ssh, from the source tree (a compiled copy of this file looks for it from the repository root). */
+export function netnsAgent(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    const agent = path.join(dir, 'bench', 'hosts', 'netns-agent.sh');
+    if (fs.existsSync(agent)) return agent;
+    if (path.dirname(dir) === dir) throw new Error(`netns-agent.sh not found above ${__dirname}: the two hosts run from a clone of the repository`);
+  }
+}
+
 export interface TwoHosts {
   hosts: [Host, Host];
   /** A temporary folder, removed with the namespaces: the hostfile, Open MPI's session directories, the runs. */
   dir: string;
-  /** `host=namespace host=namespace`: the agent script's map (test/hosts/netns-agent.sh). */
+  /** `host=namespace host=namespace`: the agent script's map (netns-agent.sh, in FUSEDOPTIM_NETNS_HOSTS). */
   agentMap: string;
   /** argv that runs `command` on `host`, with the host's hostname (mpirun on the first host). */
   exec(host: Host, command: string[]): string[];
+  /**
+   * mpirun's options for a job across the hosts, `perHost` ranks on each: the hostfile, the
+   * launcher in the place of ssh, the transports (`btl`), the veth pair as the only network.
+   * Run mpirun on the first host (exec) with FUSEDOPTIM_NETNS_HOSTS=agentMap in its environment.
+   */
+  mpirunOptions(perHost: number, btl: string): string[];
   /** Bytes sent out of `host`'s end of the veth pair so far. */
   sentBytes(host: Host): number;
+  /**
+   * Limits each direction of the link to `rate` (tc's notation: '1gbit', '10gbit'), with a
+   * token-bucket filter on each end of the veth pair; null removes the limit.
+   */
+  shape(rate: string | null): void;
   /** Ends the processes left in the namespaces and deletes them. Safe to call again. */
   remove(): void;
 }
@@ -80,6 +108,40 @@ function alive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * The token-bucket filter of shape(): `burst` bytes may leave at once (at least one
+ * timer tick's worth of the rate, or the filter cannot reach it), and a packet waits
+ * at most `latency` for tokens before it is dropped (TCP then slows to the rate).
+ */
+function tbf(rate: string): string[] {
+  const bitsPerSecond = Number(/^([0-9.]+)gbit$/.exec(rate)?.[1] ?? NaN) * 1e9;
+  if (!Number.isFinite(bitsPerSecond)) throw new Error(`shape: expected a rate such as '1gbit' or '10gbit', got ${rate}`);
+  // 2 ms of the rate, and at least 256 KiB: 256 KiB at 1 Gbit/s, 2.4 MiB at 10.
+  const burst = Math.max(256 << 10, Math.round((bitsPerSecond / 8) * 0.002));
+  return ['tbf', 'rate', rate, 'burst', String(burst), 'latency', '50ms'];
+}
+
+/** Why the link between two namespaces cannot be shaped here (no `tc`, no tbf in the kernel), or null when it can. */
+export function shapingUnavailable(): string | null {
+  const r = spawnSync('tc', ['-V'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) return '`tc` not found (apt-get install iproute2)';
+  const probe = `${PREFIX}${process.pid}-tc`;
+  const steps = [
+    ['ip', 'netns', 'add', probe],
+    ['ip', '-n', probe, 'link', 'add', 'tc0', 'type', 'veth', 'peer', 'name', 'tc1'],
+    ['ip', 'netns', 'exec', probe, 'tc', 'qdisc', 'add', 'dev', 'tc0', 'root', ...tbf('1gbit')],
+  ];
+  try {
+    for (const argv of steps) {
+      const step = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' });
+      if (step.status !== 0) return `\`${argv.join(' ')}\` failed: ${step.stderr.trim() || step.error}`;
+    }
+    return null;
+  } finally {
+    removeNamespace(probe);
   }
 }
 
@@ -148,10 +210,49 @@ export function createTwoHosts(): TwoHosts {
     hosts,
     dir,
     agentMap: hosts.map((h) => `${h.name}=${h.namespace}`).join(' '),
+    mpirunOptions: (perHost, btl) => {
+      const hostfile = path.join(dir, `hostfile-${perHost}`);
+      fs.writeFileSync(hostfile, hosts.map((h) => `${h.name} slots=${perHost}\n`).join(''));
+      return [
+        '--hostfile',
+        hostfile,
+        // Each daemon sees the whole machine as its own: bound, the hosts' ranks would share cores.
+        '--bind-to',
+        'none',
+        // Open MPI's session directories (one per hostname) in the hosts' folder, which goes with them:
+        // a killed run leaves its directory behind.
+        '--mca',
+        'orte_tmpdir_base',
+        dir,
+        '--mca',
+        'plm_rsh_agent',
+        netnsAgent(),
+        // ob1, so that UCX, where installed, cannot choose another path than `btl`.
+        '--mca',
+        'pml',
+        'ob1',
+        '--mca',
+        'btl',
+        btl,
+        '--mca',
+        'btl_tcp_if_include',
+        INTERFACE,
+        '--mca',
+        'oob_tcp_if_include',
+        INTERFACE,
+      ];
+    },
     exec: (host, command) => ['ip', 'netns', 'exec', host.namespace, 'unshare', '--uts', 'sh', '-c', 'hostname "$0" && exec "$@"', host.name, ...command],
     sentBytes: (host) => {
       const [link] = JSON.parse(run(['ip', '-n', host.namespace, '-j', '-s', 'link', 'show', INTERFACE])) as Array<{ stats64: { tx: { bytes: number } } }>;
       return link.stats64.tx.bytes;
+    },
+    shape: (rate) => {
+      for (const host of hosts) {
+        const tc = ['ip', 'netns', 'exec', host.namespace, 'tc', 'qdisc'];
+        if (rate === null) spawnSync(tc[0], [...tc.slice(1), 'del', 'dev', INTERFACE, 'root']);
+        else run([...tc, 'replace', 'dev', INTERFACE, 'root', ...tbf(rate)]);
+      }
     },
     remove,
   };

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Open MPI's remote launcher for the two-host test, in the place of ssh
+# Open MPI's remote launcher for the two hosts (test/hosts/, bench/mpi_hosts.ts), in the place of ssh
 # (--mca plm_rsh_agent): mpirun calls it as it would call ssh,
 #   netns-agent.sh <host> orted <arguments...>
 # and it runs the command on that "host": in the host's network namespace, and
@@ -7,7 +7,7 @@
 # daemon there has its own node name and its own session directory under /tmp).
 #
 # The hosts are named by FUSEDOPTIM_NETNS_HOSTS, "host=namespace" pairs
-# separated by spaces, which the test sets in mpirun's environment.
+# separated by spaces, which the test (or the bench) sets in mpirun's environment.
 #
 # The command words are joined and parsed again by a shell, as sshd does with
 # what ssh sends: Open MPI quotes parts of the orted command line (its contact
