@@ -9,7 +9,7 @@
  * bytes each rank's interface sent, time, and both as ratios), and the veth pair's counters give
  * what each host sent in all.
  *
- *   --rates none,10gbit,1gbit   the links to measure (`none`: unshaped; the default)
+ *   --rates none,10gbit,1gbit   the links to measure (`none`: unshaped; the default; also e.g. 100mbit)
  *   --sizes 16 --reps 7         millions of float32, rounds (bench/mpi.ts)
  *
  * Needs root (namespaces, tc) and a clone (the launcher script); says why and stops otherwise.
@@ -64,7 +64,7 @@ export async function runMpiHostsBench(argv: string[]): Promise<number> {
   try {
     for (const rate of rates) {
       hosts.shape(rate === 'none' ? null : rate);
-      const label = rate === 'none' ? 'unshaped veth pair' : `${rate.replace('gbit', ' Gbit/s')} each way (tc tbf)`;
+      const label = rate === 'none' ? 'unshaped veth pair' : `${rate.replace('gbit', ' Gbit/s').replace('mbit', ' Mbit/s')} each way (tc tbf)`;
       const command = [
         'mpirun',
         '--allow-run-as-root',

@@ -64,7 +64,7 @@ export interface TwoHosts {
   /** Bytes sent out of `host`'s end of the veth pair so far. */
   sentBytes(host: Host): number;
   /**
-   * Limits each direction of the link to `rate` (tc's notation: '1gbit', '10gbit'), with a
+   * Limits each direction of the link to `rate` (tc's notation: '100mbit', '1gbit', '10gbit'), with a
    * token-bucket filter on each end of the veth pair; null removes the limit.
    */
   shape(rate: string | null): void;
@@ -117,8 +117,9 @@ function alive(pid: number): boolean {
  * at most `latency` for tokens before it is dropped (TCP then slows to the rate).
  */
 function tbf(rate: string): string[] {
-  const bitsPerSecond = Number(/^([0-9.]+)gbit$/.exec(rate)?.[1] ?? NaN) * 1e9;
-  if (!Number.isFinite(bitsPerSecond)) throw new Error(`shape: expected a rate such as '1gbit' or '10gbit', got ${rate}`);
+  const [, value, unit] = /^([0-9.]+)(mbit|gbit)$/.exec(rate) ?? [];
+  const bitsPerSecond = Number(value) * (unit === 'gbit' ? 1e9 : 1e6);
+  if (!(bitsPerSecond > 0)) throw new Error(`shape: expected a rate such as '100mbit', '1gbit' or '10gbit', got ${rate}`);
   // 2 ms of the rate, and at least 256 KiB: 256 KiB at 1 Gbit/s, 2.4 MiB at 10.
   const burst = Math.max(256 << 10, Math.round((bitsPerSecond / 8) * 0.002));
   return ['tbf', 'rate', rate, 'burst', String(burst), 'latency', '50ms'];
