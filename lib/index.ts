@@ -109,6 +109,7 @@ export type {
   CheckpointScheduler,
   DataSource,
   EpochInfo,
+  ErrorFeedbackState,
   History,
   LoadTargets,
   LossAndGrads,

@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { DEFAULT_DIGITS_CONFIG, digitsSetup } from '../lib/cli/jobs/digits/job';
-import { readCheckpoint } from '../lib/train/checkpoint';
+import { readCheckpoint, saveCheckpoint } from '../lib/train/checkpoint';
 import { TrainConfig, train } from '../lib/train/loop';
 import { expectAllBitIdentical } from './helpers/bits';
 import { REPO_ROOT } from './helpers/child';
@@ -70,6 +70,37 @@ describe('exact resume', () => {
     const again = await run(dir, { resumeFrom: path.join(dir, 'last.safetensors') });
     expect(again.history).to.deep.equal(done.history);
     expect(again.stopReason).to.equal('completed');
+  });
+
+  it('a checkpoint holding error-feedback residuals resumes in one process as without them, saying once that they are not used', async () => {
+    const dir = tempDir();
+    const model = new LinearModel();
+    const first = await train(model, epochData(data, 8), [val], { quiet: true, epochs: 4, peakLr: 0.2, warmupSteps: 3, stepsPerEpoch: 5, maxSteps: 3 });
+    // The same checkpoint, with the residuals 2 ranks of a compressed run would have added.
+    const residuals = [0, 1].map((r) => model.params.map((p) => new Float32Array(p.length).fill(r + 1)));
+    const withResiduals = path.join(dir, 'residuals.safetensors');
+    const { optimizer, scheduler, progress, history } = first;
+    saveCheckpoint(withResiduals, { model, optimizer, scheduler, progress, history, errorFeedback: { compression: 'bf16', residuals } });
+    const plain = path.join(dir, 'plain.safetensors');
+    saveCheckpoint(plain, { model, optimizer, scheduler, progress, history });
+    const resume = async (file: string, lines: string[]) =>
+      train(new LinearModel(), epochData(data, 8), [val], {
+        epochs: 4,
+        peakLr: 0.2,
+        warmupSteps: 3,
+        stepsPerEpoch: 5,
+        resumeFrom: file,
+        progress: 'log',
+        logEvery: 1000,
+        output: { write: (text: string) => (lines.push(text), true), isTTY: false },
+      });
+    const noted: string[] = [];
+    const a = await resume(withResiduals, noted);
+    const b = await resume(plain, []);
+    expect(a.history).to.deep.equal(b.history);
+    expect(noted.filter((line) => line.startsWith('resume:'))).to.deep.equal([
+      "resume: the checkpoint's error-feedback residuals (of 2 ranks) are not used: this run is not distributed\n",
+    ]);
   });
 
   it('a resumed epoch with fewer batches than were consumed is a mismatch', async () => {

@@ -11,4 +11,5 @@ export { allReduce, allReduceAsync, broadcast, broadcastAsync, reduceScatter, re
 export type { Compression, ReduceOp, ReduceOptions } from './collectives';
 export { DistributedOptimizer } from './optimizer';
 export type { DistributedOptions, DistributedStepResult } from './optimizer';
+export type { ErrorFeedbackState } from '../train/checkpoint';
 export { shardBatches, shardRange } from './shard';

@@ -14,7 +14,7 @@ export type {
   TrainScheduler,
 } from './loop';
 export { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, loadCheckpoint, readCheckpoint, saveCheckpoint, saveCheckpointAsync } from './checkpoint';
-export type { Checkpoint, CheckpointContents, CheckpointModel, CheckpointOptimizer, CheckpointScheduler, LoadTargets, TrainingProgress } from './checkpoint';
+export type { Checkpoint, CheckpointContents, CheckpointModel, CheckpointOptimizer, CheckpointScheduler, ErrorFeedbackState, LoadTargets, TrainingProgress } from './checkpoint';
 export { emptyHistory } from './history';
 export type { History } from './history';
 export type { ProgressMode, TextOutput } from './progress';
