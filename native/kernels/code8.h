@@ -36,6 +36,7 @@ constexpr int kCodeShift = 23 - kCodeMantissa;
 // The constants of one of the two codes, as a loop needs them.
 struct Code8 {
   std::uint32_t base;       // t's bits >> kCodeShift at t = 2^-E (code 0)
+  std::uint32_t rounding;   // half a step less code 0's bits: see encode
   std::uint32_t largest;    // the magnitude code of 1: E·2^kCodeMantissa
   std::uint32_t magnitude;  // the code's magnitude bits
   std::uint32_t sign;       // the code's sign bit (0 for the unsigned code)
@@ -44,6 +45,7 @@ struct Code8 {
   static Code8 of(int exponents, bool is_signed) {
     Code8 c;
     c.base = std::uint32_t(127 - exponents) << kCodeMantissa;
+    c.rounding = (1u << (kCodeShift - 1)) - (c.base << kCodeShift);
     c.largest = std::uint32_t(exponents) << kCodeMantissa;
     c.magnitude = is_signed ? 0x7fu : 0xffu;
     c.sign = is_signed ? 0x80u : 0u;
@@ -57,11 +59,15 @@ struct Code8 {
 
   // x / absmax (given as its reciprocal, 0 for a zero or NaN absmax) → code.
   // NaN and magnitudes past 1 take the largest magnitude.
+  //   steps = ((bits(t) + half a step) >> kCodeShift) − base
+  // in one add and one shift: t ≥ 2^-E, so bits(t) ≥ base << kCodeShift and
+  // subtracting that before the shift (in `rounding`) borrows nothing.
   std::uint8_t encode(float x, float inverse_absmax) const {
     const float y = x * inverse_absmax;
     const float t = bits_float(float_bits(y) & 0x7fffffffu) + offset;
-    const std::uint32_t steps = ((float_bits(t) + (1u << (kCodeShift - 1))) >> kCodeShift) - base;
-    return std::uint8_t((steps < largest ? steps : largest) | (y < 0.0f ? sign : 0u));
+    const std::uint32_t steps = (float_bits(t) + rounding) >> kCodeShift;
+    const std::uint32_t clamped = steps < largest ? steps : largest;
+    return std::uint8_t(clamped | (y < 0.0f ? sign : 0u));
   }
 
   // code → its value at absmax 1, times absmax.
