@@ -40,6 +40,7 @@ struct Code8 {
   std::uint32_t largest;    // the magnitude code of 1: E·2^kCodeMantissa
   std::uint32_t magnitude;  // the code's magnitude bits
   std::uint32_t sign;       // the code's sign bit (0 for the unsigned code)
+  std::uint32_t sign32;     // where decode finds that bit in the widened code: a float's sign bit (or 0)
   float offset;             // 2^-E
 
   static Code8 of(int exponents, bool is_signed) {
@@ -49,6 +50,7 @@ struct Code8 {
     c.largest = std::uint32_t(exponents) << kCodeMantissa;
     c.magnitude = is_signed ? 0x7fu : 0xffu;
     c.sign = is_signed ? 0x80u : 0u;
+    c.sign32 = is_signed ? 0x80000000u : 0u;
     c.offset = bits_float(std::uint32_t(127 - exponents) << 23);
     return c;
   }
@@ -56,6 +58,7 @@ struct Code8 {
   static Code8 unsigned_code() { return of(31, false); }
   // The code a slot's table describes (see the top of the file).
   static Code8 of_table(const float* table) { return table[kCodes - 1] < 0.0f ? signed_code() : unsigned_code(); }
+  bool is_signed() const { return sign != 0; }
 
   // x / absmax (given as its reciprocal, 0 for a zero or NaN absmax) → code.
   // NaN and magnitudes past 1 take the largest magnitude.
@@ -70,11 +73,15 @@ struct Code8 {
     return std::uint8_t(clamped | (y < 0.0f ? sign : 0u));
   }
 
-  // code → its value at absmax 1, times absmax.
+  // code → its value at absmax 1, times absmax. The code is widened with its
+  // sign (as an int8), so the signed code's sign bit lands in bit 31, a
+  // float's own sign bit, where sign32 keeps it. base's low 8 bits are 0, so
+  // `| base` adds it to the magnitude (and an and-or is one instruction on
+  // AVX-512).
   float decode(std::uint8_t code, float absmax) const {
-    const std::uint32_t c = code;
-    const float t = bits_float(((c & magnitude) + base) << kCodeShift);
-    return bits_float(float_bits(t - offset) | ((c & sign) << 24)) * absmax;
+    const std::uint32_t c = std::uint32_t(std::int32_t(std::int8_t(code)));
+    const float t = bits_float(((c & magnitude) | base) << kCodeShift);
+    return bits_float(float_bits(t - offset) | (c & sign32)) * absmax;
   }
 };
 

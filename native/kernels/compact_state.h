@@ -248,11 +248,14 @@ struct Blockwise8 {
       for (int k = 0; k < kStates; ++k) {
         const float absmax = block_absmax(tile[k], m);
         absmax_of(buf, k)[block] = absmax;
-        const float inverse = inverse_of(absmax);
         std::uint8_t* codes = codes_of(buf, k) + begin;
-        const Code8 c = code[k];
-#pragma omp simd
-        for (std::size_t i = 0; i < m; ++i) codes[i] = c.encode(tile[k][i], inverse);
+        // One loop per code, each with its constants in the instructions (the
+        // unsigned code's has no sign to set).
+        if (code[k].is_signed()) {
+          encode_block(Code8::signed_code(), tile[k], m, inverse_of(absmax), codes);
+        } else {
+          encode_block(Code8::unsigned_code(), tile[k], m, inverse_of(absmax), codes);
+        }
       }
     }
   }
@@ -274,6 +277,10 @@ struct Blockwise8 {
     return bits_are_nan(std::uint32_t(most)) ? bits_float(0x7fc00000u) : bits_float(std::uint32_t(most));
   }
 
+  static void encode_block(const Code8 code, const float* values, std::size_t m, float inverse, std::uint8_t* codes) {
+#pragma omp simd
+    for (std::size_t i = 0; i < m; ++i) codes[i] = code.encode(values[i], inverse);
+  }
   static std::uint8_t* codes_of(void* const* buf, int k) { return static_cast<std::uint8_t*>(buf[kFirstState + 3 * k]); }
   static float* absmax_of(void* const* buf, int k) { return static_cast<float*>(buf[kFirstState + 3 * k + 1]); }
   static const float* table_of(void* const* buf, int k) { return static_cast<const float*>(buf[kFirstState + 3 * k + 2]); }
