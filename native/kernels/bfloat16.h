@@ -39,11 +39,13 @@ inline std::uint16_t bf16_round_nearest(float x) {
 }
 
 // float → bfloat16 bits, rounded up (away from zero in magnitude) with
-// probability equal to the discarded fraction: `noise` is 16 uniform bits.
+// probability equal to the discarded fraction: `noise` is 16 uniform bits
+// (its higher bits are ignored). A NaN adds no noise, so that dropping the
+// low bits leaves its top bits, which then get the quiet bit.
 inline std::uint16_t bf16_round_stochastic(float x, std::uint32_t noise) {
-  const std::uint32_t u = float_bits(x);
-  const std::uint32_t rounded = (u + (noise & 0xffffu)) >> 16;
-  return std::uint16_t(x != x ? ((u >> 16) | 0x0040u) : rounded);
+  const bool nan = x != x;
+  const std::uint32_t rounded = (float_bits(x) + (nan ? 0u : (noise & 0xffffu))) >> 16;
+  return std::uint16_t(nan ? (rounded | 0x0040u) : rounded);
 }
 
 inline float bf16_widen(std::uint16_t bits) { return bits_float(std::uint32_t(bits) << 16); }
