@@ -1,6 +1,7 @@
 /**
  * How a param's optimizer state is stored: `stateDtype` (a constructor and
- * param-group option of Adam, AdamW, Lion, SGD, RMSprop and Adagrad).
+ * param-group option of Adam, AdamW, Lion, SGD, RMSprop, Adagrad, Adamax,
+ * NAdam and RAdam: each declares STATE_STORAGE_OPTIONS in its spec).
  *
  *   'float32'   the moments in the param's own type (the default: bit for bit
  *               what the optimizers did before the option existed).
