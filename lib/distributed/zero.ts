@@ -32,7 +32,7 @@ import { ErrorCodes, makeError } from '../errors';
 import type { AnyOptimizer, OptimizerStateDict, StepOptions, StepResult } from '../optim/core/optimizer';
 import { Storage, storageOf, storedSchema } from '../compact/state_storage';
 import { StateBufferSpec, bufferLength } from '../optim/core/spec';
-import { checkStepOptions, kernelScale } from '../optim/core/step_checks';
+import { checkStepOptions, stepScale } from '../optim/core/step_checks';
 import { Pipeline, call, runAsync, runSync } from '../pipeline';
 import { StateArray, Tensor, dtypeOf, engineView } from '../tensor';
 import { allocStateSlab } from '../alloc';
@@ -216,15 +216,16 @@ export class ShardedStep {
     const pieces = this.pieces.map((p) => list[p.index].subarray(p.from, p.to));
     // The reduce-scatter summed the ranks' gradients: the mean is their sum over the ranks.
     const meanScale = opts.gradScale / this.size;
-    let gradNorm: number | undefined;
+    let norm: number | undefined;
     if (opts.norm !== null) {
+      // The norm of the summed gradient: each rank's partial over its shard, merged in rank order on every rank.
       const p = opts.norm.p;
       const partials = new Float64Array(this.size);
       partials[this.rank] = pieces.length === 0 ? 0 : gradNormPartial(pieces, p, { backend: this.wrapped.backend }).value;
       yield* call({ sync: () => allGather([partials]), async: () => allGatherAsync([partials]) });
-      gradNorm = finishNorm(mergeNormPartials(Array.from(partials, (value) => ({ normType: p, value })))) * Math.abs(meanScale);
+      norm = finishNorm(mergeNormPartials(Array.from(partials, (value) => ({ normType: p, value }))));
     }
-    const scale = kernelScale(opts, gradNorm, `${NAME}: step`, meanScale);
+    const { gradNorm, scale } = stepScale(opts, norm, `${NAME}: step`, meanScale);
     if (scale === null) return { gradNorm, skipped: true };
     const shard = this.shard;
     if (shard !== null) {

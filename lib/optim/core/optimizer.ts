@@ -6,7 +6,7 @@
  *   1. checks: options, hyper-parameters, gradients   (step_checks.ts; nothing changes if they throw)
  *   2. step pre-hooks: gradient transforms (averaging across processes, ...)
  *   3. the global norm, when the step clips or skips: partial sums → merge → root (../norm.ts)
- *   4. the clip coefficient and the kernel's scale    (kernelScale in step_checks.ts, the one place)
+ *   4. the clip coefficient and the kernel's scale    (stepScale in step_checks.ts, the one place)
  *   5. state created, step counts advanced, one kernel call per group  (kernel_calls.ts)
  *   6. step post-hooks
  *
@@ -33,7 +33,7 @@ import { checkGroupValue, groupStateOf } from './group_state';
 import type { KernelDef } from '../../kernels/kernel_def';
 import type { StateArray } from '../../tensor';
 import { OptimizerStateDict, checkStateDict, takeStateDict } from './state_dict';
-import { CheckedStepOptions, Grads, StepOptions, checkGrads, checkStepOptions, kernelScale } from './step_checks';
+import { CheckedStepOptions, Grads, StepOptions, checkGrads, checkStepOptions, stepScale } from './step_checks';
 import { StepCache } from './step_cache';
 import { stateBytes } from '../../compact/state_storage';
 import { StateSize, plannedStateSize } from './state_size';
@@ -378,8 +378,8 @@ export abstract class Optimizer<
     this.cache.clear();
     const { list, active, hyper } = checked ?? this.checkedStep(grads);
     const present = active.flat().map((i) => list[i]!);
-    const gradNorm = opts.norm ? (yield* normOf(this.kernels, present, opts.norm, threads)) * Math.abs(opts.gradScale) : undefined;
-    const scale = kernelScale(opts, gradNorm, `${this.spec.name}: step`);
+    const norm = opts.norm ? yield* normOf(this.kernels, present, opts.norm, threads) : undefined;
+    const { gradNorm, scale } = stepScale(opts, norm, `${this.spec.name}: step`);
     if (scale !== null) {
       const groupStateBefore = this.advanceGroups(hyper);
       try {
@@ -413,13 +413,13 @@ export abstract class Optimizer<
     // Validated first, as the full step does: an invalid hyper-parameter throws either way.
     if (!this.cache.holds(grads, this.stepHyper())) return null;
     const threads = getNumThreads();
-    let gradNorm: number | undefined;
+    let norm: number | undefined;
     if (opts.norm) {
-      const norm = this.cache.norm(this.kernels, opts.norm, threads);
-      if (norm === null) return null;
-      gradNorm = norm * Math.abs(opts.gradScale);
+      const cached = this.cache.norm(this.kernels, opts.norm, threads);
+      if (cached === null) return null;
+      norm = cached;
     }
-    const scale = kernelScale(opts, gradNorm, `${this.spec.name}: step`);
+    const { gradNorm, scale } = stepScale(opts, norm, `${this.spec.name}: step`);
     if (scale !== null) {
       const groupStateBefore = this.advanceGroups(this.validated);
       if (!this.cache.run(this.kernels, scale, threads)) {
