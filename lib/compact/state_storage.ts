@@ -77,6 +77,24 @@ export function storageOf(hyper: object, length: number): Storage {
   return length < o.min8bitSize ? 'full' : 'int8';
 }
 
+/**
+ * Whether state stored as `storage` depends on where each element sits in its
+ * param: stochastic rounding hashes the element's position into its random
+ * bits, so a piece of the param stepped apart (ZeRO) would round otherwise.
+ */
+export function dependsOnPlace(storage: Storage): boolean {
+  return storage === 'bfloat16-sr';
+}
+
+/**
+ * The storage options under which a piece of a param stored as `storage`,
+ * however short, is stored as the whole param is: an 8-bit param's pieces
+ * stay 8-bit below min8bitSize. {} where a piece's length does not matter.
+ */
+export function pieceStorageOptions(storage: Storage): Partial<StateStorageOptions> {
+  return storage === 'int8' ? { min8bitSize: 0 } : {};
+}
+
 /** The storage options of a group, by name ({} for an optimizer without them): fixed once the group is added. */
 export function storageOptionValues(hyper: object): Partial<StateStorageOptions> {
   const o = storageOptions(hyper);

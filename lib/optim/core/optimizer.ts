@@ -31,18 +31,28 @@ import { ParamTable } from './param_table';
 import type { GroupState, OptimizerSpec, ParamState, StateSchema } from './spec';
 import { checkGroupValue, groupStateOf } from './group_state';
 import type { KernelDef } from '../../kernels/kernel_def';
-import type { StateArray } from '../../tensor';
+import type { StateArray, Tensor } from '../../tensor';
 import { OptimizerStateDict, checkStateDict, takeStateDict } from './state_dict';
 import { CheckedStepOptions, Grads, StepOptions, checkGrads, checkStepOptions, stepScale } from './step_checks';
 import { StepCache } from './step_cache';
 import { stateBytes } from '../../compact/state_storage';
 import { StateSize, plannedStateSize } from './state_size';
+import { StateLayout, stateLayoutOf } from './state_layout';
 
 export type { ParamGroup, ParamGroupInput, ParamsInput } from './param_groups';
 export type { OptimizerSpec, ParamState, StateSchema, StateBufferSpec, StateScalarSpec, KernelChoice, ScalarContext, GroupState, GroupStateSpec } from './spec';
 export type { OptimizerStateDict } from './state_dict';
 export type { StateSize } from './state_size';
 export type { Grads, StepOptions } from './step_checks';
+
+/** @internal A group of a clone (Optimizer.cloneOver): its params, and the group whose options and values it takes. */
+export interface CloneGroup {
+  readonly params: readonly Tensor[];
+  /** The index of the group of the cloned optimizer it is like. */
+  readonly like: number;
+  /** Options over that group's (ZeRO: a piece's storage, StateLayout.pieceOptions). */
+  readonly options?: Readonly<Record<string, unknown>>;
+}
 
 /** A step's gradients and hyper-parameters, checked: per group the params with a gradient, and the validated hyper-parameters. */
 interface CheckedStep<O> {
@@ -238,6 +248,39 @@ export abstract class Optimizer<
       index += group.params.length;
       return group.params.some((_, k) => this.spec.kernel(hyper, this.table.shapes[first + k]).kernel.perTensor === true);
     });
+  }
+
+  /**
+   * @internal How param `index`'s state is stored, buffer by buffer, under its
+   * group's current options (the state-layout view, state_layout.ts): for
+   * code that cuts the params into pieces stepped apart (ZeRO,
+   * lib/distributed/zero.ts). Not public API.
+   */
+  stateLayout(index: number): StateLayout {
+    checkNumber(`${this.spec.name}: stateLayout: index`, index, { integer: true, min: 0, max: this.table.params.length - 1 });
+    let gi = 0;
+    for (let first = 0; index >= first + this.paramGroups[gi].params.length; gi++) first += this.paramGroups[gi].params.length;
+    return stateLayoutOf(this.spec, this.hyperOf(gi), this.table.params[index], this.table.shapes[index]);
+  }
+
+  /**
+   * @internal The same optimizer (its class, declaration and backend) over
+   * other params, without state: clone group k takes this optimizer's group
+   * `groups[k].like`, its options (`groups[k].options` over them) and its
+   * values (spec.groupState). ZeRO's shard optimizer (lib/distributed/zero.ts)
+   * is one, over pieces of these params. Built by this object's own class,
+   * so that a user's subclass stays itself: every Optimizer subclass's
+   * constructor takes (params, options), as the registry's OptimizerClass says.
+   */
+  cloneOver(groups: readonly CloneGroup[]): Optimizer<O> {
+    const Class = this.constructor as new (params: ParamsInput<O>, options: OptimizerOptions) => Optimizer<O>;
+    const like = groups.map((g, k) => checkNumber(`${this.spec.name}: cloneOver: groups[${k}].like`, g.like, { integer: true, min: 0, max: this.paramGroups.length - 1 }));
+    const clone = new Class(
+      groups.map((g, k) => ({ ...this.hyperOf(like[k]), ...g.options, params: g.params }) as ParamGroupInput<O>),
+      { backend: this.backend },
+    );
+    clone.paramGroups.forEach((group, k) => Object.assign(group, groupStateOf(this.spec, this.paramGroups[like[k]])));
+    return clone;
   }
 
   /** The number of params in all groups. */
