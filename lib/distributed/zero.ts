@@ -7,13 +7,16 @@
  * tensors (as DeepSpeed's flat partitions do), except that no cut falls inside
  * a block of 8-bit state (./shard_layout.ts). A step:
  *
- *   1. reduceScatter(grads)                 each rank holds the summed gradient of its shard
- *   2. the global norm, when the step clips or skips: each rank's partial over its
+ *   1. the wrapped optimizer checks the step (its options, a Schedule-Free group's
+ *      mode) on every rank, before anything is sent
+ *   2. reduceScatter(grads)                 each rank holds the summed gradient of its shard
+ *   3. the global norm, when the step clips or skips: each rank's partial over its
  *      shard, all-gathered and merged in rank order (../norm.ts), so every rank
  *      computes the same bits and makes the same decision
- *   3. the shard's optimizer steps its pieces (views into the params), gradScale
- *      divided by the world size and times the clip coefficient: one fused pass
- *   4. allGather(params)                     every rank holds every updated param
+ *   4. the shard's optimizer steps its pieces (views into the params), gradScale
+ *      divided by the world size and times the clip coefficient: one fused pass;
+ *      the wrapped optimizer's groups advance their own values (below)
+ *   5. allGather(params)                     every rank holds every updated param
  *
  * What the state of each param allows comes from the optimizer's
  * state-layout view (Optimizer.stateLayout: ../optim/core/state_layout.ts),
@@ -31,10 +34,23 @@
  * before every step (schedulers write the wrapped optimizer's). The wrapped optimizer
  * holds no state until gatherState() copies every rank's into it for a
  * checkpoint; scatterState() takes a loaded checkpoint's state back into the shards.
+ *
+ * The wrapped optimizer keeps its groups' own values (spec.groupState:
+ * Schedule-Free's k, lrMax, weightSum, scheduledLr and trainMode), so that
+ * its state dict is an unsharded one's. A step has it check itself first
+ * (Optimizer.checkStepOfClone), copies the values into the shard's groups
+ * with the hyper-parameters, and has it advance them once the shard stepped,
+ * as the shard advanced its copies: a rank whose shard lacks a group (or
+ * that owns nothing) advances them all the same. Its train() and eval() need
+ * the state the shards hold: it hands them to this object (holdStateIn),
+ * which runs them over each rank's pieces and all-gathers the params, so
+ * that every rank holds the whole x or y. A collective, as the step is: one
+ * all-gather of the params per group that switches.
  */
 import { finishNorm, gradNormPartial, mergeNormPartials } from '../clip';
 import { ErrorCodes, makeError } from '../errors';
-import type { AnyOptimizer, OptimizerStateDict, StepOptions, StepResult } from '../optim/core/optimizer';
+import type { AnyOptimizer, OptimizerStateDict, StateHolder, StepOptions, StepResult } from '../optim/core/optimizer';
+import type { KernelDef } from '../kernels/kernel_def';
 import type { StateBufferLayout, StateLayout } from '../optim/core/state_layout';
 import { checkStepOptions, stepScale } from '../optim/core/step_checks';
 import { Pipeline, call, runAsync, runSync } from '../pipeline';
@@ -60,8 +76,6 @@ interface Piece {
 interface ShardGroup {
   group: number;
   pieceOptions: Readonly<Record<string, unknown>>;
-  /** The wrapped group's values of those options when the shard was made. */
-  wrappedValues: Readonly<Record<string, unknown>>;
 }
 
 const NAME = 'DistributedOptimizer';
@@ -117,7 +131,7 @@ function checkShardable(layout: StateLayout, i: number, param: Tensor): void {
   );
 }
 
-export class ShardedStep {
+export class ShardedStep implements StateHolder {
   private readonly params: Tensor[];
   private readonly groupOf: number[];
   private readonly layout: ShardLayout;
@@ -128,6 +142,8 @@ export class ShardedStep {
   readonly shard: AnyOptimizer | null;
   /** shard.paramGroups[k] holds the pieces of shardGroups[k]. */
   private readonly shardGroups: ShardGroup[];
+  /** The live state is the shards' (a step ran, or scatterState took a loaded one in), not the wrapped optimizer's. */
+  private stateInShards = false;
 
   constructor(
     private readonly wrapped: AnyOptimizer,
@@ -158,12 +174,7 @@ export class ShardedStep {
     const firsts = new Map<string, number>();
     for (const { index } of ranges) if (!firsts.has(keyOf(index))) firsts.set(keyOf(index), index);
     const keys = [...firsts.keys()].sort((a, b) => this.groupOf[firsts.get(a)!] - this.groupOf[firsts.get(b)!]);
-    this.shardGroups = keys.map((key) => {
-      const i = firsts.get(key)!;
-      const { pieceOptions } = layouts[i];
-      const group = wrapped.paramGroups[this.groupOf[i]] as Record<string, unknown>;
-      return { group: this.groupOf[i], pieceOptions, wrappedValues: Object.fromEntries(Object.keys(pieceOptions).map((name) => [name, group[name]])) };
-    });
+    this.shardGroups = keys.map((key) => ({ group: this.groupOf[firsts.get(key)!], pieceOptions: layouts[firsts.get(key)!].pieceOptions }));
     // In the shard's param order: by shard group, then by param.
     this.pieces = ranges
       .map((r) => ({ index: r.index, shardGroup: keys.indexOf(keyOf(r.index)), from: r.from, to: r.to }))
@@ -178,19 +189,18 @@ export class ShardedStep {
               params: this.pieces.filter((p) => p.shardGroup === k).map((p) => this.params[p.index].subarray(p.from, p.to)),
             })),
           );
+    wrapped.holdStateIn(this);
   }
 
   /**
-   * The hyper-parameters of the shard's group k: its wrapped group's, and the
-   * piece options while the wrapped group's values of them are unchanged (a
-   * change passes through, and the shard's step refuses it, as the wrapped
-   * optimizer's would: they decide how state is stored).
+   * The shard's group k: its wrapped group's hyper-parameters and values, the
+   * piece options over them. (They override storage options, which are fixed:
+   * a change of the wrapped group's is refused by its checkStepOfClone, and a
+   * load keeps the live ones.)
    */
   private hyperOf(k: number): Record<string, unknown> {
-    const { group, pieceOptions, wrappedValues } = this.shardGroups[k];
-    const hyper = hyperOf(this.wrapped.paramGroups[group]);
-    const unchanged = Object.keys(pieceOptions).every((name) => Object.is(hyper[name], wrappedValues[name]));
-    return unchanged ? { ...hyper, ...pieceOptions } : hyper;
+    const { group, pieceOptions } = this.shardGroups[k];
+    return { ...hyperOf(this.wrapped.paramGroups[group]), ...pieceOptions };
   }
 
   /** Elements of optimizer state this rank holds (its shard's buffers). */
@@ -211,6 +221,7 @@ export class ShardedStep {
   private *pipeline(grads: readonly (Tensor | null)[], options: StepOptions | undefined): Pipeline<StepResult> {
     const opts = checkStepOptions(`${NAME}`, options);
     const list = this.checkGrads(grads);
+    const advanceWrappedGroups = this.wrapped.checkStepOfClone();
     this.copyHyper();
     const laid = this.layout.laidOut(list, this.pads);
     yield* call({ sync: () => reduceScatter(laid, { deterministic: this.deterministic }), async: () => reduceScatterAsync(laid, { deterministic: this.deterministic }) });
@@ -232,9 +243,36 @@ export class ShardedStep {
     if (shard !== null) {
       yield* call({ sync: () => shard.step(pieces, { gradScale: scale }), async: () => shard.stepAsync(pieces, { gradScale: scale }) });
     }
-    const params = this.layout.laidOut(this.params, this.pads);
+    advanceWrappedGroups();
+    this.stateInShards = true;
+    const params = this.laidOutParams();
     yield* call({ sync: () => allGather(params), async: () => allGatherAsync(params) });
     return { gradNorm, skipped: false };
+  }
+
+  /** The params as the collectives take them: all-gathered, every rank's pieces reach every rank's params. */
+  private laidOutParams(): Tensor[] {
+    return this.layout.laidOut(this.params, this.pads);
+  }
+
+  /**
+   * The wrapped optimizer's updateParamsWithState (Schedule-Free's train() and
+   * eval()), which it hands here (holdStateIn): `kernel` over this rank's
+   * pieces of group `gi` with their state, then the params all-gathered. A
+   * collective: every rank's train() or eval() makes the same calls.
+   */
+  updateParamsWithState(gi: number, kernel: KernelDef, buffers: readonly string[], scalars: Float64Array): void {
+    if (!this.stateInShards && this.wrapped.state.some((s) => Object.keys(s).length > 0)) {
+      throw makeError(
+        ErrorCodes.INVALID_ARG_VALUE,
+        `${NAME}: ${this.wrapped.kind}: train/eval: the wrapped optimizer holds state (a loaded checkpoint) that its shards do not; ` +
+          'call scatterState() on every rank first',
+      );
+    }
+    this.shardGroups.forEach(({ group }, k) => {
+      if (group === gi) this.shard!.updateParamsWithState(k, kernel, buffers, scalars);
+    });
+    allGather(this.laidOutParams());
   }
 
   private checkGrads(grads: readonly (Tensor | null)[]): Tensor[] {
@@ -250,7 +288,7 @@ export class ShardedStep {
     });
   }
 
-  /** The wrapped groups' hyper-parameters (what schedulers and users change) into the shard's groups. */
+  /** The wrapped groups' hyper-parameters (what schedulers and users change) and values into the shard's groups. */
   private copyHyper(): void {
     this.shard?.paramGroups.forEach((group, k) => Object.assign(group, this.hyperOf(k)));
   }
@@ -350,6 +388,7 @@ export class ShardedStep {
       const groups = shard.paramGroups.map((g, k) => ({ ...this.hyperOf(k), params: g.params.map(() => index++) }));
       shard.loadStateDict({ state, paramGroups: groups });
     }
+    this.stateInShards = true;
     this.releaseState();
   }
 

@@ -54,6 +54,15 @@ export interface CloneGroup {
   readonly options?: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * @internal Where an optimizer's state lives when a wrapper keeps it elsewhere
+ * (ZeRO's shards, lib/distributed/zero.ts): updateParamsWithState runs there.
+ */
+export interface StateHolder {
+  /** Runs `kernel` over the params of group `gi` with the state buffers `buffers`, as Optimizer.updateParamsWithState does. */
+  updateParamsWithState(gi: number, kernel: KernelDef, buffers: readonly string[], scalars: Float64Array): void;
+}
+
 /** A step's gradients and hyper-parameters, checked: per group the params with a gradient, and the validated hyper-parameters. */
 interface CheckedStep<O> {
   list: Grads;
@@ -159,6 +168,8 @@ export abstract class Optimizer<
   private readonly fixedKeys: string[] = [];
   /** The array stepHyper refills. */
   private readonly validated: O[] = [];
+  /** Where updateParamsWithState runs when a wrapper keeps the state (holdStateIn), or null: here. */
+  private stateHolder: StateHolder | null = null;
 
   protected constructor(spec: OptimizerSpec<O>, params: ParamsInput<O>, options: (Partial<O> & OptimizerOptions) | undefined) {
     this.spec = spec;
@@ -281,6 +292,32 @@ export abstract class Optimizer<
     );
     clone.paramGroups.forEach((group, k) => Object.assign(group, groupStateOf(this.spec, this.paramGroups[like[k]])));
     return clone;
+  }
+
+  /**
+   * @internal The checks and the group bookkeeping of a step whose kernels a
+   * clone of this optimizer runs over pieces of its params (ZeRO's shard,
+   * lib/distributed/zero.ts). Checks the step as step() does (hyper-parameters,
+   * fixed options, the groups' values: a Schedule-Free group in eval mode
+   * throws ERR_NOT_IN_TRAIN_MODE), changing nothing, so that the wrapper can
+   * refuse before it communicates. Returns what the step then owes this
+   * optimizer's own groups, to call once the clone's kernels ran: their
+   * values advanced (spec.groupState: Schedule-Free's k, lrMax, weightSum),
+   * from the hyper-parameters checked here, as the clone advanced its own.
+   */
+  checkStepOfClone(): () => void {
+    this.assertIdle('step');
+    const hyper = [...this.stepHyper()];
+    return () => void this.advanceGroups(hyper);
+  }
+
+  /**
+   * @internal Hands the param updates that read this optimizer's state
+   * (updateParamsWithState: Schedule-Free's train() and eval()) to `holder`,
+   * which keeps that state (ZeRO's shards, lib/distributed/zero.ts); null takes them back.
+   */
+  holdStateIn(holder: StateHolder | null): void {
+    this.stateHolder = holder;
   }
 
   /** The number of params in all groups. */
@@ -549,10 +586,18 @@ export abstract class Optimizer<
    * Runs `kernel` over every param of group `gi` that has the state buffers
    * `buffers` (its slots: the param, then those buffers), with `scalars`:
    * what an optimizer declares beside its step, such as Schedule-Free moving
-   * its params between the sequences it keeps (train() / eval()).
+   * its params between the sequences it keeps (train() / eval()). Where a
+   * wrapper keeps the state (holdStateIn), it runs there.
+   *
+   * @internal Public for that wrapper (ZeRO), which runs its wrapped
+   * optimizer's updates through its shard's; a subclass calls it, no user does.
    */
-  protected updateParamsWithState(gi: number, kernel: KernelDef, buffers: readonly string[], scalars: Float64Array): void {
+  updateParamsWithState(gi: number, kernel: KernelDef, buffers: readonly string[], scalars: Float64Array): void {
     this.assertIdle('train/eval');
+    if (this.stateHolder !== null) {
+      this.stateHolder.updateParamsWithState(gi, kernel, buffers, scalars);
+      return;
+    }
     let first = 0;
     for (let g = 0; g < gi; g++) first += this.paramGroups[g].params.length;
     const tensors: StateArray[] = [];

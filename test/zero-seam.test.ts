@@ -1,15 +1,19 @@
 /**
  * The seam ZeRO stage 1 steps through (internal API: lib/distributed/zero.ts
- * is its one user): the state-layout view (Optimizer.stateLayout,
- * lib/optim/core/state_layout.ts), which says how each param's state is
- * stored and where the param may be cut, and Optimizer.cloneOver, the same
- * optimizer over other params. In one process, without MPI: a clone over the
+ * is its one user), in one process, without MPI: the state-layout view
+ * (Optimizer.stateLayout, lib/optim/core/state_layout.ts), which says how
+ * each param's state is stored and where the param may be cut;
+ * Optimizer.cloneOver, the same optimizer over other params (a clone over the
  * pieces the view allows steps them bit for bit as the optimizer steps the
- * whole params.
+ * whole params); checkStepOfClone, a step's checks and group bookkeeping
+ * without its kernels; holdStateIn, which sends train() and eval() to
+ * whoever holds the state.
  */
 import { expect } from 'chai';
 import { Adafactor, AdamW, AdamWScheduleFree, ASGD, LAMB, NAdam, SGDScheduleFree } from '../lib';
 import { ErrorCodes } from '../lib/errors';
+import type { KernelDef } from '../lib/kernels/kernel_def';
+import { scheduleFreeSwitchKernel } from '../lib/kernels/schedule_free';
 import type { AnyOptimizer } from '../lib/optim/core/optimizer';
 import type { Tensor } from '../lib/tensor';
 import { expectAllBitIdentical } from './helpers/bits';
@@ -143,4 +147,53 @@ describe('Optimizer.cloneOver (internal: how ZeRO builds its shard optimizer)', 
       expectAllBitIdentical(cut, whole, 'params');
     });
   }
+});
+
+describe('Optimizer.checkStepOfClone and holdStateIn (internal: how ZeRO steps and switches a wrapped optimizer it does not step)', () => {
+  const groupValues = (opt: AnyOptimizer) => opt.paramGroups.map(({ k, lrMax, weightSum, scheduledLr, trainMode }) => ({ k, lrMax, weightSum, scheduledLr, trainMode }));
+
+  it('refuses a step in eval mode as step() does, changing nothing', () => {
+    const opt = new AdamWScheduleFree([new Float32Array(3)]);
+    const before = groupValues(opt);
+    expectError(() => opt.checkStepOfClone(), { type: RangeError, code: ErrorCodes.NOT_IN_TRAIN_MODE, mentions: ['AdamWScheduleFree: step: paramGroups[0]', 'eval mode'] });
+    expect(groupValues(opt)).to.deep.equal(before);
+  });
+
+  it("advances the groups' values as a step does, only when called, from the options it checked", () => {
+    const make = () => new SGDScheduleFree([{ params: [new Float32Array(3)] }, { params: [new Float32Array(2)], lr: 0.5 }], { warmupSteps: 3 });
+    const stepped = make();
+    const bookkept = make();
+    for (const opt of [stepped, bookkept]) opt.train();
+    for (let step = 0; step < 2; step++) {
+      stepped.step([new Float32Array(3).fill(1), new Float32Array(2).fill(1)]);
+      const advance = bookkept.checkStepOfClone();
+      bookkept.paramGroups[1].lr = 7; // after the check: the step goes on with what it checked
+      expect(bookkept.paramGroups[0].k).to.equal(step);
+      advance();
+      bookkept.paramGroups[1].lr = 0.5;
+    }
+    expect(groupValues(bookkept)).to.deep.equal(groupValues(stepped));
+    expect(bookkept.state).to.deep.equal([{}, {}]);
+  });
+
+  it('hands train() and eval() to the state holder, and takes them back', () => {
+    const p = Float32Array.of(1, 2);
+    const opt = new AdamWScheduleFree([p], { betas: [0.75, 0.999] });
+    const calls: Array<{ gi: number; kernel: KernelDef; buffers: readonly string[]; scalars: number[] }> = [];
+    opt.holdStateIn({ updateParamsWithState: (gi, kernel, buffers, scalars) => void calls.push({ gi, kernel, buffers, scalars: Array.from(scalars) }) });
+    opt.train();
+    opt.eval();
+    expect(calls).to.deep.equal([
+      { gi: 0, kernel: scheduleFreeSwitchKernel, buffers: ['z'], scalars: [0.25] },
+      { gi: 0, kernel: scheduleFreeSwitchKernel, buffers: ['z'], scalars: [1 - 1 / 0.75] },
+    ]);
+    opt.holdStateIn(null);
+    opt.train();
+    // After one step x = y = z: a second one parts them.
+    for (let step = 0; step < 2; step++) opt.step([Float32Array.of(1, -1)]);
+    const y = p.slice();
+    opt.eval();
+    expect(calls).to.have.length(2);
+    expect(Array.from(p)).to.not.deep.equal(Array.from(y));
+  });
 });
