@@ -1,5 +1,5 @@
 /** fusedoptim's public API. */
-export { Optimizer } from './optim/core/optimizer';
+export { Optimizer, modesOf } from './optim/core/optimizer';
 export type {
   AnyOptimizer,
   Grads,
@@ -16,6 +16,7 @@ export type {
   StepPreHookResult,
   StepPostHook,
   HookHandle,
+  TrainEvalModes,
 } from './optim/core/optimizer';
 export * from './optim';
 export type { StateStorageOptions, StateDtypeOption } from './compact/state_storage';
