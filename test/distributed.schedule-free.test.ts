@@ -8,8 +8,9 @@
  * after every op, in float64 and in float32 with 8-bit state. A checkpoint
  * taken sharded holds the unsharded run's state dict (the groups' values and
  * mode included) and resumes exactly sharded on 2 ranks, on 4, and in one
- * process without MPI. A step in eval mode is refused before any
- * communication, and eval() before scatterState() too.
+ * process without MPI. train() (the loop switches the modes at each epoch)
+ * gives the same bits sharded or not. A step in eval mode is refused before
+ * any communication, and eval() before scatterState() too.
  * Skipped (saying why) where mpirun or the MPI addon is missing.
  */
 import { expect } from 'chai';
@@ -59,6 +60,10 @@ describe('distributed: Schedule-Free', function () {
     // 543 float32 elements, the cut moved back to 256: z per element, expAvgSq as 8-bit codes with an absmax per
     // block and the 256-value code map per param (w1, w2: 8-bit; the biases' 63 under min8bitSize in float32).
     expect(elements('AdamWScheduleFree float32 int8')).to.deep.equal([256 + (256 + 1 + 256), 287 + (44 + 1 + 256 + 180 + 1 + 256 + 63)]);
+  });
+
+  it('train() with distributed (the loop switching the modes each epoch) equals one process bit for bit, sharded or not', () => {
+    for (const r of two.ranks) expect([r['train() shardState false'], r['train() shardState true']]).to.deep.equal([true, true]);
   });
 
   it('a checkpoint saved on 2 sharded ranks resumes on 4 sharded ranks and in one process, exactly', () => {
