@@ -22,7 +22,7 @@ export type { StateStorageOptions, StateDtypeOption } from './compact/state_stor
 export type { AdaptiveOptions } from './optim/core/adaptive_terms';
 export type { LBFGSParamGroup } from './optim/lbfgs/lbfgs';
 export { OPTIMIZERS, findOptimizer } from './optim/registry';
-export type { OptimizerEntry, OptimizerCapabilities, OptimizerClass } from './optim/registry';
+export type { OptimizerEntry, OptimizerCapabilities, OptimizerClass, TrainEvalModes } from './optim/registry';
 // What an optimizer declares, as the registry's entries and Optimizer.stateSchema() show it.
 export type { OptimizerSpec, StateSchema, StateBufferSpec, StateScalarSpec, KernelChoice, ScalarContext, ParamShape, GroupState, GroupStateSpec } from './optim/core/spec';
 export type { OptionRule, OptionRules } from './optim/core/options';

@@ -24,6 +24,7 @@ import { Optimizer } from '../optim/core/optimizer';
 import type { OptimizerStateDict } from '../optim/core/optimizer';
 import { StepOptions, checkStepOptions } from '../optim/core/step_checks';
 import { OPTIMIZERS, entryOfClass } from '../optim/registry';
+import type { OptimizerCapabilities } from '../optim/registry';
 import type { SchedulableOptimizer } from '../schedulers';
 import { checkFunction, checkObject, checkOptions, describe } from '../validate';
 import { valuesOf } from './backends';
@@ -73,8 +74,11 @@ export class FusedOptimizer extends tf.Optimizer {
   /** The schedule driving the lr, or null. */
   readonly schedule: FusedSchedule | null;
 
-  /** The class takes each param's shape (Adafactor's `shapes`): the variables' shapes are given to it. */
-  private readonly takesShapes: boolean;
+  /**
+   * What the class can do, from the registry: `shapes` (Adafactor's: the
+   * variables' shapes are given to it), `modes` (Schedule-Free's train and eval).
+   */
+  private readonly capabilities: OptimizerCapabilities;
   /** Passed to every step; undefined: a plain step. */
   private readonly stepOptions: StepOptions | undefined;
   /** The one lr every group takes; what a schedule drives. */
@@ -92,18 +96,25 @@ export class FusedOptimizer extends tf.Optimizer {
   constructor(optimizerClass: FusedOptimizerClass, options: Record<string, unknown> = {}, fusedOptions: FusedOptimizerOptions = {}) {
     super();
     checkFunction(`${NAME}: optimizerClass`, optimizerClass);
+    const className = optimizerClass.name || describe(optimizerClass);
     if (!(optimizerClass.prototype instanceof Optimizer)) {
+      throw makeError(ErrorCodes.INVALID_ARG_TYPE, `${NAME}: optimizerClass: expected a fusedoptim optimizer class (AdamW, SGD, ...), got ${className}`);
+    }
+    // The class's declaration, from the registry: a registered class, or a user's subclass of one.
+    const entry = entryOfClass(optimizerClass);
+    if (entry === undefined || entry.resolveOptions === null) {
       throw makeError(
         ErrorCodes.INVALID_ARG_TYPE,
-        `${NAME}: optimizerClass: expected a fusedoptim optimizer class (AdamW, SGD, ...), got ${optimizerClass.name || describe(optimizerClass)}`,
+        `${NAME}: optimizerClass: ${className} is neither an optimizer of fusedoptim's registry (lib/optim/index.ts) nor a subclass of one; ` +
+          'the bridge reads its options and capabilities from there',
       );
     }
     const opts = checkObject(`${NAME}: options`, options);
-    // A stand-in param: the options are checked now, and the class's default lr read.
     if (opts.shapes !== undefined) {
       throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${NAME}: options.shapes: each variable's own shape is given to the optimizer; leave shapes out`);
     }
-    const probe = new optimizerClass([new Float32Array(1)], opts as never);
+    // Checked now, as the class's constructor will check them at the first step; and the default lr read.
+    const resolved = entry.resolveOptions(opts);
     const fused = checkOptions(`${NAME}: third argument`, fusedOptions, ['maxGradNorm', 'normType', 'scheduler']);
     const step: StepOptions = {};
     if (fused.maxGradNorm !== undefined) step.maxGradNorm = fused.maxGradNorm as number;
@@ -115,9 +126,8 @@ export class FusedOptimizer extends tf.Optimizer {
     }
     this.optimizerClass = optimizerClass;
     this.optimizerOptions = Object.freeze({ ...opts });
-    // Whether the variables' shapes are given to the class: the registry says (a class of one's own: its options).
-    this.takesShapes = entryOfClass(optimizerClass)?.capabilities.shapes ?? 'shapes' in probe.defaults;
-    this.lrHolder = { paramGroups: [{ lr: probe.lr }] };
+    this.capabilities = entry.capabilities;
+    this.lrHolder = { paramGroups: [{ lr: resolved.lr as number }] };
     this.schedule = (fused.scheduler as FusedSchedule | undefined) ?? null;
     this.schedule?.attach(this.lrHolder, NAME);
   }
@@ -189,7 +199,7 @@ export class FusedOptimizer extends tf.Optimizer {
     if (variables.length === 0) return;
     const slots = variables.map((v) => new ParamSlot(v));
     const params = slots.map((s) => s.param);
-    const shapes = this.takesShapes ? { shapes: slots.map((s) => s.shape) } : {};
+    const shapes = this.capabilities.shapes ? { shapes: slots.map((s) => s.shape) } : {};
     if (this.inner !== null) {
       this.inner.addParamGroup({ params, ...shapes });
     } else {
