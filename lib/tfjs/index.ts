@@ -46,7 +46,7 @@ import type { OptimizerOptions } from '../optim/core/optimizer';
 import { FusedOptimizer, FusedOptimizerClass, FusedOptimizerOptions } from './optimizer';
 
 export { FusedOptimizer } from './optimizer';
-export type { AnyFusedOptimizer, FusedOptimizerClass, FusedOptimizerOptions } from './optimizer';
+export type { AnyFusedOptimizer, FusedOptimizerClass, FusedOptimizerOptions, TrainableVariable } from './optimizer';
 export { FusedSchedule, scheduler } from './scheduler';
 export type { SchedulePer, SchedulerClass } from './scheduler';
 export type { NamedTensor } from './weights';
