@@ -435,7 +435,12 @@ export class FusedOptimizer extends tf.Optimizer {
 tf.serialization.registerClass(FusedOptimizer);
 
 /** A variable as train() and eval() take it: a tf.Variable, or a tfjs-layers LayerVariable (a model's `trainableWeights`). */
-export type TrainableVariable = tf.Variable | { read(): tf.Tensor };
+export type TrainableVariable =
+  | tf.Variable
+  | {
+      /** The tf.Variable that holds the weight's values (a LayerVariable's). */
+      read(): tf.Tensor;
+    };
 
 /** The variables given to train() / eval(), checked as a step checks its gradients' variables (frozen and empty ones skipped). */
 function checkedVariables(input: unknown, where: string): tf.Variable[] {
