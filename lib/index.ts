@@ -1,5 +1,5 @@
 /** fusedoptim's public API. */
-export { Optimizer } from './optim/core/optimizer';
+export { Optimizer, modesOf } from './optim/core/optimizer';
 export type {
   AnyOptimizer,
   Grads,
@@ -16,13 +16,14 @@ export type {
   StepPreHookResult,
   StepPostHook,
   HookHandle,
+  TrainEvalModes,
 } from './optim/core/optimizer';
 export * from './optim';
 export type { StateStorageOptions, StateDtypeOption } from './compact/state_storage';
 export type { AdaptiveOptions } from './optim/core/adaptive_terms';
 export type { LBFGSParamGroup } from './optim/lbfgs/lbfgs';
 export { OPTIMIZERS, findOptimizer } from './optim/registry';
-export type { OptimizerEntry, OptimizerCapabilities, OptimizerClass, TrainEvalModes } from './optim/registry';
+export type { OptimizerEntry, OptimizerCapabilities, OptimizerClass } from './optim/registry';
 // What an optimizer declares, as the registry's entries and Optimizer.stateSchema() show it.
 export type { OptimizerSpec, StateSchema, StateBufferSpec, StateScalarSpec, KernelChoice, ScalarContext, ParamShape, GroupState, GroupStateSpec } from './optim/core/spec';
 export type { OptionRule, OptionRules } from './optim/core/options';

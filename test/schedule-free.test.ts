@@ -18,9 +18,11 @@ import type { BackendName } from '../lib/backend';
 import { ErrorCodes } from '../lib/errors';
 import type { DType, Tensor } from '../lib/tensor';
 import { getNumThreads, setNumThreads } from '../lib/threads';
-import { loadCheckpoint, saveCheckpoint } from '../lib/train/checkpoint';
-import { expectBitIdentical } from './helpers/bits';
-import { expectError } from './helpers/errors';
+import { loadCheckpoint, readCheckpoint, saveCheckpoint } from '../lib/train/checkpoint';
+import { train } from '../lib/train/loop';
+import { expectAllBitIdentical, expectBitIdentical } from './helpers/bits';
+import { expectError, expectFailure } from './helpers/errors';
+import { LinearModel, batchesOf, regressionData } from './helpers/tiny-model';
 import { randomTensors } from './helpers/random';
 import { expectUnchanged, snapshotOptimizer } from './helpers/snapshot';
 
@@ -347,5 +349,73 @@ describe('Schedule-Free: options', () => {
     expectError(() => new AdamWScheduleFree(p(), { warmupSteps: 1.5 }), { type: RangeError, code: ErrorCodes.OUT_OF_RANGE, mentions: ['warmupSteps', 'integer'] });
     expectError(() => new AdamWScheduleFree(p(), { k: 3 } as never), { type: RangeError, code: ErrorCodes.INVALID_ARG_VALUE, mentions: ['k'] });
     expectError(() => new SGDScheduleFree(p(), { stateDtype: 'int8' } as never), { type: RangeError, code: ErrorCodes.INVALID_ARG_VALUE, mentions: ['stateDtype'] });
+  });
+});
+
+describe('Schedule-Free in the training loop (train())', () => {
+  const data = regressionData(48, 7);
+  const valBatch = regressionData(16, 8);
+
+  async function run(dir: string, extra: Record<string, unknown>) {
+    const model = new LinearModel();
+    const opt = new AdamWScheduleFree(model.params, { lr: 0.05, warmupSteps: 4 });
+    const result = await train(model, batchesOf(data, 8), [valBatch], {
+      quiet: true,
+      optimizer: opt,
+      epochs: 3,
+      checkpointPath: path.join(dir, 'best.safetensors'),
+      lastCheckpointPath: path.join(dir, 'last.safetensors'),
+      ...extra,
+    });
+    return { model, opt, result };
+  }
+
+  it('steps in train mode, validates and ends in eval mode (the params hold x), with no default schedule', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sf-loop-'));
+    const { model, opt, result } = await run(dir, {});
+    expect(result.stopReason).to.equal('completed');
+    expect(opt.training).to.equal(false);
+    expect(result.scheduler).to.equal(null);
+    expect(result.history.learningRate).to.deep.equal(new Array(18).fill(0.05));
+    // The validation loss is the model's at x: evaluated after eval(), as the final params are.
+    expect(result.history.valLoss[2]).to.equal(model.forward(valBatch));
+    // Manually: train() before the steps of each epoch, eval() for its validation.
+    const manual = new LinearModel();
+    const mine = new AdamWScheduleFree(manual.params, { lr: 0.05, warmupSteps: 4 });
+    for (let epoch = 0; epoch < 3; epoch++) {
+      mine.train();
+      for (const batch of batchesOf(data, 8)) mine.step(manual.forwardBackward(batch).grads, { maxGradNorm: 1, skipIfNonfinite: true });
+      mine.eval();
+    }
+    expectAllBitIdentical(model.params, manual.params, 'params');
+  });
+
+  it('a run stopped mid-epoch (train mode) and one stopped at an epoch end (eval mode) resume bit-identically', async () => {
+    const whole = await run(fs.mkdtempSync(path.join(os.tmpdir(), 'sf-loop-')), {});
+    for (const maxSteps of [9, 12]) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sf-loop-'));
+      const first = await run(dir, { maxSteps });
+      expect(first.result.stopReason).to.equal('maxSteps');
+      const resumed = await run(dir, { resumeFrom: path.join(dir, 'last.safetensors') });
+      expect(resumed.result.stopReason).to.equal('completed');
+      expectAllBitIdentical(resumed.model.params, whole.model.params, `params, stopped after step ${maxSteps}`);
+    }
+    // Two epochs completed: the last checkpoint was written after validation, in eval mode.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sf-loop-'));
+    await run(dir, { epochs: 2 });
+    const saved = readCheckpoint(path.join(dir, 'last.safetensors'));
+    expect((saved.optimizer!.stateDict.paramGroups[0] as Record<string, unknown>).trainMode).to.equal(false);
+    const resumed = await run(dir, { resumeFrom: path.join(dir, 'last.safetensors') });
+    expectAllBitIdentical(resumed.model.params, whole.model.params, 'params, resumed after two whole epochs');
+  });
+
+  it('the default schedule options are refused with it, saying why', async () => {
+    const model = new LinearModel();
+    const opt = new SGDScheduleFree(model.params);
+    await expectFailure(() => train(model, batchesOf(data, 8), null, { quiet: true, optimizer: opt, warmupSteps: 3 }), {
+      type: RangeError,
+      code: ErrorCodes.INVALID_ARG_VALUE,
+      mentions: ['config.warmupSteps', 'Schedule-Free'],
+    });
   });
 });

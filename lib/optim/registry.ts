@@ -30,19 +30,9 @@ export interface OptimizerCapabilities {
   readonly closure: boolean;
   /**
    * It keeps a train and an eval mode (Schedule-Free: `train()` before stepping, `eval()` before
-   * evaluating), starting in eval mode: whoever drives it calls them (TrainEvalModes).
+   * evaluating), starting in eval mode: whoever drives it calls them (TrainEvalModes, modesOf).
    */
   readonly modes: boolean;
-}
-
-/** What an optimizer whose capabilities say `modes` has besides a step (Schedule-Free's). */
-export interface TrainEvalModes {
-  /** Moves the params to where the gradients are taken (train mode); nothing moves if already there. */
-  train(): void;
-  /** Moves the params to where the model is evaluated (eval mode); nothing moves if already there. */
-  eval(): void;
-  /** True in train mode. */
-  readonly training: boolean;
 }
 
 /** A class that builds an optimizer: `new Class(params, options)`. */

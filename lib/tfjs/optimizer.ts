@@ -36,11 +36,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ErrorCodes, isFusedOptimError, makeError } from '../errors';
-import { Optimizer } from '../optim/core/optimizer';
+import { Optimizer, modesOf } from '../optim/core/optimizer';
 import type { OptimizerStateDict } from '../optim/core/optimizer';
 import { StepOptions, checkStepOptions } from '../optim/core/step_checks';
 import { OPTIMIZERS, entryOfClass } from '../optim/registry';
-import type { OptimizerCapabilities, TrainEvalModes } from '../optim/registry';
+import type { OptimizerCapabilities } from '../optim/registry';
 import type { GroupState } from '../optim/core/spec';
 import type { SchedulableOptimizer } from '../schedulers';
 import { checkFunction, checkObject, checkOptions, describe } from '../validate';
@@ -264,8 +264,8 @@ export class FusedOptimizer extends tf.Optimizer {
    * next step, as at any step).
    */
   private syncMode(): void {
-    const inner = this.inner as unknown as TrainEvalModes | null;
-    if (!this.capabilities.modes || inner === null || inner.training === this.trainMode) return;
+    const inner = this.capabilities.modes ? modesOf(this.inner) : null;
+    if (inner === null || inner.training === this.trainMode) return;
     const live = this.slots.filter((slot) => !slot.disposed);
     for (const slot of live) slot.prepare();
     if (this.trainMode) inner.train();
@@ -360,7 +360,8 @@ export class FusedOptimizer extends tf.Optimizer {
     if (this.inner !== null) {
       this.inner.loadStateDict(this.stateDictFor(this.inner, decoded, where));
       // The variables are not moved (as loadStateDict leaves params): the state says which point they hold.
-      if (this.capabilities.modes) this.trainMode = (this.inner as unknown as TrainEvalModes).training;
+      const modes = this.capabilities.modes ? modesOf(this.inner) : null;
+      if (modes !== null) this.trainMode = modes.training;
     } else {
       this.pendingState = decoded;
       const saved = decoded.groups[0]?.trainMode;

@@ -55,6 +55,25 @@ interface CheckedStep<O> {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyOptimizer = Optimizer<any>;
 
+/**
+ * An optimizer that keeps a train and an eval mode (Schedule-Free): its params hold the point
+ * where gradients are taken in train mode, and the point to evaluate in eval mode.
+ */
+export interface TrainEvalModes {
+  /** Puts the params where gradients are taken; steps need this mode. */
+  train(): void;
+  /** Puts the params where the model is evaluated (and saved for inference). */
+  eval(): void;
+  /** True in train mode. */
+  readonly training: boolean;
+}
+
+/** The modes of `optimizer` if it keeps them (the registry's `modes` capability), else null. */
+export function modesOf(optimizer: unknown): TrainEvalModes | null {
+  const o = optimizer as Partial<TrainEvalModes> | null;
+  return optimizer instanceof Optimizer && typeof o!.train === 'function' && typeof o!.eval === 'function' ? (o as TrainEvalModes) : null;
+}
+
 /** What a step returns. */
 export interface StepResult {
   /** The global norm of the (scaled) gradients, when the step computed it (maxGradNorm or skipIfNonfinite). */
