@@ -194,10 +194,10 @@ export abstract class Optimizer<
     this.spec = spec;
     this.table = new ParamTable(spec.name);
     this.state = this.table.state;
-    const opts = checkOptions(`${spec.name}: options`, options, [...Object.keys(spec.options), 'backend']);
-    this.kernels = getBackend(opts.backend ?? 'native', `${spec.name}: options.backend`);
-    this.backend = this.kernels.name;
-    this.defaults = resolveGroup(spec, opts, null, `${spec.name}: options`);
+    const { defaults, kernels } = resolveOptions(spec, options);
+    this.kernels = kernels;
+    this.backend = kernels.name;
+    this.defaults = defaults;
     this.hyper = new ValidatedHyper(spec, this.defaults);
     this.builder = new KernelCallBuilder(spec, this.table, this.paramGroups);
     this.cache = new StepCache(spec, this.table, this.builder);
@@ -651,6 +651,21 @@ export abstract class Optimizer<
     this.fixedKeys.push(fixedKey(this.spec, group));
     group.params.forEach((p, k) => this.table.add(p, this.spec.shapeOf?.(group, k) ?? null));
   }
+}
+
+/**
+ * The options a new optimizer of `spec` is built with, checked as its
+ * constructor checks them (its hyper-parameters and `backend`, nothing else;
+ * each value; the backend's name) and resolved: every hyper-parameter, given
+ * or its default. Throws the constructor's coded errors, naming
+ * `<where>: options`. The constructor starts here, and so does whatever
+ * needs an optimizer's options without building one (the registry's
+ * resolveOptions, which the TF.js bridge reads).
+ */
+export function resolveOptions<O>(spec: OptimizerSpec<O>, options: unknown, where: string = spec.name): { defaults: O; kernels: Backend } {
+  const opts = checkOptions(`${where}: options`, options, [...Object.keys(spec.options), 'backend']);
+  const kernels = getBackend(opts.backend ?? 'native', `${where}: options.backend`);
+  return { defaults: resolveGroup(spec, opts, null, `${where}: options`), kernels };
 }
 
 function isThenable(value: unknown): value is Promise<void | StepPreHookResult> {
