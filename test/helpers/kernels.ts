@@ -35,6 +35,7 @@ const COMPACT_CAPABLE = new Set([
   'adam',
   'adam_amsgrad',
   'lion',
+  'schedule_free_adamw',
   'adamax',
   'radam',
   'nadam',

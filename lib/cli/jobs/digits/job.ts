@@ -25,13 +25,13 @@ import { Checkpoint, readCheckpoint } from '../../../train/checkpoint';
 import { writeFileAtomic } from '../../../train/atomic';
 import { History } from '../../../train/history';
 import { TrainResult, train } from '../../../train/loop';
-import { AdamW } from '../../../optim/adam';
 import { StateSize, formatStateSize } from '../../../optim/core/state_size';
 import { multiPanelSvg } from '../../../train/plot';
 import { ProgressMode } from '../../../train/progress';
 import { checkNumber, checkObject, checkOptions, describe } from '../../../validate';
 import { DIGITS_CLASSES, DIGITS_FEATURES, Examples, batchesPerEpoch, epochBatches, loadDigits, splitTrainValidation } from './data';
 import { Mlp, createMlp } from './mlp';
+import { buildOptimizer, checkOptimizerName } from './optimizer';
 import { displayPath } from '../package_files';
 import { STATE_STORAGE_OPTIONS, StateDtypeOption } from '../../../compact/state_storage';
 import type { DistributedOptions } from '../../../distributed/optimizer';
@@ -50,8 +50,10 @@ export interface DigitsConfig {
   minLr: number;
   maxGradNorm: number;
   validationFraction: number;
-  /** How AdamW stores its moments: 'float32', 'bfloat16' or 'int8' (see Adam's stateDtype). */
+  /** How the optimizer stores its moments: 'float32', 'bfloat16' or 'int8' (see Adam's stateDtype). */
   stateDtype: StateDtypeOption;
+  /** The optimizer, by its class name (any step optimizer of the registry; ./optimizer.ts). */
+  optimizer: string;
 }
 
 /** Tuned to pass 95% validation accuracy with margin in a few seconds on 2 cores (the README section on npm start has the numbers). */
@@ -67,6 +69,7 @@ export const DEFAULT_DIGITS_CONFIG: Readonly<DigitsConfig> = Object.freeze({
   maxGradNorm: 1,
   validationFraction: 0.2,
   stateDtype: 'float32',
+  optimizer: 'AdamW',
 });
 
 export interface DigitsSetup {
@@ -228,13 +231,13 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
   fs.mkdirSync(runDir, { recursive: true });
 
   // The optimizer, built here (as train() would build it) so its state's size can be said before the first step.
-  const optimizer = new AdamW(model.params, { lr: config.peakLr, weightDecay: config.weightDecay, stateDtype: config.stateDtype });
+  const { optimizer, scheduled, description } = buildOptimizer(config, model.params);
   const optimizerState = optimizer.stateSize();
   const shardState = typeof opts.distributed === 'object' && opts.distributed.shardState === true;
   say(
     `${resumePoint === 'best' ? 'resuming from the best epoch' : resumePoint !== null ? 'resuming' : 'training'} an MLP ${model.sizes.join('-')} on ${setup.trainSet.size} digits ` +
-      `(validating on ${validation.size}): AdamW lr ${config.peakLr} weight decay ${config.weightDecay}${config.stateDtype === 'float32' ? '' : ` ${config.stateDtype} state`}, ` +
-      `warmup ${config.warmupSteps} steps then cosine to ${config.minLr}, clip ${config.maxGradNorm}, ` +
+      `(validating on ${validation.size}): ${description}, ` +
+      `${scheduled ? `warmup ${config.warmupSteps} steps then cosine to ${config.minLr}, ` : ''}clip ${config.maxGradNorm}, ` +
       `${config.epochs} epochs of ${stepsPerEpoch} steps${size > 1 ? ` on ${size} ranks` : ''}, seed ${config.seed} -> ${displayPath(runDir)}`,
   );
   say(`${formatStateSize(optimizerState, model.params.reduce((n, p) => n + p.length, 0))}${shardState ? `, of which each rank keeps about 1/${size}` : ''}`);
@@ -242,9 +245,8 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
   const result = await train(model, trainBatches, [validation], {
     epochs: config.epochs,
     optimizer,
-    warmupSteps: config.warmupSteps,
-    totalSteps: config.epochs * stepsPerEpoch,
-    minLr: config.minLr,
+    // Schedule-Free runs without a schedule (the loop gives it none).
+    ...(scheduled && { warmupSteps: config.warmupSteps, totalSteps: config.epochs * stepsPerEpoch, minLr: config.minLr }),
     maxGradNorm: config.maxGradNorm,
     stepsPerEpoch,
     evaluate: () => ({ accuracy: model.accuracy(validation) }),
@@ -348,8 +350,9 @@ function checkConfig(value: unknown, name = 'options.config', complete = false):
   const positive = (key: keyof DigitsConfig) => checkNumber(`${name}.${key}`, c[key], { min: 0, minExclusive: true });
   for (const key of CONFIG_KEYS) {
     if (c[key] === undefined) {
-      // Runs saved before the option existed had float32 state.
+      // Runs saved before the option existed had float32 state, and AdamW.
       if (complete && key === 'stateDtype') out.stateDtype = 'float32';
+      else if (complete && key === 'optimizer') out.optimizer = 'AdamW';
       else if (complete) throw makeError(ErrorCodes.CHECKPOINT_MISMATCH, `${name}: missing ${key} (not a checkpoint of this job?)`);
       continue;
     }
@@ -382,6 +385,9 @@ function checkConfig(value: unknown, name = 'options.config', complete = false):
         break;
       case 'stateDtype':
         out.stateDtype = STATE_STORAGE_OPTIONS.stateDtype.check(`${name}.stateDtype`, c.stateDtype);
+        break;
+      case 'optimizer':
+        out.optimizer = checkOptimizerName(`${name}.optimizer`, c.optimizer);
         break;
       case 'validationFraction':
         out.validationFraction = checkNumber(`${name}.validationFraction`, c.validationFraction, { min: 0, max: 1, minExclusive: true, maxExclusive: true });
