@@ -368,27 +368,28 @@ function planRun(opts: DigitsJobOptions, size: number, distributed: boolean): Ru
   const stepsPerEpoch = stepsOfEpoch(source, globalBatch);
   const totalSteps = config.epochs * stepsPerEpoch;
 
-  const notes: string[] = [];
-  const elsewhere = resumedElsewhereNote(split, config.batchSize);
-  if (elsewhere !== null) notes.push(elsewhere);
   // A warmup as long as the run (--epochs 1 on several ranks) leaves no schedule: it gets train()'s default share instead.
-  let warmupSteps = config.warmupSteps;
-  if (warmupSteps >= totalSteps) {
-    warmupSteps = Math.floor(totalSteps * DEFAULT_WARMUP_FRACTION);
+  const warmupSteps = config.warmupSteps < totalSteps ? config.warmupSteps : Math.floor(totalSteps * DEFAULT_WARMUP_FRACTION);
+  const notes: string[] = [];
+  const done = resumed?.progress ?? null;
+  if (done !== null && done.epoch >= config.epochs) {
     notes.push(
-      `a warmup of ${config.warmupSteps} steps does not fit this run's ${totalSteps} steps; it warms up for ${warmupSteps} ` +
-        `(${100 * DEFAULT_WARMUP_FRACTION}% of them, train()'s default), then follows the cosine`,
+      `this run has finished its schedule (${config.epochs} epochs, ${done.globalStep} steps): there is nothing left to train; ` +
+        'start another with --name, or this one over with --force',
     );
-  }
-  const done = resumed?.progress?.globalStep ?? 0;
-  if (resumed !== null && done >= totalSteps) {
-    notes.push(
-      resumed.progress!.epoch >= config.epochs
-        ? `this run has finished its schedule (${config.epochs} epochs, ${done} steps): there is nothing left to train; ` +
-            'start another with --name, or this one over with --force'
-        : `this run's schedule of ${totalSteps} steps ended at its step ${totalSteps} (it is at step ${done}): ` +
-            `its remaining epochs train at the final lr ${config.minLr}`,
-    );
+  } else {
+    const elsewhere = resumedElsewhereNote(split, config.batchSize);
+    if (elsewhere !== null) notes.push(elsewhere);
+    if (warmupSteps !== config.warmupSteps) {
+      notes.push(
+        `a warmup of ${config.warmupSteps} steps does not fit this run's ${totalSteps} steps; it warms up for ${warmupSteps} ` +
+          `(${100 * DEFAULT_WARMUP_FRACTION}% of them, train()'s default), then follows the cosine`,
+      );
+    }
+    // Only a run resumed on another number of ranks by an earlier fusedoptim can have gone past its schedule.
+    if (done !== null && done.globalStep >= totalSteps) {
+      notes.push(`this run is at step ${done.globalStep}, past the end of its ${totalSteps}-step schedule: its remaining epochs train at the final lr ${config.minLr}`);
+    }
   }
   return { runDir, files, resumePoint, damagedLast, moveDamagedLast, config, checkpointEvery, setup, globalBatch, split, stepsPerEpoch, warmupSteps, notes };
 }
