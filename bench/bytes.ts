@@ -95,11 +95,11 @@ export const ELEMENTS_MOVED: Readonly<Record<string, number>> = {
 /**
  * A registered optimizer at its defaults (workload id: its name in lower
  * case) whose kernel is one elementwise pass: it reads every slot (param,
- * grad, state) once and writes the param and each state buffer once.
+ * grad, state; Schedule-Free's z) once and writes every one but the grad once.
  */
 function registeredElements(workload: string): number | undefined {
   const kernel = OPTIMIZERS.find((e) => e.name.toLowerCase() === workload)?.defaultKernel;
-  return kernel ? kernel.slots + 1 + kernel.stateSlots : undefined;
+  return kernel ? 2 * kernel.slots - 1 : undefined;
 }
 
 export function bytesPerElement(dtype: 'float32' | 'float64'): number {

@@ -1,6 +1,6 @@
 /**
  * `fusedoptim bench --mpi` (npm run bench -- --mpi): the data-parallel figures
- * of the README. Started without mpirun, it starts itself under
+ * of docs/performance.md. Started without mpirun, it starts itself under
  * `mpirun -np 2` (--np N for another count) and rank 0 prints markdown:
  *
  *  - allReduce of 1M, 16M and 64M float32 (one tensor) against a memcpy of the same

@@ -1,4 +1,4 @@
-/** The benchmark's outputs: markdown tables for stdout and the README, and the SVG chart. */
+/** The benchmark's outputs: markdown tables for stdout and docs/performance.md, and the SVG chart. */
 import { LineChart, Series, multiPanelSvg } from '../lib/train/plot';
 import { bytesPerParam } from './bytes';
 import { machineMarkdown } from './machine';

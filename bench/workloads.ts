@@ -6,7 +6,7 @@
 import { getTotalNorm } from '../lib/clip';
 import { Adam, Lion, SGD } from '../lib/optim';
 import { OPTIMIZERS } from '../lib/optim/registry';
-import type { Optimizer, StepOptions } from '../lib/optim/core/optimizer';
+import { Optimizer, StepOptions, modesOf } from '../lib/optim/core/optimizer';
 import type { BackendName } from '../lib/backend';
 import type { Tensor } from '../lib/tensor';
 import type { StateStorageOptions } from '../lib/compact/state_storage';
@@ -58,10 +58,16 @@ function optimizerWorkload(
 
 /**
  * Every step optimizer of the registry at its defaults, as a user makes it (id: its name in
- * lower case); one that takes shapes is given matrix shapes (and runs again without, "-vector").
+ * lower case); one that takes shapes is given matrix shapes (and runs again without, "-vector");
+ * one with modes (Schedule-Free) is put in train mode, as a training loop does.
  */
 const REGISTERED: readonly Workload[] = OPTIMIZERS.filter((e) => !e.capabilities.closure).flatMap((e) => {
-  const Class = e.class as new (params: Tensor[], options: Record<string, unknown>) => AnyOptimizer;
+  const Built = e.class as new (params: Tensor[], options: Record<string, unknown>) => AnyOptimizer;
+  const Class = function (params: Tensor[], options: Record<string, unknown>): AnyOptimizer {
+    const opt = new Built(params, options);
+    modesOf(opt)?.train();
+    return opt;
+  } as unknown as typeof Built;
   const id = e.name.toLowerCase();
   if (!e.capabilities.shapes) return [optimizerWorkload(id, e.name, (p, backend) => new Class(p, { backend }))];
   return [

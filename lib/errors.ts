@@ -21,6 +21,8 @@ export const ErrorCodes = {
   NON_FINITE: 'ERR_NON_FINITE',
   /** An asynchronous step is still running on this optimizer (or an asynchronous collective, in fusedoptim/distributed). */
   STEP_IN_FLIGHT: 'ERR_STEP_IN_FLIGHT',
+  /** A step of an optimizer that keeps a train and an eval mode (Schedule-Free) while it is in eval mode. */
+  NOT_IN_TRAIN_MODE: 'ERR_NOT_IN_TRAIN_MODE',
   /** A state dict that does not fit the object it is loaded into. */
   STATE_DICT_MISMATCH: 'ERR_STATE_DICT_MISMATCH',
   /** A checkpoint file that is truncated, corrupted or not a checkpoint. */

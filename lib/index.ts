@@ -1,6 +1,7 @@
 /** fusedoptim's public API. */
-export { Optimizer } from './optim/core/optimizer';
+export { Optimizer, modesOf } from './optim/core/optimizer';
 export type {
+  AnyOptimizer,
   Grads,
   OptimizerOptions,
   OptimizerStateDict,
@@ -15,10 +16,19 @@ export type {
   StepPreHookResult,
   StepPostHook,
   HookHandle,
+  TrainEvalModes,
 } from './optim/core/optimizer';
 export * from './optim';
+export type { StateStorageOptions, StateDtypeOption } from './compact/state_storage';
+export type { AdaptiveOptions } from './optim/core/adaptive_terms';
+export type { LBFGSParamGroup } from './optim/lbfgs/lbfgs';
 export { OPTIMIZERS, findOptimizer } from './optim/registry';
 export type { OptimizerEntry, OptimizerCapabilities, OptimizerClass } from './optim/registry';
+// What an optimizer declares, as the registry's entries and Optimizer.stateSchema() show it.
+export type { OptimizerSpec, StateSchema, StateBufferSpec, StateScalarSpec, KernelChoice, ScalarContext, ParamShape, GroupState, GroupStateSpec } from './optim/core/spec';
+export type { OptionRule, OptionRules } from './optim/core/options';
+export type { KernelDef, KernelScalars, KernelVariant, SlotRole, ScalarWriter } from './kernels/kernel_def';
+export type { Round } from './kernels/round';
 export {
   LRScheduler,
   StepLR,
@@ -67,6 +77,7 @@ export type {
   StepSchedulerOptions,
   WarmupCosineSchedulerOptions,
 } from './schedulers';
+export type { JsonObject, JsonValue } from './schedulers/state_dict';
 export {
   clipGradNorm,
   clipGradNormAsync,
@@ -86,6 +97,7 @@ export { ErrorCodes, FusedOptimTypeError, FusedOptimRangeError, isFusedOptimErro
 export type { ErrorCode, FusedOptimError } from './errors';
 export type { BackendName } from './backend';
 export { addonInfo } from './info';
+export type { AddonBuild, BuildInfo } from './info';
 export { train, saveCheckpoint, saveCheckpointAsync, loadCheckpoint, readCheckpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from './train';
 export type {
   AbortSignalLike,
@@ -109,4 +121,6 @@ export type {
   TrainResult,
   TrainScheduler,
   TrainingProgress,
+  SafetensorsDtype,
+  TensorRead,
 } from './train';

@@ -1,6 +1,9 @@
 /** What the native side runs on this machine, for logs, benchmarks and bug reports. */
 import { AddonBuild, AddonInfo, addonOrigin, loadAddon } from './native';
 
+export type { AddonBuild } from './native';
+
+/** What `addonInfo()` returns: the kernels chosen at load and the binary they came from. */
 export interface BuildInfo {
   /** The instruction set whose kernels were chosen at load: 'avx512', 'avx2' or 'baseline'. */
   isa: string;

@@ -111,6 +111,9 @@ describe('bench', function () {
       adadelta: 8,
       rprop: 8,
       asgd: 4,
+      // z and the second moment; SGD's z alone.
+      adamwschedulefree: 8,
+      sgdschedulefree: 4,
       // Over 1M params as one 1024 × 1024 matrix: a float32 per row and per column.
       adafactor: (4 * 2048) / 2 ** 20,
       'adafactor-vector': 4,

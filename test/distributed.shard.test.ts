@@ -84,20 +84,21 @@ describe('distributed: a global batch on any number of ranks', () => {
 describe('distributed: the ZeRO shard layout', () => {
   // float32: 700 (8-bit state: blocks at 0, 256, 512), 57, 99; float64: 41.
   const params = [new Float32Array(700), new Float32Array(57), new Float32Array(99), new Float64Array(41)];
-  const blocked = [true, false, false, false];
+  // Cut units (the state-layout view's cutUnit): param 0's cuts fall on its blocks.
+  const cutUnits = [256, 1, 1, 1];
 
   it('without 8-bit state, or where no cut falls inside a block, cuts where shardRange cuts', () => {
-    const layout = new ShardLayout(params, [false, false, false, false], 3);
+    const layout = new ShardLayout(params, [1, 1, 1, 1], 3);
     expect(layout.moved).to.equal(false);
     // 856 float32 elements: 286, 285, 285.
     expect(layout.rangesOf(0)).to.deep.equal([{ index: 0, from: 0, to: 286 }, { index: 3, from: 0, to: 14 }]);
     expect(layout.padLengths()).to.deep.equal([0, 0, 0]);
     expect(layout.laidOut(params, [])).to.deep.equal(params);
-    expect(new ShardLayout(params, blocked, 1).moved).to.equal(false);
+    expect(new ShardLayout(params, cutUnits, 1).moved).to.equal(false);
   });
 
   it('moves a cut inside a block of an 8-bit param back to the block start, and pads each range to the longest', () => {
-    const layout = new ShardLayout(params, blocked, 3);
+    const layout = new ShardLayout(params, cutUnits, 3);
     expect(layout.moved).to.equal(true);
     // shardRange cuts 856 at 286 and 571: both inside param 0, moved to 256 and 512.
     expect([0, 1, 2].map((r) => layout.rangesOf(r).filter((p) => p.index !== 3))).to.deep.equal([

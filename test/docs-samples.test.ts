@@ -3,10 +3,13 @@
  *
  * Every fenced ts, js and sh block says how it is meant to be used, after its language:
  * `cjs` or `esm` (a program for that module system, run as written), `run` (shell commands,
- * run as written), or `fragment` (a piece that needs context: not run). The programs and
- * commands run against the packed package installed into a fresh project, packed once for all
- * of them: TypeScript samples are type-checked in one `tsc` run (module `nodenext`, strict,
- * against the installed package's own declarations) and their output run with node.
+ * run as written), or `fragment` (a piece that needs context: not run). A program marked `mpi`
+ * after its module system (`js esm mpi`) is a fusedoptim/distributed script: it runs on two
+ * ranks, `mpirun -np 2 node <file>`, and is skipped, saying why, where mpirun or the package's
+ * prebuilt MPI addon is missing. The programs and commands run against the packed package
+ * installed into a fresh project, packed once for all of them: TypeScript samples are
+ * type-checked in one `tsc` run (module `nodenext`, strict, against the installed package's
+ * own declarations) and their output run with node.
  *
  * Every relative link and #anchor resolves, anchors by GitHub's rules for heading ids.
  */
@@ -16,6 +19,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { ErrorCodes } from '../lib/errors';
 import { REPO_ROOT } from './helpers/child';
+import { MPI_ENV } from './helpers/mpi';
 import { PACK_TIMEOUT_MS, canPack, freshProject, installPacked } from './helpers/packed';
 
 const README = 'README.md';
@@ -36,6 +40,10 @@ const LANGUAGES = ['ts', 'js', 'sh'] as const;
 type Language = (typeof LANGUAGES)[number];
 type Mode = 'cjs' | 'esm' | 'run' | 'fragment';
 const MODES: Record<Language, Mode[]> = { ts: ['cjs', 'esm', 'fragment'], js: ['cjs', 'esm', 'fragment'], sh: ['run', 'fragment'] };
+/** The word after a program's module system that runs it on two MPI ranks. */
+const MPI = 'mpi';
+/** How many ranks an `mpi` sample runs on. */
+const MPI_RANKS = 2;
 
 interface Sample {
   /** The document, relative to the repository. */
@@ -43,8 +51,10 @@ interface Sample {
   /** The line of its opening fence (1-based). */
   line: number;
   language: Language;
-  /** The word after the language, or '' when there is none. */
+  /** The first word after the language, or '' when there is none. */
   mode: string;
+  /** The words after that one (`mpi`). */
+  flags: string[];
   code: string;
 }
 
@@ -55,12 +65,13 @@ function samplesOf(doc: string): Sample[] {
   for (let i = 0; i < lines.length; i++) {
     const open = /^(\s*)```(\S*)\s*(.*)$/.exec(lines[i]);
     if (!open) continue;
-    const [, indent, language, mode] = open;
+    const [, indent, language, info] = open;
+    const [mode = '', ...flags] = info.trim().split(/\s+/).filter((word) => word !== '');
     const body: string[] = [];
     let j = i + 1;
     while (j < lines.length && !/^\s*```\s*$/.test(lines[j])) body.push(lines[j++].slice(indent.length));
     if ((LANGUAGES as readonly string[]).includes(language)) {
-      samples.push({ doc, line: i + 1, language: language as Language, mode: mode.trim(), code: body.join('\n') + '\n' });
+      samples.push({ doc, line: i + 1, language: language as Language, mode, flags, code: body.join('\n') + '\n' });
     }
     i = j;
   }
@@ -68,7 +79,13 @@ function samplesOf(doc: string): Sample[] {
 }
 
 const SAMPLES = documents().flatMap(samplesOf);
-const label = (s: Sample) => `${s.doc}:${s.line} (${s.language} ${s.mode})`;
+const label = (s: Sample) => `${s.doc}:${s.line} (${[s.language, s.mode, ...s.flags].join(' ')})`;
+/** True for a program marked to run on MPI ranks. */
+const onRanks = (s: Sample) => s.flags.includes(MPI);
+/** A sample's marks are known: a mode of its language, and `mpi` only after a program's module system. */
+const wellMarked = (s: Sample) =>
+  MODES[s.language].includes(s.mode as Mode) &&
+  (s.flags.length === 0 || (s.flags.length === 1 && s.flags[0] === MPI && (s.mode === 'cjs' || s.mode === 'esm')));
 /** The sample's file name in the project: where it came from, and the extension its module system takes. */
 function fileName(s: Sample): string {
   const base = `${path.basename(s.doc, '.md').toLowerCase()}-line${s.line}`;
@@ -82,10 +99,10 @@ describe('documentation', () => {
     expect(fs.statSync(path.join(REPO_ROOT, README)).size).to.be.at.most(README_MAX_BYTES);
   });
 
-  it('every ts, js and sh block says how it is meant to run (cjs, esm, run or fragment)', () => {
+  it('every ts, js and sh block says how it is meant to run (cjs, esm, run or fragment; mpi after cjs or esm)', () => {
     expect(SAMPLES.length).to.be.greaterThan(10);
-    const unmarked = SAMPLES.filter((s) => !MODES[s.language].includes(s.mode as Mode)).map(label);
-    expect(unmarked, `expected one of ${JSON.stringify(MODES)} after the language`).to.deep.equal([]);
+    const unmarked = SAMPLES.filter((s) => !wellMarked(s)).map(label);
+    expect(unmarked, `expected one of ${JSON.stringify(MODES)} after the language, then '${MPI}' or nothing for a program`).to.deep.equal([]);
   });
 
   it('docs/errors.md explains every error code the library throws', () => {
@@ -144,8 +161,23 @@ describe('documentation', () => {
       typeErrors = tsc.status === 0 ? '' : tsc.stdout + tsc.stderr;
     });
 
+    /** Why the `mpi` samples cannot run here, or null when they can (asked once). */
+    let mpiMissing: string | null | undefined;
+    const whyNoMpi = (): string | null => {
+      if (mpiMissing !== undefined) return mpiMissing;
+      const launcher = spawnSync('mpirun', ['--version'], { encoding: 'utf8' });
+      const addon = path.join(app, 'node_modules', 'fusedoptim', 'prebuilds', `${process.platform}-${process.arch}`, 'fusedoptim_mpi.node');
+      mpiMissing =
+        launcher.error || launcher.status !== 0
+          ? 'mpirun not found (apt-get install openmpi-bin)'
+          : !fs.existsSync(addon)
+            ? 'the packed package carries no prebuilt MPI addon (npm pack without Open MPI\'s mpicxx)'
+            : null;
+      return mpiMissing;
+    };
+
     for (const s of runnable) {
-      it(`${label(s)} runs as written`, () => {
+      it(`${label(s)} runs as written${onRanks(s) ? ` on ${MPI_RANKS} MPI ranks` : ''}`, function () {
         const file = fileName(s);
         if (s.language === 'sh') {
           execFileSync('bash', ['-euo', 'pipefail', file], { cwd: app, env: env(), stdio: 'pipe', timeout: 300_000 });
@@ -157,6 +189,19 @@ describe('documentation', () => {
           const mine = typeErrors.split('\n').filter((l) => l.startsWith(file) || /^error TS/.test(l));
           expect(mine, `tsc on ${file}`).to.deep.equal([]);
           script = path.join('out', file.replace(/\.cts$/, '.cjs').replace(/\.mts$/, '.mjs'));
+        }
+        if (onRanks(s)) {
+          const reason = whyNoMpi();
+          if (reason !== null) {
+            console.log(`      skipped: ${reason}`);
+            this.skip();
+          }
+          // As root (CI, containers) Open MPI wants --allow-run-as-root, which the guide tells root to add:
+          // given here through its environment variables, so the command is the one the guide shows.
+          const mpiEnv = { ...env(), ...MPI_ENV, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' };
+          const run = spawnSync('mpirun', ['-np', String(MPI_RANKS), process.execPath, script], { cwd: app, env: mpiEnv, encoding: 'utf8', timeout: 300_000 });
+          expect(run.status, `mpirun -np ${MPI_RANKS} node ${file} exited with ${run.status}:\n${run.stdout}\n${run.stderr}`).to.equal(0);
+          return;
         }
         const run = spawnSync(process.execPath, [script], { cwd: app, env: env(), encoding: 'utf8', timeout: 300_000 });
         expect(run.status, `${file} exited with ${run.status}:\n${run.stderr}`).to.equal(0);

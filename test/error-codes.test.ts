@@ -10,6 +10,7 @@ import { execFileSync } from 'child_process';
 import * as path from 'path';
 import {
   Adam,
+  SGDScheduleFree,
   ErrorCodes,
   FusedOptimRangeError,
   FusedOptimTypeError,
@@ -69,6 +70,11 @@ const TRIGGERS: Record<ErrorCode, Trigger> = {
     kind: RangeError,
     message: /Adam: step: the total norm of order 2 of the gradients is NaN; nothing was changed/,
     produce: () => new Adam(p()).step([Float32Array.of(NaN, 0, 0, 0)], { maxGradNorm: 1, errorIfNonfinite: true }),
+  },
+  [ErrorCodes.NOT_IN_TRAIN_MODE]: {
+    kind: RangeError,
+    message: /SGDScheduleFree: step: paramGroups\[0\]: the group is in eval mode .*call train\(\) before stepping/,
+    produce: () => new SGDScheduleFree(p()).step(g()),
   },
   [ErrorCodes.STEP_IN_FLIGHT]: {
     kind: RangeError,

@@ -13,6 +13,7 @@ import type { DType, Tensor } from '../lib/tensor';
 import { getNumThreads, setNumThreads } from '../lib/threads';
 import { expectBitIdentical, firstBitDifference } from './helpers/bits';
 import {
+  schedulesPerGroup,
   AnyOptimizer,
   OPTIMIZER_NAMES,
   OptimizerName,
@@ -139,6 +140,8 @@ describe('optimizers: param groups with their own hyper-parameters and dtypes', 
       { lr: 0.01, beta2Decay: -0.5, eps: [1e-30, 1e-2], shapes: [null, [1, 100003]] },
       { weightDecay: 0.1, d: 1.5, maximize: true, shapes: [[3, 11], [5, 1]] },
     ],
+    AdamWScheduleFree: [{ lr: 0.01 }, { lr: 0.003, betas: [0.8, 0.95], warmupSteps: 2, r: 1 }, { weightDecay: 0.1, eps: 1e-3, weightLrPower: 0 }],
+    SGDScheduleFree: [{ lr: 0.1 }, { lr: 0.03, momentum: 0.5, warmupSteps: 2 }, { weightDecay: 0.1, r: 0.5 }],
   };
   const groupDtypes: DType[] = ['float32', 'float64', 'float32'];
   const groupLengths = [
@@ -197,7 +200,8 @@ describe('optimizers: param groups with their own hyper-parameters and dtypes', 
 
 describe('optimizers: null gradients skip a param', () => {
   const LEN = [5, 1000, 37];
-  for (const variant of kernelVariants()) {
+  // A param of an optimizer that schedules per group follows its group: test/schedule-free.test.ts.
+  for (const variant of kernelVariants().filter((v) => !schedulesPerGroup(v.optimizer))) {
     for (const backend of ['native', 'js'] as const) {
       it(`a param first stepped late uses its own step count: ${variantLabel(variant)} (${backend})`, () => {
         const dtype: DType = 'float64';

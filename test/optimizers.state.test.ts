@@ -227,6 +227,8 @@ describe('optimizers: loadStateDict rejects every mismatch and changes nothing',
       Rprop: { lr: 0.01 },
       ASGD: { lr: 0.01, t0: 1 },
       Adafactor: { lr: 0.05, weightDecay: 0.01 },
+      AdamWScheduleFree: { lr: 0.01, weightDecay: 0.01 },
+      SGDScheduleFree: { lr: 0.1 },
     };
     const variant: Variant = { optimizer: name, options: options[name] };
     const loss = new SyntheticLoss('float32', LENGTHS, 70);

@@ -10,7 +10,7 @@ import { ErrorCodes } from '../lib/errors';
 import type { Tensor } from '../lib/tensor';
 import { detach, viewsOfOneBuffer } from './helpers/buffers';
 import { ExpectedError, expectError, expectFailure } from './helpers/errors';
-import { AnyOptimizer, OPTIMIZER_NAMES, OptimizerName, Options, makeOptimizer, paramsOf } from './helpers/optimizers';
+import { AnyOptimizer, OPTIMIZER_NAMES, OptimizerName, Options, hasOption, makeOptimizer, paramsOf } from './helpers/optimizers';
 import { randomTensors } from './helpers/random';
 import { expectUnchanged, snapshotOptimizer } from './helpers/snapshot';
 import { SyntheticLoss } from './helpers/synthetic';
@@ -44,6 +44,8 @@ const FULL_OPTIONS: Record<OptimizerName, Options> = {
   Rprop: { lr: 0.01 },
   ASGD: { lr: 0.01, t0: 1, weightDecay: 0.01 },
   Adafactor: { lr: 0.05, weightDecay: 0.01 },
+  AdamWScheduleFree: { lr: 0.01, weightDecay: 0.01 },
+  SGDScheduleFree: { lr: 0.1, weightDecay: 0.01 },
 };
 
 const LENGTHS = [3, 5, 1];
@@ -180,8 +182,8 @@ describe('optimizers: bad input to step() is rejected and changes nothing', () =
           [1, { lr: -0.5 }, range(OUT_OF_RANGE, 'paramGroups[1].lr', '-0.5')],
           [1, { lr: Infinity }, range(NON_FINITE, 'paramGroups[1].lr')],
           [0, { lr: '0.1' }, type(INVALID_ARG_TYPE, 'paramGroups[0].lr')],
-          [0, { maximize: 'yes' }, type(INVALID_ARG_TYPE, 'paramGroups[0].maximize', 'boolean')],
         ];
+        if (hasOption(name, 'maximize')) edits.push([0, { maximize: 'yes' }, type(INVALID_ARG_TYPE, 'paramGroups[0].maximize', 'boolean')]);
         if (name === 'Lion') edits.push([1, { betas: [1, 0.99] }, range(OUT_OF_RANGE, 'paramGroups[1].betas[0]')]);
         if (name === 'Adam' || name === 'AdamW') {
           edits.push([0, { betas: [0.9, 1] }, range(OUT_OF_RANGE, 'paramGroups[0].betas[1]')]);
@@ -301,7 +303,9 @@ describe('optimizers: bad constructor arguments', () => {
       [name, { lr: NaN }, range(NON_FINITE, 'options.lr', 'NaN')],
       [name, { lr: Infinity }, range(NON_FINITE, 'options.lr')],
       [name, { lr: '0.1' }, type(INVALID_ARG_TYPE, 'options.lr')],
-      [name, { maximize: 'no' }, type(INVALID_ARG_TYPE, 'options.maximize')],
+      hasOption(name, 'maximize')
+        ? [name, { maximize: 'no' }, type(INVALID_ARG_TYPE, 'options.maximize')]
+        : [name, { maximize: true }, range(INVALID_ARG_VALUE, 'options', '"maximize"')],
       [name, { learningRate: 0.1 }, range(INVALID_ARG_VALUE, 'options', '"learningRate"')],
     );
     // Rprop has no weight decay (as PyTorch's): the key is unknown there.

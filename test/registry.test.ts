@@ -15,7 +15,10 @@ import { TABLE_KERNELS } from './helpers/kernels';
 
 describe('registry', () => {
   it('lists every optimizer class the package exports, once, under its class name', () => {
-    const exported = Object.entries(lib).filter(([, v]) => typeof v === 'function' && (v === lib.LBFGS || (v as { prototype: unknown }).prototype instanceof lib.Optimizer));
+    // Every class that builds an optimizer; an abstract base (ScheduleFreeOptimizer) declares no spec and builds none.
+    const exported = Object.entries(lib).filter(
+      ([, v]) => typeof v === 'function' && (v === lib.LBFGS || ((v as { prototype: unknown }).prototype instanceof lib.Optimizer && Object.prototype.hasOwnProperty.call(v, 'spec'))),
+    );
     const classes = new Set(exported.map(([, v]) => v));
     expect(OPTIMIZERS.map((e) => e.class)).to.have.members([...classes]);
     for (const e of OPTIMIZERS) expect((lib as Record<string, unknown>)[e.name], e.name).to.equal(e.class);
@@ -24,14 +27,42 @@ describe('registry', () => {
 
   it('derives capabilities from the declarations', () => {
     const caps = (name: string) => findOptimizer(name)!.capabilities;
-    expect(caps('AdamW')).to.deep.equal({ compactState: true, shapes: false, perTensor: false, closure: false });
+    expect(caps('AdamW')).to.deep.equal({ compactState: true, shapes: false, perTensor: false, closure: false, modes: false });
+    expect(caps('AdamWScheduleFree')).to.deep.equal({ compactState: true, shapes: false, perTensor: false, closure: false, modes: true });
+    expect(caps('SGDScheduleFree')).to.include({ compactState: false, modes: true });
     expect(caps('Adafactor')).to.include({ shapes: true, perTensor: true, compactState: false });
     expect(caps('LAMB')).to.include({ perTensor: true });
     expect(caps('Rprop')).to.include({ compactState: false, perTensor: false });
-    expect(caps('LBFGS')).to.deep.equal({ compactState: false, shapes: false, perTensor: false, closure: true });
+    expect(caps('LBFGS')).to.deep.equal({ compactState: false, shapes: false, perTensor: false, closure: true, modes: false });
     for (const e of OPTIMIZERS) {
       if (e.spec === null) continue;
       expect(e.capabilities.compactState, e.name).to.equal('stateDtype' in e.spec.options);
+    }
+  });
+
+  it("resolveOptions checks options as the class's constructor does and resolves its defaults, without building one", () => {
+    const outcome = (fn: () => unknown) => {
+      try {
+        return { value: JSON.stringify(fn()) };
+      } catch (err) {
+        const e = err as Error & { code?: string };
+        return { type: e.constructor.name, code: e.code, message: e.message };
+      }
+    };
+    const inputs: unknown[] = [undefined, {}, { lr: 0.5 }, { lr: -1 }, { lr: 'x' }, { learningRate: 1 }, { backend: 'js' }, { backend: 'gpu' }, { betas: [1, 0.5] }, { momentum: 2 }, { stateDtype: 'int4' }, null, 5];
+    for (const e of OPTIMIZERS) {
+      if (e.resolveOptions === null) {
+        expect(e.capabilities.closure, e.name).to.equal(true);
+        continue;
+      }
+      const Class = e.class as unknown as new (params: Float32Array[], options?: unknown) => lib.AnyOptimizer;
+      for (const input of inputs) {
+        const resolved = outcome(() => e.resolveOptions!(input));
+        const built = outcome(() => new Class([new Float32Array(1)], input).defaults);
+        expect(resolved, `${e.name} ${JSON.stringify(input)}`).to.deep.equal(built);
+      }
+      // `where` names the options in messages in place of the class name.
+      expect(() => e.resolveOptions!({ lr: -1 }, 'Mine')).to.throw(/^Mine: options\.lr: /);
     }
   });
 

@@ -21,6 +21,7 @@ import { STATE_DTYPE_OPTIONS } from '../compact/state_storage';
 import { MAX_THREADS, setNumThreads } from '../threads';
 import { GRACE_PARAMETER, STOP_GRACE_SECONDS, killGraceSeconds } from '../distributed/launcher';
 import { UsageError } from './args';
+import { DIGITS_OPTIMIZERS, checkOptimizerName } from './jobs/digits/optimizer';
 import { CliIo, Command } from './io';
 
 /** Where --resume-from continues a run: its last checkpoint, or its best. */
@@ -31,8 +32,9 @@ export const trainCommand: Command = {
   spec: {
     usage: 'fusedoptim train',
     description:
-      'Trains an MLP on the 8x8 handwritten digits with AdamW, warmup-cosine and clipping, and writes\n' +
-      'runs/<name>/{best,last}.safetensors, history.json and history.svg. A folder that holds a run\n' +
+      'Trains an MLP on the 8x8 handwritten digits with AdamW (or --optimizer), warmup-cosine (none for\n' +
+      'Schedule-Free, which needs none) and clipping, and writes runs/<name>/{best,last}.safetensors,\n' +
+      'history.json and history.svg. A folder that holds a run\n' +
       'is refused unless --resume continues it or --force starts over. Ctrl-C or SIGTERM stops after\n' +
       'the current step and writes last.safetensors; --resume continues from it with the settings\n' +
       'stored there (--checkpoint-every included; --max-steps, --threads and display flags are per session).\n' +
@@ -51,11 +53,12 @@ export const trainCommand: Command = {
       { name: 'batch-size', kind: 'integer', range: { min: 1 }, placeholder: 'n', help: 'examples per step', defaultText: '32' },
       { name: 'hidden', kind: 'string', placeholder: 'w1,w2,..', help: 'hidden layer widths', defaultText: '128,64' },
       { name: 'lr', kind: 'number', range: { min: 0, minExclusive: true }, placeholder: 'x', help: 'peak learning rate', defaultText: '0.003' },
-      { name: 'weight-decay', kind: 'number', range: { min: 0 }, placeholder: 'x', help: 'AdamW decoupled weight decay', defaultText: '0.01' },
+      { name: 'weight-decay', kind: 'number', range: { min: 0 }, placeholder: 'x', help: 'weight decay (where the optimizer takes one)', defaultText: '0.01' },
       { name: 'warmup-steps', kind: 'integer', range: { min: 0 }, placeholder: 'n', help: 'linear warmup steps', defaultText: '45' },
       { name: 'min-lr', kind: 'number', range: { min: 0 }, placeholder: 'x', help: 'lr at the end of the cosine', defaultText: '1e-5' },
       { name: 'max-grad-norm', kind: 'number', range: { min: 0, minExclusive: true }, placeholder: 'x', help: 'clip the global gradient norm to this', defaultText: '1' },
-      { name: 'state-dtype', kind: 'string', choices: STATE_DTYPE_OPTIONS, help: 'how AdamW stores its moments', defaultText: 'float32' },
+      { name: 'optimizer', kind: 'string', placeholder: 'name', help: `the optimizer: ${DIGITS_OPTIMIZERS.join(', ')} (any case)`, defaultText: 'AdamW' },
+      { name: 'state-dtype', kind: 'string', choices: STATE_DTYPE_OPTIONS, help: 'how the optimizer stores its moments', defaultText: 'float32' },
       { name: 'max-steps', kind: 'integer', range: { min: 1 }, placeholder: 'n', help: 'stop after n optimizer steps in all (resumable)' },
       { name: 'checkpoint-every', kind: 'integer', range: { min: 1 }, placeholder: 'n', help: 'also write last.safetensors every n steps' },
       { name: 'threads', kind: 'integer', range: { min: 1, max: MAX_THREADS }, placeholder: 'n', help: 'threads of the optimizer kernels', defaultText: 'all cores' },
@@ -82,6 +85,13 @@ export const trainCommand: Command = {
     set('minLr', 'min-lr');
     set('maxGradNorm', 'max-grad-norm');
     set('stateDtype', 'state-dtype');
+    if (flags.optimizer !== undefined) {
+      try {
+        config.optimizer = checkOptimizerName('--optimizer', flags.optimizer);
+      } catch (err) {
+        throw new UsageError((err as Error).message.replace('--optimizer: expected', '--optimizer must be'));
+      }
+    }
     if (flags.hidden !== undefined) {
       const widths = String(flags.hidden).split(',').map(Number);
       if (!widths.every((w) => Number.isInteger(w) && w >= 1 && w <= MAX_HIDDEN_WIDTH)) {

@@ -34,9 +34,14 @@ import { SIGNED_CODE_MAP, UNSIGNED_CODE_MAP, isCodeMap, isCurrentCodeMap } from 
 import { OptionRules, booleanOption, choiceOption, numberOption } from '../optim/core/options';
 import type { KernelChoice, StateBufferSpec, StateSchema } from '../optim/core/spec';
 
-export const STATE_DTYPE_OPTIONS = ['float32', 'bfloat16', 'int8'] as const;
-export type StateDtypeOption = (typeof STATE_DTYPE_OPTIONS)[number];
+/**
+ * How an optimizer stores its moments (`stateDtype`): 'float32' in the param's own type (the
+ * default), 'bfloat16' in half the bytes, 'int8' as 8-bit block-wise codes (about a quarter).
+ */
+export type StateDtypeOption = 'float32' | 'bfloat16' | 'int8';
+export const STATE_DTYPE_OPTIONS = ['float32', 'bfloat16', 'int8'] as const satisfies readonly StateDtypeOption[];
 
+/** The compact-state options of Adam, AdamW, Lion, SGD, RMSprop and Adagrad (docs/compact-state.md). */
 export interface StateStorageOptions {
   /** How the moments are stored (see the module comment). */
   stateDtype: StateDtypeOption;
@@ -70,6 +75,24 @@ export function storageOf(hyper: object, length: number): Storage {
   if (o === null || o.stateDtype === 'float32') return 'full';
   if (o.stateDtype === 'bfloat16') return o.stochasticRounding ? 'bfloat16-sr' : 'bfloat16';
   return length < o.min8bitSize ? 'full' : 'int8';
+}
+
+/**
+ * Whether state stored as `storage` depends on where each element sits in its
+ * param: stochastic rounding hashes the element's position into its random
+ * bits, so a piece of the param stepped apart (ZeRO) would round otherwise.
+ */
+export function dependsOnPlace(storage: Storage): boolean {
+  return storage === 'bfloat16-sr';
+}
+
+/**
+ * The storage options under which a piece of a param stored as `storage`,
+ * however short, is stored as the whole param is: an 8-bit param's pieces
+ * stay 8-bit below min8bitSize. {} where a piece's length does not matter.
+ */
+export function pieceStorageOptions(storage: Storage): Partial<StateStorageOptions> {
+  return storage === 'int8' ? { min8bitSize: 0 } : {};
 }
 
 /** The storage options of a group, by name ({} for an optimizer without them): fixed once the group is added. */
@@ -148,8 +171,11 @@ const choices = new WeakMap<KernelChoice<string>, Map<Storage, KernelChoice<stri
 
 /** The kernel and slot buffers that run `choice` over state stored as `storage` (constants: a step allocates nothing). */
 export function storedChoice(choice: KernelChoice<string>, storage: Storage): KernelChoice<string> {
+  // Buffers before the kernel's state slots stay as they are: full-precision sequences the
+  // kernel reads beside the param (Schedule-Free's z), not moments.
+  const lead = choice.kernel.slots - 2 - choice.kernel.stateSlots;
   // A kernel without state (SGD without momentum) has nothing to store.
-  if (storage === 'full' || choice.buffers.length === 0) return choice;
+  if (storage === 'full' || choice.buffers.length === lead) return choice;
   let byStorage = choices.get(choice);
   if (byStorage === undefined) choices.set(choice, (byStorage = new Map()));
   let stored = byStorage.get(storage);
@@ -159,7 +185,10 @@ export function storedChoice(choice: KernelChoice<string>, storage: Storage): Ke
         ? { kernel: nearestBf16Kernel(choice.kernel), buffers: choice.buffers }
         : storage === 'bfloat16-sr'
           ? { kernel: stochasticBf16Kernel(choice.kernel), buffers: choice.buffers }
-          : { kernel: blockwise8Kernel(choice.kernel), buffers: choice.buffers.flatMap((b) => [b, absmaxName(b), codeMapName(b)]) };
+          : {
+              kernel: blockwise8Kernel(choice.kernel),
+              buffers: [...choice.buffers.slice(0, lead), ...choice.buffers.slice(lead).flatMap((b) => [b, absmaxName(b), codeMapName(b)])],
+            };
     byStorage.set(storage, stored);
   }
   return stored;

@@ -22,7 +22,7 @@ import { MpiAddon, MpiState, loadMpiAddon } from './mpi_addon';
 export interface InitOptions {
   /**
    * Largest bucket many small tensors are packed into for one MPI call, in
-   * bytes. Default 4 MiB (measured: README, "Data-parallel training").
+   * bytes. Default 4 MiB (measured: docs/performance.md, "Distributed training").
    */
   bucketBytes?: number;
   /** Seconds a rank waits for the others in a collective before it warns, naming the missing ranks (again every as many seconds). Default 60; 0 never warns. */

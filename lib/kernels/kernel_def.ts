@@ -19,6 +19,11 @@ export type KernelScalars<S extends string> = { readonly [K in S]: number };
  */
 export type JsKernel<S extends string> = (r: Round, s: KernelScalars<S>, buffers: readonly StateArray[], base: number) => void;
 
+/**
+ * A kernel as both backends run it: its name in the addon, its buffers per tensor, its per-step
+ * scalars by name and its plain-TypeScript reference (an optimizer's registry entry shows the
+ * one it runs by default).
+ */
 export interface KernelDef<S extends string = string> {
   /** The addon's name for the kernel ('adam'). */
   readonly name: string;
@@ -59,7 +64,9 @@ export interface KernelDef<S extends string = string> {
  * lengths are checked together, as a shape, by factoredShape).
  */
 export interface SlotRole {
+  /** What the slot holds (see above). */
   readonly kind: 'param' | 'state' | 'blocks' | 'table' | 'rows' | 'cols';
+  /** For 'blocks', the param elements per element; for 'table', its length; otherwise 0. */
   readonly size: number;
 }
 
@@ -86,7 +93,9 @@ export type ScalarsOf<K> = K extends KernelDef<infer S> ? S : never;
 
 /** An instantiation of a kernel: params (and gradients) of one type, state of another. */
 export interface KernelVariant {
+  /** The element type of the params and gradients. */
   readonly param: DType;
+  /** The element type of the state. */
   readonly state: StateDType;
 }
 
@@ -111,7 +120,12 @@ export function hasVariant(kernel: KernelDef, param: DType, state: StateDType): 
  * step allocates nothing. Every element starts as NaN (`reset`): a scalar a
  * spec forgets to write poisons the result instead of passing as 0.
  */
-export type ScalarWriter<S extends string> = { [K in S]: number } & { readonly array: Float64Array; reset(): void };
+export type ScalarWriter<S extends string> = { [K in S]: number } & {
+  /** The scalars in the kernel's order, as the backend passes them. */
+  readonly array: Float64Array;
+  /** Sets every scalar to NaN. */
+  reset(): void;
+};
 
 const writerClasses = new WeakMap<KernelDef, new (array: Float64Array) => ScalarWriter<string>>();
 

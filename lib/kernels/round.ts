@@ -8,6 +8,7 @@
  */
 import type { StateArray } from '../tensor';
 
+/** Rounds a double as the kernel's element type does: Math.fround for float32, the identity for float64. */
 export type Round = (x: number) => number;
 
 function makeRound(single: boolean): Round {

@@ -19,4 +19,5 @@ export { Adadelta, type AdadeltaOptions } from './adadelta';
 export { Adafactor, type AdafactorOptions } from './adafactor';
 export { Rprop, type RpropOptions } from './rprop';
 export { ASGD, type ASGDOptions } from './asgd';
+export { AdamWScheduleFree, SGDScheduleFree, ScheduleFreeOptimizer, type AdamWScheduleFreeOptions, type SGDScheduleFreeOptions, type ScheduleOptions } from './schedule_free';
 export { LBFGS, type LBFGSOptions, type LBFGSClosure, type LBFGSAsyncClosure, type ClosureResult as LBFGSClosureResult } from './lbfgs/lbfgs';

@@ -1,7 +1,8 @@
 /**
  * The registry: every optimizer class of lib/optim/index.ts, with what the
  * rest of the library needs to know about it without building one. The TF.js
- * bridge (its classes by name, whether a class takes shapes), the test
+ * bridge (its classes by name, a class's options checked and its default lr,
+ * whether it takes shapes or has modes), the test
  * tables and the benchmark read it, so a new optimizer is one line in
  * index.ts, not a line in each of them. (The CLI trains AdamW only: it has no
  * --optimizer yet.)
@@ -13,7 +14,7 @@
 import type { KernelDef } from '../kernels/kernel_def';
 import * as classes from './index';
 import { LBFGS } from './lbfgs/lbfgs';
-import { Optimizer } from './core/optimizer';
+import { Optimizer, resolveOptions } from './core/optimizer';
 import type { OptimizerSpec } from './core/spec';
 import { resolveGroup } from './core/param_groups';
 
@@ -27,6 +28,11 @@ export interface OptimizerCapabilities {
   readonly perTensor: boolean;
   /** Its step takes a closure that re-evaluates the loss (LBFGS): not a `step(grads)` optimizer. */
   readonly closure: boolean;
+  /**
+   * It keeps a train and an eval mode (Schedule-Free: `train()` before stepping, `eval()` before
+   * evaluating), starting in eval mode: whoever drives it calls them (TrainEvalModes, modesOf).
+   */
+  readonly modes: boolean;
 }
 
 /** A class that builds an optimizer: `new Class(params, options)`. */
@@ -45,17 +51,34 @@ export interface OptimizerEntry {
   readonly capabilities: OptimizerCapabilities;
   /** The kernel a param without a shape runs under the default options (null for LBFGS). */
   readonly defaultKernel: KernelDef | null;
+  /**
+   * The options `new entry.class(params, options)` would be built with, checked as
+   * its constructor checks them (only its hyper-parameters and `backend`; each
+   * value; the backend's name) and resolved: every hyper-parameter, given or its
+   * default, without building an optimizer. Throws the constructor's coded errors,
+   * naming `<where>: options` (`where` defaults to the class name, as the
+   * constructor's do). Null for LBFGS.
+   */
+  readonly resolveOptions: ((options: unknown, where?: string) => Readonly<Record<string, unknown>>) | null;
 }
 
 type SpecClass = OptimizerClass & { readonly spec: OptimizerSpec<Record<string, unknown>> };
 
+/** A class that builds an optimizer: LBFGS, or a class that declares its own spec (not an abstract base such as ScheduleFreeOptimizer). */
 function isOptimizerClass(value: unknown): value is OptimizerClass {
-  return typeof value === 'function' && (value === LBFGS || value.prototype instanceof Optimizer);
+  return typeof value === 'function' && (value === LBFGS || (value.prototype instanceof Optimizer && Object.prototype.hasOwnProperty.call(value, 'spec')));
 }
 
 function entryOf(cls: OptimizerClass): OptimizerEntry {
   if (cls === LBFGS) {
-    return { name: 'LBFGS', class: cls, spec: null, defaultKernel: null, capabilities: { compactState: false, shapes: false, perTensor: false, closure: true } };
+    return {
+      name: 'LBFGS',
+      class: cls,
+      spec: null,
+      defaultKernel: null,
+      resolveOptions: null,
+      capabilities: { compactState: false, shapes: false, perTensor: false, closure: true, modes: false },
+    };
   }
   const spec = (cls as SpecClass).spec;
   if (spec === undefined) throw new Error(`internal: ${cls.name} has no static spec`);
@@ -65,11 +88,13 @@ function entryOf(cls: OptimizerClass): OptimizerEntry {
     class: cls,
     spec,
     defaultKernel: kernel,
+    resolveOptions: (options, where) => resolveOptions(spec, options, where).defaults,
     capabilities: {
       compactState: 'stateDtype' in spec.options,
       shapes: 'shapes' in spec.options,
       perTensor: kernel.perTensor === true,
       closure: false,
+      modes: (spec.groupState ?? []).some((value) => value.name === 'trainMode'),
     },
   };
 }

@@ -6,7 +6,9 @@
 import { ErrorCodes, isFusedOptimError, makeError } from '../errors';
 import { checkNumber } from '../validate';
 
+/** A value that JSON.stringify and JSON.parse carry unchanged: what scheduler state dicts are made of. */
 export type JsonValue = number | string | boolean | null | JsonValue[] | JsonObject;
+/** A JSON object: a scheduler's settings, and its state dict. */
 export type JsonObject = { [key: string]: JsonValue };
 
 /** What every scheduler's state dict holds; each scheduler adds its own fields. */

@@ -64,9 +64,8 @@ export interface CheckpointModel {
   readonly paramNames?: readonly string[];
 }
 
-/** Any optimizer of the Optimizer family (what the training loop steps). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyOptimizer = Optimizer<any>;
+/** Any optimizer of the Optimizer family (what the training loop steps): one type, defined with Optimizer. */
+export type { AnyOptimizer } from '../optim/core/optimizer';
 
 /**
  * What a checkpoint needs of an optimizer: the name it declares (stored, and matched on load),

@@ -25,7 +25,7 @@ import { accumulateGrads } from '../clip';
 import { ErrorCodes, makeError } from '../errors';
 import { AdamW } from '../optim/adam';
 import type { StateDtypeOption } from '../compact/state_storage';
-import { Optimizer, StepResult } from '../optim/core/optimizer';
+import { Optimizer, StepResult, modesOf } from '../optim/core/optimizer';
 import { WarmupCosineScheduler } from '../schedulers';
 import { Tensor } from '../tensor';
 import { zerosLike } from '../alloc';
@@ -140,7 +140,10 @@ export interface TrainScheduler extends CheckpointScheduler {
 export interface TrainConfig<B, M extends TrainModel<B> = TrainModel<B>> {
   /** The optimizer (over model.params, in order). Default: AdamW({ lr: peakLr, betas, eps, weightDecay }). */
   optimizer?: AnyOptimizer;
-  /** The scheduler, stepped once per optimizer step; null for none. Default: WarmupCosineScheduler({ warmupSteps, totalSteps, minLr }). */
+  /**
+   * The scheduler, stepped once per optimizer step; null for none. Default: WarmupCosineScheduler({ warmupSteps, totalSteps, minLr }),
+   * or none for an optimizer with train/eval modes (Schedule-Free), which needs no schedule.
+   */
   scheduler?: TrainScheduler | null;
   /** The default AdamW's lr, the peak of the default schedule. Default 1e-3. */
   peakLr?: number;
@@ -264,6 +267,11 @@ export async function train<B, M extends TrainModel<B> = TrainModel<B>>(
   if (cfg.signal?.aborted) return stopHere('aborted');
   if (cfg.maxSteps !== undefined && progress.globalStep >= cfg.maxSteps) return stopHere('maxSteps');
 
+  // An optimizer with modes (Schedule-Free) steps in train mode and is evaluated, checkpointed at
+  // epoch ends and returned in eval mode: its params then hold the point to evaluate and to keep.
+  // A checkpoint written mid-epoch (a stop, checkpointEvery) holds train mode, and a resume
+  // switches exactly where the uninterrupted run did.
+  const modes = modesOf(optimizer);
   const k = cfg.accumulationSteps;
   // Gradients handed over during the backward pass: only when each batch's are the step's (the
   // loop's own accumulation adds them up after the backward pass).
@@ -279,6 +287,7 @@ export async function train<B, M extends TrainModel<B> = TrainModel<B>>(
   for (; progress.epoch < cfg.epochs; ) {
     const epoch = progress.epoch;
     model.train?.();
+    modes?.train();
     const batches = iterate(cfg.trainSource(epoch), `trainData (epoch ${epoch})`);
     // A resumed epoch skips the micro-batches of the steps it had taken, as this run lays them out
     // (k per step): the same position on any number of ranks. A checkpoint written before
@@ -367,6 +376,7 @@ export async function train<B, M extends TrainModel<B> = TrainModel<B>>(
 
     // Validation.
     model.eval?.();
+    modes?.eval();
     const [lossTotal, lossWeight] = cfg.valSource ? await summedLoss(model, iterate(cfg.valSource(epoch), `valData (epoch ${epoch})`)) : [NaN, 0];
     const metrics = cfg.evaluate ? checkMetrics(await cfg.evaluate(model, epoch), history, epoch) : {};
     // On several ranks: the loss over every rank's validation batches, each metric the mean of the ranks'.
@@ -527,6 +537,14 @@ function setUp<B>(model: TrainModel<B>, trainData: DataSource<B>, valData: DataS
       for (const fn of ['step', 'stateDict', 'loadStateDict']) checkFunction(`train: config.scheduler.${fn}`, s[fn]);
     }
     scheduler = c.scheduler;
+  } else if (modesOf(optimizer) !== null) {
+    // Schedule-Free needs no schedule (that is its point; it warms up by its own warmupSteps).
+    for (const key of SCHEDULE_KEYS) {
+      if (c[key] !== undefined) {
+        throw makeError(ErrorCodes.INVALID_ARG_VALUE, `train: config.${key}: configures the default schedule, which an optimizer with train/eval modes (Schedule-Free) runs without; give the optimizer's own warmupSteps, or config.scheduler`);
+      }
+    }
+    scheduler = null;
   } else {
     const perEpoch = stepsPerEpochFor();
     const totalSteps =

@@ -84,7 +84,9 @@ export interface TensorToWrite {
 
 /** A tensor read back: a fresh, aligned copy of its elements. */
 export interface TensorRead {
+  /** The element type the file gives it. */
   dtype: SafetensorsDtype;
+  /** Its shape, as the file gives it ([] for a scalar). */
   shape: number[];
   /** Float32Array for F32, Float64Array for F64, Uint16Array (raw bfloat16 bits) for BF16, Uint8Array for U8. */
   data: StateArray;

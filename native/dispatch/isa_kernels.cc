@@ -22,6 +22,7 @@
 #include "kernels/adadelta.h"
 #include "kernels/rprop.h"
 #include "kernels/asgd.h"
+#include "kernels/schedule_free.h"
 #include "drivers/multi_tensor.h"
 #include "drivers/multi_tensor_blocks.h"
 #include "drivers/multi_tensor_factored.h"
@@ -132,6 +133,8 @@ template <typename P, typename S> using RMSpropMomentum = RMSprop<P, S, false, t
 template <typename P, typename S> using RMSpropCenteredMomentum = RMSprop<P, S, true, true>;
 template <typename P, typename S> using AdamPlain = Adam<P, S, false>;
 template <typename P, typename S> using AdamAmsgrad = Adam<P, S, true>;
+template <typename P, typename S> using ScheduleFreeAdamW = ScheduleFree<P, S, true>;
+template <typename P, typename S> using ScheduleFreeSgd = ScheduleFree<P, S, false>;
 
 template <ReduceKind K>
 constexpr ReduceFn reduce_float() { return &apply_reduce<float, K>; }
@@ -174,6 +177,10 @@ const UpdateKernel kUpdateKernels[] = {
     row<Asgd>("asgd"),
     row<Adafactor>("adafactor"),
     row<AdafactorFactored>("adafactor_factored"),
+    row<ScheduleFreeAdamW>("schedule_free_adamw"),
+    FUSEDOPTIM_COMPACT_ROWS(ScheduleFreeAdamW, "schedule_free_adamw"),
+    row<ScheduleFreeSgd>("schedule_free_sgd"),
+    row<ScheduleFreeSwitch>("schedule_free_switch"),
 };
 
 }  // namespace

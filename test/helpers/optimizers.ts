@@ -12,7 +12,9 @@ import { expectBitIdentical } from './bits';
 import { mixSeed, randomTensors, randomTensorsLike } from './random';
 
 export type AnyOptimizer = Optimizer<{ lr: number }>;
-export type OptimizerName = 'SGD' | 'Adagrad' | 'RMSprop' | 'Adam' | 'AdamW' | 'Lion' | 'LAMB' | 'Adafactor' | ElementwiseName;
+export type OptimizerName = 'SGD' | 'Adagrad' | 'RMSprop' | 'Adam' | 'AdamW' | 'Lion' | 'LAMB' | 'Adafactor' | ElementwiseName | ScheduleFreeName;
+/** The Schedule-Free optimizers (they start in eval mode: makeOptimizer puts them in train mode). */
+export type ScheduleFreeName = 'AdamWScheduleFree' | 'SGDScheduleFree';
 /** The elementwise optimizers of issue 12 (the rest of torch.optim). */
 export type ElementwiseName = 'Adamax' | 'RAdam' | 'NAdam' | 'Adadelta' | 'Rprop' | 'ASGD';
 export type Options = Record<string, unknown>;
@@ -27,10 +29,30 @@ const CONSTRUCTORS = Object.fromEntries(STEP_OPTIMIZERS.map((e) => [e.name, e.cl
 /** Every step optimizer the library registers (lib/optim/index.ts); a name the type above lacks fails test/registry.test.ts. */
 export const OPTIMIZER_NAMES: readonly OptimizerName[] = STEP_OPTIMIZERS.map((e) => e.name as OptimizerName);
 
-/** `new <name>(params, { ...options, backend })`, without the caller spelling out five constructors. */
+const WITH_MODES = new Set(STEP_OPTIMIZERS.filter((e) => e.capabilities.modes).map((e) => e.name));
+
+/**
+ * `new <name>(params, { ...options, backend })`, without the caller spelling out five constructors;
+ * an optimizer with modes (Schedule-Free) is put in train mode, ready to step.
+ */
 export function makeOptimizer(name: OptimizerName, params: ParamsArg, options: Options = {}, backend?: BackendName): AnyOptimizer {
   const Ctor = CONSTRUCTORS[name] as unknown as new (p: ParamsArg, o: Options) => AnyOptimizer;
-  return new Ctor(params, backend === undefined ? options : { ...options, backend });
+  const opt = new Ctor(params, backend === undefined ? options : { ...options, backend });
+  if (WITH_MODES.has(name)) (opt as unknown as { train(): void }).train();
+  return opt;
+}
+
+/** Whether optimizer `name` declares the option `option` (maximize, weightDecay, ...). */
+export function hasOption(name: OptimizerName, option: string): boolean {
+  return option in STEP_OPTIMIZERS.find((e) => e.name === name)!.spec!.options;
+}
+
+/**
+ * Whether optimizer `name` keeps a schedule per group (Schedule-Free's k and weightSum, as its
+ * package keeps them): a param stepped late then follows its group's schedule, not one of its own.
+ */
+export function schedulesPerGroup(name: OptimizerName): boolean {
+  return STEP_OPTIMIZERS.find((e) => e.name === name)!.spec!.groupState !== undefined;
 }
 
 /** Every combination of the listed values: cartesian({a: [1, 2], b: [x]}) → [{a: 1, b: x}, {a: 2, b: x}]. */
@@ -50,6 +72,11 @@ export interface Variant {
 export function variantLabel(v: Variant): string {
   return `${v.optimizer} ${JSON.stringify(v.options)}`;
 }
+
+const BETAS = [
+  [0.9, 0.999],
+  [0.8, 0.95],
+];
 
 /**
  * Every option of every optimizer, each at its default and at least one other
@@ -134,13 +161,27 @@ export function allVariants(): Variant[] {
     ...lamb.map((options) => ({ optimizer: 'LAMB' as const, options })),
     ...adafactor.map((options) => ({ optimizer: 'Adafactor' as const, options })),
     ...elementwiseVariants(),
+    ...scheduleFreeVariants(),
   ];
 }
 
-const BETAS = [
-  [0.9, 0.999],
-  [0.8, 0.95],
-];
+/**
+ * allVariants() of the Schedule-Free optimizers: every option at two values, the averaging's
+ * (r, weightLrPower) as two pairs rather than all four combinations, which keeps the table small.
+ */
+function scheduleFreeVariants(): Variant[] {
+  const averaging = [
+    { r: 0, weightLrPower: 2 },
+    { r: 1, weightLrPower: 0 },
+  ];
+  const adamw = cartesian({ lr: [0.01], betas: BETAS, eps: [1e-8, 1e-3], weightDecay: [0, 0.05], warmupSteps: [0, 3], averaging });
+  const sgd = cartesian({ lr: [0.1], momentum: [0.9, 0.5], weightDecay: [0, 0.05], warmupSteps: [0, 3], averaging });
+  const flat = ({ averaging: a, ...rest }: Options) => ({ ...rest, ...(a as Options) });
+  return [
+    ...adamw.map((options) => ({ optimizer: 'AdamWScheduleFree' as const, options: flat(options) })),
+    ...sgd.map((options) => ({ optimizer: 'SGDScheduleFree' as const, options: flat(options) })),
+  ];
+}
 
 /** allVariants() of the elementwise optimizers of issue 12. */
 function elementwiseVariants(): Variant[] {
@@ -204,6 +245,8 @@ export function kernelVariants(): Variant[] {
     { optimizer: 'ASGD', options: { lr: 0.01, lambd: 1e-3, t0: 3, weightDecay: 0.01 } },
     // Without shapes, the vector kernel; fingerprint.ts adds a run with shapes (the factored kernel).
     { optimizer: 'Adafactor', options: { lr: 0.05, eps: [1e-30, 1e-3], d: 1.5, weightDecay: 0.01, maximize: true } },
+    { optimizer: 'AdamWScheduleFree', options: { lr: 0.01, weightDecay: 0.01, warmupSteps: 2, r: 0.5 } },
+    { optimizer: 'SGDScheduleFree', options: { lr: 0.1, momentum: 0.8, weightDecay: 0.01, warmupSteps: 2 } },
   ];
 }
 
@@ -245,6 +288,8 @@ export const OPTIMIZER_CASES: readonly OptimizerCase[] = [
   optimizerCase('Rprop', 'Rprop', { lr: 0.01, stepSizes: [1e-4, 1], maximize: true }),
   optimizerCase('ASGD', 'ASGD', { lr: 0.01, lambd: 1e-3, t0: 1, weightDecay: 0.01 }),
   optimizerCase('Adafactor', 'Adafactor', { lr: 0.05, weightDecay: 0.01 }),
+  optimizerCase('AdamWScheduleFree', 'AdamWScheduleFree', { lr: 0.01, weightDecay: 0.01, warmupSteps: 2 }),
+  optimizerCase('SGDScheduleFree', 'SGDScheduleFree', { lr: 0.1, weightDecay: 0.01, r: 1 }),
 ];
 
 export function findCase(name: string): OptimizerCase {

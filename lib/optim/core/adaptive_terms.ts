@@ -57,11 +57,17 @@ export function writeAdamFront(
   out.oneMinusBeta2 = 1 - beta2;
 }
 
+/** The options Adamax, NAdam and RAdam share (their defaults: `betas` [0.9, 0.999], `eps` 1e-8, `weightDecay` 0). */
 export type AdaptiveOptions = {
+  /** The learning rate. */
   lr: number;
+  /** The decay rates of the first and second moments, each in [0, 1). */
   betas: [number, number];
+  /** Added to the denominator for numerical stability. */
   eps: number;
+  /** The weight decay (an L2 penalty added to the gradient, unless the optimizer's `decoupledWeightDecay` says otherwise). */
   weightDecay: number;
+  /** Maximise the objective instead of minimising it. */
   maximize: boolean;
 };
 

@@ -11,7 +11,7 @@
 import { KernelDef, ScalarWriter, scalarWriter } from '../../kernels/kernel_def';
 import type { StateArray, Tensor } from '../../tensor';
 import type { ParamTable } from './param_table';
-import type { KernelChoice, OptimizerSpec, ParamState, StateSchema } from './spec';
+import type { GroupState, KernelChoice, OptimizerSpec, ParamState, StateSchema } from './spec';
 import { Storage, roundingKey, storageOf, storedChoice, storedSchema } from '../../compact/state_storage';
 
 /** The params of a group whose state is stored one way, with the kernel and schema for that storage. */
@@ -65,13 +65,22 @@ export class KernelCallBuilder<O> {
   /** Per group, storage and kernel, the flat buffer list and scalars of its last uniform call, refilled in place by the next. */
   private readonly uniform = new Map<string, { tensors: StateArray[]; scalars: ScalarWriter<string> }>();
   /** The context handed to spec.scalars, refilled for every call (a step allocates nothing). */
-  private readonly context = { step: 0, fresh: false, gradScale: 1, state: {} as Readonly<Record<string, number>>, before: {} as Readonly<Record<string, number>> };
+  private readonly context = {
+    step: 0,
+    fresh: false,
+    gradScale: 1,
+    state: {} as Readonly<Record<string, number>>,
+    before: {} as Readonly<Record<string, number>>,
+    group: {} as Readonly<GroupState>,
+  };
   /** The uniform call's per-param numbers before the step's advance, refilled in place (advanceShared). */
   private readonly before: Record<string, number> = {};
 
   constructor(
     private readonly spec: OptimizerSpec<O>,
     private readonly table: ParamTable,
+    /** The optimizer's groups, whose groupState values the scalars may read (spec.ts). */
+    private readonly groups: readonly object[],
   ) {}
 
   /** The calls of group `gi` over its params with gradients (`indices`); the first mutation of a step. */
@@ -90,7 +99,7 @@ export class KernelCallBuilder<O> {
       const tensors = cache.tensors;
       tensors.length = 0;
       for (const i of indices) pushTensors(tensors, this.table, i, grads[i]!, choice.buffers);
-      this.advanceShared(hyper, part, gradScale, cache.scalars, this.before);
+      this.advanceShared(gi, hyper, part, gradScale, cache.scalars, this.before);
       return [{ kernel: choice.kernel, tensors, scalars: cache.scalars.array, gi, part, whole: true }];
     }
     const batches = new Map<string, { first: number; fresh: boolean; before: Record<string, number>; tensors: StateArray[] }>();
@@ -111,7 +120,7 @@ export class KernelCallBuilder<O> {
     return [...batches.values()].map((batch) => ({
       kernel: choice.kernel,
       tensors: batch.tensors,
-      scalars: this.fillScalars(hyper, this.table.state[batch.first].step!, this.table.state[batch.first], batch.before, batch.fresh, gradScale, scalarWriter(choice.kernel)),
+      scalars: this.fillScalars(gi, hyper, this.table.state[batch.first].step!, this.table.state[batch.first], batch.before, batch.fresh, gradScale, scalarWriter(choice.kernel)),
       gi,
       part,
       whole,
@@ -125,12 +134,12 @@ export class KernelCallBuilder<O> {
    * were, for undoShared. The one place a uniform step advances its params,
    * for the full step and the cached one alike.
    */
-  advanceShared(hyper: O, { indices, schema }: GroupPart, gradScale: number, out: ScalarWriter<string>, before: Record<string, number>): void {
+  advanceShared(gi: number, hyper: O, { indices, schema }: GroupPart, gradScale: number, out: ScalarWriter<string>, before: Record<string, number>): void {
     const states = this.table.state;
     const first = states[indices[0]];
     for (const scalar of schema.scalars) before[scalar.name] = first[scalar.name] as number;
     for (const i of indices) advance(this.spec, hyper, states[i]);
-    this.fillScalars(hyper, first.step!, first, before, false, gradScale, out);
+    this.fillScalars(gi, hyper, first.step!, first, before, false, gradScale, out);
   }
 
   /** Takes back advanceShared (the kernels it prepared were refused before any ran): every param's numbers as they were. */
@@ -152,17 +161,18 @@ export class KernelCallBuilder<O> {
   }
 
   /**
-   * Writes the kernel's scalars for params at step `step` whose per-param
-   * numbers are those of `state` after this step's advance and of `before`
-   * before it; returns the array.
+   * Writes the kernel's scalars for params of group `gi` at step `step` whose
+   * per-param numbers are those of `state` after this step's advance and of
+   * `before` before it; returns the array.
    */
-  fillScalars(hyper: O, step: number, state: ParamState, before: ParamState, fresh: boolean, gradScale: number, out: ScalarWriter<string>): Float64Array {
+  fillScalars(gi: number, hyper: O, step: number, state: ParamState, before: ParamState, fresh: boolean, gradScale: number, out: ScalarWriter<string>): Float64Array {
     const context = this.context;
     context.step = step;
     context.fresh = fresh;
     context.gradScale = gradScale;
     context.state = state as Readonly<Record<string, number>>;
     context.before = before as Readonly<Record<string, number>>;
+    context.group = this.groups[gi] as Readonly<GroupState>;
     out.reset();
     this.spec.scalars(hyper, context, out);
     // A stochastically rounding driver's own scalar (state_storage.ts).

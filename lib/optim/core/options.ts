@@ -6,7 +6,9 @@
 import { ErrorCodes, makeError } from '../../errors';
 import { NumberRule, checkArray, checkBoolean, checkNumber, describe } from '../../validate';
 
+/** One hyper-parameter of an optimizer: its default, and how a value is checked and copied. */
 export interface OptionRule<T> {
+  /** The value a group takes when neither the constructor's options nor the group give one. */
   readonly default: T;
   /** Returns the value if it is valid, throws a TypeError/RangeError naming `name` otherwise. */
   check(name: string, value: unknown): T;
@@ -58,6 +60,7 @@ export function choiceOption<T extends string>(defaultValue: T, values: readonly
 /** The learning rate: every optimizer has one. */
 export const lrOption = (defaultValue: number): OptionRule<number> => numberOption(defaultValue, { min: 0 });
 
+/** An optimizer's hyper-parameters, each with its rule (an optimizer's `spec.options`). */
 export type OptionRules<O> = { readonly [K in keyof O]: OptionRule<O[K]> };
 
 /**

@@ -72,7 +72,8 @@ export class ParamTable {
     let next = 0;
     missing.forEach(({ i, spec }) => {
       const array = spec.shared ?? arrays[next++];
-      if (spec.initial !== undefined && spec.initial !== 0) array.fill(spec.initial);
+      if (spec.fromParam === true) array.set(this.params[i]);
+      else if (spec.initial !== undefined && spec.initial !== 0) array.fill(spec.initial);
       this.state[i][spec.name] = array;
       this.registerState(i, spec.name, array);
     });

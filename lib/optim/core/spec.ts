@@ -28,6 +28,8 @@ export interface StateBufferSpec {
   readonly factor?: 'rows' | 'cols';
   /** The value a new buffer is filled with (default 0). */
   readonly initial?: number;
+  /** A new buffer is a copy of its param instead (Schedule-Free's z: x, y and z all start at the param). */
+  readonly fromParam?: boolean;
   /** One array every param's state refers to instead of a buffer of its own (the code maps of 8-bit state). */
   readonly shared?: Float32Array;
   /**
@@ -40,13 +42,32 @@ export interface StateBufferSpec {
 
 /** A per-param number besides the step count (NAdam's muProduct, ASGD's eta and mu). */
 export interface StateScalarSpec {
+  /** Its name in `opt.state[i]` (PyTorch's, in camelCase). */
   readonly name: string;
   /** Its value before the param's first step. */
   readonly initial: number;
 }
 
+/**
+ * A value a group keeps across steps besides its hyper-parameters, stored in
+ * the group object as PyTorch keeps it (Schedule-Free's k, lrMax, weightSum
+ * and trainMode): it goes into state dicts and checkpoints with the group.
+ */
+export interface GroupStateSpec {
+  /** The key it is stored under in the group (and its state dict). */
+  readonly name: string;
+  /** Its value when the group is added; its type (number or boolean) is the value's for good. */
+  readonly initial: number | boolean;
+  /** A count (k): an integer >= 0. */
+  readonly count?: boolean;
+}
+
+/** A group's values of its spec's groupState, by name. */
+export type GroupState = Record<string, number | boolean>;
+
 /** Everything a param's state may hold under a group's options. */
 export interface StateSchema {
+  /** The typed arrays, under PyTorch's names in camelCase. */
   readonly buffers: readonly StateBufferSpec[];
   /** Per-param numbers; `step` (the count of steps taken) is always there and not listed. */
   readonly scalars: readonly StateScalarSpec[];
@@ -54,7 +75,9 @@ export interface StateSchema {
 
 /** The kernel a group's step runs, and which of the schema's buffers fill its state slots, in order. */
 export interface KernelChoice<S extends string> {
+  /** The kernel. */
   readonly kernel: KernelDef<S>;
+  /** The names of the state buffers it steps, in the order of its state slots. */
   readonly buffers: readonly string[];
 }
 
@@ -74,14 +97,22 @@ export interface ScalarContext {
    * updates them for the next (ASGD's η and μ).
    */
   readonly before: Readonly<Record<string, number>>;
+  /** The group's values of the spec's groupState, as they are after this step's advanceGroup. */
+  readonly group: Readonly<GroupState>;
 }
 
 /** A param's shape, as a group's `shapes` gives it (PyTorch's tensor shape: the data stays flat). */
 export type ParamShape = readonly number[];
 
+/**
+ * What an optimizer class declares (its `static spec`, and its registry entry's `spec`): its
+ * hyper-parameters with their defaults and checks, the state a param keeps, which kernel a group
+ * runs and that kernel's per-step scalars. The base class does everything else from it.
+ */
 export interface OptimizerSpec<O, S extends string = string> {
   /** The class name, for messages and checkpoints. */
   readonly name: string;
+  /** Its hyper-parameters: each one's default and check. */
   readonly options: OptionRules<O>;
   /** Checks that involve several hyper-parameters (Nesterov needs momentum, ...). */
   checkGroup?(group: O, where: string): void;
@@ -113,6 +144,15 @@ export interface OptimizerSpec<O, S extends string = string> {
    * per param per step, after `step` itself advanced); absent: they never change.
    */
   advance?(group: O, step: number, state: ParamState): void;
+  /** Values each group keeps across steps (see GroupStateSpec); absent: none. */
+  readonly groupState?: readonly GroupStateSpec[];
+  /**
+   * Advances a group's values for a step that runs (once per group per step,
+   * params with gradients or not, before any kernel's scalars are written).
+   */
+  advanceGroup?(group: O, values: GroupState): void;
+  /** Refuses, with a coded error, a step that a group's values forbid (Schedule-Free in eval mode); before anything changes. */
+  checkStep?(group: O, values: Readonly<GroupState>, where: string): void;
   /** Writes the kernel's scalars for one call, by name (each starts as NaN: write every one). */
   scalars(group: O, context: ScalarContext, out: ScalarWriter<S>): void;
 }

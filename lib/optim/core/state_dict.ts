@@ -10,6 +10,7 @@ import { allocStateSlab } from '../../alloc';
 import { checkArray, checkNumber, checkObject, checkStateArray, describe } from '../../validate';
 import { ParamGroup, checkExtra, fixedOptionsOf, resolveGroup } from './param_groups';
 import { OptimizerSpec, ParamShape, ParamState, StateSchema, bufferLength } from './spec';
+import { checkGroupValue } from './group_state';
 import { convertLoadedEntry, storageOf, storedSchema } from '../../compact/state_storage';
 
 /** A snapshot of an optimizer: plain data, params referred to by index. */
@@ -95,6 +96,11 @@ export function checkStateDict<O>(
     const extras: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(saved)) {
       if (key !== 'params' && !(key in spec.options)) extras[key] = checkExtra(`${name}.${key}`, value);
+    }
+    // The group's own values (Schedule-Free's k, trainMode, ...): each present, of its type.
+    for (const value of spec.groupState ?? []) {
+      if (!(value.name in saved)) throw mismatch(`stateDict.paramGroups[${gi}] lacks ${value.name}, which a ${spec.name} group keeps`);
+      extras[value.name] = checkGroupValue(`${name}.${value.name}`, value, saved[value.name]);
     }
     return { hyper, extras };
   });

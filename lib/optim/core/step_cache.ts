@@ -3,8 +3,8 @@
  * last one (the usual training loop): the last full step's kernel calls are
  * kept as that step built them (kernel_calls.ts), with one backend plan each
  * (native/boundary/plan.cc: the buffers resolved and checked once), and only what can
- * change between two steps is checked again. docs/step-path.md tells the
- * whole story.
+ * change between two steps is checked again. docs/architecture.md ("The step
+ * pipeline") tells the whole story.
  *
  * What `holds` checks, and why that is every check of a full step: the
  * gradients are the very tensors the full step accepted (type, dtype and
@@ -145,7 +145,7 @@ export class StepCache<O> {
     const plans = this.planned(backend);
     const calls = this.calls!;
     if (plans === null) return false;
-    for (const call of calls) this.builder.advanceShared(call.hyper, call.part, gradScale, call.scalars, call.before);
+    for (const call of calls) this.builder.advanceShared(call.gi, call.hyper, call.part, gradScale, call.scalars, call.before);
     try {
       backend.updatePlanned(plans.all, this.scalars, threads);
     } catch {

@@ -65,7 +65,12 @@ export type LBFGSClosure = () => ClosureResult;
 /** What LBFGS.stepAsync calls: the loss and the gradients, or a Promise of them. */
 export type LBFGSAsyncClosure = () => ClosureResult | Promise<ClosureResult>;
 
-export type LBFGSParamGroup = LBFGSOptions & { params: Tensor[]; [extra: string]: unknown };
+/** LBFGS's one param group: its options, its params, and any other key a scheduler stores (`initialLr`). */
+export type LBFGSParamGroup = LBFGSOptions & {
+  /** The params, as the constructor was given them. */
+  params: Tensor[];
+  [extra: string]: unknown;
+};
 
 /** The optimizer's memory between steps (PyTorch keeps it as the state of the first param). */
 interface History {

@@ -27,6 +27,7 @@ import { Checkpoint, readCheckpoint } from '../../../train/checkpoint';
 import { writeFileAtomic } from '../../../train/atomic';
 import { History } from '../../../train/history';
 import { DEFAULT_WARMUP_FRACTION, TrainResult, train } from '../../../train/loop';
+import type { AnyOptimizer } from '../../../optim/core/optimizer';
 import type { GlobalBatchSplit } from '../../../distributed/global_batch';
 import { ReportedByAnotherRank } from '../../io';
 import {
@@ -40,13 +41,13 @@ import {
   stepsPerEpoch as stepsOfEpoch,
   storedGlobalBatch,
 } from './global_batch';
-import { AdamW } from '../../../optim/adam';
 import { StateSize, formatStateSize } from '../../../optim/core/state_size';
 import { multiPanelSvg } from '../../../train/plot';
 import { ProgressMode } from '../../../train/progress';
 import { checkNumber, checkObject, checkOptions, describe } from '../../../validate';
 import { DIGITS_CLASSES, DIGITS_FEATURES, Examples, batchesPerEpoch, epochBatches, loadDigits, splitTrainValidation } from './data';
 import { Mlp, createMlp } from './mlp';
+import { buildOptimizer, checkOptimizerName } from './optimizer';
 import { displayPath } from '../package_files';
 import { STATE_STORAGE_OPTIONS, StateDtypeOption } from '../../../compact/state_storage';
 import type { DistributedOptions } from '../../../distributed/optimizer';
@@ -65,8 +66,10 @@ export interface DigitsConfig {
   minLr: number;
   maxGradNorm: number;
   validationFraction: number;
-  /** How AdamW stores its moments: 'float32', 'bfloat16' or 'int8' (see Adam's stateDtype). */
+  /** How the optimizer stores its moments: 'float32', 'bfloat16' or 'int8' (see Adam's stateDtype). */
   stateDtype: StateDtypeOption;
+  /** The optimizer, by its class name (any step optimizer of the registry; ./optimizer.ts). */
+  optimizer: string;
 }
 
 /** Tuned to pass 95% validation accuracy with margin in a few seconds on 2 cores (the README section on npm start has the numbers). */
@@ -82,6 +85,7 @@ export const DEFAULT_DIGITS_CONFIG: Readonly<DigitsConfig> = Object.freeze({
   maxGradNorm: 1,
   validationFraction: 0.2,
   stateDtype: 'float32',
+  optimizer: 'AdamW',
 });
 
 export interface DigitsSetup {
@@ -182,6 +186,7 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
   if (world) agreeToStart(world, rank, refusal);
   else if (refusal !== null) throw refusal;
   const { runDir, files, resumePoint, damagedLast, moveDamagedLast, config, setup, globalBatch, split, stepsPerEpoch, warmupSteps, notes } = plan!;
+  const { optimizer, scheduled, description } = plan!;
   const checkpointEvery = plan!.checkpointEvery;
   const { model, validation } = setup;
   const out = opts.quiet || rank !== 0 ? null : (opts.output ?? process.stdout);
@@ -194,14 +199,12 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
   const trainBatches = rankBatches(batchSource(setup), globalBatch, split, rank);
   fs.mkdirSync(runDir, { recursive: true });
 
-  // The optimizer, built here (as train() would build it) so its state's size can be said before the first step.
-  const optimizer = new AdamW(model.params, { lr: config.peakLr, weightDecay: config.weightDecay, stateDtype: config.stateDtype });
   const optimizerState = optimizer.stateSize();
   const shardState = typeof opts.distributed === 'object' && opts.distributed.shardState === true;
   say(
     `${resumePoint === 'best' ? 'resuming from the best epoch' : resumePoint !== null ? 'resuming' : 'training'} an MLP ${model.sizes.join('-')} on ${setup.trainSet.size} digits ` +
-      `(validating on ${validation.size}): AdamW lr ${config.peakLr} weight decay ${config.weightDecay}${config.stateDtype === 'float32' ? '' : ` ${config.stateDtype} state`}, ` +
-      `warmup ${warmupSteps} steps then cosine to ${config.minLr}, clip ${config.maxGradNorm}, ` +
+      `(validating on ${validation.size}): ${description}, ` +
+      `${scheduled ? `warmup ${warmupSteps} steps then cosine to ${config.minLr}, ` : ''}clip ${config.maxGradNorm}, ` +
       `${config.epochs} epochs of ${stepsPerEpoch} steps${size > 1 ? ` on ${size} ranks` : ''}, seed ${config.seed} -> ${displayPath(runDir)}`,
   );
   say(`${formatStateSize(optimizerState, model.params.reduce((n, p) => n + p.length, 0))}${shardState ? `, of which each rank keeps about 1/${size}` : ''}`);
@@ -210,9 +213,8 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
   const result = await train(model, trainBatches, [validation], {
     epochs: config.epochs,
     optimizer,
-    warmupSteps,
-    totalSteps: config.epochs * stepsPerEpoch,
-    minLr: config.minLr,
+    // Schedule-Free runs without a schedule (the loop gives it none).
+    ...(scheduled && { warmupSteps, totalSteps: config.epochs * stepsPerEpoch, minLr: config.minLr }),
     maxGradNorm: config.maxGradNorm,
     stepsPerEpoch,
     // A rank's pieces of a step's batches add up before the step (one whole batch per rank: 1).
@@ -290,6 +292,11 @@ interface RunPlan {
   /** How this world's ranks share each step's batches. */
   split: GlobalBatchSplit;
   stepsPerEpoch: number;
+  /** The optimizer over the model's params, built here (as train() would build it) so that its state's size can be said before the first step. */
+  optimizer: AnyOptimizer;
+  /** Whether it follows the job's warmup-cosine schedule (Schedule-Free does not), and how to say what it is. */
+  scheduled: boolean;
+  description: string;
   /** The warmup the schedule gets: config.warmupSteps, unless the run is too short for it. */
   warmupSteps: number;
   /** Lines said once, after the opening ones, prefixed with "note: ". */
@@ -362,6 +369,7 @@ function planRun(opts: DigitsJobOptions, size: number, distributed: boolean): Ru
     config = { ...DEFAULT_DIGITS_CONFIG, hidden: [...DEFAULT_DIGITS_CONFIG.hidden], ...given };
   }
   const setup = digitsSetup(config);
+  const { optimizer, scheduled, description } = buildOptimizer(config, setup.model.params);
   const source = batchSource(setup);
   const globalBatch = resumed === null ? newGlobalBatch(size, distributed) : storedGlobalBatch(resumed, displayPath(files[resumePoint!]), source, size, distributed);
   const split = spreadOver(source, globalBatch, size);
@@ -380,18 +388,18 @@ function planRun(opts: DigitsJobOptions, size: number, distributed: boolean): Ru
   } else {
     const elsewhere = resumedElsewhereNote(split, config.batchSize);
     if (elsewhere !== null) notes.push(elsewhere);
-    if (warmupSteps !== config.warmupSteps) {
+    if (scheduled && warmupSteps !== config.warmupSteps) {
       notes.push(
         `a warmup of ${config.warmupSteps} steps does not fit this run's ${totalSteps} steps; it warms up for ${warmupSteps} ` +
           `(${100 * DEFAULT_WARMUP_FRACTION}% of them, train()'s default), then follows the cosine`,
       );
     }
     // Only a run resumed on another number of ranks by an earlier fusedoptim can have gone past its schedule.
-    if (done !== null && done.globalStep >= totalSteps) {
+    if (scheduled && done !== null && done.globalStep >= totalSteps) {
       notes.push(`this run is at step ${done.globalStep}, past the end of its ${totalSteps}-step schedule: its remaining epochs train at the final lr ${config.minLr}`);
     }
   }
-  return { runDir, files, resumePoint, damagedLast, moveDamagedLast, config, checkpointEvery, setup, globalBatch, split, stepsPerEpoch, warmupSteps, notes };
+  return { runDir, files, resumePoint, damagedLast, moveDamagedLast, config, checkpointEvery, setup, optimizer, scheduled, description, globalBatch, split, stepsPerEpoch, warmupSteps, notes };
 }
 
 /** The folder of the run `name` in `runsDir` (default runs/ in the working directory). */
@@ -470,8 +478,9 @@ function checkConfig(value: unknown, name = 'options.config', complete = false):
   const positive = (key: keyof DigitsConfig) => checkNumber(`${name}.${key}`, c[key], { min: 0, minExclusive: true });
   for (const key of CONFIG_KEYS) {
     if (c[key] === undefined) {
-      // Runs saved before the option existed had float32 state.
+      // Runs saved before the option existed had float32 state, and AdamW.
       if (complete && key === 'stateDtype') out.stateDtype = 'float32';
+      else if (complete && key === 'optimizer') out.optimizer = 'AdamW';
       else if (complete) throw makeError(ErrorCodes.CHECKPOINT_MISMATCH, `${name}: missing ${key} (not a checkpoint of this job?)`);
       continue;
     }
@@ -504,6 +513,9 @@ function checkConfig(value: unknown, name = 'options.config', complete = false):
         break;
       case 'stateDtype':
         out.stateDtype = STATE_STORAGE_OPTIONS.stateDtype.check(`${name}.stateDtype`, c.stateDtype);
+        break;
+      case 'optimizer':
+        out.optimizer = checkOptimizerName(`${name}.optimizer`, c.optimizer);
         break;
       case 'validationFraction':
         out.validationFraction = checkNumber(`${name}.validationFraction`, c.validationFraction, { min: 0, max: 1, minExclusive: true, maxExclusive: true });
