@@ -1,7 +1,9 @@
 /**
  * shardBatches (issue 10), in one process: each rank's batches of an epoch are
  * disjoint from the others', equally many (the remainder left out), the same
- * for the same seed and epoch, and dealt differently each epoch. ZeRO's
+ * for the same seed and epoch, and dealt differently each epoch. A global batch
+ * on any number of ranks (issue 23): the pieces of a step's batches, each taken
+ * by one rank, and the deal's order, which no number of ranks changes. ZeRO's
  * shard layout: cuts inside a block of 8-bit state move back to its start,
  * and the collectives' lists are padded so that their even cut is that one.
  * And the distributed API refuses use before init() without MPI.
@@ -10,6 +12,8 @@ import { expect } from 'chai';
 import { Adam } from '../lib';
 import { DistributedOptimizer, shardBatches, shardRange } from '../lib/distributed';
 import { ShardLayout } from '../lib/distributed/shard_layout';
+import { piecesOfRank, splitGlobalBatch } from '../lib/distributed/global_batch';
+import { dealOrder } from '../lib/distributed/shard';
 
 describe('distributed: shardBatches', () => {
   const batches = Array.from({ length: 11 }, (_, i) => i);
@@ -38,6 +42,42 @@ describe('distributed: shardBatches', () => {
 
   it('a DistributedOptimizer before init() throws ERR_MPI_NOT_INITIALIZED', () => {
     expect(() => new DistributedOptimizer(new Adam([new Float32Array(2)]))).to.throw(RangeError, /DistributedOptimizer: MPI is not initialised/).with.property('code', 'ERR_MPI_NOT_INITIALIZED');
+  });
+});
+
+describe('distributed: a global batch on any number of ranks', () => {
+  it('cuts a step\'s batches into lcm(batches, ranks) pieces, each rank taking as many', () => {
+    const cases: Array<[number, number, number, number]> = [
+      // batches, ranks -> pieces per batch, pieces per rank
+      [2, 2, 1, 1],
+      [4, 2, 1, 2],
+      [2, 1, 1, 2],
+      [2, 4, 2, 1],
+      [1, 2, 2, 1],
+      [2, 3, 3, 2],
+      [4, 6, 3, 2],
+    ];
+    for (const [batches, ranks, perBatch, perRank] of cases) {
+      expect(splitGlobalBatch(batches, ranks), `${batches} on ${ranks}`).to.deep.equal({ batchesPerStep: batches, size: ranks, piecesPerBatch: perBatch, piecesPerRank: perRank });
+    }
+  });
+
+  it('every piece of every batch goes to exactly one rank; on as many ranks as batches, batch r to rank r', () => {
+    for (const [batches, ranks] of [[2, 3], [4, 6], [3, 1], [1, 4], [5, 5]]) {
+      const split = splitGlobalBatch(batches, ranks);
+      const taken = Array.from({ length: ranks }, (_, r) => piecesOfRank(split, r)).flat().map(({ batch, piece }) => `${batch}.${piece}`);
+      const all = Array.from({ length: batches * split.piecesPerBatch }, (_, q) => `${Math.floor(q / split.piecesPerBatch)}.${q % split.piecesPerBatch}`);
+      expect(taken.sort(), `${batches} on ${ranks}`).to.deep.equal(all.sort());
+    }
+    expect([0, 1, 2].map((r) => piecesOfRank(splitGlobalBatch(3, 3), r))).to.deep.equal([[{ batch: 0, piece: 0 }], [{ batch: 1, piece: 0 }], [{ batch: 2, piece: 0 }]]);
+  });
+
+  it('deals an epoch in an order of the seed and the epoch alone: shardBatches\' order', () => {
+    const order = dealOrder(11, 5, 3);
+    expect([...order].sort((a, b) => a - b)).to.deep.equal(Array.from({ length: 11 }, (_, i) => i));
+    expect(dealOrder(11, 5, 3)).to.deep.equal(order);
+    const batches = Array.from({ length: 11 }, (_, i) => i);
+    expect([0, 1].map((r) => shardBatches(batches, r, 2, { seed: 5 })(3))).to.deep.equal([0, 1].map((r) => [0, 1, 2, 3, 4].map((k) => order[2 * k + r])));
   });
 });
 

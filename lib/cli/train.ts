@@ -4,12 +4,22 @@
  * Ctrl-C (SIGINT) and SIGTERM (a container stop, a systemd restart) both stop the run after the
  * current step, write last.safetensors, print the command that resumes it, and exit with 128 + the
  * signal's number (130, 143); a second signal quits at once.
+ *
+ * With --distributed under mpirun, which turns Ctrl-C into SIGTERM to every rank: the ranks agree
+ * after every step whether any of them was told to stop (the loop's agreeStop), so they stop at
+ * the same step; rank 0 writes last.safetensors and prints the command once; every rank finalizes
+ * MPI (no MPI_Abort) and exits 143. mpirun kills ranks that are still running a grace period
+ * after its SIGTERM (lib/distributed/launcher.ts): the opening lines say when it is too short.
+ * A rank that finds another gone (ERR_RANK_LOST) ends with the error, which names the command
+ * that resumes from the last checkpoint.
  */
 import { constants } from 'os';
 import * as path from 'path';
 import type { DigitsConfig } from './jobs/digits/job';
+import { ErrorCodes, isFusedOptimError, makeError } from '../errors';
 import { STATE_DTYPE_OPTIONS } from '../compact/state_storage';
 import { MAX_THREADS, setNumThreads } from '../threads';
+import { GRACE_PARAMETER, STOP_GRACE_SECONDS, killGraceSeconds } from '../distributed/launcher';
 import { UsageError } from './args';
 import { DIGITS_OPTIMIZERS, checkOptimizerName } from './jobs/digits/optimizer';
 import { CliIo, Command } from './io';
@@ -31,7 +41,7 @@ export const trainCommand: Command = {
       'If last.safetensors is damaged, --resume refuses (it overwrites nothing) and says whether\n' +
       'best.safetensors is intact; --resume-from best then continues from the best epoch and keeps the\n' +
       'damaged file as last.safetensors.damaged. The opening lines give the optimizer state\'s size.',
-    moreExitStatus: ['130 / 143 stopped by Ctrl-C / SIGTERM, after writing last.safetensors'],
+    moreExitStatus: ['130 / 143 stopped by Ctrl-C / SIGTERM, after writing last.safetensors (every rank of --distributed: 143, mpirun then exits 1)'],
     flags: [
       { name: 'name', kind: 'string', placeholder: 'name', help: 'run folder name', defaultText: 'digits' },
       { name: 'runs-dir', kind: 'string', placeholder: 'dir', help: 'folder of run folders', defaultText: 'runs' },
@@ -61,7 +71,7 @@ export const trainCommand: Command = {
 
   async run(flags, _positionals, io: CliIo): Promise<number> {
     // Loaded here, not at the top: `fusedoptim inspect` and `--help` need neither the model nor the data.
-    const { runDigitsJob, isRunName, MAX_HIDDEN_WIDTH } = await import('./jobs/digits/job');
+    const { runDigitsJob, runDirOf, isRunName, MAX_HIDDEN_WIDTH } = await import('./jobs/digits/job');
     const config: Partial<DigitsConfig> = {};
     const set = <K extends keyof DigitsConfig>(key: K, flag: string) => {
       if (flags[flag] !== undefined) config[key] = flags[flag] as DigitsConfig[K];
@@ -99,6 +109,17 @@ export const trainCommand: Command = {
       throw new UsageError(`--${flags.resume === true ? 'resume' : 'resume-from'} and --force exclude each other (one continues the run, the other deletes it and starts over)`);
     }
     if (flags.threads !== undefined) setNumThreads(flags.threads as number);
+    // On several ranks, rank 0 alone speaks (the job does the same for its lines).
+    const world = flags.distributed === true ? await import('../distributed') : null;
+    world?.init();
+    const speaks = (world?.rank() ?? 0) === 0;
+    const grace = world === null ? null : killGraceSeconds();
+    if (speaks && grace !== null && grace < STOP_GRACE_SECONDS && flags.quiet !== true) {
+      io.stdout.write(
+        `note: mpirun kills the ranks ${grace} s after it forwards Ctrl-C or SIGTERM to them, too soon for them to save and finalize ` +
+          `(MPI_Finalize alone may take 2 s then); give them ${STOP_GRACE_SECONDS} s: mpirun --mca ${GRACE_PARAMETER} ${STOP_GRACE_SECONDS} ...\n`,
+      );
+    }
 
     // Ctrl-C or SIGTERM: stop after the current step and checkpoint; a second signal quits at once
     // (the handlers are gone, so the default action ends the process).
@@ -106,7 +127,7 @@ export const trainCommand: Command = {
     const stop: { by: NodeJS.Signals | null } = { by: null };
     const onSignal = (signal: NodeJS.Signals) => {
       stop.by = signal;
-      io.stderr.write(`\n${signal}: stopping after the current step (send it again to quit now)...\n`);
+      if (speaks) io.stderr.write(`\n${signal}: stopping after the current step${world ? ' on every rank' : ''} (send it again to quit now)...\n`);
       controller.abort();
       removeHandlers();
     };
@@ -127,11 +148,21 @@ export const trainCommand: Command = {
         output: io.stdout,
         ...(flags.distributed === true && { distributed: { shardState: flags['shard-state'] === true } }),
       });
-      if (job.result.stopReason === 'aborted' && stop.by !== null) {
-        io.stderr.write(`interrupted; continue with: ${resumeCommand(job.runDir)}\n`);
-        return 128 + constants.signals[stop.by];
+      // Stopped by a signal: on several ranks, by this rank's or another's (the ranks agreed on the step).
+      if (job.result.stopReason === 'aborted') {
+        if (speaks) io.stderr.write(`interrupted; continue with: ${resumeCommand(job.runDir)}\n`);
+        // Every rank stopped at the same step and got here: MPI ends cleanly, and the exit handler aborts nothing.
+        world?.finalize();
+        return 128 + constants.signals[stop.by ?? 'SIGTERM'];
       }
       return 0;
+    } catch (err) {
+      // Another rank died: the run cannot go on, but what it wrote is intact; the message says how to go on.
+      if (isFusedOptimError(err) && err.code === ErrorCodes.RANK_LOST) {
+        const command = resumeCommand(runDirOf(flags['runs-dir'] as string | undefined, name ?? 'digits'));
+        throw makeError(err.code, `${err.message} Continue with: ${command} (in one process, or under mpirun with --distributed)`);
+      }
+      throw err;
     } finally {
       removeHandlers();
     }
