@@ -1,17 +1,20 @@
 /**
  * The compact-state section: AdamW over one float32 tensor (16M params by
- * default) with float32, bfloat16 and 8-bit state, each at every thread
- * count, interleaved with the in-place bandwidth probe, on each instruction
+ * default) with float32, bfloat16 (rounded to nearest, and stochastically)
+ * and 8-bit state, each at every thread count, interleaved with the
+ * in-place bandwidth probe, on each instruction
  * set the CPU runs. The kernel table is chosen once, when the addon loads
  * (native/dispatch.cc, FUSEDOPTIM_ISA), so each instruction set is measured
  * in a child process of its own started with that variable; a child whose
  * addon chose another table (the CPU lacks the one asked for) is reported as
  * skipped. Everything goes through the public API: `new AdamW(params,
- * { stateDtype })`, so the section measures whichever kernels the build has.
+ * { stateDtype, stochasticRounding })`, so the section measures whichever
+ * kernels the build has.
  */
 import { spawnSync } from 'child_process';
 import { addonInfo } from '../lib/info';
 import { AdamW } from '../lib/optim/adam';
+import type { StateStorageOptions } from '../lib/compact/state_storage';
 import { setNumThreads } from '../lib/threads';
 import { bytesPerParam } from './bytes';
 import { makeTensors } from './layouts';
@@ -23,13 +26,22 @@ import { summarize } from './stats';
 import { policyFor } from './suite';
 
 export const COMPACT_ISAS = ['avx512', 'avx2', 'baseline'] as const;
-export const COMPACT_STATES: ReadonlyArray<CompactRow['state']> = ['float32', 'bfloat16', 'int8'];
+export const COMPACT_STATES: ReadonlyArray<CompactRow['state']> = ['float32', 'bfloat16', 'bfloat16-sr', 'int8'];
 
 /** AdamW moves what Adam moves (the decay reads nothing more): bytes.ts's rows for Adam's state kinds. */
 const BYTES_WORKLOAD: Readonly<Record<CompactRow['state'], string>> = {
   float32: 'adamw',
   bfloat16: 'adam-bf16',
+  'bfloat16-sr': 'adam-bf16-sr',
   int8: 'adam-int8',
+};
+
+/** The AdamW options of each state kind ('bfloat16-sr': bfloat16 rounded stochastically). */
+const STORAGE: Readonly<Record<CompactRow['state'], Partial<StateStorageOptions>>> = {
+  float32: { stateDtype: 'float32' },
+  bfloat16: { stateDtype: 'bfloat16' },
+  'bfloat16-sr': { stateDtype: 'bfloat16', stochasticRounding: true },
+  int8: { stateDtype: 'int8' },
 };
 
 interface ChildConfig {
@@ -46,7 +58,7 @@ export function measureCompact(config: ChildConfig): CompactRow[] {
   const probe = makeProbe(makeTensors('float32', lengths, 3), grads);
   // The three optimizers share the params (as the main suite's workloads do): the values drift, the work does not.
   const steps = COMPACT_STATES.map((state) => {
-    const opt = new AdamW(params, { stateDtype: state });
+    const opt = new AdamW(params, STORAGE[state]);
     return () => opt.step(grads);
   });
   const id = (state: string, threads: number) => `${state}@${threads}`;

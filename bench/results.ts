@@ -66,13 +66,14 @@ export interface CompactRow {
   /** The kernel table the child process ran ('avx512', 'avx2', 'baseline'). */
   isa: string;
   threads: number;
-  state: 'float32' | 'bfloat16' | 'int8';
+  /** 'bfloat16-sr': bfloat16 rounded stochastically. */
+  state: 'float32' | 'bfloat16' | 'bfloat16-sr' | 'int8';
   params: number;
   reps: number;
   nsPerParam: number;
   p10NsPerParam: number;
   p90NsPerParam: number;
-  /** Bytes the step must move per parameter (bytes.ts): 28, 20, 16.0625. */
+  /** Bytes the step must move per parameter (bytes.ts): 28, 20, 20, 16.0625. */
   bytesPerParam: number;
   gbPerSecond: number;
   /** gbPerSecond over the in-place probe's, same process, same threads. */

@@ -37,6 +37,8 @@ export const ErrorCodes = {
   MPI_NOT_INITIALIZED: 'ERR_MPI_NOT_INITIALIZED',
   /** fusedoptim/distributed: the ranks called different collectives (order, count, element types or lengths); thrown on every rank. */
   COLLECTIVE_MISMATCH: 'ERR_COLLECTIVE_MISMATCH',
+  /** fusedoptim/distributed: a rank this one waited for in a collective is gone (its process died or was killed). */
+  RANK_LOST: 'ERR_RANK_LOST',
 } as const;
 
 /** One of the codes of ErrorCodes. */

@@ -49,7 +49,17 @@ describe('Adamax', () => {
   it('defaults: lr 2e-3, betas [0.9, 0.999], eps 1e-8, weightDecay 0, maximize false; state expAvg, expInf, step', () => {
     const opt = new Adamax([new Float64Array(3)]);
     const { params: _params, ...group } = opt.paramGroups[0];
-    expect(group).to.deep.equal({ lr: 2e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, maximize: false });
+    expect(group).to.deep.equal({
+      lr: 2e-3,
+      betas: [0.9, 0.999],
+      eps: 1e-8,
+      weightDecay: 0,
+      maximize: false,
+      stateDtype: 'float32',
+      stochasticRounding: false,
+      roundingSeed: 0,
+      min8bitSize: 4096,
+    });
     opt.step([new Float64Array([1, -1, 0])]);
     expect(Object.keys(opt.state[0]).sort()).to.deep.equal(['expAvg', 'expInf', 'step']);
   });

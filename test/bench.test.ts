@@ -207,14 +207,14 @@ describe('bench sections: compact state and busy machine (16K params, one repeti
     expect(sections.overhead).to.deep.equal([]);
   });
 
-  it('compares float32, bfloat16 and 8-bit AdamW state on each instruction set the CPU runs, or says why not', () => {
+  it('compares float32, bfloat16 (nearest and stochastic) and 8-bit AdamW state on each instruction set the CPU runs, or says why not', () => {
     const isas = [...new Set(sections.compact.map((r) => r.isa))];
     expect(isas, 'the baseline path runs everywhere').to.include('baseline');
     expect(isas).to.include(sections.machine.isa);
     for (const isa of COMPACT_ISAS) {
       if (!isas.includes(isa)) expect(sections.notes.some((n) => n.includes(`Compact state on ${isa}`)), isa).to.equal(true);
     }
-    const bytes = { float32: 28, bfloat16: 20, int8: 12 + 2 * (2 + 8 / 256) };
+    const bytes = { float32: 28, bfloat16: 20, 'bfloat16-sr': 20, int8: 12 + 2 * (2 + 8 / 256) };
     for (const isa of isas) {
       for (const threads of [1, 2]) {
         const rows = sections.compact.filter((r) => r.isa === isa && r.threads === threads);

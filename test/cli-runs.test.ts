@@ -72,8 +72,10 @@ describe('fusedoptim train: runs that cannot be lost', function () {
     expect(summary).to.include({ stopReason: 'maxSteps', globalStep: 3, epochsCompleted: 0, bestEpoch: null, bestValLoss: null });
     expect(summary).to.include({ bestValAccuracy: null, finalValAccuracy: null, bestCheckpoint: null });
     const { job, stopReason, ...rest } = summary;
-    expect([job, stopReason, rest.config.stateDtype]).to.deep.equal(['digits', 'maxSteps', 'float32']);
-    delete rest.config.stateDtype; // the one string of the configuration
+    expect([job, stopReason, rest.config.stateDtype, rest.config.optimizer]).to.deep.equal(['digits', 'maxSteps', 'float32', 'AdamW']);
+    // The strings of the configuration.
+    delete rest.config.stateDtype;
+    delete rest.config.optimizer;
     expect(nonNumbers(rest), 'strings where numbers belong').to.deep.equal([]);
     expect(summary.history.trainLoss).to.have.length(3);
   });

@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Adagrad, Adam, AdamW, Lion, RMSprop, SGD, getNumThreads, setNumThreads } from '../lib';
+import { Adagrad, Adam, AdamW, Adamax, Lion, NAdam, RAdam, RMSprop, SGD, getNumThreads, setNumThreads } from '../lib';
 import { getBackend } from '../lib/backend';
 import { COMPACT_BLOCK, dequantizeBlocks, quantizeBlocks } from '../lib/compact/drivers';
 import { SIGNED_CODE, UNSIGNED_CODE, codeOfTable, encode8 } from '../lib/compact/code8';
@@ -69,8 +69,9 @@ function bf16Value(bits: number): number {
   return new Float32Array(new Uint32Array([bits << 16]).buffer)[0];
 }
 
-// Each optimizer whose state may be compact, with options that use every buffer.
-const OPTIMIZERS: Array<[string, Ctor, Record<string, unknown>]> = [
+// Each optimizer whose state may be compact, with options that use every buffer, and the
+// steps its native-against-JS comparison runs (4, or enough to reach RAdam's rectified steps).
+const OPTIMIZERS: Array<[string, Ctor, Record<string, unknown>, number?]> = [
   ['Adam', Adam as unknown as Ctor, { lr: 0.01, weightDecay: 0.1 }],
   ['Adam amsgrad', Adam as unknown as Ctor, { lr: 0.01, amsgrad: true }],
   ['AdamW', AdamW as unknown as Ctor, { lr: 0.01 }],
@@ -80,6 +81,10 @@ const OPTIMIZERS: Array<[string, Ctor, Record<string, unknown>]> = [
   ['RMSprop momentum', RMSprop as unknown as Ctor, { lr: 0.01, momentum: 0.5 }],
   ['RMSprop', RMSprop as unknown as Ctor, { lr: 0.01 }],
   ['Adagrad', Adagrad as unknown as Ctor, { lr: 0.01, initialAccumulatorValue: 0.1 }],
+  ['Adamax', Adamax as unknown as Ctor, { lr: 0.01, weightDecay: 0.1 }],
+  ['NAdam', NAdam as unknown as Ctor, { lr: 0.01, weightDecay: 0.1, decoupledWeightDecay: true }],
+  // β₂ = 0.9: ρₜ passes 5 at step 6, so steps 1-5 are un-rectified and 6-7 rectified.
+  ['RAdam', RAdam as unknown as Ctor, { lr: 0.01, betas: [0.9, 0.9], weightDecay: 0.1 }, 7],
 ];
 
 const STORAGES: Array<[string, Record<string, unknown>]> = [
@@ -319,15 +324,15 @@ describe('compact state: 8-bit block-wise quantization', () => {
 });
 
 describe('compact state: optimizers', () => {
-  for (const [name, Cls, options] of OPTIMIZERS) {
+  for (const [name, Cls, options, steps = 4] of OPTIMIZERS) {
     for (const [storageName, storage] of STORAGES) {
       it(`${name}, ${storageName}: native equals JS bit for bit (params and state), 1 and 2 threads`, () => {
         const saved = getNumThreads();
         try {
-          const reference = run(Cls, { ...options, ...storage, backend: 'js' }, 4);
+          const reference = run(Cls, { ...options, ...storage, backend: 'js' }, steps);
           for (const threads of [1, 2]) {
             setNumThreads(threads);
-            const native = run(Cls, { ...options, ...storage, backend: 'native' }, 4);
+            const native = run(Cls, { ...options, ...storage, backend: 'native' }, steps);
             native.params.forEach((p, i) => expectSameBits(p, reference.params[i], `${threads} threads: params[${i}]`));
             expectSameState(native.opt, reference.opt, `${threads} threads`);
           }

@@ -1,7 +1,9 @@
 /**
  * shardBatches (issue 10), in one process: each rank's batches of an epoch are
  * disjoint from the others', equally many (the remainder left out), the same
- * for the same seed and epoch, and dealt differently each epoch. ZeRO's
+ * for the same seed and epoch, and dealt differently each epoch. A global batch
+ * on any number of ranks (issue 23): the pieces of a step's batches, each taken
+ * by one rank, and the deal's order, which no number of ranks changes. ZeRO's
  * shard layout: cuts inside a block of 8-bit state move back to its start,
  * and the collectives' lists are padded so that their even cut is that one.
  * And the distributed API refuses use before init() without MPI.
@@ -10,6 +12,8 @@ import { expect } from 'chai';
 import { Adam } from '../lib';
 import { DistributedOptimizer, shardBatches, shardRange } from '../lib/distributed';
 import { ShardLayout } from '../lib/distributed/shard_layout';
+import { piecesOfRank, splitGlobalBatch } from '../lib/distributed/global_batch';
+import { dealOrder } from '../lib/distributed/shard';
 
 describe('distributed: shardBatches', () => {
   const batches = Array.from({ length: 11 }, (_, i) => i);
@@ -41,23 +45,60 @@ describe('distributed: shardBatches', () => {
   });
 });
 
+describe('distributed: a global batch on any number of ranks', () => {
+  it('cuts a step\'s batches into lcm(batches, ranks) pieces, each rank taking as many', () => {
+    const cases: Array<[number, number, number, number]> = [
+      // batches, ranks -> pieces per batch, pieces per rank
+      [2, 2, 1, 1],
+      [4, 2, 1, 2],
+      [2, 1, 1, 2],
+      [2, 4, 2, 1],
+      [1, 2, 2, 1],
+      [2, 3, 3, 2],
+      [4, 6, 3, 2],
+    ];
+    for (const [batches, ranks, perBatch, perRank] of cases) {
+      expect(splitGlobalBatch(batches, ranks), `${batches} on ${ranks}`).to.deep.equal({ batchesPerStep: batches, size: ranks, piecesPerBatch: perBatch, piecesPerRank: perRank });
+    }
+  });
+
+  it('every piece of every batch goes to exactly one rank; on as many ranks as batches, batch r to rank r', () => {
+    for (const [batches, ranks] of [[2, 3], [4, 6], [3, 1], [1, 4], [5, 5]]) {
+      const split = splitGlobalBatch(batches, ranks);
+      const taken = Array.from({ length: ranks }, (_, r) => piecesOfRank(split, r)).flat().map(({ batch, piece }) => `${batch}.${piece}`);
+      const all = Array.from({ length: batches * split.piecesPerBatch }, (_, q) => `${Math.floor(q / split.piecesPerBatch)}.${q % split.piecesPerBatch}`);
+      expect(taken.sort(), `${batches} on ${ranks}`).to.deep.equal(all.sort());
+    }
+    expect([0, 1, 2].map((r) => piecesOfRank(splitGlobalBatch(3, 3), r))).to.deep.equal([[{ batch: 0, piece: 0 }], [{ batch: 1, piece: 0 }], [{ batch: 2, piece: 0 }]]);
+  });
+
+  it('deals an epoch in an order of the seed and the epoch alone: shardBatches\' order', () => {
+    const order = dealOrder(11, 5, 3);
+    expect([...order].sort((a, b) => a - b)).to.deep.equal(Array.from({ length: 11 }, (_, i) => i));
+    expect(dealOrder(11, 5, 3)).to.deep.equal(order);
+    const batches = Array.from({ length: 11 }, (_, i) => i);
+    expect([0, 1].map((r) => shardBatches(batches, r, 2, { seed: 5 })(3))).to.deep.equal([0, 1].map((r) => [0, 1, 2, 3, 4].map((k) => order[2 * k + r])));
+  });
+});
+
 describe('distributed: the ZeRO shard layout', () => {
   // float32: 700 (8-bit state: blocks at 0, 256, 512), 57, 99; float64: 41.
   const params = [new Float32Array(700), new Float32Array(57), new Float32Array(99), new Float64Array(41)];
-  const blocked = [true, false, false, false];
+  // Cut units (the state-layout view's cutUnit): param 0's cuts fall on its blocks.
+  const cutUnits = [256, 1, 1, 1];
 
   it('without 8-bit state, or where no cut falls inside a block, cuts where shardRange cuts', () => {
-    const layout = new ShardLayout(params, [false, false, false, false], 3);
+    const layout = new ShardLayout(params, [1, 1, 1, 1], 3);
     expect(layout.moved).to.equal(false);
     // 856 float32 elements: 286, 285, 285.
     expect(layout.rangesOf(0)).to.deep.equal([{ index: 0, from: 0, to: 286 }, { index: 3, from: 0, to: 14 }]);
     expect(layout.padLengths()).to.deep.equal([0, 0, 0]);
     expect(layout.laidOut(params, [])).to.deep.equal(params);
-    expect(new ShardLayout(params, blocked, 1).moved).to.equal(false);
+    expect(new ShardLayout(params, cutUnits, 1).moved).to.equal(false);
   });
 
   it('moves a cut inside a block of an 8-bit param back to the block start, and pads each range to the longest', () => {
-    const layout = new ShardLayout(params, blocked, 3);
+    const layout = new ShardLayout(params, cutUnits, 3);
     expect(layout.moved).to.equal(true);
     // shardRange cuts 856 at 286 and 571: both inside param 0, moved to 256 and 512.
     expect([0, 1, 2].map((r) => layout.rangesOf(r).filter((p) => p.index !== 3))).to.deep.equal([

@@ -186,6 +186,15 @@ const TRIGGERS: Record<ErrorCode, Trigger> = {
       return throwMismatch(Float64Array.from([...records[0], ...records[1]]), 1, 'allReduce');
     },
   },
+  [ErrorCodes.RANK_LOST]: {
+    kind: RangeError,
+    message: /fusedoptim\/distributed: allReduce \(collective #7 on rank 0\): rank 1 is gone \(its process 4321 on this machine ended: it died or was killed\)/,
+    produce: () => {
+      // What a rank does with the addon's report that a rank it waited for is gone (test/distributed.faults.test.ts kills one).
+      const { settleOutcome } = require('../lib/distributed/outcome') as typeof import('../lib/distributed/outcome');
+      return settleOutcome({ lostRank: 1, pid: 4321 }, 0, 'allReduce', 7);
+    },
+  },
 };
 
 describe('error codes', () => {

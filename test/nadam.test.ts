@@ -70,6 +70,10 @@ describe('NAdam', () => {
       momentumDecay: 4e-3,
       decoupledWeightDecay: false,
       maximize: false,
+      stateDtype: 'float32',
+      stochasticRounding: false,
+      roundingSeed: 0,
+      min8bitSize: 4096,
     });
     opt.step([new Float64Array([1, -1, 0])]);
     expect(Object.keys(opt.state[0]).sort()).to.deep.equal(['expAvg', 'expAvgSq', 'muProduct', 'step']);

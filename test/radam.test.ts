@@ -63,7 +63,18 @@ describe('RAdam', () => {
   it('defaults: lr 1e-3, betas [0.9, 0.999], eps 1e-8, weightDecay 0, decoupledWeightDecay false, maximize false; state expAvg, expAvgSq, step', () => {
     const opt = new RAdam([new Float64Array(3)]);
     const { params: _params, ...group } = opt.paramGroups[0];
-    expect(group).to.deep.equal({ lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, decoupledWeightDecay: false, maximize: false });
+    expect(group).to.deep.equal({
+      lr: 1e-3,
+      betas: [0.9, 0.999],
+      eps: 1e-8,
+      weightDecay: 0,
+      decoupledWeightDecay: false,
+      maximize: false,
+      stateDtype: 'float32',
+      stochasticRounding: false,
+      roundingSeed: 0,
+      min8bitSize: 4096,
+    });
     opt.step([new Float64Array([1, -1, 0])]);
     expect(Object.keys(opt.state[0]).sort()).to.deep.equal(['expAvg', 'expAvgSq', 'step']);
   });

@@ -40,6 +40,32 @@ describe('registry', () => {
     }
   });
 
+  it("resolveOptions checks options as the class's constructor does and resolves its defaults, without building one", () => {
+    const outcome = (fn: () => unknown) => {
+      try {
+        return { value: JSON.stringify(fn()) };
+      } catch (err) {
+        const e = err as Error & { code?: string };
+        return { type: e.constructor.name, code: e.code, message: e.message };
+      }
+    };
+    const inputs: unknown[] = [undefined, {}, { lr: 0.5 }, { lr: -1 }, { lr: 'x' }, { learningRate: 1 }, { backend: 'js' }, { backend: 'gpu' }, { betas: [1, 0.5] }, { momentum: 2 }, { stateDtype: 'int4' }, null, 5];
+    for (const e of OPTIMIZERS) {
+      if (e.resolveOptions === null) {
+        expect(e.capabilities.closure, e.name).to.equal(true);
+        continue;
+      }
+      const Class = e.class as unknown as new (params: Float32Array[], options?: unknown) => lib.AnyOptimizer;
+      for (const input of inputs) {
+        const resolved = outcome(() => e.resolveOptions!(input));
+        const built = outcome(() => new Class([new Float32Array(1)], input).defaults);
+        expect(resolved, `${e.name} ${JSON.stringify(input)}`).to.deep.equal(built);
+      }
+      // `where` names the options in messages in place of the class name.
+      expect(() => e.resolveOptions!({ lr: -1 }, 'Mine')).to.throw(/^Mine: options\.lr: /);
+    }
+  });
+
   it('finds an optimizer by its name in any case, and nothing by another', () => {
     expect(findOptimizer('adamw')!.class).to.equal(lib.AdamW);
     expect(findOptimizer('SGD')!.class).to.equal(lib.SGD);

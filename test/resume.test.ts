@@ -14,7 +14,7 @@ import { TrainConfig, train } from '../lib/train/loop';
 import { expectAllBitIdentical } from './helpers/bits';
 import { REPO_ROOT } from './helpers/child';
 import { runChildJob } from './fixtures/resume-child';
-import { LinearModel, RegressionBatch, epochData, regressionData } from './helpers/tiny-model';
+import { LinearModel, RegressionBatch, batchesOf, epochData, regressionData } from './helpers/tiny-model';
 
 function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-resume-'));
@@ -101,6 +101,30 @@ describe('exact resume', () => {
     expect(noted.filter((line) => line.startsWith('resume:'))).to.deep.equal([
       "resume: the checkpoint's error-feedback residuals (of 2 ranks) are not used: this run is not distributed\n",
     ]);
+  });
+
+  // Issue 23: a data-parallel run resumed on another number of ranks gives each step the same
+  // examples in another number of micro-batches; the position is in steps, so it lands on the same one.
+  it('a checkpoint of whole batches resumes with each step in two halves (accumulated) at the same step, to 1e-12', async () => {
+    const straight = await run(tempDir());
+    const dir = tempDir();
+    await run(dir, { maxSteps: 7 });
+    expect(readCheckpoint(path.join(dir, 'last.safetensors')).progress).to.include({ epoch: 1, stepsInEpoch: 2, batchInEpoch: 2 });
+    // Every batch of 8 as two micro-batches of 4, in the same order.
+    const halves = (epoch: number) => epochData(data, 8)(epoch).flatMap((b) => batchesOf(b, 4));
+    const resumed = await train(new LinearModel(), halves, [val], {
+      quiet: true,
+      epochs: 4,
+      peakLr: 0.2,
+      warmupSteps: 3,
+      stepsPerEpoch: 5,
+      accumulationSteps: 2,
+      evaluate: (m) => ({ bias: m.params[1][0] }),
+      resumeFrom: path.join(dir, 'last.safetensors'),
+    });
+    expect(resumed.progress.globalStep).to.equal(20);
+    expect(resumed.history.learningRate).to.deep.equal(straight.history.learningRate);
+    resumed.history.trainLoss.forEach((loss, i) => expect(Math.abs(loss - straight.history.trainLoss[i]), `loss ${i}`).to.be.below(1e-12));
   });
 
   it('a resumed epoch with fewer batches than were consumed is a mismatch', async () => {

@@ -4,7 +4,7 @@
  * no optimizer state, no iteration count. Skipped when TensorFlow.js is not installed.
  */
 import { expect } from 'chai';
-import { AdamW, ErrorCodes, StepLR } from '../lib';
+import { AdamW, ErrorCodes, Optimizer, SGD, StepLR } from '../lib';
 import { expectError, expectFailure } from './helpers/errors';
 import { Tfjs, requireTfjs } from './helpers/tfjs';
 
@@ -22,6 +22,21 @@ describe('fusedoptim/tfjs: errors', function () {
       expectError(() => fused.optimizer(class NotOurs {} as never), { type: TypeError, code: ErrorCodes.INVALID_ARG_TYPE, mentions: ['fusedoptim optimizer class', 'NotOurs'] });
       expectError(() => fused.optimizer(tf.AdamOptimizer as never), { type: TypeError, code: ErrorCodes.INVALID_ARG_TYPE, mentions: ['AdamOptimizer'] });
       expectError(() => fused.optimizer('AdamW' as never), { type: TypeError, code: ErrorCodes.INVALID_ARG_TYPE, mentions: ['optimizerClass'] });
+    });
+
+    it("reads a class's declaration from the registry: a subclass of a registered class works, an Optimizer of one's own is refused", () => {
+      const { fused } = t;
+      class MyAdamW extends AdamW {}
+      const mine = fused.optimizer(MyAdamW, { weightDecay: 0.1 });
+      expect(mine.lr).to.equal(1e-3);
+      expectError(() => fused.optimizer(MyAdamW, { lr: -1 }), { type: RangeError, code: ErrorCodes.OUT_OF_RANGE, mentions: ['AdamW: options.lr'] });
+      // Built on Optimizer itself with a borrowed declaration: not in the registry, nor a subclass of a class that is.
+      class OwnSGD extends Optimizer<{ lr: number }> {
+        constructor(params: Float32Array[], options?: Record<string, unknown>) {
+          super((SGD as unknown as { spec: never }).spec, params, options as never);
+        }
+      }
+      expectError(() => fused.optimizer(OwnSGD), { type: TypeError, code: ErrorCodes.INVALID_ARG_TYPE, mentions: ['OwnSGD', 'registry'] });
     });
 
     it("checks the wrapped optimizer's options and its own at once", () => {

@@ -8,7 +8,7 @@
  * Skipped (with a message) when TensorFlow.js is not installed.
  */
 import { expect } from 'chai';
-import { Adafactor, Adam, AdamW, SGD, WarmupCosineScheduler, StepLR } from '../lib';
+import { Adafactor, Adam, AdamW, AdamWScheduleFree, OPTIMIZERS, SGD, WarmupCosineScheduler, StepLR } from '../lib';
 import type { Optimizer } from '../lib';
 import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as TfLayers from '@tensorflow/tfjs-layers';
@@ -255,6 +255,24 @@ describe('fusedoptim/tfjs: training', function () {
       });
     });
   }
+
+  describe('factories', () => {
+    it('one per step optimizer of the registry, named after its class, building that class', () => {
+      const { fused } = t;
+      // Every lower-case function export but the two general ones is a short form.
+      const factories = Object.entries(fused).filter(([name, v]) => typeof v === 'function' && /^[a-z]/.test(name) && name !== 'optimizer' && name !== 'scheduler');
+      const built = new Map(factories.map(([name, make]) => [name, (make as () => InstanceType<typeof fused.FusedOptimizer>)().optimizerClass as unknown]));
+      const steps = OPTIMIZERS.filter((e) => !e.capabilities.closure);
+      for (const e of steps) {
+        const name = [...built.keys()].find((n) => n.toLowerCase() === e.name.toLowerCase());
+        expect(name, `no short form of ${e.name}: add its line to lib/tfjs/index.ts`).to.not.equal(undefined);
+        expect(built.get(name!), name).to.equal(e.class);
+      }
+      expect(built.size, `short forms: ${[...built.keys()].join(', ')}`).to.equal(steps.length);
+      expect(fused.adamWScheduleFree().optimizerClass).to.equal(AdamWScheduleFree);
+      expect(fused.sgdScheduleFree({ lr: 0.5 }).lr).to.equal(0.5);
+    });
+  });
 
   describe('on the CPU backend, in place', () => {
     it("the variable's values are the param fusedoptim steps (no copy), and a clone taken between steps keeps its values", () => {

@@ -185,7 +185,9 @@ function asText({ file, bytes, ck, metadata, tensors }: FileReport): string {
     out.push(`${file}: fusedoptim checkpoint, format version ${ck.version}, ${bytes} bytes, checksum ok`);
     if (ck.progress) {
       const p = ck.progress;
-      out.push(`progress:  ${p.globalStep} optimizer steps, ${p.epoch} epochs done` + (p.batchInEpoch > 0 ? `, ${p.batchInEpoch} batches into epoch ${p.epoch + 1}` : '') + `, best validation loss ${p.bestValLoss === null ? 'none yet' : num(p.bestValLoss)}`);
+      // Steps into the epoch where the checkpoint says (the same on any number of ranks), else this process's batches.
+      const into = p.stepsInEpoch !== undefined ? (p.stepsInEpoch > 0 ? `, ${p.stepsInEpoch} steps into epoch ${p.epoch + 1}` : '') : p.batchInEpoch > 0 ? `, ${p.batchInEpoch} batches into epoch ${p.epoch + 1}` : '';
+      out.push(`progress:  ${p.globalStep} optimizer steps, ${p.epoch} epochs done${into}, best validation loss ${p.bestValLoss === null ? 'none yet' : num(p.bestValLoss)}`);
     }
     if (ck.optimizer) {
       ck.optimizer.stateDict.paramGroups.forEach((g, i) => {

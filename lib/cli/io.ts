@@ -11,3 +11,14 @@ export interface Command {
   spec: import('./args').CommandSpec;
   run(flags: Record<string, string | number | boolean>, positionals: string[], io: CliIo): Promise<number>;
 }
+
+/**
+ * An error another process of the same job has printed (a refusal every rank of `mpirun -np N`
+ * reached alike is printed by rank 0 alone): the command ends with status 1 and prints nothing.
+ */
+export class ReportedByAnotherRank extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ReportedByAnotherRank';
+  }
+}

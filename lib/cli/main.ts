@@ -15,7 +15,7 @@ import { isFusedOptimError } from '../errors';
 import { EXIT_STATUS, UsageError, helpText, parseArgs } from './args';
 import { compareCommand } from './compare';
 import { inspectCommand } from './inspect';
-import { CliIo, Command, processIo } from './io';
+import { CliIo, Command, ReportedByAnotherRank, processIo } from './io';
 import { trainCommand } from './train';
 
 const COMMANDS: Record<string, Command> = { train: trainCommand, compare: compareCommand, inspect: inspectCommand };
@@ -54,6 +54,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     }
     return await command.run(args.flags, args.positionals, io);
   } catch (err) {
+    if (err instanceof ReportedByAnotherRank) return 1;
     if (err instanceof UsageError) {
       io.stderr.write(`fusedoptim ${name}: ${err.message}\nRun \`fusedoptim ${name} --help\` for its options.\n`);
       return 2;

@@ -4,13 +4,24 @@
  * Ctrl-C (SIGINT) and SIGTERM (a container stop, a systemd restart) both stop the run after the
  * current step, write last.safetensors, print the command that resumes it, and exit with 128 + the
  * signal's number (130, 143); a second signal quits at once.
+ *
+ * With --distributed under mpirun, which turns Ctrl-C into SIGTERM to every rank: the ranks agree
+ * after every step whether any of them was told to stop (the loop's agreeStop), so they stop at
+ * the same step; rank 0 writes last.safetensors and prints the command once; every rank finalizes
+ * MPI (no MPI_Abort) and exits 143. mpirun kills ranks that are still running a grace period
+ * after its SIGTERM (lib/distributed/launcher.ts): the opening lines say when it is too short.
+ * A rank that finds another gone (ERR_RANK_LOST) ends with the error, which names the command
+ * that resumes from the last checkpoint.
  */
 import { constants } from 'os';
 import * as path from 'path';
 import type { DigitsConfig } from './jobs/digits/job';
+import { ErrorCodes, isFusedOptimError, makeError } from '../errors';
 import { STATE_DTYPE_OPTIONS } from '../compact/state_storage';
 import { MAX_THREADS, setNumThreads } from '../threads';
+import { GRACE_PARAMETER, STOP_GRACE_SECONDS, killGraceSeconds } from '../distributed/launcher';
 import { UsageError } from './args';
+import { DIGITS_OPTIMIZERS, checkOptimizerName } from './jobs/digits/optimizer';
 import { CliIo, Command } from './io';
 
 /** Where --resume-from continues a run: its last checkpoint, or its best. */
@@ -21,15 +32,16 @@ export const trainCommand: Command = {
   spec: {
     usage: 'fusedoptim train',
     description:
-      'Trains an MLP on the 8x8 handwritten digits with AdamW, warmup-cosine and clipping, and writes\n' +
-      'runs/<name>/{best,last}.safetensors, history.json and history.svg. A folder that holds a run\n' +
+      'Trains an MLP on the 8x8 handwritten digits with AdamW (or --optimizer), warmup-cosine (none for\n' +
+      'Schedule-Free, which needs none) and clipping, and writes runs/<name>/{best,last}.safetensors,\n' +
+      'history.json and history.svg. A folder that holds a run\n' +
       'is refused unless --resume continues it or --force starts over. Ctrl-C or SIGTERM stops after\n' +
       'the current step and writes last.safetensors; --resume continues from it with the settings\n' +
       'stored there (--checkpoint-every included; --max-steps, --threads and display flags are per session).\n' +
       'If last.safetensors is damaged, --resume refuses (it overwrites nothing) and says whether\n' +
       'best.safetensors is intact; --resume-from best then continues from the best epoch and keeps the\n' +
       'damaged file as last.safetensors.damaged. The opening lines give the optimizer state\'s size.',
-    moreExitStatus: ['130 / 143 stopped by Ctrl-C / SIGTERM, after writing last.safetensors'],
+    moreExitStatus: ['130 / 143 stopped by Ctrl-C / SIGTERM, after writing last.safetensors (every rank of --distributed: 143, mpirun then exits 1)'],
     flags: [
       { name: 'name', kind: 'string', placeholder: 'name', help: 'run folder name', defaultText: 'digits' },
       { name: 'runs-dir', kind: 'string', placeholder: 'dir', help: 'folder of run folders', defaultText: 'runs' },
@@ -41,11 +53,12 @@ export const trainCommand: Command = {
       { name: 'batch-size', kind: 'integer', range: { min: 1 }, placeholder: 'n', help: 'examples per step', defaultText: '32' },
       { name: 'hidden', kind: 'string', placeholder: 'w1,w2,..', help: 'hidden layer widths', defaultText: '128,64' },
       { name: 'lr', kind: 'number', range: { min: 0, minExclusive: true }, placeholder: 'x', help: 'peak learning rate', defaultText: '0.003' },
-      { name: 'weight-decay', kind: 'number', range: { min: 0 }, placeholder: 'x', help: 'AdamW decoupled weight decay', defaultText: '0.01' },
+      { name: 'weight-decay', kind: 'number', range: { min: 0 }, placeholder: 'x', help: 'weight decay (where the optimizer takes one)', defaultText: '0.01' },
       { name: 'warmup-steps', kind: 'integer', range: { min: 0 }, placeholder: 'n', help: 'linear warmup steps', defaultText: '45' },
       { name: 'min-lr', kind: 'number', range: { min: 0 }, placeholder: 'x', help: 'lr at the end of the cosine', defaultText: '1e-5' },
       { name: 'max-grad-norm', kind: 'number', range: { min: 0, minExclusive: true }, placeholder: 'x', help: 'clip the global gradient norm to this', defaultText: '1' },
-      { name: 'state-dtype', kind: 'string', choices: STATE_DTYPE_OPTIONS, help: 'how AdamW stores its moments', defaultText: 'float32' },
+      { name: 'optimizer', kind: 'string', placeholder: 'name', help: `the optimizer: ${DIGITS_OPTIMIZERS.join(', ')} (any case)`, defaultText: 'AdamW' },
+      { name: 'state-dtype', kind: 'string', choices: STATE_DTYPE_OPTIONS, help: 'how the optimizer stores its moments', defaultText: 'float32' },
       { name: 'max-steps', kind: 'integer', range: { min: 1 }, placeholder: 'n', help: 'stop after n optimizer steps in all (resumable)' },
       { name: 'checkpoint-every', kind: 'integer', range: { min: 1 }, placeholder: 'n', help: 'also write last.safetensors every n steps' },
       { name: 'threads', kind: 'integer', range: { min: 1, max: MAX_THREADS }, placeholder: 'n', help: 'threads of the optimizer kernels', defaultText: 'all cores' },
@@ -58,7 +71,7 @@ export const trainCommand: Command = {
 
   async run(flags, _positionals, io: CliIo): Promise<number> {
     // Loaded here, not at the top: `fusedoptim inspect` and `--help` need neither the model nor the data.
-    const { runDigitsJob, isRunName, MAX_HIDDEN_WIDTH } = await import('./jobs/digits/job');
+    const { runDigitsJob, runDirOf, isRunName, MAX_HIDDEN_WIDTH } = await import('./jobs/digits/job');
     const config: Partial<DigitsConfig> = {};
     const set = <K extends keyof DigitsConfig>(key: K, flag: string) => {
       if (flags[flag] !== undefined) config[key] = flags[flag] as DigitsConfig[K];
@@ -72,6 +85,13 @@ export const trainCommand: Command = {
     set('minLr', 'min-lr');
     set('maxGradNorm', 'max-grad-norm');
     set('stateDtype', 'state-dtype');
+    if (flags.optimizer !== undefined) {
+      try {
+        config.optimizer = checkOptimizerName('--optimizer', flags.optimizer);
+      } catch (err) {
+        throw new UsageError((err as Error).message.replace('--optimizer: expected', '--optimizer must be'));
+      }
+    }
     if (flags.hidden !== undefined) {
       const widths = String(flags.hidden).split(',').map(Number);
       if (!widths.every((w) => Number.isInteger(w) && w >= 1 && w <= MAX_HIDDEN_WIDTH)) {
@@ -89,6 +109,17 @@ export const trainCommand: Command = {
       throw new UsageError(`--${flags.resume === true ? 'resume' : 'resume-from'} and --force exclude each other (one continues the run, the other deletes it and starts over)`);
     }
     if (flags.threads !== undefined) setNumThreads(flags.threads as number);
+    // On several ranks, rank 0 alone speaks (the job does the same for its lines).
+    const world = flags.distributed === true ? await import('../distributed') : null;
+    world?.init();
+    const speaks = (world?.rank() ?? 0) === 0;
+    const grace = world === null ? null : killGraceSeconds();
+    if (speaks && grace !== null && grace < STOP_GRACE_SECONDS && flags.quiet !== true) {
+      io.stdout.write(
+        `note: mpirun kills the ranks ${grace} s after it forwards Ctrl-C or SIGTERM to them, too soon for them to save and finalize ` +
+          `(MPI_Finalize alone may take 2 s then); give them ${STOP_GRACE_SECONDS} s: mpirun --mca ${GRACE_PARAMETER} ${STOP_GRACE_SECONDS} ...\n`,
+      );
+    }
 
     // Ctrl-C or SIGTERM: stop after the current step and checkpoint; a second signal quits at once
     // (the handlers are gone, so the default action ends the process).
@@ -96,7 +127,7 @@ export const trainCommand: Command = {
     const stop: { by: NodeJS.Signals | null } = { by: null };
     const onSignal = (signal: NodeJS.Signals) => {
       stop.by = signal;
-      io.stderr.write(`\n${signal}: stopping after the current step (send it again to quit now)...\n`);
+      if (speaks) io.stderr.write(`\n${signal}: stopping after the current step${world ? ' on every rank' : ''} (send it again to quit now)...\n`);
       controller.abort();
       removeHandlers();
     };
@@ -117,11 +148,21 @@ export const trainCommand: Command = {
         output: io.stdout,
         ...(flags.distributed === true && { distributed: { shardState: flags['shard-state'] === true } }),
       });
-      if (job.result.stopReason === 'aborted' && stop.by !== null) {
-        io.stderr.write(`interrupted; continue with: ${resumeCommand(job.runDir)}\n`);
-        return 128 + constants.signals[stop.by];
+      // Stopped by a signal: on several ranks, by this rank's or another's (the ranks agreed on the step).
+      if (job.result.stopReason === 'aborted') {
+        if (speaks) io.stderr.write(`interrupted; continue with: ${resumeCommand(job.runDir)}\n`);
+        // Every rank stopped at the same step and got here: MPI ends cleanly, and the exit handler aborts nothing.
+        world?.finalize();
+        return 128 + constants.signals[stop.by ?? 'SIGTERM'];
       }
       return 0;
+    } catch (err) {
+      // Another rank died: the run cannot go on, but what it wrote is intact; the message says how to go on.
+      if (isFusedOptimError(err) && err.code === ErrorCodes.RANK_LOST) {
+        const command = resumeCommand(runDirOf(flags['runs-dir'] as string | undefined, name ?? 'digits'));
+        throw makeError(err.code, `${err.message} Continue with: ${command} (in one process, or under mpirun with --distributed)`);
+      }
+      throw err;
     } finally {
       removeHandlers();
     }

@@ -8,7 +8,9 @@
  *   nearestBf16Kernel(k)     "<k>_bf16": bfloat16 state, rounded to nearest even.
  *   stochasticBf16Kernel(k)  "<k>_bf16_sr": bfloat16 state, rounded
  *                            stochastically with a hash of (seed, tensor,
- *                            slot, element) as the random bits.
+ *                            slot pair, element) as the random bits: its
+ *                            low 16 bits for the pair's first slot, its
+ *                            high 16 for the second.
  *   blockwise8Kernel(k)      "<k>_int8": per state slot 8-bit codes (code8.ts), a
  *                            float32 absmax per block of 256 and the code's table.
  */
@@ -31,9 +33,9 @@ export function mix32(h: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** The random stream of one state slot of one tensor in one step (native noise_key). */
-export function noiseKey(seed: number, tensor: number, slot: number): number {
-  return mix32((seed ^ mix32((Math.imul(tensor >>> 0, 0x9e3779b9) + slot) >>> 0)) >>> 0);
+/** The random stream of one pair of state slots of one tensor in one step (native noise_key). */
+export function noiseKey(seed: number, tensor: number, pair: number): number {
+  return mix32((seed ^ mix32((Math.imul(tensor >>> 0, 0x9e3779b9) + pair) >>> 0)) >>> 0);
 }
 
 /** The block scale of `values[begin, end)`: the largest magnitude, NaN if any is NaN (native max_nan). */
@@ -103,8 +105,12 @@ function bf16Kernel(kernel: KernelDef, stochasticRounding: boolean, memo: WeakMa
           storeBf16Nearest(values, stored);
           continue;
         }
-        const key = noiseKey((s as Record<string, number>).roundingSeed >>> 0, tensor, k - first);
-        storeBf16(values, stored, (bits, i) => bf16RoundStochastic(bits, mix32((key ^ i) >>> 0)));
+        // One hash per element serves two state slots: slots 2j and 2j + 1 (counted from the
+        // first state slot) draw from stream j, the first its low 16 bits, the second its high 16.
+        const slot = k - first;
+        const key = noiseKey((s as Record<string, number>).roundingSeed >>> 0, tensor, slot >> 1);
+        const shift = (slot & 1) * 16;
+        storeBf16(values, stored, (bits, i) => bf16RoundStochastic(bits, mix32((key + i) >>> 0) >>> shift));
       }
     },
   });

@@ -1,6 +1,8 @@
 /**
  * How a param's optimizer state is stored: `stateDtype` (a constructor and
- * param-group option of Adam, AdamW, Lion, SGD, RMSprop and Adagrad).
+ * param-group option of Adam, AdamW, Lion, SGD, RMSprop, Adagrad, Adamax,
+ * NAdam, RAdam and AdamWScheduleFree: each declares STATE_STORAGE_OPTIONS in
+ * its spec).
  *
  *   'float32'   the moments in the param's own type (the default: bit for bit
  *               what the optimizers did before the option existed).
@@ -75,6 +77,24 @@ export function storageOf(hyper: object, length: number): Storage {
   if (o === null || o.stateDtype === 'float32') return 'full';
   if (o.stateDtype === 'bfloat16') return o.stochasticRounding ? 'bfloat16-sr' : 'bfloat16';
   return length < o.min8bitSize ? 'full' : 'int8';
+}
+
+/**
+ * Whether state stored as `storage` depends on where each element sits in its
+ * param: stochastic rounding hashes the element's position into its random
+ * bits, so a piece of the param stepped apart (ZeRO) would round otherwise.
+ */
+export function dependsOnPlace(storage: Storage): boolean {
+  return storage === 'bfloat16-sr';
+}
+
+/**
+ * The storage options under which a piece of a param stored as `storage`,
+ * however short, is stored as the whole param is: an 8-bit param's pieces
+ * stay 8-bit below min8bitSize. {} where a piece's length does not matter.
+ */
+export function pieceStorageOptions(storage: Storage): Partial<StateStorageOptions> {
+  return storage === 'int8' ? { min8bitSize: 0 } : {};
 }
 
 /** The storage options of a group, by name ({} for an optimizer without them): fixed once the group is added. */

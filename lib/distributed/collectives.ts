@@ -41,8 +41,9 @@
 import { ErrorCodes, makeError } from '../errors';
 import { StateArray, Tensor, typedArrayTag } from '../tensor';
 import { checkArray, checkBoolean, checkNoOverlap, checkNumber, checkOptions, checkSameLength, checkStateArray, checkString, checkTensor } from '../validate';
-import { COLLECTIVE_NAMES, fingerprintOf, throwMismatch } from './fingerprint';
-import { CollectiveArgs, CollectiveKind, CompressionCode, ReduceOpCode } from './mpi_addon';
+import { COLLECTIVE_NAMES, fingerprintOf } from './fingerprint';
+import { CollectiveArgs, CollectiveKind, CollectiveOutcome, CompressionCode, ReduceOpCode } from './mpi_addon';
+import { settleOutcome } from './outcome';
 import { currentSettings, initialized } from './world';
 
 /** How a reduction combines the ranks' values. */
@@ -72,13 +73,15 @@ export const COMPRESSIONS: Readonly<Record<Compression, CompressionCode>> = { no
 let sequence = 0;
 let queued = 0;
 let tail: Promise<unknown> = Promise.resolve();
-/** The names of the gradient buckets submitted since the last drain, by index. */
-let buckets: string[] = [];
+/** The gradient buckets submitted since the last drain, by index: their names and collective numbers. */
+let buckets: { what: string; sequence: number }[] = [];
 
 interface Prepared {
   args: CollectiveArgs;
   what: string;
   rank: number;
+  /** The collective's number in this rank's sequence (its fingerprint's first field). */
+  sequence: number;
 }
 
 /** What an all-reduce adds to a collective's arguments. */
@@ -130,6 +133,7 @@ function prepare(kind: CollectiveKind, tensors: unknown, root: number, reduction
     args: [kind, op, root, deterministic, bucketBytes, stallWarningSeconds, f32, f64, u16, u8, fingerprint, what, compression, residuals],
     what,
     rank: state.rank,
+    sequence,
   };
 }
 
@@ -176,8 +180,7 @@ function checkIdle(what: string, queuedToo: boolean, bucketsToo = true): void {
 function runSync(p: Prepared): void {
   checkIdle(p.what, true);
   sequence++;
-  const mismatch = initialized(p.what).mpi.collective(...p.args);
-  if (mismatch !== undefined) throwMismatch(mismatch, p.rank, p.what);
+  settleOutcome(initialized(p.what).mpi.collective(...p.args), p.rank, p.what, p.sequence);
 }
 
 function runAsync(p: Prepared): Promise<void> {
@@ -186,8 +189,7 @@ function runAsync(p: Prepared): Promise<void> {
   queued++;
   const run = tail.then(async () => {
     try {
-      const mismatch = await initialized(p.what).mpi.collectiveAsync(...p.args);
-      if (mismatch !== undefined) throwMismatch(mismatch, p.rank, p.what);
+      settleOutcome(await initialized(p.what).mpi.collectiveAsync(...p.args), p.rank, p.what, p.sequence);
     } finally {
       queued--;
     }
@@ -261,7 +263,7 @@ export function submitBucket(tensors: readonly Tensor[], reduction: Omit<Reducti
   const p = prepare(CollectiveKind.AllReduce, tensors, 0, { ...reduction, op: ReduceOpCode.Sum, bucket }, what);
   initialized(what).mpi.submit(...p.args);
   sequence++;
-  buckets.push(what);
+  buckets.push({ what, sequence: p.sequence });
 }
 
 /** Throws ERR_STEP_IN_FLIGHT while asynchronous collectives are queued: a bucket would overtake them. */
@@ -283,10 +285,10 @@ export async function drainBucketsAsync(): Promise<void> {
   settleBuckets(await initialized('drain').mpi.drainAsync());
 }
 
-function settleBuckets(mismatch: [number, Float64Array] | undefined): void {
-  const names = buckets;
+function settleBuckets(failed: [number, Exclude<CollectiveOutcome, undefined>] | undefined): void {
+  const round = buckets;
   buckets = [];
-  if (mismatch !== undefined) throwMismatch(mismatch[1], initialized('drain').state.rank, names[mismatch[0]]);
+  if (failed !== undefined) settleOutcome(failed[1], initialized('drain').state.rank, round[failed[0]].what, round[failed[0]].sequence);
 }
 
 /** An asynchronous call's checks as a rejected Promise rather than a synchronous throw. */

@@ -48,10 +48,8 @@ export enum CompressionCode {
  * The arguments of one collective: the tensors of each element type (each
  * type's one flat vector; the Uint16Arrays and Uint8Arrays are bits, only
  * broadcast or all-gathered), and this rank's fingerprint. Returns (or
- * resolves to) undefined when it ran, or every rank's fingerprint, side by
- * side, when they disagreed and nothing was communicated. With compression,
- * `residuals` (one Float32Array per float32 tensor, or none) are the
- * error-feedback buffers.
+ * resolves to) a CollectiveOutcome. With compression, `residuals` (one
+ * Float32Array per float32 tensor, or none) are the error-feedback buffers.
  */
 export type CollectiveArgs = [
   kind: CollectiveKind,
@@ -70,6 +68,19 @@ export type CollectiveArgs = [
   residuals: readonly Float32Array[],
 ];
 
+/** A rank a collective waited for, found gone (its process on this machine ended): nothing was communicated. */
+export interface RankLost {
+  readonly lostRank: number;
+  /** Its process id. */
+  readonly pid: number;
+}
+
+/**
+ * What a collective reports: undefined when it ran; every rank's fingerprint, side by side, when
+ * they disagreed; a RankLost when a rank is gone. In the last two cases nothing was communicated.
+ */
+export type CollectiveOutcome = undefined | Float64Array | RankLost;
+
 /** The raw addon surface (native/mpi/addon.cc). */
 export interface MpiAddon {
   init(): MpiState;
@@ -77,13 +88,13 @@ export interface MpiAddon {
   barrier(): void;
   abort(code: number): void;
   state(): MpiState;
-  collective(...args: CollectiveArgs): Float64Array | undefined;
-  collectiveAsync(...args: CollectiveArgs): Promise<Float64Array | undefined>;
+  collective(...args: CollectiveArgs): CollectiveOutcome;
+  collectiveAsync(...args: CollectiveArgs): Promise<CollectiveOutcome>;
   /** Queues a collective for the communication thread (native/mpi/in_flight.h); returns its index in the round. */
   submit(...args: CollectiveArgs): number;
-  /** Waits for every submitted collective: undefined, or [index, fingerprints] of the first whose ranks disagreed. */
-  drain(): [number, Float64Array] | undefined;
-  drainAsync(): Promise<[number, Float64Array] | undefined>;
+  /** Waits for every submitted collective: undefined, or [index, outcome] of the first that did not communicate. */
+  drain(): [number, Exclude<CollectiveOutcome, undefined>] | undefined;
+  drainAsync(): Promise<[number, Exclude<CollectiveOutcome, undefined>] | undefined>;
   /** float32 to 16-bit patterns, rounded to nearest even (the compressed all-reduce's rounding). */
   encodeHalf(format: CompressionCode.Bf16 | CompressionCode.Fp16, from: Float32Array, to: Uint16Array): void;
   /** 16-bit patterns to float32, exactly. */

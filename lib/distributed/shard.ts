@@ -1,6 +1,7 @@
 /**
  * Shards: how N ranks split a flat vector (the collectives' reduceScatter and
- * allGather, ZeRO's state partition) and a data set (shardBatches).
+ * allGather, ZeRO's state partition) and a data set (shardBatches, in the
+ * order of dealOrder).
  */
 import { checkNumber } from '../validate';
 import { createRng, mixSeed, shuffleInPlace } from '../seeded_rng';
@@ -45,9 +46,19 @@ export function shardBatches<B>(
   const source = typeof data === 'function' ? data : () => data;
   return (epoch: number) => {
     const batches = [...source(epoch)];
-    const order = Array.from(batches.keys());
-    shuffleInPlace(order, createRng(mixSeed(seed, epoch)));
+    const order = dealOrder(batches.length, seed, epoch);
     const per = Math.floor(batches.length / size);
     return Array.from({ length: per }, (_, k) => batches[order[k * size + rank]]);
   };
+}
+
+/**
+ * The order in which shardBatches deals an epoch's `count` batches: a permutation of 0..count-1
+ * shuffled by `seed` and the epoch alone, whatever the number of ranks, so that a run resumed on
+ * another number of ranks meets its batches in the same order (global_batch.ts).
+ */
+export function dealOrder(count: number, seed: number, epoch: number): number[] {
+  const order = Array.from({ length: count }, (_, i) => i);
+  shuffleInPlace(order, createRng(mixSeed(seed, epoch)));
+  return order;
 }

@@ -2,17 +2,17 @@
  * Where ZeRO-1 (./zero.ts) cuts the params into the ranks' shards.
  *
  * Each element type's params, laid end to end in param order, form one flat
- * vector, cut where shardRange cuts it; except that a cut falling inside a
- * block of an 8-bit param (its state has one absmax per 256 elements) moves
- * back to the start of that block, so that each block, and its absmax, has
- * one owner, who steps it whole, as the unsharded optimizer does.
+ * vector, cut where shardRange cuts it; except that a cut inside a param
+ * whose state allows cuts only at multiples of a unit (its state-layout
+ * view's cutUnit: an 8-bit param's state has one absmax per block of 256
+ * elements) moves back to the last such multiple, so that each block, and its
+ * absmax, has one owner, who steps it whole, as the unsharded optimizer does.
  *
  * The collectives cut a flat vector evenly (shardRange). When a cut moved,
  * the lists handed to them are laid out so that their even cut is this one:
  * each rank's range of the params as views, followed by a pad up to the
  * longest range (laidOut). Where no cut moved, the lists are the params themselves.
  */
-import { COMPACT_BLOCK } from '../compact/drivers';
 import type { StateArray, Tensor } from '../tensor';
 import { shardRange } from './shard';
 
@@ -35,11 +35,11 @@ interface TypeLayout {
 export class ShardLayout {
   private readonly types: TypeLayout[];
 
-  /** `blocked[i]`: param i's state has one scale per block of COMPACT_BLOCK elements (8-bit state). */
-  constructor(params: readonly Tensor[], blocked: readonly boolean[], size: number) {
+  /** `cutUnits[i]`: a cut through param i falls at a multiple of this many of its elements (1: anywhere). */
+  constructor(params: readonly Tensor[], cutUnits: readonly number[], size: number) {
     const float32 = params.map((_, i) => i).filter((i) => params[i] instanceof Float32Array);
     const float64 = params.map((_, i) => i).filter((i) => !(params[i] instanceof Float32Array));
-    this.types = [float32, float64].map((indices) => layoutOf(indices, params, blocked, size));
+    this.types = [float32, float64].map((indices) => layoutOf(indices, params, cutUnits, size));
   }
 
   /** Rank `rank`'s ranges of the params: float32 ones first, then float64 ones. */
@@ -88,7 +88,7 @@ function lay<T extends StateArray>(t: TypeLayout, arrays: readonly T[], pads: re
   });
 }
 
-function layoutOf(indices: number[], params: readonly Tensor[], blocked: readonly boolean[], size: number): TypeLayout {
+function layoutOf(indices: number[], params: readonly Tensor[], cutUnits: readonly number[], size: number): TypeLayout {
   const starts: number[] = [];
   let total = 0;
   for (const i of indices) {
@@ -96,10 +96,12 @@ function layoutOf(indices: number[], params: readonly Tensor[], blocked: readonl
     total += params[i].length;
   }
   const even = Array.from({ length: size + 1 }, (_, r) => (r === size ? total : shardRange(total, r, size).begin));
-  // A cut inside an 8-bit param moves back to its block's start (cuts stay in order: the move is monotone).
+  // A cut inside a param with a cut unit moves back to a multiple of it (cuts stay in order: the move is monotone).
   const cuts = even.map((cut) => {
-    const k = indices.findIndex((i, j) => blocked[i] && cut > starts[j] && cut < starts[j] + params[i].length);
-    return k < 0 ? cut : starts[k] + Math.floor((cut - starts[k]) / COMPACT_BLOCK) * COMPACT_BLOCK;
+    const k = indices.findIndex((i, j) => cutUnits[i] > 1 && cut > starts[j] && cut < starts[j] + params[i].length);
+    if (k < 0) return cut;
+    const unit = cutUnits[indices[k]];
+    return starts[k] + Math.floor((cut - starts[k]) / unit) * unit;
   });
   const ranges = Array.from({ length: size }, (_, r) => {
     const out: ParamRange[] = [];

@@ -9,7 +9,8 @@
  * collective. mpirun then stops every rank, and the last checkpoint, written
  * atomically, stays intact. A rank that called finalize() itself (every rank
  * agreed to stop: `fusedoptim train` after Ctrl-C) exits with its own code and
- * aborts nothing.
+ * aborts nothing. Once a rank was found gone (ERR_RANK_LOST, native/mpi/world.h),
+ * neither the abort nor finalize() waits for it: mpirun is ending the job.
  */
 import { ErrorCodes, makeError } from '../errors';
 import { writeSync } from 'fs';

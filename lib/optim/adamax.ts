@@ -8,22 +8,24 @@ import { AdaptiveOptions, adaptiveOptions, signedGradScale } from './core/adapti
 import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
 import type { ScalarsOf } from '../kernels/kernel_def';
 import type { KernelChoice, OptimizerSpec, StateSchema } from './core/spec';
+import { STATE_STORAGE_OPTIONS, StateStorageOptions } from '../compact/state_storage';
 
-/** The options of Adamax: lr, betas, eps, weightDecay (L2) and maximize. */
-export type AdamaxOptions = AdaptiveOptions;
+/** The options of Adamax: lr, betas, eps, weightDecay (L2) and maximize, and how its state is stored. */
+export type AdamaxOptions = AdaptiveOptions & StateStorageOptions;
 
 const KERNEL: KernelChoice<ScalarsOf<typeof adamaxKernel>> = { kernel: adamaxKernel, buffers: ['expAvg', 'expInf'] };
 const STATE: StateSchema = {
   buffers: [
-    { name: 'expAvg', dtype: 'param' },
-    { name: 'expInf', dtype: 'param' },
+    { name: 'expAvg', dtype: 'param', compact: 'signed' },
+    // A running max of |g| + ε: never negative.
+    { name: 'expInf', dtype: 'param', compact: 'unsigned' },
   ],
   scalars: [],
 };
 
 const spec: OptimizerSpec<AdamaxOptions, ScalarsOf<typeof adamaxKernel>> = {
   name: 'Adamax',
-  options: adaptiveOptions(2e-3),
+  options: { ...adaptiveOptions(2e-3), ...STATE_STORAGE_OPTIONS },
   state: () => STATE,
   kernel: () => KERNEL,
   scalars(g, { step, gradScale }, out) {

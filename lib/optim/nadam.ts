@@ -11,9 +11,10 @@ import { numberOption } from './core/options';
 import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
 import type { ScalarsOf } from '../kernels/kernel_def';
 import type { KernelChoice, OptimizerSpec, StateSchema } from './core/spec';
+import { STATE_STORAGE_OPTIONS, StateStorageOptions } from '../compact/state_storage';
 
-/** The options of NAdam: Adam's, the momentum decay ψ, and where the weight decay applies. */
-export type NAdamOptions = AdaptiveOptions & {
+/** The options of NAdam: Adam's, the momentum decay ψ, where the weight decay applies, and how its state is stored. */
+export type NAdamOptions = AdaptiveOptions & StateStorageOptions & {
   /** ψ in μₜ = β₁(1 − ½·0.96^(tψ)). */
   momentumDecay: number;
   /** Decay the params by 1 − γλ (AdamW-style) instead of adding λθ to the gradient. */
@@ -30,7 +31,12 @@ export function nadamMu(beta1: number, momentumDecay: number, step: number): num
 
 const spec: OptimizerSpec<NAdamOptions, ScalarsOf<typeof nadamKernel>> = {
   name: 'NAdam',
-  options: { ...adaptiveOptions(2e-3), momentumDecay: numberOption(4e-3, { min: 0 }), decoupledWeightDecay: decoupledWeightDecayOption() },
+  options: {
+    ...adaptiveOptions(2e-3),
+    momentumDecay: numberOption(4e-3, { min: 0 }),
+    decoupledWeightDecay: decoupledWeightDecayOption(),
+    ...STATE_STORAGE_OPTIONS,
+  },
   state: () => STATE,
   kernel: () => KERNEL,
   advance(g, step, state) {

@@ -10,9 +10,10 @@ import { ADAM_MOMENTS, AdaptiveOptions, adaptiveOptions, decoupledWeightDecayOpt
 import { Optimizer, OptimizerOptions, ParamsInput } from './core/optimizer';
 import type { ScalarsOf } from '../kernels/kernel_def';
 import type { KernelChoice, OptimizerSpec, StateSchema } from './core/spec';
+import { STATE_STORAGE_OPTIONS, StateStorageOptions } from '../compact/state_storage';
 
-/** The options of RAdam: Adam's, and where the weight decay applies. */
-export type RAdamOptions = AdaptiveOptions & {
+/** The options of RAdam: Adam's, where the weight decay applies, and how its state is stored. */
+export type RAdamOptions = AdaptiveOptions & StateStorageOptions & {
   /** Decay the params by 1 − γλ (AdamW-style) instead of adding λθ to the gradient. */
   decoupledWeightDecay: boolean;
 };
@@ -43,7 +44,7 @@ export function radamRectification(rhoInf: number, rhoT: number): number | null 
 
 const spec: OptimizerSpec<RAdamOptions, ScalarsOf<typeof radamKernel>> = {
   name: 'RAdam',
-  options: { ...adaptiveOptions(1e-3), decoupledWeightDecay: decoupledWeightDecayOption() },
+  options: { ...adaptiveOptions(1e-3), decoupledWeightDecay: decoupledWeightDecayOption(), ...STATE_STORAGE_OPTIONS },
   state: () => STATE,
   kernel: () => KERNEL,
   scalars(g, { step, gradScale }, out) {

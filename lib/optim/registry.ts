@@ -1,7 +1,8 @@
 /**
  * The registry: every optimizer class of lib/optim/index.ts, with what the
  * rest of the library needs to know about it without building one. The TF.js
- * bridge (its classes by name, whether a class takes shapes), the test
+ * bridge (its classes by name, a class's options checked and its default lr,
+ * whether it takes shapes or has modes), the test
  * tables and the benchmark read it, so a new optimizer is one line in
  * index.ts, not a line in each of them. (The CLI trains AdamW only: it has no
  * --optimizer yet.)
@@ -13,7 +14,7 @@
 import type { KernelDef } from '../kernels/kernel_def';
 import * as classes from './index';
 import { LBFGS } from './lbfgs/lbfgs';
-import { Optimizer } from './core/optimizer';
+import { Optimizer, resolveOptions } from './core/optimizer';
 import type { OptimizerSpec } from './core/spec';
 import { resolveGroup } from './core/param_groups';
 
@@ -29,7 +30,7 @@ export interface OptimizerCapabilities {
   readonly closure: boolean;
   /**
    * It keeps a train and an eval mode (Schedule-Free: `train()` before stepping, `eval()` before
-   * evaluating), starting in eval mode: whoever drives it calls them.
+   * evaluating), starting in eval mode: whoever drives it calls them (TrainEvalModes, modesOf).
    */
   readonly modes: boolean;
 }
@@ -50,6 +51,15 @@ export interface OptimizerEntry {
   readonly capabilities: OptimizerCapabilities;
   /** The kernel a param without a shape runs under the default options (null for LBFGS). */
   readonly defaultKernel: KernelDef | null;
+  /**
+   * The options `new entry.class(params, options)` would be built with, checked as
+   * its constructor checks them (only its hyper-parameters and `backend`; each
+   * value; the backend's name) and resolved: every hyper-parameter, given or its
+   * default, without building an optimizer. Throws the constructor's coded errors,
+   * naming `<where>: options` (`where` defaults to the class name, as the
+   * constructor's do). Null for LBFGS.
+   */
+  readonly resolveOptions: ((options: unknown, where?: string) => Readonly<Record<string, unknown>>) | null;
 }
 
 type SpecClass = OptimizerClass & { readonly spec: OptimizerSpec<Record<string, unknown>> };
@@ -61,7 +71,14 @@ function isOptimizerClass(value: unknown): value is OptimizerClass {
 
 function entryOf(cls: OptimizerClass): OptimizerEntry {
   if (cls === LBFGS) {
-    return { name: 'LBFGS', class: cls, spec: null, defaultKernel: null, capabilities: { compactState: false, shapes: false, perTensor: false, closure: true, modes: false } };
+    return {
+      name: 'LBFGS',
+      class: cls,
+      spec: null,
+      defaultKernel: null,
+      resolveOptions: null,
+      capabilities: { compactState: false, shapes: false, perTensor: false, closure: true, modes: false },
+    };
   }
   const spec = (cls as SpecClass).spec;
   if (spec === undefined) throw new Error(`internal: ${cls.name} has no static spec`);
@@ -71,6 +88,7 @@ function entryOf(cls: OptimizerClass): OptimizerEntry {
     class: cls,
     spec,
     defaultKernel: kernel,
+    resolveOptions: (options, where) => resolveOptions(spec, options, where).defaults,
     capabilities: {
       compactState: 'stateDtype' in spec.options,
       shapes: 'shapes' in spec.options,

@@ -117,13 +117,14 @@ function checkTrainMode(_g: unknown, values: Readonly<GroupState>, where: string
   }
 }
 
+/** What both declare alike: the group's numbers, how a step advances them, and the mode a step needs. */
+const SCHEDULE = { groupState: GROUP_STATE, advanceGroup, checkStep: checkTrainMode } as const;
+
 const adamWSpec: OptimizerSpec<AdamWScheduleFreeOptions, ScheduleFreeScalar> = {
   name: 'AdamWScheduleFree',
   options: { lr: lrOption(0.0025), betas: betasOption([0.9, 0.999]), eps: numberOption(1e-8, { min: 0 }), ...SCHEDULE_OPTIONS, ...STATE_STORAGE_OPTIONS },
   checkGroup: (g, where) => checkAveragingBeta(g.betas[0], `${where}.betas[0]`),
-  groupState: GROUP_STATE,
-  advanceGroup,
-  checkStep: checkTrainMode,
+  ...SCHEDULE,
   state: () => ADAMW_STATE,
   kernel: () => ADAMW_KERNEL,
   scalars(g, context, out) {
@@ -139,9 +140,7 @@ const adamWSpec: OptimizerSpec<AdamWScheduleFreeOptions, ScheduleFreeScalar> = {
 const sgdSpec: OptimizerSpec<SGDScheduleFreeOptions, ScheduleFreeScalar> = {
   name: 'SGDScheduleFree',
   options: { lr: lrOption(1), momentum: numberOption(0.9, { min: 0, max: 1, minExclusive: true, maxExclusive: true }), ...SCHEDULE_OPTIONS },
-  groupState: GROUP_STATE,
-  advanceGroup,
-  checkStep: checkTrainMode,
+  ...SCHEDULE,
   state: () => SGD_STATE,
   kernel: () => SGD_KERNEL,
   scalars(g, context, out) {

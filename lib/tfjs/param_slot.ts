@@ -40,6 +40,11 @@ export class ParamSlot {
     return this.variable.shape;
   }
 
+  /** True when the variable this slot writes has been disposed. */
+  get disposed(): boolean {
+    return this.variable.isDisposed;
+  }
+
   /** The live variable this slot writes; a same-named variable registered later (a rebuilt model) replaces it. */
   bind(variable: tf.Variable): void {
     if (variable !== this.variable) {

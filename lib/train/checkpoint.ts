@@ -26,7 +26,8 @@
  *               the per-param numbers of the state dict, its typed arrays being tensors;
  *               NaN and ±Infinity written as the strings "NaN", "Infinity", "-Infinity")
  *   scheduler   JSON { class, state }                                       (when saved with one)
- *   progress    JSON TrainingProgress: epoch, position within it, global step, best validation loss
+ *   progress    JSON TrainingProgress: epoch, position within it (optimizer steps, and this process's
+ *               micro-batches), global step, best validation loss
  *   history     JSON History (non-finite numbers as "NaN" / "Infinity" strings)
  *   extra       JSON: anything the caller adds (a job's configuration: seed, sizes, ...)
  *   errorFeedback  JSON { compression: "bf16" | "fp16", ranks }                (when saved with it)
@@ -121,8 +122,15 @@ function schedulerKind(scheduler: CheckpointScheduler): string {
 export interface TrainingProgress {
   /** The epoch in progress (0-based); equals the number of epochs whose validation is done. */
   epoch: number;
-  /** Micro-batches of that epoch already consumed (a resumed epoch skips them). */
+  /** Micro-batches of that epoch this process consumed (a resumed epoch without stepsInEpoch skips them). */
   batchInEpoch: number;
+  /**
+   * Optimizer steps taken in that epoch: where a resumed epoch starts, whatever the number of
+   * ranks and micro-batches per step of the run that resumes it (batchInEpoch counts one
+   * process's micro-batches, which depend on both). Absent in checkpoints written before it
+   * existed: those resume from batchInEpoch, on the ranks that wrote them.
+   */
+  stepsInEpoch?: number;
   /** Optimizer steps taken (skipped non-finite steps included). */
   globalStep: number;
   /** The lowest validation loss so far, or null before the first validation. */
@@ -587,7 +595,7 @@ function checkProgress(name: string, value: unknown, code: typeof ErrorCodes.CHE
   const fail = (msg: string) => makeError(code, `${name}${msg}`);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw fail(`: expected an object, got ${describe(value)}`);
   const p = value as Record<string, unknown>;
-  const keys = ['epoch', 'batchInEpoch', 'globalStep', 'bestValLoss', 'epochLossSum', 'epochLossCount'];
+  const keys = ['epoch', 'batchInEpoch', 'stepsInEpoch', 'globalStep', 'bestValLoss', 'epochLossSum', 'epochLossCount'];
   for (const key of Object.keys(p)) if (!keys.includes(key)) throw fail(`: unknown field ${JSON.stringify(key)}`);
   const count = (key: string): number => {
     const v = p[key];
@@ -600,6 +608,7 @@ function checkProgress(name: string, value: unknown, code: typeof ErrorCodes.CHE
   return {
     epoch: count('epoch'),
     batchInEpoch: count('batchInEpoch'),
+    ...(p.stepsInEpoch !== undefined && { stepsInEpoch: count('stepsInEpoch') }),
     globalStep: count('globalStep'),
     bestValLoss,
     epochLossSum: p.epochLossSum,

@@ -13,11 +13,14 @@
  *
  * Exact resume: everything the loop's future depends on is in its checkpoints: the params, the
  * optimizer's state and step counts, the scheduler's state, the history, the best validation
- * loss, the epoch and how many of its batches were consumed (and, data-parallel with compressed
- * gradients and error feedback, every rank's residuals). Resuming re-creates the epoch's
- * data (the same iterable, or the same `(epoch) => iterable`) and skips the consumed batches,
- * so a run stopped at any step and resumed in a new process ends bit-identical to one that
- * never stopped, provided the data of an epoch is a function of the epoch alone.
+ * loss, the epoch and how many optimizer steps of it were taken (and, data-parallel with
+ * compressed gradients and error feedback, every rank's residuals). Resuming re-creates the epoch's
+ * data (the same iterable, or the same `(epoch) => iterable`) and skips the micro-batches of
+ * those steps, so a run stopped at any step and resumed in a new process ends bit-identical to
+ * one that never stopped, provided the data of an epoch is a function of the epoch alone. The
+ * position is in steps, not in one process's batches, so a data-parallel run may resume on
+ * another number of ranks when its data keeps each step's examples (a fixed global batch:
+ * lib/distributed/global_batch.ts).
  */
 import { accumulateGrads } from '../clip';
 import { ErrorCodes, makeError } from '../errors';
@@ -219,7 +222,7 @@ const OPTIMIZER_KEYS = ['peakLr', 'betas', 'eps', 'weightDecay', 'stateDtype'] a
 const SCHEDULE_KEYS = ['warmupSteps', 'totalSteps', 'minLr'] as const;
 
 /** The default schedule's warmup, as a fraction of its length. */
-const DEFAULT_WARMUP_FRACTION = 0.05;
+export const DEFAULT_WARMUP_FRACTION = 0.05;
 
 /**
  * Trains `model` on `trainData`, validating on `valData` (null for none) after every epoch.
@@ -297,7 +300,13 @@ export async function train<B, M extends TrainModel<B> = TrainModel<B>>(
     model.train?.();
     modes?.train();
     const batches = iterate(cfg.trainSource(epoch), `trainData (epoch ${epoch})`);
-    reporter.epochStart(epoch, cfg.stepsPerEpochFor(epoch), Math.ceil(progress.batchInEpoch / k), progress.globalStep);
+    // A resumed epoch skips the micro-batches of the steps it had taken, as this run lays them out
+    // (k per step): the same position on any number of ranks. A checkpoint written before
+    // stepsInEpoch existed gives this process's own count of micro-batches.
+    const resumedSteps = progress.stepsInEpoch;
+    const skip = resumedSteps === undefined ? progress.batchInEpoch : resumedSteps * k;
+    progress.stepsInEpoch = resumedSteps ?? Math.ceil(progress.batchInEpoch / k);
+    reporter.epochStart(epoch, cfg.stepsPerEpochFor(epoch), progress.stepsInEpoch, progress.globalStep);
 
     let consumed = 0;
     let micro = 0;
@@ -318,6 +327,7 @@ export async function train<B, M extends TrainModel<B> = TrainModel<B>>(
       micro = 0;
       lossSum = 0;
       progress.globalStep++;
+      progress.stepsInEpoch!++;
       progress.batchInEpoch = consumed;
       history.trainLoss.push(loss);
       history.learningRate.push(lr);
@@ -343,8 +353,7 @@ export async function train<B, M extends TrainModel<B> = TrainModel<B>>(
     };
 
     for await (const batch of batches) {
-      // A resumed epoch skips the batches it had consumed before the checkpoint.
-      if (consumed < progress.batchInEpoch) {
+      if (consumed < skip) {
         consumed++;
         continue;
       }
@@ -362,10 +371,14 @@ export async function train<B, M extends TrainModel<B> = TrainModel<B>>(
         if (stop) break;
       }
     }
-    if (consumed < progress.batchInEpoch) {
+    // Fewer batches than skipped: not the data the checkpoint was written with, unless its last
+    // step was the epoch's last, partial group of micro-batches.
+    if (consumed < skip && !(resumedSteps !== undefined && Math.ceil(consumed / k) === resumedSteps)) {
       throw makeError(
         ErrorCodes.CHECKPOINT_MISMATCH,
-        `train: epoch ${epoch} has ${consumed} batches, but the checkpoint resumed from had consumed ${progress.batchInEpoch} of it`,
+        resumedSteps === undefined
+          ? `train: epoch ${epoch} has ${consumed} batches, but the checkpoint resumed from had consumed ${skip} of it`
+          : `train: epoch ${epoch} has ${consumed} batches (${Math.ceil(consumed / k)} steps of ${k}), but the checkpoint resumed from had taken ${resumedSteps} steps of it`,
       );
     }
     // The last, partial group of micro-batches of an epoch still makes a step (averaged over its size).
@@ -391,6 +404,7 @@ export async function train<B, M extends TrainModel<B> = TrainModel<B>>(
     progress = {
       epoch: epoch + 1,
       batchInEpoch: 0,
+      stepsInEpoch: 0,
       globalStep: progress.globalStep,
       bestValLoss: improved ? valLoss : progress.bestValLoss,
       epochLossSum: 0,
@@ -578,7 +592,7 @@ function setUp<B>(model: TrainModel<B>, trainData: DataSource<B>, valData: DataS
     stepsPerEpochFor,
   };
 
-  let progress: TrainingProgress = { epoch: 0, batchInEpoch: 0, globalStep: 0, bestValLoss: null, epochLossSum: 0, epochLossCount: 0 };
+  let progress: TrainingProgress = { epoch: 0, batchInEpoch: 0, stepsInEpoch: 0, globalStep: 0, bestValLoss: null, epochLossSum: 0, epochLossCount: 0 };
   let history = emptyHistory();
   let errorFeedback: ErrorFeedbackState | null = null;
   const resumeFrom = path('resumeFrom');

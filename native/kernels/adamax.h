@@ -12,6 +12,7 @@
 #include "kernel_namespace.h"
 #include "scalar_math.h"
 #include "scalars.h"
+#include "state_slot.h"
 
 FUSEDOPTIM_KERNELS_BEGIN
 
@@ -27,8 +28,8 @@ struct Adamax {
   static void update(const Scalars& s, void* const* buf, std::size_t n) {
     P* __restrict param = static_cast<P*>(buf[0]);
     const P* __restrict grad = static_cast<const P*>(buf[1]);
-    S* __restrict exp_avg = static_cast<S*>(buf[2]);
-    S* __restrict exp_inf = static_cast<S*>(buf[3]);
+    state_slot_t<S> exp_avg = state_slot<S>(buf[2]);
+    state_slot_t<S> exp_inf = state_slot<S>(buf[3]);
 #pragma omp simd
     for (std::size_t i = 0; i < n; ++i) {
       const T g = grad[i] * s.grad_scale + s.weight_decay * param[i];

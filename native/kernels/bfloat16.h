@@ -26,19 +26,26 @@ inline float bits_float(std::uint32_t u) {
 
 inline bool bits_are_nan(std::uint32_t u) { return (u & 0x7fffffffu) > 0x7f800000u; }
 
-// float → bfloat16 bits, round to nearest even.
+// float → bfloat16 bits, round to nearest even: add just under half of the
+// 16 dropped bits' range, plus the kept part's lowest bit (so that a tie goes
+// up only from an odd value), and drop them. NaN is found by the float
+// compare x != x (one instruction; the magnitude's bits against infinity's
+// take two) and keeps its top bits, quieted.
 inline std::uint16_t bf16_round_nearest(float x) {
   const std::uint32_t u = float_bits(x);
-  const std::uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-  return std::uint16_t(bits_are_nan(u) ? ((u >> 16) | 0x0040u) : rounded);
+  const std::uint32_t high = u >> 16;
+  const std::uint32_t rounded = (u + 0x7fffu + (high & 1u)) >> 16;
+  return std::uint16_t(x != x ? (high | 0x0040u) : rounded);
 }
 
 // float → bfloat16 bits, rounded up (away from zero in magnitude) with
-// probability equal to the discarded fraction: `noise` is 16 uniform bits.
+// probability equal to the discarded fraction: `noise` is 16 uniform bits
+// (its higher bits are ignored). A NaN adds no noise, so that dropping the
+// low bits leaves its top bits, which then get the quiet bit.
 inline std::uint16_t bf16_round_stochastic(float x, std::uint32_t noise) {
-  const std::uint32_t u = float_bits(x);
-  const std::uint32_t rounded = (u + (noise & 0xffffu)) >> 16;
-  return std::uint16_t(bits_are_nan(u) ? ((u >> 16) | 0x0040u) : rounded);
+  const bool nan = x != x;
+  const std::uint32_t rounded = (float_bits(x) + (nan ? 0u : (noise & 0xffffu))) >> 16;
+  return std::uint16_t(nan ? (rounded | 0x0040u) : rounded);
 }
 
 inline float bf16_widen(std::uint16_t bits) { return bits_float(std::uint32_t(bits) << 16); }

@@ -36,17 +36,21 @@ constexpr int kCodeShift = 23 - kCodeMantissa;
 // The constants of one of the two codes, as a loop needs them.
 struct Code8 {
   std::uint32_t base;       // t's bits >> kCodeShift at t = 2^-E (code 0)
+  std::uint32_t rounding;   // half a step less code 0's bits: see encode
   std::uint32_t largest;    // the magnitude code of 1: E·2^kCodeMantissa
   std::uint32_t magnitude;  // the code's magnitude bits
   std::uint32_t sign;       // the code's sign bit (0 for the unsigned code)
+  std::uint32_t sign32;     // where decode finds that bit in the widened code: a float's sign bit (or 0)
   float offset;             // 2^-E
 
   static Code8 of(int exponents, bool is_signed) {
     Code8 c;
     c.base = std::uint32_t(127 - exponents) << kCodeMantissa;
+    c.rounding = (1u << (kCodeShift - 1)) - (c.base << kCodeShift);
     c.largest = std::uint32_t(exponents) << kCodeMantissa;
     c.magnitude = is_signed ? 0x7fu : 0xffu;
     c.sign = is_signed ? 0x80u : 0u;
+    c.sign32 = is_signed ? 0x80000000u : 0u;
     c.offset = bits_float(std::uint32_t(127 - exponents) << 23);
     return c;
   }
@@ -54,21 +58,30 @@ struct Code8 {
   static Code8 unsigned_code() { return of(31, false); }
   // The code a slot's table describes (see the top of the file).
   static Code8 of_table(const float* table) { return table[kCodes - 1] < 0.0f ? signed_code() : unsigned_code(); }
+  bool is_signed() const { return sign != 0; }
 
   // x / absmax (given as its reciprocal, 0 for a zero or NaN absmax) → code.
   // NaN and magnitudes past 1 take the largest magnitude.
+  //   steps = ((bits(t) + half a step) >> kCodeShift) − base
+  // in one add and one shift: t ≥ 2^-E, so bits(t) ≥ base << kCodeShift and
+  // subtracting that before the shift (in `rounding`) borrows nothing.
   std::uint8_t encode(float x, float inverse_absmax) const {
     const float y = x * inverse_absmax;
     const float t = bits_float(float_bits(y) & 0x7fffffffu) + offset;
-    const std::uint32_t steps = ((float_bits(t) + (1u << (kCodeShift - 1))) >> kCodeShift) - base;
-    return std::uint8_t((steps < largest ? steps : largest) | (y < 0.0f ? sign : 0u));
+    const std::uint32_t steps = (float_bits(t) + rounding) >> kCodeShift;
+    const std::uint32_t clamped = steps < largest ? steps : largest;
+    return std::uint8_t(clamped | (y < 0.0f ? sign : 0u));
   }
 
-  // code → its value at absmax 1, times absmax.
+  // code → its value at absmax 1, times absmax. The code is widened with its
+  // sign (as an int8), so the signed code's sign bit lands in bit 31, a
+  // float's own sign bit, where sign32 keeps it. base's low 8 bits are 0, so
+  // `| base` adds it to the magnitude (and an and-or is one instruction on
+  // AVX-512).
   float decode(std::uint8_t code, float absmax) const {
-    const std::uint32_t c = code;
-    const float t = bits_float(((c & magnitude) + base) << kCodeShift);
-    return bits_float(float_bits(t - offset) | ((c & sign) << 24)) * absmax;
+    const std::uint32_t c = std::uint32_t(std::int32_t(std::int8_t(code)));
+    const float t = bits_float(((c & magnitude) | base) << kCodeShift);
+    return bits_float(float_bits(t - offset) | (c & sign32)) * absmax;
   }
 };
 

@@ -9,8 +9,9 @@
 //   bfloat16        probability of the discarded fraction, so the rounding
 //                   errors average out over steps instead of stalling small
 //                   updates. The random bits are a hash of (seed, tensor,
-//                   slot, element): the same for any thread count. Stepped
-//                   through a 256-element float32 tile (Bf16State below).
+//                   pair of slots, element): the same for any thread count.
+//                   Stepped through a 256-element float32 tile (Bf16State
+//                   below).
 //   Codes8          8-bit state as in Dettmers et al., "8-bit Optimizers via
 //                   Block-wise Quantization" (2022): per state slot a code
 //                   per element, a float32 absmax per block of 256 and the
@@ -51,9 +52,9 @@ inline std::uint32_t mix32(std::uint32_t h) {
   return h;
 }
 
-// The random stream of one state slot of one tensor in one step.
-inline std::uint32_t noise_key(std::uint32_t seed, std::size_t tensor, int slot) {
-  return mix32(seed ^ mix32(std::uint32_t(tensor) * 0x9e3779b9u + std::uint32_t(slot)));
+// The random stream of one pair of state slots of one tensor in one step.
+inline std::uint32_t noise_key(std::uint32_t seed, std::size_t tensor, int pair) {
+  return mix32(seed ^ mix32(std::uint32_t(tensor) * 0x9e3779b9u + std::uint32_t(pair)));
 }
 
 // A kernel's scalars followed by one more raw number (not of the kernel's T):
@@ -105,12 +106,20 @@ struct SlotOf<Bf16Nearest> {
 // Runs a kernel over bfloat16 state: Kernel<float, Bf16Nearest> in one loop
 // when rounding to nearest; Kernel<float, float> over a 256-element tile per
 // state slot when rounding stochastically: the block is widened into the
-// tile, stepped, and rounded back with the slot's random stream, all in L1.
+// tile, stepped, and rounded back with the slot's random bits, all in L1.
 // (A view that rounds stochastically in the kernel's own loop needs the
 // stream in each element's view, and GCC then keeps the views in memory and
-// does not vectorise the loop: measured 5x slower.) Elementwise, like
-// apply_update: the random bits follow an element's index in its tensor, not
-// the thread that stores it.
+// does not vectorise the loop: measured 5x slower. So does a view of two
+// pointers that widens in place and writes the tile: OpenMP makes each
+// element's view a per-lane array on the stack, and GCC 12 cannot vectorise
+// its stores.)
+//
+// The random bits: one 32-bit hash per element serves two state slots, its
+// low half the first and its high half the second (the hash is most of the
+// cost of rounding stochastically; a murmur3 finalizer's halves are each
+// uniform). Slots 2j and 2j+1 draw from the stream noise_key(seed, tensor, j).
+// Elementwise, like apply_update: the bits follow an element's index in its
+// tensor, not the thread that stores it.
 template <template <typename, typename> class Kernel, bool kStochastic>
 struct Bf16State {
   using K = typename std::conditional<kStochastic, Kernel<float, float>, Kernel<float, Bf16Nearest>>::type;
@@ -133,7 +142,7 @@ struct Bf16State {
       if (!kStochastic) {
         for (int k = 0; k < kSlots; ++k) {
           args[k] = k < kFirstState ? static_cast<void*>(static_cast<float*>(buffers[k]) + begin)
-                                    : static_cast<void*>(static_cast<std::uint16_t*>(buffers[k]) + begin);
+                                    : static_cast<void*>(stored_of(buffers, k - kFirstState) + begin);
         }
         K::update(s.kernel, args, end - begin);
         return;
@@ -143,22 +152,43 @@ struct Bf16State {
         const std::size_t m = end - first < kCompactBlock ? end - first : kCompactBlock;
         for (int k = 0; k < kFirstState; ++k) args[k] = static_cast<float*>(buffers[k]) + first;
         for (int k = 0; k < kStateSlots; ++k) {
-          const std::uint16_t* stored = static_cast<const std::uint16_t*>(buffers[kFirstState + k]) + first;
+          const std::uint16_t* stored = stored_of(buffers, k) + first;
           float* values = tile[k];
 #pragma omp simd
           for (std::size_t i = 0; i < m; ++i) values[i] = bf16_widen(stored[i]);
           args[kFirstState + k] = values;
         }
         K::update(s.kernel, args, m);
-        for (int k = 0; k < kStateSlots; ++k) {
-          std::uint16_t* stored = static_cast<std::uint16_t*>(buffers[kFirstState + k]) + first;
-          const std::uint32_t key = noise_key(seed, t, k);
-          const float* values = tile[k];
-#pragma omp simd
-          for (std::size_t i = 0; i < m; ++i) stored[i] = bf16_round_stochastic(values[i], mix32(key ^ std::uint32_t(first + i)));
+        for (int k = 0; k < kStateSlots; k += 2) {
+          const std::uint32_t key = noise_key(seed, t, k / 2);
+          std::uint16_t* into = stored_of(buffers, k) + first;
+          if (k + 1 < kStateSlots) {
+            round_pair(tile[k], tile[k + 1], std::uint32_t(m), key + std::uint32_t(first), into, stored_of(buffers, k + 1) + first);
+          } else {
+            round_one(tile[k], std::uint32_t(m), key + std::uint32_t(first), into);
+          }
         }
       }
     });
+  }
+
+ private:
+  static std::uint16_t* stored_of(void* const* buffers, int k) { return static_cast<std::uint16_t*>(buffers[kFirstState + k]); }
+  // Rounds a[0, m) and b[0, m) into their storage, element i with the hash
+  // of start + i (start: the stream's key plus the first element's index in
+  // its tensor): its low half for a, its high half for b.
+  static void round_pair(const float* a, const float* b, std::uint32_t m, std::uint32_t start, std::uint16_t* into_a,
+                         std::uint16_t* into_b) {
+#pragma omp simd
+    for (std::uint32_t i = 0; i < m; ++i) {
+      const std::uint32_t noise = mix32(start + i);
+      into_a[i] = bf16_round_stochastic(a[i], noise);
+      into_b[i] = bf16_round_stochastic(b[i], noise >> 16);
+    }
+  }
+  static void round_one(const float* a, std::uint32_t m, std::uint32_t start, std::uint16_t* into_a) {
+#pragma omp simd
+    for (std::uint32_t i = 0; i < m; ++i) into_a[i] = bf16_round_stochastic(a[i], mix32(start + i));
   }
 };
 
@@ -248,28 +278,38 @@ struct Blockwise8 {
       for (int k = 0; k < kStates; ++k) {
         const float absmax = block_absmax(tile[k], m);
         absmax_of(buf, k)[block] = absmax;
-        const float inverse = inverse_of(absmax);
         std::uint8_t* codes = codes_of(buf, k) + begin;
-        const Code8 c = code[k];
-#pragma omp simd
-        for (std::size_t i = 0; i < m; ++i) codes[i] = c.encode(tile[k][i], inverse);
+        // One loop per code, each with its constants in the instructions (the
+        // unsigned code's has no sign to set).
+        if (code[k].is_signed()) {
+          encode_block(Code8::signed_code(), tile[k], m, inverse_of(absmax), codes);
+        } else {
+          encode_block(Code8::unsigned_code(), tile[k], m, inverse_of(absmax), codes);
+        }
       }
     }
   }
 
  private:
-  // The largest magnitude of values[0, m), NaN if any is NaN (a quiet NaN, so
-  // its bits do not depend on which NaN came first).
+  // The largest magnitude of values[0, m), a quiet NaN if any is NaN (its
+  // bits then do not depend on which NaN came first). Taken on the bits:
+  // magnitudes order as their bits read as (non-negative) integers, and every
+  // NaN's lie above infinity's, so one integer max per vector finds the
+  // largest or a NaN. Signed, because SSE2 has no unsigned compare. (No omp
+  // simd reduction: GCC 12 then keeps the accumulators on the stack; an
+  // integer max needs no licence to reorder, so -O3 vectorises it anyway.)
   static float block_absmax(const float* values, std::size_t m) {
-    float most = 0.0f;
-    int nan = 0;
-#pragma omp simd reduction(max : most) reduction(| : nan)
+    std::int32_t most = 0;
     for (std::size_t i = 0; i < m; ++i) {
-      const float a = bits_float(float_bits(values[i]) & 0x7fffffffu);
+      const std::int32_t a = std::int32_t(float_bits(values[i]) & 0x7fffffffu);
       most = a > most ? a : most;
-      nan |= a != a ? 1 : 0;
     }
-    return nan != 0 ? bits_float(0x7fc00000u) : most;
+    return bits_are_nan(std::uint32_t(most)) ? bits_float(0x7fc00000u) : bits_float(std::uint32_t(most));
+  }
+
+  static void encode_block(const Code8 code, const float* values, std::size_t m, float inverse, std::uint8_t* codes) {
+#pragma omp simd
+    for (std::size_t i = 0; i < m; ++i) codes[i] = code.encode(values[i], inverse);
   }
   static std::uint8_t* codes_of(void* const* buf, int k) { return static_cast<std::uint8_t*>(buf[kFirstState + 3 * k]); }
   static float* absmax_of(void* const* buf, int k) { return static_cast<float*>(buf[kFirstState + 3 * k + 1]); }

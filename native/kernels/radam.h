@@ -16,6 +16,7 @@
 #include "adam_moments.h"
 #include "kernel_namespace.h"
 #include "scalars.h"
+#include "state_slot.h"
 
 FUSEDOPTIM_KERNELS_BEGIN
 
@@ -42,8 +43,8 @@ struct RAdam {
   static void run(const Scalars& s, void* const* buf, std::size_t n) {
     P* __restrict param = static_cast<P*>(buf[0]);
     const P* __restrict grad = static_cast<const P*>(buf[1]);
-    S* __restrict exp_avg = static_cast<S*>(buf[2]);
-    S* __restrict exp_avg_sq = static_cast<S*>(buf[3]);
+    state_slot_t<S> exp_avg = state_slot<S>(buf[2]);
+    state_slot_t<S> exp_avg_sq = state_slot<S>(buf[3]);
 #pragma omp simd
     for (std::size_t i = 0; i < n; ++i) {
       const AdamFront<T> f = adam_front<T, S>(s, T(param[i]), T(grad[i]), exp_avg[i], exp_avg_sq[i]);

@@ -289,11 +289,18 @@ CollectiveJob read_job(const Napi::CallbackInfo& info, Napi::Array* all_owners) 
 
 void CollectiveJob::run() {
   const std::lock_guard<std::mutex> hold(world().lock);
-  std::vector<double> all = exchange_fingerprints(fingerprint, stall_seconds, what.c_str());
+  // A rank is gone already: nobody would answer.
+  if (world().lost_rank >= 0) {
+    lost = world().lost_rank;
+    return;
+  }
+  std::vector<double> all = exchange_fingerprints(fingerprint, stall_seconds, what.c_str(), &lost);
+  if (lost >= 0) return;
   if (!fingerprints_agree(all, fingerprint.size())) {
     mismatch = std::move(all);
     return;
   }
+  const InMpiData inside;
   if (residuals.buffers.size() > 0) feed_back(half_arrays(compression), f32, residuals);
   run_flat<float>(*this, f32);
   run_flat<double>(*this, f64);
@@ -302,6 +309,12 @@ void CollectiveJob::run() {
 }
 
 Napi::Value CollectiveJob::result(Napi::Env env) const {
+  if (lost >= 0) {
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("lostRank", lost);
+    out.Set("pid", double(world().local_pids[std::size_t(lost)]));
+    return out;
+  }
   if (mismatch.empty()) return env.Undefined();
   Napi::Float64Array out = Napi::Float64Array::New(env, mismatch.size());
   std::memcpy(out.Data(), mismatch.data(), mismatch.size() * sizeof(double));

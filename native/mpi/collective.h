@@ -59,9 +59,14 @@ struct CollectiveJob {
   std::vector<double> fingerprint;
   // Set by run(): every rank's fingerprint, when they disagree (nothing was communicated).
   std::vector<double> mismatch;
+  // Set by run(): a rank this one waited for and found gone (nothing was communicated), else -1.
+  int lost = -1;
 
   void run();
-  // undefined when the collective ran; else the Float64Array of every rank's fingerprint.
+  // True when the ranks did not communicate: they disagreed, or one is gone.
+  bool failed() const { return !mismatch.empty() || lost >= 0; }
+  // undefined when the collective ran; the Float64Array of every rank's fingerprint when they
+  // disagreed; { lostRank, pid } when a rank is gone (pid: its process on this machine).
   Napi::Value result(Napi::Env env) const;
 };
 

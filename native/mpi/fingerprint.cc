@@ -15,16 +15,20 @@ namespace fusedoptim::mpi {
 namespace {
 
 constexpr int kFingerprintTag = 7301;
+// How often a rank that waits looks whether the ranks it waits for are still there.
+constexpr double kLivenessSeconds = 0.1;
 
 double now_seconds() { return MPI_Wtime(); }
 
 // Waits for every request, yielding the CPU between polls (ranks are often
 // oversubscribed on one machine), and warns about the ranks still missing.
-void wait_warning_stalls(std::vector<MPI_Request>& requests, const std::vector<int>& peer_of, double stall_seconds,
-                         const char* what, double sequence) {
+// Returns -1 once every request completed, or a missing rank found gone.
+int wait_warning_stalls(std::vector<MPI_Request>& requests, const std::vector<int>& peer_of, double stall_seconds,
+                        const char* what, double sequence) {
   const World& w = world();
   const double start = now_seconds();
   double next_warning = stall_seconds;
+  double next_liveness = kLivenessSeconds;
   long polls = 0;
   std::vector<int> completed(requests.size());
   for (;;) {
@@ -32,13 +36,20 @@ void wait_warning_stalls(std::vector<MPI_Request>& requests, const std::vector<i
     // MPI_REQUEST_NULL), so the ones left pending name the ranks still missing.
     int count = 0;
     MPI_Testsome(int(requests.size()), requests.data(), &count, completed.data(), MPI_STATUSES_IGNORE);
-    if (count == MPI_UNDEFINED) return;  // no request left pending
+    if (count == MPI_UNDEFINED) return -1;  // no request left pending
     // Spin briefly (a collective on a quiet machine completes in microseconds), then sleep.
     if (++polls < 2000) {
       sched_yield();
     } else {
       const timespec pause{0, 50 * 1000};
       nanosleep(&pause, nullptr);
+    }
+    if (polls % 64 == 0 && now_seconds() - start >= next_liveness) {
+      next_liveness += kLivenessSeconds;
+      // Receives are the odd entries; a pending receive is a rank that has not arrived.
+      for (std::size_t i = 1; i < requests.size(); i += 2) {
+        if (requests[i] != MPI_REQUEST_NULL && peer_gone(peer_of[i])) return peer_of[i];
+      }
     }
     if (stall_seconds > 0 && polls % 64 == 0) {
       const double waited = now_seconds() - start;
@@ -64,7 +75,7 @@ void wait_warning_stalls(std::vector<MPI_Request>& requests, const std::vector<i
 
 }  // namespace
 
-std::vector<double> exchange_fingerprints(const std::vector<double>& mine, double stall_seconds, const char* what) {
+std::vector<double> exchange_fingerprints(const std::vector<double>& mine, double stall_seconds, const char* what, int* lost) {
   const World& w = world();
   const std::size_t n = mine.size();
   std::vector<double> all(n * std::size_t(w.size));
@@ -83,7 +94,12 @@ std::vector<double> exchange_fingerprints(const std::vector<double>& mine, doubl
     peer_of.push_back(peer);
     peer_of.push_back(peer);
   }
-  wait_warning_stalls(requests, peer_of, stall_seconds, what, n > 0 ? mine[0] : 0);
+  *lost = wait_warning_stalls(requests, peer_of, stall_seconds, what, n > 0 ? mine[0] : 0);
+  // The requests left pending wait for a process that is gone: this rank will not communicate again.
+  if (*lost >= 0) {
+    int none = -1;
+    world().lost_rank.compare_exchange_strong(none, *lost);
+  }
   return all;
 }
 

@@ -13,8 +13,10 @@
 namespace fusedoptim::mpi {
 
 // Returns the records of all ranks, rank r's at [r * mine.size(), (r + 1) * mine.size()).
-// `what` names the collective in a stall warning.
-std::vector<double> exchange_fingerprints(const std::vector<double>& mine, double stall_seconds, const char* what);
+// `what` names the collective in a stall warning. While it waits it looks, every
+// kLivenessSeconds, whether a rank it waits for is gone (peer_gone): it then stops waiting,
+// records the rank in world().lost_rank and sets *lost to it (else *lost is -1).
+std::vector<double> exchange_fingerprints(const std::vector<double>& mine, double stall_seconds, const char* what, int* lost);
 
 // True when every rank's record equals rank 0's.
 bool fingerprints_agree(const std::vector<double>& all, std::size_t record);

@@ -48,7 +48,7 @@ class Queue {
       next_ = done_ = 0;
     }
     for (std::size_t i = 0; i < round.size(); ++i) {
-      if (!round[i]->job.mismatch.empty()) {
+      if (round[i]->job.failed()) {
         Napi::Array out = Napi::Array::New(env, 2);
         out.Set(0u, Napi::Number::New(env, double(i)));
         out.Set(1u, round[i]->job.result(env));

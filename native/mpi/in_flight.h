@@ -10,9 +10,10 @@
 // order on every rank; each still exchanges its fingerprint first.
 //
 // drain() waits for every submitted bucket (drainAsync() on a libuv pool
-// thread) and returns, on the main thread, undefined or [index, fingerprints]
-// of the first bucket whose ranks disagreed. MPI is initialised at
-// MPI_THREAD_SERIALIZED: the communication thread is the only one inside MPI
+// thread) and returns, on the main thread, undefined or [index, result] of the
+// first bucket that did not communicate (result as collective()'s: every rank's
+// fingerprints when they disagreed, { lostRank, pid } when a rank is gone).
+// MPI is initialised at MPI_THREAD_SERIALIZED: the communication thread is the only one inside MPI
 // while buckets are queued (lib/distributed refuses other collectives then,
 // and world().lock makes sure of it).
 #pragma once

@@ -7,7 +7,9 @@
 #include <mpi.h>
 #include <napi.h>
 
+#include <atomic>
 #include <mutex>
+#include <vector>
 
 namespace fusedoptim::mpi {
 
@@ -31,12 +33,38 @@ struct World {
   // (the same order on every rank); this lock makes the promise hold whatever
   // the caller does.
   std::mutex lock;
+  // The process id of each rank on this machine that this process can see (0 for the others:
+  // ranks on other machines, or in another PID namespace), so that a rank waited for whose
+  // process has ended is known to be gone (peer_gone) instead of waited for until mpirun kills us.
+  std::vector<long> local_pids;
+  // The first rank found gone, else -1. Later collectives report it at once (nothing would answer
+  // them), and abort() and finalize() leave the job to mpirun, which is ending it.
+  std::atomic<int> lost_rank{-1};
+  // Threads inside MPI's own part of a collective (InMpiData), where a rank gone cannot be seen.
+  std::atomic<int> in_mpi_data{0};
+};
+
+// Marks a thread inside MPI's part of a collective, after the fingerprints: there MPI waits for
+// every rank without a word, and a rank that died leaves it waiting until mpirun kills the job.
+// While any thread is inside, a watchdog thread (started by init()) looks every
+// kWatchSeconds whether a rank on this machine is gone, and if one stays gone for
+// kGoneSeconds it says so on stderr and ends this process (status 1).
+class InMpiData {
+ public:
+  InMpiData();
+  ~InMpiData();
+  InMpiData(const InMpiData&) = delete;
+  InMpiData& operator=(const InMpiData&) = delete;
 };
 
 World& world();
 
 // Throws ERR_MPI_NOT_INITIALIZED unless init() ran and finalize() did not.
 void require_initialized(Napi::Env env, const char* what);
+
+// True when `rank` runs on this machine and its process has ended (or is a zombie): it died or was
+// killed. False when it lives, or runs where this process cannot see it.
+bool peer_gone(int rank);
 
 Napi::Value Init(const Napi::CallbackInfo& info);
 Napi::Value Finalize(const Napi::CallbackInfo& info);

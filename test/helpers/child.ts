@@ -7,7 +7,7 @@
  * ts-node's require hook, so it can `require('./lib')` and
  * `require('./test/helpers/bits')` straight from the TypeScript sources.
  */
-import { spawn, spawnSync } from 'child_process';
+import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as path from 'path';
 
 /** The repository root (the directory holding package.json). */
@@ -66,12 +66,25 @@ export function runNodeChild(script: string, options: ChildOptions = {}): ChildR
  * it waits), collecting its output; killed with SIGKILL after `timeoutMs`.
  */
 export function runCommand(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs: number }): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: REPO_ROOT, env: options.env ?? process.env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+  return startCommand(command, args, options).result;
+}
+
+/** A command started by startCommand: the process, its output so far, and how it ends. */
+export interface StartedCommand {
+  child: ChildProcess;
+  /** The output so far. */
+  output(): { stdout: string; stderr: string };
+  result: Promise<ChildResult>;
+}
+
+/** runCommand that hands back the process while it runs (to signal it, or read its output so far). */
+export function startCommand(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs: number }): StartedCommand {
+  const child = spawn(command, args, { cwd: REPO_ROOT, env: options.env ?? process.env });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const result = new Promise<ChildResult>((resolve, reject) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
     child.on('error', (err) => {
       clearTimeout(timer);
@@ -82,6 +95,7 @@ export function runCommand(command: string, args: string[], options: { env?: Nod
       resolve({ status, signal, stdout, stderr });
     });
   });
+  return { child, output: () => ({ stdout, stderr }), result };
 }
 
 /** A one-line account of how a child ended, for assertion messages. */

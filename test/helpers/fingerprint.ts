@@ -7,6 +7,7 @@
  */
 import type { BackendName } from '../../lib/backend';
 import type { DType } from '../../lib/tensor';
+import { findOptimizer } from '../../lib/optim/registry';
 import { hashTensors } from './bits';
 import { kernelVariants, makeOptimizer, paramsOf, resultTensors, variantLabel } from './optimizers';
 import { randomTensors } from './random';
@@ -64,7 +65,7 @@ const COMPACT_STORAGES = [
 /** One variant per kernel with every kind of state slot (labels of kernelVariants()). */
 const COMPACT_FINGERPRINTS = new Set(
   kernelVariants()
-    .filter((v) => ['SGD', 'Adagrad', 'RMSprop', 'Adam', 'AdamW', 'Lion'].includes(v.optimizer)) // the optimizers with stateDtype
+    .filter((v) => findOptimizer(v.optimizer)?.capabilities.compactState === true) // the optimizers with stateDtype
     .filter((v) => v.optimizer !== 'SGD' || (v.options as { momentum?: number }).momentum)
     .filter((v) => !(v.options as { centered?: boolean }).centered) // needs full-precision state
     .map(variantLabel),

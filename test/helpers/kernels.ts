@@ -24,7 +24,22 @@ export const ALL_KERNELS: readonly KernelDef[] = fs
   .flatMap((f) => Object.values(require(path.join(JS_DIR, f)) as Record<string, unknown>).filter(isKernelDef));
 
 /** The kernels of the optimizers that take stateDtype (native isa_kernels.cc's FUSEDOPTIM_COMPACT_ROWS). */
-const COMPACT_CAPABLE = new Set(['sgd_momentum', 'sgd_nesterov', 'adagrad', 'rmsprop', 'rmsprop_centered', 'rmsprop_momentum', 'rmsprop_centered_momentum', 'adam', 'adam_amsgrad', 'lion', 'schedule_free_adamw']);
+const COMPACT_CAPABLE = new Set([
+  'sgd_momentum',
+  'sgd_nesterov',
+  'adagrad',
+  'rmsprop',
+  'rmsprop_centered',
+  'rmsprop_momentum',
+  'rmsprop_centered_momentum',
+  'adam',
+  'adam_amsgrad',
+  'lion',
+  'schedule_free_adamw',
+  'adamax',
+  'radam',
+  'nadam',
+]);
 
 /**
  * Their compact-state drivers (the native table's "<name>_bf16",

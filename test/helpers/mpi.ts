@@ -8,7 +8,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { describeExit, REPO_ROOT, runCommand } from './child';
+import { describeExit, REPO_ROOT, StartedCommand, startCommand } from './child';
 
 export interface RankResult {
   rank: number;
@@ -69,21 +69,35 @@ export interface Launch {
  * another host (launch) see FUSEDOPTIM_RANK_REPORTS only if mpirun forwards it (`-x`).
  */
 export async function runRanks(np: number, fixture: string, args: string[] = [], timeoutMs = 300_000, launch: Launch = {}): Promise<MpiRun> {
+  return startRanks(np, fixture, args, timeoutMs, launch).done;
+}
+
+/** Ranks started by startRanks: mpirun's process, the reports written so far, and how the run ends. */
+export interface StartedRanks {
+  mpirun: StartedCommand;
+  /** The rank reports written so far, in rank order. */
+  reports(): RankResult[];
+  done: Promise<MpiRun>;
+}
+
+/** runRanks that hands back mpirun's process while the ranks run (to signal it, or watch their output and reports). */
+export function startRanks(np: number, fixture: string, args: string[] = [], timeoutMs = 300_000, launch: Launch = {}): StartedRanks {
   const script = path.join(REPO_ROOT, 'test', 'fixtures', 'distributed', fixture);
   const mpirun = ['mpirun', '--allow-run-as-root', '--oversubscribe', ...(launch.mpirunArgs ?? []), '-np', String(np), process.execPath, '-r', 'ts-node/register/transpile-only', script, ...args];
   const [command, ...argv] = launch.wrap ? launch.wrap(mpirun) : mpirun;
   // Each rank writes its report to a file here: mpirun may interleave long stdout lines of several ranks.
-  const reports = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-ranks-'));
-  try {
-    const run = await runCommand(command, argv, { env: { ...process.env, ...MPI_ENV, FUSEDOPTIM_RANK_REPORTS: reports, ...launch.env }, timeoutMs });
-    const ranks = fs
-      .readdirSync(reports)
-      .map((file) => JSON.parse(fs.readFileSync(path.join(reports, file), 'utf8')) as RankResult)
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedoptim-ranks-'));
+  const reports = (): RankResult[] =>
+    fs
+      .readdirSync(dir)
+      .filter((file) => file.endsWith('.json'))
+      .map((file) => JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as RankResult)
       .sort((a, b) => a.rank - b.rank);
-    return { status: run.status, stdout: run.stdout, stderr: run.stderr, ranks };
-  } finally {
-    fs.rmSync(reports, { recursive: true, force: true });
-  }
+  const started = startCommand(command, argv, { env: { ...process.env, ...MPI_ENV, FUSEDOPTIM_RANK_REPORTS: dir, ...launch.env }, timeoutMs });
+  const done = started.result
+    .then((run) => ({ status: run.status, stdout: run.stdout, stderr: run.stderr, ranks: reports() }))
+    .finally(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return { mpirun: started, reports, done };
 }
 
 /** Asserts-friendly account of a run: exit status, and the tail of stderr. */

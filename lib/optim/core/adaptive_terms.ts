@@ -30,10 +30,10 @@ export const weightDecayOption = (): OptionRule<number> => numberOption(0, { min
 /** An ε added for numerical stability: >= 0. */
 export const epsOption = (defaultValue: number): OptionRule<number> => numberOption(defaultValue, { min: 0 });
 
-/** Adam's two moments, the state of RAdam and NAdam. */
+/** Adam's two moments, the state of RAdam and NAdam (either may be stored compactly: `stateDtype`). */
 export const ADAM_MOMENTS: StateSchema['buffers'] = [
-  { name: 'expAvg', dtype: 'param' },
-  { name: 'expAvgSq', dtype: 'param' },
+  { name: 'expAvg', dtype: 'param', compact: 'signed' },
+  { name: 'expAvgSq', dtype: 'param', compact: 'unsigned' },
 ];
 
 /** Whether to decay the params by 1 − γλ (AdamW-style) instead of adding λθ to the gradient (RAdam, NAdam). */

@@ -6,7 +6,7 @@
  *   1. checks: options, hyper-parameters, gradients   (step_checks.ts; nothing changes if they throw)
  *   2. step pre-hooks: gradient transforms (averaging across processes, ...)
  *   3. the global norm, when the step clips or skips: partial sums → merge → root (../norm.ts)
- *   4. the clip coefficient and the kernel's scale    (kernelScale in step_checks.ts, the one place)
+ *   4. the clip coefficient and the kernel's scale    (stepScale in step_checks.ts, the one place)
  *   5. state created, step counts advanced, one kernel call per group  (kernel_calls.ts)
  *   6. step post-hooks
  *
@@ -31,18 +31,37 @@ import { ParamTable } from './param_table';
 import type { GroupState, OptimizerSpec, ParamState, StateSchema } from './spec';
 import { checkGroupValue, groupStateOf } from './group_state';
 import type { KernelDef } from '../../kernels/kernel_def';
-import type { StateArray } from '../../tensor';
+import type { StateArray, Tensor } from '../../tensor';
 import { OptimizerStateDict, checkStateDict, takeStateDict } from './state_dict';
-import { CheckedStepOptions, Grads, StepOptions, checkGrads, checkStepOptions, kernelScale } from './step_checks';
+import { CheckedStepOptions, Grads, StepOptions, checkGrads, checkStepOptions, stepScale } from './step_checks';
 import { StepCache } from './step_cache';
 import { stateBytes } from '../../compact/state_storage';
 import { StateSize, plannedStateSize } from './state_size';
+import { StateLayout, stateLayoutOf } from './state_layout';
 
 export type { ParamGroup, ParamGroupInput, ParamsInput } from './param_groups';
 export type { OptimizerSpec, ParamState, StateSchema, StateBufferSpec, StateScalarSpec, KernelChoice, ScalarContext, GroupState, GroupStateSpec } from './spec';
 export type { OptimizerStateDict } from './state_dict';
 export type { StateSize } from './state_size';
 export type { Grads, StepOptions } from './step_checks';
+
+/** @internal A group of a clone (Optimizer.cloneOver): its params, and the group whose options and values it takes. */
+export interface CloneGroup {
+  readonly params: readonly Tensor[];
+  /** The index of the group of the cloned optimizer it is like. */
+  readonly like: number;
+  /** Options over that group's (ZeRO: a piece's storage, StateLayout.pieceOptions). */
+  readonly options?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * @internal Where an optimizer's state lives when a wrapper keeps it elsewhere
+ * (ZeRO's shards, lib/distributed/zero.ts): updateParamsWithState runs there.
+ */
+export interface StateHolder {
+  /** Runs `kernel` over the params of group `gi` with the state buffers `buffers`, as Optimizer.updateParamsWithState does. */
+  updateParamsWithState(gi: number, kernel: KernelDef, buffers: readonly string[], scalars: Float64Array): void;
+}
 
 /** A step's gradients and hyper-parameters, checked: per group the params with a gradient, and the validated hyper-parameters. */
 interface CheckedStep<O> {
@@ -168,15 +187,17 @@ export abstract class Optimizer<
   private readonly fixedKeys: string[] = [];
   /** The array stepHyper refills. */
   private readonly validated: O[] = [];
+  /** Where updateParamsWithState runs when a wrapper keeps the state (holdStateIn), or null: here. */
+  private stateHolder: StateHolder | null = null;
 
   protected constructor(spec: OptimizerSpec<O>, params: ParamsInput<O>, options: (Partial<O> & OptimizerOptions) | undefined) {
     this.spec = spec;
     this.table = new ParamTable(spec.name);
     this.state = this.table.state;
-    const opts = checkOptions(`${spec.name}: options`, options, [...Object.keys(spec.options), 'backend']);
-    this.kernels = getBackend(opts.backend ?? 'native', `${spec.name}: options.backend`);
-    this.backend = this.kernels.name;
-    this.defaults = resolveGroup(spec, opts, null, `${spec.name}: options`);
+    const { defaults, kernels } = resolveOptions(spec, options);
+    this.kernels = kernels;
+    this.backend = kernels.name;
+    this.defaults = defaults;
     this.hyper = new ValidatedHyper(spec, this.defaults);
     this.builder = new KernelCallBuilder(spec, this.table, this.paramGroups);
     this.cache = new StepCache(spec, this.table, this.builder);
@@ -257,6 +278,65 @@ export abstract class Optimizer<
       index += group.params.length;
       return group.params.some((_, k) => this.spec.kernel(hyper, this.table.shapes[first + k]).kernel.perTensor === true);
     });
+  }
+
+  /**
+   * @internal How param `index`'s state is stored, buffer by buffer, under its
+   * group's current options (the state-layout view, state_layout.ts): for
+   * code that cuts the params into pieces stepped apart (ZeRO,
+   * lib/distributed/zero.ts). Not public API.
+   */
+  stateLayout(index: number): StateLayout {
+    checkNumber(`${this.spec.name}: stateLayout: index`, index, { integer: true, min: 0, max: this.table.params.length - 1 });
+    let gi = 0;
+    for (let first = 0; index >= first + this.paramGroups[gi].params.length; gi++) first += this.paramGroups[gi].params.length;
+    return stateLayoutOf(this.spec, this.hyperOf(gi), this.table.params[index], this.table.shapes[index]);
+  }
+
+  /**
+   * @internal The same optimizer (its class, declaration and backend) over
+   * other params, without state: clone group k takes this optimizer's group
+   * `groups[k].like`, its options (`groups[k].options` over them) and its
+   * values (spec.groupState). ZeRO's shard optimizer (lib/distributed/zero.ts)
+   * is one, over pieces of these params. Built by this object's own class,
+   * so that a user's subclass stays itself: every Optimizer subclass's
+   * constructor takes (params, options), as the registry's OptimizerClass says.
+   */
+  cloneOver(groups: readonly CloneGroup[]): Optimizer<O> {
+    const Class = this.constructor as new (params: ParamsInput<O>, options: OptimizerOptions) => Optimizer<O>;
+    const like = groups.map((g, k) => checkNumber(`${this.spec.name}: cloneOver: groups[${k}].like`, g.like, { integer: true, min: 0, max: this.paramGroups.length - 1 }));
+    const clone = new Class(
+      groups.map((g, k) => ({ ...this.hyperOf(like[k]), ...g.options, params: g.params }) as ParamGroupInput<O>),
+      { backend: this.backend },
+    );
+    clone.paramGroups.forEach((group, k) => Object.assign(group, groupStateOf(this.spec, this.paramGroups[like[k]])));
+    return clone;
+  }
+
+  /**
+   * @internal The checks and the group bookkeeping of a step whose kernels a
+   * clone of this optimizer runs over pieces of its params (ZeRO's shard,
+   * lib/distributed/zero.ts). Checks the step as step() does (hyper-parameters,
+   * fixed options, the groups' values: a Schedule-Free group in eval mode
+   * throws ERR_NOT_IN_TRAIN_MODE), changing nothing, so that the wrapper can
+   * refuse before it communicates. Returns what the step then owes this
+   * optimizer's own groups, to call once the clone's kernels ran: their
+   * values advanced (spec.groupState: Schedule-Free's k, lrMax, weightSum),
+   * from the hyper-parameters checked here, as the clone advanced its own.
+   */
+  checkStepOfClone(): () => void {
+    this.assertIdle('step');
+    const hyper = [...this.stepHyper()];
+    return () => void this.advanceGroups(hyper);
+  }
+
+  /**
+   * @internal Hands the param updates that read this optimizer's state
+   * (updateParamsWithState: Schedule-Free's train() and eval()) to `holder`,
+   * which keeps that state (ZeRO's shards, lib/distributed/zero.ts); null takes them back.
+   */
+  holdStateIn(holder: StateHolder | null): void {
+    this.stateHolder = holder;
   }
 
   /** The number of params in all groups. */
@@ -397,8 +477,8 @@ export abstract class Optimizer<
     this.cache.clear();
     const { list, active, hyper } = checked ?? this.checkedStep(grads);
     const present = active.flat().map((i) => list[i]!);
-    const gradNorm = opts.norm ? (yield* normOf(this.kernels, present, opts.norm, threads)) * Math.abs(opts.gradScale) : undefined;
-    const scale = kernelScale(opts, gradNorm, `${this.spec.name}: step`);
+    const norm = opts.norm ? yield* normOf(this.kernels, present, opts.norm, threads) : undefined;
+    const { gradNorm, scale } = stepScale(opts, norm, `${this.spec.name}: step`);
     if (scale !== null) {
       const groupStateBefore = this.advanceGroups(hyper);
       try {
@@ -432,13 +512,13 @@ export abstract class Optimizer<
     // Validated first, as the full step does: an invalid hyper-parameter throws either way.
     if (!this.cache.holds(grads, this.stepHyper())) return null;
     const threads = getNumThreads();
-    let gradNorm: number | undefined;
+    let norm: number | undefined;
     if (opts.norm) {
-      const norm = this.cache.norm(this.kernels, opts.norm, threads);
-      if (norm === null) return null;
-      gradNorm = norm * Math.abs(opts.gradScale);
+      const cached = this.cache.norm(this.kernels, opts.norm, threads);
+      if (cached === null) return null;
+      norm = cached;
     }
-    const scale = kernelScale(opts, gradNorm, `${this.spec.name}: step`);
+    const { gradNorm, scale } = stepScale(opts, norm, `${this.spec.name}: step`);
     if (scale !== null) {
       const groupStateBefore = this.advanceGroups(this.validated);
       if (!this.cache.run(this.kernels, scale, threads)) {
@@ -525,10 +605,18 @@ export abstract class Optimizer<
    * Runs `kernel` over every param of group `gi` that has the state buffers
    * `buffers` (its slots: the param, then those buffers), with `scalars`:
    * what an optimizer declares beside its step, such as Schedule-Free moving
-   * its params between the sequences it keeps (train() / eval()).
+   * its params between the sequences it keeps (train() / eval()). Where a
+   * wrapper keeps the state (holdStateIn), it runs there.
+   *
+   * @internal Public for that wrapper (ZeRO), which runs its wrapped
+   * optimizer's updates through its shard's; a subclass calls it, no user does.
    */
-  protected updateParamsWithState(gi: number, kernel: KernelDef, buffers: readonly string[], scalars: Float64Array): void {
+  updateParamsWithState(gi: number, kernel: KernelDef, buffers: readonly string[], scalars: Float64Array): void {
     this.assertIdle('train/eval');
+    if (this.stateHolder !== null) {
+      this.stateHolder.updateParamsWithState(gi, kernel, buffers, scalars);
+      return;
+    }
     let first = 0;
     for (let g = 0; g < gi; g++) first += this.paramGroups[g].params.length;
     const tensors: StateArray[] = [];
@@ -563,6 +651,21 @@ export abstract class Optimizer<
     this.fixedKeys.push(fixedKey(this.spec, group));
     group.params.forEach((p, k) => this.table.add(p, this.spec.shapeOf?.(group, k) ?? null));
   }
+}
+
+/**
+ * The options a new optimizer of `spec` is built with, checked as its
+ * constructor checks them (its hyper-parameters and `backend`, nothing else;
+ * each value; the backend's name) and resolved: every hyper-parameter, given
+ * or its default. Throws the constructor's coded errors, naming
+ * `<where>: options`. The constructor starts here, and so does whatever
+ * needs an optimizer's options without building one (the registry's
+ * resolveOptions, which the TF.js bridge reads).
+ */
+export function resolveOptions<O>(spec: OptimizerSpec<O>, options: unknown, where: string = spec.name): { defaults: O; kernels: Backend } {
+  const opts = checkOptions(`${where}: options`, options, [...Object.keys(spec.options), 'backend']);
+  const kernels = getBackend(opts.backend ?? 'native', `${where}: options.backend`);
+  return { defaults: resolveGroup(spec, opts, null, `${where}: options`), kernels };
 }
 
 function isThenable(value: unknown): value is Promise<void | StepPreHookResult> {

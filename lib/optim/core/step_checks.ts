@@ -69,18 +69,33 @@ export function checkStepOptions(name: string, options: unknown): CheckedStepOpt
   return { gradScale, norm, maxGradNorm, errorIfNonfinite, skipIfNonfinite };
 }
 
+/** What a step's options and its gradients' norm make of the step. */
+export interface StepScale {
+  /** The norm the step reports: of the gradients as the kernels scale them (undefined when the step computes none). */
+  gradNorm: number | undefined;
+  /** The factor the kernels multiply the gradients by; null when the step is to be skipped. */
+  scale: number | null;
+}
+
 /**
- * The factor the kernels multiply a step's gradients by: `gradScale` (the
- * step's own unless given), times the clip coefficient when maxGradNorm is
- * set; null when the step is to be skipped (a non-finite norm under
- * skipIfNonfinite); throws ERR_NON_FINITE under errorIfNonfinite. The one
- * place a step's options and its gradients' norm become the kernel's scale:
- * the Optimizer's step and ZeRO's sharded step both call it.
+ * The one place a step's options and the norm of its gradients become the
+ * kernels' scale: the Optimizer's step (cached or not) and ZeRO's sharded
+ * step (lib/distributed/zero.ts, whose norm is merged from the ranks'
+ * partials) all call it, so none of them writes the sequence again.
+ *
+ *   gradNorm = norm · |gradScale|               the norm of the gradients the kernels will see
+ *   scale    = gradScale · the clip coefficient  (maxGradNorm; gradScale alone without it)
+ *            = null                              a non-finite gradNorm under skipIfNonfinite
+ *
+ * and ERR_NON_FINITE for one under errorIfNonfinite. `norm` is that of the
+ * unscaled gradients, given when `opts.norm` asks for one (else undefined);
+ * `gradScale` is the step's own unless given (ZeRO's divides it by the world size).
  */
-export function kernelScale(opts: CheckedStepOptions, gradNorm: number | undefined, what: string, gradScale = opts.gradScale): number | null {
-  if (gradNorm === undefined) return gradScale;
+export function stepScale(opts: CheckedStepOptions, norm: number | undefined, what: string, gradScale = opts.gradScale): StepScale {
+  if (norm === undefined) return { gradNorm: undefined, scale: gradScale };
+  const gradNorm = norm * Math.abs(gradScale);
   const coefficient = clipScale(gradNorm, opts.maxGradNorm, opts.norm!.p, opts, what);
-  return coefficient === null ? null : opts.maxGradNorm === undefined ? gradScale : gradScale * coefficient;
+  return { gradNorm, scale: coefficient === null ? null : opts.maxGradNorm === undefined ? gradScale : gradScale * coefficient };
 }
 
 /**

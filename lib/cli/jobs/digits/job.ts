@@ -16,7 +16,9 @@
  *
  * Everything random is a function of the seed (initialisation, split, every epoch's batch order),
  * and the configuration is stored in every checkpoint, so `resume` rebuilds the same model and
- * data and continues bit for bit.
+ * data and continues bit for bit. So is the global batch (global_batch.ts: the batches one step
+ * averages, fixed by the number of ranks the run began on), so that a run resumed on another
+ * number of ranks, or in one process, keeps its steps, batches and schedule.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -24,14 +26,28 @@ import { ErrorCodes, FusedOptimError, isFusedOptimError, makeError } from '../..
 import { Checkpoint, readCheckpoint } from '../../../train/checkpoint';
 import { writeFileAtomic } from '../../../train/atomic';
 import { History } from '../../../train/history';
-import { TrainResult, train } from '../../../train/loop';
-import { AdamW } from '../../../optim/adam';
+import { DEFAULT_WARMUP_FRACTION, TrainResult, train } from '../../../train/loop';
+import type { AnyOptimizer } from '../../../optim/core/optimizer';
+import type { GlobalBatchSplit } from '../../../distributed/global_batch';
+import { ReportedByAnotherRank } from '../../io';
+import {
+  BatchSource,
+  GLOBAL_BATCH_KEY,
+  GlobalBatch,
+  newGlobalBatch,
+  rankBatches,
+  resumedElsewhereNote,
+  spreadOver,
+  stepsPerEpoch as stepsOfEpoch,
+  storedGlobalBatch,
+} from './global_batch';
 import { StateSize, formatStateSize } from '../../../optim/core/state_size';
 import { multiPanelSvg } from '../../../train/plot';
 import { ProgressMode } from '../../../train/progress';
 import { checkNumber, checkObject, checkOptions, describe } from '../../../validate';
 import { DIGITS_CLASSES, DIGITS_FEATURES, Examples, batchesPerEpoch, epochBatches, loadDigits, splitTrainValidation } from './data';
 import { Mlp, createMlp } from './mlp';
+import { buildOptimizer, checkOptimizerName } from './optimizer';
 import { displayPath } from '../package_files';
 import { STATE_STORAGE_OPTIONS, StateDtypeOption } from '../../../compact/state_storage';
 import type { DistributedOptions } from '../../../distributed/optimizer';
@@ -50,8 +66,10 @@ export interface DigitsConfig {
   minLr: number;
   maxGradNorm: number;
   validationFraction: number;
-  /** How AdamW stores its moments: 'float32', 'bfloat16' or 'int8' (see Adam's stateDtype). */
+  /** How the optimizer stores its moments: 'float32', 'bfloat16' or 'int8' (see Adam's stateDtype). */
   stateDtype: StateDtypeOption;
+  /** The optimizer, by its class name (any step optimizer of the registry; ./optimizer.ts). */
+  optimizer: string;
 }
 
 /** Tuned to pass 95% validation accuracy with margin in a few seconds on 2 cores (the README section on npm start has the numbers). */
@@ -67,6 +85,7 @@ export const DEFAULT_DIGITS_CONFIG: Readonly<DigitsConfig> = Object.freeze({
   maxGradNorm: 1,
   validationFraction: 0.2,
   stateDtype: 'float32',
+  optimizer: 'AdamW',
 });
 
 export interface DigitsSetup {
@@ -121,9 +140,10 @@ export interface DigitsJobOptions {
   quiet?: boolean;
   output?: NodeJS.WritableStream & { isTTY?: boolean };
   /**
-   * Data-parallel on MPI (start the processes with mpirun): each rank trains on its shard of every
-   * epoch's batches (shardBatches), so an epoch takes 1/size of the steps of batchSize × size examples.
-   * Rank 0 prints and writes the files.
+   * Data-parallel on MPI (start the processes with mpirun): a run begun on N ranks averages N
+   * batches of batchSize examples per step (one per rank, dealt as shardBatches deals them), so an
+   * epoch takes 1/N of the steps. It may resume on any number of ranks, or in one process, with
+   * the same steps, batches and schedule (global_batch.ts). Rank 0 prints and writes the files.
    */
   distributed?: boolean | DistributedOptions;
 }
@@ -151,102 +171,54 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
   if (opts.resume && opts.force) {
     throw makeError(ErrorCodes.INVALID_ARG_VALUE, 'resume and force exclude each other (--resume continues the run; --force deletes it and starts over)');
   }
-  // On several ranks: this rank's place, and its shard of the batches (rank 0 prints and writes).
+  // On several ranks: this rank's place, and its share of every step's batches (rank 0 prints and writes).
   const world = opts.distributed ? await import('../../../distributed') : null;
   world?.init();
   const rank = world?.rank() ?? 0;
   const size = world?.size() ?? 1;
-  const name = opts.name ?? 'digits';
-  if (typeof name !== 'string' || !isRunName(name)) {
-    throw makeError(ErrorCodes.INVALID_ARG_VALUE, `options.name: expected a folder name of letters, digits, '_', '-' and '.', got ${describe(name)}`);
+  let plan: RunPlan | null = null;
+  let refusal: unknown = null;
+  try {
+    plan = planRun(opts, size, world !== null);
+  } catch (err) {
+    refusal = err;
   }
-  const runDir = path.resolve(opts.runsDir ?? 'runs', name);
-  // Any of these in the folder means it holds a run.
-  const files = {
-    best: path.join(runDir, 'best.safetensors'),
-    last: path.join(runDir, 'last.safetensors'),
-    historyJson: path.join(runDir, 'history.json'),
-    historySvg: path.join(runDir, 'history.svg'),
-  };
-  const given = checkConfig(opts.config ?? {});
-  let checkpointEvery = checkCheckpointEvery('options.checkpointEvery', opts.checkpointEvery);
+  if (world) agreeToStart(world, rank, refusal);
+  else if (refusal !== null) throw refusal;
+  const { runDir, files, resumePoint, damagedLast, moveDamagedLast, config, setup, globalBatch, split, stepsPerEpoch, warmupSteps, notes } = plan!;
+  const { optimizer, scheduled, description } = plan!;
+  const checkpointEvery = plan!.checkpointEvery;
+  const { model, validation } = setup;
   const out = opts.quiet || rank !== 0 ? null : (opts.output ?? process.stdout);
   const say = (line: string) => out?.write(line + '\n');
 
-  if (opts.resume !== undefined && opts.resume !== false && opts.resume !== true && opts.resume !== 'last' && opts.resume !== 'best') {
-    throw makeError(ErrorCodes.INVALID_ARG_VALUE, `options.resume: expected true, false, 'last' or 'best', got ${describe(opts.resume)}`);
-  }
-  const resumePoint = opts.resume === 'best' ? 'best' : opts.resume ? 'last' : null;
-  // Resuming from best over a damaged last.safetensors: the damaged file is kept under this name.
-  const damagedLast = `${files.last}.damaged`;
-  let moveDamagedLast = false;
-  let config: DigitsConfig;
-  if (resumePoint !== null) {
-    const from = files[resumePoint];
-    if (!fs.existsSync(from)) {
-      throw makeError(
-        ErrorCodes.INVALID_ARG_VALUE,
-        `resume: there is no run to resume in ${runDir} (no ${path.basename(from)}${resumePoint === 'best' ? ': no validation has finished yet' : ''})`,
-      );
-    }
-    const { extra } = readResumePoint(files, resumePoint);
-    if (resumePoint === 'best' && fs.existsSync(files.last) && tryReadCheckpoint(files.last) instanceof Error) {
-      if (fs.existsSync(damagedLast)) {
-        throw makeError(ErrorCodes.INVALID_ARG_VALUE, `resume: last.safetensors is damaged and ${displayPath(damagedLast)} exists already; move one of them away first`);
-      }
-      moveDamagedLast = true;
-    }
-    config = checkConfig(extra.config, 'the checkpoint\'s config', true) as DigitsConfig;
-    checkpointEvery ??= checkCheckpointEvery('the checkpoint\'s checkpointEvery', extra.checkpointEvery);
-    for (const key of Object.keys(given) as (keyof DigitsConfig)[]) {
-      if (JSON.stringify(given[key]) !== JSON.stringify(config[key])) {
-        throw makeError(
-          ErrorCodes.INVALID_ARG_VALUE,
-          `resume: ${key} is ${JSON.stringify(config[key])} in the run being resumed; it cannot be changed to ${JSON.stringify(given[key])}`,
-        );
-      }
-    }
-  } else {
-    const existing = Object.values(files).filter((file) => fs.existsSync(file)).map((file) => path.basename(file));
-    if (existing.length > 0 && !opts.force) {
-      throw makeError(
-        ErrorCodes.INVALID_ARG_VALUE,
-        `${displayPath(runDir)} already holds a run (${existing.join(', ')}): continue it with --resume, ` +
-          `or delete it and start over with --force`,
-      );
-    }
-    config = { ...DEFAULT_DIGITS_CONFIG, hidden: [...DEFAULT_DIGITS_CONFIG.hidden], ...given };
-  }
-  const setup = digitsSetup(config);
-  const { model, validation } = setup;
-  // Only now, with every setting checked: a refused --force deletes nothing (rank 0 deletes, for every rank).
+  // Only now, every rank having checked every setting: a refused --force deletes nothing (rank 0 deletes, for every rank).
   if (opts.force && rank === 0) for (const file of Object.values(files)) fs.rmSync(file, { force: true });
   // The run will write last.safetensors: a damaged one is kept aside, not overwritten.
   if (moveDamagedLast && rank === 0) fs.renameSync(files.last, damagedLast);
-  const trainBatches = world ? world.shardBatches(setup.trainBatches, rank, size, { seed: config.seed }) : setup.trainBatches;
-  const stepsPerEpoch = Math.floor(setup.stepsPerEpoch / size);
+  const trainBatches = rankBatches(batchSource(setup), globalBatch, split, rank);
   fs.mkdirSync(runDir, { recursive: true });
 
-  // The optimizer, built here (as train() would build it) so its state's size can be said before the first step.
-  const optimizer = new AdamW(model.params, { lr: config.peakLr, weightDecay: config.weightDecay, stateDtype: config.stateDtype });
   const optimizerState = optimizer.stateSize();
   const shardState = typeof opts.distributed === 'object' && opts.distributed.shardState === true;
   say(
     `${resumePoint === 'best' ? 'resuming from the best epoch' : resumePoint !== null ? 'resuming' : 'training'} an MLP ${model.sizes.join('-')} on ${setup.trainSet.size} digits ` +
-      `(validating on ${validation.size}): AdamW lr ${config.peakLr} weight decay ${config.weightDecay}${config.stateDtype === 'float32' ? '' : ` ${config.stateDtype} state`}, ` +
-      `warmup ${config.warmupSteps} steps then cosine to ${config.minLr}, clip ${config.maxGradNorm}, ` +
+      `(validating on ${validation.size}): ${description}, ` +
+      `${scheduled ? `warmup ${warmupSteps} steps then cosine to ${config.minLr}, ` : ''}clip ${config.maxGradNorm}, ` +
       `${config.epochs} epochs of ${stepsPerEpoch} steps${size > 1 ? ` on ${size} ranks` : ''}, seed ${config.seed} -> ${displayPath(runDir)}`,
   );
   say(`${formatStateSize(optimizerState, model.params.reduce((n, p) => n + p.length, 0))}${shardState ? `, of which each rank keeps about 1/${size}` : ''}`);
   if (moveDamagedLast) say(`kept the damaged last.safetensors as ${displayPath(damagedLast)}`);
+  for (const note of notes) say(`note: ${note}`);
   const result = await train(model, trainBatches, [validation], {
     epochs: config.epochs,
     optimizer,
-    warmupSteps: config.warmupSteps,
-    totalSteps: config.epochs * stepsPerEpoch,
-    minLr: config.minLr,
+    // Schedule-Free runs without a schedule (the loop gives it none).
+    ...(scheduled && { warmupSteps, totalSteps: config.epochs * stepsPerEpoch, minLr: config.minLr }),
     maxGradNorm: config.maxGradNorm,
     stepsPerEpoch,
+    // A rank's pieces of a step's batches add up before the step (one whole batch per rank: 1).
+    accumulationSteps: split.piecesPerRank,
     evaluate: () => ({ accuracy: model.accuracy(validation) }),
     checkpointPath: files.best,
     lastCheckpointPath: files.last,
@@ -255,7 +227,7 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
     ...(resumePoint !== null && { resumeFrom: files[resumePoint] }),
     ...(opts.signal !== undefined && { signal: opts.signal }),
     // checkpointEvery changes no number, but a resumed run should keep checkpointing as it did.
-    extra: { job: 'digits', config, checkpointEvery: checkpointEvery ?? null },
+    extra: { job: 'digits', config, checkpointEvery: checkpointEvery ?? null, [GLOBAL_BATCH_KEY]: globalBatch },
     // Steps on the thread pool: the event loop stays free for SIGINT and the progress bar.
     async: true,
     progress: opts.quiet ? 'none' : (opts.progress ?? 'auto'),
@@ -274,6 +246,7 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
     job: 'digits',
     config,
     checkpointEvery: checkpointEvery ?? null,
+    [GLOBAL_BATCH_KEY]: globalBatch,
     optimizerState,
     stopReason: result.stopReason,
     globalStep: result.progress.globalStep,
@@ -302,6 +275,163 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
   const written = { ...files, best: hasBest ? files.best : null };
   say(`wrote ${[written.best, written.last, written.historyJson, written.historySvg].filter((f): f is string => f !== null).map(displayPath).join(', ')}`);
   return { runDir, config, result, finalValAccuracy, bestValAccuracy, optimizerState, files: written };
+}
+
+/** Everything a run needs, checked and read, before anything is written. */
+interface RunPlan {
+  runDir: string;
+  files: { best: string; last: string; historyJson: string; historySvg: string };
+  resumePoint: 'last' | 'best' | null;
+  /** Resuming from best over a damaged last.safetensors: the damaged file is kept under this name. */
+  damagedLast: string;
+  moveDamagedLast: boolean;
+  config: DigitsConfig;
+  checkpointEvery: number | undefined;
+  setup: DigitsSetup;
+  globalBatch: GlobalBatch;
+  /** How this world's ranks share each step's batches. */
+  split: GlobalBatchSplit;
+  stepsPerEpoch: number;
+  /** The optimizer over the model's params, built here (as train() would build it) so that its state's size can be said before the first step. */
+  optimizer: AnyOptimizer;
+  /** Whether it follows the job's warmup-cosine schedule (Schedule-Free does not), and how to say what it is. */
+  scheduled: boolean;
+  description: string;
+  /** The warmup the schedule gets: config.warmupSteps, unless the run is too short for it. */
+  warmupSteps: number;
+  /** Lines said once, after the opening ones, prefixed with "note: ". */
+  notes: string[];
+}
+
+/**
+ * The run's settings, checked, and what resuming reads; throws, having written nothing, when the
+ * run cannot go on (every rank calls it on the same settings and files).
+ */
+function planRun(opts: DigitsJobOptions, size: number, distributed: boolean): RunPlan {
+  const name = opts.name ?? 'digits';
+  if (typeof name !== 'string' || !isRunName(name)) {
+    throw makeError(ErrorCodes.INVALID_ARG_VALUE, `options.name: expected a folder name of letters, digits, '_', '-' and '.', got ${describe(name)}`);
+  }
+  const runDir = runDirOf(opts.runsDir, name);
+  // Any of these in the folder means it holds a run.
+  const files = {
+    best: path.join(runDir, 'best.safetensors'),
+    last: path.join(runDir, 'last.safetensors'),
+    historyJson: path.join(runDir, 'history.json'),
+    historySvg: path.join(runDir, 'history.svg'),
+  };
+  const given = checkConfig(opts.config ?? {});
+  let checkpointEvery = checkCheckpointEvery('options.checkpointEvery', opts.checkpointEvery);
+
+  if (opts.resume !== undefined && opts.resume !== false && opts.resume !== true && opts.resume !== 'last' && opts.resume !== 'best') {
+    throw makeError(ErrorCodes.INVALID_ARG_VALUE, `options.resume: expected true, false, 'last' or 'best', got ${describe(opts.resume)}`);
+  }
+  const resumePoint = opts.resume === 'best' ? 'best' : opts.resume ? 'last' : null;
+  const damagedLast = `${files.last}.damaged`;
+  let moveDamagedLast = false;
+  let config: DigitsConfig;
+  let resumed: Checkpoint | null = null;
+  if (resumePoint !== null) {
+    const from = files[resumePoint];
+    if (!fs.existsSync(from)) {
+      throw makeError(
+        ErrorCodes.INVALID_ARG_VALUE,
+        `resume: there is no run to resume in ${runDir} (no ${path.basename(from)}${resumePoint === 'best' ? ': no validation has finished yet' : ''})`,
+      );
+    }
+    resumed = readResumePoint(files, resumePoint);
+    if (resumePoint === 'best' && fs.existsSync(files.last) && tryReadCheckpoint(files.last) instanceof Error) {
+      if (fs.existsSync(damagedLast)) {
+        throw makeError(ErrorCodes.INVALID_ARG_VALUE, `resume: last.safetensors is damaged and ${displayPath(damagedLast)} exists already; move one of them away first`);
+      }
+      moveDamagedLast = true;
+    }
+    const { extra } = resumed;
+    config = checkConfig(extra.config, 'the checkpoint\'s config', true) as DigitsConfig;
+    checkpointEvery ??= checkCheckpointEvery('the checkpoint\'s checkpointEvery', extra.checkpointEvery);
+    for (const key of Object.keys(given) as (keyof DigitsConfig)[]) {
+      if (JSON.stringify(given[key]) !== JSON.stringify(config[key])) {
+        throw makeError(
+          ErrorCodes.INVALID_ARG_VALUE,
+          `resume: ${key} is ${JSON.stringify(config[key])} in the run being resumed; it cannot be changed to ${JSON.stringify(given[key])}`,
+        );
+      }
+    }
+  } else {
+    const existing = Object.values(files).filter((file) => fs.existsSync(file)).map((file) => path.basename(file));
+    if (existing.length > 0 && !opts.force) {
+      throw makeError(
+        ErrorCodes.INVALID_ARG_VALUE,
+        `${displayPath(runDir)} already holds a run (${existing.join(', ')}): continue it with --resume, ` +
+          `or delete it and start over with --force`,
+      );
+    }
+    config = { ...DEFAULT_DIGITS_CONFIG, hidden: [...DEFAULT_DIGITS_CONFIG.hidden], ...given };
+  }
+  const setup = digitsSetup(config);
+  const { optimizer, scheduled, description } = buildOptimizer(config, setup.model.params);
+  const source = batchSource(setup);
+  const globalBatch = resumed === null ? newGlobalBatch(size, distributed) : storedGlobalBatch(resumed, displayPath(files[resumePoint!]), source, size, distributed);
+  const split = spreadOver(source, globalBatch, size);
+  const stepsPerEpoch = stepsOfEpoch(source, globalBatch);
+  const totalSteps = config.epochs * stepsPerEpoch;
+
+  // A warmup as long as the run (--epochs 1 on several ranks) leaves no schedule: it gets train()'s default share instead.
+  const warmupSteps = config.warmupSteps < totalSteps ? config.warmupSteps : Math.floor(totalSteps * DEFAULT_WARMUP_FRACTION);
+  const notes: string[] = [];
+  const done = resumed?.progress ?? null;
+  if (done !== null && done.epoch >= config.epochs) {
+    notes.push(
+      `this run has finished its schedule (${config.epochs} epochs, ${done.globalStep} steps): there is nothing left to train; ` +
+        'start another with --name, or this one over with --force',
+    );
+  } else {
+    const elsewhere = resumedElsewhereNote(split, config.batchSize);
+    if (elsewhere !== null) notes.push(elsewhere);
+    if (scheduled && warmupSteps !== config.warmupSteps) {
+      notes.push(
+        `a warmup of ${config.warmupSteps} steps does not fit this run's ${totalSteps} steps; it warms up for ${warmupSteps} ` +
+          `(${100 * DEFAULT_WARMUP_FRACTION}% of them, train()'s default), then follows the cosine`,
+      );
+    }
+    // Only a run resumed on another number of ranks by an earlier fusedoptim can have gone past its schedule.
+    if (scheduled && done !== null && done.globalStep >= totalSteps) {
+      notes.push(`this run is at step ${done.globalStep}, past the end of its ${totalSteps}-step schedule: its remaining epochs train at the final lr ${config.minLr}`);
+    }
+  }
+  return { runDir, files, resumePoint, damagedLast, moveDamagedLast, config, checkpointEvery, setup, optimizer, scheduled, description, globalBatch, split, stepsPerEpoch, warmupSteps, notes };
+}
+
+/** The folder of the run `name` in `runsDir` (default runs/ in the working directory). */
+export function runDirOf(runsDir: string | undefined, name: string): string {
+  return path.resolve(runsDir ?? 'runs', name);
+}
+
+/** What global_batch.ts needs of the data. */
+function batchSource(setup: DigitsSetup): BatchSource {
+  const { config, trainSet, stepsPerEpoch: batches } = setup;
+  return {
+    seed: config.seed,
+    batchSize: config.batchSize,
+    epochBatches: setup.trainBatches,
+    batchesPerEpoch: batches,
+    smallestBatch: trainSet.size - (batches - 1) * config.batchSize,
+  };
+}
+
+/**
+ * On several ranks, whether every rank could set the run up. Each checked the same settings and
+ * files; when any refuses, all stop here, before a collective of training would leave the others
+ * waiting for it. They finalize MPI (so the job ends without MPI_Abort and its banner), and the
+ * refusal is printed once: by rank 0, or by a rank whose refusal rank 0 does not share.
+ */
+function agreeToStart(world: typeof import('../../../distributed'), rank: number, refusal: unknown): void {
+  const refused = Float64Array.of(refusal === null ? 0 : 1, rank === 0 && refusal !== null ? 1 : 0);
+  world.allReduce([refused], { op: 'max', deterministic: true });
+  if (refused[0] === 0) return;
+  world.finalize();
+  if (refusal !== null && (rank === 0 || refused[1] === 0)) throw refusal;
+  throw new ReportedByAnotherRank(`rank ${rank}: another rank refused to start the run and said why`);
 }
 
 type RunFiles = { best: string; last: string };
@@ -348,8 +478,9 @@ function checkConfig(value: unknown, name = 'options.config', complete = false):
   const positive = (key: keyof DigitsConfig) => checkNumber(`${name}.${key}`, c[key], { min: 0, minExclusive: true });
   for (const key of CONFIG_KEYS) {
     if (c[key] === undefined) {
-      // Runs saved before the option existed had float32 state.
+      // Runs saved before the option existed had float32 state, and AdamW.
       if (complete && key === 'stateDtype') out.stateDtype = 'float32';
+      else if (complete && key === 'optimizer') out.optimizer = 'AdamW';
       else if (complete) throw makeError(ErrorCodes.CHECKPOINT_MISMATCH, `${name}: missing ${key} (not a checkpoint of this job?)`);
       continue;
     }
@@ -382,6 +513,9 @@ function checkConfig(value: unknown, name = 'options.config', complete = false):
         break;
       case 'stateDtype':
         out.stateDtype = STATE_STORAGE_OPTIONS.stateDtype.check(`${name}.stateDtype`, c.stateDtype);
+        break;
+      case 'optimizer':
+        out.optimizer = checkOptimizerName(`${name}.optimizer`, c.optimizer);
         break;
       case 'validationFraction':
         out.validationFraction = checkNumber(`${name}.validationFraction`, c.validationFraction, { min: 0, max: 1, minExclusive: true, maxExclusive: true });

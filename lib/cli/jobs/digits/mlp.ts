@@ -28,6 +28,12 @@ export interface LabelledBatch {
   x: Tensor;
   y: ArrayLike<number>;
   size: number;
+  /**
+   * What forwardBackward divides the summed loss by; default `size` (the mean). A piece of a batch
+   * shared by several ranks gives its share of the batch's mean instead: the batch's size over
+   * the number of pieces, so that unequal pieces weigh as their examples do.
+   */
+  lossDivisor?: number;
 }
 
 export interface MlpOptions {
@@ -50,7 +56,7 @@ export interface Mlp {
   readonly paramNames: string[];
   /** Shapes aligned with params: [out, in] for weights, [out] for biases. */
   readonly paramShapes: number[][];
-  /** Mean loss over the batch, and its gradient written into `grads` (which it returns). */
+  /** Mean loss over the batch (the summed loss over `batch.lossDivisor`, when given), and its gradient written into `grads` (which it returns). */
   forwardBackward(batch: LabelledBatch, gradReady?: (index: number, grad: Tensor) => void): { loss: number; grads: Tensor[] };
   /** Mean loss over any number of examples, without gradients. */
   forward(data: LabelledBatch): number;
@@ -129,9 +135,10 @@ class DenseReluMlp implements Mlp {
   /** `gradReady(i, grads[i])` is called as each layer's gradients are done, last layer first (data-parallel overlap). */
   forwardBackward(batch: LabelledBatch, gradReady?: (index: number, grad: Tensor) => void): { loss: number; grads: Tensor[] } {
     const { x, y, size } = this.checkBatch('batch', batch);
+    const divisor = batch.lossDivisor === undefined ? size : checkNumber('batch.lossDivisor', batch.lossDivisor, { min: 0, minExclusive: true });
     this.reserve(size);
     this.forwardRows(x, size);
-    const loss = this.lossAndLogitGrads(y, 0, size, size) / size;
+    const loss = this.lossAndLogitGrads(y, 0, size, divisor) / divisor;
     this.backwardRows(x, size, gradReady);
     return { loss, grads: this.grads };
   }
