@@ -10,6 +10,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { main } from '../lib/cli/main';
+import { saveCheckpoint } from '../lib/train/checkpoint';
 import { DTYPE_SIZES } from '../lib/train/safetensors';
 import { elementReader } from '../lib/train/element_values';
 import { parseNumbers } from '../lib/train/history';
@@ -87,6 +88,19 @@ describe('fusedoptim inspect: any safetensors file', () => {
     expect(io.out()).to.match(/^ {2}name +dtype +shape +elements +bytes +min +max +mean/m);
     expect(io.out()).to.match(/^ {2}half +F16 +\[2, 2\] +4 +8 +-2 +1 +-0\.16667 +1 non-finite$/m);
     expect(io.out()).to.match(/^ {2}counts +I64 +\[3\] +3 +24 +-5 +1099500000000 /m);
+  });
+
+  it("names a checkpoint's error-feedback residuals: their format and how many ranks'", async () => {
+    const ck = path.join(dir, 'residuals.safetensors');
+    const params = [new Float32Array(3), new Float32Array(1)];
+    saveCheckpoint(ck, { model: { params }, errorFeedback: { compression: 'fp16', residuals: [params, params, params] } });
+    const text = captureIo();
+    expect(await main(['inspect', ck], text), text.err()).to.equal(0);
+    expect(text.out()).to.include("residuals: error feedback's, fp16 rounding errors of 3 ranks (residual.<rank>.<param>)");
+    expect(text.out()).to.match(/^ {2}residual\.2\.1 +F32 +\[1\] /m);
+    const json = captureIo();
+    expect(await main(['inspect', ck, '--json'], json), json.err()).to.equal(0);
+    expect((JSON.parse(json.out()) as { metadata: { errorFeedback: unknown } }).metadata.errorFeedback).to.deep.equal({ compression: 'fp16', ranks: 3 });
   });
 
   it('a damaged header of any dtype is still refused with its code', async () => {

@@ -173,6 +173,7 @@ function asJson({ file, bytes, ck, metadata, tensors }: FileReport): object {
         progress: ck.progress,
         history: ck.history,
         extra: ck.extra,
+        errorFeedback: ck.errorFeedback && { compression: ck.errorFeedback.compression, ranks: ck.errorFeedback.residuals.length },
       }
     : metadata;
   return { file, bytes, checkpoint: ck !== null, metadata: described, tensors };
@@ -212,6 +213,8 @@ function asText({ file, bytes, ck, metadata, tensors }: FileReport): string {
       out.push(`history:   ${h.trainLoss.length} steps (${h.skippedSteps.length} skipped), ${h.valLoss.length} epochs; last: train loss ${last(h.trainLoss)}, lr ${last(h.learningRate)}, val loss ${last(h.valLoss)}${metrics}`);
     }
     if (Object.keys(ck.extra).length) out.push(`extra:     ${JSON.stringify(ck.extra)}`);
+    const feedback = ck.errorFeedback;
+    if (feedback) out.push(`residuals: error feedback's, ${feedback.compression} rounding errors of ${feedback.residuals.length} ranks (residual.<rank>.<param>)`);
   } else {
     out.push(`${file}: safetensors file (not a fusedoptim checkpoint), ${bytes} bytes`);
     for (const [k, v] of Object.entries(metadata)) out.push(`metadata ${k}: ${v}`);
