@@ -62,8 +62,13 @@ export interface KernelCall {
 }
 
 export class KernelCallBuilder<O> {
-  /** Per group, storage and kernel, the flat buffer list and scalars of its last uniform call, refilled in place by the next. */
-  private readonly uniform = new Map<string, { tensors: StateArray[]; scalars: ScalarWriter<string> }>();
+  /**
+   * Per part (the optimizer's kernel choice, then group and storage: what groupParts tells parts
+   * apart by), the flat buffer list and scalars of its last uniform call, refilled in place by the
+   * next. Keyed by the choice itself, not its kernel's name: two parts of a group may run one kernel
+   * over different buffers, and each needs its own list.
+   */
+  private readonly uniform = new Map<KernelChoice<string>, Map<string, { tensors: StateArray[]; scalars: ScalarWriter<string> }>>();
   /** The context handed to spec.scalars, refilled for every call (a step allocates nothing). */
   private readonly context = {
     step: 0,
@@ -91,10 +96,12 @@ export class KernelCallBuilder<O> {
   private commitPart(gi: number, hyper: O, part: GroupPart, grads: ReadonlyArray<Tensor | null>, gradScale: number): KernelCall[] {
     const { storage, indices, choice, schema } = part;
     if (sharedState(this.table.state, indices, choice.buffers, schema) !== null) {
-      const key = `${gi}:${storage}:${choice.kernel.name}`;
-      let cache = this.uniform.get(key);
+      let byPart = this.uniform.get(part.kernel);
+      if (byPart === undefined) this.uniform.set(part.kernel, (byPart = new Map()));
+      const key = `${gi}:${storage}`;
+      let cache = byPart.get(key);
       if (!cache || cache.scalars.array.length !== choice.kernel.scalars.length) {
-        this.uniform.set(key, (cache = { tensors: [], scalars: scalarWriter(choice.kernel) }));
+        byPart.set(key, (cache = { tensors: [], scalars: scalarWriter(choice.kernel) }));
       }
       const tensors = cache.tensors;
       tensors.length = 0;
@@ -157,7 +164,7 @@ export class KernelCallBuilder<O> {
    * capacity, so the next step still allocates nothing.
    */
   releaseGradients(): void {
-    for (const cache of this.uniform.values()) cache.tensors.length = 0;
+    for (const byPart of this.uniform.values()) for (const cache of byPart.values()) cache.tensors.length = 0;
   }
 
   /**
