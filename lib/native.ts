@@ -45,6 +45,13 @@ export interface Addon {
   updatePlanned(plans: NativePlan | readonly NativePlan[], scalars: Float64Array, threads: number): void;
   /** reduce() over buffer `slot` (param or grad) of each tensor of a plan or of plans of one dtype, merged in order into `initial`. */
   reducePlanned(plans: NativePlan | readonly NativePlan[], slot: number, kind: ReduceKind, p: number, threads: number, initial: number): number;
+  /** The plans of one optimizer step (a non-empty Array), run together by runStep; each distinct ArrayBuffer checked once per run. */
+  createStep(plans: readonly NativePlan[]): NativeStep;
+  /**
+   * updatePlanned over the step's plans; with `clip` ([kind, gradScale, maxNorm, flags]) the norm of their
+   * gradients first and the clip coefficient into each kernel's grad_scale, returning the norm (see Backend.runStep).
+   */
+  runStep(step: NativeStep, scalars: Float64Array, threads: number, clip?: Float64Array): number | undefined;
   reduce(kind: ReduceKind, tensors: readonly Tensor[], p: number, threads: number): number;
   reduceAsync(kind: ReduceKind, tensors: readonly Tensor[], p: number, threads: number): Promise<number>;
   info(): AddonInfo;
@@ -60,6 +67,11 @@ export interface Addon {
 /** An opaque handle made by createPlan (a type-tagged External: nothing else is accepted as one). */
 export interface NativePlan {
   readonly __nativePlan: never;
+}
+
+/** An opaque handle made by createStep (type-tagged, as a plan is). */
+export interface NativeStep {
+  readonly __nativeStep: never;
 }
 
 /**

@@ -83,6 +83,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("createPlan", Napi::Function::New(env, CreatePlan, "createPlan"));
   exports.Set("updatePlanned", Napi::Function::New(env, UpdatePlanned, "updatePlanned"));
   exports.Set("reducePlanned", Napi::Function::New(env, ReducePlanned, "reducePlanned"));
+  exports.Set("createStep", Napi::Function::New(env, CreateStep, "createStep"));
+  exports.Set("runStep", Napi::Function::New(env, RunStep, "runStep"));
   exports.Set("reduce", Napi::Function::New(env, Reduce, "reduce"));
   exports.Set("reduceAsync", Napi::Function::New(env, ReduceAsync, "reduceAsync"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));

@@ -19,6 +19,24 @@ export interface UpdatePlan {
   readonly __updatePlan: never;
 }
 
+/**
+ * The plans of one optimizer step, run together by one call (runStep): made
+ * once by createStep. Opaque; a step belongs to the backend that made it.
+ */
+export interface UpdateStep {
+  readonly __updateStep: never;
+}
+
+/**
+ * Whether runStep, given `clip` ([kind, gradScale, maxNorm, flags]), ran the
+ * kernels and returned `norm`: it runs none when the norm scaled by
+ * |gradScale| is not finite and flags has 2 (skipIfNonfinite or
+ * errorIfNonfinite). The caller's twin of the backends' own test.
+ */
+export function stepRan(clip: Float64Array, norm: number): boolean {
+  return (clip[3] & 2) === 0 || Number.isFinite(norm * Math.abs(clip[1]));
+}
+
 export interface Backend {
   readonly name: BackendName;
   /**
@@ -51,6 +69,26 @@ export interface Backend {
    * tensors. Checks the plans' buffers as updatePlanned does.
    */
   reducePlanned(plans: readonly UpdatePlan[], slot: number, kind: ReduceKind, p: number, threads: number, initial: number): number;
+  /**
+   * The plans of one optimizer step (at least one), to run together by
+   * runStep: each distinct ArrayBuffer among all their buffers is checked once
+   * per run. The step holds its plans; they hold their buffers weakly.
+   */
+  createStep(plans: readonly UpdatePlan[]): UpdateStep;
+  /**
+   * updatePlanned() over the step's plans, in one call: every distinct
+   * ArrayBuffer checked first (refusing as updatePlanned does, having run
+   * nothing). With `clip`, a Float64Array [kind, gradScale, maxNorm, flags]
+   * (kind: ReduceKind SumSquares, SumAbs or MaxAbs; flags: 1 when maxNorm is
+   * given, 2 to stop on a non-finite norm), it first takes the norm of every
+   * plan's gradients (slot 1: the bits of reducePlanned per element type,
+   * float32 then float64, merged, then the root), then multiplies each
+   * kernel's gradScale scalar by PyTorch's clip coefficient of the norm times
+   * |gradScale| when maxNorm is given (lib/norm.ts clipCoefficient), and
+   * returns the norm; it runs no kernel when stepRan says so. Without `clip`,
+   * returns undefined.
+   */
+  runStep(step: UpdateStep, scalars: Float64Array, threads: number, clip?: Float64Array): number | undefined;
   /** Σx², Σ|x|, max|x|, Σ|x|^p or the non-finite flag over all elements of all tensors (one dtype). */
   reduce(kind: ReduceKind, tensors: readonly Tensor[], p: number, threads: number): number;
   reduceAsync(kind: ReduceKind, tensors: readonly Tensor[], p: number, threads: number): Promise<number>;

@@ -4,7 +4,8 @@ import type { Backend, BackendName } from './backend';
 import { jsBackend } from './js_backend';
 import { nativeBackend } from './native_backend';
 
-export type { Backend, BackendName, UpdatePlan } from './backend';
+export type { Backend, BackendName, UpdatePlan, UpdateStep } from './backend';
+export { stepRan } from './backend';
 
 export const BACKEND_NAMES: readonly BackendName[] = ['native', 'js'];
 

@@ -10,10 +10,11 @@
  * reference loop running for hours.
  */
 import { ErrorCodes, makeError } from '../errors';
-import type { ReduceKind } from '../kernels/reduce_kind';
+import { ReduceKind } from '../kernels/reduce_kind';
+import { clipCoefficient, mergeValues } from '../norm';
 import { DType, StateArray, Tensor, dtypeOf, engineView, lengthOf } from '../tensor';
 import { checkKernelBuffers, checkKernelScalars, checkNumber, describe, isDetached } from '../validate';
-import type { Backend, UpdatePlan } from './backend';
+import { Backend, UpdatePlan, UpdateStep, stepRan } from './backend';
 import { KernelDef, scalarWriter } from '../kernels/kernel_def';
 import { reduce } from '../kernels/reduce';
 import { roundFor } from '../kernels/round';
@@ -78,16 +79,87 @@ function unchangedBuffers(plan: JsPlan): StateArray[] {
   return buffers;
 }
 
-/** Every plan's buffers checked (unchangedBuffers) before any kernel runs, as the addon does: a refused step writes nothing. */
-function updatePlanned(plans: readonly UpdatePlan[], scalars: Float64Array): void {
-  const list = planList(plans);
+/** `scalars`, checked to be a Float64Array of every plan's scalars in turn. */
+function checkPlannedScalars(list: readonly JsPlan[], scalars: Float64Array): Float64Array {
   const count = list.reduce((n, { kernel }) => n + kernel.scalars.length, 0);
   if (!(scalars instanceof Float64Array) || scalars.length !== count) {
     throw makeError(ErrorCodes.SHAPE_MISMATCH, `scalars: expected a Float64Array of ${count} values, got ${describe(scalars)}`);
   }
-  const buffers = list.map(unchangedBuffers);
+  return scalars;
+}
+
+/** Every plan's buffers checked (unchangedBuffers) before any kernel runs, as the addon does: a refused step writes nothing. */
+function updatePlanned(plans: readonly UpdatePlan[], scalars: Float64Array): void {
+  const list = planList(plans);
+  checkPlannedScalars(list, scalars);
+  runPlans(list, list.map(unchangedBuffers), scalars);
+}
+
+function runPlans(list: readonly JsPlan[], buffers: readonly StateArray[][], scalars: Float64Array): void {
   let offset = 0;
   list.forEach(({ kernel }, k) => run(kernel, buffers[k], scalars.subarray(offset, (offset += kernel.scalars.length))));
+}
+
+/** The JS backend's step: its plans, in order and by the params' element type (float32, float64). */
+class JsStep {
+  constructor(
+    readonly plans: readonly JsPlan[],
+    readonly byDtype: readonly [readonly JsPlan[], readonly JsPlan[]],
+  ) {}
+}
+
+function createStep(plans: readonly UpdatePlan[]): UpdateStep {
+  if (!Array.isArray(plans)) throw makeError(ErrorCodes.INVALID_ARG_TYPE, 'plans: expected a non-empty Array of plans');
+  if (plans.length === 0) throw makeError(ErrorCodes.SHAPE_MISMATCH, 'plans: expected a non-empty Array of plans, got an empty Array');
+  const list = plans.map((plan, i) => {
+    if (!(plan instanceof JsPlan)) throw makeError(ErrorCodes.INVALID_ARG_TYPE, `plans[${i}]: expected a plan made by createPlan`);
+    return plan;
+  });
+  return new JsStep(list, [list.filter((p) => p.dtype !== 'float64'), list.filter((p) => p.dtype === 'float64')]) as unknown as UpdateStep;
+}
+
+/** The addon's runStep, as plain TypeScript (Backend.runStep): the same checks, the same bits. */
+function runStep(step: UpdateStep, scalars: Float64Array, threads: number, clip: Float64Array | undefined): number | undefined {
+  if (!(step instanceof JsStep)) throw makeError(ErrorCodes.INVALID_ARG_TYPE, 'step: expected a step made by createStep');
+  const list = step.plans;
+  checkPlannedScalars(list, scalars);
+  checkNumber('threads', threads, { integer: true, min: 1, max: 1024 });
+  if (clip === undefined) {
+    runPlans(list, list.map(unchangedBuffers), scalars);
+    return undefined;
+  }
+  if (!(clip instanceof Float64Array) || clip.length !== 4) throw makeError(ErrorCodes.INVALID_ARG_TYPE, `clip: expected a Float64Array of 4 values, got ${describe(clip)}`);
+  const [kind, gradScale, maxNorm, flags] = clip;
+  if (kind !== ReduceKind.SumSquares && kind !== ReduceKind.SumAbs && kind !== ReduceKind.MaxAbs) {
+    throw makeError(ErrorCodes.OUT_OF_RANGE, 'clip[0]: expected the reduction of the 2-, 1- or ∞-norm (0, 1 or 2)');
+  }
+  checkNumber('clip[1]', gradScale);
+  if (!(maxNorm >= 0)) throw makeError(ErrorCodes.OUT_OF_RANGE, 'clip[2]: expected a maxNorm >= 0 (or Infinity)');
+  checkNumber('clip[3]', flags, { integer: true, min: 0, max: 3 });
+  if (list.some(({ kernel }) => kernel.slots - kernel.stateSlots < 2)) throw makeError(ErrorCodes.OUT_OF_RANGE, 'clip: a plan of the step has no gradient slot');
+  const buffers = list.map(unchangedBuffers);
+  const p = kind === ReduceKind.SumSquares ? 2 : kind === ReduceKind.SumAbs ? 1 : Infinity;
+  let total = 0;
+  for (const group of step.byDtype) if (group.length > 0) total = mergeValues(kind, total, reducePlanned(group as unknown as UpdatePlan[], 1, kind, p, 0));
+  const norm = kind === ReduceKind.SumSquares ? Math.sqrt(total) : total;
+  if (!stepRan(clip, norm)) return norm;
+  let scaled = scalars;
+  if ((flags & 1) !== 0) {
+    const coefficient = clipCoefficient(maxNorm, norm * Math.abs(gradScale));
+    scaled = scalars.slice();
+    let offset = 0;
+    list.forEach(({ kernel }, k) => {
+      const at = offset + kernel.scalars.indexOf('gradScale');
+      offset += kernel.scalars.length;
+      if (at < offset - kernel.scalars.length || Math.abs(scalars[at]) !== Math.abs(gradScale)) {
+        throw makeError(ErrorCodes.INVALID_ARG_VALUE, `step: plans[${k}]: its scalars hold no grad_scale equal to ±gradScale`);
+      }
+      const magnitude = gradScale * coefficient;
+      scaled[at] = Math.sign(1 / scalars[at]) !== Math.sign(1 / gradScale) ? -magnitude : magnitude;
+    });
+  }
+  runPlans(list, buffers, scaled);
+  return norm;
 }
 
 function reducePlanned(plans: readonly UpdatePlan[], slot: number, kind: ReduceKind, p: number, initial: number): number {
@@ -111,6 +183,8 @@ export const jsBackend: Backend = {
   createPlan,
   updatePlanned: (plan, scalars) => updatePlanned(plan, scalars),
   reducePlanned: (plan, slot, kind, p, _threads, initial) => reducePlanned(plan, slot, kind, p, initial),
+  createStep,
+  runStep,
   reduce: (kind, tensors, p) => reduce(kind, tensors.map(engineView), p),
   reduceAsync: async (kind, tensors, p) => reduce(kind, tensors.map(engineView), p),
 };

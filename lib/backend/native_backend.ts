@@ -1,8 +1,8 @@
 /** The native backend: the addon's fused multi-threaded kernels. */
 import { ErrorCodes, makeError } from '../errors';
 import { loadAddon } from '../native';
-import type { NativePlan } from '../native';
-import type { Backend, UpdatePlan } from './backend';
+import type { NativePlan, NativeStep } from '../native';
+import type { Backend, UpdatePlan, UpdateStep } from './backend';
 import { KernelDef, snakeCase } from '../kernels/kernel_def';
 
 const kernelIndices = new WeakMap<KernelDef, number>();
@@ -56,6 +56,8 @@ export function nativeBackend(): Backend {
     createPlan: (kernel, buffers) => addon.createPlan(nativeKernelIndex(kernel), buffers) as unknown as UpdatePlan,
     updatePlanned: (plans, scalars, threads) => addon.updatePlanned(nativePlans(plans), scalars, threads),
     reducePlanned: (plans, slot, kind, p, threads, initial) => addon.reducePlanned(nativePlans(plans), slot, kind, p, threads, initial),
+    createStep: (plans) => addon.createStep(plans as unknown as readonly NativePlan[]) as unknown as UpdateStep,
+    runStep: (step, scalars, threads, clip) => addon.runStep(step as unknown as NativeStep, scalars, threads, clip),
     reduce: (kind, tensors, p, threads) => addon.reduce(kind, tensors, p, threads),
     reduceAsync: (kind, tensors, p, threads) => addon.reduceAsync(kind, tensors, p, threads),
   };

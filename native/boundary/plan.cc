@@ -22,6 +22,7 @@
 #include "plan.h"
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -77,12 +78,18 @@ class Plan {
         // Not an ArrayBuffer (a SharedArrayBuffer): watch the view's own length.
         napi_ref ref;
         if (napi_create_reference(env, view, kWeak, &ref) != napi_ok) throw Napi::Error::New(env);
-        watched_.push_back(Watched{ref, nullptr, length, i, length, true});
+        watched_.push_back(Watched{ref, nullptr, nullptr, length, i, length, true, false});
         continue;
       }
       // Distinct attached ArrayBuffers have distinct memory; empty ones (no
       // memory to compare) are each watched on their own.
-      if (byte_length != 0 && seen.count(data) != 0) continue;
+      if (byte_length != 0) {
+        auto found = seen.find(data);
+        if (found != seen.end()) {
+          watched_[found->second].single_view = false;
+          continue;
+        }
+      }
       napi_ref ref;
       napi_ref first_view;
       if (napi_create_reference(env, arraybuffer, kWeak, &ref) != napi_ok ||
@@ -90,26 +97,60 @@ class Plan {
         throw Napi::Error::New(env);
       }
       if (byte_length != 0) seen.emplace(data, watched_.size());
-      watched_.push_back(Watched{ref, first_view, byte_length, i, length, false});
+      watched_.push_back(Watched{ref, first_view, byte_length != 0 ? data : nullptr, byte_length, i, length, false, true});
     }
   }
 
   // Throws unless every ArrayBuffer still has the byte length it had when the
   // plan was made (see the header).
   void check_unchanged(Napi::Env env) const {
-    for (const Watched& w : watched_) {
-      napi_value value = nullptr;
-      std::size_t length = 0;
-      if (napi_get_reference_value(env, w.ref, &value) != napi_ok) throw Napi::Error::New(env, "plan: a buffer could not be read");
-      if (value == nullptr) {
-        throw_type_error(env, "ERR_DETACHED_BUFFER",
-                         "plan: buffers[" + std::to_string(w.first) +
-                             "]: was garbage-collected (a plan does not keep its buffers alive; their owner must)");
-      }
-      const bool read = (w.is_view ? napi_get_typedarray_info(env, value, nullptr, &length, nullptr, nullptr, nullptr)
-                                   : napi_get_arraybuffer_info(env, value, nullptr, &length)) == napi_ok;
-      if (!read) throw Napi::Error::New(env, "plan: a buffer could not be read");
-      if (length != w.length) throw_changed(env, value, w);
+    for (const Watched& w : watched_) check_watched(env, w, w.by_view(), -1);
+  }
+
+  // What the plan watches: one entry per distinct ArrayBuffer (per view of a SharedArrayBuffer).
+  struct Watched {
+    napi_ref ref;             // the ArrayBuffer (or, for a SharedArrayBuffer, the view itself)
+    napi_ref first_view;      // the plan's first view of that ArrayBuffer, for messages
+    const void* data;         // the ArrayBuffer's memory when the plan was made (null if none, or a view)
+    std::size_t length;       // its byte length (the view's element length) when the plan was made
+    uint32_t first;           // the index of that first view in the plan's buffers
+    std::size_t first_length; // its element length then
+    bool is_view;
+    bool single_view;         // the plan has no other view of that ArrayBuffer
+
+    // Whether the view itself can be checked instead of its ArrayBuffer: the
+    // plan's only view of it, and not empty. Its element length is then
+    // unchanged exactly when the memory the plan uses is: a detached buffer's
+    // views have length 0, a view of a resizable buffer that went out of
+    // bounds too, and V8 never moves the memory of a buffer that stays
+    // attached. (One Node-API read cheaper than the ArrayBuffer's byte length:
+    // it is what a tensor in its own ArrayBuffer costs.)
+    bool by_view() const { return !is_view && single_view && first_length != 0; }
+  };
+  const std::vector<Watched>& watched() const { return watched_; }
+
+  // Throws unless `w` still has the length it was recorded with, read from
+  // its first view when `by_view` (see Watched::by_view) and else from its
+  // ArrayBuffer; `plan` is the plan's index in a step, for messages (-1: a
+  // plan run on its own).
+  static void check_watched(Napi::Env env, const Watched& w, bool by_view, int plan) {
+    napi_value value = nullptr;
+    std::size_t length = 0;
+    if (napi_get_reference_value(env, by_view ? w.first_view : w.ref, &value) != napi_ok) {
+      throw Napi::Error::New(env, "plan: a buffer could not be read");
+    }
+    if (value == nullptr) {
+      throw_type_error(env, "ERR_DETACHED_BUFFER",
+                       buffer_name(w, plan) +
+                           ": was garbage-collected (a plan does not keep its buffers alive; their owner must)");
+    }
+    const bool read = (by_view || w.is_view ? napi_get_typedarray_info(env, value, nullptr, &length, nullptr, nullptr, nullptr)
+                                            : napi_get_arraybuffer_info(env, value, nullptr, &length)) == napi_ok;
+    if (!read) throw Napi::Error::New(env, "plan: a buffer could not be read");
+    if (length != (by_view ? w.first_length : w.length)) {
+      napi_value buffer = value;
+      if (by_view && napi_get_reference_value(env, w.ref, &buffer) != napi_ok) buffer = nullptr;
+      throw_changed(env, buffer, w, plan);
     }
   }
 
@@ -117,18 +158,15 @@ class Plan {
   // A reference count of 0 makes a weak reference: it does not keep its value alive.
   static constexpr uint32_t kWeak = 0;
 
-  struct Watched {
-    napi_ref ref;             // the ArrayBuffer (or, for a SharedArrayBuffer, the view itself)
-    napi_ref first_view;      // the plan's first view of that ArrayBuffer, for messages
-    std::size_t length;       // its byte length (the view's element length) when the plan was made
-    uint32_t first;           // the index of that first view in the plan's buffers
-    std::size_t first_length; // its element length then
-    bool is_view;
-  };
+  // "plan: buffers[3]", or in a step "step: plans[2].buffers[3]".
+  static std::string buffer_name(const Watched& w, int plan) {
+    return (plan < 0 ? std::string("plan: ") : "step: plans[" + std::to_string(plan) + "].") + "buffers[" +
+           std::to_string(w.first) + "]";
+  }
 
-  [[noreturn]] static void throw_changed(Napi::Env env, napi_value value, const Watched& w) {
-    const std::string name = "plan: buffers[" + std::to_string(w.first) + "]";
-    if (!w.is_view) {
+  [[noreturn]] static void throw_changed(Napi::Env env, napi_value value, const Watched& w, int plan) {
+    const std::string name = buffer_name(w, plan);
+    if (!w.is_view && value != nullptr) {
       bool detached = false;
       napi_is_detached_arraybuffer(env, value, &detached);
       if (detached) throw_type_error(env, "ERR_DETACHED_BUFFER", name + ": its ArrayBuffer is detached");
@@ -136,7 +174,7 @@ class Plan {
     // The first view's length now (a view of a resized buffer may keep its
     // length while another view of it went out of bounds).
     std::size_t now = 0;
-    napi_value view = value;
+    napi_value view = w.is_view ? value : nullptr;
     if (w.first_view != nullptr) napi_get_reference_value(env, w.first_view, &view);
     if (view != nullptr) napi_get_typedarray_info(env, view, nullptr, &now, nullptr, nullptr, nullptr);
     throw_range_error(env, "ERR_SHAPE_MISMATCH",
@@ -213,6 +251,158 @@ class PlanList {
   std::vector<Plan*> plans_;
 };
 
+// The step tag: a step is a plan list of its own, made once.
+constexpr napi_type_tag kStepTag = {0x6675736564707431ULL, 0x737465702d763031ULL};
+
+// The calls of one optimizer step, made once from their plans (createStep) and
+// run by one call (runStep): every distinct ArrayBuffer of all the plans is
+// checked once per run, however many plans and views share it, before any
+// kernel runs; then, when the step clips, the norm over every plan's gradients
+// and the clip coefficient; then every plan's kernel.
+class Step {
+ public:
+  Step(napi_env env) : env_(env) {}
+  ~Step() {
+    for (napi_ref ref : plan_refs_) napi_delete_reference(env_, ref);
+  }
+  Step(const Step&) = delete;
+  Step& operator=(const Step&) = delete;
+
+  // Adds plan `plan` (its External is `external`, held strongly: the step
+  // keeps its plans, and they keep no buffer alive).
+  void add(Napi::Env env, Plan* plan, napi_value external) {
+    napi_ref ref;
+    if (napi_create_reference(env, external, 1, &ref) != napi_ok) throw Napi::Error::New(env);
+    plan_refs_.push_back(ref);
+    const int index = int(plans_.size());
+    plans_.push_back(plan);
+    by_dtype_[plan->batch().is_double() ? 1 : 0].push_back(plan);
+    // The kernel's gradient scale, where the clip coefficient goes.
+    const UpdateKernel& kernel = plan->kernel();
+    int grad_scale = -1;
+    for (int s = 0; s < kernel.scalar_count; ++s) {
+      if (std::string(kernel.scalar_names[s]) == "grad_scale") grad_scale = scalar_count_ + s;
+    }
+    grad_scale_.push_back(grad_scale);
+    scalar_count_ += kernel.scalar_count;
+    param_slots_ = std::min(param_slots_, kernel.slots - kernel.state_slots);
+    for (const Plan::Watched& w : plan->watched()) {
+      if (w.data != nullptr) {
+        auto found = seen_.find(w.data);
+        if (found != seen_.end()) {
+          // Watched once: the very same ArrayBuffer (alive, not merely at the same address: plans
+          // made at different times may have seen two buffers there), with the same byte length;
+          // then by its ArrayBuffer, since two plans view it.
+          Entry& kept = watched_[found->second];
+          if (kept.watched->length == w.length && same_object(env, kept.watched->ref, w.ref)) {
+            kept.by_view = false;
+            continue;
+          }
+        } else {
+          seen_.emplace(w.data, watched_.size());
+        }
+      }
+      watched_.push_back(Entry{&w, index, w.by_view()});
+    }
+  }
+
+  // Sizes what a run uses, so that a run allocates nothing.
+  void finish() {
+    scaled_.resize(std::size_t(scalar_count_));
+    for (Plan* plan : plans_) {
+      if (plan->blocks.block_prefix.empty()) plan->blocks.fit(plan->batch().lengths);
+    }
+    seen_.clear();
+  }
+
+  int scalar_count() const { return scalar_count_; }
+
+  // Whether two weak references hold one live object.
+  static bool same_object(Napi::Env env, napi_ref a, napi_ref b) {
+    napi_value x = nullptr, y = nullptr;
+    bool same = false;
+    if (napi_get_reference_value(env, a, &x) != napi_ok || napi_get_reference_value(env, b, &y) != napi_ok) return false;
+    if (x == nullptr || y == nullptr) return false;
+    return napi_strict_equals(env, x, y, &same) == napi_ok && same;
+  }
+  int param_slots() const { return param_slots_; }
+
+  // Throws unless every distinct ArrayBuffer is as when its plan was made.
+  void check_unchanged(Napi::Env env) const {
+    for (const Entry& e : watched_) Plan::check_watched(env, *e.watched, e.by_view, e.plan);
+  }
+
+  // Σ (or max) over the gradients (slot 1) of every plan: the float32 plans'
+  // tensors chained in order, then the float64 plans', the two merged as
+  // lib/norm.ts mergeValues does: the bits of normOf over the same gradients.
+  double reduce_gradients(int kind, double p, int threads) {
+    double total = 0.0;
+    for (int d = 0; d < 2; ++d) {
+      if (by_dtype_[d].empty()) continue;
+      double value = 0.0;
+      for (Plan* plan : by_dtype_[d]) {
+        TensorBatch view = plan->batch().view();
+        view.buffers += 1;
+        value = kernels().reduce[kind][d](view, p, threads, plan->blocks.scratch(), value);
+      }
+      total = kind == int(ReduceKind::kMaxAbs) ? ((total != total || total > value) ? total : value) : total + value;
+    }
+    return total;
+  }
+
+  // Runs every plan's kernel with `scalars` (each plan's in turn).
+  void run(const double* scalars, int threads) {
+    for (Plan* plan : plans_) {
+      plan->run(plan->batch().view(), scalars, threads);
+      scalars += plan->kernel().scalar_count;
+    }
+  }
+
+  // `scalars` with each kernel's grad_scale multiplied by `coefficient`, as the
+  // full step computes it: ±(gradScale · coefficient), the sign the kernel's
+  // scalars gave gradScale (maximize). Throws if a kernel has no grad_scale, or
+  // its scalar is not ±gradScale (an optimizer whose scalars fold gradScale
+  // into another number cannot be clipped here).
+  const double* scaled(Napi::Env env, const double* scalars, double grad_scale, double coefficient) {
+    std::copy(scalars, scalars + scalar_count_, scaled_.begin());
+    const double magnitude = grad_scale * coefficient;
+    for (std::size_t k = 0; k < grad_scale_.size(); ++k) {
+      const int at = grad_scale_[k];
+      if (at < 0 || std::fabs(scalars[at]) != std::fabs(grad_scale)) {
+        throw_range_error(env, "ERR_INVALID_ARG_VALUE",
+                          "step: plans[" + std::to_string(k) + "]: its scalars hold no grad_scale equal to ±gradScale");
+      }
+      scaled_[std::size_t(at)] = std::signbit(scalars[at]) != std::signbit(grad_scale) ? -magnitude : magnitude;
+    }
+    return scaled_.data();
+  }
+
+ private:
+  struct Entry {
+    const Plan::Watched* watched;
+    int plan;
+    bool by_view;  // checked through its only view (Plan::Watched::by_view), no other plan viewing its ArrayBuffer
+  };
+  napi_env env_;
+  std::vector<Plan*> plans_;
+  std::vector<napi_ref> plan_refs_;
+  std::vector<Plan*> by_dtype_[2];
+  std::vector<int> grad_scale_;
+  std::vector<Entry> watched_;
+  std::unordered_map<const void*, std::size_t> seen_;  // ArrayBuffer memory → index in watched_ (while adding)
+  std::vector<double> scaled_;
+  int scalar_count_ = 0;
+  int param_slots_ = kMaxSlots;
+};
+
+void finalize_step(Napi::Env, Step* step) { delete step; }
+
+Step* as_step(Napi::Env env, const Napi::Value& value) {
+  bool tagged = false;
+  if (!value.IsExternal() || napi_check_object_type_tag(env, value, &kStepTag, &tagged) != napi_ok || !tagged) return nullptr;
+  return value.As<Napi::External<Step>>().Data();
+}
+
 }  // namespace
 
 Napi::Value CreatePlan(const Napi::CallbackInfo& info) {
@@ -274,6 +464,82 @@ Napi::Value ReducePlanned(const Napi::CallbackInfo& info) {
     value = kernels().reduce[kind][is_double ? 1 : 0](view, p, threads, plan->blocks.scratch(), value);
   }
   return Napi::Number::New(env, value);
+}
+
+}  // namespace fusedoptim
+
+namespace fusedoptim {
+
+Napi::Value CreateStep(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  if (!info[0].IsArray()) throw_type_error(env, "ERR_INVALID_ARG_TYPE", "plans: expected a non-empty Array of plans");
+  const Napi::Array list = info[0].As<Napi::Array>();
+  const uint32_t count = list.Length();
+  if (count == 0) throw_range_error(env, "ERR_SHAPE_MISMATCH", "plans: expected a non-empty Array of plans, got an empty Array");
+  // Every element read, and checked to be a plan, before the step is built.
+  std::vector<std::pair<Plan*, napi_value>> plans;
+  for (uint32_t i = 0; i < count; ++i) {
+    napi_value item;
+    if (napi_get_element(env, list, i, &item) != napi_ok) throw Napi::Error::New(env);
+    Plan* plan = as_plan(env, Napi::Value(env, item));
+    if (plan == nullptr) throw_not_a_plan(env, "plans[" + std::to_string(i) + "]");
+    plans.emplace_back(plan, item);
+  }
+  auto step = std::make_unique<Step>(env);
+  for (const auto& [plan, external] : plans) step->add(env, plan, external);
+  step->finish();
+  Napi::External<Step> external = Napi::External<Step>::New(env, step.get(), finalize_step);
+  step.release();
+  if (napi_type_tag_object(env, external, &kStepTag) != napi_ok) throw Napi::Error::New(env);
+  return external;
+}
+
+Napi::Value RunStep(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  Step* step = as_step(env, info[0]);
+  if (step == nullptr) throw_type_error(env, "ERR_INVALID_ARG_TYPE", "step: expected a step made by createStep");
+  const double* scalars = read_scalars(env, info[1], step->scalar_count(), "scalars");
+  const int threads = read_threads(env, info[2]);
+  if (info[3].IsUndefined()) {
+    step->check_unchanged(env);
+    step->run(scalars, threads);
+    return env.Undefined();
+  }
+  // The clip: [kind, gradScale, maxNorm, flags] (flags: 1 maxNorm given, 2 stop on a non-finite norm).
+  const double* clip = read_scalars(env, info[3], 4, "clip");
+  const double kind_value = clip[0];
+  if (!(kind_value == double(int(ReduceKind::kSumSquares)) || kind_value == double(int(ReduceKind::kSumAbs)) ||
+        kind_value == double(int(ReduceKind::kMaxAbs)))) {
+    throw_range_error(env, "ERR_OUT_OF_RANGE", "clip[0]: expected the reduction of the 2-, 1- or ∞-norm (0, 1 or 2)");
+  }
+  const double grad_scale = clip[1];
+  const double max_norm = clip[2];
+  const double flags = clip[3];
+  if (!std::isfinite(grad_scale)) throw_range_error(env, "ERR_NON_FINITE", "clip[1]: expected a finite gradScale");
+  if (!(max_norm >= 0)) throw_range_error(env, "ERR_OUT_OF_RANGE", "clip[2]: expected a maxNorm >= 0 (or Infinity)");
+  if (!(flags >= 0 && flags <= 3 && std::floor(flags) == flags)) {
+    throw_range_error(env, "ERR_OUT_OF_RANGE", "clip[3]: expected flags in [0, 3]");
+  }
+  const int kind = int(kind_value);
+  if (step->param_slots() < 2) throw_range_error(env, "ERR_OUT_OF_RANGE", "clip: a plan of the step has no gradient slot");
+  const bool has_max = (int(flags) & 1) != 0;
+  const bool stop = (int(flags) & 2) != 0;
+  step->check_unchanged(env);
+  // The norm's root as lib/norm.ts finishValue takes it (√ is correctly rounded in both).
+  const double p = kind == int(ReduceKind::kSumSquares) ? 2.0 : kind == int(ReduceKind::kSumAbs) ? 1.0 : INFINITY;
+  const double total = step->reduce_gradients(kind, p, threads);
+  const double norm = kind == int(ReduceKind::kSumSquares) ? std::sqrt(total) : total;
+  // lib/optim/core/step_checks.ts stepScale and lib/norm.ts clipScale, clipCoefficient, their twins:
+  //   gradNorm = norm · |gradScale|; skip on a non-finite one when asked; coefficient = min(maxNorm / (gradNorm + 1e-6), 1).
+  const double grad_norm = norm * std::fabs(grad_scale);
+  if (!std::isfinite(grad_norm) && stop) return Napi::Number::New(env, norm);
+  if (has_max) {
+    const double raw = max_norm / (grad_norm + 1e-6);
+    const double coefficient = raw > 1 ? 1 : raw;
+    scalars = step->scaled(env, scalars, grad_scale, coefficient);
+  }
+  step->run(scalars, threads);
+  return Napi::Number::New(env, norm);
 }
 
 }  // namespace fusedoptim

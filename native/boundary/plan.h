@@ -22,4 +22,18 @@ Napi::Value UpdatePlanned(const Napi::CallbackInfo& info);
 // type), merged in order into `initial` (see ReduceFn), after the same check.
 Napi::Value ReducePlanned(const Napi::CallbackInfo& info);
 
+// createStep(plans): the calls of one optimizer step, from their plans (a
+// non-empty Array), made once; the step holds its plans. Its run checks each
+// distinct ArrayBuffer of all the plans once.
+Napi::Value CreateStep(const Napi::CallbackInfo& info);
+// runStep(step, scalars, threads[, clip]): updatePlanned over the step's
+// plans, in one call. With `clip` (a Float64Array [kind, gradScale, maxNorm,
+// flags]: the 2-, 1- or ∞-norm's reduction; flags 1 = maxNorm given, 2 = stop
+// on a non-finite norm) it first takes the norm of every plan's gradients (the
+// bits of reducePlanned per element type, merged) and scales each kernel's
+// grad_scale by the clip coefficient, and returns the norm (of the unscaled
+// gradients); if the scaled norm is not finite and flags has 2, it runs no
+// kernel. Every buffer is checked before anything is read or written.
+Napi::Value RunStep(const Napi::CallbackInfo& info);
+
 }  // namespace fusedoptim

@@ -140,6 +140,32 @@ export const TARGETS: Target[] = [
     },
   },
   {
+    name: 'addon.createStep',
+    build: (d) => {
+      const plans = Array.from({ length: 1 + d.int(3) }, () => {
+        const k = d.int(rows.length);
+        return addon.createPlan(k, kernelBuffers(d, k) as never);
+      });
+      return { fn: addon.createStep as Call['fn'], args: [plans] };
+    },
+  },
+  {
+    name: 'addon.runStep',
+    build: (d) => {
+      const ks = Array.from({ length: 1 + d.int(3) }, () => d.int(rows.length));
+      const buffers = ks.map((k) => kernelBuffers(d, k));
+      const step = addon.createStep(ks.map((k, i) => addon.createPlan(k, buffers[i] as never)));
+      if (d.chance(0.3)) {
+        // the step's memory changes under it: a buffer transferred
+        const victim = d.pick(d.pick(buffers));
+        if (!(victim.buffer instanceof SharedArrayBuffer)) structuredClone(victim.buffer, { transfer: [victim.buffer as ArrayBuffer] });
+      }
+      const scalars = new Float64Array(ks.reduce((n, k) => n + rows[k].scalars.length, 0)).fill(0.5);
+      const clip = d.chance(0.5) ? [new Float64Array([d.int(3), 1, 1, d.int(4)])] : [];
+      return { fn: addon.runStep as Call['fn'], args: [step, scalars, 1 + d.int(2), ...clip] };
+    },
+  },
+  {
     name: 'addon.reduce',
     build: (d) => ({ fn: addon.reduce as Call['fn'], args: [d.pick([ReduceKind.SumSquares, ReduceKind.SumAbs, ReduceKind.MaxAbs, ReduceKind.SumPow, ReduceKind.NonFinite]), tensorList(d), 3, 1 + d.int(2)] }),
   },
