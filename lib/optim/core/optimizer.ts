@@ -185,6 +185,8 @@ export abstract class Optimizer<
   private inFlight = false;
   /** Per group, its options that lay out its state as added (fixedKey): fixed for the group's life. */
   private readonly fixedKeys: string[] = [];
+  /** Per group, the validated object whose fixed-options key stepHyper last found unchanged. */
+  private readonly fixedChecked: Array<O | undefined> = [];
   /** The array stepHyper refills. */
   private readonly validated: O[] = [];
   /** Where updateParamsWithState runs when a wrapper keeps the state (holdStateIn), or null: here. */
@@ -492,7 +494,7 @@ export abstract class Optimizer<
         // Kept for the next step with the same gradients (before the lists are emptied below).
         // stepAsync does not keep its calls: its buffers are kept alive per call by the async
         // worker, and an asynchronous step is never small enough for the saving to show.
-        if (sync) this.cache.record(calls, hyper, list);
+        if (sync) this.cache.record(calls, hyper, grads, list);
       } catch (error) {
         this.restoreGroups(groupStateBefore);
         throw error;
@@ -505,28 +507,46 @@ export abstract class Optimizer<
 
   /**
    * A synchronous step through the cached calls, if they hold for `grads` (step_cache.ts); null,
-   * having changed nothing, if not, or if a plan found a buffer changed under it: the full step
-   * then runs, and refuses what must be refused with its own messages.
+   * having changed nothing, if not, or if the backend found a buffer changed under them: the full
+   * step then runs, and refuses what must be refused with its own messages. One backend call
+   * runs the step, its norm and clip included (for the 2-, 1- and ∞-norms).
    */
   private cachedStep(grads: unknown, opts: CheckedStepOptions): StepResult | null {
     // Validated first, as the full step does: an invalid hyper-parameter throws either way.
     if (!this.cache.holds(grads, this.stepHyper())) return null;
     const threads = getNumThreads();
-    let norm: number | undefined;
-    if (opts.norm) {
-      const cached = this.cache.norm(this.kernels, opts.norm, threads);
-      if (cached === null) return null;
-      norm = cached;
-    }
-    const { gradNorm, scale } = stepScale(opts, norm, `${this.spec.name}: step`);
-    if (scale !== null) {
-      const groupStateBefore = this.advanceGroups(this.validated);
-      if (!this.cache.run(this.kernels, scale, threads)) {
-        this.restoreGroups(groupStateBefore);
-        return null;
+    const what = `${this.spec.name}: step`;
+    if (opts.norm !== null && !StepCache.clipsInStep(opts.norm)) {
+      // Another p: the norm through the plans first, then the step with its scale.
+      const norm = this.cache.norm(this.kernels, opts.norm, threads);
+      if (norm === null) return null;
+      const { gradNorm, scale } = stepScale(opts, norm, what);
+      if (scale !== null) {
+        const groupStateBefore = this.advanceGroups(this.validated);
+        if (this.cache.run(this.kernels, scale, threads, null) === null) {
+          this.restoreGroups(groupStateBefore);
+          return null;
+        }
       }
+      return { gradNorm, skipped: scale === null };
     }
-    return { gradNorm, skipped: scale === null };
+    const groupStateBefore = this.advanceGroups(this.validated);
+    const norm = this.cache.run(this.kernels, opts.gradScale, threads, opts.norm === null ? null : opts);
+    if (norm === null) {
+      this.restoreGroups(groupStateBefore);
+      return null;
+    }
+    if (norm === undefined) return { gradNorm: undefined, skipped: false };
+    // The backend ran no kernel if the norm is not finite and the options skip or refuse such a
+    // step (the cache took back the params' advance): stepScale then says skip, or throws.
+    let ran = false;
+    try {
+      const { gradNorm, scale } = stepScale(opts, norm, what);
+      ran = scale !== null;
+      return { gradNorm, skipped: !ran };
+    } finally {
+      if (!ran) this.restoreGroups(groupStateBefore);
+    }
   }
 
   /** Runs the post-hooks on a step's result and returns it. */
@@ -554,7 +574,11 @@ export abstract class Optimizer<
     for (let gi = 0; gi < hyper.length; gi++) hyper[gi] = this.hyperOf(gi);
     if (this.spec.groupState !== undefined) this.checkGroupState(hyper);
     for (let gi = 0; gi < hyper.length; gi++) {
-      if (this.hyper.fixedKeyOf(gi) === this.fixedKeys[gi]) continue;
+      // Compared once per validated object: an unchanged group costs one identity check.
+      if (hyper[gi] === this.fixedChecked[gi] || this.hyper.fixedKeyOf(gi) === this.fixedKeys[gi]) {
+        this.fixedChecked[gi] = hyper[gi];
+        continue;
+      }
       const names = Object.keys(fixedOptionsOf(this.spec, hyper[gi]));
       throw makeError(
         ErrorCodes.INVALID_ARG_VALUE,

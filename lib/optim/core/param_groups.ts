@@ -10,6 +10,7 @@ import { checkObject, checkOptions, checkTensorList, describe } from '../../vali
 import type { OptionRules } from './options';
 import type { OptimizerSpec } from './spec';
 import { checkStorageParams, storageOptionValues } from '../../compact/state_storage';
+import { SameValues, sameValuesCheck } from './compiled_checks';
 
 /** A param group: its params and its hyper-parameters (writable: schedulers change `lr`). */
 export type ParamGroup<O> = O & {
@@ -101,7 +102,8 @@ export function checkExtra(name: string, value: unknown): unknown {
  */
 export class ValidatedHyper<O> {
   private readonly cache: Array<{ raw: unknown[]; hyper: O; fixedKey: string } | undefined> = [];
-  /** The names of the hyper-parameters, listed once: every step compares them. */
+  /** Whether a group's values are those validated last: compiled once for the spec's option names (compiled_checks.ts). */
+  private readonly same: SameValues;
   private readonly keys: readonly string[];
 
   constructor(
@@ -109,12 +111,13 @@ export class ValidatedHyper<O> {
     private readonly defaults: Readonly<O>,
   ) {
     this.keys = Object.keys(spec.options);
+    this.same = sameValuesCheck(this.keys);
   }
 
   /** Group `gi`'s hyper-parameters, validated unless every value is the one validated last time; throws as resolveGroup does. */
   of(group: Record<string, unknown>, gi: number): O {
     const cached = this.cache[gi];
-    if (cached && sameValues(group, this.keys, cached.raw)) return cached.hyper;
+    if (cached && this.same(group, cached.raw)) return cached.hyper;
     const hyper = resolveGroup(this.spec, group, this.defaults, `${this.spec.name}: paramGroups[${gi}]`);
     // The fixed-options key with it, once per validated object: a step compares it with the group's as added.
     this.cache[gi] = { raw: this.keys.map((key) => copyValue(group[key])), hyper, fixedKey: fixedKey(this.spec, hyper) };
@@ -125,26 +128,6 @@ export class ValidatedHyper<O> {
   fixedKeyOf(gi: number): string {
     return this.cache[gi]!.fixedKey;
   }
-}
-
-/**
- * Whether every `keys[k]` of `group` is sameValue as `validated[k]` (a loop, not every(): this runs
- * per group per step; a number, the usual value, is settled by Object.is without a call).
- */
-function sameValues(group: Record<string, unknown>, keys: readonly string[], validated: readonly unknown[]): boolean {
-  for (let k = 0; k < keys.length; k++) {
-    const value = group[keys[k]];
-    if (!Object.is(value, validated[k]) && !(Array.isArray(validated[k]) && sameValue(value, validated[k]))) return false;
-  }
-  return true;
-}
-
-/** Equal as hyper-parameter values: the same number, boolean or string, or arrays of equal elements (Adafactor's shapes nest them). */
-function sameValue(value: unknown, validated: unknown): boolean {
-  if (!Array.isArray(validated)) return Object.is(value, validated);
-  if (!Array.isArray(value) || value.length !== validated.length) return false;
-  for (let i = 0; i < value.length; i++) if (!sameValue(value[i], validated[i])) return false;
-  return true;
 }
 
 /** A copy of a hyper-parameter value as validated (arrays copied at every depth, so editing one in place shows). */

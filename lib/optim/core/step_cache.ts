@@ -18,18 +18,38 @@
  * kernel runs; a refusal there changes nothing here (see `run`), and the
  * caller takes the full step, which refuses with its own messages.
  *
- * The cache holds the gradients only weakly (and so do the backend's plans):
- * a step's gradient arrays are never kept alive beyond the call that used
- * them. A training loop that passes new arrays each step frees the old ones;
- * one that passes the same arrays keeps them alive itself.
+ * The cached calls run as one backend step (createStep / runStep): one
+ * native call checks every distinct ArrayBuffer of all the calls once and runs
+ * every kernel, and, when the step clips by the 2-, 1- or ∞-norm, takes the
+ * norm and scales the kernels' gradScale by the clip coefficient in the same
+ * call (other p: the norm first, through the plans, then the step).
+ *
+ * Gradients, and what the cache keeps alive. The usual loop passes the same
+ * Array of the same gradients each step. The cache keys its copy of that
+ * Array's elements by the Array itself, in a WeakMap: the copy lives exactly
+ * as long as the caller's Array, and a step given that Array compares its
+ * elements with the copy (a strict comparison each, no WeakRef.deref(), which
+ * costs a runtime call and keeps its target alive to the end of the job).
+ * Another Array holding the very same gradients is compared through one weak
+ * reference per gradient instead, as before. So the cache keeps no gradient
+ * alive once the caller drops the Array it stepped with, and a loop that
+ * passes new gradients each step frees the old ones; the one thing kept a
+ * little longer is a gradient the caller replaced inside its Array (grads[3] =
+ * other): the copy holds the old one until the next step records anew. That is
+ * deliberate: it is what buys a step over 1000 gradients 1000 weak-reference
+ * reads (see docs/architecture.md, "The step pipeline"). The backend's plans
+ * hold every buffer weakly.
  */
-import type { Backend, UpdatePlan } from '../../backend';
+import { Backend, UpdatePlan, UpdateStep, stepRan } from '../../backend';
 import { ScalarWriter, scalarWriter } from '../../kernels/kernel_def';
+import { ReduceKind } from '../../kernels/reduce_kind';
 import { NormType, finishValue, mergeValues } from '../../norm';
 import { StateArray, Tensor, dtypeOf } from '../../tensor';
 import { GroupPart, KernelCall, KernelCallBuilder } from './kernel_calls';
 import type { ParamTable } from './param_table';
 import type { OptimizerSpec } from './spec';
+import type { CheckedStepOptions, Grads } from './step_checks';
+import { StateCheck, stateCheck } from './compiled_checks';
 import { storedChoice } from '../../compact/state_storage';
 
 /** Where every optimizer kernel takes the gradient: param, grad, state... */
@@ -45,17 +65,24 @@ interface CachedCall<O> {
   tensors: (StateArray | null)[];
   /** Its scalars: a window of the cache's `scalars`. */
   scalars: ScalarWriter<string>;
-  /** The params' per-param numbers before the running step (advanceShared), to undo it if the plans refuse. */
+  /** The params' per-param numbers before the running step (advanceShared), to undo it if the step refuses. */
   before: Record<string, number>;
+  /** Whether its params still share their step count and numbers, and hold the recorded state buffers (compiled once). */
+  stateHolds: StateCheck;
 }
 
 export class StepCache<O> {
-  private grads: Array<WeakRef<Tensor> | null> = [];
+  /** The caller's Array of the recorded step → a copy of its elements (see the header). */
+  private gradsOf = new WeakMap<object, Grads>();
+  /** The recorded gradients, weakly: what a step given another Array is compared with. */
+  private gradRefs: Array<WeakRef<Tensor> | null> = [];
   private calls: CachedCall<O>[] | null = null;
-  /** Every call's scalars in turn: what the backend takes with the plans. */
+  /** Every call's scalars in turn: what the backend takes with the step. */
   private scalars = new Float64Array(0);
-  /** The calls' plans in order, and split by the params' element type (float32, float64) for the norm; made when a second step reuses the calls. */
-  private plans: { all: UpdatePlan[]; byDtype: [UpdatePlan[], UpdatePlan[]] } | null = null;
+  /** The backend's step over the calls' plans, and the plans split by the params' element type (float32, float64) for the norm of other p; made when a second step reuses the calls. */
+  private planned: { step: UpdateStep; byDtype: [UpdatePlan[], UpdatePlan[]] } | null = null;
+  /** runStep's clip argument, refilled each step: [kind, gradScale, maxNorm, flags]. */
+  private readonly clip = new Float64Array(4);
 
   constructor(
     private readonly spec: OptimizerSpec<O>,
@@ -66,28 +93,35 @@ export class StepCache<O> {
   /** Forgets the calls (anything that replaces state or params calls this). */
   clear(): void {
     this.calls = null;
-    this.plans = null;
+    this.planned = null;
   }
 
   /**
    * Keeps the calls of the full step just run, for the next one with the
-   * same gradients; keeps nothing if a part's params were stepped in several
+   * same gradients: `given` is the caller's Array, `grads` the step's checked
+   * copy of it. Keeps nothing if a part's params were stepped in several
    * calls (they do not share their state: kernel_calls.ts).
    */
-  record(calls: readonly KernelCall[], hyper: readonly O[], grads: ReadonlyArray<Tensor | null>): void {
+  record(calls: readonly KernelCall[], hyper: readonly O[], given: unknown, grads: Grads): void {
     this.clear();
     if (!calls.every((c) => c.whole)) return;
     this.scalars = new Float64Array(calls.reduce((n, c) => n + c.kernel.scalars.length, 0));
     let offset = 0;
     this.calls = calls.map(({ gi, part, kernel, tensors }) => {
-      const width = kernel.scalars.length;
-      const scalars = scalarWriter(kernel, this.scalars.subarray(offset, (offset += width)));
+      const scalars = scalarWriter(kernel, this.scalars.subarray(offset, (offset += kernel.scalars.length)));
       // A copy: the builder refills its list at the next full step and empties it now.
       const kept: (StateArray | null)[] = tensors.slice();
       for (let k = GRAD_SLOT; k < kept.length; k += kernel.slots) kept[k] = null;
-      return { gi, hyper: hyper[gi], part, tensors: kept, scalars, before: {} };
+      // Per state buffer, the arrays recorded for the part's params in order (slots 2... of each param's param, grad, state...).
+      const buffers = part.choice.buffers;
+      const width = 2 + buffers.length;
+      const recorded = buffers.map((_, b) => part.indices.map((_i, t) => tensors[t * width + 2 + b]));
+      const stateHolds = stateCheck(part.indices, part.schema.scalars.map((s) => s.name), buffers, recorded);
+      return { gi, hyper: hyper[gi], part, tensors: kept, scalars, before: {}, stateHolds };
     });
-    this.grads = grads.map((g) => (g === null ? null : new WeakRef(g)));
+    this.gradsOf = new WeakMap();
+    if (Array.isArray(given)) this.gradsOf.set(given, grads);
+    this.gradRefs = grads.map((g) => (g === null ? null : new WeakRef(g)));
   }
 
   /**
@@ -97,8 +131,17 @@ export class StepCache<O> {
    */
   holds(grads: unknown, hyper: readonly O[]): boolean {
     const calls = this.calls;
-    if (calls === null || !Array.isArray(grads) || grads.length !== this.grads.length) return false;
-    for (let i = 0; i < grads.length; i++) if (grads[i] !== (this.grads[i]?.deref() ?? null)) return false;
+    if (calls === null || !Array.isArray(grads)) return false;
+    const kept = this.gradsOf.get(grads);
+    if (kept !== undefined) {
+      if (grads.length !== kept.length) return false;
+      for (let i = 0; i < kept.length; i++) if (grads[i] !== kept[i]) return false;
+    } else {
+      const refs = this.gradRefs;
+      if (grads.length !== refs.length) return false;
+      for (let i = 0; i < refs.length; i++) if (grads[i] !== (refs[i]?.deref() ?? null)) return false;
+    }
+    const states = this.table.state;
     for (const call of calls) {
       const now = hyper[call.gi];
       if (now !== call.hyper) {
@@ -107,24 +150,29 @@ export class StepCache<O> {
         const choice = storedChoice(this.spec.kernel(now, this.table.shapes[part.indices[0]]), part.storage);
         if (choice.kernel !== part.choice.kernel || !sameNames(choice.buffers, part.choice.buffers)) return false;
       }
-      if (!this.callHolds(call)) return false;
+      if (!call.stateHolds(states)) return false;
     }
     for (const call of calls) call.hyper = hyper[call.gi];
     return true;
   }
 
+  /** Whether run() takes the norm `type` itself, in its one backend call (the 2-, 1- and ∞-norms); for other p, norm() first. */
+  static clipsInStep(type: NormType): boolean {
+    return type.kind === ReduceKind.SumSquares || type.kind === ReduceKind.SumAbs || type.kind === ReduceKind.MaxAbs;
+  }
+
   /**
-   * The global norm of the cached calls' gradients (after holds), read
-   * through their plans: per element type, one reduction over every plan of
-   * that type, so the bits are those of one reduction over all the gradients
-   * (normOf). Null, having changed nothing, if a plan refused.
+   * The global norm of the cached calls' gradients (after holds), for a
+   * norm run() does not take itself: per element type, one reduction over
+   * every plan of that type, so the bits are those of one reduction over all
+   * the gradients (normOf). Null, having changed nothing, if a plan refused.
    */
   norm(backend: Backend, type: NormType, threads: number): number | null {
-    const plans = this.planned(backend);
-    if (plans === null) return null;
+    const planned = this.plan(backend);
+    if (planned === null) return null;
     let total = 0;
     try {
-      for (const group of plans.byDtype) {
+      for (const group of planned.byDtype) {
         if (group.length > 0) total = mergeValues(type.kind, total, backend.reducePlanned(group, GRAD_SLOT, type.kind, type.p, threads, 0));
       }
     } catch {
@@ -135,73 +183,67 @@ export class StepCache<O> {
   }
 
   /**
-   * Runs the cached calls (after holds) with the gradient scale `gradScale`:
-   * advances the params' state, writes the scalars, and runs every plan in one
-   * backend call. If the backend refuses (a buffer detached or resized since
-   * the plans were made; it then runs nothing), the advance is taken back and
-   * false is returned: nothing changed.
+   * Runs the cached calls (after holds) in one backend call: advances the
+   * params' state, writes the scalars with `gradScale`, and runs the step.
+   * With `clip` (a step that clips or skips, by a norm clipsInStep takes),
+   * the backend takes the norm, scales gradScale by the clip coefficient and
+   * returns the norm; if it ran no kernel (a non-finite norm the options skip
+   * or refuse: stepRan), the advance is taken back. Null, the advance taken
+   * back and the calls forgotten, if the backend refused (a buffer detached or
+   * resized since the plans were made; it then ran nothing): nothing changed.
    */
-  run(backend: Backend, gradScale: number, threads: number): boolean {
-    const plans = this.planned(backend);
+  run(backend: Backend, gradScale: number, threads: number, clip: CheckedStepOptions | null): number | undefined | null {
+    const planned = this.plan(backend);
+    if (planned === null) return null;
     const calls = this.calls!;
-    if (plans === null) return false;
     for (const call of calls) this.builder.advanceShared(call.gi, call.hyper, call.part, gradScale, call.scalars, call.before);
-    try {
-      backend.updatePlanned(plans.all, this.scalars, threads);
-    } catch {
-      for (const call of calls) this.builder.undoShared(call.part, call.before);
-      this.clear();
-      return false;
+    let args: Float64Array | undefined;
+    if (clip !== null) {
+      args = this.clip;
+      args[0] = clip.norm!.kind;
+      args[1] = gradScale;
+      args[2] = clip.maxGradNorm ?? 0;
+      args[3] = (clip.maxGradNorm !== undefined ? 1 : 0) | (clip.skipIfNonfinite || clip.errorIfNonfinite ? 2 : 0);
     }
-    return true;
+    let norm: number | undefined;
+    try {
+      norm = backend.runStep(planned.step, this.scalars, threads, args);
+    } catch {
+      this.undo(calls);
+      this.clear();
+      return null;
+    }
+    if (args !== undefined && !stepRan(args, norm!)) this.undo(calls);
+    return norm;
+  }
+
+  private undo(calls: readonly CachedCall<O>[]): void {
+    for (const call of calls) this.builder.undoShared(call.part, call.before);
   }
 
   /**
-   * The calls' plans, made on the first step that reuses them, from the
-   * gradients holds() compared (read from the cache's own references, not
-   * from the caller's Array again); null, having forgotten the calls, if the
-   * backend refuses to make one (a buffer detached since the full step).
+   * The calls' plans and their step, made on the first step that reuses them,
+   * from the gradients holds() compared (read from the cache's own references,
+   * not from the caller's Array again); null, having forgotten the calls, if
+   * the backend refuses to make one (a buffer detached since the full step).
    */
-  private planned(backend: Backend): StepCache<O>['plans'] {
-    if (this.plans !== null) return this.plans;
-    const plans: NonNullable<StepCache<O>['plans']> = { all: [], byDtype: [[], []] };
+  private plan(backend: Backend): StepCache<O>['planned'] {
+    if (this.planned !== null) return this.planned;
+    const all: UpdatePlan[] = [];
+    const byDtype: [UpdatePlan[], UpdatePlan[]] = [[], []];
     try {
       for (const { tensors, part } of this.calls!) {
         const slots = part.choice.kernel.slots;
-        const filled = tensors.map((t, k) => t ?? this.grads[part.indices[(k - GRAD_SLOT) / slots]]!.deref()!);
+        const filled = tensors.map((t, k) => t ?? this.gradRefs[part.indices[(k - GRAD_SLOT) / slots]]!.deref()!);
         const plan = backend.createPlan(part.choice.kernel, filled);
-        plans.all.push(plan);
-        plans.byDtype[dtypeOf(filled[0] as Tensor) === 'float64' ? 1 : 0].push(plan);
+        all.push(plan);
+        byDtype[dtypeOf(filled[0] as Tensor) === 'float64' ? 1 : 0].push(plan);
       }
+      return (this.planned = { step: backend.createStep(all), byDtype });
     } catch {
       this.clear();
       return null;
     }
-    return (this.plans = plans);
-  }
-
-  /**
-   * Every param of the call shares the first one's step count and per-param
-   * numbers and every state buffer is the recorded one: one pass (this runs
-   * per param per step).
-   */
-  private callHolds(call: CachedCall<O>): boolean {
-    const { tensors } = call;
-    const { indices, choice, schema } = call.part;
-    const buffers = choice.buffers;
-    const numbers = schema.scalars;
-    const states = this.table.state;
-    const first = states[indices[0]];
-    const step = first.step;
-    if (step === undefined) return false;
-    const width = 2 + buffers.length;
-    for (let t = 0, k = 0; t < indices.length; t++, k += width) {
-      const state = states[indices[t]];
-      if (state.step !== step) return false;
-      for (let n = 0; n < numbers.length; n++) if (!Object.is(state[numbers[n].name], first[numbers[n].name])) return false;
-      for (let b = 0; b < buffers.length; b++) if (state[buffers[b]] !== tensors[k + 2 + b]) return false;
-    }
-    return true;
   }
 }
 
