@@ -78,18 +78,12 @@ class Plan {
         // Not an ArrayBuffer (a SharedArrayBuffer): watch the view's own length.
         napi_ref ref;
         if (napi_create_reference(env, view, kWeak, &ref) != napi_ok) throw Napi::Error::New(env);
-        watched_.push_back(Watched{ref, nullptr, nullptr, length, i, length, true, false});
+        watched_.push_back(Watched{ref, nullptr, nullptr, length, i, length, true});
         continue;
       }
       // Distinct attached ArrayBuffers have distinct memory; empty ones (no
       // memory to compare) are each watched on their own.
-      if (byte_length != 0) {
-        auto found = seen.find(data);
-        if (found != seen.end()) {
-          watched_[found->second].single_view = false;
-          continue;
-        }
-      }
+      if (byte_length != 0 && seen.count(data) != 0) continue;
       napi_ref ref;
       napi_ref first_view;
       if (napi_create_reference(env, arraybuffer, kWeak, &ref) != napi_ok ||
@@ -97,14 +91,14 @@ class Plan {
         throw Napi::Error::New(env);
       }
       if (byte_length != 0) seen.emplace(data, watched_.size());
-      watched_.push_back(Watched{ref, first_view, byte_length != 0 ? data : nullptr, byte_length, i, length, false, true});
+      watched_.push_back(Watched{ref, first_view, byte_length != 0 ? data : nullptr, byte_length, i, length, false});
     }
   }
 
   // Throws unless every ArrayBuffer still has the byte length it had when the
   // plan was made (see the header).
   void check_unchanged(Napi::Env env) const {
-    for (const Watched& w : watched_) check_watched(env, w, w.by_view(), -1);
+    for (const Watched& w : watched_) check_watched(env, w, -1);
   }
 
   // What the plan watches: one entry per distinct ArrayBuffer (per view of a SharedArrayBuffer).
@@ -116,42 +110,26 @@ class Plan {
     uint32_t first;           // the index of that first view in the plan's buffers
     std::size_t first_length; // its element length then
     bool is_view;
-    bool single_view;         // the plan has no other view of that ArrayBuffer
-
-    // Whether the view itself can be checked instead of its ArrayBuffer: the
-    // plan's only view of it, and not empty. Its element length is then
-    // unchanged exactly when the memory the plan uses is: a detached buffer's
-    // views have length 0, a view of a resizable buffer that went out of
-    // bounds too, and V8 never moves the memory of a buffer that stays
-    // attached. (One Node-API read cheaper than the ArrayBuffer's byte length:
-    // it is what a tensor in its own ArrayBuffer costs.)
-    bool by_view() const { return !is_view && single_view && first_length != 0; }
   };
   const std::vector<Watched>& watched() const { return watched_; }
 
-  // Throws unless `w` still has the length it was recorded with, read from
-  // its first view when `by_view` (see Watched::by_view) and else from its
-  // ArrayBuffer; `plan` is the plan's index in a step, for messages (-1: a
-  // plan run on its own).
-  static void check_watched(Napi::Env env, const Watched& w, bool by_view, int plan) {
+  // Throws unless `w` still has the length it was recorded with; `plan` is
+  // the plan's index in a step, for messages (-1: a plan run on its own).
+  // (Reading a lone view's length instead of its ArrayBuffer's byte length
+  // was measured no cheaper: the Node-API calls cost the same.)
+  static void check_watched(Napi::Env env, const Watched& w, int plan) {
     napi_value value = nullptr;
     std::size_t length = 0;
-    if (napi_get_reference_value(env, by_view ? w.first_view : w.ref, &value) != napi_ok) {
-      throw Napi::Error::New(env, "plan: a buffer could not be read");
-    }
+    if (napi_get_reference_value(env, w.ref, &value) != napi_ok) throw Napi::Error::New(env, "plan: a buffer could not be read");
     if (value == nullptr) {
       throw_type_error(env, "ERR_DETACHED_BUFFER",
                        buffer_name(w, plan) +
                            ": was garbage-collected (a plan does not keep its buffers alive; their owner must)");
     }
-    const bool read = (by_view || w.is_view ? napi_get_typedarray_info(env, value, nullptr, &length, nullptr, nullptr, nullptr)
-                                            : napi_get_arraybuffer_info(env, value, nullptr, &length)) == napi_ok;
+    const bool read = (w.is_view ? napi_get_typedarray_info(env, value, nullptr, &length, nullptr, nullptr, nullptr)
+                                 : napi_get_arraybuffer_info(env, value, nullptr, &length)) == napi_ok;
     if (!read) throw Napi::Error::New(env, "plan: a buffer could not be read");
-    if (length != (by_view ? w.first_length : w.length)) {
-      napi_value buffer = value;
-      if (by_view && napi_get_reference_value(env, w.ref, &buffer) != napi_ok) buffer = nullptr;
-      throw_changed(env, buffer, w, plan);
-    }
+    if (length != w.length) throw_changed(env, value, w, plan);
   }
 
  private:
@@ -166,7 +144,7 @@ class Plan {
 
   [[noreturn]] static void throw_changed(Napi::Env env, napi_value value, const Watched& w, int plan) {
     const std::string name = buffer_name(w, plan);
-    if (!w.is_view && value != nullptr) {
+    if (!w.is_view) {
       bool detached = false;
       napi_is_detached_arraybuffer(env, value, &detached);
       if (detached) throw_type_error(env, "ERR_DETACHED_BUFFER", name + ": its ArrayBuffer is detached");
@@ -174,7 +152,7 @@ class Plan {
     // The first view's length now (a view of a resized buffer may keep its
     // length while another view of it went out of bounds).
     std::size_t now = 0;
-    napi_value view = w.is_view ? value : nullptr;
+    napi_value view = value;
     if (w.first_view != nullptr) napi_get_reference_value(env, w.first_view, &view);
     if (view != nullptr) napi_get_typedarray_info(env, view, nullptr, &now, nullptr, nullptr, nullptr);
     throw_range_error(env, "ERR_SHAPE_MISMATCH",
@@ -291,18 +269,14 @@ class Step {
         auto found = seen_.find(w.data);
         if (found != seen_.end()) {
           // Watched once: the very same ArrayBuffer (alive, not merely at the same address: plans
-          // made at different times may have seen two buffers there), with the same byte length;
-          // then by its ArrayBuffer, since two plans view it.
-          Entry& kept = watched_[found->second];
-          if (kept.watched->length == w.length && same_object(env, kept.watched->ref, w.ref)) {
-            kept.by_view = false;
-            continue;
-          }
+          // made at different times may have seen two buffers there), with the same byte length.
+          const Entry& kept = watched_[found->second];
+          if (kept.watched->length == w.length && same_object(env, kept.watched->ref, w.ref)) continue;
         } else {
           seen_.emplace(w.data, watched_.size());
         }
       }
-      watched_.push_back(Entry{&w, index, w.by_view()});
+      watched_.push_back(Entry{&w, index});
     }
   }
 
@@ -329,7 +303,7 @@ class Step {
 
   // Throws unless every distinct ArrayBuffer is as when its plan was made.
   void check_unchanged(Napi::Env env) const {
-    for (const Entry& e : watched_) Plan::check_watched(env, *e.watched, e.by_view, e.plan);
+    for (const Entry& e : watched_) Plan::check_watched(env, *e.watched, e.plan);
   }
 
   // Σ (or max) over the gradients (slot 1) of every plan: the float32 plans'
@@ -381,7 +355,6 @@ class Step {
   struct Entry {
     const Plan::Watched* watched;
     int plan;
-    bool by_view;  // checked through its only view (Plan::Watched::by_view), no other plan viewing its ArrayBuffer
   };
   napi_env env_;
   std::vector<Plan*> plans_;
