@@ -160,8 +160,17 @@ export function markdownReport(result: BenchResult): string {
       '### Per-call overhead (1 thread)',
       '',
       table(
-        ['case', 'backend', 'µs/call', 'p10–p90 µs', 'ns/param', 'reps'],
-        result.overhead.map((o) => [o.case, o.backend, fmt(o.ns / 1000), `${fmt(o.p10Ns / 1000)}–${fmt(o.p90Ns / 1000)}`, o.params ? fmt(o.ns / o.params, 2) : '–', String(o.reps)]),
+        ['case', 'backend', 'µs/call', 'p10–p90 µs', 'ns/param', 'target', 'met', 'reps'],
+        result.overhead.map((o) => [
+          o.case,
+          o.backend,
+          fmt(o.ns / 1000),
+          `${fmt(o.p10Ns / 1000)}–${fmt(o.p90Ns / 1000)}`,
+          o.params ? fmt(o.ns / o.params, 2) : '–',
+          o.target === undefined ? '–' : `≤ ${o.target} ${o.params ? 'ns/param' : 'µs'}`,
+          o.met === undefined ? '–' : o.met ? 'yes' : 'no',
+          String(o.reps),
+        ]),
       ),
       '',
     );

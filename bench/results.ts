@@ -46,6 +46,10 @@ export interface OverheadRow {
   p90Ns: number;
   /** Params per call, for the rows over many tensors (their ns/param is ns / params). */
   params?: number;
+  /** The target of issue 21 for this row: at most `value` µs per call, or ns per param for the rows over many tensors. */
+  target?: number;
+  /** Whether the median meets the target. */
+  met?: boolean;
 }
 
 export interface MemoryRow {
