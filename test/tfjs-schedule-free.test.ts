@@ -17,7 +17,7 @@ import type * as TfLayers from '@tensorflow/tfjs-layers';
 import type { FusedOptimizer } from '../lib/tfjs';
 import { expectBitIdentical } from './helpers/bits';
 import { expectError, expectFailure } from './helpers/errors';
-import { Tfjs, onEachTfjsBackend, recordGradients, smallData, smallModel, snapshot } from './helpers/tfjs';
+import { Tfjs, loadFromMemory, onEachTfjsBackend, recordGradients, saveToMemory, smallData, smallModel, snapshot } from './helpers/tfjs';
 
 type Model = TfLayers.LayersModel;
 type ScheduleFree = AdamWScheduleFree | SGDScheduleFree;
@@ -186,19 +186,8 @@ describe('fusedoptim/tfjs: Schedule-Free', function () {
       const weightsOf = (model: Model) => model.getWeights().map((w) => (w.dataSync() as Float32Array).slice());
       const expectWeights = (model: Model, expected: Float32Array[], label: string) =>
         model.getWeights().forEach((w, i) => expectBitIdentical(w.dataSync() as Float32Array, expected[i], `${label}: weight ${i}`));
-      type Artifacts = TfCore.io.ModelArtifacts;
-      const save = async (model: Model): Promise<Artifacts> => {
-        let artifacts: Artifacts | undefined;
-        await model.save(
-          t.tf.io.withSaveHandler(async (a) => {
-            artifacts = a;
-            return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-          }),
-          { includeOptimizer: true },
-        );
-        return artifacts!;
-      };
-      const load = (artifacts: Artifacts) => t.tfl.loadLayersModel(t.tf.io.fromMemory(artifacts));
+      const save = (model: Model) => saveToMemory(t, model);
+      const load = (artifacts: TfCore.io.ModelArtifacts) => loadFromMemory(t, artifacts);
 
       /** 1 + 2 epochs without a break; and with eval() and train() after the first. */
       let uninterrupted: Float32Array[];

@@ -13,7 +13,7 @@ import type { Optimizer } from '../lib';
 import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as TfLayers from '@tensorflow/tfjs-layers';
 import { expectBitIdentical } from './helpers/bits';
-import { Tfjs, onEachTfjsBackend, recordGradients, replay, smallData, smallModel, snapshot } from './helpers/tfjs';
+import { Tfjs, loadFromMemory, onEachTfjsBackend, recordGradients, saveToMemory, replay, smallData, smallModel, snapshot } from './helpers/tfjs';
 
 type FusedClass = new (params: Float32Array[], options?: never) => Optimizer<{ lr: number }>;
 
@@ -130,22 +130,10 @@ describe('fusedoptim/tfjs: training', function () {
         await fit(model, 1);
         return model;
       };
-      type Artifacts = TfCore.io.ModelArtifacts;
-      /** model.save with its optimizer, to memory. */
-      const save = async (model: Model): Promise<Artifacts> => {
-        let artifacts: Artifacts | undefined;
-        await model.save(
-          t.tf.io.withSaveHandler(async (a) => {
-            artifacts = a;
-            return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-          }),
-          { includeOptimizer: true },
-        );
-        return artifacts!;
-      };
-      const load = (artifacts: Artifacts) => t.tfl.loadLayersModel(t.tf.io.fromMemory(artifacts));
+      const save = (model: Model) => saveToMemory(t, model);
+      const load = (artifacts: TfCore.io.ModelArtifacts) => loadFromMemory(t, artifacts);
       /** The optimizer weights saved in `artifacts`, in saved order: name, shape, dtype, values. */
-      const optimizerWeights = (artifacts: Artifacts) => {
+      const optimizerWeights = (artifacts: TfCore.io.ModelArtifacts) => {
         const tensors = t.tf.io.decodeWeights(artifacts.weightData as ArrayBuffer, artifacts.weightSpecs!);
         const out = artifacts.weightSpecs!.filter((w) => w.group === 'optimizer').map((w) => {
           const tensor = tensors[w.name];
@@ -303,20 +291,12 @@ describe('fusedoptim/tfjs: training', function () {
     });
 
     it('model.save / loadLayersModel (memory handler, includeOptimizer) restores the wrapper, its options and its state', async () => {
-      const { tf, tfl, fused } = t;
+      const { tf, fused } = t;
       const model = smallModel(t, 41);
       model.compile({ optimizer: fused.adamW({ lr: 0.01, weightDecay: 0.05, betas: [0.8, 0.99] }, { maxGradNorm: 2 }), loss: 'meanSquaredError' });
       const { x, y } = smallData(t, 8, 9);
       for (let i = 0; i < 3; i++) await model.trainOnBatch(x, y);
-      let artifacts: Parameters<typeof tf.io.fromMemory>[0] | undefined;
-      await model.save(
-        tf.io.withSaveHandler(async (a) => {
-          artifacts = a;
-          return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-        }),
-        { includeOptimizer: true },
-      );
-      const loaded = await tfl.loadLayersModel(tf.io.fromMemory(artifacts!));
+      const loaded = await loadFromMemory(t, await saveToMemory(t, model));
       const restored = loaded.optimizer as InstanceType<typeof fused.FusedOptimizer>;
       expect(restored).to.be.instanceOf(fused.FusedOptimizer);
       expect(restored.optimizerClass).to.equal(AdamW);

@@ -174,3 +174,21 @@ export function onEachTfjsBackend(loaded: (t: Tfjs) => void, cases: (backend: st
     });
   }
 }
+
+/** model.save with its optimizer, into memory: the artifacts loadFromMemory reads. */
+export async function saveToMemory({ tf }: Tfjs, model: TfLayers.LayersModel): Promise<TfCore.io.ModelArtifacts> {
+  let artifacts: TfCore.io.ModelArtifacts | undefined;
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+    { includeOptimizer: true },
+  );
+  return artifacts!;
+}
+
+/** loadLayersModel of what saveToMemory saved (with the optimizer, if it was saved with one). */
+export function loadFromMemory({ tf, tfl }: Tfjs, artifacts: TfCore.io.ModelArtifacts): Promise<TfLayers.LayersModel> {
+  return tfl.loadLayersModel(tf.io.fromMemory(artifacts));
+}
