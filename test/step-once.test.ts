@@ -161,6 +161,38 @@ describe('a cached step is the full step, bit for bit', () => {
   }
 });
 
+describe('step options passed as the same object every step', () => {
+  it('are validated again whenever a key or a value changed: refused as a fresh object would be, nothing changed', () => {
+    const params = randomTensors('float32', [6], 11);
+    const grads = randomTensors('float32', [6], 12);
+    const opt = new Adam(params, { lr: 0.01 });
+    const options: Record<string, unknown> = { maxGradNorm: 1, normType: undefined };
+    opt.step(grads, options);
+    opt.step(grads, options);
+    const before = params[0].slice();
+    const refused: Array<[string, () => void, ExpectedError]> = [
+      ['a negative maxGradNorm', () => (options.maxGradNorm = -1), range(OUT_OF_RANGE, 'options.maxGradNorm')],
+      ['a NaN gradScale', () => (options.gradScale = NaN), range(NON_FINITE, 'options.gradScale')],
+      ['an unknown key in place of one set to undefined', () => (delete options.normType, (options.maxGradNorm2 = 1)), range(ErrorCodes.INVALID_ARG_VALUE, 'unknown option "maxGradNorm2"')],
+      ['a normType of 0', () => (options.normType = 0), range(OUT_OF_RANGE, 'options.normType')],
+      ['a string errorIfNonfinite', () => (options.errorIfNonfinite = 'yes'), type(INVALID_ARG_TYPE, 'options.errorIfNonfinite')],
+    ];
+    for (const [what, change, expected] of refused) {
+      const saved = { ...options };
+      change();
+      expectError(() => opt.step(grads, options), expected, what);
+      expectAllBitIdentical([params[0]], [before], what);
+      for (const key of Object.keys(options)) delete options[key];
+      Object.assign(options, saved);
+    }
+    expect(opt.state[0].step).to.equal(2);
+    options.maxGradNorm = 1e-3;
+    const clipped = opt.step(grads, options);
+    expect(clipped.gradNorm).to.be.greaterThan(1e-3);
+    expect(opt.state[0].step).to.equal(3);
+  });
+});
+
 describe('createStep / runStep', () => {
   for (const backendName of ['native', 'js'] as const) {
     const backend = getBackend(backendName);

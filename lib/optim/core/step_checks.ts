@@ -55,18 +55,46 @@ export const PLAIN_STEP: CheckedStepOptions = { gradScale: 1, norm: null, maxGra
 
 const STEP_OPTIONS = ['gradScale', 'maxGradNorm', 'normType', 'errorIfNonfinite', 'skipIfNonfinite'] as const;
 
+/**
+ * Each options object's last validation, weakly: a training loop passes the same object every
+ * step, and a step given it again with the same keys and values reuses the result instead of
+ * validating it again (no Object.keys, no message strings built). Any difference validates anew.
+ */
+const lastChecked = new WeakMap<object, { values: unknown[]; checked: CheckedStepOptions }>();
+
 export function checkStepOptions(name: string, options: unknown): CheckedStepOptions {
   if (options === undefined) return PLAIN_STEP;
+  const last = typeof options === 'object' && options !== null ? lastChecked.get(options) : undefined;
+  if (last !== undefined && unchangedOptions(options as Record<string, unknown>, last.values)) return last.checked;
   const opts = checkOptions(`${name}: step: options`, options, STEP_OPTIONS);
-  const gradScale = opts.gradScale === undefined ? 1 : checkNumber(`${name}: step: options.gradScale`, opts.gradScale);
-  const maxGradNorm =
-    opts.maxGradNorm === undefined ? undefined : checkNumber(`${name}: step: options.maxGradNorm`, opts.maxGradNorm, { min: 0, allowInfinity: true });
-  const errorIfNonfinite = opts.errorIfNonfinite === undefined ? false : checkBoolean(`${name}: step: options.errorIfNonfinite`, opts.errorIfNonfinite);
-  const skipIfNonfinite = opts.skipIfNonfinite === undefined ? false : checkBoolean(`${name}: step: options.skipIfNonfinite`, opts.skipIfNonfinite);
+  // Each value read once: a getter cannot answer one thing to the check and another to the step.
+  const values = STEP_OPTIONS.map((key) => opts[key]);
+  const [rawScale, rawMax, rawType, rawError, rawSkip] = values;
+  const gradScale = rawScale === undefined ? 1 : checkNumber(`${name}: step: options.gradScale`, rawScale);
+  const maxGradNorm = rawMax === undefined ? undefined : checkNumber(`${name}: step: options.maxGradNorm`, rawMax, { min: 0, allowInfinity: true });
+  const errorIfNonfinite = rawError === undefined ? false : checkBoolean(`${name}: step: options.errorIfNonfinite`, rawError);
+  const skipIfNonfinite = rawSkip === undefined ? false : checkBoolean(`${name}: step: options.skipIfNonfinite`, rawSkip);
   const wantsNorm = maxGradNorm !== undefined || skipIfNonfinite || errorIfNonfinite;
-  const norm = wantsNorm ? checkNormType(`${name}: step: options.normType`, opts.normType ?? 2) : null;
-  if (!wantsNorm && opts.normType !== undefined) checkNormType(`${name}: step: options.normType`, opts.normType);
-  return { gradScale, norm, maxGradNorm, errorIfNonfinite, skipIfNonfinite };
+  const norm = wantsNorm ? checkNormType(`${name}: step: options.normType`, rawType ?? 2) : null;
+  if (!wantsNorm && rawType !== undefined) checkNormType(`${name}: step: options.normType`, rawType);
+  const checked = { gradScale, norm, maxGradNorm, errorIfNonfinite, skipIfNonfinite };
+  lastChecked.set(opts, { values, checked });
+  return checked;
+}
+
+/** Whether `options` has only known keys, each with the value validated last (`values`, in STEP_OPTIONS order). */
+function unchangedOptions(options: Record<string, unknown>, values: readonly unknown[]): boolean {
+  for (const key in options) {
+    if (!Object.prototype.hasOwnProperty.call(options, key)) continue;
+    if (key !== 'gradScale' && key !== 'maxGradNorm' && key !== 'normType' && key !== 'errorIfNonfinite' && key !== 'skipIfNonfinite') return false;
+  }
+  return (
+    Object.is(options.gradScale, values[0]) &&
+    Object.is(options.maxGradNorm, values[1]) &&
+    Object.is(options.normType, values[2]) &&
+    Object.is(options.errorIfNonfinite, values[3]) &&
+    Object.is(options.skipIfNonfinite, values[4])
+  );
 }
 
 /** What a step's options and its gradients' norm make of the step. */
