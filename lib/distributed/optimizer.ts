@@ -41,7 +41,7 @@ import { StateArray, Tensor, typedArrayTag } from '../tensor';
 import { zerosLike } from '../alloc';
 import type { ErrorFeedbackState } from '../train/checkpoint';
 import { checkArray, checkBoolean, checkNumber, checkObject, checkOptions, checkString, checkTensor, describe } from '../validate';
-import { COMPRESSIONS, Compression, allReduce, allReduceAsync, broadcast } from './collectives';
+import { COMPRESSIONS, COMPRESSION_NAMES, Compression, allReduce, allReduceAsync, broadcast } from './collectives';
 import { GradientBuckets } from './overlap';
 import { initialized } from './world';
 import { ShardedStep } from './zero';
@@ -173,7 +173,7 @@ export class DistributedOptimizer<Opt extends AnyOptimizer = AnyOptimizer> {
       opts.backwardPassesPerStep === undefined ? 1 : checkNumber(`${name}: options.backwardPassesPerStep`, opts.backwardPassesPerStep, { integer: true, min: 1 });
     this.deterministic = opts.deterministic === undefined ? false : checkBoolean(`${name}: options.deterministic`, opts.deterministic);
     this.shardState = opts.shardState === undefined ? false : checkBoolean(`${name}: options.shardState`, opts.shardState);
-    this.compression = opts.compression === undefined ? 'none' : checkString<Compression>(`${name}: options.compression`, opts.compression, ['none', 'bf16', 'fp16']);
+    this.compression = opts.compression === undefined ? 'none' : checkString(`${name}: options.compression`, opts.compression, COMPRESSION_NAMES);
     this.errorFeedback = opts.errorFeedback === undefined ? false : checkBoolean(`${name}: options.errorFeedback`, opts.errorFeedback);
     const params = paramsOf(optimizer);
     if (this.compression !== 'none') {
