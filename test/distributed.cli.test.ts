@@ -3,7 +3,8 @@
  * kept in the run's configuration (the opening line says so; a run stopped and resumed without the
  * flags ends with the uninterrupted run's checkpoints, bit for bit; another compression, or
  * --shard-state, is refused once, writing nothing; resumed in one process it steps in float32 and
- * says so). Skipped (saying why) where mpirun or the MPI addon is missing.
+ * says so); a usage mistake is printed once, by rank 0, and every rank exits 2. Skipped (saying
+ * why) where mpirun or the MPI addon is missing.
  */
 import { expect } from 'chai';
 import * as fs from 'fs';
@@ -74,5 +75,19 @@ describe('distributed: fusedoptim train --compression', function () {
     expect(io.out()).to.include("resume: the checkpoint's error-feedback residuals (of 2 ranks) are not used: this run is not distributed");
     expect(readCheckpoint(file('one')).extra.config).to.include({ compression: 'bf16', errorFeedback: true });
     expect(readCheckpoint(file('one')).progress!.globalStep).to.equal(44);
+  });
+});
+
+describe('distributed: fusedoptim train, a usage mistake under mpirun', function () {
+  this.timeout(300_000);
+  skipWithoutMpi(this);
+
+  it('is printed once, by rank 0, before MPI starts; every rank exits 2', async () => {
+    const run = await runRanks(2, 'cli.ts', ['train', '--distributed', '--epochs', '-1']);
+    expect(count(run, '--epochs must be an integer >= 1, got -1'), describeRun(run)).to.equal(1);
+    expect(count(run, 'Run `fusedoptim train --help` for its options.')).to.equal(1);
+    expect(run.ranks.map((r) => r.exitCode)).to.deep.equal([2, 2]);
+    expect(run.status).to.equal(2);
+    expect(run.stdout + run.stderr).to.not.include('MPI_ABORT');
   });
 });
