@@ -50,7 +50,10 @@ export type { AnyOptimizer };
 
 /** The options of DistributedOptimizer. */
 export interface DistributedOptions {
-  /** Backward passes whose gradients are added locally before one communication and one step. Default 1. */
+  /**
+   * Backward passes whose gradients are added locally before one communication and one step. Default 1.
+   * train() takes it over as its own accumulation: k micro-batches per optimizer step, counted as one step.
+   */
   backwardPassesPerStep?: number;
   /** Sum in rank order: params bit-identical on every rank and every run. Default false. */
   deterministic?: boolean;
@@ -64,7 +67,10 @@ export interface DistributedOptions {
 
 /** What DistributedOptimizer.step returns: the wrapped step's result, and whether it stepped. */
 export interface DistributedStepResult extends StepResult {
-  /** False for the first backwardPassesPerStep - 1 calls of each step: the gradients were only added locally. */
+  /**
+   * False for the first backwardPassesPerStep - 1 calls of each step: the gradients were only added
+   * locally and nothing stepped (a loop advances its schedule and counts a step only when true).
+   */
   communicated: boolean;
 }
 
