@@ -9,6 +9,7 @@ import { expect } from 'chai';
 import { Adamax } from '../lib';
 import { expectClose, paramTrajectory } from './helpers/hand';
 import type { AnyOptimizer } from './helpers/optimizers';
+import { STORAGE_DEFAULTS } from './helpers/optimizers';
 
 interface HandOptions {
   lr: number;
@@ -55,10 +56,7 @@ describe('Adamax', () => {
       eps: 1e-8,
       weightDecay: 0,
       maximize: false,
-      stateDtype: 'float32',
-      stochasticRounding: false,
-      roundingSeed: 0,
-      min8bitSize: 4096,
+      ...STORAGE_DEFAULTS,
     });
     opt.step([new Float64Array([1, -1, 0])]);
     expect(Object.keys(opt.state[0]).sort()).to.deep.equal(['expAvg', 'expInf', 'step']);

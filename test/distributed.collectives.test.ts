@@ -14,7 +14,7 @@ import { shardRange } from '../lib/distributed';
 import * as dist from '../lib/distributed';
 import { fingerprintOf, RECORD_LENGTH, throwMismatch } from '../lib/distributed/fingerprint';
 import { CollectiveKind, ReduceOpCode, mpiRemedy } from '../lib/distributed/mpi_addon';
-import { runNodeChild } from './helpers/child';
+import { failingBindings, runNodeChild } from './helpers/child';
 import { MpiRun, describeRun, runRanks, skipWithoutMpi } from './helpers/mpi';
 
 describe('distributed: collectives', function () {
@@ -59,12 +59,7 @@ describe('distributed: collectives', function () {
 
     it('without the MPI addon, init() throws ERR_MPI_NOT_AVAILABLE naming every place it looked and the rebuild command', () => {
       const script = [
-        "const Module = require('module');",
-        'const load = Module._load;',
-        "Module._load = function (request, ...rest) {",
-        "  if (request === 'bindings') return () => { throw new Error('Could not locate the bindings file. Tried: build/Release/fusedoptim_mpi.node'); };",
-        '  return load.call(this, request, ...rest);',
-        '};',
+        ...failingBindings('Could not locate the bindings file. Tried: build/Release/fusedoptim_mpi.node'),
         "const dist = require('./lib/distributed');",
         'try { dist.init(); console.log(JSON.stringify({ threw: false })); }',
         'catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message })); }',

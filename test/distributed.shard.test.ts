@@ -6,7 +6,8 @@
  * by one rank, and the deal's order, which no number of ranks changes. ZeRO's
  * shard layout: cuts inside a block of 8-bit state move back to its start,
  * and the collectives' lists are padded so that their even cut is that one.
- * And the distributed API refuses use before init() without MPI.
+ * And the distributed API refuses use before init() without MPI, and a
+ * wrapped optimizer stepped alone under shardState.
  */
 import { expect } from 'chai';
 import { Adam } from '../lib';
@@ -14,6 +15,8 @@ import { DistributedOptimizer, shardBatches, shardRange } from '../lib/distribut
 import { ShardLayout } from '../lib/distributed/shard_layout';
 import { piecesOfRank, splitGlobalBatch } from '../lib/distributed/global_batch';
 import { dealOrder } from '../lib/distributed/shard';
+import { describeExit, runNodeChild } from './helpers/child';
+import { skipWithoutMpi } from './helpers/mpi';
 
 describe('distributed: shardBatches', () => {
   const batches = Array.from({ length: 11 }, (_, i) => i);
@@ -121,5 +124,37 @@ describe('distributed: the ZeRO shard layout', () => {
     expect(f32[0].buffer).to.equal(params[0].buffer);
     expect(f32[1]).to.equal(pads[0]);
     expect(laid.filter((t) => t instanceof Float64Array)).to.deep.equal([params[3]]);
+  });
+});
+
+describe('distributed: a wrapped optimizer under shardState', function () {
+  this.timeout(120_000);
+  skipWithoutMpi(this);
+
+  it('refuses to step alone (its state lives in the shards), with a code and a message that says what to step, changing nothing', () => {
+    // In a child: MPI, once initialised, stays so in this process.
+    const script = `
+      const dist = require('./lib/distributed');
+      const { AdamW } = require('./lib');
+      dist.init();
+      const params = [new Float32Array(10).fill(1), new Float32Array(7).fill(2)];
+      const grads = () => [new Float32Array(10).fill(0.5), new Float32Array(7).fill(-0.5)];
+      const opt = new dist.DistributedOptimizer(new AdamW(params), { shardState: true });
+      opt.step(grads());
+      const before = { params: params.map((p) => Array.from(p)), held: opt.localStateElements, keys: Object.keys(opt.optimizer.state) };
+      let error = null;
+      try { opt.optimizer.step(grads()); } catch (e) { error = { name: e.name, code: e.code, message: e.message }; }
+      const after = { params: params.map((p) => Array.from(p)), held: opt.localStateElements, keys: Object.keys(opt.optimizer.state) };
+      opt.step(grads());
+      console.log(JSON.stringify({ error, same: JSON.stringify(before) === JSON.stringify(after) }));
+    `;
+    const r = runNodeChild(script, { timeoutMs: 60_000 });
+    expect(r.status, describeExit(r)).to.equal(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { error: { name: string; code: string; message: string } | null; same: boolean };
+    expect(out.error).to.not.equal(null);
+    expect(out.error!.name).to.equal('RangeError');
+    expect(out.error!.code).to.equal('ERR_INVALID_ARG_VALUE');
+    expect(out.error!.message).to.match(/AdamW\.step: this optimizer is wrapped by a DistributedOptimizer with shardState.*step the DistributedOptimizer instead/);
+    expect(out.same, 'params and state as before the refused step').to.equal(true);
   });
 });

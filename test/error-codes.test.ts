@@ -20,6 +20,7 @@ import {
 } from '../lib';
 import type { ErrorCode } from '../lib';
 import { loadAddon } from '../lib/native';
+import { failingBindings } from './helpers/child';
 import { detach } from './helpers/buffers';
 import { expectFailure } from './helpers/errors';
 import { sgdKernel } from '../lib/kernels/sgd';
@@ -123,12 +124,7 @@ const TRIGGERS: Record<ErrorCode, Trigger> = {
       // The addon cannot be unloaded from this process: load the library in a child whose
       // `bindings` fails the way it does when the addon was never built, and rethrow what it saw.
       const script = [
-        "const Module = require('module');",
-        'const load = Module._load;',
-        "Module._load = function (request, ...rest) {",
-        "  if (request === 'bindings') return () => { throw new Error('Could not locate the bindings file. Tried: build/Release/fusedoptim.node'); };",
-        '  return load.call(this, request, ...rest);',
-        '};',
+        ...failingBindings('Could not locate the bindings file. Tried: build/Release/fusedoptim.node'),
         "const { Adam } = require('./lib');",
         "new Adam([new Float32Array(2)], { backend: 'js' }).step([new Float32Array(2)]);",
         'try { new Adam([new Float32Array(2)]); console.log(JSON.stringify({ threw: false })); }',
@@ -150,12 +146,7 @@ const TRIGGERS: Record<ErrorCode, Trigger> = {
     produce: () => {
       // As for ADDON_NOT_LOADED: in a child whose `bindings` cannot find the MPI addon.
       const script = [
-        "const Module = require('module');",
-        'const load = Module._load;',
-        "Module._load = function (request, ...rest) {",
-        "  if (request === 'bindings') return () => { throw new Error('Could not locate the bindings file. Tried: build/Release/fusedoptim_mpi.node'); };",
-        '  return load.call(this, request, ...rest);',
-        '};',
+        ...failingBindings('Could not locate the bindings file. Tried: build/Release/fusedoptim_mpi.node'),
         "try { require('./lib/distributed').init(); console.log(JSON.stringify({ threw: false })); }",
         'catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message })); }',
       ].join('\n');

@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import { NAdam } from '../lib';
 import { expectClose, paramTrajectory } from './helpers/hand';
-import { AnyOptimizer, expectSameOptimizer } from './helpers/optimizers';
+import { AnyOptimizer, expectSameOptimizer, STORAGE_DEFAULTS } from './helpers/optimizers';
 
 interface HandOptions {
   lr: number;
@@ -70,10 +70,7 @@ describe('NAdam', () => {
       momentumDecay: 4e-3,
       decoupledWeightDecay: false,
       maximize: false,
-      stateDtype: 'float32',
-      stochasticRounding: false,
-      roundingSeed: 0,
-      min8bitSize: 4096,
+      ...STORAGE_DEFAULTS,
     });
     opt.step([new Float64Array([1, -1, 0])]);
     expect(Object.keys(opt.state[0]).sort()).to.deep.equal(['expAvg', 'expAvgSq', 'muProduct', 'step']);

@@ -11,7 +11,7 @@
  */
 import { expect } from 'chai';
 import type { DType, Tensor } from '../lib/tensor';
-import { AnyOptimizer, OptimizerName, Options, makeOptimizer } from './helpers/optimizers';
+import { AnyOptimizer, OptimizerName, Options, makeOptimizer, STORAGE_DEFAULTS } from './helpers/optimizers';
 
 const { sqrt, max } = Math;
 
@@ -64,23 +64,23 @@ describe('optimizers: defaults', () => {
   const p = () => [new Float64Array(1)];
   it('SGD: lr 1e-3, momentum 0, dampening 0, nesterov false, weightDecay 0, maximize false', () => {
     const { params: _params, ...g } = makeOptimizer('SGD', p()).paramGroups[0];
-    expect(g).to.deep.equal({ lr: 1e-3, momentum: 0, dampening: 0, nesterov: false, weightDecay: 0, maximize: false, stateDtype: 'float32', stochasticRounding: false, roundingSeed: 0, min8bitSize: 4096 });
+    expect(g).to.deep.equal({ lr: 1e-3, momentum: 0, dampening: 0, nesterov: false, weightDecay: 0, maximize: false, ...STORAGE_DEFAULTS });
   });
   it('Adagrad: lr 1e-2, lrDecay 0, weightDecay 0, initialAccumulatorValue 0, eps 1e-8 (the textbook; PyTorch 1e-10)', () => {
     const { params: _params, ...g } = makeOptimizer('Adagrad', p()).paramGroups[0];
-    expect(g).to.deep.equal({ lr: 1e-2, lrDecay: 0, weightDecay: 0, initialAccumulatorValue: 0, eps: 1e-8, maximize: false, stateDtype: 'float32', stochasticRounding: false, roundingSeed: 0, min8bitSize: 4096 });
+    expect(g).to.deep.equal({ lr: 1e-2, lrDecay: 0, weightDecay: 0, initialAccumulatorValue: 0, eps: 1e-8, maximize: false, ...STORAGE_DEFAULTS });
   });
   it('RMSprop: lr 1e-3, alpha 0.9 (the textbook; PyTorch 0.99), eps 1e-8, no momentum, not centered', () => {
     const { params: _params, ...g } = makeOptimizer('RMSprop', p()).paramGroups[0];
-    expect(g).to.deep.equal({ lr: 1e-3, alpha: 0.9, eps: 1e-8, weightDecay: 0, momentum: 0, centered: false, maximize: false, stateDtype: 'float32', stochasticRounding: false, roundingSeed: 0, min8bitSize: 4096 });
+    expect(g).to.deep.equal({ lr: 1e-3, alpha: 0.9, eps: 1e-8, weightDecay: 0, momentum: 0, centered: false, maximize: false, ...STORAGE_DEFAULTS });
   });
   it('Adam: lr 1e-3, betas [0.9, 0.999], eps 1e-8, weightDecay 0, amsgrad false', () => {
     const { params: _params, ...g } = makeOptimizer('Adam', p()).paramGroups[0];
-    expect(g).to.deep.equal({ lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false, stateDtype: 'float32', stochasticRounding: false, roundingSeed: 0, min8bitSize: 4096 });
+    expect(g).to.deep.equal({ lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false, ...STORAGE_DEFAULTS });
   });
   it('AdamW: as Adam but weightDecay 0.01 (decoupled)', () => {
     const { params: _params, ...g } = makeOptimizer('AdamW', p()).paramGroups[0];
-    expect(g).to.deep.equal({ lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01, amsgrad: false, maximize: false, stateDtype: 'float32', stochasticRounding: false, roundingSeed: 0, min8bitSize: 4096 });
+    expect(g).to.deep.equal({ lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01, amsgrad: false, maximize: false, ...STORAGE_DEFAULTS });
   });
   it('AdaGrad is the same class as Adagrad (the textbook spelling)', async () => {
     const lib = await import('../lib');

@@ -17,6 +17,7 @@ import {
   OPTIMIZER_NAMES,
   OptimizerName,
   Options,
+  STORAGE_DEFAULTS,
   Variant,
   expectSameOptimizer,
   kernelVariants,
@@ -110,8 +111,8 @@ describe('optimizers: the shape of a state dict', () => {
     expect(Object.getPrototypeOf(sd)).to.equal(Object.prototype);
     expect(Object.keys(sd).sort()).to.deep.equal(['paramGroups', 'state']);
     expect(sd.paramGroups).to.deep.equal([
-      { lr: 0.1, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false, stateDtype: 'float32', stochasticRounding: false, roundingSeed: 0, min8bitSize: 4096, params: [0, 1] },
-      { lr: 0.5, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: true, maximize: false, stateDtype: 'float32', stochasticRounding: false, roundingSeed: 0, min8bitSize: 4096, params: [2] },
+      { lr: 0.1, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false, ...STORAGE_DEFAULTS, params: [0, 1] },
+      { lr: 0.5, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: true, maximize: false, ...STORAGE_DEFAULTS, params: [2] },
     ]);
     // Param 1 never had a gradient: no entry, as PyTorch leaves it out.
     expect(Object.keys(sd.state)).to.deep.equal(['0', '2']);

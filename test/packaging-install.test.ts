@@ -15,7 +15,7 @@ import { expect } from 'chai';
 import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { runNodeChild } from './helpers/child';
+import { failingBindings, runNodeChild } from './helpers/child';
 import { PACK_TIMEOUT_MS, canPack, freshProject, installPacked, npmCli, packOnce } from './helpers/packed';
 
 const ROOT = path.join(__dirname, '..');
@@ -150,12 +150,7 @@ describe('an addon that cannot be loaded: ERR_ADDON_NOT_LOADED says why and what
   /** The error the library throws in a child process whose `bindings` fails with `message` (and, optionally, the paths it tried). */
   function loadFailure(message: string, tries?: string[]): { code: string; message: string } {
     const script = [
-      "const Module = require('module');",
-      'const load = Module._load;',
-      'Module._load = function (request, ...rest) {',
-      `  if (request === 'bindings') return () => { throw Object.assign(new Error(${JSON.stringify(message)}), ${JSON.stringify(tries ? { tries } : {})}); };`,
-      '  return load.call(this, request, ...rest);',
-      '};',
+      ...failingBindings(message, tries ? { tries } : {}),
       "try { require('./lib/native').loadAddon(); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }",
     ].join('\n');
     return JSON.parse(runNodeChild(script).stdout);

@@ -10,7 +10,7 @@ import { RAdam } from '../lib';
 import { radamRectification, radamRhoT } from '../lib/optim/radam';
 import { expectBitIdentical } from './helpers/bits';
 import { expectClose, paramTrajectory } from './helpers/hand';
-import { AnyOptimizer, caseGrads, paramsOf } from './helpers/optimizers';
+import { AnyOptimizer, caseGrads, paramsOf, STORAGE_DEFAULTS } from './helpers/optimizers';
 import { randomTensors } from './helpers/random';
 import { getNumThreads, setNumThreads } from '../lib/threads';
 
@@ -70,10 +70,7 @@ describe('RAdam', () => {
       weightDecay: 0,
       decoupledWeightDecay: false,
       maximize: false,
-      stateDtype: 'float32',
-      stochasticRounding: false,
-      roundingSeed: 0,
-      min8bitSize: 4096,
+      ...STORAGE_DEFAULTS,
     });
     opt.step([new Float64Array([1, -1, 0])]);
     expect(Object.keys(opt.state[0]).sort()).to.deep.equal(['expAvg', 'expAvgSq', 'step']);

@@ -13,7 +13,7 @@ import type { Optimizer } from '../lib';
 import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as TfLayers from '@tensorflow/tfjs-layers';
 import { expectBitIdentical } from './helpers/bits';
-import { COPY_BACKEND, Tfjs, recordGradients, registerCopyBackend, replay, requireTfjs, smallData, smallModel, snapshot, wasmAvailable } from './helpers/tfjs';
+import { Tfjs, loadFromMemory, onEachTfjsBackend, recordGradients, saveToMemory, replay, smallData, smallModel, snapshot } from './helpers/tfjs';
 
 type FusedClass = new (params: Float32Array[], options?: never) => Optimizer<{ lr: number }>;
 
@@ -35,226 +35,194 @@ async function expectSameTraining(a: TfLayers.LayersModel, b: TfLayers.LayersMod
 describe('fusedoptim/tfjs: training', function () {
   this.timeout(120_000);
   let t: Tfjs;
-  let backends: string[];
+  onEachTfjsBackend((loaded) => (t = loaded), (backend, path) => {
+    it("model.fit with Adafactor gives it each variable's shape: kernels factored, biases not, the steps equal fusedoptim's", async () => {
+      const { tf } = t;
+      const model = smallModel(t, 12);
+      const opt = t.fused.adafactor({ lr: 0.05, weightDecay: 0.01 });
+      model.compile({ optimizer: opt, loss: 'meanSquaredError' });
+      const initial = snapshot(model);
+      const steps = recordGradients(opt);
+      const { x, y } = smallData(t);
+      await model.fit(x, y, { epochs: 2, batchSize: 8, verbose: 0 });
+      const names = [...steps[0].keys()];
+      const shapes = names.map((n) => model.trainableWeights.find((w) => w.name === n)!.shape);
+      const expected = replay(Adafactor as unknown as FusedClass, { lr: 0.05, weightDecay: 0.01, shapes }, initial, steps);
+      expectSameParams(snapshot(model), expected, 'model.fit');
+      // [6, 16] and [16, 3] kernels keep rows + cols numbers; the biases a full variance.
+      const state = (opt as unknown as { inner: { state: Array<Record<string, unknown>> } }).inner.state;
+      expect(state.map((s) => Object.keys(s).sort().join(','))).to.deep.equal(shapes.map((sh) => (sh.length >= 2 ? 'colVar,rowVar,step' : 'step,variance')));
+      expect(() => t.fused.optimizer(Adafactor, { shapes: [[1]] } as never)).to.throw(/options.shapes: each variable's own shape/);
+      tf.dispose([x, y]);
+      model.dispose();
+    });
 
-  before(async function () {
-    t = requireTfjs(this);
-    backends = ['cpu', ...((await wasmAvailable(t.tf)) ? ['wasm'] : []), ...((await registerCopyBackend(t)) ? [COPY_BACKEND] : [])];
-    if (!backends.includes('wasm')) console.log('    (WASM cases skipped: @tensorflow/tfjs-backend-wasm is not installed)');
-  });
+    it('model.fit with AdamW, clipping and a per-batch warmup-cosine equals fusedoptim on the same gradients', async () => {
+      const { tf, fused } = t;
+      const model = smallModel(t, 11);
+      const options = { lr: 0.05, weightDecay: 0.1 };
+      const schedule = { warmupSteps: 3, totalSteps: 9 };
+      const opt = fused.adamW(options, { maxGradNorm: 0.5, scheduler: fused.scheduler(WarmupCosineScheduler, schedule) });
+      model.compile({ optimizer: opt, loss: 'meanSquaredError' });
+      const initial = snapshot(model);
+      const steps = recordGradients(opt);
+      const { x, y } = smallData(t);
+      await model.fit(x, y, { epochs: 3, batchSize: 8, verbose: 0 });
+      expect(steps).to.have.length(9);
+      expect(opt.iterations).to.equal(9);
+      const expected = replay(AdamW as unknown as FusedClass, options, initial, steps, { maxGradNorm: 0.5 }, (o) => new WarmupCosineScheduler(o, schedule));
+      expectSameParams(snapshot(model), expected, 'model.fit');
+      // The clip did bite: the first gradients' global norm is above 0.5.
+      const norm0 = Math.sqrt([...steps[0].values()].reduce((s, g) => s + g.reduce((a, v) => a + v * v, 0), 0));
+      expect(norm0).to.be.greaterThan(0.5);
+      expect(new Set(Object.values(opt.writePaths()))).to.deep.equal(new Set([path]));
+      tf.dispose([x, y]);
+      model.dispose();
+    });
 
-  afterEach(async () => {
-    await t.tf.setBackend('cpu');
-  });
+    it("the backend computes with the stepped values: predictions equal a fresh model's given the same weights", async () => {
+      // Catches a write the backend does not see: the WASM backend caches XNNPACK's packed
+      // matmul weights under the tensor's id, so an in-place write into its memory goes unseen.
+      const { tf, fused } = t;
+      const model = smallModel(t, 61);
+      model.compile({ optimizer: fused.adamW({ lr: 0.05 }), loss: 'meanSquaredError' });
+      const { x, y } = smallData(t);
+      await model.fit(x, y, { epochs: 2, batchSize: 8, verbose: 0 });
+      const fresh = smallModel(t, 62);
+      const copies = model.getWeights().map((w) => tf.tensor((w.dataSync() as Float32Array).slice(), w.shape));
+      fresh.setWeights(copies);
+      const [a, b] = [model.predict(x) as ReturnType<typeof tf.zeros>, fresh.predict(x) as ReturnType<typeof tf.zeros>];
+      expectBitIdentical(a.dataSync() as Float32Array, b.dataSync() as Float32Array, 'predictions');
+      tf.dispose([x, y, a, b, ...copies]);
+      model.dispose();
+      fresh.dispose();
+    });
 
-  // The third: the CPU backend under another name, so the copying path (tfjs-node, WebGL) runs.
-  for (const [backend, path] of [['cpu', 'cpu'], ['wasm', 'wasm'], [COPY_BACKEND, 'copy']]) {
-    describe(`on the ${backend} backend (the ${path} path)`, () => {
-      beforeEach(async function () {
-        if (!backends.includes(backend)) this.skip();
-        await t.tf.setBackend(backend);
-      });
+    it('trainOnBatch with SGD (momentum, nesterov) equals fusedoptim on the same gradients', async () => {
+      const { tf, fused } = t;
+      const model = smallModel(t, 21);
+      const options = { lr: 0.1, momentum: 0.9, nesterov: true };
+      const opt = fused.sgd(options);
+      model.compile({ optimizer: opt, loss: 'meanSquaredError' });
+      const initial = snapshot(model);
+      const steps = recordGradients(opt);
+      const { x, y } = smallData(t, 8, 3);
+      for (let i = 0; i < 4; i++) await model.trainOnBatch(x, y);
+      expectSameParams(snapshot(model), replay(SGD as unknown as FusedClass, options, initial, steps), 'trainOnBatch');
+      tf.dispose([x, y]);
+      model.dispose();
+    });
 
-      it("model.fit with Adafactor gives it each variable's shape: kernels factored, biases not, the steps equal fusedoptim's", async () => {
-        const { tf } = t;
-        const model = smallModel(t, 12);
-        const opt = t.fused.adafactor({ lr: 0.05, weightDecay: 0.01 });
-        model.compile({ optimizer: opt, loss: 'meanSquaredError' });
-        const initial = snapshot(model);
-        const steps = recordGradients(opt);
-        const { x, y } = smallData(t);
-        await model.fit(x, y, { epochs: 2, batchSize: 8, verbose: 0 });
-        const names = [...steps[0].keys()];
-        const shapes = names.map((n) => model.trainableWeights.find((w) => w.name === n)!.shape);
-        const expected = replay(Adafactor as unknown as FusedClass, { lr: 0.05, weightDecay: 0.01, shapes }, initial, steps);
-        expectSameParams(snapshot(model), expected, 'model.fit');
-        // [6, 16] and [16, 3] kernels keep rows + cols numbers; the biases a full variance.
-        const state = (opt as unknown as { inner: { state: Array<Record<string, unknown>> } }).inner.state;
-        expect(state.map((s) => Object.keys(s).sort().join(','))).to.deep.equal(shapes.map((sh) => (sh.length >= 2 ? 'colVar,rowVar,step' : 'step,variance')));
-        expect(() => t.fused.optimizer(Adafactor, { shapes: [[1]] } as never)).to.throw(/options.shapes: each variable's own shape/);
-        tf.dispose([x, y]);
+    // Issue 24: a model loaded and saved again before any step lost its optimizer's state (only `iter` was saved).
+    describe('any sequence of save, load and fit continues exactly as the uninterrupted run', () => {
+      type Model = TfLayers.LayersModel;
+      /** The uninterrupted run's weights after 1 + `more` epochs of Adam. */
+      let uninterrupted: Float32Array[];
+      const more = 2;
+      const fit = (model: Model, epochs: number) => {
+        const { x, y } = smallData(t, 24, 13);
+        // shuffle: false, so every run sees the same batches.
+        return model.fit(x, y, { epochs, batchSize: 8, shuffle: false, verbose: 0 }).finally(() => t.tf.dispose([x, y]));
+      };
+      const trained = async (): Promise<Model> => {
+        const model = smallModel(t, 71);
+        model.compile({ optimizer: t.fused.adam({ lr: 0.02, amsgrad: true }), loss: 'meanSquaredError' });
+        await fit(model, 1);
+        return model;
+      };
+      const save = (model: Model) => saveToMemory(t, model);
+      const load = (artifacts: TfCore.io.ModelArtifacts) => loadFromMemory(t, artifacts);
+      /** The optimizer weights saved in `artifacts`, in saved order: name, shape, dtype, values. */
+      const optimizerWeights = (artifacts: TfCore.io.ModelArtifacts) => {
+        const tensors = t.tf.io.decodeWeights(artifacts.weightData as ArrayBuffer, artifacts.weightSpecs!);
+        const out = artifacts.weightSpecs!.filter((w) => w.group === 'optimizer').map((w) => {
+          const tensor = tensors[w.name];
+          return { name: w.name, shape: tensor.shape, dtype: tensor.dtype, values: Array.from(tensor.dataSync()) };
+        });
+        t.tf.dispose(Object.values(tensors));
+        return out;
+      };
+      const expectUninterrupted = (model: Model, label: string) => {
+        model.getWeights().forEach((w, i) => expectBitIdentical(w.dataSync() as Float32Array, uninterrupted[i], `${label}: weight ${i}`));
+      };
+
+      beforeEach(async () => {
+        if (uninterrupted !== undefined) return;
+        const model = await trained();
+        await fit(model, more);
+        uninterrupted = model.getWeights().map((w) => (w.dataSync() as Float32Array).slice());
         model.dispose();
       });
 
-      it('model.fit with AdamW, clipping and a per-batch warmup-cosine equals fusedoptim on the same gradients', async () => {
-        const { tf, fused } = t;
-        const model = smallModel(t, 11);
-        const options = { lr: 0.05, weightDecay: 0.1 };
-        const schedule = { warmupSteps: 3, totalSteps: 9 };
-        const opt = fused.adamW(options, { maxGradNorm: 0.5, scheduler: fused.scheduler(WarmupCosineScheduler, schedule) });
-        model.compile({ optimizer: opt, loss: 'meanSquaredError' });
-        const initial = snapshot(model);
-        const steps = recordGradients(opt);
-        const { x, y } = smallData(t);
-        await model.fit(x, y, { epochs: 3, batchSize: 8, verbose: 0 });
-        expect(steps).to.have.length(9);
-        expect(opt.iterations).to.equal(9);
-        const expected = replay(AdamW as unknown as FusedClass, options, initial, steps, { maxGradNorm: 0.5 }, (o) => new WarmupCosineScheduler(o, schedule));
-        expectSameParams(snapshot(model), expected, 'model.fit');
-        // The clip did bite: the first gradients' global norm is above 0.5.
-        const norm0 = Math.sqrt([...steps[0].values()].reduce((s, g) => s + g.reduce((a, v) => a + v * v, 0), 0));
-        expect(norm0).to.be.greaterThan(0.5);
-        expect(new Set(Object.values(opt.writePaths()))).to.deep.equal(new Set([path]));
-        tf.dispose([x, y]);
-        model.dispose();
+      it('save → load → save (before any step) → load → fit: the second save holds the first one\'s 17 weights', async () => {
+        const first = await save(await trained());
+        const loaded = await load(first);
+        const second = await save(loaded);
+        // iter, and expAvg, expAvgSq, maxExpAvgSq and step of each of the 4 variables.
+        expect(optimizerWeights(first)).to.have.length(17);
+        expect(optimizerWeights(second)).to.deep.equal(optimizerWeights(first));
+        const again = await load(second);
+        expect(again.optimizer.iterations).to.equal(3);
+        await fit(again, more);
+        expectUninterrupted(again, 'save/load/save/load/fit');
       });
 
-      it("the backend computes with the stepped values: predictions equal a fresh model's given the same weights", async () => {
-        // Catches a write the backend does not see: the WASM backend caches XNNPACK's packed
-        // matmul weights under the tensor's id, so an in-place write into its memory goes unseen.
-        const { tf, fused } = t;
-        const model = smallModel(t, 61);
-        model.compile({ optimizer: fused.adamW({ lr: 0.05 }), loss: 'meanSquaredError' });
-        const { x, y } = smallData(t);
-        await model.fit(x, y, { epochs: 2, batchSize: 8, verbose: 0 });
-        const fresh = smallModel(t, 62);
-        const copies = model.getWeights().map((w) => tf.tensor((w.dataSync() as Float32Array).slice(), w.shape));
-        fresh.setWeights(copies);
-        const [a, b] = [model.predict(x) as ReturnType<typeof tf.zeros>, fresh.predict(x) as ReturnType<typeof tf.zeros>];
-        expectBitIdentical(a.dataSync() as Float32Array, b.dataSync() as Float32Array, 'predictions');
-        tf.dispose([x, y, a, b, ...copies]);
-        model.dispose();
-        fresh.dispose();
+      it('save → load three times over, then fit', async () => {
+        let model: Model = await trained();
+        for (let i = 0; i < 3; i++) model = await load(await save(model));
+        await fit(model, more);
+        expectUninterrupted(model, 'three round trips');
       });
 
-      it('trainOnBatch with SGD (momentum, nesterov) equals fusedoptim on the same gradients', async () => {
-        const { tf, fused } = t;
-        const model = smallModel(t, 21);
-        const options = { lr: 0.1, momentum: 0.9, nesterov: true };
-        const opt = fused.sgd(options);
-        model.compile({ optimizer: opt, loss: 'meanSquaredError' });
-        const initial = snapshot(model);
-        const steps = recordGradients(opt);
-        const { x, y } = smallData(t, 8, 3);
-        for (let i = 0; i < 4; i++) await model.trainOnBatch(x, y);
-        expectSameParams(snapshot(model), replay(SGD as unknown as FusedClass, options, initial, steps), 'trainOnBatch');
-        tf.dispose([x, y]);
-        model.dispose();
+      it('load → fit → save → load → fit', async () => {
+        const loaded = await load(await save(await trained()));
+        await fit(loaded, 1);
+        const again = await load(await save(loaded));
+        await fit(again, more - 1);
+        expectUninterrupted(again, 'load/fit/save/load/fit');
       });
 
-      // Issue 24: a model loaded and saved again before any step lost its optimizer's state (only `iter` was saved).
-      describe('any sequence of save, load and fit continues exactly as the uninterrupted run', () => {
-        type Model = TfLayers.LayersModel;
-        /** The uninterrupted run's weights after 1 + `more` epochs of Adam. */
-        let uninterrupted: Float32Array[];
-        const more = 2;
-        const fit = (model: Model, epochs: number) => {
-          const { x, y } = smallData(t, 24, 13);
-          // shuffle: false, so every run sees the same batches.
-          return model.fit(x, y, { epochs, batchSize: 8, shuffle: false, verbose: 0 }).finally(() => t.tf.dispose([x, y]));
-        };
-        const trained = async (): Promise<Model> => {
-          const model = smallModel(t, 71);
-          model.compile({ optimizer: t.fused.adam({ lr: 0.02, amsgrad: true }), loss: 'meanSquaredError' });
-          await fit(model, 1);
-          return model;
-        };
-        type Artifacts = TfCore.io.ModelArtifacts;
-        /** model.save with its optimizer, to memory. */
-        const save = async (model: Model): Promise<Artifacts> => {
-          let artifacts: Artifacts | undefined;
-          await model.save(
-            t.tf.io.withSaveHandler(async (a) => {
-              artifacts = a;
-              return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-            }),
-            { includeOptimizer: true },
-          );
-          return artifacts!;
-        };
-        const load = (artifacts: Artifacts) => t.tfl.loadLayersModel(t.tf.io.fromMemory(artifacts));
-        /** The optimizer weights saved in `artifacts`, in saved order: name, shape, dtype, values. */
-        const optimizerWeights = (artifacts: Artifacts) => {
-          const tensors = t.tf.io.decodeWeights(artifacts.weightData as ArrayBuffer, artifacts.weightSpecs!);
-          const out = artifacts.weightSpecs!.filter((w) => w.group === 'optimizer').map((w) => {
-            const tensor = tensors[w.name];
-            return { name: w.name, shape: tensor.shape, dtype: tensor.dtype, values: Array.from(tensor.dataSync()) };
-          });
-          t.tf.dispose(Object.values(tensors));
-          return out;
-        };
-        const expectUninterrupted = (model: Model, label: string) => {
-          model.getWeights().forEach((w, i) => expectBitIdentical(w.dataSync() as Float32Array, uninterrupted[i], `${label}: weight ${i}`));
-        };
-
-        beforeEach(async () => {
-          if (uninterrupted !== undefined) return;
-          const model = await trained();
-          await fit(model, more);
-          uninterrupted = model.getWeights().map((w) => (w.dataSync() as Float32Array).slice());
-          model.dispose();
-        });
-
-        it('save → load → save (before any step) → load → fit: the second save holds the first one\'s 17 weights', async () => {
-          const first = await save(await trained());
-          const loaded = await load(first);
-          const second = await save(loaded);
-          // iter, and expAvg, expAvgSq, maxExpAvgSq and step of each of the 4 variables.
-          expect(optimizerWeights(first)).to.have.length(17);
-          expect(optimizerWeights(second)).to.deep.equal(optimizerWeights(first));
-          const again = await load(second);
-          expect(again.optimizer.iterations).to.equal(3);
-          await fit(again, more);
-          expectUninterrupted(again, 'save/load/save/load/fit');
-        });
-
-        it('save → load three times over, then fit', async () => {
-          let model: Model = await trained();
-          for (let i = 0; i < 3; i++) model = await load(await save(model));
-          await fit(model, more);
-          expectUninterrupted(model, 'three round trips');
-        });
-
-        it('load → fit → save → load → fit', async () => {
-          const loaded = await load(await save(await trained()));
-          await fit(loaded, 1);
-          const again = await load(await save(loaded));
-          await fit(again, more - 1);
-          expectUninterrupted(again, 'load/fit/save/load/fit');
-        });
-
-        it('setWeights → getWeights before any step gives back the same weights', async () => {
-          const source = await trained();
-          const weights = await source.optimizer.getWeights();
-          const fresh = t.fused.adam({ lr: 0.02, amsgrad: true });
-          await fresh.setWeights(weights);
-          const back = await fresh.getWeights();
-          expect(back.map((w) => [w.name, w.tensor.shape, w.tensor.dtype])).to.deep.equal(weights.map((w) => [w.name, w.tensor.shape, w.tensor.dtype]));
-          back.forEach((w, i) => expect(Array.from(w.tensor.dataSync()), w.name).to.deep.equal(Array.from(weights[i].tensor.dataSync())));
-          t.tf.dispose([...weights, ...back].map((w) => w.tensor));
-          source.dispose();
-        });
-      });
-
-      it('minimize over plain variables (gradients as a map) equals fusedoptim; a variable seen later gets its own group', () => {
-        const { tf, fused } = t;
-        const a = tf.variable(tf.tensor1d([1, -2, 3, 0.5]), true, `a${backend}`);
-        const b = tf.variable(tf.tensor2d([[0.25, 4], [-1, 2]]), true, `b${backend}`);
-        const initial = new Map([
-          [a.name, (a.dataSync() as Float32Array).slice()],
-          [b.name, (b.dataSync() as Float32Array).slice()],
-        ]);
-        const opt = fused.adam({ lr: 0.1, amsgrad: true });
-        const steps = recordGradients(opt);
-        const loss = () => tf.add(tf.sum(tf.square(a)), tf.sum(tf.mul(b, b)));
-        opt.minimize(() => tf.sum(tf.square(a)), false, [a]);
-        expect(opt.variableNames).to.deep.equal([a.name]);
-        for (let i = 0; i < 3; i++) opt.minimize(loss as () => ReturnType<typeof tf.scalar>);
-        expect(opt.variableNames).to.deep.equal([a.name, b.name]);
-        expect(opt.optimizer!.paramGroups).to.have.length(2);
-        // Reference: the same two groups, b's added at the second step.
-        const pa = initial.get(a.name)!.slice();
-        const pb = initial.get(b.name)!.slice();
-        const ref = new Adam([pa], { lr: 0.1, amsgrad: true });
-        ref.step([steps[0].get(a.name)!]);
-        ref.addParamGroup({ params: [pb] });
-        for (const s of steps.slice(1)) ref.step([s.get(a.name)!, s.get(b.name)!]);
-        expectBitIdentical(a.dataSync() as Float32Array, pa, 'a');
-        expectBitIdentical(b.dataSync() as Float32Array, pb, 'b');
-        tf.dispose([a, b]);
+      it('setWeights → getWeights before any step gives back the same weights', async () => {
+        const source = await trained();
+        const weights = await source.optimizer.getWeights();
+        const fresh = t.fused.adam({ lr: 0.02, amsgrad: true });
+        await fresh.setWeights(weights);
+        const back = await fresh.getWeights();
+        expect(back.map((w) => [w.name, w.tensor.shape, w.tensor.dtype])).to.deep.equal(weights.map((w) => [w.name, w.tensor.shape, w.tensor.dtype]));
+        back.forEach((w, i) => expect(Array.from(w.tensor.dataSync()), w.name).to.deep.equal(Array.from(weights[i].tensor.dataSync())));
+        t.tf.dispose([...weights, ...back].map((w) => w.tensor));
+        source.dispose();
       });
     });
-  }
+
+    it('minimize over plain variables (gradients as a map) equals fusedoptim; a variable seen later gets its own group', () => {
+      const { tf, fused } = t;
+      const a = tf.variable(tf.tensor1d([1, -2, 3, 0.5]), true, `a${backend}`);
+      const b = tf.variable(tf.tensor2d([[0.25, 4], [-1, 2]]), true, `b${backend}`);
+      const initial = new Map([
+        [a.name, (a.dataSync() as Float32Array).slice()],
+        [b.name, (b.dataSync() as Float32Array).slice()],
+      ]);
+      const opt = fused.adam({ lr: 0.1, amsgrad: true });
+      const steps = recordGradients(opt);
+      const loss = () => tf.add(tf.sum(tf.square(a)), tf.sum(tf.mul(b, b)));
+      opt.minimize(() => tf.sum(tf.square(a)), false, [a]);
+      expect(opt.variableNames).to.deep.equal([a.name]);
+      for (let i = 0; i < 3; i++) opt.minimize(loss as () => ReturnType<typeof tf.scalar>);
+      expect(opt.variableNames).to.deep.equal([a.name, b.name]);
+      expect(opt.optimizer!.paramGroups).to.have.length(2);
+      // Reference: the same two groups, b's added at the second step.
+      const pa = initial.get(a.name)!.slice();
+      const pb = initial.get(b.name)!.slice();
+      const ref = new Adam([pa], { lr: 0.1, amsgrad: true });
+      ref.step([steps[0].get(a.name)!]);
+      ref.addParamGroup({ params: [pb] });
+      for (const s of steps.slice(1)) ref.step([s.get(a.name)!, s.get(b.name)!]);
+      expectBitIdentical(a.dataSync() as Float32Array, pa, 'a');
+      expectBitIdentical(b.dataSync() as Float32Array, pb, 'b');
+      tf.dispose([a, b]);
+    });
+  });
 
   describe('factories', () => {
     it('one per step optimizer of the registry, named after its class, building that class', () => {
@@ -323,20 +291,12 @@ describe('fusedoptim/tfjs: training', function () {
     });
 
     it('model.save / loadLayersModel (memory handler, includeOptimizer) restores the wrapper, its options and its state', async () => {
-      const { tf, tfl, fused } = t;
+      const { tf, fused } = t;
       const model = smallModel(t, 41);
       model.compile({ optimizer: fused.adamW({ lr: 0.01, weightDecay: 0.05, betas: [0.8, 0.99] }, { maxGradNorm: 2 }), loss: 'meanSquaredError' });
       const { x, y } = smallData(t, 8, 9);
       for (let i = 0; i < 3; i++) await model.trainOnBatch(x, y);
-      let artifacts: Parameters<typeof tf.io.fromMemory>[0] | undefined;
-      await model.save(
-        tf.io.withSaveHandler(async (a) => {
-          artifacts = a;
-          return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-        }),
-        { includeOptimizer: true },
-      );
-      const loaded = await tfl.loadLayersModel(tf.io.fromMemory(artifacts!));
+      const loaded = await loadFromMemory(t, await saveToMemory(t, model));
       const restored = loaded.optimizer as InstanceType<typeof fused.FusedOptimizer>;
       expect(restored).to.be.instanceOf(fused.FusedOptimizer);
       expect(restored.optimizerClass).to.equal(AdamW);

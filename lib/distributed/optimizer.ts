@@ -9,7 +9,8 @@
  * step's gradScale by the world size, which the optimizer's fused kernel
  * applies while it reads the gradients; its fused clip therefore sees the
  * averaged gradient. The hook stays on the wrapped optimizer, so
- * `opt.optimizer.step(grads)` (what train() and the schedulers hold) averages too.
+ * `opt.optimizer.step(grads)` (what train() and the schedulers hold) averages too,
+ * except under shardState, where the wrapped optimizer refuses to step alone.
  *
  * `backwardPassesPerStep: k` adds k gradients locally (one call to step() per
  * backward pass) and communicates and steps at every k-th call, with gradScale
@@ -203,6 +204,14 @@ export class DistributedOptimizer<Opt extends AnyOptimizer = AnyOptimizer> {
 
     if (this.shardState) {
       this.sharded = new ShardedStep(optimizer, state.rank, state.size, this.deterministic);
+      // The wrapped optimizer's state now lives in the shards: stepped alone, it would build
+      // every param's state anew from this rank's own gradients, and the ranks would part.
+      optimizer.registerStepPreHook(() => {
+        throw makeError(
+          ErrorCodes.INVALID_ARG_VALUE,
+          `${optimizer.constructor.name}.step: this optimizer is wrapped by a DistributedOptimizer with shardState, which keeps its state in shards across the ranks; step the DistributedOptimizer instead (it reduce-scatters the gradients and steps this rank's shard)`,
+        );
+      });
     } else {
       this.sharded = null;
       optimizer.registerStepPreHook((_opt, grads, stepOptions) => this.average(grads, stepOptions));

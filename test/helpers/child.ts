@@ -103,3 +103,20 @@ export function describeExit(r: ChildResult): string {
   const how = r.signal ? `killed by ${r.signal}` : `exit code ${r.status}`;
   return `${how}; stderr: ${r.stderr.trim().slice(-2000) || '(empty)'}`;
 }
+
+/**
+ * The first lines of a child's script in which `bindings` throws an Error with `message`
+ * (and the other `fields`, such as the paths it tried) for every addon: what it throws when an
+ * addon was never built. The library, loaded after them, fails to load its addon as it would;
+ * in a child, since an addon once loaded cannot be unloaded from this process.
+ */
+export function failingBindings(message: string, fields: object = {}): string[] {
+  return [
+    "const Module = require('module');",
+    'const load = Module._load;',
+    'Module._load = function (request, ...rest) {',
+    `  if (request === 'bindings') return () => { throw Object.assign(new Error(${JSON.stringify(message)}), ${JSON.stringify(fields)}); };`,
+    '  return load.call(this, request, ...rest);',
+    '};',
+  ];
+}

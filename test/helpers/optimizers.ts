@@ -42,6 +42,13 @@ export function makeOptimizer(name: OptimizerName, params: ParamsArg, options: O
   return opt;
 }
 
+/**
+ * The compact-state options at their defaults, as the groups of every optimizer that offers
+ * them show them (docs/compact-state.md): written once, for the tests that spell out a
+ * group's defaults.
+ */
+export const STORAGE_DEFAULTS = { stateDtype: 'float32', stochasticRounding: false, roundingSeed: 0, min8bitSize: 4096 } as const;
+
 /** Whether optimizer `name` declares the option `option` (maximize, weightDecay, ...). */
 export function hasOption(name: OptimizerName, option: string): boolean {
   return option in STEP_OPTIMIZERS.find((e) => e.name === name)!.spec!.options;

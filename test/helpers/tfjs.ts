@@ -135,3 +135,60 @@ export async function registerCopyBackend({ tf }: Tfjs): Promise<boolean> {
     return false;
   }
 }
+
+/** The backends whose paths fusedoptim/tfjs takes, each with the name of its path. */
+const BACKEND_PATHS: ReadonlyArray<readonly [string, string]> = [
+  ['cpu', 'cpu'],
+  ['wasm', 'wasm'],
+  // The CPU backend under another name, so that the copying path (tfjs-node, WebGL) runs.
+  [COPY_BACKEND, 'copy'],
+];
+
+/**
+ * For the enclosing describe: loads TF.js (skipping the describe where it is
+ * not installed) and hands it to `loaded`, then declares `cases` once per
+ * backend, each in a describe of its own that runs with that backend set (a
+ * backend that cannot run, such as WASM when its package is missing, skips
+ * its cases and says so once); the CPU backend is set again after each test.
+ * `cases` gets the backend's name and the name of the path the bridge takes on it.
+ */
+export function onEachTfjsBackend(loaded: (t: Tfjs) => void, cases: (backend: string, path: string) => void): void {
+  let t: Tfjs;
+  let backends: string[] = [];
+  before(async function () {
+    t = requireTfjs(this);
+    loaded(t);
+    backends = ['cpu', ...((await wasmAvailable(t.tf)) ? ['wasm'] : []), ...((await registerCopyBackend(t)) ? [COPY_BACKEND] : [])];
+    if (!backends.includes('wasm')) console.log('    (WASM cases skipped: @tensorflow/tfjs-backend-wasm is not installed)');
+  });
+  afterEach(async () => {
+    await t?.tf.setBackend('cpu');
+  });
+  for (const [backend, path] of BACKEND_PATHS) {
+    describe(`on the ${backend} backend (the ${path} path)`, () => {
+      beforeEach(async function () {
+        if (!backends.includes(backend)) this.skip();
+        await t.tf.setBackend(backend);
+      });
+      cases(backend, path);
+    });
+  }
+}
+
+/** model.save with its optimizer, into memory: the artifacts loadFromMemory reads. */
+export async function saveToMemory({ tf }: Tfjs, model: TfLayers.LayersModel): Promise<TfCore.io.ModelArtifacts> {
+  let artifacts: TfCore.io.ModelArtifacts | undefined;
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+    { includeOptimizer: true },
+  );
+  return artifacts!;
+}
+
+/** loadLayersModel of what saveToMemory saved (with the optimizer, if it was saved with one). */
+export function loadFromMemory({ tf, tfl }: Tfjs, artifacts: TfCore.io.ModelArtifacts): Promise<TfLayers.LayersModel> {
+  return tfl.loadLayersModel(tf.io.fromMemory(artifacts));
+}
