@@ -72,10 +72,11 @@ describe('fusedoptim train: runs that cannot be lost', function () {
     expect(summary).to.include({ stopReason: 'maxSteps', globalStep: 3, epochsCompleted: 0, bestEpoch: null, bestValLoss: null });
     expect(summary).to.include({ bestValAccuracy: null, finalValAccuracy: null, bestCheckpoint: null });
     const { job, stopReason, ...rest } = summary;
-    expect([job, stopReason, rest.config.stateDtype, rest.config.optimizer]).to.deep.equal(['digits', 'maxSteps', 'float32', 'AdamW']);
+    expect([job, stopReason, rest.config.stateDtype, rest.config.optimizer, rest.config.compression]).to.deep.equal(['digits', 'maxSteps', 'float32', 'AdamW', 'none']);
     // The strings of the configuration.
     delete rest.config.stateDtype;
     delete rest.config.optimizer;
+    delete rest.config.compression;
     expect(nonNumbers(rest), 'strings where numbers belong').to.deep.equal([]);
     expect(summary.history.trainLoss).to.have.length(3);
   });

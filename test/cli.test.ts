@@ -46,7 +46,7 @@ describe('the fusedoptim command', () => {
   it('train --help names the flags of the job', async () => {
     const io = captureIo();
     await main(['train', '--help'], io);
-    for (const flag of ['--epochs <n>', '--seed <n>', '--name <name>', '--resume', '--lr <x>', '--max-grad-norm <x>', '--checkpoint-every <n>']) {
+    for (const flag of ['--epochs <n>', '--seed <n>', '--name <name>', '--resume', '--lr <x>', '--max-grad-norm <x>', '--checkpoint-every <n>', '--compression <none|bf16|fp16>', '--error-feedback']) {
       expect(io.out()).to.include(flag);
     }
   });
@@ -80,6 +80,11 @@ describe('the fusedoptim command', () => {
       [['train', '--hidden', '8,5000'], '--hidden must be layer widths in [1, 4096]'],
       [['train', '--name', '../x'], `--name must be a folder name of letters, digits, '_', '-' and '.', got "../x"`],
       [['train', '--shard-state'], '--shard-state needs --distributed'],
+      [['train', '--compression', 'bf16'], '--compression needs --distributed'],
+      [['train', '--distributed', '--compression', 'int8'], '--compression must be one of none, bf16, fp16, got "int8"'],
+      [['train', '--distributed', '--error-feedback'], '--error-feedback needs --compression bf16 or fp16'],
+      [['train', '--distributed', '--compression', 'none', '--error-feedback'], '--error-feedback needs --compression bf16 or fp16'],
+      [['train', '--distributed', '--shard-state', '--compression', 'fp16'], '--compression fp16 and --shard-state exclude each other'],
       [['train', '--resume', '--force'], '--resume and --force exclude each other'],
       [['train', '--resume-from', 'best', '--force'], '--resume-from and --force exclude each other'],
       [['train', '--resume', '--resume-from', 'best'], '--resume and --resume-from: give one'],
@@ -97,6 +102,38 @@ describe('the fusedoptim command', () => {
       expect(io.err()).to.include(`fusedoptim ${argv[0]} --help`);
     }
     expect(fs.readdirSync(runsDir)).to.deep.equal([]);
+  });
+
+  it('under a launcher, rank 0 alone prints usage mistakes, the usage text and --help; every rank exits with the same status', async () => {
+    const saved = { ...process.env };
+    const run = async (env: Record<string, string>, argv: string[]) => {
+      for (const name of ['OMPI_COMM_WORLD_RANK', 'PMIX_RANK', 'PMI_RANK']) delete process.env[name];
+      Object.assign(process.env, env);
+      try {
+        const io = captureIo();
+        return { status: await main(argv, io), printed: io.out() + io.err() };
+      } finally {
+        for (const name of ['OMPI_COMM_WORLD_RANK', 'PMIX_RANK', 'PMI_RANK']) {
+          if (saved[name] === undefined) delete process.env[name];
+          else process.env[name] = saved[name];
+        }
+      }
+    };
+    const mistakes: [string[], number, string][] = [
+      [['train', '--distributed', '--epochs', '-1'], 2, '--epochs must be an integer >= 1, got -1'],
+      [['fly'], 2, 'unknown command "fly"'],
+      [[], 2, 'usage: fusedoptim <command>'],
+      [['train', '--help'], 0, 'usage: fusedoptim train'],
+    ];
+    for (const [argv, status, message] of mistakes) {
+      for (const env of [{ OMPI_COMM_WORLD_RANK: '0' }, { PMIX_RANK: '0' }, {}]) {
+        const r = await run(env, argv);
+        expect([r.status, r.printed.includes(message)], `${JSON.stringify(env)} ${argv.join(' ')}`).to.deep.equal([status, true]);
+      }
+      for (const env of [{ OMPI_COMM_WORLD_RANK: '1' }, { PMIX_RANK: '3' }, { PMI_RANK: '2' }]) {
+        expect(await run(env, argv), `${JSON.stringify(env)} ${argv.join(' ')}`).to.deep.equal({ status, printed: '' });
+      }
+    }
   });
 
   it('a runtime error is one line with its code, exit 1', async () => {

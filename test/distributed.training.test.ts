@@ -5,7 +5,8 @@
  * equals one process on the whole batches to 1e-10, in every mode (sync,
  * async, deterministic, ZeRO-1 shardState, backwardPassesPerStep); the params
  * are bit-identical on every rank after every step; shardState equals the
- * unsharded run to 1e-12 and holds 1/N of the state per rank; a checkpoint
+ * unsharded run to 1e-12 and holds 1/N of the state per rank; train() with
+ * backwardPassesPerStep counts one optimizer step per k passes; a checkpoint
  * saved by 4 sharded ranks resumes on 2 ranks and in one process without MPI
  * to the same params, and `fusedoptim inspect` reads it; bfloat16 and 8-bit
  * state checkpointed on 2 ranks resume on 2 ranks and in one process bit for
@@ -91,6 +92,25 @@ describe('distributed: training', function () {
       for (const r of run.ranks) {
         expect(r.stopReason).to.equal('callback');
         expect(r.stoppedAt).to.equal(4);
+      }
+    });
+
+    it('backwardPassesPerStep 2: one optimizer step per 2 passes for the schedule, the count, maxSteps and a resume; the bits of accumulationSteps 2', () => {
+      const lrs = [0.05, 0.025, 0.0125, 0.00625];
+      for (const r of run.ranks) {
+        // 3 batches a rank and epoch: a step of 2 passes, then the partial one; 2 epochs.
+        expect(r.passesSteps).to.equal(4);
+        expect(r.passesEpochEnds).to.deep.equal([2, 4]);
+        expect(r.passesLr).to.deep.equal(lrs);
+        expect(r.passesLoss).to.have.length(4);
+        expect(r.passesEqualAccumulation).to.equal(true);
+        expect(r.passesStoppedAt).to.deep.equal(['maxSteps', 3, 1]);
+        expect(r.passesResumedSteps).to.equal(4);
+        expect(r.passesResumedLr).to.deep.equal(lrs);
+        expect(r.passesResumedEqual).to.equal(true);
+        // Whole steps only: the DistributedOptimizer accumulating the passes itself, stepped by hand.
+        expect(r.passesOwnSteps).to.equal(4);
+        expect(r.passesEqualOwnLoop).to.equal(true);
       }
     });
   });

@@ -9,13 +9,19 @@
  * Exit status: 0 success, 1 an error while running (its message, with its code, on stderr), 2 a
  * usage mistake (the message names the flag: args.ts), 130 / 143 a training run stopped by
  * Ctrl-C / SIGTERM (after writing its checkpoint). Each command's --help says so (EXIT_STATUS).
+ *
+ * Under mpirun every rank parses the same arguments: the usage text, a usage mistake and --help
+ * are printed by rank 0 alone (its rank read from the launcher's environment, before MPI starts),
+ * and every rank ends with the same status.
  */
 import * as path from 'path';
+import { Writable } from 'stream';
 import { isFusedOptimError } from '../errors';
 import { EXIT_STATUS, UsageError, helpText, parseArgs } from './args';
 import { compareCommand } from './compare';
 import { inspectCommand } from './inspect';
 import { CliIo, Command, ReportedByAnotherRank, processIo } from './io';
+import { launcherRank } from '../distributed/launcher';
 import { trainCommand } from './train';
 
 const COMMANDS: Record<string, Command> = { train: trainCommand, compare: compareCommand, inspect: inspectCommand };
@@ -36,27 +42,29 @@ ${EXIT_STATUS.map((line) => `  ${line}\n`).join('')}  130 / 143 train stopped by
 
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
   const [name, ...rest] = argv;
+  // What every rank of `mpirun -np N` would print alike: rank 0 prints it, the others nothing.
+  const usageIo = (launcherRank() ?? 0) === 0 ? io : SILENT;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    (name === undefined ? io.stderr : io.stdout).write(USAGE);
+    (name === undefined ? usageIo.stderr : usageIo.stdout).write(USAGE);
     return name === undefined ? 2 : 0;
   }
   if (name === 'bench') return runBench(rest, io);
   const command = COMMANDS[name];
   if (!command) {
-    io.stderr.write(`fusedoptim: unknown command ${JSON.stringify(name)}\n\n${USAGE}`);
+    usageIo.stderr.write(`fusedoptim: unknown command ${JSON.stringify(name)}\n\n${USAGE}`);
     return 2;
   }
   try {
     const args = parseArgs(command.spec, rest);
     if (args.help) {
-      io.stdout.write(helpText(command.spec));
+      usageIo.stdout.write(helpText(command.spec));
       return 0;
     }
     return await command.run(args.flags, args.positionals, io);
   } catch (err) {
     if (err instanceof ReportedByAnotherRank) return 1;
     if (err instanceof UsageError) {
-      io.stderr.write(`fusedoptim ${name}: ${err.message}\nRun \`fusedoptim ${name} --help\` for its options.\n`);
+      usageIo.stderr.write(`fusedoptim ${name}: ${err.message}\nRun \`fusedoptim ${name} --help\` for its options.\n`);
       return 2;
     }
     const e = err as NodeJS.ErrnoException;
@@ -68,6 +76,9 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     throw err;
   }
 }
+
+/** Where the ranks other than 0 write what rank 0 prints for all of them: nowhere. */
+const SILENT: CliIo = { stdout: new Writable({ write: (_chunk, _encoding, done) => done() }), stderr: new Writable({ write: (_chunk, _encoding, done) => done() }) };
 
 /** `bench` lives in bench/main.ts (its own engineer and release cycle); it is loaded only when asked for. */
 async function runBench(argv: string[], io: CliIo): Promise<number> {

@@ -20,6 +20,7 @@ import { ErrorCodes, isFusedOptimError, makeError } from '../errors';
 import { STATE_DTYPE_OPTIONS } from '../compact/state_storage';
 import { MAX_THREADS, setNumThreads } from '../threads';
 import { GRACE_PARAMETER, STOP_GRACE_SECONDS, killGraceSeconds } from '../distributed/launcher';
+import { COMPRESSION_NAMES } from '../distributed/collectives';
 import { UsageError } from './args';
 import { DIGITS_OPTIMIZERS, checkOptimizerName } from './jobs/digits/optimizer';
 import { CliIo, Command } from './io';
@@ -66,6 +67,14 @@ export const trainCommand: Command = {
       { name: 'quiet', kind: 'boolean', help: 'print nothing but errors' },
       { name: 'distributed', kind: 'boolean', help: 'data-parallel on MPI: run under mpirun -np N (rank 0 prints and writes)' },
       { name: 'shard-state', kind: 'boolean', help: 'with --distributed: each rank keeps 1/N of the optimizer state (ZeRO-1)' },
+      {
+        name: 'compression',
+        kind: 'string',
+        choices: COMPRESSION_NAMES,
+        help: 'with --distributed: send the gradients in 16 bits, summed in float32 (kept by the run)',
+        defaultText: 'none',
+      },
+      { name: 'error-feedback', kind: 'boolean', help: "with --compression: carry each rank's rounding error into its next step (kept by the run)" },
     ],
   },
 
@@ -85,6 +94,8 @@ export const trainCommand: Command = {
     set('minLr', 'min-lr');
     set('maxGradNorm', 'max-grad-norm');
     set('stateDtype', 'state-dtype');
+    set('compression', 'compression');
+    if (flags['error-feedback'] === true) config.errorFeedback = true;
     if (flags.optimizer !== undefined) {
       try {
         config.optimizer = checkOptimizerName('--optimizer', flags.optimizer);
@@ -103,6 +114,13 @@ export const trainCommand: Command = {
     if (name !== undefined && !isRunName(name)) throw new UsageError(`--name must be a folder name of letters, digits, '_', '-' and '.', got ${JSON.stringify(name)}`);
     const progress = (flags.progress ?? 'auto') as 'auto' | 'bar' | 'log' | 'none';
     if (flags['shard-state'] === true && flags.distributed !== true) throw new UsageError('--shard-state needs --distributed');
+    if (flags.compression !== undefined && flags.distributed !== true) throw new UsageError('--compression needs --distributed');
+    if (flags['error-feedback'] === true && (flags.compression === undefined || flags.compression === 'none')) {
+      throw new UsageError('--error-feedback needs --compression bf16 or fp16 (the rounding it carries over)');
+    }
+    if (flags['shard-state'] === true && flags.compression !== undefined && flags.compression !== 'none') {
+      throw new UsageError(`--compression ${flags.compression} and --shard-state exclude each other (--shard-state reduce-scatters the gradients uncompressed)`);
+    }
     if (flags.resume === true && flags['resume-from'] !== undefined) throw new UsageError('--resume and --resume-from: give one (--resume is --resume-from last)');
     const resume = flags.resume === true ? 'last' : (flags['resume-from'] as ResumePoint | undefined);
     if (resume !== undefined && flags.force === true) {

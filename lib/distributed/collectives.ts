@@ -69,6 +69,8 @@ export interface ReduceOptions {
 
 const OPS: Readonly<Record<ReduceOp, ReduceOpCode>> = { sum: ReduceOpCode.Sum, mean: ReduceOpCode.Mean, max: ReduceOpCode.Max };
 export const COMPRESSIONS: Readonly<Record<Compression, CompressionCode>> = { none: CompressionCode.None, bf16: CompressionCode.Bf16, fp16: CompressionCode.Fp16 };
+/** Every compression's name, in one order: what DistributedOptions.compression and `fusedoptim train --compression` take. */
+export const COMPRESSION_NAMES = Object.keys(COMPRESSIONS) as readonly Compression[];
 
 let sequence = 0;
 let queued = 0;

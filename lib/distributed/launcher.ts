@@ -1,5 +1,6 @@
 /**
- * What the launcher does when it is told to stop, as a rank can tell from its environment.
+ * What a rank can tell of its launcher from its environment, without initialising MPI: its rank
+ * (launcherRank), and what the launcher does when it is told to stop.
  *
  * Open MPI's mpirun (4.x), given SIGINT or SIGTERM, sends every rank SIGCONT, waits
  * odls_base_sigkill_timeout seconds (default 1), sends SIGTERM, waits as long again, then sends
@@ -25,4 +26,20 @@ export function killGraceSeconds(env: NodeJS.ProcessEnv = process.env): number |
   if (env.OMPI_COMM_WORLD_SIZE === undefined) return null;
   const set = Number(env[`OMPI_MCA_${GRACE_PARAMETER}`]);
   return Number.isFinite(set) && set >= 0 ? set : 1;
+}
+
+/** The variables launchers set to a process's rank: Open MPI's mpirun, PMIx (Open MPI 5, Slurm's srun --mpi=pmix), MPICH's Hydra. */
+const RANK_VARIABLES = ['OMPI_COMM_WORLD_RANK', 'PMIX_RANK', 'PMI_RANK'] as const;
+
+/**
+ * This process's rank as its launcher set it in the environment, or null when it was not started
+ * by one (or by one that sets none of RANK_VARIABLES). Read without initialising MPI: what every
+ * rank would say alike (a usage mistake) can be said by rank 0 alone before MPI starts.
+ */
+export function launcherRank(env: NodeJS.ProcessEnv = process.env): number | null {
+  for (const name of RANK_VARIABLES) {
+    const value = env[name];
+    if (value !== undefined && /^\d+$/.test(value)) return Number(value);
+  }
+  return null;
 }

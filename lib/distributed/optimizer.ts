@@ -42,7 +42,7 @@ import { StateArray, Tensor, typedArrayTag } from '../tensor';
 import { zerosLike } from '../alloc';
 import type { ErrorFeedbackState } from '../train/checkpoint';
 import { checkArray, checkBoolean, checkNumber, checkObject, checkOptions, checkString, checkTensor, describe } from '../validate';
-import { COMPRESSIONS, Compression, allReduce, allReduceAsync, broadcast } from './collectives';
+import { COMPRESSIONS, COMPRESSION_NAMES, Compression, allReduce, allReduceAsync, broadcast } from './collectives';
 import { GradientBuckets } from './overlap';
 import { initialized } from './world';
 import { ShardedStep } from './zero';
@@ -51,7 +51,10 @@ export type { AnyOptimizer };
 
 /** The options of DistributedOptimizer. */
 export interface DistributedOptions {
-  /** Backward passes whose gradients are added locally before one communication and one step. Default 1. */
+  /**
+   * Backward passes whose gradients are added locally before one communication and one step. Default 1.
+   * train() takes it over as its own accumulation: k micro-batches per optimizer step, counted as one step.
+   */
   backwardPassesPerStep?: number;
   /** Sum in rank order: params bit-identical on every rank and every run. Default false. */
   deterministic?: boolean;
@@ -65,7 +68,10 @@ export interface DistributedOptions {
 
 /** What DistributedOptimizer.step returns: the wrapped step's result, and whether it stepped. */
 export interface DistributedStepResult extends StepResult {
-  /** False for the first backwardPassesPerStep - 1 calls of each step: the gradients were only added locally. */
+  /**
+   * False for the first backwardPassesPerStep - 1 calls of each step: the gradients were only added
+   * locally and nothing stepped (a loop advances its schedule and counts a step only when true).
+   */
   communicated: boolean;
 }
 
@@ -174,7 +180,7 @@ export class DistributedOptimizer<Opt extends AnyOptimizer = AnyOptimizer> {
       opts.backwardPassesPerStep === undefined ? 1 : checkNumber(`${name}: options.backwardPassesPerStep`, opts.backwardPassesPerStep, { integer: true, min: 1 });
     this.deterministic = opts.deterministic === undefined ? false : checkBoolean(`${name}: options.deterministic`, opts.deterministic);
     this.shardState = opts.shardState === undefined ? false : checkBoolean(`${name}: options.shardState`, opts.shardState);
-    this.compression = opts.compression === undefined ? 'none' : checkString<Compression>(`${name}: options.compression`, opts.compression, ['none', 'bf16', 'fp16']);
+    this.compression = opts.compression === undefined ? 'none' : checkString(`${name}: options.compression`, opts.compression, COMPRESSION_NAMES);
     this.errorFeedback = opts.errorFeedback === undefined ? false : checkBoolean(`${name}: options.errorFeedback`, opts.errorFeedback);
     const params = paramsOf(optimizer);
     if (this.compression !== 'none') {

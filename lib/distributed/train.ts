@@ -6,11 +6,19 @@
  * resume on the same world size gives back to each rank), a stop decided on any rank reaching every rank at
  * the same step, validation figures averaged over the ranks. Progress and
  * logs are rank 0's (the loop silences the others).
+ *
+ * The option's backwardPassesPerStep is the loop's, not the DistributedOptimizer's: k backward
+ * passes make one optimizer step, so the loop groups k micro-batches per step (times its own
+ * accumulationSteps), adds their gradients up and steps once, as accumulationSteps does. Its
+ * schedule, step count, maxSteps, checkpoints and progress then count optimizer steps, a stop or
+ * a checkpoint never falls between the passes of a step, and an epoch's last, partial group still
+ * makes a step. The DistributedOptimizer would have added the same gradients in the same order
+ * with the same gradScale (1/k): the same bits, stepped once per k passes.
  */
 import type { Optimizer, StepOptions, StepResult } from '../optim/core/optimizer';
 import type { Tensor } from '../tensor';
 import type { ErrorFeedbackState } from '../train/checkpoint';
-import { checkBoolean } from '../validate';
+import { checkBoolean, checkNumber, checkObject } from '../validate';
 import { allReduce } from './collectives';
 import { DistributedOptimizer, DistributedOptions } from './optimizer';
 import { init, rank, size } from './world';
@@ -84,13 +92,29 @@ export class LoopDistribution {
   }
 }
 
+/** train()'s `distributed` option, read before the run is set up: what the DistributedOptimizer gets, and the passes the loop adds up. */
+export interface DistributionPlan {
+  /** The DistributedOptimizer's options (without backwardPassesPerStep, which the loop takes). */
+  options: DistributedOptions;
+  /** Backward passes (micro-batches) added up locally per optimizer step: the option's backwardPassesPerStep, default 1. */
+  backwardPassesPerStep: number;
+}
+
 /** The `distributed` option of train(): true, or the DistributedOptimizer's options; null when absent or false. */
+export function planDistribution(option: unknown): DistributionPlan | null {
+  if (option === undefined) return null;
+  if (typeof option === 'boolean') return checkBoolean('train: config.distributed', option) ? { options: {}, backwardPassesPerStep: 1 } : null;
+  // The other keys are the DistributedOptimizer's to check.
+  const { backwardPassesPerStep, ...options } = checkObject('train: config.distributed', option) as DistributedOptions;
+  const passes = backwardPassesPerStep === undefined ? 1 : checkNumber('train: config.distributed.backwardPassesPerStep', backwardPassesPerStep, { integer: true, min: 1 });
+  return { options, backwardPassesPerStep: passes };
+}
+
+/** The loop's side on several ranks, for a planned distribution (after a resume loaded the checkpoint on every rank). */
 export function loopDistribution(
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   optimizer: Optimizer<any>,
-  option: unknown,
+  plan: DistributionPlan | null,
 ): LoopDistribution | null {
-  if (option === undefined) return null;
-  if (typeof option === 'boolean') return checkBoolean('train: config.distributed', option) ? new LoopDistribution(optimizer, {}) : null;
-  return new LoopDistribution(optimizer, option as DistributedOptions);
+  return plan === null ? null : new LoopDistribution(optimizer, plan.options);
 }

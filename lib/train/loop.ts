@@ -43,7 +43,7 @@ import {
 } from './checkpoint';
 import { History, cloneHistory, emptyHistory } from './history';
 import type { DistributedOptions } from '../distributed/optimizer';
-import { LoopDistribution, loopDistribution } from '../distributed/train';
+import { LoopDistribution, loopDistribution, planDistribution } from '../distributed/train';
 import { ProgressMode, ProgressReporter, StepInfo, TextOutput, formatNumber } from './progress';
 
 export type { StepInfo } from './progress';
@@ -169,7 +169,10 @@ export interface TrainConfig<B, M extends TrainModel<B> = TrainModel<B>> {
   epochs?: number;
   /** Stop after this many optimizer steps in all (counting those before a resume). */
   maxSteps?: number;
-  /** Micro-batches per optimizer step (gradient accumulation). Default 1. */
+  /**
+   * Micro-batches per optimizer step (gradient accumulation). Default 1. With `distributed`'s
+   * backwardPassesPerStep k, each step takes accumulationSteps × k micro-batches.
+   */
   accumulationSteps?: number;
   /** Optimizer steps per epoch, when the data cannot say (for the default totalSteps and the progress bar). */
   stepsPerEpoch?: number;
@@ -203,9 +206,17 @@ export interface TrainConfig<B, M extends TrainModel<B> = TrainModel<B>> {
   output?: TextOutput;
   /**
    * Data-parallel on MPI (fusedoptim/distributed; start the processes with mpirun): true, or a
-   * DistributedOptimizer's options (shardState, deterministic). Each rank passes its own shard of the
+   * DistributedOptimizer's options (shardState, deterministic, compression, ...). Each rank passes its own shard of the
    * data (shardBatches); progress, logs and checkpoints are rank 0's, validation figures are
    * averaged over the ranks, and a stop on any rank stops every rank at the same step.
+   *
+   * `backwardPassesPerStep: k` makes one optimizer step of k backward passes (Horovod's
+   * backward_passes_per_step), as `accumulationSteps: k` does: the loop adds the k micro-batches'
+   * gradients up and steps once, communicating once. The schedule, `maxSteps`, `checkpointEvery`,
+   * the step count and the progress count optimizer steps, not passes; an epoch's last, partial
+   * group of passes still makes a step; a resume skips k micro-batches per step taken. The sums are
+   * the bits the DistributedOptimizer's own accumulation gives (the same additions, gradScale 1/k).
+   * With accumulationSteps too, a step takes accumulationSteps × k micro-batches.
    */
   distributed?: boolean | DistributedOptions;
 }
@@ -439,6 +450,7 @@ function isStop(result: CallbackResult): boolean {
 interface Resolved<B> {
   epochs: number;
   maxSteps: number | undefined;
+  /** Micro-batches per optimizer step: accumulationSteps × the distributed option's backwardPassesPerStep. */
   accumulationSteps: number;
   maxGradNorm: number;
   checkpointPath: string | undefined;
@@ -492,7 +504,9 @@ function setUp<B>(model: TrainModel<B>, trainData: DataSource<B>, valData: DataS
 
   const epochs = positiveInt('epochs', 1)!;
   const maxSteps = positiveInt('maxSteps');
-  const accumulationSteps = positiveInt('accumulationSteps', 1)!;
+  // Backward passes per optimizer step: the loop's own accumulation and the distributed option's.
+  const plan = planDistribution(c.distributed);
+  const accumulationSteps = positiveInt('accumulationSteps', 1)! * (plan?.backwardPassesPerStep ?? 1);
   const checkpointEvery = positiveInt('checkpointEvery');
   const stepsPerEpoch = positiveInt('stepsPerEpoch');
   const logEvery = positiveInt('logEvery', 10)!;
@@ -607,7 +621,7 @@ function setUp<B>(model: TrainModel<B>, trainData: DataSource<B>, valData: DataS
     errorFeedback = ck.errorFeedback;
   }
   // After the resume: every rank loaded the same checkpoint, and the distribution keeps its shard of it.
-  const distribution = loopDistribution(optimizer, c.distributed);
+  const distribution = loopDistribution(optimizer, plan);
   const reporter = new ProgressReporter({ mode: distribution !== null && distribution.rank !== 0 ? 'none' : mode, logEvery, epochs, stream: c.output });
   // Each rank's error-feedback residuals, from the same file (a note, from rank 0, when they cannot carry over).
   const residualsNote = distribution

@@ -44,13 +44,14 @@ import {
 import { StateSize, formatStateSize } from '../../../optim/core/state_size';
 import { multiPanelSvg } from '../../../train/plot';
 import { ProgressMode } from '../../../train/progress';
-import { checkNumber, checkObject, checkOptions, describe } from '../../../validate';
+import { checkBoolean, checkNumber, checkObject, checkOptions, checkString, describe } from '../../../validate';
 import { DIGITS_CLASSES, DIGITS_FEATURES, Examples, batchesPerEpoch, epochBatches, loadDigits, splitTrainValidation } from './data';
 import { Mlp, createMlp } from './mlp';
 import { buildOptimizer, checkOptimizerName } from './optimizer';
 import { displayPath } from '../package_files';
 import { STATE_STORAGE_OPTIONS, StateDtypeOption } from '../../../compact/state_storage';
 import type { DistributedOptions } from '../../../distributed/optimizer';
+import { COMPRESSION_NAMES, Compression } from '../../../distributed/collectives';
 
 /** Everything that decides the result of a run; stored in its checkpoints. */
 export interface DigitsConfig {
@@ -70,6 +71,14 @@ export interface DigitsConfig {
   stateDtype: StateDtypeOption;
   /** The optimizer, by its class name (any step optimizer of the registry; ./optimizer.ts). */
   optimizer: string;
+  /**
+   * How the gradients travel between ranks when the run is distributed: 'none' (float32), or 16
+   * bits, 'bf16' or 'fp16', summed in float32 (DistributedOptimizer's compression). One process
+   * sends none, so a run resumed there steps with its float32 gradients.
+   */
+  compression: Compression;
+  /** With compression: each rank's rounding error carried into its next step (DistributedOptimizer's errorFeedback). */
+  errorFeedback: boolean;
 }
 
 /** Tuned to pass 95% validation accuracy with margin in a few seconds on 2 cores (the README section on npm start has the numbers). */
@@ -86,6 +95,8 @@ export const DEFAULT_DIGITS_CONFIG: Readonly<DigitsConfig> = Object.freeze({
   validationFraction: 0.2,
   stateDtype: 'float32',
   optimizer: 'AdamW',
+  compression: 'none',
+  errorFeedback: false,
 });
 
 export interface DigitsSetup {
@@ -205,7 +216,8 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
     `${resumePoint === 'best' ? 'resuming from the best epoch' : resumePoint !== null ? 'resuming' : 'training'} an MLP ${model.sizes.join('-')} on ${setup.trainSet.size} digits ` +
       `(validating on ${validation.size}): ${description}, ` +
       `${scheduled ? `warmup ${warmupSteps} steps then cosine to ${config.minLr}, ` : ''}clip ${config.maxGradNorm}, ` +
-      `${config.epochs} epochs of ${stepsPerEpoch} steps${size > 1 ? ` on ${size} ranks` : ''}, seed ${config.seed} -> ${displayPath(runDir)}`,
+      `${config.epochs} epochs of ${stepsPerEpoch} steps${size > 1 ? ` on ${size} ranks` : ''}${world && config.compression !== 'none' ? `, gradients sent in ${config.compression}${config.errorFeedback ? ' with error feedback' : ''}` : ''}, ` +
+      `seed ${config.seed} -> ${displayPath(runDir)}`,
   );
   say(`${formatStateSize(optimizerState, model.params.reduce((n, p) => n + p.length, 0))}${shardState ? `, of which each rank keeps about 1/${size}` : ''}`);
   if (moveDamagedLast) say(`kept the damaged last.safetensors as ${displayPath(damagedLast)}`);
@@ -232,7 +244,7 @@ export async function runDigitsJob(options: DigitsJobOptions = {}): Promise<Digi
     async: true,
     progress: opts.quiet ? 'none' : (opts.progress ?? 'auto'),
     ...(opts.output !== undefined && { output: opts.output }),
-    ...(opts.distributed && { distributed: opts.distributed }),
+    ...(opts.distributed && { distributed: distributedOptions(opts.distributed, config) }),
   });
 
   const history = result.history;
@@ -320,7 +332,7 @@ function planRun(opts: DigitsJobOptions, size: number, distributed: boolean): Ru
     historyJson: path.join(runDir, 'history.json'),
     historySvg: path.join(runDir, 'history.svg'),
   };
-  const given = checkConfig(opts.config ?? {});
+  const given = withDistributedCompression(checkConfig(opts.config ?? {}), opts.distributed);
   let checkpointEvery = checkCheckpointEvery('options.checkpointEvery', opts.checkpointEvery);
 
   if (opts.resume !== undefined && opts.resume !== false && opts.resume !== true && opts.resume !== 'last' && opts.resume !== 'best') {
@@ -368,6 +380,7 @@ function planRun(opts: DigitsJobOptions, size: number, distributed: boolean): Ru
     }
     config = { ...DEFAULT_DIGITS_CONFIG, hidden: [...DEFAULT_DIGITS_CONFIG.hidden], ...given };
   }
+  checkCompression(config, opts.distributed, resumePoint !== null);
   const setup = digitsSetup(config);
   const { optimizer, scheduled, description } = buildOptimizer(config, setup.model.params);
   const source = batchSource(setup);
@@ -388,6 +401,9 @@ function planRun(opts: DigitsJobOptions, size: number, distributed: boolean): Ru
   } else {
     const elsewhere = resumedElsewhereNote(split, config.batchSize);
     if (elsewhere !== null) notes.push(elsewhere);
+    if (resumed !== null && !distributed && config.compression !== 'none') {
+      notes.push(`this run sends its gradients between ranks in ${config.compression}; one process sends none, so its steps use them in float32`);
+    }
     if (scheduled && warmupSteps !== config.warmupSteps) {
       notes.push(
         `a warmup of ${config.warmupSteps} steps does not fit this run's ${totalSteps} steps; it warms up for ${warmupSteps} ` +
@@ -405,6 +421,50 @@ function planRun(opts: DigitsJobOptions, size: number, distributed: boolean): Ru
 /** The folder of the run `name` in `runsDir` (default runs/ in the working directory). */
 export function runDirOf(runsDir: string | undefined, name: string): string {
   return path.resolve(runsDir ?? 'runs', name);
+}
+
+/**
+ * options.distributed's compression and errorFeedback (DistributedOptions' names, as the benchmark
+ * gives them) moved into the configuration, which the run keeps: given in both places, they must agree.
+ */
+function withDistributedCompression(given: Partial<DigitsConfig>, distributed: DigitsJobOptions['distributed']): Partial<DigitsConfig> {
+  if (typeof distributed !== 'object' || distributed === null) return given;
+  const out = { ...given };
+  for (const key of ['compression', 'errorFeedback'] as const) {
+    if (distributed[key] === undefined) continue;
+    const value = checkConfig({ [key]: distributed[key] }, 'options.distributed')[key];
+    if (out[key] !== undefined && out[key] !== value) {
+      throw makeError(
+        ErrorCodes.INVALID_ARG_VALUE,
+        `options.distributed.${key}: ${JSON.stringify(value)}, but options.config.${key} is ${JSON.stringify(out[key])}; give it once (the run keeps it in its configuration)`,
+      );
+    }
+    Object.assign(out, { [key]: value });
+  }
+  return out;
+}
+
+/** What the configuration's compression cannot go with: no compression for error feedback to correct, or ZeRO-1's uncompressed reduce-scatter. */
+function checkCompression(config: DigitsConfig, distributed: DigitsJobOptions['distributed'], resuming: boolean): void {
+  if (config.errorFeedback && config.compression === 'none') {
+    throw makeError(ErrorCodes.INVALID_ARG_VALUE, `${resuming ? "the checkpoint's config" : 'options.config'}.errorFeedback: needs compression 'bf16' or 'fp16' (the rounding error it carries over)`);
+  }
+  const shardState = typeof distributed === 'object' && distributed !== null && distributed.shardState === true;
+  if (shardState && config.compression !== 'none') {
+    throw makeError(
+      ErrorCodes.INVALID_ARG_VALUE,
+      resuming
+        ? `resume: this run sends its gradients in ${config.compression} (its configuration's compression), and --shard-state reduce-scatters them uncompressed: resume it without --shard-state`
+        : `options.distributed.shardState: reduce-scatters the gradients uncompressed, and the compression is ${JSON.stringify(config.compression)}: use one or the other`,
+    );
+  }
+}
+
+/** The DistributedOptimizer's options of a distributed run: the job's, with the configuration's compression. */
+function distributedOptions(distributed: true | DistributedOptions, config: DigitsConfig): DistributedOptions {
+  const base = distributed === true ? {} : distributed;
+  // Without compression, exactly the options given (the DistributedOptimizer's defaults are the same).
+  return config.compression === 'none' ? base : { ...base, compression: config.compression, errorFeedback: config.errorFeedback };
 }
 
 /** What global_batch.ts needs of the data. */
@@ -478,9 +538,11 @@ function checkConfig(value: unknown, name = 'options.config', complete = false):
   const positive = (key: keyof DigitsConfig) => checkNumber(`${name}.${key}`, c[key], { min: 0, minExclusive: true });
   for (const key of CONFIG_KEYS) {
     if (c[key] === undefined) {
-      // Runs saved before the option existed had float32 state, and AdamW.
+      // Runs saved before the option existed had float32 state, AdamW, and float32 gradients between ranks.
       if (complete && key === 'stateDtype') out.stateDtype = 'float32';
       else if (complete && key === 'optimizer') out.optimizer = 'AdamW';
+      else if (complete && key === 'compression') out.compression = 'none';
+      else if (complete && key === 'errorFeedback') out.errorFeedback = false;
       else if (complete) throw makeError(ErrorCodes.CHECKPOINT_MISMATCH, `${name}: missing ${key} (not a checkpoint of this job?)`);
       continue;
     }
@@ -516,6 +578,12 @@ function checkConfig(value: unknown, name = 'options.config', complete = false):
         break;
       case 'optimizer':
         out.optimizer = checkOptimizerName(`${name}.optimizer`, c.optimizer);
+        break;
+      case 'compression':
+        out.compression = checkString(`${name}.compression`, c.compression, COMPRESSION_NAMES);
+        break;
+      case 'errorFeedback':
+        out.errorFeedback = checkBoolean(`${name}.errorFeedback`, c.errorFeedback);
         break;
       case 'validationFraction':
         out.validationFraction = checkNumber(`${name}.validationFraction`, c.validationFraction, { min: 0, max: 1, minExclusive: true, maxExclusive: true });
