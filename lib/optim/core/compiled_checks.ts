@@ -11,7 +11,7 @@
  * shape check) rather than through a key that changes from one read to the
  * next. Where the process forbids code generation from strings (node
  * --disallow-code-generation-from-strings), the same check runs as a loop
- * over the names: the same answers, more slowly. `test/compiled-checks.test.ts`
+ * over the names: the same answers, more slowly. `test/step-once.test.ts`
  * runs both.
  */
 import type { StateArray } from '../../tensor';
