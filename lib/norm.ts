@@ -11,7 +11,7 @@
  * clipGradNorm, getTotalNorm and the optimizers' fused clip-into-step, for
  * both backends.
  */
-import type { Backend } from './backend';
+import type { Backend } from './backend/backend';
 import { ErrorCodes, makeError } from './errors';
 import { ReduceKind } from './kernels/reduce_kind';
 import { Pipeline, call } from './pipeline';

@@ -126,11 +126,11 @@ describe('the fusedoptim command', () => {
       [['train', '--help'], 0, 'usage: fusedoptim train'],
     ];
     for (const [argv, status, message] of mistakes) {
-      for (const env of [{ OMPI_COMM_WORLD_RANK: '0' }, { PMIX_RANK: '0' }, {}]) {
+      for (const env of [{ OMPI_COMM_WORLD_RANK: '0' }, { PMIX_RANK: '0' }, {}] as Record<string, string>[]) {
         const r = await run(env, argv);
         expect([r.status, r.printed.includes(message)], `${JSON.stringify(env)} ${argv.join(' ')}`).to.deep.equal([status, true]);
       }
-      for (const env of [{ OMPI_COMM_WORLD_RANK: '1' }, { PMIX_RANK: '3' }, { PMI_RANK: '2' }]) {
+      for (const env of [{ OMPI_COMM_WORLD_RANK: '1' }, { PMIX_RANK: '3' }, { PMI_RANK: '2' }] as Record<string, string>[]) {
         expect(await run(env, argv), `${JSON.stringify(env)} ${argv.join(' ')}`).to.deep.equal({ status, printed: '' });
       }
     }
