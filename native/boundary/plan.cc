@@ -229,6 +229,30 @@ class PlanList {
   std::vector<Plan*> plans_;
 };
 
+// Runs every plan's kernel, each with its own scalars, read in turn from
+// `scalars` (what updatePlanned and a step's run do).
+void run_plans(const std::vector<Plan*>& plans, const double* scalars, int threads) {
+  for (Plan* plan : plans) {
+    plan->run(plan->batch().view(), scalars, threads);
+    scalars += plan->kernel().scalar_count;
+  }
+}
+
+// Reduces buffer `slot` of every tensor of `plans` (all of one element type:
+// `is_double`), chained from `value` in plan order (what reducePlanned and a
+// step's norm do).
+double reduce_plans(const std::vector<Plan*>& plans, int slot, int kind, bool is_double, double p, int threads, double value) {
+  for (Plan* plan : plans) {
+    ResolvedBatch& batch = plan->batch();
+    if (plan->blocks.block_prefix.empty()) plan->blocks.fit(batch.lengths);
+    // The batch seen from `slot`: the reduction reads buffer 0 of each tensor.
+    TensorBatch view = batch.view();
+    view.buffers += slot;
+    value = kernels().reduce[kind][is_double ? 1 : 0](view, p, threads, plan->blocks.scratch(), value);
+  }
+  return value;
+}
+
 // The step tag: a step is a plan list of its own, made once.
 constexpr napi_type_tag kStepTag = {0x6675736564707431ULL, 0x737465702d763031ULL};
 
@@ -313,24 +337,14 @@ class Step {
     double total = 0.0;
     for (int d = 0; d < 2; ++d) {
       if (by_dtype_[d].empty()) continue;
-      double value = 0.0;
-      for (Plan* plan : by_dtype_[d]) {
-        TensorBatch view = plan->batch().view();
-        view.buffers += 1;
-        value = kernels().reduce[kind][d](view, p, threads, plan->blocks.scratch(), value);
-      }
+      const double value = reduce_plans(by_dtype_[d], 1, kind, d == 1, p, threads, 0.0);
       total = kind == int(ReduceKind::kMaxAbs) ? ((total != total || total > value) ? total : value) : total + value;
     }
     return total;
   }
 
   // Runs every plan's kernel with `scalars` (each plan's in turn).
-  void run(const double* scalars, int threads) {
-    for (Plan* plan : plans_) {
-      plan->run(plan->batch().view(), scalars, threads);
-      scalars += plan->kernel().scalar_count;
-    }
-  }
+  void run(const double* scalars, int threads) { run_plans(plans_, scalars, threads); }
 
   // `scalars` with each kernel's grad_scale multiplied by `coefficient`, as the
   // full step computes it: ±(gradScale · coefficient), the sign the kernel's
@@ -401,10 +415,7 @@ Napi::Value UpdatePlanned(const Napi::CallbackInfo& info) {
   const double* scalars = read_scalars(env, info[1], scalar_count, "scalars");
   const int threads = read_threads(env, info[2]);
   list.check_unchanged(env);
-  for (Plan* plan : list.plans()) {
-    plan->run(plan->batch().view(), scalars, threads);
-    scalars += plan->kernel().scalar_count;
-  }
+  run_plans(list.plans(), scalars, threads);
   return env.Undefined();
 }
 
@@ -426,17 +437,9 @@ Napi::Value ReducePlanned(const Napi::CallbackInfo& info) {
   const int kind = read_int(env, info[2], 0, kReduceKindCount - 1, "kind");
   const double p = read_number(env, info[3], "p");
   const int threads = read_threads(env, info[4]);
-  double value = read_number(env, info[5], "initial");
+  const double value = read_number(env, info[5], "initial");
   list.check_unchanged(env);
-  for (Plan* plan : list.plans()) {
-    ResolvedBatch& batch = plan->batch();
-    if (plan->blocks.block_prefix.empty()) plan->blocks.fit(batch.lengths);
-    // The batch seen from `slot`: the reduction reads buffer 0 of each tensor.
-    TensorBatch view = batch.view();
-    view.buffers += slot;
-    value = kernels().reduce[kind][is_double ? 1 : 0](view, p, threads, plan->blocks.scratch(), value);
-  }
-  return Napi::Number::New(env, value);
+  return Napi::Number::New(env, reduce_plans(list.plans(), slot, kind, is_double, p, threads, value));
 }
 
 }  // namespace fusedoptim
